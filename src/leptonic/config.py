@@ -1,0 +1,85 @@
+"""Settings: every environment variable Leptonic reads, declared once.
+
+``Settings.from_environ(environ)`` takes the mapping to read, so tests pass a
+plain dict and nothing reads ``os.environ`` behind the caller's back.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from leptonic.errors import ConfigError
+
+__all__ = ["ENVIRONMENT_VARIABLES", "Settings"]
+
+#: Every environment variable Leptonic reads, with what it means.
+ENVIRONMENT_VARIABLES: dict[str, str] = {
+    "LEPTONIC_HOME": "Folder for the embedded defaults (default ~/.leptonic).",
+    "LEPTONIC_DB": "Metadata store URI: sqlite:///path or postgresql://... "
+    "(default sqlite:///$LEPTONIC_HOME/leptonic.db).",
+    "LEPTONIC_ARTIFACTS": "Artifact store URI: file:///path or memory:// "
+    "(default file://$LEPTONIC_HOME/artifacts).",
+    "LEPTONIC_COMPUTE": "Compute URI: local:// (default) or ray://host:port.",
+    "LEPTONIC_USER": "Name recorded as the actor of changes (default: the OS user).",
+    "LEPTONIC_URL": "URL of a Leptonic server; when set the CLI talks to it.",
+    "LEPTONIC_TOKEN": "API token for LEPTONIC_URL.",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where Leptonic keeps its state and who is acting.
+
+    Parameters
+    ----------
+    home
+        Folder for embedded defaults.
+    db_uri
+        Metadata store URI.
+    artifacts_uri
+        Artifact store URI.
+    compute_uri
+        Compute backend URI.
+    user
+        Actor recorded on changes (stage transitions, runs).
+    """
+
+    home: Path
+    db_uri: str
+    artifacts_uri: str
+    compute_uri: str = "local://"
+    user: str = "local"
+    url: str | None = None
+    token: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read settings from ``environ`` (``os.environ`` when omitted)."""
+        env = os.environ if environ is None else environ
+        unknown = sorted(
+            k for k in env if k.startswith("LEPTONIC_") and k not in ENVIRONMENT_VARIABLES
+        )
+        if unknown:
+            known = ", ".join(sorted(ENVIRONMENT_VARIABLES))
+            raise ConfigError(
+                f"unknown environment variable(s) {', '.join(unknown)}; "
+                f"Leptonic reads only: {known}. Unset or rename them."
+            )
+        home = Path(env.get("LEPTONIC_HOME") or Path.home() / ".leptonic").expanduser()
+        return cls(
+            home=home,
+            db_uri=env.get("LEPTONIC_DB") or f"sqlite:///{home / 'leptonic.db'}",
+            artifacts_uri=env.get("LEPTONIC_ARTIFACTS") or (home / "artifacts").as_uri(),
+            compute_uri=env.get("LEPTONIC_COMPUTE") or "local://",
+            user=env.get("LEPTONIC_USER") or env.get("USER") or "local",
+            url=env.get("LEPTONIC_URL") or None,
+            token=env.get("LEPTONIC_TOKEN") or None,
+        )
+
+    @classmethod
+    def for_home(cls, home: str | os.PathLike[str], user: str = "local") -> Settings:
+        """Embedded defaults under ``home`` (SQLite + local files)."""
+        return cls.from_environ({"LEPTONIC_HOME": str(home), "LEPTONIC_USER": user})

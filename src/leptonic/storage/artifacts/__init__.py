@@ -1,0 +1,1 @@
+"""Artifact stores: content-addressed, immutable blobs (Parquet snapshots, model files, reports)."""

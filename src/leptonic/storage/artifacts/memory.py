@@ -1,0 +1,72 @@
+"""Artifacts in a dictionary, for fast tests: ``memory://``."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from leptonic.errors import NotFound
+from leptonic.storage.artifacts.base import ArtifactStore, key_for_digest, validate_key
+
+__all__ = ["MemoryArtifactStore"]
+
+
+class MemoryArtifactStore(ArtifactStore):
+    def __init__(self) -> None:
+        self.uri = "memory://"
+        self._blobs: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+        self._spill: tempfile.TemporaryDirectory[str] | None = None
+
+    @classmethod
+    def from_uri(cls, uri: str) -> MemoryArtifactStore:
+        return cls()
+
+    def put_stream(self, stream: BinaryIO) -> str:
+        data = stream.read()
+        key = key_for_digest(hashlib.sha256(data).hexdigest())
+        with self._lock:
+            self._blobs.setdefault(key, data)
+        return key
+
+    def _get(self, key: str) -> bytes:
+        validate_key(key)
+        with self._lock:
+            try:
+                return self._blobs[key]
+            except KeyError:
+                raise NotFound(f"artifact {key} not found in memory store", field="key") from None
+
+    def open(self, key: str) -> BinaryIO:
+        return io.BytesIO(self._get(key))
+
+    def exists(self, key: str) -> bool:
+        validate_key(key)
+        with self._lock:
+            return key in self._blobs
+
+    def size(self, key: str) -> int:
+        return len(self._get(key))
+
+    def delete(self, key: str) -> None:
+        validate_key(key)
+        with self._lock:
+            self._blobs.pop(key, None)
+
+    def keys(self) -> Iterator[str]:
+        with self._lock:
+            return iter(sorted(self._blobs))
+
+    def local_path(self, key: str) -> Path:
+        data = self._get(key)
+        if self._spill is None:
+            self._spill = tempfile.TemporaryDirectory(prefix="leptonic-mem-")
+        path = Path(self._spill.name) / validate_key(key)
+        if not path.exists():
+            path.write_bytes(data)
+        return path

@@ -1,0 +1,1 @@
+"""Metadata stores: workspaces, datasets, runs, models, stage history and lineage."""

@@ -1,0 +1,323 @@
+"""An in-memory metadata store, for fast tests. Same semantics as the SQL store."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from dataclasses import replace
+from datetime import datetime
+from typing import Any, Literal
+
+from leptonic.core._time import utcnow
+from leptonic.core.dataset import Dataset, DatasetVersion
+from leptonic.core.model_version import Model, ModelVersion, Stage, StageTransition
+from leptonic.core.run import Run, RunStatus
+from leptonic.core.uri import ObjectRef
+from leptonic.core.workspace import Workspace
+from leptonic.errors import AlreadyExists, NotFound
+from leptonic.storage.metadata.base import (
+    MetadataStore,
+    check_run_changes,
+    check_same_workspace,
+    check_transition,
+)
+
+__all__ = ["MemoryMetadataStore"]
+
+
+class MemoryMetadataStore(MetadataStore):
+    """Keeps everything in dictionaries guarded by one lock. ``memory://``."""
+
+    def __init__(self) -> None:
+        self.uri = "memory://"
+        self._lock = threading.RLock()
+        self._workspaces: dict[str, Workspace] = {}
+        self._datasets: dict[tuple[str, str], Dataset] = {}
+        self._dataset_versions: dict[tuple[str, str], list[DatasetVersion]] = {}
+        self._runs: dict[tuple[str, str], Run] = {}
+        self._models: dict[tuple[str, str], Model] = {}
+        self._model_versions: dict[tuple[str, str], list[ModelVersion]] = {}
+        self._transitions: list[StageTransition] = []
+        self._edges: set[tuple[ObjectRef, ObjectRef]] = set()
+
+    @classmethod
+    def from_uri(cls, uri: str) -> MemoryMetadataStore:
+        return cls()
+
+    # -- workspaces ---------------------------------------------------------
+    def create_workspace(self, workspace: Workspace) -> Workspace:
+        with self._lock:
+            if workspace.name in self._workspaces:
+                raise AlreadyExists(
+                    f"workspace {workspace.name!r} already exists; pick another name",
+                    field="name",
+                )
+            self._workspaces[workspace.name] = workspace
+            return workspace
+
+    def get_workspace(self, name: str) -> Workspace:
+        with self._lock:
+            try:
+                return self._workspaces[name]
+            except KeyError:
+                raise NotFound(
+                    f"workspace {name!r} not found; create it with "
+                    f"`leptonic workspace create {name}`",
+                    field="workspace",
+                ) from None
+
+    def list_workspaces(self) -> list[Workspace]:
+        with self._lock:
+            return sorted(self._workspaces.values(), key=lambda w: w.name)
+
+    # -- datasets -----------------------------------------------------------
+    def create_dataset(self, dataset: Dataset) -> Dataset:
+        with self._lock:
+            self.get_workspace(dataset.workspace)
+            key = (dataset.workspace, dataset.name)
+            if key in self._datasets:
+                raise AlreadyExists(
+                    f"dataset {dataset.name!r} already exists in workspace {dataset.workspace!r}",
+                    field="name",
+                )
+            self._datasets[key] = dataset
+            self._dataset_versions[key] = []
+            return dataset
+
+    def get_dataset(self, workspace: str, name: str) -> Dataset:
+        with self._lock:
+            self.get_workspace(workspace)
+            try:
+                return self._datasets[(workspace, name)]
+            except KeyError:
+                raise NotFound(
+                    f"dataset {name!r} not found in workspace {workspace!r}; "
+                    f"add it with `leptonic data add FILE --name {name}`",
+                    field="dataset",
+                ) from None
+
+    def list_datasets(self, workspace: str) -> list[Dataset]:
+        with self._lock:
+            self.get_workspace(workspace)
+            return sorted(
+                (d for (w, _), d in self._datasets.items() if w == workspace),
+                key=lambda d: d.name,
+            )
+
+    def add_dataset_version(self, version: DatasetVersion) -> tuple[DatasetVersion, bool]:
+        with self._lock:
+            self.get_dataset(version.workspace, version.dataset)
+            versions = self._dataset_versions[(version.workspace, version.dataset)]
+            for existing in versions:
+                if existing.content_hash == version.content_hash:
+                    return existing, False
+            stored = replace(version, version=len(versions) + 1)
+            versions.append(stored)
+            return stored, True
+
+    def get_dataset_version(
+        self, workspace: str, dataset: str, version: int | None = None
+    ) -> DatasetVersion:
+        with self._lock:
+            self.get_dataset(workspace, dataset)
+            versions = self._dataset_versions[(workspace, dataset)]
+            if version is None and versions:
+                return versions[-1]
+            for v in versions:
+                if v.version == version:
+                    return v
+            raise NotFound(
+                f"dataset {dataset!r} in workspace {workspace!r} has no version {version}; "
+                f"it has {len(versions)} version(s)",
+                field="version",
+            )
+
+    def list_dataset_versions(self, workspace: str, dataset: str) -> list[DatasetVersion]:
+        with self._lock:
+            self.get_dataset(workspace, dataset)
+            return list(self._dataset_versions[(workspace, dataset)])
+
+    # -- runs ---------------------------------------------------------------
+    def create_run(self, run: Run) -> Run:
+        with self._lock:
+            self.get_workspace(run.workspace)
+            if any(rid == run.id for (_, rid) in self._runs):
+                raise AlreadyExists(f"run {run.id!r} already exists", field="id")
+            self._runs[(run.workspace, run.id)] = copy.deepcopy(run)
+            return run
+
+    def get_run(self, workspace: str, run_id: str) -> Run:
+        with self._lock:
+            self.get_workspace(workspace)
+            try:
+                return copy.deepcopy(self._runs[(workspace, run_id)])
+            except KeyError:
+                raise NotFound(
+                    f"run {run_id!r} not found in workspace {workspace!r}; "
+                    f"list runs with `leptonic runs list --workspace {workspace}`",
+                    field="run",
+                ) from None
+
+    def list_runs(
+        self,
+        workspace: str,
+        *,
+        status: RunStatus | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[Run]:
+        with self._lock:
+            self.get_workspace(workspace)
+            runs = [
+                r
+                for (w, _), r in self._runs.items()
+                if w == workspace and (status is None or r.status == status)
+            ]
+            runs.sort(key=lambda r: (r.created_at, r.id), reverse=True)
+            return copy.deepcopy(runs[offset : offset + limit])
+
+    def update_run(self, workspace: str, run_id: str, **changes: Any) -> Run:
+        check_run_changes(changes)
+        with self._lock:
+            run = self.get_run(workspace, run_id)
+            updated = replace(run, **copy.deepcopy(changes))
+            self._runs[(workspace, run_id)] = updated
+            return copy.deepcopy(updated)
+
+    # -- models -------------------------------------------------------------
+    def create_model(self, model: Model) -> Model:
+        with self._lock:
+            self.get_workspace(model.workspace)
+            key = (model.workspace, model.name)
+            if key in self._models:
+                raise AlreadyExists(
+                    f"model {model.name!r} already exists in workspace {model.workspace!r}",
+                    field="name",
+                )
+            self._models[key] = model
+            self._model_versions[key] = []
+            return model
+
+    def get_model(self, workspace: str, name: str) -> Model:
+        with self._lock:
+            self.get_workspace(workspace)
+            try:
+                return self._models[(workspace, name)]
+            except KeyError:
+                raise NotFound(
+                    f"model {name!r} not found in workspace {workspace!r}; "
+                    f"list models with `leptonic models list --workspace {workspace}`",
+                    field="model",
+                ) from None
+
+    def list_models(self, workspace: str) -> list[Model]:
+        with self._lock:
+            self.get_workspace(workspace)
+            return sorted(
+                (m for (w, _), m in self._models.items() if w == workspace),
+                key=lambda m: m.name,
+            )
+
+    def add_model_version(self, version: ModelVersion) -> ModelVersion:
+        with self._lock:
+            self.get_model(version.workspace, version.model)
+            versions = self._model_versions[(version.workspace, version.model)]
+            stored = replace(version, version=len(versions) + 1, stage=Stage.CANDIDATE)
+            versions.append(stored)
+            self._transitions.append(
+                StageTransition(
+                    workspace=stored.workspace,
+                    model=stored.model,
+                    version=stored.version,
+                    from_stage=None,
+                    to_stage=Stage.CANDIDATE,
+                    actor=stored.created_by,
+                    reason="registered",
+                    at=stored.created_at,
+                )
+            )
+            return stored
+
+    def get_model_version(self, workspace: str, model: str, version: int) -> ModelVersion:
+        with self._lock:
+            self.get_model(workspace, model)
+            for v in self._model_versions[(workspace, model)]:
+                if v.version == version:
+                    return v
+            raise NotFound(
+                f"model {model!r} in workspace {workspace!r} has no version {version}",
+                field="version",
+            )
+
+    def list_model_versions(
+        self, workspace: str, model: str, *, stage: Stage | None = None
+    ) -> list[ModelVersion]:
+        with self._lock:
+            self.get_model(workspace, model)
+            return [
+                v
+                for v in self._model_versions[(workspace, model)]
+                if stage is None or v.stage == stage
+            ]
+
+    def set_stage(
+        self,
+        workspace: str,
+        model: str,
+        version: int,
+        stage: Stage,
+        *,
+        actor: str,
+        reason: str,
+        at: datetime | None = None,
+    ) -> ModelVersion:
+        stage = Stage(stage)
+        at = at or utcnow()
+        with self._lock:
+            mv = self.get_model_version(workspace, model, version)
+            check_transition(mv, stage)
+            versions = self._model_versions[(workspace, model)]
+            if stage == Stage.PRODUCTION:
+                for i, other in enumerate(versions):
+                    if other.stage == Stage.PRODUCTION and other.version != version:
+                        versions[i] = replace(other, stage=Stage.ARCHIVED)
+                        self._transitions.append(
+                            StageTransition(
+                                workspace, model, other.version, Stage.PRODUCTION,
+                                Stage.ARCHIVED, actor,
+                                f"replaced by v{version} in production", at,
+                            )
+                        )
+            updated = replace(mv, stage=stage)
+            versions[versions.index(mv)] = updated
+            self._transitions.append(
+                StageTransition(workspace, model, version, mv.stage, stage, actor, reason, at)
+            )
+            return updated
+
+    def list_stage_transitions(
+        self, workspace: str, model: str, version: int | None = None
+    ) -> list[StageTransition]:
+        with self._lock:
+            self.get_model(workspace, model)
+            return [
+                t
+                for t in self._transitions
+                if t.workspace == workspace
+                and t.model == model
+                and (version is None or t.version == version)
+            ]
+
+    # -- lineage ------------------------------------------------------------
+    def add_lineage(self, source: ObjectRef, target: ObjectRef) -> None:
+        check_same_workspace(source, target)
+        with self._lock:
+            self._edges.add((source, target))
+
+    def lineage(
+        self, ref: ObjectRef, direction: Literal["upstream", "downstream"] = "downstream"
+    ) -> list[ObjectRef]:
+        with self._lock:
+            if direction == "downstream":
+                return sorted(t for s, t in self._edges if s == ref)
+            return sorted(s for s, t in self._edges if t == ref)
