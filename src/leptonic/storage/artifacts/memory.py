@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import io
 import tempfile
+import shutil
 import threading
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -21,7 +23,7 @@ class MemoryArtifactStore(ArtifactStore):
         self.uri = "memory://"
         self._blobs: dict[str, bytes] = {}
         self._lock = threading.Lock()
-        self._spill: tempfile.TemporaryDirectory[str] | None = None
+        self._spill: Path | None = None
 
     @classmethod
     def from_uri(cls, uri: str) -> MemoryArtifactStore:
@@ -65,8 +67,9 @@ class MemoryArtifactStore(ArtifactStore):
     def local_path(self, key: str) -> Path:
         data = self._get(key)
         if self._spill is None:
-            self._spill = tempfile.TemporaryDirectory(prefix="leptonic-mem-")
-        path = Path(self._spill.name) / validate_key(key)
+            self._spill = Path(tempfile.mkdtemp(prefix="leptonic-mem-"))
+            weakref.finalize(self, shutil.rmtree, self._spill, ignore_errors=True)
+        path = self._spill / validate_key(key)
         if not path.exists():
             path.write_bytes(data)
         return path

@@ -1,0 +1,1 @@
+"""The ``leptonic`` command line: parse arguments, call one service, render."""

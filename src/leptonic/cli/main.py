@@ -1,0 +1,426 @@
+"""``leptonic``: workspaces, data, training, runs and models from the terminal."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from leptonic.cli._render import console, err_console, kv_table, progress_bar, table
+from leptonic.config import Settings
+from leptonic.errors import LeptonicError
+from leptonic.platform import Platform
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    help="Leptonic: governed data → features → training → evaluation → registry.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+workspace_app = typer.Typer(help="Workspaces (one per business line).", no_args_is_help=True)
+data_app = typer.Typer(help="Governed datasets and their versions.", no_args_is_help=True)
+runs_app = typer.Typer(help="Training runs.", no_args_is_help=True)
+models_app = typer.Typer(help="Registered models, versions and stages.", no_args_is_help=True)
+db_app = typer.Typer(help="The metadata database.", no_args_is_help=True)
+app.add_typer(workspace_app, name="workspace")
+app.add_typer(data_app, name="data")
+app.add_typer(runs_app, name="runs")
+app.add_typer(models_app, name="models")
+app.add_typer(db_app, name="db")
+
+Workspace = Annotated[str, typer.Option("--workspace", "-w", help="Workspace name.")]
+Version = Annotated[int | None, typer.Option("--version", "-v", help="Version (latest if omitted).")]
+
+
+def _platform() -> Platform:
+    return Platform.open(Settings.from_environ())
+
+
+# -- workspaces ---------------------------------------------------------------
+@workspace_app.command("create")
+def workspace_create(
+    name: str, description: Annotated[str, typer.Option(help="What it is for.")] = ""
+) -> None:
+    """Create a workspace."""
+    with _platform() as lp:
+        ws = lp.create_workspace(name, description)
+    console.print(f"created workspace [bold]{ws.name}[/bold]")
+
+
+@workspace_app.command("list")
+def workspace_list() -> None:
+    """List workspaces."""
+    with _platform() as lp:
+        rows = [(w.name, w.description, w.created_at) for w in lp.list_workspaces()]
+    console.print(table("Workspaces", ["name", "description", "created"], rows))
+
+
+# -- data ---------------------------------------------------------------------
+@data_app.command("add")
+def data_add(
+    file: Annotated[Path, typer.Argument(help="CSV, Parquet or JSON-lines file.")],
+    workspace: Workspace,
+    name: Annotated[str | None, typer.Option(help="Dataset name (default: file name).")] = None,
+    contract: Annotated[Path | None, typer.Option(help="Contract file (TOML or JSON).")] = None,
+    target: Annotated[str | None, typer.Option(help="Target column.")] = None,
+    delimiter: Annotated[str | None, typer.Option(help="CSV delimiter.")] = None,
+    encoding: Annotated[str | None, typer.Option(help="Text encoding (default utf-8).")] = None,
+    fmt_: Annotated[str | None, typer.Option("--format", help="csv, parquet or jsonl.")] = None,
+) -> None:
+    """Ingest a file as an immutable dataset version."""
+    size = file.stat().st_size if file.is_file() else None
+    with _platform() as lp, progress_bar(f"ingesting {file.name} (bytes)", size) as update:
+        version, created = lp.add_data(
+            workspace,
+            file,
+            name=name,
+            contract=contract,
+            target=target,
+            delimiter=delimiter,
+            encoding=encoding,
+            fmt=fmt_,
+            progress=lambda rows, nbytes: update(nbytes),
+        )
+    what = "new version" if created else "unchanged: same content as"
+    console.print(
+        f"{what} [bold]{version.dataset}[/bold] v{version.version} "
+        f"({version.num_rows} rows × {version.num_columns} columns, "
+        f"sha256 {version.content_hash[:12]})"
+    )
+    _print_issues(version.quality)
+
+
+def _print_issues(quality: dict[str, Any]) -> None:
+    issues = quality.get("issues", [])
+    if issues:
+        console.print(
+            table(
+                "Quality issues",
+                ["severity", "column", "check", "message"],
+                [(i.get("severity"), i.get("column"), i.get("check"), i.get("message"))
+                 for i in issues],
+            )
+        )
+
+
+@data_app.command("list")
+def data_list(workspace: Workspace) -> None:
+    """List datasets and their latest versions."""
+    with _platform() as lp:
+        rows = []
+        for ds in lp.list_datasets(workspace):
+            versions = lp.dataset_versions(workspace, ds.name)
+            last = versions[-1] if versions else None
+            rows.append(
+                (ds.name, len(versions), last.num_rows if last else None,
+                 last.created_at if last else None)
+            )
+    console.print(table(f"Datasets in {workspace}", ["name", "versions", "rows", "latest"], rows))
+
+
+@data_app.command("show")
+def data_show(name: str, workspace: Workspace, version: Version = None) -> None:
+    """Schema, roles, PII map and lineage of a dataset version."""
+    with _platform() as lp:
+        v = lp.dataset_version(workspace, name, version)
+    console.print(
+        kv_table(
+            f"{v.dataset} v{v.version}",
+            {
+                "rows": v.num_rows,
+                "columns": v.num_columns,
+                "size (bytes)": v.size_bytes,
+                "sha256": v.content_hash,
+                "source": v.source.get("path"),
+                "source sha256": v.source.get("sha256"),
+                "created": f"{v.created_at} by {v.created_by}",
+            },
+        )
+    )
+    console.print(
+        table(
+            "Schema",
+            ["column", "type", "role", "pii", "nullable"],
+            [(c.name, c.dtype, c.role.value, c.pii, c.nullable) for c in v.columns],
+        )
+    )
+
+
+@data_app.command("profile")
+def data_profile(name: str, workspace: Workspace, version: Version = None) -> None:
+    """The quality report of a dataset version."""
+    with _platform() as lp:
+        v = lp.dataset_version(workspace, name, version)
+    q = v.quality
+    cols = q.get("columns", {})
+    rows = []
+    for col, s in cols.items():
+        rows.append(
+            (col, s.get("missing_rate"), s.get("distinct"), s.get("min"), s.get("max"),
+             s.get("mean"), s.get("outlier_rate"))
+        )
+    console.print(
+        table(
+            f"Profile of {v.dataset} v{v.version} ({q.get('rows', v.num_rows)} rows, "
+            f"{q.get('duplicate_rows', 0)} duplicate rows)",
+            ["column", "missing", "distinct", "min", "max", "mean", "IQR outliers"],
+            rows,
+        )
+    )
+    if q.get("target_balance"):
+        console.print(kv_table("Target balance", q["target_balance"]))
+    _print_issues(q)
+
+
+@data_app.command("preview")
+def data_preview(
+    name: str,
+    workspace: Workspace,
+    version: Version = None,
+    limit: Annotated[int, typer.Option(help="Rows to show.")] = 10,
+    raw: Annotated[bool, typer.Option(help="Show PII unmasked.")] = False,
+) -> None:
+    """The first rows, with PII masked."""
+    with _platform() as lp:
+        t = lp.preview(workspace, name, version, limit=limit, raw=raw)
+    rows = t.to_pylist()
+    console.print(table(f"{name} (first {len(rows)} rows)", t.column_names,
+                        [list(r.values()) for r in rows]))
+
+
+# -- training -------------------------------------------------------------------
+@app.command("train")
+def train(
+    workspace: Workspace,
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Dataset name.")],
+    target: Annotated[str, typer.Option(help="Column to predict.")],
+    version: Version = None,
+    task: Annotated[str, typer.Option(help="binary, multiclass or regression.")] = "binary",
+    candidates: Annotated[str, typer.Option(help="Comma-separated.")] = "logistic,lightgbm,mlp",
+    trials: Annotated[int, typer.Option(help="Search trials in all.")] = 24,
+    timeout: Annotated[float, typer.Option(help="Search time budget, seconds.")] = 40.0,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    split: Annotated[str, typer.Option(help="auto, holdout or cv.")] = "auto",
+    positive_label: Annotated[str | None, typer.Option(help="Event class (binary).")] = None,
+    exclude: Annotated[str, typer.Option(help="Comma-separated columns to leave out.")] = "",
+    allow_pii: Annotated[str, typer.Option(help="Comma-separated PII columns to use.")] = "",
+    model: Annotated[str | None, typer.Option(help="Register the result as this model.")] = None,
+) -> None:
+    """Train, evaluate and (with --model) register a model."""
+    from leptonic.tasks.spec import TrainSpec
+
+    def split_list(text: str) -> tuple[str, ...]:
+        return tuple(x.strip() for x in text.split(",") if x.strip())
+
+    spec = TrainSpec(
+        target=target,
+        task=task,
+        candidates=split_list(candidates),
+        trials=trials,
+        timeout_s=timeout,
+        seed=seed,
+        split=split,
+        positive_label=positive_label,
+        exclude=split_list(exclude),
+        allow_pii=split_list(allow_pii),
+    )
+    with _platform() as lp, progress_bar("training trials", spec.trials) as update:
+        outcome = lp.train(
+            workspace,
+            dataset,
+            spec,
+            version=version,
+            model_name=model,
+            progress=lambda done, total: update(done, total),
+        )
+    _print_outcome(outcome)
+
+
+def _print_outcome(outcome: Any) -> None:
+    result = outcome.result
+    console.print(
+        table(
+            "Candidates",
+            ["candidate", "trials", "best validation score", "seconds"],
+            [(r["candidate"], r["trials"], r["best_score"], r["seconds"])
+             for r in result.leaderboard],
+        )
+    )
+    keys = ("auc", "ks", "gini", "pr_auc", "brier", "accuracy", "macro_f1", "rmse", "r2")
+    rows = []
+    for split_name, m in (("valid", result.valid_metrics), ("test", result.test_metrics)):
+        rows.append((split_name, *[m.get(k) for k in keys]))
+    console.print(table("Metrics", ["split", *keys], rows))
+    console.print(f"run [bold]{outcome.run.id}[/bold]: {outcome.run.status.value}, "
+                  f"chose {result.chosen}")
+    if outcome.model_version is not None:
+        mv = outcome.model_version
+        console.print(f"registered [bold]{mv.model}[/bold] v{mv.version} ({mv.stage.value})")
+
+
+# -- runs -----------------------------------------------------------------------
+@runs_app.command("list")
+def runs_list(
+    workspace: Workspace,
+    status: Annotated[str | None, typer.Option(help="Only runs in this status.")] = None,
+    limit: Annotated[int, typer.Option(help="How many.")] = 20,
+) -> None:
+    """List runs, newest first."""
+    with _platform() as lp:
+        runs = lp.list_runs(workspace, status=status, limit=limit)
+    rows = [
+        (r.id[:12], r.status.value, r.params.get("candidate"),
+         r.metrics.get("test", {}).get("auc"), r.created_at, r.created_by)
+        for r in runs
+    ]
+    console.print(table(f"Runs in {workspace}", ["id", "status", "model", "test auc",
+                                                 "created", "by"], rows))
+
+
+@runs_app.command("show")
+def runs_show(run_id: str, workspace: Workspace) -> None:
+    """Spec, parameters, metrics, timings and artifacts of a run."""
+    with _platform() as lp:
+        r = lp.get_run(workspace, run_id)
+    console.print(kv_table(f"Run {r.id}", {
+        "status": r.status.value, "inputs": ", ".join(r.inputs), "seed": r.seed,
+        "created": f"{r.created_at} by {r.created_by}", "finished": r.finished_at,
+        "error": r.error, "params": r.params, "timings": r.timings,
+        "artifacts": ", ".join(sorted(r.artifacts)),
+    }))
+    for split_name, m in r.metrics.items():
+        flat = {k: v for k, v in m.items() if not isinstance(v, dict | list)}
+        console.print(kv_table(f"{split_name} metrics", flat))
+
+
+@runs_app.command("report")
+def runs_report(
+    run_id: str,
+    workspace: Workspace,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="HTML file.")] = None,
+) -> None:
+    """Write a run's HTML report to a file."""
+    with _platform() as lp:
+        run = lp.get_run(workspace, run_id)
+        out = output or Path(f"report-{run.id[:12]}.html")
+        path = lp.write_report(workspace, run.id, out)
+    console.print(f"report written to [bold]{path.resolve()}[/bold]")
+
+
+@runs_app.command("log")
+def runs_log(run_id: str, workspace: Workspace) -> None:
+    """Print a run's log."""
+    with _platform() as lp:
+        console.print(lp.run_artifact(workspace, run_id, "log.txt").decode("utf-8"),
+                      markup=False, highlight=False)
+
+
+# -- models ---------------------------------------------------------------------
+@models_app.command("list")
+def models_list(workspace: Workspace) -> None:
+    """List models with their versions and stages."""
+    with _platform() as lp:
+        rows = []
+        for m in lp.list_models(workspace):
+            versions = lp.model_versions(workspace, m.name)
+            stages = ", ".join(f"v{v.version}:{v.stage.value}" for v in versions[-5:])
+            rows.append((m.name, m.task, len(versions), stages))
+    console.print(table(f"Models in {workspace}", ["name", "task", "versions", "stages"], rows))
+
+
+@models_app.command("show")
+def models_show(
+    name: str,
+    workspace: Workspace,
+    version: Version = None,
+    card: Annotated[bool, typer.Option(help="Print the model card.")] = False,
+) -> None:
+    """A model version: stage, metrics, lineage and stage history."""
+    with _platform() as lp:
+        versions = lp.model_versions(workspace, name)
+        if not versions:
+            raise LeptonicError(f"model {name!r} has no versions yet")
+        mv = lp.model_version(workspace, name, version or versions[-1].version)
+        history = lp.stage_history(workspace, name, mv.version)
+    console.print(kv_table(f"{mv.model} v{mv.version}", {
+        "stage": mv.stage.value, "task": mv.task, "flavor": mv.flavor, "run": mv.run_id,
+        "dataset": mv.dataset, "artifact": mv.artifact_key,
+        "test auc": mv.metrics.get("test", {}).get("auc"),
+        "created": f"{mv.created_at} by {mv.created_by}",
+    }))
+    console.print(table("Stage history", ["when", "from", "to", "who", "why"], [
+        (t.at, t.from_stage.value if t.from_stage else None, t.to_stage.value, t.actor, t.reason)
+        for t in history
+    ]))
+    if card:
+        console.print(mv.model_card, markup=False, highlight=False)
+
+
+@models_app.command("promote")
+def models_promote(
+    name: str,
+    version: int,
+    stage: Annotated[str, typer.Argument(help="staging, production, archived or candidate.")],
+    workspace: Workspace,
+    reason: Annotated[str, typer.Option(help="Why (recorded in the history).")],
+) -> None:
+    """Move a model version to another stage (promote or demote)."""
+    with _platform() as lp:
+        mv = lp.promote(workspace, name, version, stage, reason=reason)
+    console.print(f"{mv.model} v{mv.version} is now [bold]{mv.stage.value}[/bold]")
+
+
+# -- database -------------------------------------------------------------------
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the metadata database to the current schema."""
+    from leptonic.storage.metadata.migrate import current_revision, upgrade
+
+    settings = Settings.from_environ()
+    upgrade(settings.db_uri)
+    console.print(f"metadata database at revision {current_revision(settings.db_uri)}")
+
+
+# -- demo -----------------------------------------------------------------------
+@app.command("demo")
+def demo(
+    home: Annotated[Path, typer.Option(help="Folder for the demo's stores.")] = Path(
+        "demo-output/home"
+    ),
+    rows: Annotated[int, typer.Option(help="Applicants to generate.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+) -> None:
+    """Run the whole credit-scoring lifecycle on generated data."""
+    from leptonic.demo import run_demo
+
+    run_demo(home, rows=rows, seed=seed, console=console)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: domain errors become a one-line message and exit code 1."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except LeptonicError as exc:
+        where = f" [{exc.field}]" if exc.field else ""
+        err_console.print(f"[bold red]error{where}:[/bold red] {exc}", highlight=False)
+        sys.exit(1)
+    except typer.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
+

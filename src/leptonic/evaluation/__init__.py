@@ -1,0 +1,70 @@
+"""Evaluation: metrics, points scorecards and self-contained HTML reports.
+
+- :mod:`~leptonic.evaluation.metrics`: binary (AUC, KS, Gini, PR-AUC, Brier,
+  log loss, calibration, confusion at a threshold), multiclass and regression
+  metrics in vectorised numpy, checked against scikit-learn.
+- :mod:`~leptonic.evaluation.scorecard`: turns a logistic regression over WoE
+  features into a points scorecard (PDO scaling).
+- :mod:`~leptonic.evaluation.plots`: ROC, KS, calibration, score distribution,
+  confusion and regression plots as small PNG images.
+- :mod:`~leptonic.evaluation.report`: one HTML page with summary, metrics per
+  split, leaderboard, plots and extra tables, readable offline.
+"""
+
+from __future__ import annotations
+
+from leptonic.evaluation.metrics import (
+    binary_metrics,
+    brier_score,
+    calibration_curve,
+    choose_threshold,
+    confusion_at,
+    gini,
+    ks_statistic,
+    log_loss,
+    multiclass_metrics,
+    pr_auc,
+    regression_metrics,
+    roc_auc,
+    roc_curve,
+)
+from leptonic.evaluation.plots import (
+    calibration_plot,
+    class_f1_plot,
+    confusion_plot,
+    ks_plot,
+    png_data_uri,
+    regression_plot,
+    residual_plot,
+    roc_plot,
+    score_distribution_plot,
+)
+from leptonic.evaluation.report import render_report
+from leptonic.evaluation.scorecard import Scorecard
+
+__all__ = [
+    "Scorecard",
+    "binary_metrics",
+    "brier_score",
+    "calibration_curve",
+    "calibration_plot",
+    "choose_threshold",
+    "class_f1_plot",
+    "confusion_at",
+    "confusion_plot",
+    "gini",
+    "ks_plot",
+    "ks_statistic",
+    "log_loss",
+    "multiclass_metrics",
+    "png_data_uri",
+    "pr_auc",
+    "regression_metrics",
+    "regression_plot",
+    "render_report",
+    "residual_plot",
+    "roc_auc",
+    "roc_curve",
+    "roc_plot",
+    "score_distribution_plot",
+]

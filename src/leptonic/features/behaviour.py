@@ -1,0 +1,146 @@
+"""Behaviour aggregates over repeated measurements.
+
+Business tables often hold a customer's history as a family of columns that
+share a stem and differ by a period number: ``BILL_AMT1 … BILL_AMT6``,
+``PAY_0, PAY_2 … PAY_6``, ``txn_count_m1 … txn_count_m12``. A
+:class:`SequenceAggregates` finds such families among the numeric columns
+(three members or more) and adds per-row summaries of each: mean, standard
+deviation, minimum, maximum, trend (least-squares slope over the period
+order) and the number of positive periods. The families are learned at
+``fit`` and the same columns are produced at serving time from one record.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from leptonic.errors import NotFitted
+
+__all__ = ["AGGREGATES", "SequenceAggregates"]
+
+AGGREGATES = ("mean", "std", "min", "max", "slope", "npos")
+_MEMBER = re.compile(r"^(.*?[A-Za-z_])(\d{1,3})$")
+
+
+def _to_float(value: Any) -> float:
+    if value is None:
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+class SequenceAggregates:
+    """Add summary columns for each family of period-numbered numeric columns.
+
+    Parameters
+    ----------
+    min_members
+        Smallest family worth summarising.
+
+    Attributes
+    ----------
+    families_ : dict[str, list[str]]
+        Stem → member columns in period order.
+    feature_names_out_ : list[str]
+        The added columns, ``<stem>__<aggregate>``.
+    """
+
+    def __init__(self, min_members: int = 3) -> None:
+        self.min_members = min_members
+
+    def fit(self, columns: Sequence[str]) -> SequenceAggregates:
+        """Find the families among ``columns`` (the numeric feature names)."""
+        groups: dict[str, list[tuple[int, str]]] = defaultdict(list)
+        for name in columns:
+            m = _MEMBER.fullmatch(name)
+            if m:
+                groups[m.group(1)].append((int(m.group(2)), name))
+        self.families_ = {
+            stem: [name for _, name in sorted(members)]
+            for stem, members in sorted(groups.items())
+            if len(members) >= self.min_members
+        }
+        self.feature_names_out_ = [
+            f"{stem.rstrip('_')}__{agg}" for stem in self.families_ for agg in AGGREGATES
+        ]
+        self._weights = {
+            stem: self._slope_weights(len(cols)) for stem, cols in self.families_.items()
+        }
+        return self
+
+    @staticmethod
+    def _slope_weights(n: int) -> np.ndarray:
+        k = np.arange(n, dtype=float)
+        k -= k.mean()
+        return k / float((k * k).sum())
+
+    def _check(self) -> None:
+        if not hasattr(self, "families_"):
+            raise NotFitted("SequenceAggregates is not fitted: call fit(columns) first")
+
+    @staticmethod
+    def _summarise(a: np.ndarray, w: np.ndarray) -> list[np.ndarray]:
+        valid = ~np.isnan(a)
+        count = valid.sum(axis=1)
+        filled = np.where(valid, a, 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = filled.sum(axis=1) / count
+            var = np.where(valid, (a - mean[:, None]) ** 2, 0.0).sum(axis=1) / count
+            lo = np.where(valid, a, np.inf).min(axis=1)
+            hi = np.where(valid, a, -np.inf).max(axis=1)
+        empty = count == 0
+        lo[empty] = np.nan
+        hi[empty] = np.nan
+        slope = np.where(valid.all(axis=1), filled @ w, np.nan)
+        npos = (filled > 0).sum(axis=1).astype(float)
+        return [mean, np.sqrt(var), lo, hi, slope, npos]
+
+    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` with the aggregate columns appended (a new frame)."""
+        self._check()
+        if not self.families_:
+            return frame
+        added: dict[str, np.ndarray] = {}
+        for stem, cols in self.families_.items():
+            a = frame[cols].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+            for agg, values in zip(AGGREGATES, self._summarise(a, self._weights[stem]), strict=True):
+                added[f"{stem.rstrip('_')}__{agg}"] = values
+        return pd.concat([frame, pd.DataFrame(added, index=frame.index)], axis=1)
+
+    def transform_record(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """``record`` with the aggregate fields added (a new dict); the serving path."""
+        self._check()
+        if not self.families_:
+            return dict(record)
+        out = dict(record)
+        for stem, cols in self.families_.items():
+            a = np.array([[_to_float(record.get(c)) for c in cols]])
+            for agg, values in zip(AGGREGATES, self._summarise(a, self._weights[stem]), strict=True):
+                out[f"{stem.rstrip('_')}__{agg}"] = float(values[0])
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        self._check()
+        return {"min_members": self.min_members, "families": self.families_}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SequenceAggregates:
+        obj = cls(min_members=int(data["min_members"]))
+        families = {str(k): [str(c) for c in v] for k, v in data["families"].items()}
+        obj.fit([c for cols in families.values() for c in cols])
+        if obj.families_ != families:
+            obj.families_ = families
+            obj._weights = {s: cls._slope_weights(len(c)) for s, c in families.items()}
+            obj.feature_names_out_ = [
+                f"{s.rstrip('_')}__{agg}" for s in families for agg in AGGREGATES
+            ]
+        return obj

@@ -1,0 +1,145 @@
+"""Model bundles without pickle.
+
+A bundle is a JSON manifest plus one estimator file, each stored in the
+content-addressed artifact store. scikit-learn estimators go through
+``skops.io`` with an explicit trusted-types list; LightGBM boosters as their
+text model. Preprocessing is plain JSON. Loading checks every byte against
+the digests it was registered with and refuses anything else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib.metadata import version as package_version
+from typing import Any
+
+from leptonic.errors import UnsafeArtifact
+from leptonic.features.behaviour import SequenceAggregates
+from leptonic.features.preprocessing import TabularPreprocessor
+from leptonic.storage.artifacts.base import ArtifactStore
+from leptonic.tasks.predictor import TabularPredictor
+
+__all__ = ["BUNDLE_FORMAT", "TRUSTED_TYPES", "load_predictor", "save_predictor"]
+
+BUNDLE_FORMAT = "leptonic-model/1"
+
+#: The only scikit-learn types a bundle may hold (plus skops' numpy/builtin defaults).
+TRUSTED_TYPES: tuple[str, ...] = (
+    "sklearn.linear_model._logistic.LogisticRegression",
+    "sklearn.linear_model._ridge.Ridge",
+    "sklearn.neural_network._multilayer_perceptron.MLPClassifier",
+    "sklearn.neural_network._multilayer_perceptron.MLPRegressor",
+    "sklearn.preprocessing._label.LabelBinarizer",
+)
+
+_EXPECTED_CLASS = {
+    "logistic": ("LogisticRegression", "Ridge"),
+    "mlp": ("MLPClassifier", "MLPRegressor"),
+}
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars → Python scalars, for JSON."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def _dump_estimator(predictor: TabularPredictor) -> tuple[bytes, str]:
+    if predictor.flavor == "lightgbm":
+        return predictor.estimator.model_to_string().encode("utf-8"), "lightgbm-text"
+    import skops.io as sio
+
+    est = predictor.estimator
+    if hasattr(est, "_optimizer"):
+        est._optimizer = None  # training-only state of an MLP; not needed to predict
+    return sio.dumps(est), "skops"
+
+
+def save_predictor(predictor: TabularPredictor, artifacts: ArtifactStore) -> tuple[str, str]:
+    """Store ``predictor``; return ``(manifest_key, manifest_sha256)``."""
+    blob, fmt = _dump_estimator(predictor)
+    est_key = artifacts.put_bytes(blob)
+    manifest = {
+        "format": BUNDLE_FORMAT,
+        "task": predictor.task,
+        "flavor": predictor.flavor,
+        "classes": [_plain(c) for c in predictor.classes] if predictor.classes else None,
+        "threshold": predictor.threshold,
+        "inputs": predictor.inputs,
+        "preprocessor": predictor.preprocessor.to_dict(),
+        "behaviour": predictor.behaviour.to_dict() if predictor.behaviour else None,
+        "estimator": {"format": fmt, "key": est_key, "sha256": hashlib.sha256(blob).hexdigest()},
+        "versions": {
+            name: package_version(name) for name in ("leptonic", "scikit-learn", "lightgbm")
+        },
+    }
+    data = json.dumps(manifest, sort_keys=True, allow_nan=False).encode("utf-8")
+    return artifacts.put_bytes(data), hashlib.sha256(data).hexdigest()
+
+
+def _refuse(key: str, why: str) -> UnsafeArtifact:
+    return UnsafeArtifact(
+        f"refusing model artifact {key}: {why}; re-register the model from its run "
+        f"(`leptonic train ...`) or restore the artifact store from a backup",
+        field="artifact",
+    )
+
+
+def _load_estimator(entry: dict[str, Any], flavor: str, artifacts: ArtifactStore) -> Any:
+    key = entry["key"]
+    blob = artifacts.get_bytes(key, verify=True)
+    if hashlib.sha256(blob).hexdigest() != entry["sha256"]:
+        raise _refuse(key, "the estimator file does not match the manifest's digest")
+    if entry["format"] == "lightgbm-text":
+        if flavor != "lightgbm":
+            raise _refuse(key, f"a LightGBM file in a {flavor!r} bundle")
+        import lightgbm as lgb
+
+        try:
+            return lgb.Booster(model_str=blob.decode("utf-8"))
+        except (UnicodeDecodeError, lgb.basic.LightGBMError) as exc:
+            raise _refuse(key, f"not a LightGBM text model ({exc})") from None
+    if entry["format"] != "skops":
+        raise _refuse(key, f"unknown estimator format {entry['format']!r}")
+    import skops.io as sio
+    from skops.io.exceptions import UntrustedTypesFoundException
+
+    try:
+        est = sio.loads(blob, trusted=list(TRUSTED_TYPES))
+    except UntrustedTypesFoundException as exc:
+        raise _refuse(key, f"it holds types that are not trusted ({exc})") from None
+    except Exception as exc:  # corrupted zip, bad schema...
+        raise _refuse(key, f"it cannot be read as a skops file ({type(exc).__name__})") from None
+    if type(est).__name__ not in _EXPECTED_CLASS.get(flavor, ()):
+        raise _refuse(key, f"a {type(est).__name__} in a {flavor!r} bundle")
+    return est
+
+
+def load_predictor(
+    artifacts: ArtifactStore, manifest_key: str, manifest_sha256: str
+) -> TabularPredictor:
+    """Load a bundle, checking the manifest against ``manifest_sha256`` and every file."""
+    data = artifacts.get_bytes(manifest_key, verify=True)
+    if hashlib.sha256(data).hexdigest() != manifest_sha256:
+        raise _refuse(manifest_key, "the manifest does not match the registered digest")
+    try:
+        manifest = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise _refuse(manifest_key, "the manifest is not JSON") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
+        raise _refuse(manifest_key, f"unknown bundle format (expected {BUNDLE_FORMAT})")
+    flavor = manifest["flavor"]
+    estimator = _load_estimator(manifest["estimator"], flavor, artifacts)
+    behaviour = (
+        SequenceAggregates.from_dict(manifest["behaviour"]) if manifest["behaviour"] else None
+    )
+    return TabularPredictor(
+        task=manifest["task"],
+        flavor=flavor,
+        estimator=estimator,
+        preprocessor=TabularPreprocessor.from_dict(manifest["preprocessor"]),
+        behaviour=behaviour,
+        inputs=manifest["inputs"],
+        classes=manifest["classes"],
+        threshold=manifest["threshold"],
+    )

@@ -1,0 +1,145 @@
+"""The model registry: register versions with lineage and cards, move them through stages."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from leptonic.core.dataset import DatasetVersion
+from leptonic.core.model_version import Model, ModelVersion, Stage, StageTransition
+from leptonic.core.names import validate_name
+from leptonic.core.run import Run
+from leptonic.core.uri import ObjectRef
+from leptonic.errors import AlreadyExists, Conflict, InvalidInput, NotFound
+from leptonic.registry.model_card import render_model_card
+from leptonic.registry.serialization import load_predictor, save_predictor
+from leptonic.storage.artifacts.base import ArtifactStore
+from leptonic.storage.metadata.base import MetadataStore
+from leptonic.tasks.predictor import TabularPredictor
+
+__all__ = ["ModelRegistry", "dataset_ref", "model_version_ref", "run_ref"]
+
+
+def dataset_ref(v: DatasetVersion) -> ObjectRef:
+    return ObjectRef(v.workspace, "dataset", v.dataset, v.version)
+
+
+def run_ref(run: Run) -> ObjectRef:
+    return ObjectRef(run.workspace, "run", run.id)
+
+
+def model_version_ref(mv: ModelVersion) -> ObjectRef:
+    return ObjectRef(mv.workspace, "model", mv.model, mv.version)
+
+
+class ModelRegistry:
+    """Registers fitted predictors and loads them back, once, from memory afterwards."""
+
+    def __init__(self, metadata: MetadataStore, artifacts: ArtifactStore) -> None:
+        self.metadata = metadata
+        self.artifacts = artifacts
+        self._cache: dict[tuple[str, str], TabularPredictor] = {}
+        self._lock = threading.Lock()
+
+    def register(
+        self,
+        workspace: str,
+        model: str,
+        predictor: TabularPredictor,
+        *,
+        run: Run,
+        dataset: DatasetVersion,
+        metrics: dict[str, Any],
+        excluded: dict[str, str],
+        actor: str,
+        description: str = "",
+    ) -> ModelVersion:
+        """Store the predictor's bundle and add a new ``candidate`` version."""
+        validate_name(model, "model")
+        key, digest = save_predictor(predictor, self.artifacts)
+        try:
+            existing = self.metadata.get_model(workspace, model)
+        except NotFound:
+            try:
+                existing = self.metadata.create_model(
+                    Model(workspace, model, predictor.task, description)
+                )
+            except AlreadyExists:
+                existing = self.metadata.get_model(workspace, model)
+        if existing.task != predictor.task:
+            raise Conflict(
+                f"model {model!r} holds {existing.task} models; this one is {predictor.task} — "
+                f"register it under another name",
+                field="model",
+            )
+        card = render_model_card(
+            model=model,
+            version=None,
+            workspace=workspace,
+            task=predictor.task,
+            flavor=predictor.flavor,
+            run_id=run.id,
+            dataset=str(dataset_ref(dataset)),
+            dataset_rows=dataset.num_rows,
+            dataset_hash=dataset.content_hash,
+            metrics=metrics,
+            inputs=predictor.inputs,
+            excluded=excluded,
+            threshold=predictor.threshold,
+            created_by=actor,
+            description=description,
+        )
+        mv = self.metadata.add_model_version(
+            ModelVersion(
+                workspace=workspace,
+                model=model,
+                version=0,
+                task=predictor.task,
+                flavor=predictor.flavor,
+                run_id=run.id,
+                dataset=str(dataset_ref(dataset)),
+                artifact_key=key,
+                artifact_digest=digest,
+                signature={"inputs": predictor.inputs, "classes": predictor.classes},
+                metrics=metrics,
+                model_card=card,
+                created_by=actor,
+            )
+        )
+        self.metadata.add_lineage(run_ref(run), model_version_ref(mv))
+        return mv
+
+    def load(self, workspace: str, model: str, version: int) -> TabularPredictor:
+        """The predictor of one version; loaded and verified once, then kept in memory."""
+        mv = self.metadata.get_model_version(workspace, model, version)
+        cache_key = (mv.artifact_key, mv.artifact_digest)
+        with self._lock:
+            cached = self._cache.get(cache_key)
+        if cached is not None:
+            return cached
+        predictor = load_predictor(self.artifacts, mv.artifact_key, mv.artifact_digest)
+        with self._lock:
+            self._cache[cache_key] = predictor
+        return predictor
+
+    def promote(
+        self, workspace: str, model: str, version: int, stage: str, *, actor: str, reason: str
+    ) -> ModelVersion:
+        """Move a version to ``stage`` (promote or demote), recording who and why."""
+        try:
+            target = Stage(stage)
+        except ValueError:
+            raise InvalidInput(
+                f"unknown stage {stage!r}; use one of {', '.join(s.value for s in Stage)}",
+                field="stage",
+            ) from None
+        if not reason.strip():
+            raise InvalidInput("a stage change needs a reason (--reason '...')", field="reason")
+        return self.metadata.set_stage(
+            workspace, model, version, target, actor=actor, reason=reason.strip()
+        )
+
+    def history(
+        self, workspace: str, model: str, version: int | None = None
+    ) -> list[StageTransition]:
+        return self.metadata.list_stage_transitions(workspace, model, version)

@@ -1,0 +1,191 @@
+"""A fitted tabular model with a batch path and a lean single-record path."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from leptonic.errors import InvalidInput
+from leptonic.features.behaviour import SequenceAggregates
+from leptonic.features.preprocessing import TabularPreprocessor
+
+__all__ = ["FLAVORS", "TabularPredictor"]
+
+FLAVORS = ("logistic", "lightgbm", "mlp")
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+class TabularPredictor:
+    """Behaviour aggregates → preprocessing → estimator, loaded once, kept in memory.
+
+    Parameters
+    ----------
+    task
+        ``binary``, ``multiclass`` or ``regression``.
+    flavor
+        ``logistic``, ``lightgbm`` or ``mlp``.
+    estimator
+        Fitted scikit-learn estimator or LightGBM booster.
+    preprocessor
+        Fitted :class:`~leptonic.features.preprocessing.TabularPreprocessor`.
+    behaviour
+        Fitted :class:`~leptonic.features.behaviour.SequenceAggregates` or None.
+    inputs
+        The input signature: ``[{"name", "type": "numeric"|"categorical"}, ...]``.
+    classes
+        Class labels (binary: ``[negative, positive]``).
+    threshold
+        Binary decision threshold on P(positive).
+    """
+
+    def __init__(
+        self,
+        *,
+        task: str,
+        flavor: str,
+        estimator: Any,
+        preprocessor: TabularPreprocessor,
+        behaviour: SequenceAggregates | None,
+        inputs: Sequence[Mapping[str, str]],
+        classes: Sequence[Any] | None = None,
+        threshold: float | None = None,
+    ) -> None:
+        if flavor not in FLAVORS:
+            raise InvalidInput(f"unknown model flavor {flavor!r}; known: {', '.join(FLAVORS)}")
+        self.task = task
+        self.flavor = flavor
+        self.estimator = estimator
+        self.preprocessor = preprocessor
+        self.behaviour = behaviour
+        self.inputs = [dict(i) for i in inputs]
+        self.classes = list(classes) if classes is not None else None
+        self.threshold = threshold
+        self._compile()
+
+    @property
+    def input_names(self) -> list[str]:
+        return [i["name"] for i in self.inputs]
+
+    def _compile(self) -> None:
+        """Extract plain arrays for the single-record path."""
+        est = self.estimator
+        self._linear: tuple[np.ndarray, np.ndarray] | None = None
+        self._layers: list[tuple[np.ndarray, np.ndarray]] | None = None
+        if self.flavor == "logistic":
+            coef = np.asarray(est.coef_, dtype=float)
+            intercept = np.atleast_1d(np.asarray(est.intercept_, dtype=float))
+            self._linear = (coef.T if coef.ndim == 2 else coef[:, None], intercept)
+        elif self.flavor == "mlp":
+            self._layers = [
+                (np.asarray(w, dtype=float), np.asarray(b, dtype=float))
+                for w, b in zip(est.coefs_, est.intercepts_, strict=True)
+            ]
+            self._out_activation = est.out_activation_
+
+    # -- batch -------------------------------------------------------------
+    def _frame(self, table: pa.Table | pd.DataFrame | Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+        if isinstance(table, pa.Table):
+            frame = table.to_pandas()
+        elif isinstance(table, pd.DataFrame):
+            frame = table
+        else:
+            frame = pd.DataFrame(list(table))
+        missing = [n for n in self.input_names if n not in frame.columns]
+        if missing:
+            raise InvalidInput(
+                f"input is missing column(s) {', '.join(missing)}; the model needs: "
+                f"{', '.join(self.input_names)}",
+                field=missing[0],
+            )
+        frame = frame[self.input_names].copy()
+        for spec in self.inputs:
+            if spec["type"] == "categorical":
+                col = frame[spec["name"]]
+                frame[spec["name"]] = col.astype(object).where(col.notna(), None).map(
+                    lambda v: v if v is None else str(v)
+                )
+        if self.behaviour is not None:
+            frame = self.behaviour.transform(frame)
+        return frame
+
+    def features(self, table: pa.Table | pd.DataFrame) -> np.ndarray:
+        """The encoded feature matrix the estimator sees."""
+        return self.preprocessor.transform(self._frame(table))
+
+    def _raw_batch(self, X: np.ndarray) -> np.ndarray:
+        est = self.estimator
+        if self.flavor == "lightgbm":
+            best = getattr(est, "best_iteration", 0) or None
+            return np.asarray(est.predict(X, num_iteration=best), dtype=float)
+        if self.task == "regression":
+            return np.asarray(est.predict(X), dtype=float)
+        proba = np.asarray(est.predict_proba(X), dtype=float)
+        return proba[:, 1] if self.task == "binary" else proba
+
+    def predict_batch(
+        self, table: pa.Table | pd.DataFrame | Sequence[Mapping[str, Any]]
+    ) -> np.ndarray:
+        """Score many rows: P(positive) for binary, an (n, k) probability matrix for
+        multiclass, predicted values for regression."""
+        return self._raw_batch(self.features(table))
+
+    # -- single record (the serving hot path) -------------------------------
+    def _vector(self, record: Mapping[str, Any]) -> np.ndarray:
+        if self.behaviour is not None:
+            record = self.behaviour.transform_record(record)
+        return self.preprocessor.transform_record(record)
+
+    def predict_one(self, record: Mapping[str, Any]) -> float | dict[str, float]:
+        """Score one record (a plain dict): no DataFrame, no model loading.
+
+        Returns P(positive) for binary, ``{label: probability}`` for
+        multiclass and the predicted value for regression.
+        """
+        x = self._vector(record)
+        if self._linear is not None:
+            w, b = self._linear
+            z = x @ w + b
+            if self.task == "regression":
+                return float(z[0])
+            if self.task == "binary":
+                return float(_sigmoid(z)[0])
+            return self._label_proba(_softmax(z))
+        if self._layers is not None:
+            h = x
+            last = len(self._layers) - 1
+            for i, (w, b) in enumerate(self._layers):
+                h = h @ w + b
+                if i < last:
+                    h = np.maximum(h, 0.0)
+            if self.task == "regression":
+                return float(h[0])
+            if self._out_activation == "logistic":
+                return float(_sigmoid(h)[0])
+            return self._label_proba(_softmax(h))
+        out = self._raw_batch(x[None, :])
+        if self.task == "multiclass":
+            return self._label_proba(out[0])
+        return float(out[0])
+
+    def _label_proba(self, proba: np.ndarray) -> dict[str, float]:
+        labels = self.classes or list(range(len(proba)))
+        return {str(label): float(p) for label, p in zip(labels, proba, strict=True)}
+
+    def decide(self, probability: float) -> bool:
+        """Binary decision at the chosen threshold."""
+        if self.threshold is None:
+            raise InvalidInput("this model has no decision threshold (not a binary model)")
+        return probability >= self.threshold

@@ -1,0 +1,149 @@
+"""What a training run is asked to do: the :class:`TrainSpec`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from leptonic.errors import InvalidInput
+
+__all__ = ["CANDIDATES", "TASKS", "TrainSpec"]
+
+TASKS = ("binary", "multiclass", "regression")
+CANDIDATES = ("logistic", "lightgbm", "mlp")
+SPLITS = ("auto", "holdout", "cv")
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """A tabular training job.
+
+    Parameters
+    ----------
+    target
+        Column to predict.
+    task
+        ``binary``, ``multiclass`` or ``regression``.
+    candidates
+        Model families to search: ``logistic`` (L2-regularised logistic
+        regression; ridge regression for ``regression``), ``lightgbm``, ``mlp``.
+    split
+        ``holdout`` (stratified train/valid/test by ``fractions``), ``cv``
+        (k-fold cross-validation on train+valid, then the test part) or
+        ``auto`` (``cv`` below ``cv_below_rows`` rows, else ``holdout``).
+    fractions
+        Train / valid / test fractions, the credit-scoring 50/30/20 by default.
+    cv_folds
+        Folds for ``cv``.
+    trials
+        Hyperparameter trials in all, shared among the candidates.
+    timeout_s
+        Wall-clock budget for the search, in seconds (None: trials only).
+    seed
+        Seed for splits, search and models: the same seed gives the same run.
+    features
+        Columns to use; by default every numeric and categorical column.
+    exclude
+        Columns never to use.
+    allow_pii
+        PII columns allowed as features (they are excluded otherwise).
+    behaviour_aggregates
+        Add summaries of period-numbered column families (see
+        :class:`~leptonic.features.behaviour.SequenceAggregates`).
+    projection, n_components
+        Optional ``pca`` or ``lda`` projection for the linear and MLP models.
+    positive_label
+        The label of the positive (event) class for ``binary``; needed unless
+        labels are 0/1 or booleans.
+    threshold
+        How the binary decision threshold is chosen on validation data:
+        ``ks`` (the KS-optimal cut) or ``f1``.
+    refit
+        Refit the chosen candidate on train+valid before the test.
+    refit_all
+        After the test, refit once more on every row (train+valid+test) for
+        the model that is kept; its reported test metrics are those of the
+        model fitted without the test rows.
+    pdo, base_score, base_odds
+        Scorecard scaling: points to double the odds, score at ``base_odds``.
+    """
+
+    target: str
+    task: str = "binary"
+    candidates: tuple[str, ...] = CANDIDATES
+    split: str = "auto"
+    fractions: tuple[float, float, float] = (0.5, 0.3, 0.2)
+    cv_folds: int = 5
+    cv_below_rows: int = 2000
+    trials: int = 24
+    timeout_s: float | None = 40.0
+    seed: int = 0
+    features: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] = ()
+    allow_pii: tuple[str, ...] = ()
+    behaviour_aggregates: bool = True
+    projection: str | None = None
+    n_components: int | None = None
+    positive_label: str | None = None
+    threshold: str = "ks"
+    refit: bool = True
+    refit_all: bool = False
+    pdo: float = 20.0
+    base_score: float = 600.0
+    base_odds: float = 50.0
+
+    def __post_init__(self) -> None:
+        def bad(field: str, msg: str) -> InvalidInput:
+            return InvalidInput(f"invalid training spec: {field} {msg}", field=field)
+
+        if not isinstance(self.target, str) or not self.target:
+            raise bad("target", "must name the column to predict (e.g. --target default)")
+        if self.task not in TASKS:
+            raise bad("task", f"is {self.task!r}; use one of {', '.join(TASKS)}")
+        unknown = [c for c in self.candidates if c not in CANDIDATES]
+        if unknown or not self.candidates:
+            raise bad(
+                "candidates",
+                f"{list(self.candidates)!r} must be a non-empty subset of {', '.join(CANDIDATES)}",
+            )
+        if self.split not in SPLITS:
+            raise bad("split", f"is {self.split!r}; use one of {', '.join(SPLITS)}")
+        if len(self.fractions) != 3 or any(f <= 0 for f in self.fractions):
+            raise bad("fractions", "must be three positive train/valid/test fractions")
+        if abs(sum(self.fractions) - 1.0) > 1e-6:
+            raise bad("fractions", f"{self.fractions} must add up to 1")
+        if self.cv_folds < 2:
+            raise bad("cv_folds", "must be at least 2")
+        if self.trials < len(self.candidates):
+            raise bad("trials", f"must be at least one per candidate ({len(self.candidates)})")
+        if self.timeout_s is not None and self.timeout_s <= 0:
+            raise bad("timeout_s", "must be positive (or None for no time limit)")
+        if self.projection not in (None, "pca", "lda"):
+            raise bad("projection", f"is {self.projection!r}; use pca, lda or leave it unset")
+        if self.threshold not in ("ks", "f1"):
+            raise bad("threshold", f"is {self.threshold!r}; use ks or f1")
+        if self.pdo <= 0 or self.base_odds <= 0:
+            raise bad("pdo/base_odds", "must be positive")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key, value in data.items():
+            if isinstance(value, tuple):
+                data[key] = list(value)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainSpec:
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise InvalidInput(
+                f"unknown training spec field(s): {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(names))}",
+                field=unknown[0],
+            )
+        kwargs = {
+            k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in names
+        }
+        return cls(**kwargs)

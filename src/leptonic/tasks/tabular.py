@@ -1,0 +1,470 @@
+"""Tabular training: split, search candidates, choose on validation, test once.
+
+:func:`train_tabular` takes a :class:`~leptonic.tasks._data.TrainingData`
+and a :class:`~leptonic.tasks.spec.TrainSpec` and returns a
+:class:`TrainingResult` holding the fitted :class:`TabularPredictor` and
+everything a report needs. Every preprocessing step is fitted on the training
+part only. The test part is scored once, after the choice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from leptonic.errors import InvalidInput, TargetError
+from leptonic.evaluation.metrics import (
+    binary_metrics,
+    choose_threshold,
+    multiclass_metrics,
+    regression_metrics,
+    roc_auc,
+)
+from leptonic.evaluation.scorecard import Scorecard
+from leptonic.features.behaviour import SequenceAggregates
+from leptonic.features.woe import WoEBinner
+from leptonic.tasks._data import TrainingData
+from leptonic.tasks.candidates import CANDIDATE_CLASSES, Candidate
+from leptonic.tasks.predictor import TabularPredictor
+from leptonic.tasks.spec import TrainSpec
+
+__all__ = ["Split", "TrainingResult", "make_split", "train_tabular"]
+
+LogFn = Callable[[str], None]
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass
+class Split:
+    """Row indices: ``folds`` are (train, valid) pairs over ``pool``; ``test`` is held out."""
+
+    kind: str
+    pool: np.ndarray
+    folds: list[tuple[np.ndarray, np.ndarray]]
+    test: np.ndarray
+
+
+@dataclass
+class TrainingResult:
+    predictor: TabularPredictor
+    chosen: str
+    params: dict[str, Any]
+    leaderboard: list[dict[str, Any]]
+    valid_metrics: dict[str, Any]
+    test_metrics: dict[str, Any]
+    y_test: np.ndarray
+    test_scores: np.ndarray
+    threshold: float | None
+    split: dict[str, Any]
+    features: dict[str, Any]
+    iv_table: list[dict[str, Any]] = field(default_factory=list)
+    scorecard: Scorecard | None = None
+    importance: list[dict[str, Any]] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def make_split(y: np.ndarray, spec: TrainSpec) -> Split:
+    """Stratified test hold-out, then holdout valid or k folds on the rest."""
+    from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+
+    n = len(y)
+    stratify = y if spec.task != "regression" else None
+    kind = spec.split
+    if kind == "auto":
+        kind = "cv" if n < spec.cv_below_rows else "holdout"
+    train_f, valid_f, test_f = spec.fractions
+    idx = np.arange(n)
+    if stratify is not None:
+        counts = np.bincount(y)
+        smallest = int(counts[counts > 0].min())
+        need = spec.cv_folds + 1 if kind == "cv" else 3
+        if smallest < need:
+            raise TargetError(
+                f"the rarest class of target {spec.target!r} has {smallest} row(s); "
+                f"a {kind} split needs at least {need} — add data or merge rare classes",
+                field="target",
+            )
+    pool, test = train_test_split(
+        idx, test_size=test_f, stratify=stratify, random_state=spec.seed
+    )
+    pool_y = y[pool] if stratify is not None else None
+    if kind == "holdout":
+        tr, va = train_test_split(
+            pool,
+            test_size=valid_f / (train_f + valid_f),
+            stratify=pool_y,
+            random_state=spec.seed + 1,
+        )
+        folds = [(np.sort(tr), np.sort(va))]
+    else:
+        splitter = (
+            StratifiedKFold(spec.cv_folds, shuffle=True, random_state=spec.seed + 1)
+            if stratify is not None
+            else KFold(spec.cv_folds, shuffle=True, random_state=spec.seed + 1)
+        )
+        folds = [
+            (np.sort(pool[a]), np.sort(pool[b]))
+            for a, b in splitter.split(pool, pool_y if pool_y is not None else None)
+        ]
+    return Split(kind=kind, pool=np.sort(pool), folds=folds, test=np.sort(test))
+
+
+def _score(task: str, y: np.ndarray, pred: np.ndarray) -> float:
+    """Selection score, higher is better."""
+    if task == "binary":
+        return roc_auc(y, pred)
+    if task == "multiclass":
+        p = np.clip(pred[np.arange(len(y)), y], 1e-15, 1.0)
+        return float(np.mean(np.log(p)))
+    return -float(np.sqrt(np.mean((y - pred) ** 2)))
+
+
+def _metrics(
+    task: str, y: np.ndarray, pred: np.ndarray, threshold: float | None, classes: list[Any] | None
+) -> dict[str, Any]:
+    if task == "binary":
+        return binary_metrics(y, pred, threshold=threshold)
+    if task == "multiclass":
+        return multiclass_metrics(y, pred, [str(c) for c in (classes or [])])
+    return regression_metrics(y, pred)
+
+
+class _Search:
+    """Runs optuna studies over the candidates on fixed folds."""
+
+    def __init__(
+        self, frame: pd.DataFrame, data: TrainingData, spec: TrainSpec, split: Split, log: LogFn
+    ) -> None:
+        self.frame = frame
+        self.data = data
+        self.spec = spec
+        self.split = split
+        self.log = log
+        self.n_classes = len(data.classes) if data.classes else 0
+        self._cache: dict[tuple[Any, ...], tuple[Any, np.ndarray, np.ndarray]] = {}
+        self.trials: list[dict[str, Any]] = []
+
+    def _encoded(
+        self, cand: Candidate, params: dict[str, Any], fold: int
+    ) -> tuple[Any, np.ndarray, np.ndarray]:
+        pre = cand.preprocessor(params, self.data.numeric, self.data.categorical, self.spec)
+        key = (fold, type(pre).__name__, json.dumps(_pre_key(pre), sort_keys=True, default=str))
+        if key not in self._cache:
+            tr, va = self.split.folds[fold]
+            pre.fit(self.frame.iloc[tr], self.data.y[tr])
+            self._cache[key] = (
+                pre,
+                pre.transform(self.frame.iloc[tr]),
+                pre.transform(self.frame.iloc[va]),
+            )
+        return self._cache[key]
+
+    def evaluate(
+        self, cand: Candidate, params: dict[str, Any]
+    ) -> tuple[float, np.ndarray, list[dict[str, Any]]]:
+        """Mean validation score, out-of-fold predictions and fit facts."""
+        y = self.data.y
+        oof: np.ndarray | None = None
+        scores: list[float] = []
+        facts: list[dict[str, Any]] = []
+        for k, (tr, va) in enumerate(self.split.folds):
+            pre, Xtr, Xva = self._encoded(cand, params, k)
+            est, fact = cand.fit(
+                params,
+                Xtr,
+                y[tr],
+                self.spec,
+                self.n_classes,
+                eval_set=(Xva, y[va]) if cand.name == "lightgbm" else None,
+                categorical_indices=list(getattr(pre, "categorical_indices_", [])),
+            )
+            pred = cand.predict(est, Xva, self.spec)
+            if oof is None:
+                shape = (len(y), *pred.shape[1:])
+                oof = np.full(shape, np.nan)
+            oof[va] = pred
+            scores.append(_score(self.spec.task, y[va], pred))
+            facts.append(fact)
+        assert oof is not None  # at least one fold exists by construction
+        return float(np.mean(scores)), oof, facts
+
+    def run(
+        self, cands: list[Candidate], progress: ProgressFn | None
+    ) -> tuple[Candidate, dict[str, Any], np.ndarray, list[dict[str, Any]]]:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        spec = self.spec
+        total_w = sum(c.weight for c in cands)
+        budgets = [max(1, round(spec.trials * c.weight / total_w)) for c in cands]
+        done = 0
+        total = sum(budgets)
+        best: tuple[float, Candidate, dict[str, Any], np.ndarray, list[dict[str, Any]]] | None
+        best = None
+        started = time.perf_counter()
+        for cand, budget in zip(cands, budgets, strict=True):
+            deadline = None
+            if spec.timeout_s is not None:
+                share = spec.timeout_s * cand.weight / total_w
+                deadline = time.perf_counter() + share
+            sampler = optuna.samplers.TPESampler(seed=spec.seed, n_startup_trials=4)
+            study = optuna.create_study(direction="maximize", sampler=sampler)
+            study.enqueue_trial(cand.default_params(spec))
+            for i in range(budget):
+                if i > 0 and deadline is not None and time.perf_counter() > deadline:
+                    self.log(f"{cand.name}: time budget reached after {i} trial(s)")
+                    break
+                trial = study.ask()
+                params = cand.suggest(trial, spec)
+                t0 = time.perf_counter()
+                try:
+                    score, oof, facts = self.evaluate(cand, params)
+                except (ValueError, FloatingPointError) as exc:
+                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                    self.log(f"{cand.name} trial {i}: failed ({exc}); skipped")
+                    continue
+                seconds = time.perf_counter() - t0
+                study.tell(trial, score)
+                self.trials.append(
+                    {
+                        "candidate": cand.name,
+                        "trial": i,
+                        "params": params,
+                        "score": score,
+                        "seconds": round(seconds, 3),
+                    }
+                )
+                self.log(f"{cand.name} trial {i}: score {score:.4f} in {seconds:.2f}s {params}")
+                if best is None or score > best[0]:
+                    best = (score, cand, params, oof, facts)
+                done += 1
+                if progress is not None:
+                    progress(done, total)
+        if best is None:
+            raise InvalidInput(
+                "every training trial failed; see the run log for the errors", field="candidates"
+            )
+        self.log(f"search finished in {time.perf_counter() - started:.1f}s")
+        return best[1], best[2], best[3], best[4]
+
+
+def _pre_key(pre: Any) -> dict[str, Any]:
+    return {k: v for k, v in vars(pre).items() if not k.endswith("_")}
+
+
+def _leaderboard(trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows: dict[str, dict[str, Any]] = {}
+    for t in trials:
+        row = rows.setdefault(
+            t["candidate"],
+            {"candidate": t["candidate"], "trials": 0, "best_score": -np.inf, "seconds": 0.0},
+        )
+        row["trials"] += 1
+        row["seconds"] = round(row["seconds"] + t["seconds"], 3)
+        if t["score"] > row["best_score"]:
+            row["best_score"] = t["score"]
+            row["best_params"] = t["params"]
+    return sorted(rows.values(), key=lambda r: -r["best_score"])
+
+
+def _importance(predictor: TabularPredictor) -> list[dict[str, Any]]:
+    names = list(predictor.preprocessor.feature_names_out_)
+    est = predictor.estimator
+    if predictor.flavor == "lightgbm":
+        values = np.asarray(est.feature_importance(importance_type="gain"), dtype=float)
+    elif predictor.flavor == "logistic":
+        coef = np.atleast_2d(np.asarray(est.coef_, dtype=float))
+        values = np.abs(coef).sum(axis=0)
+    else:
+        return []
+    if len(values) != len(names) or values.sum() <= 0:
+        return []
+    share = values / values.sum()
+    order = np.argsort(-share)[:25]
+    return [{"feature": names[i], "importance": round(float(share[i]), 4)} for i in order]
+
+
+def _scorecard(
+    frame: pd.DataFrame, data: TrainingData, rows: np.ndarray, spec: TrainSpec, C: float
+) -> tuple[Scorecard, list[dict[str, Any]]]:
+    """A WoE logistic scorecard on ``rows``, with its IV table."""
+    from sklearn.linear_model import LogisticRegression
+
+    columns = [*data.numeric, *data.categorical]
+    binner = WoEBinner().fit(frame.iloc[rows][columns], data.y[rows])
+    X = binner.transform(frame.iloc[rows][columns])
+    lr = LogisticRegression(C=C, max_iter=2000).fit(X, data.y[rows])
+    coefs = dict(zip(columns, lr.coef_[0].tolist(), strict=True))
+    card = Scorecard.from_logistic(
+        coefs,
+        float(lr.intercept_[0]),
+        binner.bins_,
+        pdo=spec.pdo,
+        base_score=spec.base_score,
+        base_odds=spec.base_odds,
+    )
+    return card, binner.iv_table()
+
+
+def train_tabular(
+    data: TrainingData,
+    spec: TrainSpec,
+    *,
+    log: LogFn | None = None,
+    progress: ProgressFn | None = None,
+) -> TrainingResult:
+    """Search the spec's candidates and return the chosen, tested model."""
+    log = log or logging.getLogger("leptonic.train").info
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    frame = data.frame
+    behaviour: SequenceAggregates | None = None
+    if spec.behaviour_aggregates:
+        behaviour = SequenceAggregates().fit(data.numeric)
+        if behaviour.families_:
+            frame = behaviour.transform(frame)
+            data = TrainingData(
+                frame=frame,
+                y=data.y,
+                numeric=[*data.numeric, *behaviour.feature_names_out_],
+                categorical=data.categorical,
+                classes=data.classes,
+                excluded=data.excluded,
+                dropped_missing_target=data.dropped_missing_target,
+            )
+            log(f"behaviour aggregates for {', '.join(behaviour.families_)}")
+        else:
+            behaviour = None
+    split = make_split(data.y, spec)
+    log(
+        f"split {split.kind}: {len(split.pool)} rows for search "
+        f"({len(split.folds)} fold(s)), {len(split.test)} held out for test"
+    )
+    cands = [CANDIDATE_CLASSES[name]() for name in spec.candidates]
+    search = _Search(frame, data, spec, split, log)
+    chosen, params, oof, facts = search.run(cands, progress)
+    timings["search_s"] = time.perf_counter() - t0
+    log(f"chose {chosen.name} with {params}")
+
+    y = data.y
+    threshold: float | None = None
+    pool_valid = np.concatenate([va for _, va in split.folds])
+    if spec.task == "binary":
+        threshold = float(choose_threshold(y[pool_valid], oof[pool_valid], method=spec.threshold))
+    valid_metrics = _metrics(spec.task, y[pool_valid], oof[pool_valid], threshold, data.classes)
+
+    t1 = time.perf_counter()
+    fit_rows = split.pool if spec.refit else split.folds[0][0]
+    final_params = chosen.refit_params(params, facts) if spec.refit else params
+    pre = chosen.preprocessor(final_params, data.numeric, data.categorical, spec)
+    pre.fit(frame.iloc[fit_rows], y[fit_rows])
+    X_fit = pre.transform(frame.iloc[fit_rows])
+    n_classes = len(data.classes) if data.classes else 0
+    eval_set = None
+    if not spec.refit and chosen.name == "lightgbm":
+        va = split.folds[0][1]
+        eval_set = (pre.transform(frame.iloc[va]), y[va])
+    estimator, _ = chosen.fit(
+        final_params,
+        X_fit,
+        y[fit_rows],
+        spec,
+        n_classes,
+        eval_set=eval_set,
+        categorical_indices=list(getattr(pre, "categorical_indices_", [])),
+    )
+    inputs = [{"name": c, "type": "numeric"} for c in data.numeric if c in data.frame.columns]
+    inputs += [{"name": c, "type": "categorical"} for c in data.categorical]
+    if behaviour is not None:
+        generated = set(behaviour.feature_names_out_)
+        inputs = [i for i in inputs if i["name"] not in generated]
+    predictor = TabularPredictor(
+        task=spec.task,
+        flavor=chosen.name,
+        estimator=estimator,
+        preprocessor=pre,
+        behaviour=behaviour,
+        inputs=inputs,
+        classes=data.classes,
+        threshold=threshold,
+    )
+    timings["refit_s"] = time.perf_counter() - t1
+
+    test_X = pre.transform(frame.iloc[split.test])
+    test_scores = chosen.predict(estimator, test_X, spec)
+    test_metrics = _metrics(spec.task, y[split.test], test_scores, threshold, data.classes)
+    log(f"test metrics: { {k: v for k, v in test_metrics.items() if not isinstance(v, dict)} }")
+
+    if spec.refit_all:
+        every = np.concatenate([split.pool, split.test])
+        pre = chosen.preprocessor(final_params, data.numeric, data.categorical, spec)
+        pre.fit(frame.iloc[every], y[every])
+        estimator, _ = chosen.fit(
+            final_params,
+            pre.transform(frame.iloc[every]),
+            y[every],
+            spec,
+            n_classes,
+            categorical_indices=list(getattr(pre, "categorical_indices_", [])),
+        )
+        predictor = TabularPredictor(
+            task=spec.task,
+            flavor=chosen.name,
+            estimator=estimator,
+            preprocessor=pre,
+            behaviour=behaviour,
+            inputs=inputs,
+            classes=data.classes,
+            threshold=threshold,
+        )
+        log(f"refit on all {len(every)} rows")
+
+    scorecard = None
+    iv_table: list[dict[str, Any]] = []
+    if spec.task == "binary":
+        t2 = time.perf_counter()
+        C = params["C"] if chosen.name == "logistic" else _best_logistic_c(search.trials)
+        scorecard, iv_table = _scorecard(frame, data, split.pool, spec, C)
+        timings["scorecard_s"] = time.perf_counter() - t2
+    timings["train_total_s"] = time.perf_counter() - t0
+    return TrainingResult(
+        predictor=predictor,
+        chosen=chosen.name,
+        params=final_params,
+        leaderboard=_leaderboard(search.trials),
+        valid_metrics=valid_metrics,
+        test_metrics=test_metrics,
+        y_test=y[split.test],
+        test_scores=test_scores,
+        threshold=threshold,
+        split={
+            "kind": split.kind,
+            "search_rows": len(split.pool),
+            "folds": len(split.folds),
+            "test_rows": len(split.test),
+        },
+        features={
+            "numeric": data.numeric,
+            "categorical": data.categorical,
+            "excluded": data.excluded,
+            "encoded": len(pre.feature_names_out_),
+        },
+        iv_table=iv_table,
+        scorecard=scorecard,
+        importance=_importance(predictor),
+        timings={k: round(v, 3) for k, v in timings.items()},
+    )
+
+
+def _best_logistic_c(trials: list[dict[str, Any]]) -> float:
+    logistic = [t for t in trials if t["candidate"] == "logistic"]
+    if not logistic:
+        return 0.3
+    return float(max(logistic, key=lambda t: t["score"])["params"]["C"])

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+import pytest
+
+from leptonic.core.uri import ObjectRef
+from leptonic.errors import InvalidInput
+
+
+def test_round_trip() -> None:
+    for ref in (ObjectRef("ws", "dataset", "d", 2), ObjectRef("ws", "run", "abc")):
+        assert ObjectRef.parse(str(ref)) == ref
+
+
+@pytest.mark.parametrize(
+    "text", ["", "ws/dataset/d", "leptonic://ws/table/d", "leptonic://ws/dataset/d/x",
+             "leptonic://ws/dataset//1", "leptonic://ws/dataset/d/1/2"]
+)
+def test_bad_refs(text: str) -> None:
+    with pytest.raises(InvalidInput, match="leptonic://"):
+        ObjectRef.parse(text)

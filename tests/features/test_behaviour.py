@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from leptonic.errors import NotFitted
+from leptonic.features.behaviour import SequenceAggregates
+
+
+def frame() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    data = {f"bill{i}": rng.normal(100, 30, 50) for i in range(1, 7)}
+    data.update({f"pay_{i}": rng.integers(-2, 3, 50).astype(float) for i in (0, 2, 3)})
+    data["age"] = rng.integers(20, 70, 50).astype(float)
+    data["x1"] = rng.normal(size=50)  # a lone numbered column is not a family
+    df = pd.DataFrame(data)
+    df.loc[3, "bill2"] = np.nan
+    return df
+
+
+def test_finds_families_in_period_order() -> None:
+    agg = SequenceAggregates().fit(["bill10", *[f"bill{i}" for i in range(1, 4)], "age", "x1"])
+    assert agg.families_ == {"bill": ["bill1", "bill2", "bill3", "bill10"]}
+    assert agg.feature_names_out_[0] == "bill__mean"
+
+
+def test_values_and_record_path_agree() -> None:
+    df = frame()
+    agg = SequenceAggregates().fit(list(df.columns))
+    assert set(agg.families_) == {"bill", "pay_"}
+    out = agg.transform(df)
+    bills = df[[f"bill{i}" for i in range(1, 7)]].to_numpy()
+    np.testing.assert_allclose(out["bill__mean"], np.nanmean(bills, axis=1))
+    np.testing.assert_allclose(out["bill__max"], np.nanmax(bills, axis=1))
+    np.testing.assert_allclose(out["bill__std"], np.nanstd(bills, axis=1))
+    assert np.isnan(out.loc[3, "bill__slope"])  # a gap makes the trend undefined
+    k = np.arange(6) - 2.5
+    np.testing.assert_allclose(out.loc[0, "bill__slope"], (bills[0] * k).sum() / (k * k).sum())
+    for i in (0, 3, 7):
+        rec = agg.transform_record(df.iloc[i].to_dict())
+        got = np.array([rec[c] for c in agg.feature_names_out_])
+        want = out.loc[i, agg.feature_names_out_].to_numpy(dtype=float)
+        np.testing.assert_allclose(got, want, equal_nan=True)
+
+
+def test_missing_and_text_values_in_a_record() -> None:
+    agg = SequenceAggregates().fit(["m1", "m2", "m3"])
+    rec = agg.transform_record({"m1": "3", "m2": None, "m3": "n/a"})
+    assert rec["m__mean"] == 3.0 and rec["m__npos"] == 1.0
+    assert np.isnan(agg.transform_record({})["m__mean"])
+
+
+def test_round_trip_and_not_fitted() -> None:
+    with pytest.raises(NotFitted):
+        SequenceAggregates().transform(frame())
+    df = frame()
+    agg = SequenceAggregates().fit(list(df.columns))
+    again = SequenceAggregates.from_dict(json.loads(json.dumps(agg.to_dict())))
+    pd.testing.assert_frame_equal(again.transform(df), agg.transform(df))

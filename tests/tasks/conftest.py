@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+from taskdata import make_version
+
+from leptonic.core.dataset import DatasetVersion
+from leptonic.storage.artifacts.memory import MemoryArtifactStore
+from leptonic.synthetic import applicants
+
+
+@pytest.fixture
+def artifacts() -> MemoryArtifactStore:
+    return MemoryArtifactStore()
+
+
+@pytest.fixture(scope="session")
+def applicant_table() -> pa.Table:
+    return applicants(3000, seed=3)
+
+
+@pytest.fixture
+def applicant_version(applicant_table: pa.Table, artifacts: MemoryArtifactStore) -> DatasetVersion:
+    return make_version(applicant_table, artifacts, "applicants")

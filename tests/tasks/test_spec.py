@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from leptonic.errors import InvalidInput
+from leptonic.tasks.spec import TrainSpec
+
+
+def test_defaults_are_the_credit_scoring_split() -> None:
+    spec = TrainSpec(target="default")
+    assert spec.fractions == (0.5, 0.3, 0.2)
+    assert spec.task == "binary"
+    assert set(spec.candidates) == {"logistic", "lightgbm", "mlp"}
+
+
+def test_round_trip_through_json() -> None:
+    spec = TrainSpec(target="y", candidates=("lightgbm",), exclude=("a",), trials=3, seed=5)
+    again = TrainSpec.from_dict(json.loads(json.dumps(spec.to_dict())))
+    assert again == spec
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"task": "ranking"}, "task"),
+        ({"candidates": ("xgboost",)}, "candidates"),
+        ({"candidates": ()}, "candidates"),
+        ({"split": "random"}, "split"),
+        ({"fractions": (0.5, 0.5, 0.5)}, "fractions"),
+        ({"trials": 1}, "trials"),
+        ({"timeout_s": 0}, "timeout_s"),
+        ({"projection": "tsne"}, "projection"),
+        ({"threshold": "youden"}, "threshold"),
+        ({"cv_folds": 1}, "cv_folds"),
+    ],
+)
+def test_bad_spec_names_the_field(kwargs: dict[str, object], field: str) -> None:
+    with pytest.raises(InvalidInput) as info:
+        TrainSpec(target="y", **kwargs)  # type: ignore[arg-type]
+    assert info.value.field == field
+    assert field in str(info.value)
+
+
+def test_empty_target_is_refused() -> None:
+    with pytest.raises(InvalidInput, match="target"):
+        TrainSpec(target="")
+
+
+def test_unknown_field_in_dict() -> None:
+    with pytest.raises(InvalidInput, match="unknown training spec field"):
+        TrainSpec.from_dict({"target": "y", "learning_rate": 0.1})

@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from leptonic.errors import SchemaError, TargetError
+from leptonic.evaluation.metrics import roc_auc
+from leptonic.storage.artifacts.memory import MemoryArtifactStore
+from leptonic.tasks._data import load_training_data, select_features
+from leptonic.tasks.spec import TrainSpec
+from leptonic.tasks.tabular import make_split, train_tabular
+
+from taskdata import make_version, multiclass_table, regression_table
+
+FAST = {"trials": 4, "timeout_s": 20.0, "candidates": ("logistic", "lightgbm")}
+
+
+def test_pii_and_ids_are_not_features(applicant_version) -> None:  # type: ignore[no-untyped-def]
+    numeric, categorical, excluded = select_features(
+        applicant_version, TrainSpec(target="default")
+    )
+    for col in ("full_name", "email", "phone", "national_id"):
+        assert col not in numeric + categorical
+        assert "PII" in excluded[col]
+    assert excluded["applicant_id"] == "role id"
+    assert "employment_type" in categorical and "annual_income" in numeric
+
+
+def test_pii_allowed_explicitly(applicant_version) -> None:  # type: ignore[no-untyped-def]
+    spec = TrainSpec(target="default", allow_pii=("phone",))
+    _, categorical, excluded = select_features(applicant_version, spec)
+    assert "phone" in categorical and "phone" not in excluded
+
+
+def test_split_is_stratified_50_30_20_and_disjoint() -> None:
+    y = np.array([0] * 800 + [1] * 200 + [0] * 1200 + [1] * 300)
+    split = make_split(y, TrainSpec(target="t", split="holdout"))
+    (tr, va), test = split.folds[0], split.test
+    assert len(tr) == 1250 and len(va) == 750 and len(test) == 500
+    assert not set(tr) & set(va) and not set(tr) & set(test) and not set(va) & set(test)
+    for part in (tr, va, test):
+        assert y[part].mean() == pytest.approx(0.2, abs=0.01)
+
+
+def test_small_data_uses_cross_validation() -> None:
+    y = np.array([0, 1] * 300)
+    split = make_split(y, TrainSpec(target="t"))
+    assert split.kind == "cv" and len(split.folds) == 5
+    valid = np.concatenate([va for _, va in split.folds])
+    assert sorted(valid) == sorted(split.pool)
+
+
+def test_binary_training_is_reproducible(applicant_version, artifacts) -> None:  # type: ignore[no-untyped-def]
+    spec = TrainSpec(target="default", seed=1, **FAST)  # type: ignore[arg-type]
+    data = load_training_data(applicant_version, artifacts, spec)
+    first = train_tabular(data, spec)
+    second = train_tabular(load_training_data(applicant_version, artifacts, spec), spec)
+    assert first.test_metrics["auc"] > 0.7
+    assert first.test_metrics == second.test_metrics
+    assert first.chosen == second.chosen
+    assert first.threshold is not None and 0 < first.threshold < 1
+    assert {row["candidate"] for row in first.leaderboard} == {"logistic", "lightgbm"}
+    # the test metrics are those of the predictor on the held-out rows
+    assert first.test_metrics["auc"] == pytest.approx(roc_auc(first.y_test, first.test_scores))
+    assert first.scorecard is not None and first.iv_table
+    assert "utilization_m__mean" in first.features["numeric"]  # behaviour aggregates
+
+
+def test_multiclass_and_regression(artifacts: MemoryArtifactStore) -> None:
+    mc = make_version(multiclass_table(), artifacts, "mc")
+    spec = TrainSpec(target="colour", task="multiclass", **FAST)  # type: ignore[arg-type]
+    res = train_tabular(load_training_data(mc, artifacts, spec), spec)
+    assert res.test_metrics["accuracy"] > 0.6
+    assert res.predictor.classes == ["blue", "green", "red"]
+    one = res.predictor.predict_one({"x1": 0.1, "x2": -1.0, "cat": "a"})
+    assert isinstance(one, dict) and sum(one.values()) == pytest.approx(1.0)
+
+    reg = make_version(regression_table(), artifacts, "reg")
+    spec = TrainSpec(target="amount", task="regression", **FAST)  # type: ignore[arg-type]
+    res = train_tabular(load_training_data(reg, artifacts, spec), spec)
+    assert res.test_metrics["r2"] > 0.8
+    assert res.threshold is None and res.scorecard is None
+
+
+@pytest.mark.parametrize(
+    ("values", "task", "match"),
+    [
+        ([1, 1, 1, 1], "binary", "constant"),
+        ([0, 1, 2, 1], "binary", "not binary"),
+        (["good", "bad", "good", "bad"], "binary", "positive_label"),
+        ([None, None, None, None], "binary", "no values"),
+        ([0, 1, 0, 1], "multiclass", "only 2 classes"),
+        (["a", "b", "a", "b"], "regression", "non-numeric"),
+    ],
+)
+def test_bad_targets_are_refused(
+    artifacts: MemoryArtifactStore, values: list[object], task: str, match: str
+) -> None:
+    table = pa.table({"x": [1.0, 2.0, 3.0, 4.0], "y": pa.array(values)})
+    version = make_version(table, artifacts)
+    with pytest.raises(TargetError, match=match):
+        load_training_data(version, artifacts, TrainSpec(target="y", task=task))
+
+
+def test_missing_target_and_unknown_columns(applicant_version, artifacts) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(TargetError, match="not in dataset"):
+        load_training_data(applicant_version, artifacts, TrainSpec(target="defaulted"))
+    with pytest.raises(SchemaError, match="exclude names column"):
+        select_features(applicant_version, TrainSpec(target="default", exclude=("nope",)))
+
+
+def test_positive_label_for_text_labels(artifacts: MemoryArtifactStore) -> None:
+    table = pa.table({"x": [1.0, 2.0, 3.0, 4.0], "y": ["good", "bad", "good", "bad"]})
+    version = make_version(table, artifacts)
+    data = load_training_data(version, artifacts, TrainSpec(target="y", positive_label="bad"))
+    assert data.classes == ["good", "bad"]
+    assert data.y.tolist() == [0, 1, 0, 1]
