@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pytest
-from taskdata import make_version
+from support import make_version
 
 from leptonic.core.dataset import DatasetVersion
 from leptonic.storage.artifacts.memory import MemoryArtifactStore

@@ -11,7 +11,7 @@ from leptonic.tasks._data import load_training_data, select_features
 from leptonic.tasks.spec import TrainSpec
 from leptonic.tasks.tabular import make_split, train_tabular
 
-from taskdata import make_version, multiclass_table, regression_table
+from support import make_version, multiclass_table, regression_table
 
 FAST = {"trials": 4, "timeout_s": 20.0, "candidates": ("logistic", "lightgbm")}
 
