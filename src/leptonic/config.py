@@ -60,7 +60,11 @@ class Settings:
         """Read settings from ``environ`` (``os.environ`` when omitted)."""
         env = os.environ if environ is None else environ
         unknown = sorted(
-            k for k in env if k.startswith("LEPTONIC_") and k not in ENVIRONMENT_VARIABLES
+            k
+            for k in env
+            if k.startswith("LEPTONIC_")
+            and not k.startswith("LEPTONIC_TEST_")
+            and k not in ENVIRONMENT_VARIABLES
         )
         if unknown:
             known = ", ".join(sorted(ENVIRONMENT_VARIABLES))

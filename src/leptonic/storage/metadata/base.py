@@ -24,7 +24,15 @@ from leptonic.core.uri import ObjectRef
 from leptonic.core.workspace import Workspace
 from leptonic.errors import Conflict, InvalidInput
 
-__all__ = ["RUN_MUTABLE_FIELDS", "MetadataStore", "check_transition"]
+__all__ = [
+    "RUN_MUTABLE_FIELDS",
+    "MetadataStore",
+    "check_page",
+    "check_run_status",
+    "check_stage",
+    "check_transition",
+    "ref_sort_key",
+]
 
 #: Fields of a :class:`Run` that :meth:`MetadataStore.update_run` may change.
 RUN_MUTABLE_FIELDS = frozenset(
@@ -43,6 +51,40 @@ def check_transition(mv: ModelVersion, to_stage: Stage) -> None:
         )
 
 
+def check_stage(stage: str) -> Stage:
+    """``stage`` as a :class:`Stage`, or :class:`InvalidInput` naming the stages."""
+    try:
+        return Stage(stage)
+    except ValueError:
+        raise InvalidInput(
+            f"unknown stage {stage!r}; stages are: {', '.join(s.value for s in Stage)}",
+            field="stage",
+        ) from None
+
+
+def check_run_status(status: str) -> RunStatus:
+    """``status`` as a :class:`RunStatus`, or :class:`InvalidInput` naming the statuses."""
+    try:
+        return RunStatus(status)
+    except ValueError:
+        raise InvalidInput(
+            f"unknown run status {status!r}; statuses are: {', '.join(s.value for s in RunStatus)}",
+            field="status",
+        ) from None
+
+
+def check_page(limit: int, offset: int) -> None:
+    """Raise :class:`InvalidInput` unless ``limit`` and ``offset`` are non-negative."""
+    for name, value in (("limit", limit), ("offset", offset)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InvalidInput(f"{name} must be a whole number >= 0, got {value!r}", field=name)
+
+
+def ref_sort_key(ref: ObjectRef) -> tuple[str, str, str, int]:
+    """Sort key for refs: like their natural order, with unversioned refs first."""
+    return (ref.workspace, ref.kind, ref.name, -1 if ref.version is None else ref.version)
+
+
 def check_run_changes(changes: dict[str, Any]) -> None:
     bad = sorted(set(changes) - RUN_MUTABLE_FIELDS)
     if bad:
@@ -52,7 +94,7 @@ def check_run_changes(changes: dict[str, Any]) -> None:
             field=bad[0],
         )
     if "status" in changes:
-        changes["status"] = RunStatus(changes["status"])
+        changes["status"] = check_run_status(changes["status"])
 
 
 class MetadataStore(abc.ABC):

@@ -17,9 +17,12 @@ from leptonic.core.workspace import Workspace
 from leptonic.errors import AlreadyExists, NotFound
 from leptonic.storage.metadata.base import (
     MetadataStore,
+    check_page,
     check_run_changes,
     check_same_workspace,
+    check_stage,
     check_transition,
+    ref_sort_key,
 )
 
 __all__ = ["MemoryMetadataStore"]
@@ -127,7 +130,8 @@ class MemoryMetadataStore(MetadataStore):
                 if v.version == version:
                     return v
             raise NotFound(
-                f"dataset {dataset!r} in workspace {workspace!r} has no version {version}; "
+                f"dataset {dataset!r} in workspace {workspace!r} has no "
+                f"{'versions yet' if version is None else f'version {version}'}; "
                 f"it has {len(versions)} version(s)",
                 field="version",
             )
@@ -166,6 +170,7 @@ class MemoryMetadataStore(MetadataStore):
         limit: int = 50,
         offset: int = 0,
     ) -> list[Run]:
+        check_page(limit, offset)
         with self._lock:
             self.get_workspace(workspace)
             runs = [
@@ -271,7 +276,7 @@ class MemoryMetadataStore(MetadataStore):
         reason: str,
         at: datetime | None = None,
     ) -> ModelVersion:
-        stage = Stage(stage)
+        stage = check_stage(stage)
         at = at or utcnow()
         with self._lock:
             mv = self.get_model_version(workspace, model, version)
@@ -283,9 +288,14 @@ class MemoryMetadataStore(MetadataStore):
                         versions[i] = replace(other, stage=Stage.ARCHIVED)
                         self._transitions.append(
                             StageTransition(
-                                workspace, model, other.version, Stage.PRODUCTION,
-                                Stage.ARCHIVED, actor,
-                                f"replaced by v{version} in production", at,
+                                workspace,
+                                model,
+                                other.version,
+                                Stage.PRODUCTION,
+                                Stage.ARCHIVED,
+                                actor,
+                                f"replaced by v{version} in production",
+                                at,
                             )
                         )
             updated = replace(mv, stage=stage)
@@ -319,5 +329,5 @@ class MemoryMetadataStore(MetadataStore):
     ) -> list[ObjectRef]:
         with self._lock:
             if direction == "downstream":
-                return sorted(t for s, t in self._edges if s == ref)
-            return sorted(s for s, t in self._edges if t == ref)
+                return sorted((t for s, t in self._edges if s == ref), key=ref_sort_key)
+            return sorted((s for s, t in self._edges if t == ref), key=ref_sort_key)

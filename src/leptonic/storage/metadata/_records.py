@@ -1,0 +1,194 @@
+"""Records to SQL column values and back, for the SQL metadata store.
+
+Dictionaries are stored as JSON; :func:`json_value` refuses values that JSON
+cannot hold or would not give back equal (NaN, non-string keys, numpy
+scalars...), naming the field and the fix.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import Row
+
+from leptonic.core.dataset import Column, Dataset, DatasetVersion
+from leptonic.core.model_version import Model, ModelVersion, Stage, StageTransition
+from leptonic.core.run import Run, RunStatus
+from leptonic.core.workspace import Workspace
+from leptonic.errors import InvalidInput
+
+__all__ = [
+    "RUN_JSON_FIELDS",
+    "json_value",
+    "run_column",
+    "to_dataset",
+    "to_dataset_version",
+    "to_model",
+    "to_model_version",
+    "to_run",
+    "to_transition",
+    "to_workspace",
+]
+
+#: Run fields kept as JSON and changeable by ``update_run``.
+RUN_JSON_FIELDS = frozenset({"params", "metrics", "timings", "artifacts"})
+
+
+def run_column(name: str, value: Any) -> Any:
+    """The column value for a change of the run field ``name`` (already checked)."""
+    if name in RUN_JSON_FIELDS:
+        return json_value(value, name)
+    if name == "status":
+        return RunStatus(value).value
+    if name in ("started_at", "finished_at") and not isinstance(value, datetime | None):
+        raise InvalidInput(
+            f"run field {name} must be a datetime or None, got {type(value).__name__}",
+            field=name,
+        )
+    if name == "error" and not isinstance(value, str | None):
+        raise InvalidInput(
+            f"run field error must be a str or None, got {type(value).__name__}", field=name
+        )
+    return value
+
+
+def json_value(value: Any, field: str) -> Any:
+    """Return ``value`` if it can be stored as JSON and read back equal, else raise."""
+    _check_json(value, field, field)
+    return value
+
+
+def _check_json(value: Any, field: str, where: str) -> None:
+    if value is None or isinstance(value, str | bool | int):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidInput(
+                f"{where} is {value!r}, which cannot be stored as JSON; "
+                "store None (or leave the entry out) instead",
+                field=field,
+            )
+        return
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidInput(
+                    f"{where} has the key {key!r} of type {type(key).__name__}; "
+                    "keys must be strings (convert them with str())",
+                    field=field,
+                )
+            _check_json(item, field, f"{where}[{key!r}]")
+        return
+    if isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            _check_json(item, field, f"{where}[{i}]")
+        return
+    shown = repr(value)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    raise InvalidInput(
+        f"{where} holds a {type(value).__name__} ({shown}), which cannot be stored as JSON; "
+        "use str, int, float, bool, None, list or dict (for numpy numbers call .item())",
+        field=field,
+    )
+
+
+def to_workspace(row: Row[Any]) -> Workspace:
+    return Workspace(
+        name=row.name,
+        description=row.description,
+        pii_salt=row.pii_salt,
+        created_at=row.created_at,
+    )
+
+
+def to_dataset(row: Row[Any]) -> Dataset:
+    return Dataset(
+        workspace=row.workspace,
+        name=row.name,
+        description=row.description,
+        created_at=row.created_at,
+    )
+
+
+def to_dataset_version(row: Row[Any]) -> DatasetVersion:
+    return DatasetVersion(
+        workspace=row.workspace,
+        dataset=row.dataset,
+        version=row.version,
+        content_hash=row.content_hash,
+        artifact_key=row.artifact_key,
+        num_rows=row.num_rows,
+        num_columns=row.num_columns,
+        size_bytes=row.size_bytes,
+        columns=tuple(Column.from_dict(c) for c in row.columns),
+        quality=row.quality,
+        source=row.source,
+        created_by=row.created_by,
+        created_at=row.created_at,
+    )
+
+
+def to_run(row: Row[Any]) -> Run:
+    return Run(
+        id=row.id,
+        workspace=row.workspace,
+        status=RunStatus(row.status),
+        spec=row.spec,
+        seed=row.seed,
+        params=row.params,
+        metrics=row.metrics,
+        timings=row.timings,
+        artifacts=row.artifacts,
+        inputs=tuple(row.inputs),
+        error=row.error,
+        created_by=row.created_by,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+    )
+
+
+def to_model(row: Row[Any]) -> Model:
+    return Model(
+        workspace=row.workspace,
+        name=row.name,
+        task=row.task,
+        description=row.description,
+        created_at=row.created_at,
+    )
+
+
+def to_model_version(row: Row[Any]) -> ModelVersion:
+    return ModelVersion(
+        workspace=row.workspace,
+        model=row.model,
+        version=row.version,
+        task=row.task,
+        flavor=row.flavor,
+        run_id=row.run_id,
+        dataset=row.dataset,
+        artifact_key=row.artifact_key,
+        artifact_digest=row.artifact_digest,
+        signature=row.signature,
+        metrics=row.metrics,
+        model_card=row.model_card,
+        stage=Stage(row.stage),
+        created_by=row.created_by,
+        created_at=row.created_at,
+    )
+
+
+def to_transition(row: Row[Any]) -> StageTransition:
+    return StageTransition(
+        workspace=row.workspace,
+        model=row.model,
+        version=row.version,
+        from_stage=None if row.from_stage is None else Stage(row.from_stage),
+        to_stage=Stage(row.to_stage),
+        actor=row.actor,
+        reason=row.reason,
+        at=row.at,
+    )

@@ -1,0 +1,230 @@
+"""SQL tables of the metadata store (SQLAlchemy Core).
+
+These definitions describe the schema at the head migration; the migrations
+in ``migrations/versions`` create it and must be kept in step (a test compares
+the two). Keys are natural: workspace and object names, as in the records.
+
+Names and ids use the ``C`` collation on PostgreSQL so that ordering by name
+matches Python's (and SQLite's) code-point order on every backend.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+__all__ = [
+    "VERSION_TABLE",
+    "UTCDateTime",
+    "dataset_versions",
+    "datasets",
+    "key_type",
+    "lineage_edges",
+    "metadata",
+    "model_versions",
+    "models",
+    "runs",
+    "stage_transitions",
+    "workspaces",
+]
+
+#: Alembic's bookkeeping table; prefixed so it cannot clash with another
+#: application's migrations in a shared PostgreSQL schema.
+VERSION_TABLE = "leptonic_alembic_version"
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def key_type() -> sa.types.TypeEngine[str]:
+    """Unbounded text, binary-collated on PostgreSQL (for names, ids, keys)."""
+    return sa.Text().with_variant(sa.Text(collation="C"), "postgresql")
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """A timestamp stored in UTC and read back timezone-aware (UTC).
+
+    SQLite has no time zone type: values are converted to UTC and stored naive,
+    then marked UTC on read. A naive value written is taken to be UTC.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime, got {type(value).__name__}: {value!r}")
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"the database returned {value!r} for a timestamp column")
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _key(name: str, **kw: Any) -> sa.Column[str]:
+    return sa.Column(name, key_type(), nullable=False, **kw)
+
+
+def _text(name: str, *, nullable: bool = False) -> sa.Column[str]:
+    return sa.Column(name, sa.Text(), nullable=nullable)
+
+
+def _json(name: str) -> sa.Column[Any]:
+    return sa.Column(name, sa.JSON(), nullable=False)
+
+
+def _when(name: str, *, nullable: bool = False) -> sa.Column[datetime]:
+    return sa.Column(name, UTCDateTime(), nullable=nullable)
+
+
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+workspaces = sa.Table(
+    "workspaces",
+    metadata,
+    _key("name", primary_key=True),
+    _text("description"),
+    _text("pii_salt"),
+    _when("created_at"),
+)
+
+datasets = sa.Table(
+    "datasets",
+    metadata,
+    _key("workspace", primary_key=True),
+    _key("name", primary_key=True),
+    _text("description"),
+    _when("created_at"),
+    sa.ForeignKeyConstraint(["workspace"], ["workspaces.name"]),
+)
+
+dataset_versions = sa.Table(
+    "dataset_versions",
+    metadata,
+    _key("workspace", primary_key=True),
+    _key("dataset", primary_key=True),
+    sa.Column("version", sa.Integer(), primary_key=True, autoincrement=False),
+    _key("content_hash"),
+    _text("artifact_key"),
+    sa.Column("num_rows", sa.BigInteger(), nullable=False),
+    sa.Column("num_columns", sa.Integer(), nullable=False),
+    sa.Column("size_bytes", sa.BigInteger(), nullable=False),
+    _json("columns"),
+    _json("quality"),
+    _json("source"),
+    _text("created_by"),
+    _when("created_at"),
+    sa.ForeignKeyConstraint(["workspace", "dataset"], ["datasets.workspace", "datasets.name"]),
+    sa.UniqueConstraint("workspace", "dataset", "content_hash"),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    _key("id", primary_key=True),
+    _key("workspace"),
+    _text("status"),
+    _json("spec"),
+    sa.Column("seed", sa.BigInteger(), nullable=False),
+    _json("params"),
+    _json("metrics"),
+    _json("timings"),
+    _json("artifacts"),
+    _json("inputs"),
+    _text("error", nullable=True),
+    _text("created_by"),
+    _when("created_at"),
+    _when("started_at", nullable=True),
+    _when("finished_at", nullable=True),
+    sa.ForeignKeyConstraint(["workspace"], ["workspaces.name"]),
+    sa.Index("ix_runs_workspace_created_at", "workspace", "created_at"),
+)
+
+models = sa.Table(
+    "models",
+    metadata,
+    _key("workspace", primary_key=True),
+    _key("name", primary_key=True),
+    _text("task"),
+    _text("description"),
+    _when("created_at"),
+    sa.ForeignKeyConstraint(["workspace"], ["workspaces.name"]),
+)
+
+model_versions = sa.Table(
+    "model_versions",
+    metadata,
+    _key("workspace", primary_key=True),
+    _key("model", primary_key=True),
+    sa.Column("version", sa.Integer(), primary_key=True, autoincrement=False),
+    _text("task"),
+    _text("flavor"),
+    _text("run_id"),
+    _text("dataset"),
+    _text("artifact_key"),
+    _text("artifact_digest"),
+    _json("signature"),
+    _json("metrics"),
+    _text("model_card"),
+    _text("stage"),
+    _text("created_by"),
+    _when("created_at"),
+    sa.ForeignKeyConstraint(["workspace", "model"], ["models.workspace", "models.name"]),
+    sa.Index("ix_model_versions_workspace_model_stage", "workspace", "model", "stage"),
+)
+
+stage_transitions = sa.Table(
+    "stage_transitions",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    _key("workspace"),
+    _key("model"),
+    sa.Column("version", sa.Integer(), nullable=False),
+    _text("from_stage", nullable=True),
+    _text("to_stage"),
+    _text("actor"),
+    _text("reason"),
+    _when("at"),
+    sa.ForeignKeyConstraint(
+        ["workspace", "model", "version"],
+        ["model_versions.workspace", "model_versions.model", "model_versions.version"],
+    ),
+    sa.Index("ix_stage_transitions_workspace_model_version", "workspace", "model", "version"),
+)
+
+# An edge "target was made from source", both in ``workspace``. ``source_key``
+# and ``target_key`` encode (kind, name, version) injectively for the primary
+# key (a nullable version cannot be part of one); the parts are kept as columns
+# so the refs are rebuilt exactly.
+lineage_edges = sa.Table(
+    "lineage_edges",
+    metadata,
+    _key("workspace", primary_key=True),
+    _key("source_key", primary_key=True),
+    _key("target_key", primary_key=True),
+    _text("source_kind"),
+    _text("source_name"),
+    sa.Column("source_version", sa.Integer(), nullable=True),
+    _text("target_kind"),
+    _text("target_name"),
+    sa.Column("target_version", sa.Integer(), nullable=True),
+    sa.Index("ix_lineage_edges_workspace_target_key", "workspace", "target_key"),
+)

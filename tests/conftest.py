@@ -1,0 +1,79 @@
+"""Fixtures shared by the whole test suite.
+
+Keep each group under its own heading; fixtures used by one package belong in
+that package's ``conftest.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+
+import pytest
+
+# --- PostgreSQL --------------------------------------------------------------
+# ``postgres_uri`` (session): a fresh, empty database created for this test
+# session and dropped after it. ``postgres_db`` (per test): the same database
+# with every table emptied, for tests that need a clean store. Both skip when
+# PostgreSQL is not reachable. The admin URI comes from LEPTONIC_TEST_PG.
+
+PG_ADMIN_DEFAULT = "postgresql://postgres@127.0.0.1:5432/postgres"
+PG_HOW_TO = (
+    "start PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth) "
+    "or set LEPTONIC_TEST_PG=postgresql://user:password@host:port/postgres"
+)
+
+
+def _libpq_uri(uri: str) -> str:
+    """``uri`` without a SQLAlchemy driver suffix (``postgresql+psycopg://``)."""
+    scheme, sep, rest = uri.partition("://")
+    return f"{scheme.split('+', 1)[0]}{sep}{rest}"
+
+
+@pytest.fixture(scope="session")
+def postgres_uri() -> Iterator[str]:
+    psycopg = pytest.importorskip("psycopg", reason=f"psycopg is not installed; {PG_HOW_TO}")
+    from psycopg import sql
+    from sqlalchemy.engine import make_url
+
+    admin_uri = _libpq_uri(os.environ.get("LEPTONIC_TEST_PG", PG_ADMIN_DEFAULT))
+    try:
+        admin = psycopg.connect(admin_uri, autocommit=True, connect_timeout=5)
+    except psycopg.Error as exc:
+        reason = " ".join(str(exc).split())
+        pytest.skip(f"PostgreSQL is not reachable ({reason}); {PG_HOW_TO}")
+    name = f"leptonic_test_{secrets.token_hex(6)}"
+    try:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        try:
+            yield make_url(admin_uri).set(database=name).render_as_string(hide_password=False)
+        finally:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+    finally:
+        admin.close()
+
+
+@pytest.fixture
+def postgres_db(postgres_uri: str) -> str:
+    """The session's PostgreSQL database with all tables emptied (schema kept)."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(postgres_uri, autocommit=True) as conn:
+        tables = [
+            row[0]
+            for row in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename NOT LIKE '%alembic_version'"
+            )
+        ]
+        if tables:
+            conn.execute(
+                sql.SQL("TRUNCATE {} RESTART IDENTITY CASCADE").format(
+                    sql.SQL(", ").join(sql.Identifier(t) for t in tables)
+                )
+            )
+    return postgres_uri

@@ -1,0 +1,92 @@
+"""What is particular to the SQL metadata store: URIs, connection settings, errors.
+
+Behaviour shared with the other stores is in tests/conformance/test_metadata_store.py.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from leptonic.core import Workspace
+from leptonic.errors import ConfigError, InvalidInput, MissingExtra, StoreError
+from leptonic.storage.metadata.sql import SQLMetadataStore
+
+
+def test_sqlite_connections_are_configured(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'a' / 'b' / 'leptonic.db'}"
+    with SQLMetadataStore.from_uri(uri) as store:
+        assert (tmp_path / "a" / "b" / "leptonic.db").is_file()
+        assert store.uri == uri
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30_000
+
+
+def test_sqlite_data_survives_reopening(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'leptonic.db'}"
+    workspace = Workspace("credit")
+    with SQLMetadataStore.from_uri(uri) as store:
+        store.create_workspace(workspace)
+    with SQLMetadataStore.from_uri(uri) as store:
+        assert store.get_workspace("credit") == workspace
+
+
+@pytest.mark.parametrize("uri", ["sqlite://", "sqlite:///:memory:", "sqlite:///"])
+def test_sqlite_needs_a_file(uri: str) -> None:
+    with pytest.raises(ConfigError, match="memory://"):
+        SQLMetadataStore.from_uri(uri)
+
+
+def test_unsupported_database(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"sqlite:///.*postgresql://"):
+        SQLMetadataStore.from_uri("mysql://root@localhost/leptonic")
+
+
+def test_postgresql_without_psycopg(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    with pytest.raises(MissingExtra, match=r"pip install 'leptonic\[postgres\]'") as info:
+        SQLMetadataStore.from_uri("postgresql://postgres@127.0.0.1:5432/leptonic")
+    assert (info.value.package, info.value.extra) == ("psycopg", "postgres")
+    assert isinstance(info.value, ImportError)
+
+
+def test_unreachable_postgresql_is_a_store_error() -> None:
+    pytest.importorskip("psycopg")
+    uri = "postgresql://leptonic:s3cret@127.0.0.1:1/leptonic"
+    with pytest.raises(StoreError, match=r"cannot connect.*LEPTONIC_DB") as info:
+        SQLMetadataStore.from_uri(uri)
+    assert "s3cret" not in str(info.value)
+
+
+@pytest.mark.postgres
+def test_postgresql_uri_uses_psycopg(postgres_db: str) -> None:
+    with SQLMetadataStore.from_uri(postgres_db) as store:
+        assert store.engine.url.drivername == "postgresql+psycopg"
+        assert store.uri == postgres_db
+        assert store.list_workspaces() == []
+
+
+def test_repr_hides_the_password(tmp_path: Path) -> None:
+    with SQLMetadataStore.from_uri(f"sqlite:///{tmp_path / 'x.db'}") as store:
+        assert "x.db" in repr(store)
+    store = SQLMetadataStore.__new__(SQLMetadataStore)
+    store.uri = "postgresql://ana:s3cret@db.example/leptonic"
+    assert "s3cret" not in repr(store)
+
+
+def test_update_run_checks_column_types(tmp_path: Path) -> None:
+    from leptonic.core import Run, RunStatus
+
+    with SQLMetadataStore.from_uri(f"sqlite:///{tmp_path / 'x.db'}") as store:
+        store.create_workspace(Workspace("credit"))
+        run = store.create_run(Run("r1", "credit", RunStatus.QUEUED, spec={}, seed=1))
+        with pytest.raises(InvalidInput, match="started_at must be a datetime") as info:
+            store.update_run("credit", "r1", started_at="yesterday")
+        assert info.value.field == "started_at"
+        with pytest.raises(InvalidInput, match="error must be a str"):
+            store.update_run("credit", "r1", error=42)
+        assert store.get_run("credit", "r1") == run
