@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATA, peak_rss_mb, print_table, run_part  # noqa: E402
+from _common import DATA, peak_rss_mb, print_table, run_part
 
 GERMAN = DATA / "german_credit" / "german_credit.csv"
 TAIWAN = DATA / "credit_default_taiwan" / "default_of_credit_card_clients.csv"
@@ -133,8 +133,11 @@ def part_german() -> dict[str, float]:
     df = pd.read_csv(GERMAN)
     y = df["default"].to_numpy()
     features = df.drop(columns=["class", "default"])
-    categorical = [c for c in features.columns if features[c].dtype == object or
-                   str(features[c].dtype) in ("str", "string")]
+    categorical = [
+        c
+        for c in features.columns
+        if features[c].dtype == object or str(features[c].dtype) in ("str", "string")
+    ]
     numeric = [c for c in features.columns if c not in categorical]
     folds = list(StratifiedKFold(5, shuffle=True, random_state=SEED).split(features, y))
     base_aucs = []
@@ -151,7 +154,11 @@ def part_german() -> dict[str, float]:
         lp.create_workspace("credit")
         version, _ = lp.add_data("credit", GERMAN, name="german", target="default")
         spec = leptonic.TrainSpec(
-            target="default", exclude=("class",), seed=SEED, trials=24, timeout_s=30.0,
+            target="default",
+            exclude=("class",),
+            seed=SEED,
+            trials=24,
+            timeout_s=30.0,
             refit_all=True,
         )
         data = load_training_data(version, lp.artifacts, spec)
@@ -204,12 +211,27 @@ def main() -> None:
         "German credit (1,000 rows): 5-fold cross-validated AUC, same folds",
         ["pipeline", "AUC mean", "AUC sd", "seconds", "target"],
         [
-            ["leptonic (search over LR/WoE, LightGBM, MLP)", german["leptonic_auc"],
-             german["leptonic_auc_sd"], round(german["leptonic_s"], 1), ">= 0.79"],
-            ["sklearn one-hot + scaler + LR", german["baseline_auc"],
-             german["baseline_auc_sd"], round(german["baseline_s"], 1), ""],
-            ["ratio leptonic / sklearn", german["leptonic_auc"] / german["baseline_auc"],
-             "", "", ""],
+            [
+                "leptonic (search over LR/WoE, LightGBM, MLP)",
+                german["leptonic_auc"],
+                german["leptonic_auc_sd"],
+                round(german["leptonic_s"], 1),
+                ">= 0.79",
+            ],
+            [
+                "sklearn one-hot + scaler + LR",
+                german["baseline_auc"],
+                german["baseline_auc_sd"],
+                round(german["baseline_s"], 1),
+                "",
+            ],
+            [
+                "ratio leptonic / sklearn",
+                german["leptonic_auc"] / german["baseline_auc"],
+                "",
+                "",
+                "",
+            ],
         ],
     )
     lep = run_part(script, "--part", "taiwan-leptonic")
@@ -218,12 +240,27 @@ def main() -> None:
         "Taiwan credit-card default (30,000 rows): stratified 70/30, same test rows",
         ["pipeline", "test AUC", "test KS", "wall s", "peak RSS MiB"],
         [
-            [f"leptonic lifecycle (chose {lep['chosen']})", lep["auc"], lep["ks"],
-             round(lep["wall_s"], 1), round(lep["rss_mb"])],
-            ["sklearn one-hot + scaler + LR", base["auc"], base["ks"],
-             round(base["wall_s"], 1), round(base["rss_mb"])],
-            ["ratio leptonic / sklearn", lep["auc"] / base["auc"], lep["ks"] / base["ks"],
-             round(lep["wall_s"] / base["wall_s"], 1), round(lep["rss_mb"] / base["rss_mb"], 2)],
+            [
+                f"leptonic lifecycle (chose {lep['chosen']})",
+                lep["auc"],
+                lep["ks"],
+                round(lep["wall_s"], 1),
+                round(lep["rss_mb"]),
+            ],
+            [
+                "sklearn one-hot + scaler + LR",
+                base["auc"],
+                base["ks"],
+                round(base["wall_s"], 1),
+                round(base["rss_mb"]),
+            ],
+            [
+                "ratio leptonic / sklearn",
+                lep["auc"] / base["auc"],
+                lep["ks"] / base["ks"],
+                round(lep["wall_s"] / base["wall_s"], 1),
+                round(lep["rss_mb"] / base["rss_mb"], 2),
+            ],
         ],
     )
     print_table(

@@ -7,9 +7,9 @@ import io
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
 from leptonic.core.dataset import Column, ColumnRole, DatasetVersion
 from leptonic.storage.artifacts.memory import MemoryArtifactStore
-from leptonic.synthetic import applicants
 
 ROLES = {
     "applicant_id": ColumnRole.ID,
@@ -22,7 +22,9 @@ ROLES = {
 PII = {"full_name": "person_name", "email": "email", "phone": "phone", "national_id": "national_id"}
 
 
-def make_version(table: pa.Table, artifacts: MemoryArtifactStore, name: str = "t") -> DatasetVersion:
+def make_version(
+    table: pa.Table, artifacts: MemoryArtifactStore, name: str = "t"
+) -> DatasetVersion:
     """A dataset version built by hand (roles fixed), so task tests do not depend on inference."""
     buf = io.BytesIO()
     pq.write_table(table, buf)

@@ -13,8 +13,19 @@ def test_all_names_exist_and_are_sorted() -> None:
 def test_no_private_or_module_leaks() -> None:
     public = {n for n in dir(leptonic) if not n.startswith("_") and n != "annotations"}
     submodules = {
-        "config", "core", "errors", "platform", "tasks", "storage", "registry", "features",
-        "evaluation", "governance", "synthetic", "cli", "demo",
+        "config",
+        "core",
+        "errors",
+        "platform",
+        "tasks",
+        "storage",
+        "registry",
+        "features",
+        "evaluation",
+        "governance",
+        "synthetic",
+        "cli",
+        "demo",
     }
     assert public - set(leptonic.__all__) <= submodules
 

@@ -31,7 +31,9 @@ applicant_id = "id"
 """
 
 
-def run_demo(home: Path, *, rows: int = 20_000, seed: int = 7, console: Console) -> dict[str, object]:
+def run_demo(
+    home: Path, *, rows: int = 20_000, seed: int = 7, console: Console
+) -> dict[str, object]:
     """Run the demo lifecycle under ``home``; return the summary it prints."""
     started = time.perf_counter()
     home = Path(home).resolve()
@@ -76,8 +78,10 @@ def run_demo(home: Path, *, rows: int = 20_000, seed: int = 7, console: Console)
             table(
                 "Quality issues",
                 ["severity", "column", "check", "message"],
-                [(i.get("severity"), i.get("column"), i.get("check"), i.get("message"))
-                 for i in issues],
+                [
+                    (i.get("severity"), i.get("column"), i.get("check"), i.get("message"))
+                    for i in issues
+                ],
             )
         )
         preview = lp.preview("credit-risk", "applicants", limit=3).to_pylist()
@@ -98,8 +102,10 @@ def run_demo(home: Path, *, rows: int = 20_000, seed: int = 7, console: Console)
             table(
                 "Candidates (validation AUC)",
                 ["candidate", "trials", "best AUC", "seconds"],
-                [(r["candidate"], r["trials"], r["best_score"], r["seconds"])
-                 for r in result.leaderboard],
+                [
+                    (r["candidate"], r["trials"], r["best_score"], r["seconds"])
+                    for r in result.leaderboard
+                ],
             )
         )
         mv = outcome.model_version
@@ -114,12 +120,12 @@ def run_demo(home: Path, *, rows: int = 20_000, seed: int = 7, console: Console)
         if not isinstance(probability, float):  # pragma: no cover - binary model
             raise RuntimeError("the demo model is not binary")
         threshold = predictor.threshold or 0.5
-        decision = "reject" if probability >= threshold else (
-            "review" if probability >= 0.6 * threshold else "approve"
+        decision = (
+            "reject"
+            if probability >= threshold
+            else ("review" if probability >= 0.6 * threshold else "approve")
         )
-        report = lp.write_report(
-            "credit-risk", outcome.run.id, home.parent / "report.html"
-        )
+        report = lp.write_report("credit-risk", outcome.run.id, home.parent / "report.html")
         card_rows = result.scorecard.points_table()[:8] if result.scorecard else []
 
     test = result.test_metrics

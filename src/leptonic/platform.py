@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import pyarrow as pa
 
@@ -271,5 +271,3 @@ def _default_dataset_name(path: str | os.PathLike[str]) -> str:
 
     stem = Path(path).name.split(".")[0].lower()
     return re.sub(r"[^a-z0-9_-]+", "-", stem).strip("-_")[:63] or "dataset"
-
-

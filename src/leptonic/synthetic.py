@@ -18,18 +18,14 @@ import pyarrow.csv as pacsv
 
 __all__ = ["applicants", "write_applicants_csv"]
 
-_FIRST = (
-    "Anna Ben Carla David Elena Farid Grace Hugo Ines Jonas Kira Liam Maya Noah Olga Pavel "
-    "Quinn Rosa Sami Tara Umar Vera Wim Xenia Yusuf Zoe"
-).split()
-_LAST = (
-    "Almeida Brandt Costa Dubois Eriksen Fischer Garcia Hansen Ivanova Jensen Kowalski Lopez "
-    "Moreau Nowak Olsen Petrov Rossi Schmidt Tanaka Urban Varga Weber Young Zielinski"
-).split()
+_FIRST = ["Anna", "Ben", "Carla", "David", "Elena", "Farid", "Grace", "Hugo", "Ines", "Jonas", "Kira", "Liam", "Maya", "Noah", "Olga", "Pavel", "Quinn", "Rosa", "Sami", "Tara", "Umar", "Vera", "Wim", "Xenia", "Yusuf", "Zoe"]
+_LAST = ["Almeida", "Brandt", "Costa", "Dubois", "Eriksen", "Fischer", "Garcia", "Hansen", "Ivanova", "Jensen", "Kowalski", "Lopez", "Moreau", "Nowak", "Olsen", "Petrov", "Rossi", "Schmidt", "Tanaka", "Urban", "Varga", "Weber", "Young", "Zielinski"]
 _EMPLOYMENT = np.array(["salaried", "self_employed", "unemployed", "retired", "student"])
 _EMPLOYMENT_P = np.array([0.62, 0.17, 0.07, 0.09, 0.05])
 _HOME = np.array(["mortgage", "rent", "own", "with_family"])
-_PURPOSE = np.array(["car", "home_improvement", "debt_consolidation", "education", "travel", "other"])
+_PURPOSE = np.array(
+    ["car", "home_improvement", "debt_consolidation", "education", "travel", "other"]
+)
 _REGION = np.array(["north", "south", "east", "west", "capital"])
 
 
@@ -104,10 +100,10 @@ def applicants(n: int = 20_000, seed: int = 7) -> pa.Table:
     ids = rng.permutation(np.arange(100_000, 100_000 + n))
     columns: dict[str, pa.Array | np.ndarray | list[str]] = {
         "applicant_id": ids,
-        "full_name": [f"{f} {l}" for f, l in zip(first, last, strict=True)],
+        "full_name": [f"{a} {b}" for a, b in zip(first, last, strict=True)],
         "email": [
-            f"{f.lower()}.{l.lower()}{i % 997}@example.com"
-            for f, l, i in zip(first, last, ids, strict=True)
+            f"{a.lower()}.{b.lower()}{i % 997}@example.com"
+            for a, b, i in zip(first, last, ids, strict=True)
         ],
         "phone": [f"+1-555-{i % 1000:03d}-{(i * 7919) % 10000:04d}" for i in ids],
         "national_id": [
@@ -133,9 +129,7 @@ def applicants(n: int = 20_000, seed: int = 7) -> pa.Table:
     return pa.table(columns)
 
 
-def write_applicants_csv(
-    path: str | os.PathLike[str], n: int = 20_000, seed: int = 7
-) -> Path:
+def write_applicants_csv(path: str | os.PathLike[str], n: int = 20_000, seed: int = 7) -> Path:
     """Write :func:`applicants` to a CSV file and return its path."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)

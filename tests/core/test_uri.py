@@ -12,8 +12,15 @@ def test_round_trip() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["", "ws/dataset/d", "leptonic://ws/table/d", "leptonic://ws/dataset/d/x",
-             "leptonic://ws/dataset//1", "leptonic://ws/dataset/d/1/2"]
+    "text",
+    [
+        "",
+        "ws/dataset/d",
+        "leptonic://ws/table/d",
+        "leptonic://ws/dataset/d/x",
+        "leptonic://ws/dataset//1",
+        "leptonic://ws/dataset/d/1/2",
+    ],
 )
 def test_bad_refs(text: str) -> None:
     with pytest.raises(InvalidInput, match="leptonic://"):

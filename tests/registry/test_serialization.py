@@ -6,7 +6,6 @@ import zipfile
 
 import numpy as np
 import pytest
-from support import make_version
 
 from leptonic.errors import UnsafeArtifact
 from leptonic.registry.serialization import load_predictor, save_predictor
@@ -16,6 +15,7 @@ from leptonic.tasks._data import load_training_data
 from leptonic.tasks.predictor import TabularPredictor
 from leptonic.tasks.spec import TrainSpec
 from leptonic.tasks.tabular import train_tabular
+from support import make_version
 
 TABLE = applicants(1500, seed=11)
 
@@ -51,7 +51,7 @@ def test_no_pickle_in_the_bundle() -> None:
 
 def test_wrong_digest_is_refused() -> None:
     store = MemoryArtifactStore()
-    key, digest = save_predictor(fitted("logistic", store), store)
+    key, _ = save_predictor(fitted("logistic", store), store)
     with pytest.raises(UnsafeArtifact, match="registered digest"):
         load_predictor(store, key, "0" * 64)
 
@@ -83,9 +83,7 @@ def test_untrusted_types_are_refused() -> None:
     import os
 
     evil = sio.dumps(FunctionTransformer(func=os.system))  # a reference to os.system
-    manifest["estimator"].update(
-        key=store.put_bytes(evil), sha256=hashlib.sha256(evil).hexdigest()
-    )
+    manifest["estimator"].update(key=store.put_bytes(evil), sha256=hashlib.sha256(evil).hexdigest())
     data = json.dumps(manifest).encode()
     with pytest.raises(UnsafeArtifact, match="not trusted"):
         load_predictor(store, store.put_bytes(data), hashlib.sha256(data).hexdigest())

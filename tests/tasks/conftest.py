@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pytest
-from support import make_version
 
 from leptonic.core.dataset import DatasetVersion
 from leptonic.storage.artifacts.memory import MemoryArtifactStore
 from leptonic.synthetic import applicants
+from support import make_version
 
 
 @pytest.fixture

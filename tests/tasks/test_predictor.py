@@ -10,7 +10,9 @@ from leptonic.tasks.tabular import train_tabular
 
 
 @pytest.mark.parametrize("candidate", ["logistic", "lightgbm", "mlp"])
-def test_predict_one_matches_predict_batch(applicant_version, artifacts, applicant_table, candidate) -> None:  # type: ignore[no-untyped-def]
+def test_predict_one_matches_predict_batch(
+    applicant_version, artifacts, applicant_table, candidate
+) -> None:  # type: ignore[no-untyped-def]
     spec = TrainSpec(target="default", candidates=(candidate,), trials=1, timeout_s=30.0)
     res = train_tabular(load_training_data(applicant_version, artifacts, spec), spec)
     predictor = res.predictor

@@ -10,16 +10,13 @@ from leptonic.storage.artifacts.memory import MemoryArtifactStore
 from leptonic.tasks._data import load_training_data, select_features
 from leptonic.tasks.spec import TrainSpec
 from leptonic.tasks.tabular import make_split, train_tabular
-
 from support import make_version, multiclass_table, regression_table
 
 FAST = {"trials": 4, "timeout_s": 20.0, "candidates": ("logistic", "lightgbm")}
 
 
 def test_pii_and_ids_are_not_features(applicant_version) -> None:  # type: ignore[no-untyped-def]
-    numeric, categorical, excluded = select_features(
-        applicant_version, TrainSpec(target="default")
-    )
+    numeric, categorical, excluded = select_features(applicant_version, TrainSpec(target="default"))
     for col in ("full_name", "email", "phone", "national_id"):
         assert col not in numeric + categorical
         assert "PII" in excluded[col]

@@ -31,9 +31,7 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
-def table(
-    title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]
-) -> Table:
+def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
     t = Table(title=title, header_style="bold")
     for c in columns:
         t.add_column(c)

@@ -32,7 +32,9 @@ app.add_typer(models_app, name="models")
 app.add_typer(db_app, name="db")
 
 Workspace = Annotated[str, typer.Option("--workspace", "-w", help="Workspace name.")]
-Version = Annotated[int | None, typer.Option("--version", "-v", help="Version (latest if omitted).")]
+Version = Annotated[
+    int | None, typer.Option("--version", "-v", help="Version (latest if omitted).")
+]
 
 
 def _platform() -> Platform:
@@ -100,8 +102,10 @@ def _print_issues(quality: dict[str, Any]) -> None:
             table(
                 "Quality issues",
                 ["severity", "column", "check", "message"],
-                [(i.get("severity"), i.get("column"), i.get("check"), i.get("message"))
-                 for i in issues],
+                [
+                    (i.get("severity"), i.get("column"), i.get("check"), i.get("message"))
+                    for i in issues
+                ],
             )
         )
 
@@ -115,8 +119,12 @@ def data_list(workspace: Workspace) -> None:
             versions = lp.dataset_versions(workspace, ds.name)
             last = versions[-1] if versions else None
             rows.append(
-                (ds.name, len(versions), last.num_rows if last else None,
-                 last.created_at if last else None)
+                (
+                    ds.name,
+                    len(versions),
+                    last.num_rows if last else None,
+                    last.created_at if last else None,
+                )
             )
     console.print(table(f"Datasets in {workspace}", ["name", "versions", "rows", "latest"], rows))
 
@@ -159,8 +167,15 @@ def data_profile(name: str, workspace: Workspace, version: Version = None) -> No
     rows = []
     for col, s in cols.items():
         rows.append(
-            (col, s.get("missing_rate"), s.get("distinct"), s.get("min"), s.get("max"),
-             s.get("mean"), s.get("outlier_rate"))
+            (
+                col,
+                s.get("missing_rate"),
+                s.get("distinct"),
+                s.get("min"),
+                s.get("max"),
+                s.get("mean"),
+                s.get("outlier_rate"),
+            )
         )
     console.print(
         table(
@@ -187,8 +202,9 @@ def data_preview(
     with _platform() as lp:
         t = lp.preview(workspace, name, version, limit=limit, raw=raw)
     rows = t.to_pylist()
-    console.print(table(f"{name} (first {len(rows)} rows)", t.column_names,
-                        [list(r.values()) for r in rows]))
+    console.print(
+        table(f"{name} (first {len(rows)} rows)", t.column_names, [list(r.values()) for r in rows])
+    )
 
 
 # -- training -------------------------------------------------------------------
@@ -245,8 +261,10 @@ def _print_outcome(outcome: Any) -> None:
         table(
             "Candidates",
             ["candidate", "trials", "best validation score", "seconds"],
-            [(r["candidate"], r["trials"], r["best_score"], r["seconds"])
-             for r in result.leaderboard],
+            [
+                (r["candidate"], r["trials"], r["best_score"], r["seconds"])
+                for r in result.leaderboard
+            ],
         )
     )
     keys = ("auc", "ks", "gini", "pr_auc", "brier", "accuracy", "macro_f1", "rmse", "r2")
@@ -254,8 +272,9 @@ def _print_outcome(outcome: Any) -> None:
     for split_name, m in (("valid", result.valid_metrics), ("test", result.test_metrics)):
         rows.append((split_name, *[m.get(k) for k in keys]))
     console.print(table("Metrics", ["split", *keys], rows))
-    console.print(f"run [bold]{outcome.run.id}[/bold]: {outcome.run.status.value}, "
-                  f"chose {result.chosen}")
+    console.print(
+        f"run [bold]{outcome.run.id}[/bold]: {outcome.run.status.value}, chose {result.chosen}"
+    )
     if outcome.model_version is not None:
         mv = outcome.model_version
         console.print(f"registered [bold]{mv.model}[/bold] v{mv.version} ({mv.stage.value})")
@@ -272,12 +291,19 @@ def runs_list(
     with _platform() as lp:
         runs = lp.list_runs(workspace, status=status, limit=limit)
     rows = [
-        (r.id[:12], r.status.value, r.params.get("candidate"),
-         r.metrics.get("test", {}).get("auc"), r.created_at, r.created_by)
+        (
+            r.id[:12],
+            r.status.value,
+            r.params.get("candidate"),
+            r.metrics.get("test", {}).get("auc"),
+            r.created_at,
+            r.created_by,
+        )
         for r in runs
     ]
-    console.print(table(f"Runs in {workspace}", ["id", "status", "model", "test auc",
-                                                 "created", "by"], rows))
+    console.print(
+        table(f"Runs in {workspace}", ["id", "status", "model", "test auc", "created", "by"], rows)
+    )
 
 
 @runs_app.command("show")
@@ -285,12 +311,22 @@ def runs_show(run_id: str, workspace: Workspace) -> None:
     """Spec, parameters, metrics, timings and artifacts of a run."""
     with _platform() as lp:
         r = lp.get_run(workspace, run_id)
-    console.print(kv_table(f"Run {r.id}", {
-        "status": r.status.value, "inputs": ", ".join(r.inputs), "seed": r.seed,
-        "created": f"{r.created_at} by {r.created_by}", "finished": r.finished_at,
-        "error": r.error, "params": r.params, "timings": r.timings,
-        "artifacts": ", ".join(sorted(r.artifacts)),
-    }))
+    console.print(
+        kv_table(
+            f"Run {r.id}",
+            {
+                "status": r.status.value,
+                "inputs": ", ".join(r.inputs),
+                "seed": r.seed,
+                "created": f"{r.created_at} by {r.created_by}",
+                "finished": r.finished_at,
+                "error": r.error,
+                "params": r.params,
+                "timings": r.timings,
+                "artifacts": ", ".join(sorted(r.artifacts)),
+            },
+        )
+    )
     for split_name, m in r.metrics.items():
         flat = {k: v for k, v in m.items() if not isinstance(v, dict | list)}
         console.print(kv_table(f"{split_name} metrics", flat))
@@ -314,8 +350,11 @@ def runs_report(
 def runs_log(run_id: str, workspace: Workspace) -> None:
     """Print a run's log."""
     with _platform() as lp:
-        console.print(lp.run_artifact(workspace, run_id, "log.txt").decode("utf-8"),
-                      markup=False, highlight=False)
+        console.print(
+            lp.run_artifact(workspace, run_id, "log.txt").decode("utf-8"),
+            markup=False,
+            highlight=False,
+        )
 
 
 # -- models ---------------------------------------------------------------------
@@ -345,16 +384,37 @@ def models_show(
             raise LeptonicError(f"model {name!r} has no versions yet")
         mv = lp.model_version(workspace, name, version or versions[-1].version)
         history = lp.stage_history(workspace, name, mv.version)
-    console.print(kv_table(f"{mv.model} v{mv.version}", {
-        "stage": mv.stage.value, "task": mv.task, "flavor": mv.flavor, "run": mv.run_id,
-        "dataset": mv.dataset, "artifact": mv.artifact_key,
-        "test auc": mv.metrics.get("test", {}).get("auc"),
-        "created": f"{mv.created_at} by {mv.created_by}",
-    }))
-    console.print(table("Stage history", ["when", "from", "to", "who", "why"], [
-        (t.at, t.from_stage.value if t.from_stage else None, t.to_stage.value, t.actor, t.reason)
-        for t in history
-    ]))
+    console.print(
+        kv_table(
+            f"{mv.model} v{mv.version}",
+            {
+                "stage": mv.stage.value,
+                "task": mv.task,
+                "flavor": mv.flavor,
+                "run": mv.run_id,
+                "dataset": mv.dataset,
+                "artifact": mv.artifact_key,
+                "test auc": mv.metrics.get("test", {}).get("auc"),
+                "created": f"{mv.created_at} by {mv.created_by}",
+            },
+        )
+    )
+    console.print(
+        table(
+            "Stage history",
+            ["when", "from", "to", "who", "why"],
+            [
+                (
+                    t.at,
+                    t.from_stage.value if t.from_stage else None,
+                    t.to_stage.value,
+                    t.actor,
+                    t.reason,
+                )
+                for t in history
+            ],
+        )
+    )
     if card:
         console.print(mv.model_card, markup=False, highlight=False)
 
@@ -423,4 +483,3 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
-

@@ -112,7 +112,9 @@ class SequenceAggregates:
         added: dict[str, np.ndarray] = {}
         for stem, cols in self.families_.items():
             a = frame[cols].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
-            for agg, values in zip(AGGREGATES, self._summarise(a, self._weights[stem]), strict=True):
+            for agg, values in zip(
+                AGGREGATES, self._summarise(a, self._weights[stem]), strict=True
+            ):
                 added[f"{stem.rstrip('_')}__{agg}"] = values
         return pd.concat([frame, pd.DataFrame(added, index=frame.index)], axis=1)
 
@@ -124,7 +126,9 @@ class SequenceAggregates:
         out = dict(record)
         for stem, cols in self.families_.items():
             a = np.array([[_to_float(record.get(c)) for c in cols]])
-            for agg, values in zip(AGGREGATES, self._summarise(a, self._weights[stem]), strict=True):
+            for agg, values in zip(
+                AGGREGATES, self._summarise(a, self._weights[stem]), strict=True
+            ):
                 out[f"{stem.rstrip('_')}__{agg}"] = float(values[0])
         return out
 

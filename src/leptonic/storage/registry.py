@@ -86,18 +86,14 @@ ARTIFACT_BACKENDS = BackendRegistry(
 )
 
 
-def open_metadata_store(
-    uri: str, registry: BackendRegistry = METADATA_BACKENDS
-) -> MetadataStore:
+def open_metadata_store(uri: str, registry: BackendRegistry = METADATA_BACKENDS) -> MetadataStore:
     """Open the metadata store at ``uri`` (``sqlite:///``, ``postgresql://``, ``memory://``)."""
     cls = registry.resolve(uri)
     store: MetadataStore = cls.from_uri(uri)
     return store
 
 
-def open_artifact_store(
-    uri: str, registry: BackendRegistry = ARTIFACT_BACKENDS
-) -> ArtifactStore:
+def open_artifact_store(uri: str, registry: BackendRegistry = ARTIFACT_BACKENDS) -> ArtifactStore:
     """Open the artifact store at ``uri`` (``file:///``, ``memory://``)."""
     cls = registry.resolve(uri)
     store: ArtifactStore = cls.from_uri(uri)

@@ -48,9 +48,13 @@ def select_features(
             f"v{version.version}; columns are: {', '.join(names)}",
             field="target",
         )
-    for listed, label in ((spec.features or ()), "features"), (spec.exclude, "exclude"), (
-        spec.allow_pii,
-        "allow_pii",
+    for listed, label in (
+        ((spec.features or ()), "features"),
+        (spec.exclude, "exclude"),
+        (
+            spec.allow_pii,
+            "allow_pii",
+        ),
     ):
         missing = [c for c in listed if c not in names]
         if missing:

@@ -91,7 +91,7 @@ class LinearCandidate(Candidate):
             numeric,
             categorical,
             encoding=params["encoding"],
-            projection=spec.projection,
+            projection=spec.projection,  # type: ignore[arg-type]  # checked by TrainSpec
             n_components=spec.n_components,
         )
 
@@ -242,7 +242,7 @@ class MLPCandidate(Candidate):
             numeric,
             categorical,
             encoding="onehot",
-            projection=spec.projection,
+            projection=spec.projection,  # type: ignore[arg-type]  # checked by TrainSpec
             n_components=spec.n_components,
         )
 

@@ -114,8 +114,10 @@ class TabularPredictor:
         for spec in self.inputs:
             if spec["type"] == "categorical":
                 col = frame[spec["name"]]
-                frame[spec["name"]] = col.astype(object).where(col.notna(), None).map(
-                    lambda v: v if v is None else str(v)
+                frame[spec["name"]] = (
+                    col.astype(object)
+                    .where(col.notna(), None)
+                    .map(lambda v: v if v is None else str(v))
                 )
         if self.behaviour is not None:
             frame = self.behaviour.transform(frame)

@@ -143,7 +143,7 @@ class TrainSpec:
                 f"known: {', '.join(sorted(names))}",
                 field=unknown[0],
             )
-        kwargs = {
+        kwargs: dict[str, Any] = {
             k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in names
         }
         return cls(**kwargs)

@@ -91,9 +91,7 @@ def make_split(y: np.ndarray, spec: TrainSpec) -> Split:
                 f"a {kind} split needs at least {need} — add data or merge rare classes",
                 field="target",
             )
-    pool, test = train_test_split(
-        idx, test_size=test_f, stratify=stratify, random_state=spec.seed
-    )
+    pool, test = train_test_split(idx, test_size=test_f, stratify=stratify, random_state=spec.seed)
     pool_y = y[pool] if stratify is not None else None
     if kind == "holdout":
         tr, va = train_test_split(
@@ -357,7 +355,8 @@ def train_tabular(
     threshold: float | None = None
     pool_valid = np.concatenate([va for _, va in split.folds])
     if spec.task == "binary":
-        threshold = float(choose_threshold(y[pool_valid], oof[pool_valid], method=spec.threshold))
+        method: Any = spec.threshold
+        threshold = float(choose_threshold(y[pool_valid], oof[pool_valid], method=method))
     valid_metrics = _metrics(spec.task, y[pool_valid], oof[pool_valid], threshold, data.classes)
 
     t1 = time.perf_counter()
@@ -400,7 +399,8 @@ def train_tabular(
     test_X = pre.transform(frame.iloc[split.test])
     test_scores = chosen.predict(estimator, test_X, spec)
     test_metrics = _metrics(spec.task, y[split.test], test_scores, threshold, data.classes)
-    log(f"test metrics: { {k: v for k, v in test_metrics.items() if not isinstance(v, dict)} }")
+    headline = {k: v for k, v in test_metrics.items() if not isinstance(v, dict | list)}
+    log(f"test metrics: {headline}")
 
     if spec.refit_all:
         every = np.concatenate([split.pool, split.test])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-import tempfile
 import shutil
+import tempfile
 import threading
 import weakref
 from collections.abc import Iterator
