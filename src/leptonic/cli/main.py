@@ -460,25 +460,18 @@ def demo(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: domain errors become a one-line message and exit code 1."""
-    try:
-        app(args=argv, standalone_mode=False)
-    except LeptonicError as exc:
-        where = f" [{exc.field}]" if exc.field else ""
-        err_console.print(f"[bold red]error{where}:[/bold red] {exc}", highlight=False)
-        sys.exit(1)
-    except typer.Abort:
-        err_console.print("aborted")
-        sys.exit(130)
-    except SystemExit:
-        raise
-    except Exception as exc:
-        import click
+    """Console entry point: domain errors become a one-line message and exit code 1.
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    Usage errors are Typer's (exit code 2); anything else is a bug and keeps its traceback.
+    """
+    try:
+        app(args=argv)
+    except LeptonicError as exc:
+        from rich.markup import escape
+
+        where = escape(f" [{exc.field}]") if exc.field else ""
+        err_console.print(f"[bold red]error{where}:[/bold red] {escape(str(exc))}", highlight=False)
+        sys.exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -178,9 +178,6 @@ def load_training_data(
     if missing.any():
         frame = frame.loc[~missing.to_numpy()].reset_index(drop=True)
         target = target.loc[~missing].reset_index(drop=True)
-    for col in categorical:
-        frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
-        frame[col] = frame[col].map(lambda v: v if v is None else str(v))
     y, classes = _encode_target(target, spec)
     return TrainingData(
         frame=frame,
