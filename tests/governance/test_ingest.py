@@ -1,0 +1,405 @@
+"""Ingestion end to end: versions, idempotence, lineage, previews, and nothing half-written."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from leptonic.core.dataset import ColumnRole, DatasetVersion
+from leptonic.core.workspace import Workspace
+from leptonic.errors import (
+    DataError,
+    InvalidInput,
+    InvalidName,
+    NotFound,
+    SchemaError,
+    StoreError,
+    TargetError,
+)
+from leptonic.governance.ingest import ingest, preview, read_version, write_parquet
+from leptonic.governance.schema import Contract
+from leptonic.storage.artifacts.base import ArtifactStore
+from leptonic.storage.artifacts.local import LocalArtifactStore
+from leptonic.storage.artifacts.memory import MemoryArtifactStore
+from leptonic.storage.metadata.memory import MemoryMetadataStore
+
+DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+CARDS = ["4111 1111 1111 1111", "5555 5555 5555 4444", "4012 8888 8888 1881", "3530 1113 3330 0000"]
+FIRST = ["Ada", "Grace", "Alan", "Katherine", "Edsger", "Barbara", "Donald", "Frances"]
+LAST = ["Lovelace", "Hopper", "Turing", "Johnson", "Dijkstra", "Liskov", "Knuth", "Allen"]
+
+
+def applicants_csv(path: Path, n: int = 300, *, extra: str = "") -> Path:
+    lines = ["applicant_id,full_name,email,phone,card,age,income,region,default" + extra]
+    for i in range(n):
+        name = f"{FIRST[i % 8]} {LAST[(i * 3) % 8]}"
+        income = "" if i % 25 == 0 else f"{20000 + (i * 7919) % 60000}.50"
+        row = (
+            f"{1000 + i},{name},{name.split()[0].lower()}{i}@example.com,"
+            f"+44 20 7946 {i:04d},{CARDS[i % 4]},{18 + i % 60},{income},"
+            f"{['north', 'south', 'east'][i % 3]},{int(i % 5 == 0)}"
+        )
+        lines.append(row + ("," if extra else ""))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def tmp_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A private system temp folder, so tests can check that ingestion leaves nothing."""
+    root = tmp_path / "systmp"
+    root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(root))
+    yield root
+
+
+@pytest.fixture
+def metadata() -> MemoryMetadataStore:
+    store = MemoryMetadataStore()
+    store.create_workspace(Workspace("credit", pii_salt="pepper"))
+    return store
+
+
+@pytest.fixture
+def artifacts() -> MemoryArtifactStore:
+    return MemoryArtifactStore()
+
+
+def _ingest(
+    path: Path, metadata: MemoryMetadataStore, artifacts: ArtifactStore, **kwargs: object
+) -> tuple[DatasetVersion, bool]:
+    options: dict[str, object] = {"workspace": "credit", "dataset": "applicants", "actor": "ana"}
+    options.update(kwargs)
+    return ingest(path, metadata=metadata, artifacts=artifacts, **options)  # type: ignore[arg-type]
+
+
+def test_ingest_csv_creates_a_governed_version(
+    tmp_path: Path, tmp_root: Path, metadata: MemoryMetadataStore, artifacts: MemoryArtifactStore
+) -> None:
+    src = applicants_csv(tmp_path / "applicants.csv")
+    version, created = _ingest(src, metadata, artifacts, target="default", description="loans")
+    assert created
+    assert (version.workspace, version.dataset, version.version) == ("credit", "applicants", 1)
+    assert (version.num_rows, version.num_columns) == (300, 9)
+    assert version.created_by == "ana"
+    assert metadata.get_dataset("credit", "applicants").description == "loans"
+    stored = artifacts.get_bytes(version.artifact_key)
+    assert hashlib.sha256(stored).hexdigest() == version.content_hash
+    assert version.size_bytes == len(stored)
+    assert version.source == {
+        "path": str(src.resolve()),
+        "format": "csv",
+        "sha256": hashlib.sha256(src.read_bytes()).hexdigest(),
+        "size_bytes": src.stat().st_size,
+        "contract": None,
+    }
+    assert version.pii == {
+        "full_name": "person_name",
+        "email": "email",
+        "phone": "phone",
+        "card": "card_number",
+    }
+    roles = {c.name: c.role for c in version.columns}
+    assert roles["applicant_id"] is ColumnRole.ID
+    assert roles["default"] is ColumnRole.TARGET
+    assert roles["region"] is ColumnRole.CATEGORICAL
+    assert roles["income"] is ColumnRole.NUMERIC
+    assert version.quality["rows"] == 300
+    assert version.quality["columns"]["income"]["missing"] == 12
+    assert version.quality["target"]["counts"] == {"0": 240, "1": 60}
+    json.dumps(version.quality, allow_nan=False)
+    assert list(tmp_root.iterdir()) == []
+
+
+def test_same_content_twice_returns_the_existing_version(
+    tmp_path: Path, tmp_root: Path, metadata: MemoryMetadataStore, artifacts: MemoryArtifactStore
+) -> None:
+    src = applicants_csv(tmp_path / "a.csv")
+    first, created = _ingest(src, metadata, artifacts)
+    copy = tmp_path / "copy.csv"
+    copy.write_bytes(src.read_bytes())
+    again, created_again = _ingest(copy, metadata, artifacts)
+    assert created and not created_again
+    assert again == first
+    assert len(metadata.list_dataset_versions("credit", "applicants")) == 1
+    assert list(artifacts.keys()) == [first.artifact_key]
+
+
+def test_changed_content_is_a_new_version(
+    tmp_path: Path, tmp_root: Path, metadata: MemoryMetadataStore, artifacts: MemoryArtifactStore
+) -> None:
+    v1, _ = _ingest(applicants_csv(tmp_path / "a.csv", 300), metadata, artifacts)
+    v2, created = _ingest(applicants_csv(tmp_path / "b.csv", 301), metadata, artifacts)
+    assert created and (v1.version, v2.version) == (1, 2)
+    assert v1.content_hash != v2.content_hash
+
+
+def test_snapshot_bytes_are_deterministic(tmp_path: Path) -> None:
+    src = applicants_csv(tmp_path / "a.csv", 2000)
+    write_parquet(src, tmp_path / "one.parquet", block_size=8192)
+    write_parquet(src, tmp_path / "two.parquet", block_size=8192)
+    assert (tmp_path / "one.parquet").read_bytes() == (tmp_path / "two.parquet").read_bytes()
+
+
+def test_progress_reports_rows_and_bytes(
+    tmp_path: Path, tmp_root: Path, metadata: MemoryMetadataStore, artifacts: MemoryArtifactStore
+) -> None:
+    src = applicants_csv(tmp_path / "a.csv", 300)
+    calls: list[tuple[int, int]] = []
+    _ingest(src, metadata, artifacts, progress=lambda rows, nbytes: calls.append((rows, nbytes)))
+    assert calls and calls[-1] == (300, src.stat().st_size)
+    assert [r for r, _ in calls] == sorted(r for r, _ in calls)
+    assert all(0 < b <= src.stat().st_size for _, b in calls)
+
+
+def test_column_type_widening_restarts_the_stream(tmp_path: Path, tmp_root: Path) -> None:
+    rows = "".join(f"{i},{i}\n" for i in range(20_000))
+    src = tmp_path / "codes.csv"
+    src.write_text("code,n\n" + rows + "X9,1\n", encoding="utf-8")
+    out = tmp_path / "codes.parquet"
+    assert write_parquet(src, out, block_size=16_384) == 20_001
+    table = pq.read_table(out)
+    assert table.schema.field("code").type == pa.string()
+    assert table.column("code").to_pylist()[-1] == "X9"
+    assert table.column("n").type == pa.int64()
+
+
+def test_row_groups_have_a_fixed_size(tmp_path: Path) -> None:
+    src = applicants_csv(tmp_path / "a.csv", 2500)
+    write_parquet(src, tmp_path / "o.parquet", block_size=4096, row_group_size=1000)
+    meta = pq.ParquetFile(tmp_path / "o.parquet").metadata
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [1000, 1000, 500]
+
+
+def test_contract_is_applied_and_recorded(
+    tmp_path: Path, tmp_root: Path, metadata: MemoryMetadataStore, artifacts: MemoryArtifactStore
+) -> None:
+    contract = Contract(
+        target="default",
+        roles={"region": ColumnRole.IGNORE},
+        pii={"phone": None, "age": "other"},
+        allow_in_training=("age",),
+    )
+    version, _ = _ingest(applicants_csv(tmp_path / "a.csv"), metadata, artifacts, contract=contract)
+    by_name = {c.name: c for c in version.columns}
+    assert by_name["region"].role is ColumnRole.IGNORE
+    assert by_name["phone"].pii is None and by_name["phone"].role is not ColumnRole.PII
+    assert (by_name["age"].role, by_name["age"].pii) == (ColumnRole.NUMERIC, "other")
+    assert by_name["default"].role is ColumnRole.TARGET
+    assert version.source["contract"] == contract.to_dict()
+
+
+def test_parquet_and_json_lines_sources(
+    tmp_path: Path, tmp_root: Path, metadata: MemoryMetadataStore, artifacts: MemoryArtifactStore
+) -> None:
+    table = pa.table({"id": [1, 2, 3], "email": ["a@x.org", "b@x.org", "c@x.org"]})
+    pq.write_table(table, tmp_path / "p.parquet")
+    v, _ = _ingest(tmp_path / "p.parquet", metadata, artifacts, dataset="from-parquet")
+    assert v.source["format"] == "parquet" and v.pii == {"email": "email"}
+    (tmp_path / "t.tsv").write_text("id\temail\n1\ta@x.org\n", encoding="utf-8")
+    t, _ = _ingest(tmp_path / "t.tsv", metadata, artifacts, dataset="from-tsv")
+    assert t.source["format"] == "csv" and t.num_columns == 2
+    lines = "".join(json.dumps(r) + "\n" for r in table.to_pylist())
+    (tmp_path / "j.jsonl").write_text(lines, encoding="utf-8")
+    j, _ = _ingest(tmp_path / "j.jsonl", metadata, artifacts, dataset="from-json")
+    assert j.source["format"] == "json" and j.num_rows == 3
+    assert read_version(j, artifacts).to_pylist() == table.to_pylist()
+
+
+# -- previews and reads ----------------------------------------------------------
+
+
+def test_preview_masks_pii_unless_raw(
+    tmp_path: Path, tmp_root: Path, metadata: MemoryMetadataStore, artifacts: MemoryArtifactStore
+) -> None:
+    version, _ = _ingest(applicants_csv(tmp_path / "a.csv"), metadata, artifacts)
+    ws = metadata.get_workspace("credit")
+    masked = preview(version, artifacts, workspace=ws, limit=5)
+    raw = preview(version, artifacts, workspace=ws, limit=5, raw=True)
+    assert masked.num_rows == raw.num_rows == 5
+    assert raw.column("email")[0].as_py() == "ada0@example.com"
+    assert masked.column("email")[0].as_py() != "ada0@example.com"
+    assert len(masked.column("email")[0].as_py()) == 16
+    assert masked.column("age").to_pylist() == raw.column("age").to_pylist()
+    redacted = preview(version, artifacts, workspace=ws, limit=2, policy="redact")
+    assert redacted.column("card").to_pylist() == ["***1111", "***4444"]
+    dropped = preview(version, artifacts, workspace=ws, policy="drop")
+    assert "email" not in dropped.column_names and dropped.num_rows == 20
+    assert preview(version, artifacts, workspace=ws, limit=0).num_rows == 0
+    assert preview(version, artifacts, workspace=ws, limit=10_000).num_rows == 300
+
+
+def test_preview_hashes_with_the_workspace_salt(
+    tmp_path: Path, tmp_root: Path, metadata: MemoryMetadataStore, artifacts: MemoryArtifactStore
+) -> None:
+    version, _ = _ingest(applicants_csv(tmp_path / "a.csv"), metadata, artifacts)
+    salted = Workspace("credit", pii_salt="other-salt")
+    a = preview(version, artifacts, workspace=metadata.get_workspace("credit"), limit=1)
+    b = preview(version, artifacts, workspace=salted, limit=1)
+    assert a.column("email")[0] != b.column("email")[0]
+    with pytest.raises(InvalidInput, match="belongs to workspace 'credit', not 'fraud'"):
+        preview(version, artifacts, workspace=Workspace("fraud"))
+    with pytest.raises(InvalidInput, match="limit"):
+        preview(version, artifacts, workspace=salted, limit=-1)
+
+
+def test_read_version_columns(
+    tmp_path: Path, tmp_root: Path, metadata: MemoryMetadataStore, artifacts: MemoryArtifactStore
+) -> None:
+    version, _ = _ingest(applicants_csv(tmp_path / "a.csv"), metadata, artifacts)
+    assert read_version(version, artifacts).num_rows == 300
+    assert read_version(version, artifacts, ["age", "default"]).column_names == ["age", "default"]
+    with pytest.raises(NotFound, match="has no column 'nope'"):
+        read_version(version, artifacts, ["nope"])
+
+
+# -- errors: clear messages, nothing half-written --------------------------------------
+
+
+def _assert_nothing_written(
+    metadata: MemoryMetadataStore, artifacts: ArtifactStore, tmp_root: Path
+) -> None:
+    assert metadata.list_datasets("credit") == []
+    assert list(artifacts.keys()) == []
+    assert list(tmp_root.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("content", "kwargs", "error", "match"),
+    [
+        (b"", {}, DataError, r"empty \(0 bytes\)"),
+        (b"a,b,c\n", {}, DataError, "header but no data rows"),
+        (b"a;b\n1;2\n", {}, DataError, "looks ';'-separated: pass --delimiter ';'"),
+        (b"a,b\n\xe9,1\n", {}, DataError, "pass --encoding latin-1"),
+        (b"a,a\n1,2\n", {}, DataError, r"duplicate column name\(s\) 'a'"),
+        (b"a,b\n1,2\n3\n", {}, DataError, "row at line 3 has 1 field"),
+        (b"a,b\n1,2\n", {"target": "label"}, TargetError, "'label' is not in the data; columns"),
+        (b"a,b\n1,\n2,\n", {}, DataError, r"'b' have no values; drop them .* role 'ignore'"),
+        (b"a,b\n1,2\n", {"dataset": "Bad Name"}, InvalidName, "invalid dataset name"),
+        (b"a,b\n1,2\n", {"workspace": "nowhere"}, NotFound, "workspace 'nowhere' not found"),
+        (
+            b"a,b\n1,2\n",
+            {"contract": Contract(roles={"c": ColumnRole.ID})},
+            SchemaError,
+            r"names column\(s\) 'c' that the data does not have",
+        ),
+        (
+            b"a,b\n1,2\n",
+            {"contract": Contract(target="a"), "target": "b"},
+            TargetError,
+            "disagrees with the contract's target 'a'",
+        ),
+    ],
+)
+def test_bad_input_writes_nothing(
+    tmp_path: Path,
+    tmp_root: Path,
+    metadata: MemoryMetadataStore,
+    artifacts: MemoryArtifactStore,
+    content: bytes,
+    kwargs: dict[str, object],
+    error: type[Exception],
+    match: str,
+) -> None:
+    src = tmp_path / "bad.csv"
+    src.write_bytes(content)
+    with pytest.raises(error, match=match):
+        _ingest(src, metadata, artifacts, **kwargs)
+    _assert_nothing_written(metadata, artifacts, tmp_root)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "match"),
+    [
+        ("data.xlsx", b"a,b\n", r"unsupported file suffix '\.xlsx'"),
+        ("data.parquet", b"", r"empty \(0 bytes\)"),
+        ("data.parquet", b"PAR1garbagePAR1", "not a readable Parquet file"),
+        ("data.json", b'[{"a": 1}]', "JSON array"),
+        ("absent.csv", None, "no such file"),
+    ],
+)
+def test_bad_files_write_nothing(
+    tmp_path: Path,
+    tmp_root: Path,
+    metadata: MemoryMetadataStore,
+    artifacts: MemoryArtifactStore,
+    name: str,
+    content: bytes | None,
+    match: str,
+) -> None:
+    src = tmp_path / name
+    if content is not None:
+        src.write_bytes(content)
+    with pytest.raises(DataError, match=match):
+        _ingest(src, metadata, artifacts)
+    _assert_nothing_written(metadata, artifacts, tmp_root)
+
+
+def test_all_null_column_is_fine_when_the_contract_ignores_it(
+    tmp_path: Path, tmp_root: Path, metadata: MemoryMetadataStore, artifacts: MemoryArtifactStore
+) -> None:
+    src = tmp_path / "n.csv"
+    src.write_text("a,b\n1,\n2,\n", encoding="utf-8")
+    contract = Contract(roles={"b": ColumnRole.IGNORE})
+    version, created = _ingest(src, metadata, artifacts, contract=contract)
+    assert created and version.column("b").role is ColumnRole.IGNORE
+
+
+def test_store_failure_removes_the_new_artifact(
+    tmp_path: Path,
+    tmp_root: Path,
+    metadata: MemoryMetadataStore,
+    artifacts: MemoryArtifactStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(version: DatasetVersion) -> tuple[DatasetVersion, bool]:
+        raise StoreError("database is locked")
+
+    monkeypatch.setattr(metadata, "add_dataset_version", broken)
+    with pytest.raises(StoreError, match="database is locked"):
+        _ingest(applicants_csv(tmp_path / "a.csv"), metadata, artifacts)
+    assert list(artifacts.keys()) == []
+    assert list(tmp_root.iterdir()) == []
+
+
+def test_local_artifact_store(
+    tmp_path: Path, tmp_root: Path, metadata: MemoryMetadataStore
+) -> None:
+    store = LocalArtifactStore(tmp_path / "artifacts")
+    version, _ = _ingest(applicants_csv(tmp_path / "a.csv"), metadata, store)
+    blob = store.local_path(version.artifact_key)
+    assert blob.is_file() and blob.stat().st_size == version.size_bytes
+    assert read_version(version, store, ["email"]).num_rows == 300
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,\n", encoding="utf-8")
+    with pytest.raises(DataError, match="have no values"):
+        _ingest(bad, metadata, store, dataset="broken")
+    assert list(store.keys()) == [version.artifact_key]
+    assert list((tmp_path / "artifacts" / "tmp").iterdir()) == []
+    assert list(tmp_root.iterdir()) == []
+
+
+def test_german_credit(
+    tmp_root: Path, metadata: MemoryMetadataStore, artifacts: MemoryArtifactStore
+) -> None:
+    path = DATA_DIR / "german_credit" / "german_credit.csv"
+    if not path.is_file():
+        pytest.skip(f"{path} is absent: check out the shared data folder next to the repository")
+    version, _ = _ingest(path, metadata, artifacts, dataset="german-credit", target="default")
+    assert (version.num_rows, version.num_columns) == (1000, 22)
+    assert version.pii == {}  # 'telephone' holds codes A191/A192, not phone numbers
+    roles = {c.name: c.role for c in version.columns}
+    assert roles["default"] is ColumnRole.TARGET
+    assert roles["checking_status"] is ColumnRole.CATEGORICAL
+    assert roles["credit_amount"] is ColumnRole.NUMERIC
+    assert roles["telephone"] is ColumnRole.CATEGORICAL
+    assert version.quality["target"]["counts"] == {"0": 700, "1": 300}
+    assert version.quality["all_null_columns"] == []
+    assert version.quality["duplicate_rows"] == 0

@@ -1,0 +1,183 @@
+"""The quality report, checked against numpy on small generated tables."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from leptonic.core.dataset import Column, ColumnRole
+from leptonic.errors import SchemaError
+from leptonic.governance.quality import quality_report
+from leptonic.governance.schema import infer_schema
+
+
+def _report(tmp_path: Path, table: pa.Table, target: str | None = None) -> dict[str, Any]:
+    path = tmp_path / "q.parquet"
+    pq.write_table(table, path)
+    columns = infer_schema(path, target=target)
+    report = quality_report(path, columns, target=target)
+    json.dumps(report, allow_nan=False)  # JSON-serialisable, no NaN
+    return report
+
+
+def _checks(report: dict[str, Any]) -> set[tuple[str, str | None, str]]:
+    return {(i["severity"], i["column"], i["check"]) for i in report["issues"]}
+
+
+def test_numeric_statistics_match_numpy(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(10, 2, 5000)
+    x[:40] = 100.0  # clear outliers
+    report = _report(tmp_path, pa.table({"x": x}))
+    col = report["columns"]["x"]
+    q1, q3 = np.quantile(x, [0.25, 0.75])
+    iqr = q3 - q1
+    outliers = int(((x < q1 - 1.5 * iqr) | (x > q3 + 1.5 * iqr)).sum())
+    assert col["min"] == pytest.approx(x.min())
+    assert col["max"] == pytest.approx(100.0)
+    assert col["mean"] == pytest.approx(x.mean())
+    assert col["std"] == pytest.approx(x.std(ddof=1))
+    assert (col["q1"], col["q3"]) == (pytest.approx(q1), pytest.approx(q3))
+    assert col["outliers"] == outliers >= 40
+    assert col["outlier_rate"] == pytest.approx(outliers / 5000)
+    assert col["distinct"] == len(np.unique(x))
+
+
+def test_missing_values_and_rates(tmp_path: Path) -> None:
+    table = pa.table(
+        {
+            "a": [1, None, 3, None, 5, 6, 7, 8, 9, 10],
+            "b": ["x", None, None, None, "y", "x", "y", "x", "y", "x"],
+        }
+    )
+    report = _report(tmp_path, table)
+    assert report["rows"] == 10 and report["num_columns"] == 2
+    assert (report["columns"]["a"]["missing"], report["columns"]["a"]["missing_rate"]) == (2, 0.2)
+    assert report["columns"]["b"]["missing_rate"] == pytest.approx(0.3)
+    assert report["columns"]["b"]["distinct"] == 2
+    assert ("warning", "b", "missing") in _checks(report)
+    assert ("warning", "a", "missing") not in _checks(report)
+
+
+def test_constant_and_all_null_columns(tmp_path: Path) -> None:
+    table = pa.table(
+        {
+            "same": ["k"] * 6,
+            "nothing": pa.nulls(6, pa.float64()),
+            "x": [1, 2, 3, 4, 5, 6],
+        }
+    )
+    report = _report(tmp_path, table)
+    assert report["constant_columns"] == ["same"]
+    assert report["all_null_columns"] == ["nothing"]
+    assert ("error", "nothing", "all_null") in _checks(report)
+    assert ("warning", "same", "constant") in _checks(report)
+    message = next(i["message"] for i in report["issues"] if i["check"] == "all_null")
+    assert "mark it role 'ignore' in the contract" in message
+
+
+def test_duplicate_rows(tmp_path: Path) -> None:
+    table = pa.table({"a": [1, 1, 2, 1, 3], "b": ["x", "x", "x", "x", None]})
+    report = _report(tmp_path, table)
+    assert report["duplicate_rows"] == 2
+    assert report["duplicate_rate"] == pytest.approx(0.4)
+    assert ("warning", None, "duplicate_rows") in _checks(report)
+
+
+def test_type_mismatch_reports_rate_and_examples(tmp_path: Path) -> None:
+    values = [str(i * 1.5) for i in range(95)] + ["?", "n.a.", "?", "unknown", "--"]
+    dates = [f"2021-01-{1 + i % 28:02d}" for i in range(97)] + ["31/02/2021", "later", "soon"]
+    report = _report(tmp_path, pa.table({"income": values, "opened": dates}))
+    mismatch = report["columns"]["income"]["type_mismatch"]
+    assert mismatch["kind"] == "numeric"
+    assert mismatch["parse_rate"] == pytest.approx(0.95)
+    assert mismatch["examples"] == ["--", "?", "n.a.", "unknown"]
+    assert report["columns"]["opened"]["type_mismatch"]["kind"] == "date"
+    assert report["columns"]["opened"]["type_mismatch"]["parse_rate"] == pytest.approx(0.97)
+    assert ("warning", "income", "type_mismatch") in _checks(report)
+
+
+def test_clean_strings_have_no_mismatch(tmp_path: Path) -> None:
+    table = pa.table({"code": ["A1", "B2", "C3", "12"], "n": ["1", "2", "3", "4"]})
+    report = _report(tmp_path, table)
+    assert "type_mismatch" not in report["columns"]["code"]
+    assert "type_mismatch" not in report["columns"]["n"]  # all parse: not a mismatch
+
+
+def test_temporal_min_max_are_iso_strings(tmp_path: Path) -> None:
+    days = [dt.date(2020, 1, 1), dt.date(2021, 6, 30), None]
+    report = _report(tmp_path, pa.table({"day": days}))
+    assert (report["columns"]["day"]["min"], report["columns"]["day"]["max"]) == (
+        "2020-01-01",
+        "2021-06-30",
+    )
+
+
+def test_target_balance(tmp_path: Path) -> None:
+    y = [0] * 97 + [1] * 3
+    report = _report(tmp_path, pa.table({"x": list(range(100)), "y": y}), target="y")
+    assert report["target"]["kind"] == "classes"
+    assert report["target"]["counts"] == {"0": 97, "1": 3}
+    assert report["target"]["rates"] == {"0": 0.97, "1": 0.03}
+    assert ("warning", "y", "target_imbalance") in _checks(report)
+
+
+def test_target_with_missing_labels_and_a_single_class(tmp_path: Path) -> None:
+    report = _report(tmp_path, pa.table({"y": ["good", None, "good"]}), target="y")
+    assert report["target"]["missing"] == 1
+    assert ("warning", "y", "target_missing") in _checks(report)
+    assert ("error", "y", "target_constant") in _checks(report)
+
+
+def test_continuous_target(tmp_path: Path) -> None:
+    y = np.linspace(0, 1, 200)
+    report = _report(tmp_path, pa.table({"y": y}), target="y")
+    assert report["target"]["kind"] == "continuous"
+    assert report["target"]["mean"] == pytest.approx(0.5)
+
+
+def test_no_target_means_no_balance(tmp_path: Path) -> None:
+    assert _report(tmp_path, pa.table({"x": [1, 2]}))["target"] is None
+
+
+def test_ids_get_no_outlier_count_and_repeats_are_flagged(tmp_path: Path) -> None:
+    path = tmp_path / "ids.parquet"
+    pq.write_table(pa.table({"customer_id": [1, 2, 3, 1000], "v": [1.0, 2.0, 3.0, 4.0]}), path)
+    declared = [
+        Column("customer_id", "int64", ColumnRole.ID),
+        Column("v", "double", ColumnRole.NUMERIC),
+    ]
+    report = quality_report(path, declared)
+    assert "outliers" not in report["columns"]["customer_id"]
+    assert report["columns"]["customer_id"]["role"] == "id"
+    pq.write_table(pa.table({"customer_id": [1, 1, 2, 3], "v": [1.0, 2.0, 3.0, 4.0]}), path)
+    assert ("warning", "customer_id", "id_not_unique") in _checks(quality_report(path, declared))
+
+
+def test_infinities_and_nan_are_json_safe(tmp_path: Path) -> None:
+    x = [1.0, float("nan"), float("inf"), 2.0]
+    report = _report(tmp_path, pa.table({"x": x}))
+    assert report["columns"]["x"]["max"] is None
+
+
+def test_unknown_columns(tmp_path: Path) -> None:
+    path = tmp_path / "u.parquet"
+    pq.write_table(pa.table({"x": [1]}), path)
+    with pytest.raises(SchemaError, match=r"column\(s\) 'y' are not in"):
+        quality_report(path, [Column("y", "int64", ColumnRole.NUMERIC)])
+    with pytest.raises(SchemaError, match=r"column\(s\) 'label' are not in"):
+        quality_report(path, [], target="label")
+
+
+def test_issue_shape(tmp_path: Path) -> None:
+    report = _report(tmp_path, pa.table({"a": [None, None, 1], "b": [1, 1, 1]}))
+    for issue in report["issues"]:
+        assert set(issue) == {"severity", "column", "check", "message"}
+        assert issue["severity"] in ("warning", "error")

@@ -1,0 +1,333 @@
+"""Streaming readers: formats, batches, and a clear error for every bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from leptonic.errors import DataError, InvalidInput
+from leptonic.governance.readers import (
+    FORMATS,
+    ColumnTypeConflict,
+    connect_duckdb,
+    detect_format,
+    open_batches,
+    parquet_sql,
+    quote_ident,
+    sample_sql,
+)
+
+
+def _write(path: Path, text: str | bytes) -> Path:
+    if isinstance(text, str):
+        path.write_text(text, encoding="utf-8")
+    else:
+        path.write_bytes(text)
+    return path
+
+
+def _read_all(path: Path, **kwargs: object) -> pa.Table:
+    stream = open_batches(path, **kwargs)  # type: ignore[arg-type]
+    return pa.Table.from_batches(list(stream), schema=stream.schema)
+
+
+# -- formats -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt"),
+    [
+        ("a.csv", "csv"),
+        ("a.TSV", "csv"),
+        ("a.txt", "csv"),
+        ("a.parquet", "parquet"),
+        ("a.pq", "parquet"),
+        ("a.jsonl", "json"),
+        ("a.ndjson", "json"),
+        ("a.json", "json"),
+    ],
+)
+def test_format_from_suffix(name: str, fmt: str) -> None:
+    assert detect_format(name) == fmt
+
+
+def test_explicit_format_wins_and_accepts_suffix_names() -> None:
+    assert detect_format("data.bin", "parquet") == "parquet"
+    assert detect_format("data.bin", "tsv") == "csv"
+    with pytest.raises(InvalidInput, match="unknown format 'xls'"):
+        detect_format("data.bin", "xls")
+
+
+def test_unsupported_suffix_lists_the_supported_ones(tmp_path: Path) -> None:
+    path = _write(tmp_path / "book.xlsx", "a,b\n1,2\n")
+    with pytest.raises(DataError, match=r"unsupported file suffix '\.xlsx'.*\.csv, \.tsv") as err:
+        open_batches(path)
+    assert all(suffix in str(err.value) for suffix in FORMATS)
+    assert str(path) in str(err.value)
+
+
+# -- CSV -----------------------------------------------------------------------
+
+
+def test_csv_streams_in_several_batches(tmp_path: Path) -> None:
+    lines = "".join(f"{i},{i * 0.5},name{i % 7}\n" for i in range(20_000))
+    path = _write(tmp_path / "big.csv", "id,value,cat\n" + lines)
+    stream = open_batches(path, block_size=32_768)
+    sizes = [b.num_rows for b in stream]
+    assert len(sizes) > 5
+    assert sum(sizes) == stream.rows_read == 20_000
+    assert stream.bytes_read == path.stat().st_size
+    assert stream.schema.names == ["id", "value", "cat"]
+    assert [str(t) for t in stream.schema.types] == ["int64", "double", "string"]
+
+
+def test_csv_missing_values_and_empty_strings_are_null(tmp_path: Path) -> None:
+    path = _write(tmp_path / "m.csv", "a,b\n1,x\n,\nNA,y\n")
+    table = _read_all(path)
+    assert table.column("a").to_pylist() == [1, None, None]
+    assert table.column("b").to_pylist() == ["x", None, "y"]
+
+
+def test_tsv_uses_tab_and_explicit_delimiter_is_honoured(tmp_path: Path) -> None:
+    assert _read_all(_write(tmp_path / "a.tsv", "a\tb\n1\t2\n")).num_columns == 2
+    table = _read_all(_write(tmp_path / "s.csv", "a;b\n1;2\n"), delimiter=";")
+    assert table.column_names == ["a", "b"]
+    table = _read_all(_write(tmp_path / "t.txt", "a\tb\n1\t2\n"), fmt="tsv")
+    assert table.column_names == ["a", "b"]
+
+
+def test_quoted_newlines_and_delimiters_stay_in_one_value(tmp_path: Path) -> None:
+    path = _write(tmp_path / "q.csv", 'id,note\n1,"one, two"\n2,"line\nbreak"\n')
+    assert _read_all(path).column("note").to_pylist() == ["one, two", "line\nbreak"]
+
+
+def test_byte_order_mark_and_windows_line_ends(tmp_path: Path) -> None:
+    table = _read_all(_write(tmp_path / "w.csv", b"\xef\xbb\xbfa,b\r\n1,2\r\n"))
+    assert table.to_pylist() == [{"a": 1, "b": 2}]
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="no such file; check the path"):
+        open_batches(tmp_path / "absent.csv")
+
+
+def test_directory_is_not_a_file(tmp_path: Path) -> None:
+    (tmp_path / "d.csv").mkdir()
+    with pytest.raises(DataError, match="not a regular file"):
+        open_batches(tmp_path / "d.csv")
+
+
+def test_zero_byte_file(tmp_path: Path) -> None:
+    path = _write(tmp_path / "empty.csv", "")
+    with pytest.raises(DataError, match=r"empty \(0 bytes\); export the data again"):
+        open_batches(path)
+
+
+def test_header_only_file(tmp_path: Path) -> None:
+    path = _write(tmp_path / "header.csv", "a,b,c\n")
+    stream = open_batches(path)
+    with pytest.raises(DataError, match="has a header but no data rows") as err:
+        list(stream)
+    assert str(path) in str(err.value)
+
+
+def test_blank_first_line(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="first line is blank"):
+        open_batches(_write(tmp_path / "b.csv", "\n1,2\n"))
+
+
+@pytest.mark.parametrize(("sep", "shown"), [(";", ";"), ("\t", "\\t"), ("|", "|")])
+def test_wrong_delimiter_is_named(tmp_path: Path, sep: str, shown: str) -> None:
+    path = _write(tmp_path / "w.csv", f"a{sep}b{sep}c\n1{sep}2{sep}3\n4{sep}5{sep}6\n")
+    expected = f"looks '{shown}'-separated: pass --delimiter '{shown}'"
+    with pytest.raises(DataError, match=re.escape(expected)):
+        open_batches(path)
+
+
+def test_wrong_delimiter_with_commas_inside_rows(tmp_path: Path) -> None:
+    path = _write(tmp_path / "eu.csv", "name;amount\nx;1,5\ny;2,25\n")
+    with pytest.raises(DataError, match="looks ';'-separated: pass --delimiter ';'"):
+        open_batches(path)
+
+
+def test_invalid_utf8_values(tmp_path: Path) -> None:
+    path = _write(tmp_path / "latin.csv", "city,n\nM\xfcnchen,1\nK\xf6ln,2\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"not valid UTF-8.*pass --encoding latin-1"):
+        open_batches(path)
+    table = _read_all(path, encoding="latin-1")
+    assert table.column("city").to_pylist() == ["München", "Köln"]
+
+
+def test_invalid_utf8_header(tmp_path: Path) -> None:
+    path = _write(tmp_path / "h.csv", "St\xe4dte,n\nx,1\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"not valid UTF-8.*pass --encoding latin-1"):
+        open_batches(path)
+
+
+def test_invalid_utf8_after_the_first_block(tmp_path: Path) -> None:
+    head = b"a,s\n" + b"".join(b"%d,ok\n" % i for i in range(20_000))
+    path = _write(tmp_path / "late.csv", head + b"1,caf\xe9\n")
+    stream = open_batches(path, block_size=16_384)
+    with pytest.raises(DataError, match=r"not valid UTF-8.*pass --encoding latin-1"):
+        list(stream)
+
+
+def test_duplicate_column_names_are_named(tmp_path: Path) -> None:
+    path = _write(tmp_path / "d.csv", "id,amount,id,amount,x\n1,2,3,4,5\n")
+    with pytest.raises(DataError, match=r"duplicate column name\(s\) 'amount', 'id'"):
+        open_batches(path)
+
+
+def test_empty_column_name(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="column #2 has an empty name"):
+        open_batches(_write(tmp_path / "e.csv", "a,,c\n1,2,3\n"))
+
+
+def test_ragged_row_reports_its_line(tmp_path: Path) -> None:
+    path = _write(tmp_path / "r.csv", "a,b,c\n1,2,3\n4,5,6\n7,8\n9,10,11\n")
+    with pytest.raises(DataError, match="row at line 4 has 2 field"):
+        list(open_batches(path))
+
+
+def test_ragged_row_far_down_the_file(tmp_path: Path) -> None:
+    rows = "".join(f"{i},{i},{i}\n" for i in range(30_000))
+    path = _write(tmp_path / "r.csv", "a,b,c\n" + rows + "1,2,3,4\n")
+    with pytest.raises(DataError, match="row at line 30002 has 4 field"):
+        list(open_batches(path, block_size=16_384))
+
+
+def test_type_conflict_after_first_block_names_column_and_wider_type(tmp_path: Path) -> None:
+    rows = "".join(f"{i},{i}\n" for i in range(30_000))
+    path = _write(tmp_path / "t.csv", "code,n\n" + rows + "A17,1\n")
+    stream = open_batches(path, block_size=16_384)
+    with pytest.raises(ColumnTypeConflict, match="column 'code' looked like int64") as err:
+        list(stream)
+    assert err.value.column == "code"
+    assert err.value.value == "A17"
+    assert err.value.widened == pa.string()
+    table = _read_all(path, block_size=16_384, column_types={"code": err.value.widened})
+    assert table.column("code").to_pylist()[-1] == "A17"
+
+
+def test_integer_column_widens_to_float_for_a_decimal(tmp_path: Path) -> None:
+    rows = "".join(f"{i}\n" for i in range(30_000))
+    path = _write(tmp_path / "f.csv", "x\n" + rows + "2.5\n")
+    with pytest.raises(ColumnTypeConflict) as err:
+        list(open_batches(path, block_size=16_384))
+    assert err.value.widened == pa.float64()
+
+
+def test_bad_delimiter_argument(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="single character"):
+        open_batches(_write(tmp_path / "a.csv", "a,b\n1,2\n"), delimiter=";;")
+
+
+# -- Parquet -------------------------------------------------------------------
+
+
+def test_parquet_streams_row_groups(tmp_path: Path) -> None:
+    path = tmp_path / "p.parquet"
+    pq.write_table(pa.table({"x": list(range(200_000))}), path, row_group_size=50_000)
+    stream = open_batches(path)
+    assert sum(b.num_rows for b in stream) == 200_000
+    assert stream.bytes_read == path.stat().st_size
+
+
+def test_zero_byte_parquet(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"empty \(0 bytes\)"):
+        open_batches(_write(tmp_path / "z.parquet", b""))
+
+
+def test_corrupt_parquet(tmp_path: Path) -> None:
+    path = _write(tmp_path / "c.parquet", b"PAR1 this is not really parquet PAR0")
+    with pytest.raises(DataError, match=r"not a readable Parquet file.*export it again"):
+        open_batches(path)
+
+
+def test_truncated_parquet(tmp_path: Path) -> None:
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"x": list(range(1000))}), path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataError, match="not a readable Parquet file"):
+        open_batches(path)
+
+
+def test_parquet_without_rows(tmp_path: Path) -> None:
+    path = tmp_path / "e.parquet"
+    pq.write_table(pa.table({"x": pa.array([], pa.int64())}), path)
+    with pytest.raises(DataError, match="no data rows"):
+        list(open_batches(path))
+
+
+# -- JSON lines ----------------------------------------------------------------
+
+
+def test_json_lines(tmp_path: Path) -> None:
+    lines = "".join(json.dumps({"id": i, "name": f"n{i}"}) + "\n" for i in range(500))
+    table = _read_all(_write(tmp_path / "a.jsonl", lines))
+    assert table.num_rows == 500
+    assert table.column_names == ["id", "name"]
+
+
+def test_json_array_is_refused_with_the_fix(tmp_path: Path) -> None:
+    path = _write(tmp_path / "a.json", '[{"x": 1}, {"x": 2}]')
+    with pytest.raises(DataError, match=r"JSON array.*one object per line.*jq -c"):
+        open_batches(path)
+
+
+def test_json_type_change_names_the_column(tmp_path: Path) -> None:
+    lines = "".join(f'{{"x": {i}}}\n' for i in range(5000)) + '{"x": "abc"}\n'
+    path = _write(tmp_path / "m.jsonl", lines)
+    with pytest.raises(DataError, match="column 'x' changes from number to string"):
+        list(open_batches(path, block_size=8192))
+
+
+def test_json_duplicate_key(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="duplicate column name 'x'"):
+        list(open_batches(_write(tmp_path / "d.jsonl", '{"x": 1, "x": 2}\n')))
+
+
+def test_json_malformed(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="malformed JSON lines"):
+        list(open_batches(_write(tmp_path / "b.jsonl", '{"x": 1}\n{"x": \n')))
+
+
+def test_json_invalid_utf8(tmp_path: Path) -> None:
+    path = _write(tmp_path / "u.jsonl", b'{"x": "caf\xe9"}\n')
+    with pytest.raises(DataError, match="pass --encoding latin-1"):
+        list(open_batches(path))
+    assert _read_all(path, encoding="latin-1").column("x").to_pylist() == ["café"]
+
+
+# -- DuckDB helpers ------------------------------------------------------------
+
+
+def test_sql_quoting(tmp_path: Path) -> None:
+    path = tmp_path / "it's here.parquet"
+    pq.write_table(pa.table({'we"ird': [1, 2, 3]}), path)
+    with connect_duckdb() as con:
+        column = quote_ident('we"ird')
+        row = con.execute(f"SELECT sum({column}) FROM {parquet_sql(path)}")
+        assert row.fetchone() == (6,)
+
+
+def test_sample_sql_takes_every_kth_row(tmp_path: Path) -> None:
+    path = tmp_path / "s.parquet"
+    pq.write_table(pa.table({"x": list(range(1000))}), path)
+    with connect_duckdb() as con:
+        rows = con.execute(f"SELECT x FROM {sample_sql(path, 1000, 100)} ORDER BY x").fetchall()
+    assert [r[0] for r in rows] == list(range(0, 1000, 10))
+
+
+def test_duckdb_spill_folder_is_removed(tmp_path: Path) -> None:
+    with connect_duckdb(temp_directory=tmp_path) as con:
+        con.execute("SELECT 1").fetchone()
+        assert len(os.listdir(tmp_path)) == 1
+    assert os.listdir(tmp_path) == []
