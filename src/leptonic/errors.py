@@ -18,6 +18,9 @@ HTTP statuses.
     ├── NotFound (KeyError)
     ├── AlreadyExists (ValueError)
     ├── Conflict (RuntimeError)  a state transition that is not allowed
+    ├── Cancelled (RuntimeError) work stopped because someone cancelled it
+    ├── Unauthenticated (PermissionError)  no valid credentials
+    ├── PermissionDenied (PermissionError) a role too low for the action
     ├── NotFitted (ValueError, AttributeError)
     ├── UnsafeArtifact (ValueError)
     ├── StoreError (RuntimeError)
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 __all__ = [
     "AlreadyExists",
+    "Cancelled",
     "ConfigError",
     "Conflict",
     "DataError",
@@ -37,9 +41,11 @@ __all__ = [
     "MissingExtra",
     "NotFitted",
     "NotFound",
+    "PermissionDenied",
     "SchemaError",
     "StoreError",
     "TargetError",
+    "Unauthenticated",
     "UnknownBackend",
     "UnsafeArtifact",
 ]
@@ -125,6 +131,24 @@ class Conflict(LeptonicError, RuntimeError):
     """The operation is not allowed in the object's current state."""
 
     code = "conflict"
+
+
+class Cancelled(LeptonicError, RuntimeError):
+    """Work was stopped on request (a cancelled training job)."""
+
+    code = "cancelled"
+
+
+class Unauthenticated(LeptonicError, PermissionError):
+    """No credentials, or credentials that are unknown, expired or revoked."""
+
+    code = "unauthenticated"
+
+
+class PermissionDenied(LeptonicError, PermissionError):
+    """The caller's role does not allow the action."""
+
+    code = "permission_denied"
 
 
 class NotFitted(LeptonicError, ValueError, AttributeError):

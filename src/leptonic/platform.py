@@ -16,30 +16,47 @@ Examples
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import hashlib
 import os
-from collections.abc import Callable
+import secrets
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pyarrow as pa
 
 from leptonic.config import Settings
+from leptonic.core._time import utcnow
+from leptonic.core.access import ApiToken, Membership, Role, User
+from leptonic.core.audit import AuditEvent
 from leptonic.core.dataset import Dataset, DatasetVersion
 from leptonic.core.model_version import Model, ModelVersion, StageTransition
 from leptonic.core.names import validate_name
-from leptonic.core.run import Run, RunStatus
+from leptonic.core.run import Run
 from leptonic.core.uri import ObjectRef
 from leptonic.core.workspace import Workspace
 from leptonic.errors import InvalidInput, NotFound
 from leptonic.registry.service import ModelRegistry
 from leptonic.storage.artifacts.base import ArtifactStore
-from leptonic.storage.metadata.base import MetadataStore
+from leptonic.storage.metadata.base import MetadataStore, check_run_status
 from leptonic.storage.registry import open_artifact_store, open_metadata_store
 from leptonic.tasks.predictor import TabularPredictor
 from leptonic.tasks.runner import TrainOutcome, run_training
 from leptonic.tasks.spec import TrainSpec
 
-__all__ = ["Platform"]
+__all__ = ["TOKEN_PREFIX", "Platform", "hash_token"]
+
+#: Every API token secret starts with this.
+TOKEN_PREFIX = "lep_"
+
+
+def hash_token(secret: str) -> str:
+    """The SHA-256 hex digest of an API token secret: all that is stored of it."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
 class Platform:
@@ -84,11 +101,45 @@ class Platform:
     def actor(self) -> str:
         return self.settings.user
 
+    def audit(
+        self,
+        action: str,
+        workspace: str | None,
+        objects: Sequence[ObjectRef | str] = (),
+        **details: Any,
+    ) -> AuditEvent:
+        """Append one event to the audit log, as :attr:`actor`."""
+        return self.metadata.append_audit(
+            AuditEvent(
+                actor=self.actor,
+                action=action,
+                workspace=workspace,
+                objects=tuple(str(o) for o in objects),
+                details=details,
+            )
+        )
+
+    def audit_log(
+        self,
+        *,
+        workspace: str | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[AuditEvent]:
+        """Audit events, newest first."""
+        return self.metadata.list_audit(
+            workspace=workspace, actor=actor, action=action, limit=limit, offset=offset
+        )
+
     # -- workspaces ---------------------------------------------------------
     def create_workspace(self, name: str, description: str = "") -> Workspace:
-        return self.metadata.create_workspace(
+        ws = self.metadata.create_workspace(
             Workspace(validate_name(name, "workspace"), description)
         )
+        self.audit("workspace.create", ws.name, description=description)
+        return ws
 
     def list_workspaces(self) -> list[Workspace]:
         return self.metadata.list_workspaces()
@@ -117,7 +168,7 @@ class Platform:
 
         self.get_workspace(workspace)
         dataset = name or _default_dataset_name(path)
-        return ingest(
+        version, created = ingest(
             path,
             metadata=self.metadata,
             artifacts=self.artifacts,
@@ -132,6 +183,16 @@ class Platform:
             encoding=encoding,
             progress=progress,
         )
+        if created:
+            self.audit(
+                "dataset.add",
+                workspace,
+                [ObjectRef(workspace, "dataset", version.dataset, version.version)],
+                rows=version.num_rows,
+                sha256=version.content_hash,
+                source=str(version.source.get("path", "")),
+            )
+        return version, created
 
     def list_datasets(self, workspace: str) -> list[Dataset]:
         return self.metadata.list_datasets(validate_name(workspace, "workspace"))
@@ -171,12 +232,13 @@ class Platform:
         model_name: str | None = None,
         progress: Callable[[int, int], None] | None = None,
         echo: Callable[[str], None] | None = None,
+        run_id: str | None = None,
     ) -> TrainOutcome:
         """Train on a dataset version as a recorded run; register it as ``model_name``."""
         if model_name is not None:
             validate_name(model_name, "model")
         dv = self.dataset_version(workspace, dataset, version)
-        return run_training(
+        outcome = run_training(
             self.metadata,
             self.artifacts,
             dv,
@@ -185,14 +247,21 @@ class Platform:
             model_name=model_name,
             progress=progress,
             echo=echo,
+            run_id=run_id,
         )
+        refs: list[ObjectRef | str] = [ObjectRef(workspace, "run", outcome.run.id)]
+        if outcome.model_version is not None:
+            mv = outcome.model_version
+            refs.append(ObjectRef(workspace, "model", mv.model, mv.version))
+        self.audit("run.train", workspace, refs, dataset=dataset, target=spec.target)
+        return outcome
 
     def list_runs(
         self, workspace: str, *, status: str | None = None, limit: int = 50, offset: int = 0
     ) -> list[Run]:
         return self.metadata.list_runs(
             workspace,
-            status=RunStatus(status) if status else None,
+            status=check_run_status(status) if status else None,
             limit=limit,
             offset=offset,
         )
@@ -243,9 +312,17 @@ class Platform:
     def promote(
         self, workspace: str, model: str, version: int, stage: str, *, reason: str
     ) -> ModelVersion:
-        return self.registry.promote(
+        mv = self.registry.promote(
             workspace, model, version, stage, actor=self.actor, reason=reason
         )
+        self.audit(
+            "model.stage",
+            workspace,
+            [ObjectRef(workspace, "model", model, version)],
+            stage=mv.stage.value,
+            reason=reason,
+        )
+        return mv
 
     def stage_history(
         self, workspace: str, model: str, version: int | None = None
@@ -254,6 +331,81 @@ class Platform:
 
     def load_model(self, workspace: str, model: str, version: int) -> TabularPredictor:
         return self.registry.load(workspace, model, version)
+
+    # -- users, tokens and roles ----------------------------------------------
+    def as_user(self, name: str) -> Platform:
+        """This platform acting as ``name``: the same stores (close only the original)."""
+        clone = copy.copy(self)
+        clone.settings = dataclasses.replace(self.settings, user=name)
+        return clone
+
+    def create_user(self, name: str, *, admin: bool = False, display_name: str = "") -> User:
+        user = self.metadata.create_user(User(validate_name(name, "user"), display_name, admin))
+        self.audit("user.create", None, user=user.name, admin=admin)
+        return user
+
+    def get_user(self, name: str) -> User:
+        return self.metadata.get_user(name)
+
+    def list_users(self) -> list[User]:
+        return self.metadata.list_users()
+
+    def create_token(
+        self, user: str, name: str = "default", *, expires_in_days: float | None = None
+    ) -> tuple[ApiToken, str]:
+        """A new API token of ``user``: ``(record, secret)``; the secret is shown only here."""
+        self.metadata.get_user(user)
+        if not 0 < len(name.strip()) <= 100:
+            raise InvalidInput("a token name must have 1-100 characters", field="name")
+        if expires_in_days is not None and not 0 < expires_in_days <= 36_500:
+            raise InvalidInput(
+                f"expires_in_days must be in (0, 36500], got {expires_in_days}",
+                field="expires_in_days",
+            )
+        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        now = utcnow()
+        expires = None if expires_in_days is None else now + timedelta(days=expires_in_days)
+        token = self.metadata.create_token(
+            ApiToken(
+                uuid.uuid4().hex, user, name.strip(), hash_token(secret), secret[:12], now, expires
+            )
+        )
+        self.audit("token.create", None, user=user, token=token.id, name=token.name)
+        return token, secret
+
+    def list_tokens(self, user: str) -> list[ApiToken]:
+        return self.metadata.list_tokens(user)
+
+    def revoke_token(self, token_id: str) -> ApiToken:
+        token = self.metadata.revoke_token(token_id, utcnow())
+        self.audit("token.revoke", None, user=token.user, token=token.id)
+        return token
+
+    def set_member(
+        self, workspace: str, user: str, role: str, *, raw_pii: bool = False
+    ) -> Membership:
+        """Give ``user`` ``role`` in ``workspace``, replacing any role they had there."""
+        self.get_workspace(workspace)
+        self.metadata.get_user(user)
+        if role not in Role.__members__.values():
+            raise InvalidInput(f"unknown role {role!r}; roles are: {', '.join(Role)}", field="role")
+        member = self.metadata.set_membership(Membership(workspace, user, Role(role), raw_pii))
+        self.audit("member.set", workspace, user=user, role=role, raw_pii=raw_pii)
+        return member
+
+    def remove_member(self, workspace: str, user: str) -> None:
+        if self.metadata.get_membership(workspace, user) is None:
+            raise NotFound(f"user {user!r} is not a member of {workspace!r}", field="user")
+        self.metadata.remove_membership(workspace, user)
+        self.audit("member.remove", workspace, user=user)
+
+    def membership(self, workspace: str, user: str) -> Membership | None:
+        return self.metadata.get_membership(workspace, user)
+
+    def memberships(
+        self, *, workspace: str | None = None, user: str | None = None
+    ) -> list[Membership]:
+        return self.metadata.list_memberships(workspace=workspace, user=user)
 
     # -- lineage ------------------------------------------------------------
     def lineage(

@@ -18,8 +18,60 @@ import pyarrow.csv as pacsv
 
 __all__ = ["applicants", "write_applicants_csv"]
 
-_FIRST = ["Anna", "Ben", "Carla", "David", "Elena", "Farid", "Grace", "Hugo", "Ines", "Jonas", "Kira", "Liam", "Maya", "Noah", "Olga", "Pavel", "Quinn", "Rosa", "Sami", "Tara", "Umar", "Vera", "Wim", "Xenia", "Yusuf", "Zoe"]
-_LAST = ["Almeida", "Brandt", "Costa", "Dubois", "Eriksen", "Fischer", "Garcia", "Hansen", "Ivanova", "Jensen", "Kowalski", "Lopez", "Moreau", "Nowak", "Olsen", "Petrov", "Rossi", "Schmidt", "Tanaka", "Urban", "Varga", "Weber", "Young", "Zielinski"]
+_FIRST = [
+    "Anna",
+    "Ben",
+    "Carla",
+    "David",
+    "Elena",
+    "Farid",
+    "Grace",
+    "Hugo",
+    "Ines",
+    "Jonas",
+    "Kira",
+    "Liam",
+    "Maya",
+    "Noah",
+    "Olga",
+    "Pavel",
+    "Quinn",
+    "Rosa",
+    "Sami",
+    "Tara",
+    "Umar",
+    "Vera",
+    "Wim",
+    "Xenia",
+    "Yusuf",
+    "Zoe",
+]
+_LAST = [
+    "Almeida",
+    "Brandt",
+    "Costa",
+    "Dubois",
+    "Eriksen",
+    "Fischer",
+    "Garcia",
+    "Hansen",
+    "Ivanova",
+    "Jensen",
+    "Kowalski",
+    "Lopez",
+    "Moreau",
+    "Nowak",
+    "Olsen",
+    "Petrov",
+    "Rossi",
+    "Schmidt",
+    "Tanaka",
+    "Urban",
+    "Varga",
+    "Weber",
+    "Young",
+    "Zielinski",
+]
 _EMPLOYMENT = np.array(["salaried", "self_employed", "unemployed", "retired", "student"])
 _EMPLOYMENT_P = np.array([0.62, 0.17, 0.07, 0.09, 0.05])
 _HOME = np.array(["mortgage", "rent", "own", "with_family"])

@@ -6,6 +6,7 @@ Each test gets an empty store. PostgreSQL tests need the server described in
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,21 +17,28 @@ from typing import Any
 import pytest
 
 from leptonic.core import (
+    ApiToken,
+    AuditEvent,
     Column,
     ColumnRole,
     Dataset,
     DatasetVersion,
+    Job,
+    JobStatus,
+    Membership,
     Model,
     ModelVersion,
     ObjectRef,
+    Role,
     Run,
     RunStatus,
     Stage,
     StageTransition,
+    User,
     Workspace,
 )
-from leptonic.errors import AlreadyExists, Conflict, InvalidInput, NotFound
-from leptonic.storage.metadata.base import MetadataStore
+from leptonic.errors import AlreadyExists, Conflict, InvalidInput, InvalidName, NotFound
+from leptonic.storage.metadata.base import ORPHANED_JOB_ERROR, MetadataStore
 from leptonic.storage.metadata.memory import MemoryMetadataStore
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -240,6 +248,27 @@ def test_same_content_returns_the_existing_version(store: MetadataStore, ws: str
     assert created is False
     assert again == first
     assert len(store.list_dataset_versions(ws, ds)) == 2
+
+
+def test_first_version_creates_the_dataset_atomically(store: MetadataStore, ws: str) -> None:
+    with pytest.raises(NotFound):
+        store.add_dataset_version(dataset_version(ws, "fresh", "h1"))
+    assert store.list_datasets(ws) == []
+    create = Dataset(ws, "fresh", description="made with its first version")
+    stored, created = store.add_dataset_version(dataset_version(ws, "fresh", "h1"), create=create)
+    assert created and stored.version == 1
+    assert store.get_dataset(ws, "fresh").description == "made with its first version"
+    again, created = store.add_dataset_version(dataset_version(ws, "fresh", "h2"), create=create)
+    assert created and again.version == 2  # an existing dataset is kept as it is
+    with pytest.raises(InvalidInput, match="create names dataset"):
+        store.add_dataset_version(
+            dataset_version(ws, "fresh", "h3"), create=Dataset(ws, "other")
+        )
+    with pytest.raises(NotFound):
+        store.add_dataset_version(
+            dataset_version("ghost", "d", "h1"), create=Dataset("ghost", "d")
+        )
+    assert [d.name for d in store.list_datasets(ws)] == ["fresh"]
 
 
 def test_version_numbers_are_per_dataset(store: MetadataStore, ws: str) -> None:
@@ -808,3 +837,639 @@ def test_concurrent_promotions_leave_one_production(
     final = stages(store, ws, model)
     assert list(final.values()).count(Stage.PRODUCTION) == 1
     assert list(final.values()).count(Stage.ARCHIVED) == WRITERS - 1
+
+
+# -- users ---------------------------------------------------------------------------------
+def user(name: str = "ana", **kw: Any) -> User:
+    fields: dict[str, Any] = {"name": name, "display_name": "Ana", "created_at": T0}
+    fields.update(kw)
+    return User(**fields)
+
+
+def token(token_id: str, user: str = "ana", secret: str = "s1", **kw: Any) -> ApiToken:
+    fields: dict[str, Any] = {
+        "id": token_id,
+        "user": user,
+        "name": f"laptop {token_id}",
+        "token_hash": hashlib.sha256(secret.encode()).hexdigest(),
+        "prefix": f"lep_{secret[:4]}",
+        "created_at": T0,
+    }
+    fields.update(kw)
+    return ApiToken(**fields)
+
+
+def test_user_create_get_list(store: MetadataStore) -> None:
+    assert store.list_users() == []
+    ana = user("ana", display_name=UNICODE, is_admin=True, created_at=T0.astimezone(PLUS_0530))
+    assert store.create_user(ana) == ana
+    got = store.get_user("ana")
+    assert got == ana
+    assert got.is_admin is True
+    assert got.created_at.utcoffset() is not None
+    for name in ["b", "a-c", "ab", "a_b"]:
+        store.create_user(user(name))
+    assert [u.name for u in store.list_users()] == ["a-c", "a_b", "ab", "ana", "b"]
+    assert store.get_user("b") == user("b")
+
+
+@pytest.mark.parametrize("name", ["Ana", "ana smith", "../etc", "", "a" * 64, "ana@example.com"])
+def test_user_names_are_validated(store: MetadataStore, name: str) -> None:
+    with pytest.raises(InvalidName, match="invalid user name") as info:
+        store.create_user(user(name))
+    assert info.value.field == "user"
+    assert store.list_users() == []
+
+
+def test_user_already_exists(store: MetadataStore) -> None:
+    store.create_user(user("ana"))
+    with pytest.raises(AlreadyExists, match="'ana'") as info:
+        store.create_user(user("ana", display_name="Other", is_admin=True))
+    assert info.value.field == "name"
+    assert store.get_user("ana") == user("ana")
+
+
+def test_user_not_found(store: MetadataStore) -> None:
+    with pytest.raises(NotFound, match=r"'bob'.*leptonic users create bob") as info:
+        store.get_user("bob")
+    assert isinstance(info.value, KeyError)
+    assert info.value.field == "user"
+
+
+# -- API tokens ------------------------------------------------------------------------------
+def test_token_create_get_list(store: MetadataStore) -> None:
+    store.create_user(user("ana"))
+    store.create_user(user("bob"))
+    t2 = token("t2", secret="s2", created_at=T0 + timedelta(seconds=1))
+    t1 = token("t1", secret="s1", expires_at=T0 + timedelta(days=30))
+    t0 = token("t0", secret="s0")  # same time as t1: ties break by id
+    other = token("t9", user="bob", secret="s9")
+    for tk in (t2, t1, t0, other):
+        assert store.create_token(tk) == tk
+    assert store.get_token_by_hash(t1.token_hash) == t1
+    assert store.get_token_by_hash(t1.token_hash).expires_at == T0 + timedelta(days=30)
+    assert store.list_tokens("ana") == [t0, t1, t2]
+    assert store.list_tokens("bob") == [other]
+    store.create_user(user("carl"))
+    assert store.list_tokens("carl") == []
+
+
+def test_token_needs_an_existing_user(store: MetadataStore) -> None:
+    with pytest.raises(NotFound, match="'ghost'") as info:
+        store.create_token(token("t1", user="ghost"))
+    assert info.value.field == "user"
+    with pytest.raises(NotFound, match="'ghost'"):
+        store.list_tokens("ghost")
+    store.create_user(user("ana"))
+    assert store.list_tokens("ana") == []
+
+
+def test_token_ids_and_hashes_are_unique(store: MetadataStore) -> None:
+    store.create_user(user("ana"))
+    first = store.create_token(token("t1", secret="s1"))
+    with pytest.raises(AlreadyExists, match="'t1'") as info:
+        store.create_token(token("t1", secret="s2"))
+    assert info.value.field == "id"
+    with pytest.raises(AlreadyExists, match="same secret") as info:
+        store.create_token(token("t2", secret="s1"))
+    assert info.value.field == "token_hash"
+    assert first.token_hash not in str(info.value)
+    assert store.list_tokens("ana") == [first]
+
+
+def test_unknown_token_hash_is_not_echoed(store: MetadataStore) -> None:
+    store.create_user(user("ana"))
+    store.create_token(token("t1", secret="s1"))
+    wanted = hashlib.sha256(b"mistyped").hexdigest()
+    with pytest.raises(NotFound) as info:
+        store.get_token_by_hash(wanted)
+    assert info.value.field == "token"
+    assert wanted not in str(info.value)
+    assert wanted[:8] not in str(info.value)
+
+
+def test_revoke_token_is_idempotent(store: MetadataStore) -> None:
+    store.create_user(user("ana"))
+    tk = store.create_token(token("t1"))
+    assert tk.is_active(T0)
+    t1, t2 = T0 + timedelta(hours=1), T0 + timedelta(hours=2)
+    revoked = store.revoke_token("t1", t1)
+    assert revoked == replace(tk, revoked_at=t1)
+    assert store.get_token_by_hash(tk.token_hash) == revoked
+    assert not store.get_token_by_hash(tk.token_hash).is_active(T0)
+    assert store.revoke_token("t1", t2).revoked_at == t1
+    assert store.list_tokens("ana") == [revoked]
+    with pytest.raises(NotFound, match="'t9'") as info:
+        store.revoke_token("t9", t1)
+    assert info.value.field == "token"
+
+
+# -- memberships --------------------------------------------------------------------------------
+def test_membership_set_get_replace(store: MetadataStore, ws: str) -> None:
+    store.create_user(user("ana"))
+    assert store.get_membership(ws, "ana") is None
+    viewer = Membership(ws, "ana", Role.VIEWER, created_at=T0)
+    assert store.set_membership(viewer) == viewer
+    assert store.get_membership(ws, "ana") == viewer
+    admin = Membership(ws, "ana", Role.ADMIN, raw_pii=True, created_at=T0 + timedelta(days=1))
+    assert store.set_membership(admin) == admin
+    got = store.get_membership(ws, "ana")
+    assert got == admin
+    assert got is not None and got.role is Role.ADMIN and got.raw_pii is True
+    assert store.list_memberships() == [admin]
+
+
+def test_membership_roles_are_checked(store: MetadataStore, ws: str) -> None:
+    store.create_user(user("ana"))
+    stored = store.set_membership(Membership(ws, "ana", "developer", created_at=T0))  # type: ignore[arg-type]
+    assert stored.role is Role.DEVELOPER
+    got = store.get_membership(ws, "ana")
+    assert got is not None and got.role is Role.DEVELOPER
+    with pytest.raises(InvalidInput, match=r"'owner'.*viewer, developer, admin") as info:
+        store.set_membership(Membership(ws, "ana", "owner"))  # type: ignore[arg-type]
+    assert info.value.field == "role"
+    assert store.get_membership(ws, "ana") == stored
+
+
+def test_membership_needs_workspace_and_user(store: MetadataStore, ws: str) -> None:
+    store.create_user(user("ana"))
+    with pytest.raises(NotFound) as info:
+        store.set_membership(Membership("ghost", "ana", Role.VIEWER))
+    assert info.value.field == "workspace"
+    with pytest.raises(NotFound, match="leptonic users create bob") as info:
+        store.set_membership(Membership(ws, "bob", Role.VIEWER))
+    assert info.value.field == "user"
+    assert store.list_memberships() == []
+    assert store.get_membership("ghost", "ana") is None
+    assert store.get_membership(ws, "bob") is None
+
+
+def test_list_and_remove_memberships(store: MetadataStore, ws: str) -> None:
+    store.create_workspace(Workspace("fraud", created_at=T0))
+    for name in ("carl", "ana", "bob"):
+        store.create_user(user(name))
+    given = [
+        Membership("fraud", "ana", Role.ADMIN, created_at=T0),
+        Membership(ws, "carl", Role.VIEWER, created_at=T0),
+        Membership(ws, "ana", Role.DEVELOPER, raw_pii=True, created_at=T0),
+        Membership("fraud", "bob", Role.VIEWER, created_at=T0),
+    ]
+    for m in given:
+        store.set_membership(m)
+    pairs = [(m.workspace, m.user) for m in store.list_memberships()]
+    assert pairs == [("credit", "ana"), ("credit", "carl"), ("fraud", "ana"), ("fraud", "bob")]
+    assert [m.user for m in store.list_memberships(workspace=ws)] == ["ana", "carl"]
+    assert [m.workspace for m in store.list_memberships(user="ana")] == ["credit", "fraud"]
+    assert store.list_memberships(workspace="fraud", user="ana") == [given[0]]
+    assert store.list_memberships(workspace="fraud", user="carl") == []
+    assert store.list_memberships(workspace="ghost") == []
+
+    store.remove_membership(ws, "ana")
+    assert store.get_membership(ws, "ana") is None
+    assert store.get_membership("fraud", "ana") == given[0]
+    store.remove_membership(ws, "ana")  # absent: nothing happens
+    store.remove_membership("ghost", "nobody")
+    assert len(store.list_memberships()) == 3
+
+
+# -- audit log ------------------------------------------------------------------------------------
+def event(
+    action: str = "dataset.add", actor: str = "ana", ws: str | None = "credit", **kw: Any
+) -> AuditEvent:
+    fields: dict[str, Any] = {
+        "actor": actor,
+        "action": action,
+        "workspace": ws,
+        "objects": ("leptonic://credit/dataset/applicants/1",),
+        "details": {"rows": 10},
+        "at": T0,
+    }
+    fields.update(kw)
+    return AuditEvent(**fields)
+
+
+def test_audit_ids_are_assigned_and_increasing(store: MetadataStore) -> None:
+    appended = [store.append_audit(event(id=99)) for _ in range(3)]
+    ids = [e.id for e in appended]
+    assert all(isinstance(i, int) for i in ids)
+    assert ids == sorted(ids) and len(set(ids)) == 3
+    assert appended[0] == replace(event(), id=ids[0])
+    assert store.list_audit() == appended[::-1]
+
+
+def test_audit_round_trip(store: MetadataStore) -> None:
+    full = event(
+        "model.promote",
+        actor="ana",
+        ws="credit",
+        objects=("leptonic://credit/model/scorecard/2", "leptonic://credit/model/scorecard/1"),
+        details=NESTED,
+        at=datetime(2031, 12, 31, 23, 59, 59, 999999, tzinfo=PLUS_0530),
+    )
+    stored = store.append_audit(full)
+    assert stored == replace(full, id=stored.id)
+    (got,) = store.list_audit()
+    assert got == stored
+    assert isinstance(got.objects, tuple)
+    assert got.at.utcoffset() is not None
+    bare = store.append_audit(event("user.create", ws=None, objects=(), details={}))
+    assert store.list_audit(limit=1) == [bare]
+    assert bare.workspace is None and bare.objects == () and bare.details == {}
+
+
+def test_audit_is_newest_first_with_filters_and_pages(store: MetadataStore) -> None:
+    assert store.list_audit() == []
+    specs = [
+        ("dataset.add", "ana", "credit"),
+        ("run.create", "bob", "credit"),
+        ("dataset.add", "bob", "fraud"),
+        ("user.create", "admin", None),
+        ("dataset.add", "ana", "credit"),
+        ("model.promote", "ana", "fraud"),
+    ]
+    # later events may carry earlier times: the order is the order of appending
+    ids = [
+        store.append_audit(event(a, actor, w, at=T0 - timedelta(seconds=i))).id
+        for i, (a, actor, w) in enumerate(specs)
+    ]
+    newest_first = ids[::-1]
+    assert [e.id for e in store.list_audit()] == newest_first
+    assert [e.id for e in store.list_audit(limit=2)] == newest_first[:2]
+    assert [e.id for e in store.list_audit(limit=2, offset=4)] == newest_first[4:]
+    assert store.list_audit(offset=6) == []
+    assert store.list_audit(limit=0) == []
+    assert [e.id for e in store.list_audit(workspace="credit")] == [ids[4], ids[1], ids[0]]
+    assert [e.id for e in store.list_audit(actor="bob")] == [ids[2], ids[1]]
+    assert [e.id for e in store.list_audit(action="dataset.add")] == [ids[4], ids[2], ids[0]]
+    assert [
+        e.id for e in store.list_audit(workspace="credit", actor="ana", action="dataset.add")
+    ] == [ids[4], ids[0]]
+    assert [e.id for e in store.list_audit(action="dataset.add", limit=1, offset=1)] == [ids[2]]
+    assert store.list_audit(workspace="retail") == []
+    with pytest.raises(InvalidInput, match="limit"):
+        store.list_audit(limit=-1)
+    with pytest.raises(InvalidInput, match="offset") as info:
+        store.list_audit(offset=1.5)  # type: ignore[arg-type]
+    assert info.value.field == "offset"
+
+
+def test_audit_events_do_not_change_with_the_callers_objects(store: MetadataStore) -> None:
+    details: dict[str, Any] = {"rows": 10, "columns": ["a"]}
+    store.append_audit(event(details=details))
+    details["rows"] = 99
+    details["columns"].append("b")
+    (got,) = store.list_audit()
+    assert got.details == {"rows": 10, "columns": ["a"]}
+    got.details["rows"] = 5
+    assert store.list_audit()[0].details == {"rows": 10, "columns": ["a"]}
+
+
+# -- background jobs ---------------------------------------------------------------------------
+def job(ws: str, job_id: str, *, created_at: datetime = T0, **kw: Any) -> Job:
+    fields: dict[str, Any] = {
+        "id": job_id,
+        "workspace": ws,
+        "kind": "train",
+        "payload": {"spec": {"task": "binary"}, "dataset": "applicants"},
+        "created_by": "ana",
+        "created_at": created_at,
+    }
+    fields.update(kw)
+    return Job(**fields)
+
+
+def test_job_round_trip(store: MetadataStore, ws: str) -> None:
+    simple = job(ws, "j1")
+    assert store.create_job(simple) == simple
+    assert store.get_job(ws, "j1") == simple
+    full = Job(
+        id="job-ü-2",
+        workspace=ws,
+        kind="score",
+        payload=NESTED,
+        status=JobStatus.RUNNING,
+        created_by="bob",
+        run_id="r1",
+        owner="server-1",
+        progress={"done": 3, "total": 10, "message": UNICODE},
+        result={"rows": 2**40, "score": 0.5},
+        error=UNICODE,
+        cancel_requested=True,
+        created_at=T0.astimezone(PLUS_0530),
+        started_at=T0 + timedelta(seconds=1),
+        finished_at=T0 + timedelta(seconds=2),
+        heartbeat_at=T0 + timedelta(seconds=3),
+    )
+    assert store.create_job(full) == full
+    got = store.get_job(ws, full.id)
+    assert got == full
+    assert got.status is JobStatus.RUNNING
+    assert got.cancel_requested is True
+    for when in (got.created_at, got.started_at, got.finished_at, got.heartbeat_at):
+        assert when is not None and when.utcoffset() is not None
+    assert store.list_jobs(ws) == [full, simple]
+
+
+def test_job_ids_are_unique_and_need_a_workspace(store: MetadataStore, ws: str) -> None:
+    store.create_workspace(Workspace("fraud"))
+    store.create_job(job(ws, "j1"))
+    with pytest.raises(AlreadyExists, match="'j1'") as info:
+        store.create_job(job(ws, "j1", kind="score"))
+    assert info.value.field == "id"
+    with pytest.raises(AlreadyExists, match="'j1'"):
+        store.create_job(job("fraud", "j1"))
+    with pytest.raises(NotFound) as info:
+        store.create_job(job("ghost", "j2"))
+    assert info.value.field == "workspace"
+    assert store.get_job(ws, "j1").kind == "train"
+    assert store.list_jobs("fraud") == []
+
+
+def test_job_status_is_checked_on_create(store: MetadataStore, ws: str) -> None:
+    assert store.create_job(job(ws, "j1", status="running")).status is JobStatus.RUNNING
+    assert store.get_job(ws, "j1").status is JobStatus.RUNNING
+    with pytest.raises(InvalidInput, match=r"'done'.*queued") as info:
+        store.create_job(job(ws, "j2", status="done"))
+    assert info.value.field == "status"
+    with pytest.raises(NotFound):
+        store.get_job(ws, "j2")
+
+
+def test_job_not_found(store: MetadataStore, ws: str) -> None:
+    with pytest.raises(NotFound, match=r"'j9'.*leptonic jobs list --workspace credit") as info:
+        store.get_job(ws, "j9")
+    assert info.value.field == "job"
+    assert isinstance(info.value, KeyError)
+    with pytest.raises(NotFound):
+        store.update_job(ws, "j9", progress={"done": 1})
+    with pytest.raises(NotFound) as info:
+        store.get_job("ghost", "j9")
+    assert info.value.field == "workspace"
+    with pytest.raises(NotFound):
+        store.list_jobs("ghost")
+
+
+def test_jobs_stay_in_their_workspace(store: MetadataStore, ws: str) -> None:
+    store.create_workspace(Workspace("fraud"))
+    original = store.create_job(job(ws, "j1"))
+    for call in (
+        lambda: store.get_job("fraud", "j1"),
+        lambda: store.update_job("fraud", "j1", cancel_requested=True),
+    ):
+        with pytest.raises(NotFound):
+            call()
+    assert store.list_jobs("fraud") == []
+    assert store.get_job(ws, "j1") == original
+
+
+def test_list_jobs_newest_first_with_filter_and_pages(store: MetadataStore, ws: str) -> None:
+    assert store.list_jobs(ws) == []
+    for i in range(7):
+        status = JobStatus.SUCCEEDED if i % 2 else JobStatus.QUEUED
+        store.create_job(job(ws, f"j{i}", created_at=T0 + timedelta(seconds=i), status=status))
+    newest_first = [f"j{i}" for i in reversed(range(7))]
+    assert [j.id for j in store.list_jobs(ws)] == newest_first
+    assert [j.id for j in store.list_jobs(ws, limit=3)] == newest_first[:3]
+    assert [j.id for j in store.list_jobs(ws, limit=3, offset=3)] == newest_first[3:6]
+    assert [j.id for j in store.list_jobs(ws, limit=3, offset=6)] == newest_first[6:]
+    assert store.list_jobs(ws, offset=7) == []
+    assert store.list_jobs(ws, limit=0) == []
+    assert [j.id for j in store.list_jobs(ws, status=JobStatus.SUCCEEDED)] == ["j5", "j3", "j1"]
+    assert [j.id for j in store.list_jobs(ws, status="queued", limit=2, offset=1)] == [  # type: ignore[arg-type]
+        "j4",
+        "j2",
+    ]
+    assert store.list_jobs(ws, status=JobStatus.RUNNING) == []
+    with pytest.raises(InvalidInput, match="'done'") as info:
+        store.list_jobs(ws, status="done")  # type: ignore[arg-type]
+    assert info.value.field == "status"
+    with pytest.raises(InvalidInput, match="limit"):
+        store.list_jobs(ws, limit=-1)
+    with pytest.raises(InvalidInput, match="offset"):
+        store.list_jobs(ws, offset=-1)
+
+
+def test_list_jobs_ties_and_time_zones(store: MetadataStore, ws: str) -> None:
+    for job_id in ["b", "a", "c-1", "c"]:
+        store.create_job(job(ws, job_id))
+    store.create_job(job(ws, "early", created_at=(T0 - timedelta(seconds=1)).astimezone(PLUS_0530)))
+    store.create_job(job(ws, "late", created_at=T0 + timedelta(microseconds=1)))
+    assert [j.id for j in store.list_jobs(ws)] == ["late", "c-1", "c", "b", "a", "early"]
+
+
+def test_update_job_changes_only_what_is_named(store: MetadataStore, ws: str) -> None:
+    original = store.create_job(job(ws, "j1"))
+    t1, t2 = T0 + timedelta(seconds=1), T0 + timedelta(seconds=2)
+    changes: dict[str, Any] = {
+        "status": JobStatus.RUNNING,
+        "run_id": "r1",
+        "owner": "server-1",
+        "progress": {"done": 1, "total": 4, "message": UNICODE},
+        "started_at": t1,
+        "heartbeat_at": t2,
+    }
+    updated = store.update_job(ws, "j1", **changes)
+    expected = replace(original, **changes)
+    assert updated == expected
+    assert store.get_job(ws, "j1") == expected
+    done = store.update_job(
+        ws, "j1", status="succeeded", result={"auc": 0.8}, finished_at=t2, owner=None
+    )
+    assert done.status is JobStatus.SUCCEEDED
+    assert done == replace(
+        expected, status=JobStatus.SUCCEEDED, result={"auc": 0.8}, finished_at=t2, owner=None
+    )
+    assert store.update_job(ws, "j1") == done
+    cancelled = store.update_job(ws, "j1", cancel_requested=True, error="stopped by ana")
+    assert (cancelled.cancel_requested, cancelled.error) == (True, "stopped by ana")
+    assert store.get_job(ws, "j1") == cancelled
+
+
+@pytest.mark.parametrize("field", ["id", "kind", "payload", "created_by", "created_at", "nope"])
+def test_update_job_refuses_immutable_fields(store: MetadataStore, ws: str, field: str) -> None:
+    original = store.create_job(job(ws, "j1"))
+    with pytest.raises(InvalidInput, match=field) as info:
+        store.update_job(ws, "j1", status=JobStatus.RUNNING, **{field: "x"})
+    assert info.value.field == field
+    assert store.get_job(ws, "j1") == original
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "match"),
+    [
+        ("status", "done", r"'done'.*queued, running"),
+        ("progress", "half", "must be a dict"),
+        ("result", None, "must be a dict"),
+        ("cancel_requested", "yes", "True or False"),
+        ("started_at", "yesterday", "datetime or None"),
+        ("heartbeat_at", 1.5, "datetime or None"),
+        ("error", 42, "str or None"),
+        ("owner", ["a"], "str or None"),
+    ],
+)
+def test_update_job_checks_values(
+    store: MetadataStore, ws: str, field: str, value: Any, match: str
+) -> None:
+    original = store.create_job(job(ws, "j1"))
+    with pytest.raises(InvalidInput, match=match) as info:
+        store.update_job(ws, "j1", run_id="r1", **{field: value})
+    assert info.value.field == field
+    assert store.get_job(ws, "j1") == original
+
+
+def test_claim_next_job_takes_the_oldest_queued(store: MetadataStore, ws: str) -> None:
+    store.create_workspace(Workspace("fraud"))
+    assert store.claim_next_job("server-1", T0) is None
+    store.create_job(job(ws, "newest", created_at=T0 + timedelta(seconds=5)))
+    store.create_job(job("fraud", "b", created_at=T0))
+    store.create_job(job(ws, "a", created_at=T0))
+    store.create_job(
+        job(ws, "oldest", created_at=(T0 - timedelta(microseconds=1)).astimezone(PLUS_0530))
+    )
+    store.create_job(job(ws, "done", created_at=T0 - timedelta(days=1), status="succeeded"))
+    store.create_job(job(ws, "busy", created_at=T0 - timedelta(days=1), status="running"))
+    at = T0 + timedelta(minutes=1)
+
+    claimed = [store.claim_next_job(f"server-{i}", at) for i in range(5)]
+    assert [c.id if c else None for c in claimed] == ["oldest", "a", "b", "newest", None]
+    first = claimed[0]
+    assert first is not None
+    assert first == replace(
+        job(ws, "oldest", created_at=T0 - timedelta(microseconds=1)),
+        status=JobStatus.RUNNING,
+        owner="server-0",
+        started_at=at,
+        heartbeat_at=at,
+    )
+    assert store.get_job(ws, "oldest") == first
+    assert store.get_job("fraud", "b").owner == "server-2"
+    assert store.get_job(ws, "done").status is JobStatus.SUCCEEDED
+    assert store.get_job(ws, "busy").owner is None
+
+
+def test_claim_next_job_cancels_instead_of_handing_out(store: MetadataStore, ws: str) -> None:
+    store.create_job(job(ws, "j1", created_at=T0, cancel_requested=True))
+    store.create_job(job(ws, "j2", created_at=T0 + timedelta(seconds=1), cancel_requested=True))
+    store.create_job(job(ws, "j3", created_at=T0 + timedelta(seconds=2)))
+    at = T0 + timedelta(minutes=1)
+    claimed = store.claim_next_job("server-1", at)
+    assert claimed is not None and claimed.id == "j3"
+    for job_id in ("j1", "j2"):
+        got = store.get_job(ws, job_id)
+        assert (got.status, got.finished_at, got.owner, got.started_at) == (
+            JobStatus.CANCELLED,
+            at,
+            None,
+            None,
+        )
+    store.create_job(job(ws, "j4", created_at=T0 + timedelta(seconds=3), cancel_requested=True))
+    assert store.claim_next_job("server-1", at) is None
+    assert store.get_job(ws, "j4").status is JobStatus.CANCELLED
+
+
+def test_fail_orphaned_jobs(store: MetadataStore, ws: str) -> None:
+    def make(job_id: str, status: JobStatus, owner: str | None, second: int) -> None:
+        store.create_job(
+            job(ws, job_id, status=status, owner=owner, created_at=T0 + timedelta(seconds=second))
+        )
+
+    make("dead-2", JobStatus.RUNNING, "old-server", 2)
+    make("mine", JobStatus.RUNNING, "live-server", 0)
+    make("dead-1", JobStatus.RUNNING, None, 1)
+    make("dead-3", JobStatus.RUNNING, "other-server", 3)
+    make("waiting", JobStatus.QUEUED, None, 4)
+    make("finished", JobStatus.SUCCEEDED, "old-server", 5)
+    before = {j.id: j for j in store.list_jobs(ws)}
+    at = T0 + timedelta(hours=1)
+
+    failed = store.fail_orphaned_jobs("live-server", at)
+    assert [j.id for j in failed] == ["dead-1", "dead-2", "dead-3"]
+    for j in failed:
+        expected = replace(
+            before[j.id], status=JobStatus.FAILED, error=ORPHANED_JOB_ERROR, finished_at=at
+        )
+        assert j == expected
+        assert store.get_job(ws, j.id) == expected
+    for job_id in ("mine", "waiting", "finished"):
+        assert store.get_job(ws, job_id) == before[job_id]
+    assert store.fail_orphaned_jobs("live-server", at) == []
+
+
+def test_sql_stores_refuse_job_values_json_cannot_hold(
+    backend: str, store: MetadataStore, ws: str
+) -> None:
+    if backend == "memory":
+        pytest.skip("the memory store keeps any Python object")
+    with pytest.raises(InvalidInput, match="nan") as info:
+        store.create_job(job(ws, "j1", payload={"x": float("nan")}))
+    assert info.value.field == "payload"
+    assert store.list_jobs(ws) == []
+    store.create_job(job(ws, "j1"))
+    with pytest.raises(InvalidInput) as info:
+        store.update_job(ws, "j1", result={1: "one"})
+    assert info.value.field == "result"
+    with pytest.raises(InvalidInput) as info:
+        store.append_audit(event(details={"when": datetime.now(UTC)}))
+    assert info.value.field == "details"
+    assert store.list_audit() == []
+
+
+def test_stored_jobs_do_not_change_with_the_callers_objects(store: MetadataStore, ws: str) -> None:
+    payload: dict[str, Any] = {"spec": {"C": 1.0}}
+    store.create_job(job(ws, "j1", payload=payload))
+    payload["spec"]["C"] = 99.0
+    got = store.get_job(ws, "j1")
+    assert got.payload == {"spec": {"C": 1.0}}
+    got.payload["spec"]["C"] = 5.0
+    progress: dict[str, Any] = {"done": 1}
+    store.update_job(ws, "j1", progress=progress)
+    progress["done"] = 2
+    assert store.get_job(ws, "j1").payload == {"spec": {"C": 1.0}}
+    assert store.get_job(ws, "j1").progress == {"done": 1}
+
+
+# -- concurrency: jobs and audit ------------------------------------------------------------------
+def test_concurrent_claims_take_each_job_once(
+    open_store: Callable[[], MetadataStore], store: MetadataStore, ws: str
+) -> None:
+    n_jobs = 3 * WRITERS
+    for i in range(n_jobs):
+        store.create_job(job(ws, f"j{i:02d}", created_at=T0 + timedelta(seconds=i % 5)))
+    handles = [store, open_store()]
+
+    def claim_all(i: int) -> list[str]:
+        taken = []
+        while (claimed := handles[i % 2].claim_next_job(f"worker-{i}", T0)) is not None:
+            assert claimed.owner == f"worker-{i}"
+            taken.append(claimed.id)
+        return taken
+
+    results = _in_threads(WRITERS, claim_all)
+    claimed_ids = [job_id for taken in results for job_id in taken]
+    assert sorted(claimed_ids) == [f"j{i:02d}" for i in range(n_jobs)]  # each exactly once
+    owners = {job_id: f"worker-{i}" for i, taken in enumerate(results) for job_id in taken}
+    jobs = store.list_jobs(ws, limit=n_jobs)
+    assert {j.id: j.owner for j in jobs} == owners
+    assert {j.status for j in jobs} == {JobStatus.RUNNING}
+    assert store.claim_next_job("late", T0) is None
+
+
+def test_concurrent_audit_appends_get_distinct_ids(
+    open_store: Callable[[], MetadataStore], store: MetadataStore
+) -> None:
+    handles = [store, open_store()]
+    per_writer = 5
+    _in_threads(
+        WRITERS,
+        lambda i: [
+            handles[i % 2].append_audit(event(actor=f"w{i}", details={"n": n}))
+            for n in range(per_writer)
+        ],
+    )
+    events = store.list_audit(limit=1000)
+    ids = [e.id for e in events]
+    assert len(events) == WRITERS * per_writer
+    assert ids == sorted(ids, reverse=True) and len(set(ids)) == len(ids)
+    for i in range(WRITERS):  # each writer's events keep their order
+        mine = [e.details["n"] for e in store.list_audit(actor=f"w{i}")]
+        assert mine == list(reversed(range(per_writer)))

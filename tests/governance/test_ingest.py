@@ -359,7 +359,7 @@ def test_store_failure_removes_the_new_artifact(
     artifacts: MemoryArtifactStore,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def broken(version: DatasetVersion) -> tuple[DatasetVersion, bool]:
+    def broken(version: DatasetVersion, **_: object) -> tuple[DatasetVersion, bool]:
         raise StoreError("database is locked")
 
     monkeypatch.setattr(metadata, "add_dataset_version", broken)
@@ -367,6 +367,7 @@ def test_store_failure_removes_the_new_artifact(
         _ingest(applicants_csv(tmp_path / "a.csv"), metadata, artifacts)
     assert list(artifacts.keys()) == []
     assert list(tmp_root.iterdir()) == []
+    assert metadata.list_datasets("credit") == []  # the dataset row comes with its version
 
 
 def test_local_artifact_store(

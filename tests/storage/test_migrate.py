@@ -5,19 +5,23 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from leptonic.core import Workspace
+from leptonic.core import Job, Run, RunStatus, User, Workspace
 from leptonic.errors import StoreError
+from leptonic.storage.metadata import _tables as t
 from leptonic.storage.metadata._engine import make_engine
 from leptonic.storage.metadata._tables import VERSION_TABLE, metadata
 from leptonic.storage.metadata.migrate import (
     MIGRATIONS_DIR,
+    alembic_config,
     current_revision,
     head_revision,
     upgrade,
@@ -47,7 +51,8 @@ def _set_revision(engine: sa.Engine, revision: str) -> None:
 def test_migrations_ship_with_the_package() -> None:
     assert (MIGRATIONS_DIR / "env.py").is_file()
     assert (MIGRATIONS_DIR / "versions" / "0001_initial.py").is_file()
-    assert head_revision() == "0001"
+    assert (MIGRATIONS_DIR / "versions" / "0002_access_audit_jobs.py").is_file()
+    assert head_revision() == "0002"
 
 
 def test_fresh_sqlite_database_has_no_revision(tmp_path: Path) -> None:
@@ -120,3 +125,84 @@ def test_concurrent_first_opens_migrate_once(db_uri: str, engine: sa.Engine) -> 
     with ThreadPoolExecutor(max_workers=4) as pool:
         assert list(pool.map(open_store, range(4))) == ["[]"] * 4
     assert current_revision(engine) == head_revision()
+
+
+def _migrate(engine: sa.Engine, action: str, revision: str) -> None:
+    """Run ``alembic upgrade|downgrade revision`` on ``engine`` in one transaction."""
+    config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        getattr(command, action)(config, revision)
+
+
+NEW_TABLES = {"users", "api_tokens", "memberships", "audit_events", "jobs"}
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def _tables(engine: sa.Engine) -> set[str]:
+    return set(sa.inspect(engine).get_table_names())
+
+
+def test_upgrade_from_0001_keeps_the_data(db_uri: str, engine: sa.Engine) -> None:
+    _empty(engine)
+    _migrate(engine, "upgrade", "0001")
+    assert current_revision(engine) == "0001"
+    assert not NEW_TABLES & _tables(engine)
+    with engine.begin() as conn:  # rows written by a Leptonic at revision 0001
+        conn.execute(
+            sa.insert(t.workspaces).values(
+                name="credit", description="Crédit", pii_salt="salt", created_at=T0
+            )
+        )
+        conn.execute(
+            sa.insert(t.runs).values(
+                id="r1",
+                workspace="credit",
+                status="succeeded",
+                spec={"task": "binary"},
+                seed=7,
+                params={},
+                metrics={"auc": 0.8},
+                timings={},
+                artifacts={},
+                inputs=[],
+                created_by="ana",
+                created_at=T0,
+            )
+        )
+
+    with SQLMetadataStore.from_uri(db_uri) as store:
+        assert current_revision(engine) == head_revision()
+        assert store.get_workspace("credit") == Workspace("credit", "Crédit", "salt", T0)
+        assert store.get_run("credit", "r1") == Run(
+            "r1",
+            "credit",
+            RunStatus.SUCCEEDED,
+            {"task": "binary"},
+            7,
+            metrics={"auc": 0.8},
+            created_by="ana",
+            created_at=T0,
+        )
+        store.create_user(User("ana", created_at=T0))
+        store.create_job(Job("j1", "credit", "train", {"spec": {}}, created_at=T0))
+        assert store.get_user("ana").created_at == T0
+        assert [j.id for j in store.list_jobs("credit")] == ["j1"]
+
+
+def test_downgrade_to_0001_and_back(db_uri: str, engine: sa.Engine) -> None:
+    with SQLMetadataStore.from_uri(db_uri) as store:
+        store.create_workspace(Workspace("credit", created_at=T0))
+        store.create_user(User("ana", created_at=T0))
+    _migrate(engine, "downgrade", "0001")
+    try:
+        assert current_revision(engine) == "0001"
+        assert not NEW_TABLES & _tables(engine)
+        with engine.connect() as conn:
+            assert conn.execute(sa.select(t.workspaces.c.name)).scalars().all() == ["credit"]
+    finally:
+        upgrade(engine)
+    assert _tables(engine) >= NEW_TABLES
+    with SQLMetadataStore.from_uri(db_uri) as store:
+        assert store.list_users() == []
+        assert [w.name for w in store.list_workspaces()] == ["credit"]

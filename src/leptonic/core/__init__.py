@@ -6,7 +6,10 @@ through a metadata store.
 
 from __future__ import annotations
 
+from leptonic.core.access import ApiToken, Membership, Role, User
+from leptonic.core.audit import AuditEvent
 from leptonic.core.dataset import Column, ColumnRole, Dataset, DatasetVersion
+from leptonic.core.job import Job, JobStatus
 from leptonic.core.model_version import Model, ModelVersion, Stage, StageTransition
 from leptonic.core.names import validate_name
 from leptonic.core.run import Run, RunStatus
@@ -14,17 +17,24 @@ from leptonic.core.uri import ObjectRef
 from leptonic.core.workspace import Workspace
 
 __all__ = [
+    "ApiToken",
+    "AuditEvent",
     "Column",
     "ColumnRole",
     "Dataset",
     "DatasetVersion",
+    "Job",
+    "JobStatus",
+    "Membership",
     "Model",
     "ModelVersion",
     "ObjectRef",
+    "Role",
     "Run",
     "RunStatus",
     "Stage",
     "StageTransition",
+    "User",
     "Workspace",
     "validate_name",
 ]

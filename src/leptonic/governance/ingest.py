@@ -12,7 +12,6 @@ behind: no artifact, no dataset, no temp file.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import tempfile
@@ -26,7 +25,7 @@ import pyarrow.parquet as pq
 from leptonic.core.dataset import ColumnRole, Dataset, DatasetVersion
 from leptonic.core.names import validate_name
 from leptonic.core.workspace import Workspace
-from leptonic.errors import AlreadyExists, DataError, InvalidInput, NotFound, TargetError
+from leptonic.errors import DataError, InvalidInput, NotFound, TargetError
 from leptonic.governance.pii import MaskingPolicy, detect_pii, mask_table
 from leptonic.governance.quality import quality_report
 from leptonic.governance.readers import (
@@ -318,20 +317,15 @@ def _record(
     snapshot: Path,
     description: str,
 ) -> tuple[DatasetVersion, bool]:
-    """Store the snapshot, then the dataset (if new) and the version; undo the blob on failure."""
+    """Store the snapshot, then the dataset (if new) with the version in one transaction."""
     had_blob = artifacts.exists(version.artifact_key)
     key = artifacts.put_file(snapshot)
     if key != version.artifact_key:  # pragma: no cover - content addressing guarantees it
         raise InvalidInput(f"artifact store returned key {key}, expected {version.artifact_key}")
     try:
-        try:
-            metadata.get_dataset(version.workspace, version.dataset)
-        except NotFound:
-            with contextlib.suppress(AlreadyExists):  # created concurrently: fine
-                metadata.create_dataset(
-                    Dataset(version.workspace, version.dataset, description=description)
-                )
-        return metadata.add_dataset_version(version)
+        return metadata.add_dataset_version(
+            version, create=Dataset(version.workspace, version.dataset, description=description)
+        )
     except BaseException:
         if not had_blob:
             artifacts.delete(key)

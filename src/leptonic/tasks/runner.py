@@ -14,6 +14,7 @@ from leptonic.core._time import utcnow
 from leptonic.core.dataset import DatasetVersion
 from leptonic.core.model_version import ModelVersion
 from leptonic.core.run import Run, RunStatus
+from leptonic.errors import Cancelled
 from leptonic.evaluation.report import render_report
 from leptonic.registry.service import ModelRegistry, dataset_ref, run_ref
 from leptonic.storage.artifacts.base import ArtifactStore
@@ -87,12 +88,15 @@ def run_training(
     model_name: str | None = None,
     progress: Callable[[int, int], None] | None = None,
     echo: Callable[[str], None] | None = None,
+    run_id: str | None = None,
 ) -> TrainOutcome:
     """Train on ``version`` as a new Run; register the model when ``model_name`` is given.
 
     The run is recorded as running first and ends succeeded (with metrics,
     timings, the HTML report, logs and the scorecard as artifacts) or failed
-    (with the error); it is never left running by an error here.
+    (with the error), or cancelled when ``progress`` raises
+    :class:`~leptonic.errors.Cancelled`; it is never left running by an error
+    here. ``run_id`` lets a caller (a background job) choose the run's id.
     """
     lines: list[str] = []
     started = time.perf_counter()
@@ -106,7 +110,7 @@ def run_training(
 
     run = metadata.create_run(
         Run(
-            id=uuid.uuid4().hex,
+            id=run_id or uuid.uuid4().hex,
             workspace=version.workspace,
             status=RunStatus.RUNNING,
             spec=spec.to_dict(),
@@ -174,12 +178,13 @@ def run_training(
         )
         return TrainOutcome(run=run, model_version=model_version, result=result)
     except BaseException as exc:
-        log(f"failed: {type(exc).__name__}: {exc}")
+        cancelled = isinstance(exc, Cancelled)
+        log(f"cancelled: {exc}" if cancelled else f"failed: {type(exc).__name__}: {exc}")
         log_key = artifacts.put_bytes("\n".join(lines).encode("utf-8"))
         metadata.update_run(
             run.workspace,
             run.id,
-            status=RunStatus.FAILED,
+            status=RunStatus.CANCELLED if cancelled else RunStatus.FAILED,
             error=f"{type(exc).__name__}: {exc}",
             artifacts={"log.txt": log_key},
             finished_at=utcnow(),

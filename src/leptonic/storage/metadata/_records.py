@@ -14,27 +14,50 @@ from typing import Any
 
 from sqlalchemy.engine import Row
 
+from leptonic.core.access import ApiToken, Membership, Role, User
+from leptonic.core.audit import AuditEvent
 from leptonic.core.dataset import Column, Dataset, DatasetVersion
+from leptonic.core.job import Job, JobStatus
 from leptonic.core.model_version import Model, ModelVersion, Stage, StageTransition
 from leptonic.core.run import Run, RunStatus
 from leptonic.core.workspace import Workspace
 from leptonic.errors import InvalidInput
 
 __all__ = [
+    "JOB_JSON_FIELDS",
     "RUN_JSON_FIELDS",
+    "job_column",
     "json_value",
     "run_column",
+    "to_audit_event",
     "to_dataset",
     "to_dataset_version",
+    "to_job",
+    "to_membership",
     "to_model",
     "to_model_version",
     "to_run",
+    "to_token",
     "to_transition",
+    "to_user",
     "to_workspace",
 ]
 
 #: Run fields kept as JSON and changeable by ``update_run``.
 RUN_JSON_FIELDS = frozenset({"params", "metrics", "timings", "artifacts"})
+
+
+#: Job fields kept as JSON.
+JOB_JSON_FIELDS = frozenset({"payload", "progress", "result"})
+
+
+def job_column(name: str, value: Any) -> Any:
+    """The column value for the job field ``name`` (types already checked)."""
+    if name in JOB_JSON_FIELDS:
+        return json_value(value, name)
+    if name == "status":
+        return JobStatus(value).value
+    return value
 
 
 def run_column(name: str, value: Any) -> Any:
@@ -191,4 +214,69 @@ def to_transition(row: Row[Any]) -> StageTransition:
         actor=row.actor,
         reason=row.reason,
         at=row.at,
+    )
+
+
+def to_user(row: Row[Any]) -> User:
+    return User(
+        name=row.name,
+        display_name=row.display_name,
+        is_admin=row.is_admin,
+        created_at=row.created_at,
+    )
+
+
+def to_token(row: Row[Any]) -> ApiToken:
+    return ApiToken(
+        id=row.id,
+        user=row.user,
+        name=row.name,
+        token_hash=row.token_hash,
+        prefix=row.prefix,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+def to_membership(row: Row[Any]) -> Membership:
+    return Membership(
+        workspace=row.workspace,
+        user=row.user,
+        role=Role(row.role),
+        raw_pii=row.raw_pii,
+        created_at=row.created_at,
+    )
+
+
+def to_audit_event(row: Row[Any]) -> AuditEvent:
+    return AuditEvent(
+        actor=row.actor,
+        action=row.action,
+        workspace=row.workspace,
+        objects=tuple(row.objects),
+        details=row.details,
+        at=row.at,
+        id=row.id,
+    )
+
+
+def to_job(row: Row[Any]) -> Job:
+    return Job(
+        id=row.id,
+        workspace=row.workspace,
+        kind=row.kind,
+        payload=row.payload,
+        status=JobStatus(row.status),
+        created_by=row.created_by,
+        run_id=row.run_id,
+        owner=row.owner,
+        progress=row.progress,
+        result=row.result,
+        error=row.error,
+        cancel_requested=row.cancel_requested,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        heartbeat_at=row.heartbeat_at,
     )

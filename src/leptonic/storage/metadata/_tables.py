@@ -19,15 +19,20 @@ from sqlalchemy.engine import Dialect
 __all__ = [
     "VERSION_TABLE",
     "UTCDateTime",
+    "api_tokens",
+    "audit_events",
     "dataset_versions",
     "datasets",
+    "jobs",
     "key_type",
     "lineage_edges",
+    "memberships",
     "metadata",
     "model_versions",
     "models",
     "runs",
     "stage_transitions",
+    "users",
     "workspaces",
 ]
 
@@ -88,6 +93,10 @@ def _json(name: str) -> sa.Column[Any]:
 
 def _when(name: str, *, nullable: bool = False) -> sa.Column[datetime]:
     return sa.Column(name, UTCDateTime(), nullable=nullable)
+
+
+def _flag(name: str) -> sa.Column[bool]:
+    return sa.Column(name, sa.Boolean(), nullable=False)
 
 
 metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
@@ -227,4 +236,91 @@ lineage_edges = sa.Table(
     _text("target_name"),
     sa.Column("target_version", sa.Integer(), nullable=True),
     sa.Index("ix_lineage_edges_workspace_target_key", "workspace", "target_key"),
+)
+
+# -- users, tokens and roles (revision 0002) -------------------------------------
+users = sa.Table(
+    "users",
+    metadata,
+    _key("name", primary_key=True),
+    _text("display_name"),
+    _flag("is_admin"),
+    _when("created_at"),
+)
+
+# Only the SHA-256 of a token's secret is stored, never the secret.
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    _key("id", primary_key=True),
+    _key("user"),
+    _text("name"),
+    _key("token_hash"),
+    _text("prefix"),
+    _when("created_at"),
+    _when("expires_at", nullable=True),
+    _when("revoked_at", nullable=True),
+    sa.ForeignKeyConstraint(["user"], ["users.name"]),
+    sa.UniqueConstraint("token_hash"),
+    sa.Index("ix_api_tokens_user", "user"),
+)
+
+memberships = sa.Table(
+    "memberships",
+    metadata,
+    _key("workspace", primary_key=True),
+    _key("user", primary_key=True),
+    _text("role"),
+    _flag("raw_pii"),
+    _when("created_at"),
+    sa.ForeignKeyConstraint(["workspace"], ["workspaces.name"]),
+    sa.ForeignKeyConstraint(["user"], ["users.name"]),
+    sa.Index("ix_memberships_user", "user"),
+)
+
+# -- audit log (revision 0002) -----------------------------------------------------
+# No foreign key to workspaces: an event may name a workspace that failed to be
+# created, or none at all (platform-wide actions).
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    _key("actor"),
+    _key("action"),
+    sa.Column("workspace", key_type(), nullable=True),
+    _json("objects"),
+    _json("details"),
+    _when("at"),
+    sa.Index("ix_audit_events_workspace_id", "workspace", "id"),
+    sa.Index("ix_audit_events_actor", "actor"),
+)
+
+# -- background jobs (revision 0002) ----------------------------------------------
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    _key("id", primary_key=True),
+    _key("workspace"),
+    _text("kind"),
+    _json("payload"),
+    _text("status"),
+    _text("created_by"),
+    _text("run_id", nullable=True),
+    _text("owner", nullable=True),
+    _json("progress"),
+    _json("result"),
+    _text("error", nullable=True),
+    _flag("cancel_requested"),
+    _when("created_at"),
+    _when("started_at", nullable=True),
+    _when("finished_at", nullable=True),
+    _when("heartbeat_at", nullable=True),
+    sa.ForeignKeyConstraint(["workspace"], ["workspaces.name"]),
+    sa.Index("ix_jobs_status_created_at", "status", "created_at"),
+    sa.Index("ix_jobs_workspace_created_at", "workspace", "created_at"),
 )

@@ -11,7 +11,10 @@ import abc
 from datetime import datetime
 from typing import Any, Literal
 
+from leptonic.core.access import ApiToken, Membership, Role, User
+from leptonic.core.audit import AuditEvent
 from leptonic.core.dataset import Dataset, DatasetVersion
+from leptonic.core.job import Job, JobStatus
 from leptonic.core.model_version import (
     ALLOWED_TRANSITIONS,
     Model,
@@ -25,9 +28,14 @@ from leptonic.core.workspace import Workspace
 from leptonic.errors import Conflict, InvalidInput
 
 __all__ = [
+    "JOB_MUTABLE_FIELDS",
+    "ORPHANED_JOB_ERROR",
     "RUN_MUTABLE_FIELDS",
     "MetadataStore",
+    "check_job_changes",
+    "check_job_status",
     "check_page",
+    "check_role",
     "check_run_status",
     "check_stage",
     "check_transition",
@@ -38,6 +46,25 @@ __all__ = [
 RUN_MUTABLE_FIELDS = frozenset(
     {"status", "params", "metrics", "timings", "artifacts", "error", "started_at", "finished_at"}
 )
+
+#: Fields of a :class:`Job` that :meth:`MetadataStore.update_job` may change.
+JOB_MUTABLE_FIELDS = frozenset(
+    {
+        "status",
+        "run_id",
+        "owner",
+        "progress",
+        "result",
+        "error",
+        "cancel_requested",
+        "started_at",
+        "finished_at",
+        "heartbeat_at",
+    }
+)
+
+#: Error recorded on jobs cut off by a server crash.
+ORPHANED_JOB_ERROR = "interrupted: the server stopped while this job ran; start it again"
 
 
 def check_transition(mv: ModelVersion, to_stage: Stage) -> None:
@@ -73,6 +100,28 @@ def check_run_status(status: str) -> RunStatus:
         ) from None
 
 
+def check_job_status(status: str) -> JobStatus:
+    """``status`` as a :class:`JobStatus`, or :class:`InvalidInput` naming the statuses."""
+    try:
+        return JobStatus(status)
+    except ValueError:
+        raise InvalidInput(
+            f"unknown job status {status!r}; statuses are: {', '.join(s.value for s in JobStatus)}",
+            field="status",
+        ) from None
+
+
+def check_role(role: str) -> Role:
+    """``role`` as a :class:`Role`, or :class:`InvalidInput` naming the roles."""
+    try:
+        return Role(role)
+    except ValueError:
+        raise InvalidInput(
+            f"unknown role {role!r}; roles are: {', '.join(r.value for r in Role)}",
+            field="role",
+        ) from None
+
+
 def check_page(limit: int, offset: int) -> None:
     """Raise :class:`InvalidInput` unless ``limit`` and ``offset`` are non-negative."""
     for name, value in (("limit", limit), ("offset", offset)):
@@ -95,6 +144,45 @@ def check_run_changes(changes: dict[str, Any]) -> None:
         )
     if "status" in changes:
         changes["status"] = check_run_status(changes["status"])
+
+
+#: What each job field other than ``status`` must hold, as (types, description).
+_JOB_FIELD_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "run_id": ((str, type(None)), "a str or None"),
+    "owner": ((str, type(None)), "a str or None"),
+    "error": ((str, type(None)), "a str or None"),
+    "progress": ((dict,), "a dict"),
+    "result": ((dict,), "a dict"),
+    "cancel_requested": ((bool,), "True or False"),
+    "started_at": ((datetime, type(None)), "a datetime or None"),
+    "finished_at": ((datetime, type(None)), "a datetime or None"),
+    "heartbeat_at": ((datetime, type(None)), "a datetime or None"),
+}
+
+
+def check_job_changes(changes: dict[str, Any]) -> None:
+    """Check the changes of an ``update_job`` call in place (``status`` becomes a JobStatus).
+
+    Raises :class:`InvalidInput` naming the first field that may not change or
+    holds a value of the wrong type.
+    """
+    bad = sorted(set(changes) - JOB_MUTABLE_FIELDS)
+    if bad:
+        raise InvalidInput(
+            f"job field(s) {', '.join(bad)} cannot be changed; "
+            f"changeable: {', '.join(sorted(JOB_MUTABLE_FIELDS))}",
+            field=bad[0],
+        )
+    for name, value in changes.items():
+        if name == "status":
+            continue
+        types, expected = _JOB_FIELD_TYPES[name]
+        if not isinstance(value, types):
+            raise InvalidInput(
+                f"job field {name} must be {expected}, got {type(value).__name__}", field=name
+            )
+    if "status" in changes:
+        changes["status"] = check_job_status(changes["status"])
 
 
 class MetadataStore(abc.ABC):
@@ -142,13 +230,17 @@ class MetadataStore(abc.ABC):
         """The workspace's datasets, by name."""
 
     @abc.abstractmethod
-    def add_dataset_version(self, version: DatasetVersion) -> tuple[DatasetVersion, bool]:
-        """Store a version of an existing dataset, atomically.
+    def add_dataset_version(
+        self, version: DatasetVersion, *, create: Dataset | None = None
+    ) -> tuple[DatasetVersion, bool]:
+        """Store a version of a dataset, atomically.
 
         The store assigns the next version number (``version.version`` is
         ignored). If the dataset already has a version with the same
         ``content_hash``, that version is returned instead and nothing is
-        written. Returns ``(version, created)``.
+        written. When the dataset does not exist, ``create`` (a record with
+        the same workspace and name) is stored in the same transaction;
+        without it :class:`NotFound` is raised. Returns ``(version, created)``.
         """
 
     @abc.abstractmethod
@@ -250,6 +342,153 @@ class MetadataStore(abc.ABC):
         self, ref: ObjectRef, direction: Literal["upstream", "downstream"] = "downstream"
     ) -> list[ObjectRef]:
         """Direct neighbours of ``ref``: what it was made from, or what was made from it."""
+
+    # -- users, tokens and roles ------------------------------------------------
+    @abc.abstractmethod
+    def create_user(self, user: User) -> User:
+        """Store a new user (name validated like other names); AlreadyExists if taken."""
+
+    @abc.abstractmethod
+    def get_user(self, name: str) -> User:
+        """The user called ``name``; :class:`NotFound` if there is none."""
+
+    @abc.abstractmethod
+    def list_users(self) -> list[User]:
+        """All users, by name."""
+
+    @abc.abstractmethod
+    def create_token(self, token: ApiToken) -> ApiToken:
+        """Store a token of an existing user.
+
+        :class:`NotFound` if the user does not exist; :class:`AlreadyExists` if
+        the ``id`` or the ``token_hash`` is taken.
+        """
+
+    @abc.abstractmethod
+    def get_token_by_hash(self, token_hash: str) -> ApiToken:
+        """The token with this SHA-256 hex digest (active or not); NotFound otherwise.
+
+        The error message never repeats the hash.
+        """
+
+    @abc.abstractmethod
+    def list_tokens(self, user: str) -> list[ApiToken]:
+        """A user's tokens, oldest first; :class:`NotFound` for an unknown user."""
+
+    @abc.abstractmethod
+    def revoke_token(self, token_id: str, at: datetime) -> ApiToken:
+        """Mark a token revoked (idempotent: a revoked token keeps its first time).
+
+        :class:`NotFound` for an unknown ``token_id``. Returns the token.
+        """
+
+    @abc.abstractmethod
+    def set_membership(self, membership: Membership) -> Membership:
+        """Give a user a role in a workspace, replacing any role they had there.
+
+        Both must exist (:class:`NotFound`); an unknown role is
+        :class:`InvalidInput`. The membership is stored as given.
+        """
+
+    @abc.abstractmethod
+    def get_membership(self, workspace: str, user: str) -> Membership | None:
+        """The user's role in the workspace, or None when they have none.
+
+        Also None when the workspace or the user does not exist.
+        """
+
+    @abc.abstractmethod
+    def list_memberships(
+        self, *, workspace: str | None = None, user: str | None = None
+    ) -> list[Membership]:
+        """Memberships, filtered by workspace and/or user, by (workspace, user)."""
+
+    @abc.abstractmethod
+    def remove_membership(self, workspace: str, user: str) -> None:
+        """Take a user's role in a workspace away (absent: nothing happens)."""
+
+    # -- audit log ------------------------------------------------------------
+    @abc.abstractmethod
+    def append_audit(self, event: AuditEvent) -> AuditEvent:
+        """Append an event; the store assigns an increasing ``id``. Events never change."""
+
+    @abc.abstractmethod
+    def list_audit(
+        self,
+        *,
+        workspace: str | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[AuditEvent]:
+        """Events, newest first (by id), optionally filtered.
+
+        ``workspace=None`` means events of every workspace (and of none).
+        """
+
+    # -- background jobs --------------------------------------------------------
+    @abc.abstractmethod
+    def create_job(self, job: Job) -> Job:
+        """Store a new job (id chosen by the caller, must be new) in an existing workspace."""
+
+    @abc.abstractmethod
+    def get_job(self, workspace: str, job_id: str) -> Job:
+        """One job; :class:`NotFound` for an unknown workspace or a job of another."""
+
+    @abc.abstractmethod
+    def list_jobs(
+        self,
+        workspace: str,
+        *,
+        status: JobStatus | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[Job]:
+        """Jobs of a workspace, newest first (by ``created_at``, then ``id``)."""
+
+    @abc.abstractmethod
+    def update_job(self, workspace: str, job_id: str, **changes: Any) -> Job:
+        """Change the fields in :data:`JOB_MUTABLE_FIELDS`; return the new record.
+
+        Any other field, a value of the wrong type or an unknown status is
+        :class:`InvalidInput` naming the field, and nothing changes.
+        """
+
+    @abc.abstractmethod
+    def claim_next_job(self, owner: str, at: datetime) -> Job | None:
+        """Atomically take the oldest queued job of any workspace.
+
+        It becomes ``running`` with ``owner``, ``started_at`` and
+        ``heartbeat_at`` set to ``at``. Two concurrent callers never get the
+        same job. Returns None when nothing is queued. A queued job whose
+        ``cancel_requested`` is set is not handed out: it becomes
+        ``cancelled`` (``finished_at=at``) and the next one is taken.
+        """
+
+    @abc.abstractmethod
+    def fail_orphaned_jobs(self, live_owner: str, at: datetime) -> list[Job]:
+        """Fail every ``running`` job whose owner is not ``live_owner``.
+
+        Called when a server starts: those jobs were cut off by a crash. Each
+        becomes ``failed`` with ``finished_at=at`` and an error saying the
+        server stopped while it ran (:data:`ORPHANED_JOB_ERROR`). A job with no
+        owner counts as orphaned; queued and finished jobs are left alone.
+        Returns the updated jobs, oldest first.
+        """
+
+
+def check_create(version: DatasetVersion, create: Dataset | None) -> None:
+    """Refuse a ``create`` record that names another dataset than ``version``."""
+    if create is not None and (create.workspace, create.name) != (
+        version.workspace,
+        version.dataset,
+    ):
+        raise InvalidInput(
+            f"create names dataset {create.workspace}/{create.name} but the version belongs "
+            f"to {version.workspace}/{version.dataset}",
+            field="create",
+        )
 
 
 def check_same_workspace(source: ObjectRef, target: ObjectRef) -> None:

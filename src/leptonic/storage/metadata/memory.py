@@ -3,21 +3,40 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import threading
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, Literal
 
 from leptonic.core._time import utcnow
+from leptonic.core.access import ApiToken, Membership, User
+from leptonic.core.audit import AuditEvent
 from leptonic.core.dataset import Dataset, DatasetVersion
+from leptonic.core.job import Job, JobStatus
 from leptonic.core.model_version import Model, ModelVersion, Stage, StageTransition
+from leptonic.core.names import validate_name
 from leptonic.core.run import Run, RunStatus
 from leptonic.core.uri import ObjectRef
 from leptonic.core.workspace import Workspace
 from leptonic.errors import AlreadyExists, NotFound
+from leptonic.storage.metadata._errors import (
+    job_exists,
+    job_not_found,
+    token_exists,
+    token_hash_taken,
+    token_not_found,
+    user_exists,
+    user_not_found,
+)
 from leptonic.storage.metadata.base import (
+    ORPHANED_JOB_ERROR,
     MetadataStore,
+    check_create,
+    check_job_changes,
+    check_job_status,
     check_page,
+    check_role,
     check_run_changes,
     check_same_workspace,
     check_stage,
@@ -42,6 +61,12 @@ class MemoryMetadataStore(MetadataStore):
         self._model_versions: dict[tuple[str, str], list[ModelVersion]] = {}
         self._transitions: list[StageTransition] = []
         self._edges: set[tuple[ObjectRef, ObjectRef]] = set()
+        self._users: dict[str, User] = {}
+        self._tokens: dict[str, ApiToken] = {}  # by id
+        self._memberships: dict[tuple[str, str], Membership] = {}
+        self._audit: list[AuditEvent] = []
+        self._audit_ids = itertools.count(1)
+        self._jobs: dict[str, Job] = {}  # by id (ids are unique across workspaces)
 
     @classmethod
     def from_uri(cls, uri: str) -> MemoryMetadataStore:
@@ -107,8 +132,13 @@ class MemoryMetadataStore(MetadataStore):
                 key=lambda d: d.name,
             )
 
-    def add_dataset_version(self, version: DatasetVersion) -> tuple[DatasetVersion, bool]:
+    def add_dataset_version(
+        self, version: DatasetVersion, *, create: Dataset | None = None
+    ) -> tuple[DatasetVersion, bool]:
         with self._lock:
+            check_create(version, create)
+            if create is not None and (version.workspace, version.dataset) not in self._datasets:
+                self.create_dataset(create)
             self.get_dataset(version.workspace, version.dataset)
             versions = self._dataset_versions[(version.workspace, version.dataset)]
             for existing in versions:
@@ -331,3 +361,194 @@ class MemoryMetadataStore(MetadataStore):
             if direction == "downstream":
                 return sorted((t for s, t in self._edges if s == ref), key=ref_sort_key)
             return sorted((s for s, t in self._edges if t == ref), key=ref_sort_key)
+
+    # -- users, tokens and roles ------------------------------------------------
+    def create_user(self, user: User) -> User:
+        validate_name(user.name, "user")
+        with self._lock:
+            if user.name in self._users:
+                raise user_exists(user.name)
+            self._users[user.name] = user
+            return user
+
+    def get_user(self, name: str) -> User:
+        with self._lock:
+            try:
+                return self._users[name]
+            except KeyError:
+                raise user_not_found(name) from None
+
+    def list_users(self) -> list[User]:
+        with self._lock:
+            return sorted(self._users.values(), key=lambda u: u.name)
+
+    def create_token(self, token: ApiToken) -> ApiToken:
+        with self._lock:
+            self.get_user(token.user)
+            if token.id in self._tokens:
+                raise token_exists(token.id)
+            if any(tk.token_hash == token.token_hash for tk in self._tokens.values()):
+                raise token_hash_taken()
+            self._tokens[token.id] = token
+            return token
+
+    def get_token_by_hash(self, token_hash: str) -> ApiToken:
+        with self._lock:
+            for token in self._tokens.values():
+                if token.token_hash == token_hash:
+                    return token
+            raise token_not_found()
+
+    def list_tokens(self, user: str) -> list[ApiToken]:
+        with self._lock:
+            self.get_user(user)
+            tokens = [tk for tk in self._tokens.values() if tk.user == user]
+            return sorted(tokens, key=lambda tk: (tk.created_at, tk.id))
+
+    def revoke_token(self, token_id: str, at: datetime) -> ApiToken:
+        with self._lock:
+            try:
+                token = self._tokens[token_id]
+            except KeyError:
+                raise token_not_found(token_id) from None
+            if token.revoked_at is None:
+                token = self._tokens[token_id] = replace(token, revoked_at=at)
+            return token
+
+    def set_membership(self, membership: Membership) -> Membership:
+        membership = replace(membership, role=check_role(membership.role))
+        with self._lock:
+            self.get_workspace(membership.workspace)
+            self.get_user(membership.user)
+            self._memberships[(membership.workspace, membership.user)] = membership
+            return membership
+
+    def get_membership(self, workspace: str, user: str) -> Membership | None:
+        with self._lock:
+            return self._memberships.get((workspace, user))
+
+    def list_memberships(
+        self, *, workspace: str | None = None, user: str | None = None
+    ) -> list[Membership]:
+        with self._lock:
+            return [
+                m
+                for (w, u), m in sorted(self._memberships.items())
+                if (workspace is None or w == workspace) and (user is None or u == user)
+            ]
+
+    def remove_membership(self, workspace: str, user: str) -> None:
+        with self._lock:
+            self._memberships.pop((workspace, user), None)
+
+    # -- audit log ------------------------------------------------------------
+    def append_audit(self, event: AuditEvent) -> AuditEvent:
+        with self._lock:
+            stored = replace(
+                event,
+                objects=tuple(event.objects),
+                details=copy.deepcopy(event.details),
+                id=next(self._audit_ids),
+            )
+            self._audit.append(stored)
+            return copy.deepcopy(stored)
+
+    def list_audit(
+        self,
+        *,
+        workspace: str | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[AuditEvent]:
+        check_page(limit, offset)
+        with self._lock:
+            events = [
+                e
+                for e in reversed(self._audit)
+                if (workspace is None or e.workspace == workspace)
+                and (actor is None or e.actor == actor)
+                and (action is None or e.action == action)
+            ]
+            return copy.deepcopy(events[offset : offset + limit])
+
+    # -- background jobs --------------------------------------------------------
+    def create_job(self, job: Job) -> Job:
+        job = replace(job, status=check_job_status(job.status))
+        with self._lock:
+            self.get_workspace(job.workspace)
+            if job.id in self._jobs:
+                raise job_exists(job.id)
+            self._jobs[job.id] = copy.deepcopy(job)
+            return job
+
+    def get_job(self, workspace: str, job_id: str) -> Job:
+        with self._lock:
+            return copy.deepcopy(self._job(workspace, job_id))
+
+    def list_jobs(
+        self,
+        workspace: str,
+        *,
+        status: JobStatus | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[Job]:
+        check_page(limit, offset)
+        if status is not None:
+            status = check_job_status(status)
+        with self._lock:
+            self.get_workspace(workspace)
+            jobs = [
+                j
+                for j in self._jobs.values()
+                if j.workspace == workspace and (status is None or j.status == status)
+            ]
+            jobs.sort(key=lambda j: (j.created_at, j.id), reverse=True)
+            return copy.deepcopy(jobs[offset : offset + limit])
+
+    def update_job(self, workspace: str, job_id: str, **changes: Any) -> Job:
+        check_job_changes(changes)
+        with self._lock:
+            updated = replace(self._job(workspace, job_id), **copy.deepcopy(changes))
+            self._jobs[job_id] = updated
+            return copy.deepcopy(updated)
+
+    def claim_next_job(self, owner: str, at: datetime) -> Job | None:
+        with self._lock:
+            queued = [j for j in self._jobs.values() if j.status == JobStatus.QUEUED]
+            for job in sorted(queued, key=lambda j: (j.created_at, j.id)):
+                if job.cancel_requested:
+                    self._jobs[job.id] = replace(job, status=JobStatus.CANCELLED, finished_at=at)
+                    continue
+                claimed = replace(
+                    job, status=JobStatus.RUNNING, owner=owner, started_at=at, heartbeat_at=at
+                )
+                self._jobs[job.id] = claimed
+                return copy.deepcopy(claimed)
+            return None
+
+    def fail_orphaned_jobs(self, live_owner: str, at: datetime) -> list[Job]:
+        with self._lock:
+            orphaned = [
+                j
+                for j in self._jobs.values()
+                if j.status == JobStatus.RUNNING and (j.owner is None or j.owner != live_owner)
+            ]
+            failed = []
+            for job in sorted(orphaned, key=lambda j: (j.created_at, j.id)):
+                updated = replace(
+                    job, status=JobStatus.FAILED, error=ORPHANED_JOB_ERROR, finished_at=at
+                )
+                self._jobs[job.id] = updated
+                failed.append(updated)
+            return copy.deepcopy(failed)
+
+    def _job(self, workspace: str, job_id: str) -> Job:
+        """The stored job (not a copy); NotFound for another workspace's job."""
+        self.get_workspace(workspace)
+        job = self._jobs.get(job_id)
+        if job is None or job.workspace != workspace:
+            raise job_not_found(workspace, job_id)
+        return job

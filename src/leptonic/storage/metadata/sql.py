@@ -6,6 +6,8 @@ Same semantics as :class:`~leptonic.storage.metadata.memory.MemoryMetadataStore`
 one transaction. Version numbers are assigned under a lock on the parent row
 (``SELECT ... FOR UPDATE`` on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite) and
 guarded by unique constraints, with a retry should two writers still collide.
+Users, tokens, roles and the audit log live in ``_access``, background jobs in
+``_jobs``; transactions in ``_sqlbase``.
 
 Dictionaries are stored as JSON, so they must hold only JSON values: strings,
 finite numbers, booleans, ``None``, lists and string-keyed dicts. Timestamps
@@ -15,8 +17,6 @@ are stored in UTC and read back timezone-aware.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, Literal
@@ -32,7 +32,9 @@ from leptonic.core.uri import ObjectRef
 from leptonic.core.workspace import Workspace
 from leptonic.errors import AlreadyExists, NotFound, StoreError
 from leptonic.storage.metadata import _tables as t
-from leptonic.storage.metadata._engine import display_uri, driver_message, make_engine, writer
+from leptonic.storage.metadata._access import AccessMixin
+from leptonic.storage.metadata._engine import display_uri, make_engine
+from leptonic.storage.metadata._jobs import JobsMixin
 from leptonic.storage.metadata._records import (
     RUN_JSON_FIELDS,
     json_value,
@@ -45,8 +47,10 @@ from leptonic.storage.metadata._records import (
     to_transition,
     to_workspace,
 )
+from leptonic.storage.metadata._sqlbase import insert_row, require_workspace, row_exists
 from leptonic.storage.metadata.base import (
     MetadataStore,
+    check_create,
     check_page,
     check_run_changes,
     check_run_status,
@@ -67,7 +71,7 @@ class _Retry(Exception):
     """Another writer took the version number; start the transaction again."""
 
 
-class SQLMetadataStore(MetadataStore):
+class SQLMetadataStore(AccessMixin, JobsMixin, MetadataStore):
     """Metadata in a SQL database: ``sqlite:///path/to.db`` or ``postgresql://...``.
 
     Parameters
@@ -86,11 +90,6 @@ class SQLMetadataStore(MetadataStore):
     >>> store.create_workspace(Workspace("credit"))  # doctest: +SKIP
     >>> store.close()  # doctest: +SKIP
     """
-
-    def __init__(self, engine: sa.Engine, *, uri: str | None = None) -> None:
-        self.engine = engine
-        self.uri = uri if uri is not None else engine.url.render_as_string(hide_password=False)
-        self._writer = writer(engine)
 
     @classmethod
     def from_uri(cls, uri: str) -> SQLMetadataStore:
@@ -114,34 +113,12 @@ class SQLMetadataStore(MetadataStore):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({display_uri(self.uri)!r})"
 
-    # -- transactions -------------------------------------------------------
-    @contextmanager
-    def _read(self) -> Iterator[sa.Connection]:
-        with self._errors(), self.engine.connect() as conn:
-            yield conn
-
-    @contextmanager
-    def _write(self) -> Iterator[sa.Connection]:
-        with self._errors(), self._writer.begin() as conn:
-            yield conn
-
-    @contextmanager
-    def _errors(self) -> Iterator[None]:
-        try:
-            yield
-        except sa.exc.DBAPIError as exc:
-            raise StoreError(
-                f"the metadata store {display_uri(self.uri)} failed: {driver_message(exc)}. "
-                "Check LEPTONIC_DB and that the database is reachable; if the schema is "
-                "out of date, run `leptonic db upgrade`."
-            ) from exc
-
     # -- workspaces ---------------------------------------------------------
     def create_workspace(self, workspace: Workspace) -> Workspace:
         with self._write() as conn:
-            if _exists(conn, t.workspaces, name=workspace.name):
+            if row_exists(conn, t.workspaces, name=workspace.name):
                 raise _workspace_exists(workspace.name)
-            _insert(
+            insert_row(
                 conn,
                 t.workspaces,
                 _workspace_exists(workspace.name),
@@ -154,7 +131,7 @@ class SQLMetadataStore(MetadataStore):
 
     def get_workspace(self, name: str) -> Workspace:
         with self._read() as conn:
-            return to_workspace(_require_workspace(conn, name))
+            return to_workspace(require_workspace(conn, name))
 
     def list_workspaces(self) -> list[Workspace]:
         with self._read() as conn:
@@ -168,10 +145,10 @@ class SQLMetadataStore(MetadataStore):
             field="name",
         )
         with self._write() as conn:
-            _require_workspace(conn, dataset.workspace)
-            if _exists(conn, t.datasets, workspace=dataset.workspace, name=dataset.name):
+            require_workspace(conn, dataset.workspace)
+            if row_exists(conn, t.datasets, workspace=dataset.workspace, name=dataset.name):
                 raise exists
-            _insert(
+            insert_row(
                 conn,
                 t.datasets,
                 exists,
@@ -188,7 +165,7 @@ class SQLMetadataStore(MetadataStore):
 
     def list_datasets(self, workspace: str) -> list[Dataset]:
         with self._read() as conn:
-            _require_workspace(conn, workspace)
+            require_workspace(conn, workspace)
             rows = conn.execute(
                 sa.select(t.datasets)
                 .where(t.datasets.c.workspace == workspace)
@@ -196,7 +173,10 @@ class SQLMetadataStore(MetadataStore):
             )
             return [to_dataset(r) for r in rows]
 
-    def add_dataset_version(self, version: DatasetVersion) -> tuple[DatasetVersion, bool]:
+    def add_dataset_version(
+        self, version: DatasetVersion, *, create: Dataset | None = None
+    ) -> tuple[DatasetVersion, bool]:
+        check_create(version, create)
         values = {
             "workspace": version.workspace,
             "dataset": version.dataset,
@@ -215,6 +195,19 @@ class SQLMetadataStore(MetadataStore):
         for _ in range(_VERSION_RETRIES):
             try:
                 with self._write() as conn:
+                    if create is not None and not row_exists(
+                        conn, t.datasets, workspace=create.workspace, name=create.name
+                    ):
+                        require_workspace(conn, create.workspace)
+                        insert_row(
+                            conn,
+                            t.datasets,
+                            _Retry(),
+                            workspace=create.workspace,
+                            name=create.name,
+                            description=create.description,
+                            created_at=create.created_at,
+                        )
                     _require_dataset(conn, version.workspace, version.dataset, lock=True)
                     mine = (dv.c.workspace == version.workspace) & (dv.c.dataset == version.dataset)
                     existing = conn.execute(
@@ -223,7 +216,7 @@ class SQLMetadataStore(MetadataStore):
                     if existing is not None:
                         return to_dataset_version(existing), False
                     number = _next_version(conn, dv.c.version, mine)
-                    _insert(conn, dv, _Retry(), **values, version=number)
+                    insert_row(conn, dv, _Retry(), **values, version=number)
                     return replace(version, version=number), True
             except _Retry:
                 continue
@@ -281,15 +274,15 @@ class SQLMetadataStore(MetadataStore):
         }
         values.update({f: json_value(getattr(run, f), f) for f in RUN_JSON_FIELDS})
         with self._write() as conn:
-            _require_workspace(conn, run.workspace)
-            if _exists(conn, t.runs, id=run.id):
+            require_workspace(conn, run.workspace)
+            if row_exists(conn, t.runs, id=run.id):
                 raise exists
-            _insert(conn, t.runs, exists, **values)
+            insert_row(conn, t.runs, exists, **values)
         return run
 
     def get_run(self, workspace: str, run_id: str) -> Run:
         with self._read() as conn:
-            _require_workspace(conn, workspace)
+            require_workspace(conn, workspace)
             return to_run(_require_run(conn, workspace, run_id))
 
     def list_runs(
@@ -307,14 +300,14 @@ class SQLMetadataStore(MetadataStore):
             query = query.where(r.c.status == str(status))
         query = query.order_by(r.c.created_at.desc(), r.c.id.desc()).limit(limit).offset(offset)
         with self._read() as conn:
-            _require_workspace(conn, workspace)
+            require_workspace(conn, workspace)
             return [to_run(row) for row in conn.execute(query)]
 
     def update_run(self, workspace: str, run_id: str, **changes: Any) -> Run:
         check_run_changes(changes)
         values = {name: run_column(name, value) for name, value in changes.items()}
         with self._write() as conn:
-            _require_workspace(conn, workspace)
+            require_workspace(conn, workspace)
             _require_run(conn, workspace, run_id)
             if values:
                 conn.execute(
@@ -331,10 +324,10 @@ class SQLMetadataStore(MetadataStore):
             field="name",
         )
         with self._write() as conn:
-            _require_workspace(conn, model.workspace)
-            if _exists(conn, t.models, workspace=model.workspace, name=model.name):
+            require_workspace(conn, model.workspace)
+            if row_exists(conn, t.models, workspace=model.workspace, name=model.name):
                 raise exists
-            _insert(
+            insert_row(
                 conn,
                 t.models,
                 exists,
@@ -352,7 +345,7 @@ class SQLMetadataStore(MetadataStore):
 
     def list_models(self, workspace: str) -> list[Model]:
         with self._read() as conn:
-            _require_workspace(conn, workspace)
+            require_workspace(conn, workspace)
             rows = conn.execute(
                 sa.select(t.models)
                 .where(t.models.c.workspace == workspace)
@@ -384,7 +377,7 @@ class SQLMetadataStore(MetadataStore):
                     _require_model(conn, version.workspace, version.model, lock=True)
                     mine = (mv.c.workspace == version.workspace) & (mv.c.model == version.model)
                     number = _next_version(conn, mv.c.version, mine)
-                    _insert(conn, mv, _Retry(), **values, version=number)
+                    insert_row(conn, mv, _Retry(), **values, version=number)
                     stored = replace(version, version=number, stage=Stage.CANDIDATE)
                     _record_transition(
                         conn,
@@ -504,7 +497,7 @@ class SQLMetadataStore(MetadataStore):
                 conn.execute(sqlite_insert(t.lineage_edges).values(values).on_conflict_do_nothing())
             else:  # pragma: no cover - only SQLite and PostgreSQL are supported
                 keys = {k: values[k] for k in ("workspace", "source_key", "target_key")}
-                if not _exists(conn, t.lineage_edges, **keys):
+                if not row_exists(conn, t.lineage_edges, **keys):
                     conn.execute(sa.insert(t.lineage_edges).values(values))
 
     def lineage(
@@ -524,34 +517,12 @@ class SQLMetadataStore(MetadataStore):
 
 
 # -- helpers: lookups ---------------------------------------------------------
-def _exists(conn: sa.Connection, table: sa.Table, **keys: Any) -> bool:
-    query = sa.select(sa.literal(1)).select_from(table)
-    query = query.where(*(table.c[k] == v for k, v in keys.items()))
-    return conn.execute(query).first() is not None
-
-
-def _insert(conn: sa.Connection, table: sa.Table, on_conflict: Exception, **values: Any) -> None:
-    """Insert one row; raise ``on_conflict`` if a unique key is taken meanwhile."""
-    try:
-        conn.execute(sa.insert(table).values(**values))
-    except sa.exc.IntegrityError:
-        raise on_conflict from None
-
-
-def _require_workspace(conn: sa.Connection, name: str) -> Row[Any]:
-    row = conn.execute(sa.select(t.workspaces).where(t.workspaces.c.name == name)).first()
-    if row is None:
-        raise NotFound(
-            f"workspace {name!r} not found; create it with `leptonic workspace create {name}`",
-            field="workspace",
-        )
-    return row
 
 
 def _require_dataset(
     conn: sa.Connection, workspace: str, name: str, *, lock: bool = False
 ) -> Row[Any]:
-    _require_workspace(conn, workspace)
+    require_workspace(conn, workspace)
     d = t.datasets
     query = sa.select(d).where(d.c.workspace == workspace, d.c.name == name)
     row = conn.execute(query.with_for_update() if lock else query).first()
@@ -579,7 +550,7 @@ def _require_run(conn: sa.Connection, workspace: str, run_id: str) -> Row[Any]:
 def _require_model(
     conn: sa.Connection, workspace: str, name: str, *, lock: bool = False
 ) -> Row[Any]:
-    _require_workspace(conn, workspace)
+    require_workspace(conn, workspace)
     m = t.models
     query = sa.select(m).where(m.c.workspace == workspace, m.c.name == name)
     row = conn.execute(query.with_for_update() if lock else query).first()

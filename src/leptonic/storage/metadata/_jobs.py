@@ -1,0 +1,167 @@
+"""Background jobs of the SQL metadata store.
+
+A part of :class:`~leptonic.storage.metadata.sql.SQLMetadataStore`; the
+semantics are those of :class:`~leptonic.storage.metadata.base.MetadataStore`.
+
+:meth:`JobsMixin.claim_next_job` takes the oldest queued job with
+``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL, so that concurrent
+workers pass over a job another one is taking instead of waiting for it; on
+SQLite the write transaction (``BEGIN IMMEDIATE``) already holds the database
+lock, and SQLAlchemy leaves the ``FOR UPDATE`` out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Row
+
+from leptonic.core.job import Job, JobStatus
+from leptonic.storage.metadata import _tables as t
+from leptonic.storage.metadata._errors import job_exists, job_not_found
+from leptonic.storage.metadata._records import job_column, json_value, to_job
+from leptonic.storage.metadata._sqlbase import (
+    SQLStoreBase,
+    insert_row,
+    require_workspace,
+    row_exists,
+)
+from leptonic.storage.metadata.base import (
+    ORPHANED_JOB_ERROR,
+    check_job_changes,
+    check_job_status,
+    check_page,
+)
+
+__all__ = ["JobsMixin"]
+
+_j = t.jobs
+#: Oldest first: the order in which queued jobs are handed out.
+_OLDEST_FIRST = (_j.c.created_at, _j.c.id)
+
+
+class JobsMixin(SQLStoreBase):
+    """Jobs kept in the ``jobs`` table."""
+
+    def create_job(self, job: Job) -> Job:
+        job = replace(job, status=check_job_status(job.status))
+        values = {
+            "id": job.id,
+            "workspace": job.workspace,
+            "kind": job.kind,
+            "payload": json_value(job.payload, "payload"),
+            "status": job.status.value,
+            "created_by": job.created_by,
+            "run_id": job.run_id,
+            "owner": job.owner,
+            "progress": json_value(job.progress, "progress"),
+            "result": json_value(job.result, "result"),
+            "error": job.error,
+            "cancel_requested": job.cancel_requested,
+            "created_at": job.created_at,
+            "started_at": job.started_at,
+            "finished_at": job.finished_at,
+            "heartbeat_at": job.heartbeat_at,
+        }
+        with self._write() as conn:
+            require_workspace(conn, job.workspace)
+            if row_exists(conn, _j, id=job.id):
+                raise job_exists(job.id)
+            insert_row(conn, _j, job_exists(job.id), **values)
+        return job
+
+    def get_job(self, workspace: str, job_id: str) -> Job:
+        with self._read() as conn:
+            require_workspace(conn, workspace)
+            return to_job(_require_job(conn, workspace, job_id))
+
+    def list_jobs(
+        self,
+        workspace: str,
+        *,
+        status: JobStatus | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[Job]:
+        check_page(limit, offset)
+        query = sa.select(_j).where(_j.c.workspace == workspace)
+        if status is not None:
+            query = query.where(_j.c.status == check_job_status(status).value)
+        query = query.order_by(_j.c.created_at.desc(), _j.c.id.desc()).limit(limit).offset(offset)
+        with self._read() as conn:
+            require_workspace(conn, workspace)
+            return [to_job(row) for row in conn.execute(query)]
+
+    def update_job(self, workspace: str, job_id: str, **changes: Any) -> Job:
+        check_job_changes(changes)
+        values = {name: job_column(name, value) for name, value in changes.items()}
+        with self._write() as conn:
+            require_workspace(conn, workspace)
+            _require_job(conn, workspace, job_id)
+            if values:
+                conn.execute(
+                    sa.update(_j)
+                    .where(_j.c.workspace == workspace, _j.c.id == job_id)
+                    .values(**values)
+                )
+            return to_job(_require_job(conn, workspace, job_id))
+
+    def claim_next_job(self, owner: str, at: datetime) -> Job | None:
+        next_queued = (
+            sa.select(_j)
+            .where(_j.c.status == JobStatus.QUEUED.value)
+            .order_by(*_OLDEST_FIRST)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        with self._write() as conn:
+            while (row := conn.execute(next_queued).first()) is not None:
+                if row.cancel_requested:
+                    _set(conn, row.id, status=JobStatus.CANCELLED.value, finished_at=at)
+                    continue
+                _set(
+                    conn,
+                    row.id,
+                    status=JobStatus.RUNNING.value,
+                    owner=owner,
+                    started_at=at,
+                    heartbeat_at=at,
+                )
+                return to_job(_require_job(conn, row.workspace, row.id))
+        return None
+
+    def fail_orphaned_jobs(self, live_owner: str, at: datetime) -> list[Job]:
+        orphaned = (
+            sa.select(_j.c.id)
+            .where(
+                _j.c.status == JobStatus.RUNNING.value,
+                sa.or_(_j.c.owner.is_(None), _j.c.owner != live_owner),
+            )
+            .order_by(*_OLDEST_FIRST)
+            .with_for_update()
+        )
+        with self._write() as conn:
+            ids = list(conn.execute(orphaned).scalars())
+            if not ids:
+                return []
+            conn.execute(
+                sa.update(_j)
+                .where(_j.c.id.in_(ids))
+                .values(status=JobStatus.FAILED.value, error=ORPHANED_JOB_ERROR, finished_at=at)
+            )
+            rows = conn.execute(sa.select(_j).where(_j.c.id.in_(ids)).order_by(*_OLDEST_FIRST))
+            return [to_job(r) for r in rows]
+
+
+def _require_job(conn: sa.Connection, workspace: str, job_id: str) -> Row[Any]:
+    row = conn.execute(sa.select(_j).where(_j.c.workspace == workspace, _j.c.id == job_id)).first()
+    if row is None:
+        raise job_not_found(workspace, job_id)
+    return row
+
+
+def _set(conn: sa.Connection, job_id: str, **values: Any) -> None:
+    conn.execute(sa.update(_j).where(_j.c.id == job_id).values(**values))

@@ -1,0 +1,87 @@
+"""Transactions and shared lookups of the SQL metadata store.
+
+:class:`SQLStoreBase` holds the engine and opens transactions; the parts of
+:class:`~leptonic.storage.metadata.sql.SQLMetadataStore` (``_access``,
+``_jobs`` and ``sql`` itself) build on it. Driver errors become
+:class:`~leptonic.errors.StoreError` here, once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Row
+
+from leptonic.errors import NotFound, StoreError
+from leptonic.storage.metadata import _tables as t
+from leptonic.storage.metadata._engine import display_uri, driver_message, writer
+
+__all__ = ["SQLStoreBase", "insert_row", "require_workspace", "row_exists"]
+
+
+class SQLStoreBase:
+    """An engine and its transactions: :meth:`_read` and :meth:`_write`.
+
+    Parameters
+    ----------
+    engine
+        The engine to use; disposed of by the store's ``close``.
+    uri
+        The URI the engine was made from, kept as :attr:`uri`.
+    """
+
+    def __init__(self, engine: sa.Engine, *, uri: str | None = None) -> None:
+        self.engine = engine
+        self.uri = uri if uri is not None else engine.url.render_as_string(hide_password=False)
+        self._writer = writer(engine)
+
+    @contextmanager
+    def _read(self) -> Iterator[sa.Connection]:
+        with self._errors(), self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sa.Connection]:
+        """A write transaction: ``BEGIN IMMEDIATE`` on SQLite, committed on success."""
+        with self._errors(), self._writer.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sa.exc.DBAPIError as exc:
+            raise StoreError(
+                f"the metadata store {display_uri(self.uri)} failed: {driver_message(exc)}. "
+                "Check LEPTONIC_DB and that the database is reachable; if the schema is "
+                "out of date, run `leptonic db upgrade`."
+            ) from exc
+
+
+def row_exists(conn: sa.Connection, table: sa.Table, **keys: Any) -> bool:
+    """Whether ``table`` has a row with these column values."""
+    query = sa.select(sa.literal(1)).select_from(table)
+    query = query.where(*(table.c[k] == v for k, v in keys.items()))
+    return conn.execute(query).first() is not None
+
+
+def insert_row(conn: sa.Connection, table: sa.Table, on_conflict: Exception, **values: Any) -> None:
+    """Insert one row; raise ``on_conflict`` if a unique key is taken meanwhile."""
+    try:
+        conn.execute(sa.insert(table).values(**values))
+    except sa.exc.IntegrityError:
+        raise on_conflict from None
+
+
+def require_workspace(conn: sa.Connection, name: str) -> Row[Any]:
+    """The workspace row called ``name``; :class:`NotFound` if there is none."""
+    row = conn.execute(sa.select(t.workspaces).where(t.workspaces.c.name == name)).first()
+    if row is None:
+        raise NotFound(
+            f"workspace {name!r} not found; create it with `leptonic workspace create {name}`",
+            field="workspace",
+        )
+    return row
