@@ -44,7 +44,7 @@ from leptonic.registry.service import ModelRegistry
 from leptonic.storage.artifacts.base import ArtifactStore
 from leptonic.storage.metadata.base import MetadataStore, check_run_status
 from leptonic.storage.registry import open_artifact_store, open_metadata_store
-from leptonic.tasks.predictor import TabularPredictor
+from leptonic.tasks.predictor import Predictor
 from leptonic.tasks.runner import TrainOutcome, run_training
 from leptonic.tasks.spec import TrainSpec
 
@@ -329,7 +329,7 @@ class Platform:
     ) -> list[StageTransition]:
         return self.registry.history(workspace, model, version)
 
-    def load_model(self, workspace: str, model: str, version: int) -> TabularPredictor:
+    def load_model(self, workspace: str, model: str, version: int) -> Predictor:
         return self.registry.load(workspace, model, version)
 
     # -- users, tokens and roles ----------------------------------------------

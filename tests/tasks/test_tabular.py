@@ -113,3 +113,41 @@ def test_positive_label_for_text_labels(artifacts: MemoryArtifactStore) -> None:
     data = load_training_data(version, artifacts, TrainSpec(target="y", positive_label="bad"))
     assert data.classes == ["good", "bad"]
     assert data.y.tolist() == [0, 1, 0, 1]
+
+
+def test_ensemble_selection_weights_and_blend() -> None:
+    from leptonic.tasks.tabular import select_ensemble
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 2000)
+    signal = y + rng.normal(0, 1.0, 2000)
+    a = signal + rng.normal(0, 1.0, 2000)  # two noisy views: their average beats either
+    b = signal + rng.normal(0, 1.0, 2000)
+    weak = rng.normal(size=2000)
+    weights, score = select_ensemble([a, b, weak], y, "binary")
+    assert weights[2] == 0.0 and weights[0] > 0 and weights[1] > 0
+    assert sum(weights) == pytest.approx(1.0)
+    assert score > max(roc_auc(y, a), roc_auc(y, b))
+
+
+def test_ensemble_predictor_blends_members(applicant_version, artifacts, applicant_table) -> None:  # type: ignore[no-untyped-def]
+    from leptonic.registry.serialization import load_predictor, save_predictor
+    from leptonic.tasks.predictor import EnsemblePredictor
+
+    members = []
+    for candidate in ("logistic", "lightgbm"):
+        spec = TrainSpec(target="default", candidates=(candidate,), trials=1)
+        members.append(train_tabular(load_training_data(applicant_version, artifacts, spec), spec))
+    ens = EnsemblePredictor([m.predictor for m in members], [3, 1], threshold=0.2)
+    assert ens.weights == [0.75, 0.25]
+    rows = applicant_table.slice(0, 30)
+    expected = 0.75 * members[0].predictor.predict_batch(rows) + 0.25 * members[
+        1
+    ].predictor.predict_batch(rows)
+    np.testing.assert_allclose(ens.predict_batch(rows), expected)
+    one = [ens.predict_one(r) for r in rows.to_pylist()]
+    np.testing.assert_allclose(one, expected, rtol=1e-6)
+    key, digest = save_predictor(ens, artifacts)
+    loaded = load_predictor(artifacts, key, digest)
+    assert isinstance(loaded, EnsemblePredictor) and loaded.threshold == 0.2
+    np.testing.assert_allclose(loaded.predict_batch(rows), expected)

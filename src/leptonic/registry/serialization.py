@@ -18,7 +18,7 @@ from leptonic.errors import UnsafeArtifact
 from leptonic.features.behaviour import SequenceAggregates
 from leptonic.features.preprocessing import TabularPreprocessor
 from leptonic.storage.artifacts.base import ArtifactStore
-from leptonic.tasks.predictor import TabularPredictor
+from leptonic.tasks.predictor import EnsemblePredictor, Predictor, TabularPredictor
 
 __all__ = ["BUNDLE_FORMAT", "TRUSTED_TYPES", "load_predictor", "save_predictor"]
 
@@ -55,24 +55,39 @@ def _dump_estimator(predictor: TabularPredictor) -> tuple[bytes, str]:
     return sio.dumps(est), "skops"
 
 
-def save_predictor(predictor: TabularPredictor, artifacts: ArtifactStore) -> tuple[str, str]:
-    """Store ``predictor``; return ``(manifest_key, manifest_sha256)``."""
+def _entry(predictor: TabularPredictor, artifacts: ArtifactStore) -> dict[str, Any]:
+    """One fitted model: its flavor, preprocessing (JSON) and estimator file."""
     blob, fmt = _dump_estimator(predictor)
-    est_key = artifacts.put_bytes(blob)
-    manifest = {
+    return {
+        "flavor": predictor.flavor,
+        "preprocessor": predictor.preprocessor.to_dict(),
+        "behaviour": predictor.behaviour.to_dict() if predictor.behaviour else None,
+        "estimator": {
+            "format": fmt,
+            "key": artifacts.put_bytes(blob),
+            "sha256": hashlib.sha256(blob).hexdigest(),
+        },
+    }
+
+
+def save_predictor(predictor: Predictor, artifacts: ArtifactStore) -> tuple[str, str]:
+    """Store ``predictor``; return ``(manifest_key, manifest_sha256)``."""
+    manifest: dict[str, Any] = {
         "format": BUNDLE_FORMAT,
         "task": predictor.task,
-        "flavor": predictor.flavor,
         "classes": [_plain(c) for c in predictor.classes] if predictor.classes else None,
         "threshold": predictor.threshold,
         "inputs": predictor.inputs,
-        "preprocessor": predictor.preprocessor.to_dict(),
-        "behaviour": predictor.behaviour.to_dict() if predictor.behaviour else None,
-        "estimator": {"format": fmt, "key": est_key, "sha256": hashlib.sha256(blob).hexdigest()},
         "versions": {
             name: package_version(name) for name in ("leptonic", "scikit-learn", "lightgbm")
         },
     }
+    if isinstance(predictor, EnsemblePredictor):
+        manifest["flavor"] = "ensemble"
+        manifest["weights"] = predictor.weights
+        manifest["members"] = [_entry(m, artifacts) for m in predictor.members]
+    else:
+        manifest.update(_entry(predictor, artifacts))
     data = json.dumps(manifest, sort_keys=True, allow_nan=False).encode("utf-8")
     return artifacts.put_bytes(data), hashlib.sha256(data).hexdigest()
 
@@ -115,9 +130,7 @@ def _load_estimator(entry: dict[str, Any], flavor: str, artifacts: ArtifactStore
     return est
 
 
-def load_predictor(
-    artifacts: ArtifactStore, manifest_key: str, manifest_sha256: str
-) -> TabularPredictor:
+def load_predictor(artifacts: ArtifactStore, manifest_key: str, manifest_sha256: str) -> Predictor:
     """Load a bundle, checking the manifest against ``manifest_sha256`` and every file."""
     data = artifacts.get_bytes(manifest_key, verify=True)
     if hashlib.sha256(data).hexdigest() != manifest_sha256:
@@ -128,18 +141,31 @@ def load_predictor(
         raise _refuse(manifest_key, "the manifest is not JSON") from None
     if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
         raise _refuse(manifest_key, f"unknown bundle format (expected {BUNDLE_FORMAT})")
-    flavor = manifest["flavor"]
-    estimator = _load_estimator(manifest["estimator"], flavor, artifacts)
-    behaviour = (
-        SequenceAggregates.from_dict(manifest["behaviour"]) if manifest["behaviour"] else None
-    )
+    try:
+        if manifest["flavor"] == "ensemble":
+            members = [_load_entry(m, manifest, artifacts) for m in manifest["members"]]
+            return EnsemblePredictor(members, manifest["weights"], threshold=manifest["threshold"])
+        return _load_entry(manifest, manifest, artifacts, threshold=manifest["threshold"])
+    except (KeyError, TypeError) as exc:
+        raise _refuse(manifest_key, f"the manifest lacks or mangles {exc}") from None
+
+
+def _load_entry(
+    entry: dict[str, Any],
+    manifest: dict[str, Any],
+    artifacts: ArtifactStore,
+    threshold: float | None = None,
+) -> TabularPredictor:
+    flavor = entry["flavor"]
+    estimator = _load_estimator(entry["estimator"], flavor, artifacts)
+    behaviour = SequenceAggregates.from_dict(entry["behaviour"]) if entry["behaviour"] else None
     return TabularPredictor(
         task=manifest["task"],
         flavor=flavor,
         estimator=estimator,
-        preprocessor=TabularPreprocessor.from_dict(manifest["preprocessor"]),
+        preprocessor=TabularPreprocessor.from_dict(entry["preprocessor"]),
         behaviour=behaviour,
         inputs=manifest["inputs"],
         classes=manifest["classes"],
-        threshold=manifest["threshold"],
+        threshold=threshold,
     )

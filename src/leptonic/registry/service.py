@@ -15,7 +15,7 @@ from leptonic.registry.model_card import render_model_card
 from leptonic.registry.serialization import load_predictor, save_predictor
 from leptonic.storage.artifacts.base import ArtifactStore
 from leptonic.storage.metadata.base import MetadataStore
-from leptonic.tasks.predictor import TabularPredictor
+from leptonic.tasks.predictor import Predictor
 
 __all__ = ["ModelRegistry", "dataset_ref", "model_version_ref", "run_ref"]
 
@@ -38,14 +38,14 @@ class ModelRegistry:
     def __init__(self, metadata: MetadataStore, artifacts: ArtifactStore) -> None:
         self.metadata = metadata
         self.artifacts = artifacts
-        self._cache: dict[tuple[str, str], TabularPredictor] = {}
+        self._cache: dict[tuple[str, str], Predictor] = {}
         self._lock = threading.Lock()
 
     def register(
         self,
         workspace: str,
         model: str,
-        predictor: TabularPredictor,
+        predictor: Predictor,
         *,
         run: Run,
         dataset: DatasetVersion,
@@ -109,7 +109,7 @@ class ModelRegistry:
         self.metadata.add_lineage(run_ref(run), model_version_ref(mv))
         return mv
 
-    def load(self, workspace: str, model: str, version: int) -> TabularPredictor:
+    def load(self, workspace: str, model: str, version: int) -> Predictor:
         """The predictor of one version; loaded and verified once, then kept in memory."""
         mv = self.metadata.get_model_version(workspace, model, version)
         cache_key = (mv.artifact_key, mv.artifact_digest)

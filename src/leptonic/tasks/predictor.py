@@ -13,7 +13,7 @@ from leptonic.errors import InvalidInput
 from leptonic.features.behaviour import SequenceAggregates
 from leptonic.features.preprocessing import TabularPreprocessor
 
-__all__ = ["FLAVORS", "TabularPredictor"]
+__all__ = ["FLAVORS", "EnsemblePredictor", "Predictor", "TabularPredictor"]
 
 FLAVORS = ("logistic", "lightgbm", "mlp")
 
@@ -144,6 +144,10 @@ class TabularPredictor:
         multiclass, predicted values for regression."""
         return self._raw_batch(self.features(table))
 
+    def predict_encoded(self, frame: pd.DataFrame) -> np.ndarray:
+        """Score a frame that already holds the behaviour-aggregate columns (training)."""
+        return self._raw_batch(self.preprocessor.transform(frame))
+
     # -- single record (the serving hot path) -------------------------------
     def _vector(self, record: Mapping[str, Any]) -> np.ndarray:
         if self.behaviour is not None:
@@ -191,3 +195,78 @@ class TabularPredictor:
         if self.threshold is None:
             raise InvalidInput("this model has no decision threshold (not a binary model)")
         return probability >= self.threshold
+
+
+class EnsemblePredictor:
+    """A weighted average of tabular predictors trained on the same data.
+
+    Parameters
+    ----------
+    members
+        Fitted predictors of one task and one input signature.
+    weights
+        Non-negative weights, one per member; they are normalised to sum to 1.
+    threshold
+        Binary decision threshold on the blended P(positive).
+    """
+
+    flavor = "ensemble"
+
+    def __init__(
+        self,
+        members: Sequence[TabularPredictor],
+        weights: Sequence[float],
+        threshold: float | None = None,
+    ) -> None:
+        if not members or len(members) != len(weights):
+            raise InvalidInput("an ensemble needs one weight per member and at least one member")
+        if len({m.task for m in members}) != 1:
+            raise InvalidInput("ensemble members must share one task")
+        total = float(sum(weights))
+        if total <= 0 or any(w < 0 for w in weights):
+            raise InvalidInput("ensemble weights must be non-negative with a positive sum")
+        self.members = list(members)
+        self.weights = [float(w) / total for w in weights]
+        self.task = members[0].task
+        self.inputs = members[0].inputs
+        self.classes = members[0].classes
+        self.threshold = threshold
+
+    @property
+    def input_names(self) -> list[str]:
+        return [i["name"] for i in self.inputs]
+
+    def predict_batch(
+        self, table: pa.Table | pd.DataFrame | Sequence[Mapping[str, Any]]
+    ) -> np.ndarray:
+        """The weighted average of the members' :meth:`TabularPredictor.predict_batch`."""
+        if isinstance(table, pa.Table):
+            table = table.to_pandas()
+        parts = [m.predict_batch(table) for m in self.members]
+        return np.asarray(sum(w * p for w, p in zip(self.weights, parts, strict=True)))
+
+    def predict_encoded(self, frame: pd.DataFrame) -> np.ndarray:
+        parts = [m.predict_encoded(frame) for m in self.members]
+        return np.asarray(sum(w * p for w, p in zip(self.weights, parts, strict=True)))
+
+    def predict_one(self, record: Mapping[str, Any]) -> float | dict[str, float]:
+        """The weighted average of the members' :meth:`TabularPredictor.predict_one`."""
+        outs = [m.predict_one(record) for m in self.members]
+        blended: dict[str, float] = {}
+        value = 0.0
+        for w, out in zip(self.weights, outs, strict=True):
+            if isinstance(out, dict):
+                for label, p in out.items():
+                    blended[label] = blended.get(label, 0.0) + w * p
+            else:
+                value += w * out
+        return blended if self.task == "multiclass" else value
+
+    def decide(self, probability: float) -> bool:
+        if self.threshold is None:
+            raise InvalidInput("this model has no decision threshold (not a binary model)")
+        return probability >= self.threshold
+
+
+#: Anything that scores tables and single records.
+Predictor = TabularPredictor | EnsemblePredictor

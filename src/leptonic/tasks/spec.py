@@ -61,6 +61,9 @@ class TrainSpec:
         ``ks`` (the KS-optimal cut) or ``f1``.
     refit
         Refit the chosen candidate on train+valid before the test.
+    ensemble
+        Blend the best model of each family when the blend scores better on
+        validation (greedy ensemble selection).
     refit_all
         After the test, refit once more on every row (train+valid+test) for
         the model that is kept; its reported test metrics are those of the
@@ -89,6 +92,7 @@ class TrainSpec:
     threshold: str = "ks"
     refit: bool = True
     refit_all: bool = False
+    ensemble: bool = True
     pdo: float = 20.0
     base_score: float = 600.0
     base_odds: float = 50.0

@@ -32,7 +32,7 @@ from leptonic.features.behaviour import SequenceAggregates
 from leptonic.features.woe import WoEBinner
 from leptonic.tasks._data import TrainingData
 from leptonic.tasks.candidates import CANDIDATE_CLASSES, Candidate
-from leptonic.tasks.predictor import TabularPredictor
+from leptonic.tasks.predictor import EnsemblePredictor, Predictor, TabularPredictor
 from leptonic.tasks.spec import TrainSpec
 
 __all__ = ["Split", "TrainingResult", "make_split", "train_tabular"]
@@ -53,7 +53,7 @@ class Split:
 
 @dataclass
 class TrainingResult:
-    predictor: TabularPredictor
+    predictor: Predictor
     chosen: str
     params: dict[str, Any]
     leaderboard: list[dict[str, Any]]
@@ -193,9 +193,8 @@ class _Search:
         assert oof is not None  # at least one fold exists by construction
         return float(np.mean(scores)), oof, facts
 
-    def run(
-        self, cands: list[Candidate], progress: ProgressFn | None
-    ) -> tuple[Candidate, dict[str, Any], np.ndarray, list[dict[str, Any]]]:
+    def run(self, cands: list[Candidate], progress: ProgressFn | None) -> list[_Best]:
+        """Search each candidate; return the best trial of each, best first."""
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -204,8 +203,7 @@ class _Search:
         budgets = [max(1, round(spec.trials * c.weight / total_w)) for c in cands]
         done = 0
         total = sum(budgets)
-        best: tuple[float, Candidate, dict[str, Any], np.ndarray, list[dict[str, Any]]] | None
-        best = None
+        bests: dict[str, _Best] = {}
         started = time.perf_counter()
         for cand, budget in zip(cands, budgets, strict=True):
             deadline = None
@@ -240,17 +238,52 @@ class _Search:
                     }
                 )
                 self.log(f"{cand.name} trial {i}: score {score:.4f} in {seconds:.2f}s {params}")
-                if best is None or score > best[0]:
-                    best = (score, cand, params, oof, facts)
+                if cand.name not in bests or score > bests[cand.name].score:
+                    bests[cand.name] = _Best(score, cand, params, oof, facts)
                 done += 1
                 if progress is not None:
                     progress(done, total)
-        if best is None:
+        if not bests:
             raise InvalidInput(
                 "every training trial failed; see the run log for the errors", field="candidates"
             )
         self.log(f"search finished in {time.perf_counter() - started:.1f}s")
-        return best[1], best[2], best[3], best[4]
+        return sorted(bests.values(), key=lambda b: -b.score)
+
+
+@dataclass
+class _Best:
+    """The best trial of one candidate family."""
+
+    score: float
+    cand: Candidate
+    params: dict[str, Any]
+    oof: np.ndarray
+    facts: list[dict[str, Any]]
+
+
+def select_ensemble(
+    oofs: list[np.ndarray], y: np.ndarray, task: str, steps: int = 25
+) -> tuple[list[float], float]:
+    """Greedy ensemble selection with replacement (Caruana et al., 2004).
+
+    Repeatedly adds the member whose inclusion most improves the validation
+    score of the averaged predictions. Returns the weights (summing to 1)
+    and the score of the blend.
+    """
+    counts = np.zeros(len(oofs))
+    total = np.zeros_like(oofs[0])
+    best_score = -np.inf
+    for _ in range(steps):
+        scores = [_score(task, y, (total + o) / (counts.sum() + 1)) for o in oofs]
+        i = int(np.argmax(scores))
+        if scores[i] <= best_score and counts.sum() > 0:
+            break
+        best_score = scores[i]
+        counts[i] += 1
+        total = total + oofs[i]
+    weights = counts / counts.sum()
+    return [float(w) for w in weights], float(best_score)
 
 
 def _pre_key(pre: Any) -> dict[str, Any]:
@@ -272,7 +305,14 @@ def _leaderboard(trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(rows.values(), key=lambda r: -r["best_score"])
 
 
-def _importance(predictor: TabularPredictor) -> list[dict[str, Any]]:
+def _importance(predictor: Predictor) -> list[dict[str, Any]]:
+    if isinstance(predictor, EnsemblePredictor):
+        order = np.argsort(-np.asarray(predictor.weights))
+        for i in order:
+            rows = _importance(predictor.members[int(i)])
+            if rows:
+                return rows
+        return []
     names = list(predictor.preprocessor.feature_names_out_)
     est = predictor.estimator
     if predictor.flavor == "lightgbm":
@@ -347,97 +387,113 @@ def train_tabular(
     )
     cands = [CANDIDATE_CLASSES[name]() for name in spec.candidates]
     search = _Search(frame, data, spec, split, log)
-    chosen, params, oof, facts = search.run(cands, progress)
+    bests = search.run(cands, progress)
     timings["search_s"] = time.perf_counter() - t0
-    log(f"chose {chosen.name} with {params}")
 
     y = data.y
-    threshold: float | None = None
     pool_valid = np.concatenate([va for _, va in split.folds])
+    members = [bests[0]]
+    weights = [1.0]
+    oof = bests[0].oof
+    if spec.ensemble and len(bests) > 1:
+        ws, blend_score = select_ensemble(
+            [b.oof[pool_valid] for b in bests], y[pool_valid], spec.task
+        )
+        if blend_score > bests[0].score + 1e-4 and sum(w > 0 for w in ws) > 1:
+            members = [b for b, w in zip(bests, ws, strict=True) if w > 0]
+            weights = [w for w in ws if w > 0]
+            oof = np.sum([w * b.oof for b, w in zip(members, weights, strict=True)], axis=0)
+            log(
+                f"ensemble of {', '.join(f'{b.cand.name} ({w:.2f})' for b, w in zip(members, weights, strict=True))}"
+                f" scores {blend_score:.4f} against {bests[0].score:.4f} for {bests[0].cand.name} alone"
+            )
+    chosen_name = members[0].cand.name if len(members) == 1 else "ensemble"
+    log(f"chose {chosen_name}")
+
+    threshold: float | None = None
     if spec.task == "binary":
         method: Any = spec.threshold
         threshold = float(choose_threshold(y[pool_valid], oof[pool_valid], method=method))
     valid_metrics = _metrics(spec.task, y[pool_valid], oof[pool_valid], threshold, data.classes)
 
-    t1 = time.perf_counter()
-    fit_rows = split.pool if spec.refit else split.folds[0][0]
-    final_params = chosen.refit_params(params, facts) if spec.refit else params
-    pre = chosen.preprocessor(final_params, data.numeric, data.categorical, spec)
-    pre.fit(frame.iloc[fit_rows], y[fit_rows])
-    X_fit = pre.transform(frame.iloc[fit_rows])
-    n_classes = len(data.classes) if data.classes else 0
-    eval_set = None
-    if not spec.refit and chosen.name == "lightgbm":
-        va = split.folds[0][1]
-        eval_set = (pre.transform(frame.iloc[va]), y[va])
-    estimator, _ = chosen.fit(
-        final_params,
-        X_fit,
-        y[fit_rows],
-        spec,
-        n_classes,
-        eval_set=eval_set,
-        categorical_indices=list(getattr(pre, "categorical_indices_", [])),
-    )
     inputs = [{"name": c, "type": "numeric"} for c in data.numeric if c in data.frame.columns]
     inputs += [{"name": c, "type": "categorical"} for c in data.categorical]
     if behaviour is not None:
         generated = set(behaviour.feature_names_out_)
         inputs = [i for i in inputs if i["name"] not in generated]
-    predictor = TabularPredictor(
-        task=spec.task,
-        flavor=chosen.name,
-        estimator=estimator,
-        preprocessor=pre,
-        behaviour=behaviour,
-        inputs=inputs,
-        classes=data.classes,
-        threshold=threshold,
-    )
+    n_classes = len(data.classes) if data.classes else 0
+
+    def fit_member(best: _Best, rows: np.ndarray, eval_rows: np.ndarray | None) -> TabularPredictor:
+        cand = best.cand
+        params = cand.refit_params(best.params, best.facts) if spec.refit else best.params
+        pre = cand.preprocessor(params, data.numeric, data.categorical, spec)
+        pre.fit(frame.iloc[rows], y[rows])
+        eval_set = None
+        if eval_rows is not None and cand.name == "lightgbm":
+            eval_set = (pre.transform(frame.iloc[eval_rows]), y[eval_rows])
+        estimator, _ = cand.fit(
+            params,
+            pre.transform(frame.iloc[rows]),
+            y[rows],
+            spec,
+            n_classes,
+            eval_set=eval_set,
+            categorical_indices=list(getattr(pre, "categorical_indices_", [])),
+        )
+        return TabularPredictor(
+            task=spec.task,
+            flavor=cand.name,
+            estimator=estimator,
+            preprocessor=pre,
+            behaviour=behaviour,
+            inputs=inputs,
+            classes=data.classes,
+            threshold=threshold if len(members) == 1 else None,
+        )
+
+    def assemble(fitted: list[TabularPredictor]) -> Predictor:
+        if len(fitted) == 1:
+            return fitted[0]
+        return EnsemblePredictor(fitted, weights, threshold=threshold)
+
+    t1 = time.perf_counter()
+    fit_rows = split.pool if spec.refit else split.folds[0][0]
+    eval_rows = None if spec.refit else split.folds[0][1]
+    predictor = assemble([fit_member(b, fit_rows, eval_rows) for b in members])
     timings["refit_s"] = time.perf_counter() - t1
 
-    test_X = pre.transform(frame.iloc[split.test])
-    test_scores = chosen.predict(estimator, test_X, spec)
+    test_scores = predictor.predict_encoded(frame.iloc[split.test])
     test_metrics = _metrics(spec.task, y[split.test], test_scores, threshold, data.classes)
     headline = {k: v for k, v in test_metrics.items() if not isinstance(v, dict | list)}
     log(f"test metrics: {headline}")
 
     if spec.refit_all:
         every = np.concatenate([split.pool, split.test])
-        pre = chosen.preprocessor(final_params, data.numeric, data.categorical, spec)
-        pre.fit(frame.iloc[every], y[every])
-        estimator, _ = chosen.fit(
-            final_params,
-            pre.transform(frame.iloc[every]),
-            y[every],
-            spec,
-            n_classes,
-            categorical_indices=list(getattr(pre, "categorical_indices_", [])),
-        )
-        predictor = TabularPredictor(
-            task=spec.task,
-            flavor=chosen.name,
-            estimator=estimator,
-            preprocessor=pre,
-            behaviour=behaviour,
-            inputs=inputs,
-            classes=data.classes,
-            threshold=threshold,
-        )
+        predictor = assemble([fit_member(b, every, None) for b in members])
         log(f"refit on all {len(every)} rows")
+
+    params: dict[str, Any]
+    if len(members) == 1:
+        b = members[0]
+        params = b.cand.refit_params(b.params, b.facts) if spec.refit else b.params
+    else:
+        params = {
+            "members": {b.cand.name: b.params for b in members},
+            "weights": {b.cand.name: round(w, 4) for b, w in zip(members, weights, strict=True)},
+        }
 
     scorecard = None
     iv_table: list[dict[str, Any]] = []
     if spec.task == "binary":
         t2 = time.perf_counter()
-        C = params["C"] if chosen.name == "logistic" else _best_logistic_c(search.trials)
+        C = _best_logistic_c(search.trials)
         scorecard, iv_table = _scorecard(frame, data, split.pool, spec, C)
         timings["scorecard_s"] = time.perf_counter() - t2
     timings["train_total_s"] = time.perf_counter() - t0
     return TrainingResult(
         predictor=predictor,
-        chosen=chosen.name,
-        params=final_params,
+        chosen=chosen_name,
+        params=params,
         leaderboard=_leaderboard(search.trials),
         valid_metrics=valid_metrics,
         test_metrics=test_metrics,
@@ -454,13 +510,19 @@ def train_tabular(
             "numeric": data.numeric,
             "categorical": data.categorical,
             "excluded": data.excluded,
-            "encoded": len(pre.feature_names_out_),
+            "encoded": {
+                m.flavor: len(m.preprocessor.feature_names_out_) for m in _members(predictor)
+            },
         },
         iv_table=iv_table,
         scorecard=scorecard,
         importance=_importance(predictor),
         timings={k: round(v, 3) for k, v in timings.items()},
     )
+
+
+def _members(predictor: Predictor) -> list[TabularPredictor]:
+    return predictor.members if isinstance(predictor, EnsemblePredictor) else [predictor]
 
 
 def _best_logistic_c(trials: list[dict[str, Any]]) -> float:
