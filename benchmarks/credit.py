@@ -26,6 +26,7 @@ from _common import DATA, peak_rss_mb, print_table, run_part
 GERMAN = DATA / "german_credit" / "german_credit.csv"
 TAIWAN = DATA / "credit_default_taiwan" / "default_of_credit_card_clients.csv"
 SEED = 0
+SEEDS = (0, 1, 2, 3, 4)
 
 
 def _baseline_pipeline(categorical: list[str], numeric: list[str]):  # type: ignore[no-untyped-def]
@@ -188,10 +189,57 @@ def part_german() -> dict[str, float]:
     }
 
 
+def part_taiwan_seeds() -> dict[str, list[float]]:
+    """Test AUC of Leptonic's training and of the baseline over several 70/30 splits."""
+    import pandas as pd
+    from sklearn.metrics import roc_auc_score
+
+    import leptonic
+    from leptonic.evaluation.metrics import roc_auc
+    from leptonic.tasks._data import load_training_data
+    from leptonic.tasks.tabular import make_split, train_tabular
+
+    df = pd.read_csv(TAIWAN)
+    y_all = df.pop("default_payment_next_month").to_numpy()
+    df = df.drop(columns=["ID"])
+    categorical = ["SEX", "EDUCATION", "MARRIAGE"]
+    numeric = [c for c in df.columns if c not in categorical]
+    out: dict[str, list[float]] = {"seed": [], "leptonic": [], "baseline": []}
+    with tempfile.TemporaryDirectory() as home:
+        lp = leptonic.Platform.open(leptonic.Settings.for_home(home, user="bench"))
+        lp.create_workspace("credit")
+        version, _ = lp.add_data(
+            "credit", TAIWAN, name="taiwan", target="default_payment_next_month"
+        )
+        for seed in SEEDS:
+            spec = leptonic.TrainSpec(
+                target="default_payment_next_month",
+                exclude=("ID",),
+                fractions=(0.5, 0.2, 0.3),
+                split="holdout",
+                seed=seed,
+                trials=24,
+                timeout_s=35.0,
+            )
+            data = load_training_data(version, lp.artifacts, spec)
+            result = train_tabular(data, spec, log=lambda _m: None)
+            split = make_split(data.y, spec)
+            tr, te = split.pool, split.test
+            base = _baseline_pipeline(categorical, numeric).fit(df.iloc[tr], y_all[tr])
+            out["seed"].append(seed)
+            out["leptonic"].append(roc_auc(result.y_test, result.test_scores))
+            out["baseline"].append(
+                float(roc_auc_score(y_all[te], base.predict_proba(df.iloc[te])[:, 1]))
+            )
+        lp.close()
+    return out
+
+
 PARTS = {
     "taiwan-leptonic": part_taiwan_leptonic,
     "taiwan-baseline": part_taiwan_baseline,
     "german": part_german,
+    "taiwan-seeds": part_taiwan_seeds,
 }
 
 
@@ -262,6 +310,20 @@ def main() -> None:
                 round(lep["rss_mb"] / base["rss_mb"], 2),
             ],
         ],
+    )
+    seeds = run_part(script, "--part", "taiwan-seeds")
+    rows: list[list[object]] = [
+        [seed, lep_auc, base_auc, lep_auc / base_auc]
+        for seed, lep_auc, base_auc in zip(
+            seeds["seed"], seeds["leptonic"], seeds["baseline"], strict=True
+        )
+    ]
+    mean_l, mean_b = float(np.mean(seeds["leptonic"])), float(np.mean(seeds["baseline"]))
+    rows.append(["mean", mean_l, mean_b, mean_l / mean_b])
+    print_table(
+        "Taiwan test AUC over five stratified 70/30 splits (split seed = training seed)",
+        ["seed", "leptonic", "sklearn LR", "ratio"],
+        rows,
     )
     print_table(
         "Taiwan lifecycle stages (targets: AUC >= 0.785, wall <= 60 s, peak RSS <= 2048 MiB)",
