@@ -81,7 +81,9 @@ def test_lifecycle(platform: Platform, applicants_csv: Path, tmp_path: Path) -> 
         lp.promote("credit-risk", "scorecard", mv.version, "candidate", reason="oops")
     history = lp.stage_history("credit-risk", "scorecard", mv.version)
     assert [(t.to_stage.value, t.actor) for t in history] == [
-        ("candidate", "ana"), ("staging", "ana"), ("production", "ana")
+        ("candidate", "ana"),
+        ("staging", "ana"),
+        ("production", "ana"),
     ]
     assert history[-1].reason == "go live"
 

@@ -44,17 +44,31 @@ def test_lifecycle_from_the_terminal(home: Path, capsys: pytest.CaptureFixture[s
     code, out = run(capsys, "data", "add", str(csv), "-w", "credit-risk", "--target", "default")
     assert "unchanged" in out
     for sub in ("list", "show", "profile", "preview"):
-        args = ["data", sub, "-w", "credit-risk"] if sub == "list" else [
-            "data", sub, "applicants", "-w", "credit-risk"
-        ]
+        args = (
+            ["data", sub, "-w", "credit-risk"]
+            if sub == "list"
+            else ["data", sub, "applicants", "-w", "credit-risk"]
+        )
         code, out = run(capsys, *args)
         assert code == 0, out
     code, out = run(capsys, "data", "show", "applicants", "-w", "credit-risk")
     assert "email" in out and "pii" in out
 
     code, out = run(
-        capsys, "train", "-w", "credit-risk", "-d", "applicants", "--target", "default",
-        "--candidates", "logistic", "--trials", "2", "--model", "scorecard",
+        capsys,
+        "train",
+        "-w",
+        "credit-risk",
+        "-d",
+        "applicants",
+        "--target",
+        "default",
+        "--candidates",
+        "logistic",
+        "--trials",
+        "2",
+        "--model",
+        "scorecard",
     )
     assert code == 0, out
     assert "registered" in out and "scorecard" in out
@@ -73,8 +87,16 @@ def test_lifecycle_from_the_terminal(home: Path, capsys: pytest.CaptureFixture[s
     code, out = run(capsys, "models", "list", "-w", "credit-risk")
     assert "scorecard" in out
     code, out = run(
-        capsys, "models", "promote", "scorecard", "1", "staging", "-w", "credit-risk",
-        "--reason", "reviewed by risk committee",
+        capsys,
+        "models",
+        "promote",
+        "scorecard",
+        "1",
+        "staging",
+        "-w",
+        "credit-risk",
+        "--reason",
+        "reviewed by risk committee",
     )
     assert code == 0 and "staging" in out
     code, out = run(capsys, "models", "show", "scorecard", "-w", "credit-risk", "--card")

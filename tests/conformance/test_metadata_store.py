@@ -261,13 +261,9 @@ def test_first_version_creates_the_dataset_atomically(store: MetadataStore, ws: 
     again, created = store.add_dataset_version(dataset_version(ws, "fresh", "h2"), create=create)
     assert created and again.version == 2  # an existing dataset is kept as it is
     with pytest.raises(InvalidInput, match="create names dataset"):
-        store.add_dataset_version(
-            dataset_version(ws, "fresh", "h3"), create=Dataset(ws, "other")
-        )
+        store.add_dataset_version(dataset_version(ws, "fresh", "h3"), create=Dataset(ws, "other"))
     with pytest.raises(NotFound):
-        store.add_dataset_version(
-            dataset_version("ghost", "d", "h1"), create=Dataset("ghost", "d")
-        )
+        store.add_dataset_version(dataset_version("ghost", "d", "h1"), create=Dataset("ghost", "d"))
     assert [d.name for d in store.list_datasets(ws)] == ["fresh"]
 
 
