@@ -7,8 +7,6 @@ scalars...), naming the field and the fix.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +20,7 @@ from leptonic.core.model_version import Model, ModelVersion, Stage, StageTransit
 from leptonic.core.run import Run, RunStatus
 from leptonic.core.workspace import Workspace
 from leptonic.errors import InvalidInput
+from leptonic.storage.metadata.base import json_value
 
 __all__ = [
     "JOB_JSON_FIELDS",
@@ -76,46 +75,6 @@ def run_column(name: str, value: Any) -> Any:
             f"run field error must be a str or None, got {type(value).__name__}", field=name
         )
     return value
-
-
-def json_value(value: Any, field: str) -> Any:
-    """Return ``value`` if it can be stored as JSON and read back equal, else raise."""
-    _check_json(value, field, field)
-    return value
-
-
-def _check_json(value: Any, field: str, where: str) -> None:
-    if value is None or isinstance(value, str | bool | int):
-        return
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise InvalidInput(
-                f"{where} is {value!r}, which cannot be stored as JSON; "
-                "store None (or leave the entry out) instead",
-                field=field,
-            )
-        return
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise InvalidInput(
-                    f"{where} has the key {key!r} of type {type(key).__name__}; "
-                    "keys must be strings (convert them with str())",
-                    field=field,
-                )
-            _check_json(item, field, f"{where}[{key!r}]")
-        return
-    if isinstance(value, list | tuple):
-        for i, item in enumerate(value):
-            _check_json(item, field, f"{where}[{i}]")
-        return
-    shown = repr(value)
-    shown = shown if len(shown) <= 60 else shown[:57] + "..."
-    raise InvalidInput(
-        f"{where} holds a {type(value).__name__} ({shown}), which cannot be stored as JSON; "
-        "use str, int, float, bool, None, list or dict (for numpy numbers call .item())",
-        field=field,
-    )
 
 
 def to_workspace(row: Row[Any]) -> Workspace:

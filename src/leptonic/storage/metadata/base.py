@@ -8,6 +8,8 @@ Version numbers of dataset and model versions are assigned by the store.
 from __future__ import annotations
 
 import abc
+import math
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 
@@ -39,6 +41,7 @@ __all__ = [
     "check_run_status",
     "check_stage",
     "check_transition",
+    "json_value",
     "ref_sort_key",
 ]
 
@@ -65,6 +68,46 @@ JOB_MUTABLE_FIELDS = frozenset(
 
 #: Error recorded on jobs cut off by a server crash.
 ORPHANED_JOB_ERROR = "interrupted: the server stopped while this job ran; start it again"
+
+
+def json_value(value: Any, field: str) -> Any:
+    """Return ``value`` if it can be stored as JSON and read back equal, else raise."""
+    _check_json(value, field, field)
+    return value
+
+
+def _check_json(value: Any, field: str, where: str) -> None:
+    if value is None or isinstance(value, str | bool | int):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidInput(
+                f"{where} is {value!r}, which cannot be stored as JSON; "
+                "store None (or leave the entry out) instead",
+                field=field,
+            )
+        return
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidInput(
+                    f"{where} has the key {key!r} of type {type(key).__name__}; "
+                    "keys must be strings (convert them with str())",
+                    field=field,
+                )
+            _check_json(item, field, f"{where}[{key!r}]")
+        return
+    if isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            _check_json(item, field, f"{where}[{i}]")
+        return
+    shown = repr(value)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    raise InvalidInput(
+        f"{where} holds a {type(value).__name__} ({shown}), which cannot be stored as JSON; "
+        "use str, int, float, bool, None, list or dict (for numpy numbers call .item())",
+        field=field,
+    )
 
 
 def check_transition(mv: ModelVersion, to_stage: Stage) -> None:

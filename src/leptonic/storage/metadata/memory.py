@@ -41,10 +41,19 @@ from leptonic.storage.metadata.base import (
     check_same_workspace,
     check_stage,
     check_transition,
+    json_value,
     ref_sort_key,
 )
 
 __all__ = ["MemoryMetadataStore"]
+
+
+def _checked(record: Any, *fields: str) -> Any:
+    """A deep copy of ``record`` after checking that its JSON ``fields`` could go to SQL."""
+    for name in fields:
+        value = getattr(record, name)
+        json_value(list(value) if isinstance(value, tuple) else value, name)
+    return copy.deepcopy(record)
 
 
 class MemoryMetadataStore(MetadataStore):
@@ -143,10 +152,10 @@ class MemoryMetadataStore(MetadataStore):
             versions = self._dataset_versions[(version.workspace, version.dataset)]
             for existing in versions:
                 if existing.content_hash == version.content_hash:
-                    return existing, False
-            stored = replace(version, version=len(versions) + 1)
+                    return copy.deepcopy(existing), False
+            stored = _checked(replace(version, version=len(versions) + 1), "quality", "source")
             versions.append(stored)
-            return stored, True
+            return copy.deepcopy(stored), True
 
     def get_dataset_version(
         self, workspace: str, dataset: str, version: int | None = None
@@ -155,10 +164,10 @@ class MemoryMetadataStore(MetadataStore):
             self.get_dataset(workspace, dataset)
             versions = self._dataset_versions[(workspace, dataset)]
             if version is None and versions:
-                return versions[-1]
+                return copy.deepcopy(versions[-1])
             for v in versions:
                 if v.version == version:
-                    return v
+                    return copy.deepcopy(v)
             raise NotFound(
                 f"dataset {dataset!r} in workspace {workspace!r} has no "
                 f"{'versions yet' if version is None else f'version {version}'}; "
@@ -169,7 +178,7 @@ class MemoryMetadataStore(MetadataStore):
     def list_dataset_versions(self, workspace: str, dataset: str) -> list[DatasetVersion]:
         with self._lock:
             self.get_dataset(workspace, dataset)
-            return list(self._dataset_versions[(workspace, dataset)])
+            return copy.deepcopy(self._dataset_versions[(workspace, dataset)])
 
     # -- runs ---------------------------------------------------------------
     def create_run(self, run: Run) -> Run:
@@ -177,7 +186,9 @@ class MemoryMetadataStore(MetadataStore):
             self.get_workspace(run.workspace)
             if any(rid == run.id for (_, rid) in self._runs):
                 raise AlreadyExists(f"run {run.id!r} already exists", field="id")
-            self._runs[(run.workspace, run.id)] = copy.deepcopy(run)
+            self._runs[(run.workspace, run.id)] = _checked(
+                run, "spec", "params", "metrics", "timings", "artifacts", "inputs"
+            )
             return run
 
     def get_run(self, workspace: str, run_id: str) -> Run:
@@ -215,7 +226,7 @@ class MemoryMetadataStore(MetadataStore):
         check_run_changes(changes)
         with self._lock:
             run = self.get_run(workspace, run_id)
-            updated = replace(run, **copy.deepcopy(changes))
+            updated = _checked(replace(run, **changes), "params", "metrics", "timings", "artifacts")
             self._runs[(workspace, run_id)] = updated
             return copy.deepcopy(updated)
 
@@ -257,7 +268,11 @@ class MemoryMetadataStore(MetadataStore):
         with self._lock:
             self.get_model(version.workspace, version.model)
             versions = self._model_versions[(version.workspace, version.model)]
-            stored = replace(version, version=len(versions) + 1, stage=Stage.CANDIDATE)
+            stored = _checked(
+                replace(version, version=len(versions) + 1, stage=Stage.CANDIDATE),
+                "signature",
+                "metrics",
+            )
             versions.append(stored)
             self._transitions.append(
                 StageTransition(
@@ -444,11 +459,10 @@ class MemoryMetadataStore(MetadataStore):
     # -- audit log ------------------------------------------------------------
     def append_audit(self, event: AuditEvent) -> AuditEvent:
         with self._lock:
-            stored = replace(
-                event,
-                objects=tuple(event.objects),
-                details=copy.deepcopy(event.details),
-                id=next(self._audit_ids),
+            stored = _checked(
+                replace(event, objects=tuple(event.objects), id=next(self._audit_ids)),
+                "objects",
+                "details",
             )
             self._audit.append(stored)
             return copy.deepcopy(stored)
@@ -480,7 +494,7 @@ class MemoryMetadataStore(MetadataStore):
             self.get_workspace(job.workspace)
             if job.id in self._jobs:
                 raise job_exists(job.id)
-            self._jobs[job.id] = copy.deepcopy(job)
+            self._jobs[job.id] = _checked(job, "payload", "progress", "result")
             return job
 
     def get_job(self, workspace: str, job_id: str) -> Job:
@@ -511,7 +525,9 @@ class MemoryMetadataStore(MetadataStore):
     def update_job(self, workspace: str, job_id: str, **changes: Any) -> Job:
         check_job_changes(changes)
         with self._lock:
-            updated = replace(self._job(workspace, job_id), **copy.deepcopy(changes))
+            updated = _checked(
+                replace(self._job(workspace, job_id), **changes), "progress", "result"
+            )
             self._jobs[job_id] = updated
             return copy.deepcopy(updated)
 
