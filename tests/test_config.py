@@ -32,3 +32,10 @@ def test_unknown_variable_is_named() -> None:
 def test_every_variable_is_documented() -> None:
     assert all(desc for desc in ENVIRONMENT_VARIABLES.values())
     assert "LEPTONIC_HOME" in ENVIRONMENT_VARIABLES
+
+
+def test_relative_home_is_made_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    s = Settings.from_environ({"LEPTONIC_HOME": "rel/home"})
+    assert s.home == tmp_path / "rel" / "home"
+    assert s.artifacts_uri == (tmp_path / "rel" / "home" / "artifacts").as_uri()

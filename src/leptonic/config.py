@@ -72,7 +72,7 @@ class Settings:
                 f"unknown environment variable(s) {', '.join(unknown)}; "
                 f"Leptonic reads only: {known}. Unset or rename them."
             )
-        home = Path(env.get("LEPTONIC_HOME") or Path.home() / ".leptonic").expanduser()
+        home = Path(env.get("LEPTONIC_HOME") or Path.home() / ".leptonic").expanduser().absolute()
         return cls(
             home=home,
             db_uri=env.get("LEPTONIC_DB") or f"sqlite:///{home / 'leptonic.db'}",

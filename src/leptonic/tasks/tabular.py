@@ -247,6 +247,8 @@ class _Search:
             raise InvalidInput(
                 "every training trial failed; see the run log for the errors", field="candidates"
             )
+        if progress is not None:
+            progress(total, total)
         self.log(f"search finished in {time.perf_counter() - started:.1f}s")
         return sorted(bests.values(), key=lambda b: -b.score)
 
