@@ -145,6 +145,16 @@ def test_tampered_blob_is_refused(backend: str, store: ArtifactStore) -> None:
     assert store.get_bytes(key, verify=False) != b"weights" * 100
 
 
+def test_putting_the_bytes_again_repairs_a_damaged_blob(backend: str, store: ArtifactStore) -> None:
+    # The refusal above tells the user to register the model again: that must
+    # replace the damaged copy, not keep it because its key already exists.
+    data = b"weights" * 100
+    key = store.put_bytes(data)
+    TAMPER[backend](store, key)
+    assert store.put_bytes(data) == key
+    assert store.get_bytes(key) == data
+
+
 @pytest.mark.parametrize(
     "bad",
     [

@@ -60,3 +60,19 @@ def test_round_trip_and_not_fitted() -> None:
     agg = SequenceAggregates().fit(list(df.columns))
     again = SequenceAggregates.from_dict(json.loads(json.dumps(agg.to_dict())))
     pd.testing.assert_frame_equal(again.transform(df), agg.transform(df))
+
+
+def test_text_values_parse_alike_on_both_paths() -> None:
+    # The batch path must coerce exactly as the record path (and as the
+    # preprocessor): Python's float(), so "1_000" is 1000 and "n/a" is missing.
+    records = [
+        {"m1": "1_000", "m2": " 5 ", "m3": "n/a"},
+        {"m1": True, "m2": None, "m3": "1e3"},
+        {"m1": "2", "m2": 3, "m3": 4.5},
+    ]
+    agg = SequenceAggregates().fit(["m1", "m2", "m3"])
+    batch = agg.transform(pd.DataFrame(records))
+    for i, record in enumerate(records):
+        one = agg.transform_record(record)
+        for name in agg.feature_names_out_:
+            np.testing.assert_equal(batch.loc[i, name], one[name], err_msg=f"{name} row {i}")

@@ -104,6 +104,25 @@ def test_type_mismatch_reports_rate_and_examples(tmp_path: Path) -> None:
     assert ("warning", "income", "type_mismatch") in _checks(report)
 
 
+def test_no_raw_personal_data_in_the_report(tmp_path: Path) -> None:
+    # Card numbers mostly written as plain digits (they parse as numbers) with a
+    # few spaced ones, an integer national id, a date of birth: the report may
+    # count and rate them, never quote one.
+    cards = ["4111111111111111", "5555555555554444"] * 45 + ["4012 8888 8888 1881"] * 10
+    ids = [123456789 + 7 * i for i in range(100)]
+    born = [dt.date(1950 + i % 40, 1, 1 + i % 28) for i in range(100)]
+    path = tmp_path / "q.parquet"
+    pq.write_table(pa.table({"card": cards, "ssn": ids, "born": born}), path)
+    pii = {"card": "card_number", "ssn": "national_id", "born": "other"}
+    report = quality_report(path, infer_schema(path, pii=pii))
+    text = json.dumps(report)
+    for raw in ("4012 8888 8888 1881", "4111111111111111", "123456789", "1950-01-01"):
+        assert raw not in text
+    assert report["columns"]["card"]["type_mismatch"]["parse_rate"] == pytest.approx(0.9)
+    assert ("warning", "card", "type_mismatch") in _checks(report)
+    assert report["columns"]["ssn"]["missing"] == 0
+
+
 def test_clean_strings_have_no_mismatch(tmp_path: Path) -> None:
     table = pa.table({"code": ["A1", "B2", "C3", "12"], "n": ["1", "2", "3", "4"]})
     report = _report(tmp_path, table)

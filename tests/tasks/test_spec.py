@@ -32,6 +32,7 @@ def test_round_trip_through_json() -> None:
         ({"trials": 1}, "trials"),
         ({"timeout_s": 0}, "timeout_s"),
         ({"projection": "tsne"}, "projection"),
+        ({"projection": "lda", "task": "regression"}, "projection"),
         ({"threshold": "youden"}, "threshold"),
         ({"cv_folds": 1}, "cv_folds"),
     ],
@@ -51,3 +52,34 @@ def test_empty_target_is_refused() -> None:
 def test_unknown_field_in_dict() -> None:
     with pytest.raises(InvalidInput, match="unknown training spec field"):
         TrainSpec.from_dict({"target": "y", "learning_rate": 0.1})
+
+
+def test_a_single_column_name_is_a_one_column_list() -> None:
+    # ``exclude="applicant_id"`` must not be read character by character
+    # (which would silently exclude every column named like a substring of it).
+    spec = TrainSpec(target="y", exclude="applicant_id", features="x", candidates="logistic")  # type: ignore[arg-type]
+    assert spec.exclude == ("applicant_id",)
+    assert spec.features == ("x",)
+    assert spec.candidates == ("logistic",)
+    assert TrainSpec(target="y", allow_pii=["email"]) == TrainSpec(target="y", allow_pii=("email",))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"trials": "5"}, "trials"),
+        ({"trials": True}, "trials"),
+        ({"seed": None}, "seed"),
+        ({"cv_folds": 2.5}, "cv_folds"),
+        ({"timeout_s": "10"}, "timeout_s"),
+        ({"exclude": None}, "exclude"),
+        ({"exclude": ["a", 3]}, "exclude"),
+        ({"n_components": 0}, "n_components"),
+        ({"refit": "no"}, "refit"),
+        ({"fractions": ["0.5", "0.3", "0.2"]}, "fractions"),
+    ],
+)
+def test_wrong_types_from_a_dict_name_the_field(data: dict[str, object], field: str) -> None:
+    with pytest.raises(InvalidInput) as info:
+        TrainSpec.from_dict({"target": "y", **data})
+    assert info.value.field == field

@@ -30,6 +30,27 @@ def test_pii_allowed_explicitly(applicant_version) -> None:  # type: ignore[no-u
     assert "phone" in categorical and "phone" not in excluded
 
 
+def test_pii_allowed_in_training_by_the_contract(artifacts: MemoryArtifactStore) -> None:
+    import dataclasses
+
+    from leptonic.core.dataset import ColumnRole
+    from leptonic.governance.schema import Contract
+
+    table = pa.table({"age": [30, 40, 50, 60], "email": ["a@x.io"] * 4, "default": [0, 1, 0, 1]})
+    version = make_version(table, artifacts)
+    contract = Contract(pii={"age": "other", "email": "email"}, allow_in_training=("age",))
+    columns = tuple(
+        dataclasses.replace(c, role=ColumnRole.NUMERIC, pii="other") if c.name == "age" else c
+        for c in version.columns
+    )  # what ingestion records for this contract
+    version = dataclasses.replace(
+        version, columns=columns, source={**version.source, "contract": contract.to_dict()}
+    )
+    numeric, categorical, excluded = select_features(version, TrainSpec(target="default"))
+    assert numeric == ["age"] and "age" not in excluded
+    assert "email" not in categorical and "PII" in excluded["email"]
+
+
 def test_split_is_stratified_50_30_20_and_disjoint() -> None:
     y = np.array([0] * 800 + [1] * 200 + [0] * 1200 + [1] * 300)
     split = make_split(y, TrainSpec(target="t", split="holdout"))
@@ -113,6 +134,30 @@ def test_positive_label_for_text_labels(artifacts: MemoryArtifactStore) -> None:
     data = load_training_data(version, artifacts, TrainSpec(target="y", positive_label="bad"))
     assert data.classes == ["good", "bad"]
     assert data.y.tolist() == [0, 1, 0, 1]
+
+
+@pytest.mark.parametrize(
+    ("values", "task", "classes"),
+    [
+        ([0, 1, None, 0, 1, 1], "binary", [0, 1]),
+        ([0, 2, 1, None, 2, 1], "multiclass", [0, 1, 2]),
+    ],
+)
+def test_integer_labels_with_missing_rows_stay_integers(
+    artifacts: MemoryArtifactStore, values: list[object], task: str, classes: list[int]
+) -> None:
+    # Missing labels make Parquet's int64 column a float column in pandas:
+    # the labels are still 0/1 (and "1" still names the positive class).
+    table = pa.table({"x": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0], "y": pa.array(values, pa.int64())})
+    version = make_version(table, artifacts)
+    data = load_training_data(version, artifacts, TrainSpec(target="y", task=task))
+    assert data.classes == classes
+    assert all(type(c) is int for c in data.classes)  # labels "1", not "1.0", when served
+    assert data.dropped_missing_target == 1
+    assert data.y.tolist() == [v for v in values if v is not None]
+    spec = TrainSpec(target="y", positive_label="1")
+    if task == "binary":
+        assert load_training_data(version, artifacts, spec).classes == [0, 1]
 
 
 def test_ensemble_selection_weights_and_blend() -> None:

@@ -49,6 +49,11 @@ _MAX_POINTS = 2000
 _POS, _NEG, _GREY = "#d62728", "#1f77b4", "#7f7f7f"
 
 
+def _plain(value: Any) -> str:
+    """``value`` as literal text: matplotlib would read ``$...$`` as TeX math."""
+    return str(value).replace("$", r"\$")
+
+
 def png_data_uri(png: bytes) -> str:
     """A ``data:image/png;base64,...`` URI holding ``png``."""
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
@@ -205,7 +210,7 @@ def confusion_plot(
     fig, ax = _figure((side + 1.0, side))
     image = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
     fig.colorbar(image, ax=ax, label="share of true class", shrink=0.8)
-    names = [str(c) for c in classes]
+    names = [_plain(c) for c in classes]
     ax.set_xticks(range(k), names, rotation=45 if k > 4 else 0, ha="right" if k > 4 else "center")
     ax.set_yticks(range(k), names)
     if k <= 15:
@@ -225,7 +230,7 @@ def class_f1_plot(
     per_class: Mapping[str, Mapping[str, float]], *, title: str = "F1 per class"
 ) -> bytes:
     """Horizontal bars of F1 per class (the ``per_class`` of multiclass metrics)."""
-    names = [str(name) for name in per_class]
+    names = [_plain(name) for name in per_class]
     f1 = [float(per_class[name]["f1"]) for name in per_class]
     fig, ax = _figure((5.0, max(2.5, 0.3 * len(names) + 1.2)))
     ax.barh(range(len(names)), f1, color=_NEG)

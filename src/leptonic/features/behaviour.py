@@ -12,7 +12,6 @@ order) and the number of positive periods. The families are learned at
 
 from __future__ import annotations
 
-import math
 import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -22,20 +21,12 @@ import numpy as np
 import pandas as pd
 
 from leptonic.errors import NotFitted
+from leptonic.features._common import numeric_column, to_float
 
 __all__ = ["AGGREGATES", "SequenceAggregates"]
 
 AGGREGATES = ("mean", "std", "min", "max", "slope", "npos")
 _MEMBER = re.compile(r"^(.*?[A-Za-z_])(\d{1,3})$")
-
-
-def _to_float(value: Any) -> float:
-    if value is None:
-        return math.nan
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
 
 
 class SequenceAggregates:
@@ -111,7 +102,7 @@ class SequenceAggregates:
             return frame
         added: dict[str, np.ndarray] = {}
         for stem, cols in self.families_.items():
-            a = frame[cols].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+            a = np.column_stack([numeric_column(frame[c]) for c in cols])
             for agg, values in zip(
                 AGGREGATES, self._summarise(a, self._weights[stem]), strict=True
             ):
@@ -125,7 +116,7 @@ class SequenceAggregates:
             return dict(record)
         out = dict(record)
         for stem, cols in self.families_.items():
-            a = np.array([[_to_float(record.get(c)) for c in cols]])
+            a = np.array([[to_float(record.get(c)) for c in cols]])
             for agg, values in zip(
                 AGGREGATES, self._summarise(a, self._weights[stem]), strict=True
             ):

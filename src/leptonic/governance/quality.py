@@ -15,7 +15,9 @@ Python) and returns a JSON-serialisable dict:
     (outliers lie beyond 1.5 × IQR from the quartiles), ``min, max`` for
     dates and times, and ``type_mismatch`` for a string column whose values
     mostly, but not all, parse as numbers or dates
-    (``{kind, parse_rate, examples}``).
+    (``{kind, parse_rate, examples}``). A column holding personal data
+    (``Column.pii``) gets no ``min``, ``max``, ``q1``, ``q3`` or examples:
+    the report never quotes a person's value.
 ``target``
     For a target column: ``{column, missing, kind}`` with class ``counts``
     and ``rates`` when it has at most :data:`MAX_CLASSES` values, else
@@ -311,14 +313,18 @@ def quality_report(
                 "missing_rate": (rows - count) / rows if rows else 0.0,
                 "distinct": int(s["distinct"]) if "distinct" in s else None,
             }
-            if "min" in s:
+            # personal data: counts and rates only, never a value (min, max and
+            # quartiles are values of someone's record; so are mismatch examples)
+            personal = column is not None and bool(column.pii)
+            if "min" in s and not personal:
                 entry["min"] = _json_value(s["min"])
                 entry["max"] = _json_value(s["max"])
             if "mean" in s:
                 entry["mean"] = _num(s["mean"])
                 entry["std"] = _num(s["std"])
-                quartiles = s.get("quartiles") or [None, None]
-                entry["q1"], entry["q3"] = _num(quartiles[0]), _num(quartiles[1])
+                if not personal:
+                    quartiles = s.get("quartiles") or [None, None]
+                    entry["q1"], entry["q3"] = _num(quartiles[0]), _num(quartiles[1])
             if name in fences:
                 outliers = int(second[name]["outliers"])
                 entry["outliers"] = outliers
@@ -369,24 +375,29 @@ def quality_report(
                 parsed = int(second[name]["parsed"])
                 kind = next(k for n, k in mismatch_kinds if n == name)
                 if count and MISMATCH_MIN_RATE < parsed / count < 1.0:
-                    examples = con.execute(
-                        f"SELECT DISTINCT {quote_ident(name)} FROM {source} "
-                        f"WHERE {quote_ident(name)} IS NOT NULL "
-                        f"AND TRY_CAST({quote_ident(name)} AS {casts[kind]}) IS NULL "
-                        f"ORDER BY 1 LIMIT {_EXAMPLES}"
-                    ).fetchall()
+                    examples = (
+                        []
+                        if personal
+                        else con.execute(
+                            f"SELECT DISTINCT {quote_ident(name)} FROM {source} "
+                            f"WHERE {quote_ident(name)} IS NOT NULL "
+                            f"AND TRY_CAST({quote_ident(name)} AS {casts[kind]}) IS NULL "
+                            f"ORDER BY 1 LIMIT {_EXAMPLES}"
+                        ).fetchall()
+                    )
                     entry["type_mismatch"] = {
                         "kind": kind,
                         "parse_rate": parsed / count,
                         "examples": [str(e[0]) for e in examples],
                     }
+                    shown = ", ".join(map(repr, entry["type_mismatch"]["examples"]))
                     issues.append(
                         _issue(
                             "warning",
                             name,
                             "type_mismatch",
-                            f"{parsed / count:.1%} of {name!r} parse as {kind} but some do not "
-                            f"(e.g. {', '.join(map(repr, entry['type_mismatch']['examples']))}); "
+                            f"{parsed / count:.1%} of {name!r} parse as {kind} but some do not"
+                            f"{f' (e.g. {shown})' if shown else ''}; "
                             f"fix those values or declare them missing",
                         )
                     )

@@ -67,6 +67,8 @@ def select_features(
     categorical: list[str] = []
     excluded: dict[str, str] = {}
     wanted = set(spec.features) if spec.features is not None else None
+    contract = version.source.get("contract") or {}
+    allowed = {*spec.allow_pii, *contract.get("pii", {}).get("allow_in_training", ())}
     for col in version.columns:
         if col.name == spec.target:
             continue
@@ -76,7 +78,7 @@ def select_features(
         if wanted is not None and col.name not in wanted:
             excluded[col.name] = "not in the spec's features"
             continue
-        if col.pii and col.name not in spec.allow_pii:
+        if col.pii and col.name not in allowed:
             excluded[col.name] = f"PII ({col.pii}); allow it with allow_pii"
             continue
         role = col.role
@@ -116,6 +118,11 @@ def _encode_target(values: pd.Series, spec: TrainSpec) -> tuple[np.ndarray, list
                 f"target {name!r} is constant ({y.iloc[0]!r}); nothing to learn", field="target"
             )
         return y.to_numpy(dtype=float), None
+    # integer labels read as floats (missing labels make pandas widen them)
+    if pd.api.types.is_float_dtype(values.dtype) and bool(
+        ((values % 1 == 0) & (values.abs() < 2**53)).all()
+    ):
+        values = values.astype(np.int64)
     labels = sorted(values.unique().tolist(), key=lambda v: (str(type(v)), v))
     if len(labels) < 2:
         raise TargetError(

@@ -186,7 +186,7 @@ class LightGBMCandidate(Candidate):
             "seed": spec.seed,
             "deterministic": True,
             "force_col_wise": True,
-            "num_threads": 2,
+            "num_threads": 1,  # more threads spin and stall when other work shares the cores
             "verbosity": -1,
         }
         cats = categorical_indices or []

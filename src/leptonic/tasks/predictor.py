@@ -110,15 +110,9 @@ class TabularPredictor:
                 f"{', '.join(self.input_names)}",
                 field=missing[0],
             )
-        frame = frame[self.input_names].copy()
-        for spec in self.inputs:
-            if spec["type"] == "categorical":
-                col = frame[spec["name"]]
-                frame[spec["name"]] = (
-                    col.astype(object)
-                    .where(col.notna(), None)
-                    .map(lambda v: v if v is None else str(v))
-                )
+        # Categorical values are normalised by the preprocessor exactly as on the
+        # record path (``category_key``): 2, 2.0 and "2" are one category, True is "1".
+        frame = frame[self.input_names]
         if self.behaviour is not None:
             frame = self.behaviour.transform(frame)
         return frame

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
+
+import numpy as np
 
 from leptonic.errors import InvalidInput
 
@@ -47,7 +50,8 @@ class TrainSpec:
     exclude
         Columns never to use.
     allow_pii
-        PII columns allowed as features (they are excluded otherwise).
+        PII columns allowed as features (they are excluded otherwise), besides
+        those the dataset's contract allows (``allow_in_training``).
     behaviour_aggregates
         Add summaries of period-numbered column families (see
         :class:`~leptonic.features.behaviour.SequenceAggregates`).
@@ -103,6 +107,39 @@ class TrainSpec:
 
         if not isinstance(self.target, str) or not self.target:
             raise bad("target", "must name the column to predict (e.g. --target default)")
+        for name in ("candidates", "features", "exclude", "allow_pii"):
+            value = getattr(self, name)
+            if value is None and name == "features":
+                continue
+            if isinstance(value, str):  # one name, not a sequence of characters
+                value = (value,)
+            if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+                raise bad(name, f"is {value!r}; give a list of column names, e.g. ['a', 'b']")
+            object.__setattr__(self, name, tuple(value))
+        for name in ("cv_folds", "cv_below_rows", "trials", "seed", "n_components"):
+            value = getattr(self, name)
+            if value is None and name == "n_components":
+                continue
+            if not _is_int(value):
+                raise bad(name, f"is {value!r}; it must be a whole number")
+            object.__setattr__(self, name, int(value))
+        if self.n_components is not None and self.n_components < 1:
+            raise bad("n_components", "must be at least 1 (or unset)")
+        for name in ("behaviour_aggregates", "refit", "refit_all", "ensemble"):
+            if not isinstance(getattr(self, name), bool):
+                raise bad(name, f"is {getattr(self, name)!r}; it must be true or false")
+        for name in ("timeout_s", "pdo", "base_score", "base_odds"):
+            value = getattr(self, name)
+            if value is None and name == "timeout_s":
+                continue
+            if not _is_number(value):
+                raise bad(name, f"is {value!r}; it must be a number")
+            object.__setattr__(self, name, float(value))
+        if not isinstance(self.fractions, list | tuple) or not all(
+            _is_number(f) for f in self.fractions
+        ):
+            raise bad("fractions", "must be three positive train/valid/test fractions")
+        object.__setattr__(self, "fractions", tuple(float(f) for f in self.fractions))
         if self.task not in TASKS:
             raise bad("task", f"is {self.task!r}; use one of {', '.join(TASKS)}")
         unknown = [c for c in self.candidates if c not in CANDIDATES]
@@ -125,6 +162,8 @@ class TrainSpec:
             raise bad("timeout_s", "must be positive (or None for no time limit)")
         if self.projection not in (None, "pca", "lda"):
             raise bad("projection", f"is {self.projection!r}; use pca, lda or leave it unset")
+        if self.projection == "lda" and self.task == "regression":
+            raise bad("projection", "lda needs class labels; use pca for regression")
         if self.threshold not in ("ks", "f1"):
             raise bad("threshold", f"is {self.threshold!r}; use ks or f1")
         if self.pdo <= 0 or self.base_odds <= 0:
@@ -151,3 +190,11 @@ class TrainSpec:
             k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in names
         }
         return cls(**kwargs)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)

@@ -16,7 +16,13 @@ from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
 from leptonic.errors import ConfigError, NotFound
-from leptonic.storage.artifacts.base import CHUNK_SIZE, ArtifactStore, key_for_digest, validate_key
+from leptonic.storage.artifacts.base import (
+    CHUNK_SIZE,
+    ArtifactStore,
+    digest_file,
+    key_for_digest,
+    validate_key,
+)
 
 __all__ = ["LocalArtifactStore"]
 
@@ -56,8 +62,8 @@ class LocalArtifactStore(ArtifactStore):
                 os.fsync(out.fileno())
             key = key_for_digest(h.hexdigest())
             dest = self._path(key)
-            if dest.exists():
-                os.unlink(tmp_name)
+            if dest.exists() and digest_file(dest) == h.hexdigest():
+                os.unlink(tmp_name)  # already stored (a damaged copy is replaced below)
             else:
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 os.chmod(tmp_name, 0o444)

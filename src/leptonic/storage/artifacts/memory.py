@@ -33,7 +33,7 @@ class MemoryArtifactStore(ArtifactStore):
         data = stream.read()
         key = key_for_digest(hashlib.sha256(data).hexdigest())
         with self._lock:
-            self._blobs.setdefault(key, data)
+            self._blobs[key] = data  # the same bytes, or a repair of a damaged copy
         return key
 
     def _get(self, key: str) -> bytes:
