@@ -575,6 +575,18 @@ def test_production_archives_the_previous_production(store: MetadataStore, ws: s
     ]
 
 
+def test_model_versions_page(store: MetadataStore, ws: str) -> None:
+    model = with_model(store, ws)
+    for _ in range(5):
+        store.add_model_version(model_version(ws, model))
+    page = store.list_model_versions(ws, model, limit=2, offset=1)
+    assert [v.version for v in page] == [2, 3]
+    assert [v.version for v in store.list_model_versions(ws, model, offset=3)] == [4, 5]
+    assert store.list_model_versions(ws, model, limit=2, offset=9) == []
+    with pytest.raises(InvalidInput, match="limit"):
+        store.list_model_versions(ws, model, limit=-1)
+
+
 def test_model_versions_of_two_models_are_independent(store: MetadataStore, ws: str) -> None:
     a, b = with_model(store, ws, "a"), with_model(store, ws, "b")
     store.add_model_version(model_version(ws, a))

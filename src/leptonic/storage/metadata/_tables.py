@@ -160,6 +160,7 @@ runs = sa.Table(
     _when("finished_at", nullable=True),
     sa.ForeignKeyConstraint(["workspace"], ["workspaces.name"]),
     sa.Index("ix_runs_workspace_created_at", "workspace", "created_at"),
+    sa.Index("ix_runs_workspace_created_at_id", "workspace", "created_at", "id"),
 )
 
 models = sa.Table(
@@ -323,4 +324,5 @@ jobs = sa.Table(
     sa.ForeignKeyConstraint(["workspace"], ["workspaces.name"]),
     sa.Index("ix_jobs_status_created_at", "status", "created_at"),
     sa.Index("ix_jobs_workspace_created_at", "workspace", "created_at"),
+    sa.Index("ix_jobs_workspace_created_at_id", "workspace", "created_at", "id"),
 )

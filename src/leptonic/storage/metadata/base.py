@@ -342,9 +342,15 @@ class MetadataStore(abc.ABC):
 
     @abc.abstractmethod
     def list_model_versions(
-        self, workspace: str, model: str, *, stage: Stage | None = None
+        self,
+        workspace: str,
+        model: str,
+        *,
+        stage: Stage | None = None,
+        limit: int | None = None,
+        offset: int = 0,
     ) -> list[ModelVersion]:
-        """The model's versions, oldest first, optionally of one stage."""
+        """The model's versions, oldest first, optionally of one stage; ``limit`` None: all."""
 
     @abc.abstractmethod
     def set_stage(

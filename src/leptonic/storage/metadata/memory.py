@@ -300,15 +300,24 @@ class MemoryMetadataStore(MetadataStore):
             )
 
     def list_model_versions(
-        self, workspace: str, model: str, *, stage: Stage | None = None
+        self,
+        workspace: str,
+        model: str,
+        *,
+        stage: Stage | None = None,
+        limit: int | None = None,
+        offset: int = 0,
     ) -> list[ModelVersion]:
+        check_page(1 if limit is None else limit, offset)
         with self._lock:
             self.get_model(workspace, model)
-            return [
+            versions = [
                 v
                 for v in self._model_versions[(workspace, model)]
                 if stage is None or v.stage == stage
             ]
+            end = None if limit is None else offset + limit
+            return copy.deepcopy(versions[offset:end])
 
     def set_stage(
         self,

@@ -403,15 +403,25 @@ class SQLMetadataStore(AccessMixin, JobsMixin, MetadataStore):
             return to_model_version(_require_model_version(conn, workspace, model, version))
 
     def list_model_versions(
-        self, workspace: str, model: str, *, stage: Stage | None = None
+        self,
+        workspace: str,
+        model: str,
+        *,
+        stage: Stage | None = None,
+        limit: int | None = None,
+        offset: int = 0,
     ) -> list[ModelVersion]:
+        check_page(1 if limit is None else limit, offset)
         mv = t.model_versions
         query = sa.select(mv).where(mv.c.workspace == workspace, mv.c.model == model)
         if stage is not None:
             query = query.where(mv.c.stage == str(stage))
+        query = query.order_by(mv.c.version).offset(offset)
+        if limit is not None:
+            query = query.limit(limit)
         with self._read() as conn:
             _require_model(conn, workspace, model)
-            return [to_model_version(r) for r in conn.execute(query.order_by(mv.c.version))]
+            return [to_model_version(r) for r in conn.execute(query)]
 
     def set_stage(
         self,
