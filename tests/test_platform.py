@@ -10,6 +10,7 @@ import pytest
 from leptonic import (
     Conflict,
     DataError,
+    InvalidInput,
     InvalidName,
     NotFound,
     ObjectRef,
@@ -137,3 +138,27 @@ def test_failed_training_is_recorded(platform: Platform, applicants_csv: Path) -
     (run,) = lp.list_runs("ws")
     assert run.status.value == "failed" and "not binary" in (run.error or "")
     assert "not binary" in lp.run_artifact("ws", run.id, "log.txt").decode()
+
+
+def test_run_id_prefixes(tmp_path: Path) -> None:
+    from leptonic.core.run import Run, RunStatus
+    from leptonic.storage.artifacts.memory import MemoryArtifactStore
+
+    settings = Settings.from_environ({"LEPTONIC_HOME": str(tmp_path), "LEPTONIC_USER": "ana"})
+    lp = Platform(
+        settings, metadata=open_metadata_store("memory://"), artifacts=MemoryArtifactStore()
+    )
+    lp.create_workspace("ws")
+    for run_id in ("ab" * 16, "ac" * 16):
+        lp.metadata.create_run(Run(run_id, "ws", RunStatus.SUCCEEDED, {}, 0))
+    assert lp.get_run("ws", "abab").id == "ab" * 16
+    assert lp.get_run("ws", "ac" * 16).id == "ac" * 16
+    with pytest.raises(InvalidInput, match="ambiguous"):
+        lp.get_run("ws", "a")
+    with pytest.raises(NotFound):
+        lp.get_run("ws", "ff")
+    # an empty id is no prefix of every run, even when only one run would match
+    lp.create_workspace("solo")
+    lp.metadata.create_run(Run("ef" * 16, "solo", RunStatus.SUCCEEDED, {}, 0))
+    with pytest.raises(NotFound):
+        lp.get_run("solo", "")

@@ -39,12 +39,14 @@ from leptonic.errors import (
     UnsafeArtifact,
 )
 from leptonic.platform import Platform
+from leptonic.sdk import Client
 from leptonic.tasks import TabularPredictor, TrainSpec
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AlreadyExists",
+    "Client",
     "Column",
     "ColumnRole",
     "ConfigError",

@@ -267,7 +267,8 @@ class Platform:
         )
 
     def get_run(self, workspace: str, run_id: str) -> Run:
-        runs = self.metadata.list_runs(workspace, limit=1_000_000) if len(run_id) < 32 else []
+        prefix = 0 < len(run_id) < 32
+        runs = self.metadata.list_runs(workspace, limit=1_000_000) if prefix else []
         matches = [r for r in runs if r.id.startswith(run_id)]
         if len(matches) == 1:
             return matches[0]
@@ -303,8 +304,10 @@ class Platform:
     def list_models(self, workspace: str) -> list[Model]:
         return self.metadata.list_models(workspace)
 
-    def model_versions(self, workspace: str, model: str) -> list[ModelVersion]:
-        return self.metadata.list_model_versions(workspace, model)
+    def model_versions(
+        self, workspace: str, model: str, *, limit: int | None = None, offset: int = 0
+    ) -> list[ModelVersion]:
+        return self.metadata.list_model_versions(workspace, model, limit=limit, offset=offset)
 
     def model_version(self, workspace: str, model: str, version: int) -> ModelVersion:
         return self.metadata.get_model_version(workspace, model, version)

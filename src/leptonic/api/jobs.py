@@ -1,0 +1,365 @@
+"""Background jobs: training requests queued in the store, run by a pool of worker threads.
+
+A request creates a :class:`~leptonic.core.job.Job` (``queued``) with its run id
+fixed up front (:func:`submit_training`). Each :class:`JobRunner` worker claims
+the oldest queued job with :meth:`MetadataStore.claim_next_job`, runs it
+through :meth:`Platform.train` as the user who asked, and records progress,
+heartbeats and the outcome on the job. Cancelling sets ``cancel_requested``;
+the worker sees it at the next progress step and stops the run
+(:class:`~leptonic.errors.Cancelled`). A queued job that is cancelled never
+starts.
+
+At start, :meth:`JobRunner.recover` fails the jobs a crashed server left
+``running`` and fails their runs too, so no run stays ``running`` forever;
+jobs still queued are simply picked up.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from leptonic.core._time import utcnow
+from leptonic.core.job import Job, JobStatus
+from leptonic.core.run import RunStatus
+from leptonic.core.uri import ObjectRef
+from leptonic.errors import Cancelled, Conflict, InvalidInput, LeptonicError, NotFound
+from leptonic.platform import Platform
+from leptonic.storage.metadata.base import ORPHANED_JOB_ERROR
+from leptonic.tasks.spec import TrainSpec
+
+__all__ = [
+    "JobRunner",
+    "cancel_run",
+    "job_for_run",
+    "list_jobs",
+    "run_progress",
+    "submit_training",
+]
+
+logger = logging.getLogger("leptonic.jobs")
+
+#: Log lines kept in a job's progress.
+LOG_TAIL = 20
+
+#: Error of a job stopped because its server shut down.
+SHUTDOWN_ERROR = "interrupted: the server shut down while this job ran; start it again"
+
+
+class _ShuttingDown(LeptonicError):
+    """Raised inside a job when its server stops; the run ends failed, not cancelled."""
+
+    code = "shutting_down"
+
+
+# -- service functions used by the routes ---------------------------------------------
+def submit_training(
+    platform: Platform,
+    workspace: str,
+    dataset: str,
+    spec: TrainSpec,
+    *,
+    version: int | None = None,
+    model_name: str | None = None,
+) -> Job:
+    """Queue a training job on a dataset version (pinned now); its run id is fixed up front."""
+    if model_name is not None:
+        from leptonic.core.names import validate_name
+
+        validate_name(model_name, "model")
+    dv = platform.dataset_version(workspace, dataset, version)
+    run_id = uuid.uuid4().hex
+    job = platform.metadata.create_job(
+        Job(
+            id=uuid.uuid4().hex,
+            workspace=workspace,
+            kind="train",
+            payload={
+                "dataset": dv.dataset,
+                "version": dv.version,
+                "spec": spec.to_dict(),
+                "model": model_name,
+            },
+            created_by=platform.actor,
+            run_id=run_id,
+            progress={"done": 0, "total": spec.trials, "message": "queued", "log": []},
+        )
+    )
+    platform.audit(
+        "run.submit",
+        workspace,
+        [ObjectRef(workspace, "run", run_id)],
+        job=job.id,
+        dataset=dv.dataset,
+        version=dv.version,
+    )
+    return job
+
+
+def list_jobs(
+    platform: Platform,
+    workspace: str,
+    *,
+    status: JobStatus | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[Job]:
+    """A workspace's jobs, newest first."""
+    platform.get_workspace(workspace)
+    return platform.metadata.list_jobs(workspace, status=status, limit=limit, offset=offset)
+
+
+def get_job(platform: Platform, workspace: str, job_id: str) -> Job:
+    return platform.metadata.get_job(workspace, job_id)
+
+
+def job_for_run(platform: Platform, workspace: str, run_id: str) -> Job:
+    """The job that runs (or ran) the run ``run_id`` (a unique prefix will do)."""
+    matches: list[Job] = []
+    offset = 0
+    while page := platform.metadata.list_jobs(workspace, limit=500, offset=offset):
+        matches += [j for j in page if j.run_id is not None and j.run_id.startswith(run_id)]
+        offset += len(page)
+    exact = [j for j in matches if j.run_id == run_id]
+    if exact or len(matches) == 1:
+        return (exact or matches)[0]
+    if matches:
+        raise InvalidInput(
+            f"run id prefix {run_id!r} is ambiguous ({len(matches)} runs); give more digits",
+            field="run",
+        )
+    raise NotFound(
+        f"no server job for run {run_id!r} in workspace {workspace!r} "
+        "(runs started from the command line have no job)",
+        field="run",
+    )
+
+
+def cancel_run(platform: Platform, workspace: str, run_id: str) -> Job:
+    """Ask the job of ``run_id`` to stop; :class:`Conflict` once it has finished."""
+    job = job_for_run(platform, workspace, run_id)
+    if job.status.finished:
+        raise Conflict(
+            f"run {job.run_id} has already finished ({job.status.value}); nothing to cancel",
+            field="run",
+        )
+    job = platform.metadata.update_job(workspace, job.id, cancel_requested=True)
+    ref = ObjectRef(workspace, "run", job.run_id or run_id)
+    platform.audit("run.cancel", workspace, [ref], job=job.id)
+    return job
+
+
+def run_progress(platform: Platform, workspace: str, run_id: str) -> dict[str, Any]:
+    """Progress of the job of ``run_id``: done/total, status, message, last log lines."""
+    job = job_for_run(platform, workspace, run_id)
+    p = job.progress
+    return {
+        "run_id": job.run_id,
+        "job_id": job.id,
+        "status": job.status,
+        "done": int(p.get("done", 0)),
+        "total": int(p.get("total", 0)),
+        "message": str(p.get("message", "")),
+        "log": [str(line) for line in p.get("log", [])],
+        "error": job.error,
+    }
+
+
+# -- the runner ----------------------------------------------------------------------------
+class JobRunner:
+    """A pool of worker threads running queued jobs of one store.
+
+    Parameters
+    ----------
+    platform
+        The server's platform (its stores are shared by the workers).
+    workers
+        Worker threads; 0 runs nothing in the background (call :meth:`run_one`).
+    poll_interval
+        Seconds an idle worker waits before looking for work again
+        (:meth:`wake` cuts the wait short).
+    instance_id
+        This server's id, recorded as the owner of the jobs it runs.
+    """
+
+    def __init__(
+        self,
+        platform: Platform,
+        *,
+        workers: int = 1,
+        poll_interval: float = 0.5,
+        instance_id: str | None = None,
+    ) -> None:
+        if workers < 0:
+            raise InvalidInput(f"workers must be 0 or more, got {workers}", field="workers")
+        self.platform = platform
+        self.workers = workers
+        self.poll_interval = poll_interval
+        self.instance_id = instance_id or uuid.uuid4().hex
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # lifecycle
+    def start(self) -> list[Job]:
+        """Recover orphaned jobs, then start the workers; returns the recovered jobs."""
+        orphans = self.recover()
+        for i in range(self.workers):
+            thread = threading.Thread(
+                target=self._loop, name=f"leptonic-job-worker-{i}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+        return orphans
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop the workers; a job still running ends failed (its run too)."""
+        self._stopping.set()
+        self._wake.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads.clear()
+
+    def wake(self) -> None:
+        """Tell idle workers that a job was queued."""
+        self._wake.set()
+
+    def recover(self) -> list[Job]:
+        """Fail jobs left running by a server that is gone, and their runs."""
+        now = utcnow()
+        orphans = self.platform.metadata.fail_orphaned_jobs(live_owner=self.instance_id, at=now)
+        for job in orphans:
+            logger.warning("job %s (run %s) was cut off: marked failed", job.id, job.run_id)
+            if job.run_id is None:
+                continue
+            try:
+                run = self.platform.metadata.get_run(job.workspace, job.run_id)
+            except NotFound:
+                continue
+            if not run.status.finished:
+                self.platform.metadata.update_run(
+                    job.workspace,
+                    run.id,
+                    status=RunStatus.FAILED,
+                    error=job.error or ORPHANED_JOB_ERROR,
+                    finished_at=now,
+                )
+        return orphans
+
+    # work
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                job = self.run_one()
+            except Exception:  # keep the worker alive through store hiccups
+                logger.exception("job worker error")
+                job = None
+            if job is None:
+                self._wake.wait(self.poll_interval)
+                self._wake.clear()
+
+    def run_one(self) -> Job | None:
+        """Claim and run the oldest queued job; None when nothing is queued."""
+        if self._stopping.is_set():
+            return None
+        job = self.platform.metadata.claim_next_job(owner=self.instance_id, at=utcnow())
+        if job is None:
+            return None
+        return self.execute(job)
+
+    def execute(self, job: Job) -> Job:
+        """Run a claimed job to its end and record the outcome on it."""
+        metadata = self.platform.metadata
+        if job.kind != "train":
+            return metadata.update_job(
+                job.workspace,
+                job.id,
+                status=JobStatus.FAILED,
+                error=f"unknown job kind {job.kind!r}",
+                finished_at=utcnow(),
+            )
+        state: dict[str, Any] = dict(job.progress)
+        state.setdefault("log", [])
+        update = self._updater(job, state)
+        try:
+            outcome = self._train(job, update)
+        except Cancelled as exc:
+            return self._finish(job, state, JobStatus.CANCELLED, error=str(exc))
+        except _ShuttingDown:
+            return self._finish(job, state, JobStatus.FAILED, error=SHUTDOWN_ERROR)
+        except Exception as exc:
+            logger.info("job %s failed: %s: %s", job.id, type(exc).__name__, exc)
+            return self._finish(job, state, JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+        mv = outcome.model_version
+        result = {
+            "run_id": outcome.run.id,
+            "model": mv.model if mv else None,
+            "model_version": mv.version if mv else None,
+        }
+        state["done"] = state.get("total", state.get("done", 0))
+        return self._finish(job, state, JobStatus.SUCCEEDED, result=result)
+
+    def _train(self, job: Job, update: Callable[..., None]) -> Any:
+        payload = job.payload
+        platform = self.platform.as_user(job.created_by)
+
+        def progress(done: int, total: int) -> None:
+            update(done=done, total=total, message=f"trial {done} of {total}")
+
+        def echo(line: str) -> None:
+            # Called from the run's error handler too: it must never raise.
+            try:
+                update(line=line, check=False)
+            except Exception:
+                logger.exception("could not record a log line of job %s", job.id)
+
+        update(message="started")
+        return platform.train(
+            job.workspace,
+            payload["dataset"],
+            TrainSpec.from_dict(payload["spec"]),
+            version=payload.get("version"),
+            model_name=payload.get("model"),
+            progress=progress,
+            echo=echo,
+            run_id=job.run_id,
+        )
+
+    def _updater(self, job: Job, state: dict[str, Any]) -> Callable[..., None]:
+        metadata = self.platform.metadata
+
+        def update(line: str | None = None, *, check: bool = True, **changes: Any) -> None:
+            if check and self._stopping.is_set():
+                raise _ShuttingDown("the server is shutting down")
+            if check and metadata.get_job(job.workspace, job.id).cancel_requested:
+                raise Cancelled(f"run {job.run_id} was cancelled on request")
+            state.update(changes)
+            if line is not None:
+                state["log"] = [*state["log"], line][-LOG_TAIL:]
+            metadata.update_job(job.workspace, job.id, progress=dict(state), heartbeat_at=utcnow())
+
+        return update
+
+    def _finish(
+        self,
+        job: Job,
+        state: dict[str, Any],
+        status: JobStatus,
+        *,
+        error: str | None = None,
+        result: dict[str, Any] | None = None,
+    ) -> Job:
+        state["message"] = status.value
+        return self.platform.metadata.update_job(
+            job.workspace,
+            job.id,
+            status=status,
+            error=error,
+            result=result or {},
+            progress=dict(state),
+            finished_at=utcnow(),
+            heartbeat_at=utcnow(),
+        )

@@ -1,0 +1,508 @@
+"""Python client for the Leptonic REST API.
+
+:class:`Client` mirrors the methods of :class:`~leptonic.platform.Platform`
+(same names, same records back, same errors raised), so code written against
+a local platform runs against a server too. Errors come back as the
+:mod:`leptonic.errors` class named by the response's ``code``.
+
+Examples
+--------
+>>> import leptonic
+>>> with leptonic.Client("http://127.0.0.1:8000", token) as lp:  # doctest: +SKIP
+...     version, _ = lp.add_data("credit-risk", "applicants.csv", target="default")
+...     run = lp.train("credit-risk", "applicants", leptonic.TrainSpec(target="default"))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import os
+import time
+import types
+import typing
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+from urllib.parse import quote
+
+import httpx
+import pyarrow as pa
+
+from leptonic import errors
+from leptonic.config import Settings
+from leptonic.core.access import ApiToken, Membership, User
+from leptonic.core.audit import AuditEvent
+from leptonic.core.dataset import Dataset, DatasetVersion
+from leptonic.core.job import Job
+from leptonic.core.model_version import Model, ModelVersion, StageTransition
+from leptonic.core.run import Run
+from leptonic.core.uri import ObjectRef
+from leptonic.core.workspace import Workspace
+from leptonic.tasks.spec import TrainSpec
+
+__all__ = ["Client"]
+
+R = TypeVar("R")
+
+
+def _q(segment: str) -> str:
+    """``segment`` escaped for one URL path segment (no ``/`` or ``..`` tricks)."""
+    return quote(str(segment), safe="")
+
+
+#: Bytes per chunk of a streamed upload.
+UPLOAD_CHUNK = 1024 * 1024
+
+_BY_STATUS: dict[int, type[errors.LeptonicError]] = {
+    401: errors.Unauthenticated,
+    403: errors.PermissionDenied,
+    404: errors.NotFound,
+    409: errors.Conflict,
+    413: errors.InvalidInput,
+    422: errors.InvalidInput,
+    501: errors.MissingExtra,
+    503: errors.StoreError,
+}
+
+
+def _error_classes(base: type[errors.LeptonicError]) -> dict[str, type[errors.LeptonicError]]:
+    found = {base.code: base}
+    for sub in base.__subclasses__():
+        for code, cls in _error_classes(sub).items():
+            found.setdefault(code, cls)  # a subclass without its own code maps to its parent
+    return found
+
+
+def _error(response: httpx.Response) -> errors.LeptonicError:
+    """The domain error a failed response stands for."""
+    try:
+        body = response.json()["error"]
+        code, message, field = str(body["code"]), str(body["message"]), body.get("field")
+    except (ValueError, KeyError, TypeError):
+        code, field = "", None
+        message = f"HTTP {response.status_code} from {response.url}: {response.text[:200]}"
+    cls = _error_classes(errors.LeptonicError).get(code)
+    if cls is None:
+        cls = _BY_STATUS.get(response.status_code, errors.LeptonicError)
+    exc = cls.__new__(cls)
+    errors.LeptonicError.__init__(exc, message, field=field)
+    return exc
+
+
+def _decode(tp: Any, value: Any) -> Any:
+    """``value`` (from JSON) as type ``tp``: datetimes, enums, tuples and records."""
+    if value is None:
+        return None
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _decode(inner[0], value) if len(inner) == 1 else value
+    if origin is tuple:
+        args = typing.get_args(tp)
+        item = args[0] if args else Any
+        return tuple(_decode(item, v) for v in value)
+    if tp is datetime:
+        return datetime.fromisoformat(value)
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return tp(value)
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        return _record(tp, value)
+    return value
+
+
+def _record(cls: type[R], data: dict[str, Any], **extra: Any) -> R:
+    """A frozen record of type ``cls`` from its JSON form (fields the API omits: empty)."""
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = dict(extra)
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if f.name in kwargs:
+            continue
+        if f.name in data:
+            kwargs[f.name] = _decode(hints[f.name], data[f.name])
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            kwargs[f.name] = ""
+    return cls(**kwargs)
+
+
+class Client:
+    """A Leptonic server, with the methods of :class:`~leptonic.platform.Platform`.
+
+    Parameters
+    ----------
+    url
+        The server's base URL (``http://host:8000``).
+    token
+        An API token (``lep_...``).
+    transport
+        An httpx transport (tests pass one that reaches an in-process app).
+    timeout
+        Seconds to wait for each response.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 60.0,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(
+            base_url=f"{self.url}/api/v1", headers=headers, transport=transport, timeout=timeout
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Client:
+        """The server named by ``LEPTONIC_URL``, with ``LEPTONIC_TOKEN``."""
+        if not settings.url:
+            raise errors.ConfigError("LEPTONIC_URL is not set: point it at a Leptonic server")
+        return cls(settings.url, settings.token)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plumbing ---------------------------------------------------------------
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        params = kwargs.pop("params", None)
+        if params:
+            kwargs["params"] = {k: v for k, v in params.items() if v is not None}
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise errors.StoreError(
+                f"cannot reach the Leptonic server at {self.url}: {exc}; "
+                "is `leptonic server` running there?"
+            ) from exc
+        if response.status_code >= 400:
+            raise _error(response)
+        return response
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self._send(method, path, **kwargs).json()
+
+    def _all(self, path: str, **params: Any) -> Iterator[dict[str, Any]]:
+        offset: int | None = 0
+        while offset is not None:
+            page = self._json("GET", path, params={**params, "limit": 500, "offset": offset})
+            yield from page["items"]
+            offset = page["next_offset"]
+
+    def _page(self, path: str, limit: int, offset: int, **params: Any) -> list[dict[str, Any]]:
+        page = self._json("GET", path, params={**params, "limit": limit, "offset": offset})
+        return list(page["items"])
+
+    # -- caller, users, tokens, roles ---------------------------------------------
+    def me(self) -> tuple[User, list[Membership]]:
+        """The caller and their roles."""
+        data = self._json("GET", "/me")
+        return _record(User, data["user"]), [_record(Membership, m) for m in data["memberships"]]
+
+    def create_user(self, name: str, *, admin: bool = False, display_name: str = "") -> User:
+        body = {"name": name, "admin": admin, "display_name": display_name}
+        return _record(User, self._json("POST", "/users", json=body))
+
+    def list_users(self) -> list[User]:
+        return [_record(User, u) for u in self._all("/users")]
+
+    def create_token(
+        self, user: str, name: str = "default", *, expires_in_days: float | None = None
+    ) -> tuple[ApiToken, str]:
+        """A new token of ``user``: ``(record, secret)``; the secret is shown only now."""
+        body = {"name": name, "expires_in_days": expires_in_days}
+        data = self._json("POST", f"/users/{_q(user)}/tokens", json=body)
+        return _record(ApiToken, data), data["secret"]
+
+    def list_tokens(self, user: str) -> list[ApiToken]:
+        return [_record(ApiToken, t) for t in self._all(f"/users/{_q(user)}/tokens")]
+
+    def revoke_token(self, token_id: str) -> ApiToken:
+        return _record(ApiToken, self._json("DELETE", f"/tokens/{_q(token_id)}"))
+
+    def set_member(
+        self, workspace: str, user: str, role: str, *, raw_pii: bool = False
+    ) -> Membership:
+        body = {"role": str(role), "raw_pii": raw_pii}
+        data = self._json("PUT", f"/workspaces/{_q(workspace)}/members/{_q(user)}", json=body)
+        return _record(Membership, data)
+
+    def remove_member(self, workspace: str, user: str) -> None:
+        self._send("DELETE", f"/workspaces/{_q(workspace)}/members/{_q(user)}")
+
+    def memberships(self, *, workspace: str) -> list[Membership]:
+        """The members of ``workspace``."""
+        return [_record(Membership, m) for m in self._all(f"/workspaces/{_q(workspace)}/members")]
+
+    def audit_log(
+        self,
+        *,
+        workspace: str | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[AuditEvent]:
+        """Audit events, newest first."""
+        params = {"workspace": workspace, "actor": actor, "action": action}
+        return [_record(AuditEvent, e) for e in self._page("/audit", limit, offset, **params)]
+
+    # -- workspaces -----------------------------------------------------------------
+    def create_workspace(self, name: str, description: str = "") -> Workspace:
+        data = self._json("POST", "/workspaces", json={"name": name, "description": description})
+        return _record(Workspace, data, pii_salt="")
+
+    def list_workspaces(self) -> list[Workspace]:
+        return [_record(Workspace, w, pii_salt="") for w in self._all("/workspaces")]
+
+    def get_workspace(self, name: str) -> Workspace:
+        return _record(Workspace, self._json("GET", f"/workspaces/{name}"), pii_salt="")
+
+    # -- data -------------------------------------------------------------------------
+    def add_data(
+        self,
+        workspace: str,
+        path: str | os.PathLike[str],
+        *,
+        name: str | None = None,
+        target: str | None = None,
+        fmt: str | None = None,
+        delimiter: str | None = None,
+        encoding: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        contract: str | os.PathLike[str] | None = None,
+    ) -> tuple[DatasetVersion, bool]:
+        """Upload a file (streamed in chunks) as a new version; ``(version, created)``.
+
+        ``progress`` is called with ``(0, bytes sent so far)``. Contracts are
+        not supported over the API yet.
+        """
+        from leptonic.platform import _default_dataset_name
+
+        if contract is not None:
+            raise errors.InvalidInput(
+                "data contracts cannot be sent to a server yet; ingest locally", field="contract"
+            )
+        source = Path(path)
+        if not source.is_file():
+            raise errors.DataError(f"{source}: no such file", field="path")
+        dataset = name or _default_dataset_name(source)
+
+        def chunks() -> Iterator[bytes]:
+            sent = 0
+            with source.open("rb") as f:
+                while chunk := f.read(UPLOAD_CHUNK):
+                    sent += len(chunk)
+                    yield chunk
+                    if progress is not None:
+                        progress(0, sent)
+
+        params = {
+            "target": target,
+            "format": fmt,
+            "delimiter": delimiter,
+            "encoding": encoding,
+            "filename": source.name,
+        }
+        data = self._json(
+            "POST",
+            f"/workspaces/{_q(workspace)}/datasets/{_q(dataset)}/versions",
+            params=params,
+            content=chunks(),
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        return _record(DatasetVersion, data["version"]), bool(data["created"])
+
+    def list_datasets(self, workspace: str) -> list[Dataset]:
+        return [_record(Dataset, d) for d in self._all(f"/workspaces/{_q(workspace)}/datasets")]
+
+    def dataset_versions(self, workspace: str, dataset: str) -> list[DatasetVersion]:
+        path = f"/workspaces/{_q(workspace)}/datasets/{_q(dataset)}/versions"
+        return [_record(DatasetVersion, v) for v in self._all(path)]
+
+    def dataset_version(
+        self, workspace: str, dataset: str, version: int | None = None
+    ) -> DatasetVersion:
+        """One version (the latest when ``version`` is None)."""
+        if version is None:
+            versions = self.dataset_versions(workspace, dataset)
+            if not versions:
+                raise errors.NotFound(f"dataset {dataset!r} has no versions", field="dataset")
+            return versions[-1]
+        path = f"/workspaces/{_q(workspace)}/datasets/{_q(dataset)}/versions/{version}"
+        return _record(DatasetVersion, self._json("GET", path))
+
+    def profile(self, workspace: str, dataset: str, version: int | None = None) -> dict[str, Any]:
+        """The quality report of a version."""
+        path = f"/workspaces/{_q(workspace)}/datasets/{_q(dataset)}/profile"
+        return dict(self._json("GET", path, params={"version": version}))
+
+    def preview(
+        self,
+        workspace: str,
+        dataset: str,
+        version: int | None = None,
+        *,
+        limit: int = 20,
+        raw: bool = False,
+    ) -> pa.Table:
+        """The first rows, with PII masked unless ``raw`` (and the caller may)."""
+        params = {"version": version, "limit": limit, "raw": str(raw).lower()}
+        data = self._json(
+            "GET", f"/workspaces/{_q(workspace)}/datasets/{_q(dataset)}/preview", params=params
+        )
+        return pa.table({c: [row.get(c) for row in data["rows"]] for c in data["columns"]})
+
+    # -- training, runs and jobs -----------------------------------------------------------
+    def start_run(
+        self,
+        workspace: str,
+        dataset: str,
+        spec: TrainSpec,
+        *,
+        version: int | None = None,
+        model_name: str | None = None,
+    ) -> Job:
+        """Queue a training run on the server; its id is ``job.run_id``."""
+        body = {"dataset": dataset, "version": version, "spec": spec.to_dict(), "model": model_name}
+        data = self._json("POST", f"/workspaces/{_q(workspace)}/runs", json=body)
+        return _record(Job, data["job"])
+
+    def wait_for_run(
+        self,
+        workspace: str,
+        run_id: str,
+        *,
+        poll: float = 1.0,
+        timeout: float | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Run:
+        """Poll the run's progress until its job ends; return the run.
+
+        Raises :class:`~leptonic.errors.Conflict` on ``timeout`` (seconds).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            state = self.run_progress(workspace, run_id)
+            if progress is not None:
+                progress(state["done"], state["total"])
+            if state["status"] in ("succeeded", "failed", "cancelled"):
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                raise errors.Conflict(
+                    f"run {run_id} is still {state['status']} after {timeout} s", field="run"
+                )
+            time.sleep(poll)
+        try:
+            return self.get_run(workspace, run_id)
+        except errors.NotFound:
+            raise errors.Conflict(
+                f"run {run_id} never started: {state['error'] or state['status']}", field="run"
+            ) from None
+
+    def train(
+        self,
+        workspace: str,
+        dataset: str,
+        spec: TrainSpec,
+        *,
+        version: int | None = None,
+        model_name: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        poll: float = 1.0,
+    ) -> Run:
+        """Train on the server and wait for the run to end."""
+        job = self.start_run(workspace, dataset, spec, version=version, model_name=model_name)
+        return self.wait_for_run(workspace, job.run_id or "", poll=poll, progress=progress)
+
+    def run_progress(self, workspace: str, run_id: str) -> dict[str, Any]:
+        """``done``, ``total``, ``status``, ``message``, ``log`` (last lines), ``error``."""
+        return dict(self._json("GET", f"/workspaces/{_q(workspace)}/runs/{_q(run_id)}/progress"))
+
+    def cancel_run(self, workspace: str, run_id: str) -> Job:
+        return _record(
+            Job, self._json("POST", f"/workspaces/{_q(workspace)}/runs/{_q(run_id)}/cancel")
+        )
+
+    def list_runs(
+        self, workspace: str, *, status: str | None = None, limit: int = 50, offset: int = 0
+    ) -> list[Run]:
+        path = f"/workspaces/{_q(workspace)}/runs"
+        return [_record(Run, r) for r in self._page(path, limit, offset, status=status)]
+
+    def get_run(self, workspace: str, run_id: str) -> Run:
+        return _record(Run, self._json("GET", f"/workspaces/{_q(workspace)}/runs/{_q(run_id)}"))
+
+    def run_artifact(self, workspace: str, run_id: str, name: str) -> bytes:
+        """``report.html`` or ``log.txt`` of a run."""
+        routes = {"report.html": "report", "log.txt": "log"}
+        if name not in routes:
+            raise errors.NotFound(
+                f"the API serves only {', '.join(routes)} of a run, not {name!r}", field="artifact"
+            )
+        return self._send(
+            "GET", f"/workspaces/{_q(workspace)}/runs/{_q(run_id)}/{routes[name]}"
+        ).content
+
+    def write_report(self, workspace: str, run_id: str, path: str | os.PathLike[str]) -> Path:
+        """Write the run's HTML report to ``path``, atomically."""
+        data = self.run_artifact(workspace, run_id, "report.html")
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, out)
+        return out
+
+    def list_jobs(
+        self, workspace: str, *, status: str | None = None, limit: int = 50, offset: int = 0
+    ) -> list[Job]:
+        path = f"/workspaces/{_q(workspace)}/jobs"
+        return [_record(Job, j) for j in self._page(path, limit, offset, status=status)]
+
+    def get_job(self, workspace: str, job_id: str) -> Job:
+        return _record(Job, self._json("GET", f"/workspaces/{_q(workspace)}/jobs/{_q(job_id)}"))
+
+    # -- models and lineage ------------------------------------------------------------------
+    def list_models(self, workspace: str) -> list[Model]:
+        return [_record(Model, m) for m in self._all(f"/workspaces/{_q(workspace)}/models")]
+
+    def model_versions(self, workspace: str, model: str) -> list[ModelVersion]:
+        path = f"/workspaces/{_q(workspace)}/models/{_q(model)}/versions"
+        return [_record(ModelVersion, v) for v in self._all(path)]
+
+    def model_version(self, workspace: str, model: str, version: int) -> ModelVersion:
+        path = f"/workspaces/{_q(workspace)}/models/{_q(model)}/versions/{version}"
+        return _record(ModelVersion, self._json("GET", path))
+
+    def promote(
+        self, workspace: str, model: str, version: int, stage: str, *, reason: str
+    ) -> ModelVersion:
+        """Move a version to ``stage`` (promote or demote), recording why."""
+        path = f"/workspaces/{_q(workspace)}/models/{_q(model)}/versions/{version}/stage"
+        data = self._json("POST", path, json={"stage": str(stage), "reason": reason})
+        return _record(ModelVersion, data)
+
+    def stage_history(
+        self, workspace: str, model: str, version: int | None = None
+    ) -> list[StageTransition]:
+        base = f"/workspaces/{_q(workspace)}/models/{_q(model)}"
+        path = f"{base}/history" if version is None else f"{base}/versions/{version}/history"
+        return [_record(StageTransition, t) for t in self._all(path)]
+
+    def lineage(
+        self, ref: str | ObjectRef, direction: Literal["upstream", "downstream"] = "downstream"
+    ) -> list[tuple[int, ObjectRef]]:
+        """Everything made from ``ref`` (or that ``ref`` was made from), with depth."""
+        obj = ObjectRef.parse(ref) if isinstance(ref, str) else ref
+        path = f"/workspaces/{_q(obj.workspace)}/lineage"
+        items = self._all(path, ref=str(obj), direction=direction)
+        return [(int(i["depth"]), ObjectRef.parse(i["ref"])) for i in items]

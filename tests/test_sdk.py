@@ -1,0 +1,210 @@
+"""The Python client against an in-process server: same records, same errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from leptonic import (
+    AlreadyExists,
+    Client,
+    Conflict,
+    DataError,
+    InvalidInput,
+    InvalidName,
+    LeptonicError,
+    NotFound,
+    Platform,
+    Settings,
+    Stage,
+    TrainSpec,
+)
+from leptonic.api import create_app
+from leptonic.api.testing import InProcessTransport, serve_in_process
+from leptonic.core.access import Role
+from leptonic.core.run import RunStatus
+from leptonic.errors import PermissionDenied, Unauthenticated
+from leptonic.sdk import _error
+from leptonic.storage.artifacts.memory import MemoryArtifactStore
+from leptonic.storage.metadata.memory import MemoryMetadataStore
+from leptonic.synthetic import write_applicants_csv
+
+URL = "http://leptonic.test"
+
+
+def _all_errors(base: type[LeptonicError]) -> set[type[LeptonicError]]:
+    """``base`` and its subclasses that declare their own error code."""
+    found = {base} if "code" in base.__dict__ else set()
+    for sub in base.__subclasses__():
+        found |= _all_errors(sub)
+    return found
+
+
+SPEC = TrainSpec(target="default", candidates=("logistic",), trials=2, timeout_s=60.0)
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[Platform, InProcessTransport, str]]:
+    lp = Platform(
+        Settings.for_home(tmp_path, "setup"),
+        metadata=MemoryMetadataStore(),
+        artifacts=MemoryArtifactStore(),
+    )
+    lp.create_user("root", admin=True)
+    _, secret = lp.create_token("root")
+    with serve_in_process(create_app(lp.settings, platform=lp, workers=1, poll_interval=0.05)) as t:
+        yield lp, t, secret
+
+
+@pytest.fixture
+def client(served: tuple[Platform, InProcessTransport, str]) -> Iterator[Client]:
+    _, transport, secret = served
+    with Client(URL, secret, transport=transport) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_applicants_csv(tmp_path_factory.mktemp("sdk") / "applicants.csv", n=600)
+
+
+def test_lifecycle(client: Client, csv: Path, tmp_path: Path) -> None:
+    ws = client.create_workspace("credit", "retail credit")
+    assert ws.name == "credit" and ws.pii_salt == ""
+    assert [w.name for w in client.list_workspaces()] == ["credit"]
+    sent: list[int] = []
+    version, created = client.add_data(
+        "credit", csv, target="default", progress=lambda _, n: sent.append(n)
+    )
+    assert created and version.num_rows == 600 and sent[-1] == csv.stat().st_size
+    assert {"email", "phone"} <= set(version.pii)
+    again, created_again = client.add_data("credit", csv, target="default")
+    assert not created_again and again == version
+    assert [d.name for d in client.list_datasets("credit")] == ["applicants"]
+    assert client.dataset_version("credit", "applicants") == version
+    assert client.dataset_versions("credit", "applicants") == [version]
+    assert "columns" in client.profile("credit", "applicants")
+    preview = client.preview("credit", "applicants", limit=3)
+    raw = client.preview("credit", "applicants", limit=3, raw=True)
+    assert preview.num_rows == 3 and preview.column_names == [c.name for c in version.columns]
+    assert "@" in raw.column("email")[0].as_py() and "@" not in preview.column("email")[0].as_py()
+
+    steps: list[tuple[int, int]] = []
+    run = client.train(
+        "credit",
+        "applicants",
+        SPEC,
+        model_name="sc",
+        poll=0.05,
+        progress=lambda d, t: steps.append((d, t)),
+    )
+    assert run.status == RunStatus.SUCCEEDED and run.metrics["test"]["auc"] > 0.5
+    assert steps[-1] == (2, 2)
+    assert client.get_run("credit", run.id[:8]) == run
+    assert client.list_runs("credit") == [run]
+    assert "<html" in client.write_report("credit", run.id, tmp_path / "r.html").read_text()
+    assert b"done" in client.run_artifact("credit", run.id, "log.txt")
+    job = client.list_jobs("credit")[0]
+    assert client.get_job("credit", job.id) == job and job.run_id == run.id
+
+    assert [m.name for m in client.list_models("credit")] == ["sc"]
+    mv = client.model_versions("credit", "sc")[0]
+    assert client.model_version("credit", "sc", 1) == mv and mv.stage == Stage.CANDIDATE
+    promoted = client.promote("credit", "sc", 1, "staging", reason="validated")
+    assert promoted.stage == Stage.STAGING
+    history = client.stage_history("credit", "sc", 1)
+    assert [(h.to_stage, h.actor) for h in history] == [
+        (Stage.CANDIDATE, "root"),
+        (Stage.STAGING, "root"),
+    ]
+    assert client.stage_history("credit", "sc") == history
+    lineage = client.lineage(f"leptonic://credit/dataset/applicants/{version.version}")
+    assert [str(ref) for _, ref in lineage] == [
+        f"leptonic://credit/run/{run.id}",
+        "leptonic://credit/model/sc/1",
+    ]
+    actions = [e.action for e in client.audit_log(workspace="credit")]
+    assert actions[:2] == ["model.stage", "run.train"]
+
+
+def test_access_management(
+    client: Client, served: tuple[Platform, InProcessTransport, str]
+) -> None:
+    _, transport, _ = served
+    client.create_workspace("credit")
+    user = client.create_user("ana", display_name="Ana")
+    assert user.name == "ana" and not user.is_admin
+    assert {u.name for u in client.list_users()} == {"root", "ana"}
+    token, secret = client.create_token("ana", "laptop", expires_in_days=7)
+    assert token.expires_at is not None and token.token_hash == ""
+    member = client.set_member("credit", "ana", "developer", raw_pii=True)
+    assert member.role == Role.DEVELOPER and member.raw_pii
+    assert [m.user for m in client.memberships(workspace="credit")] == ["ana"]
+    with Client(URL, secret, transport=transport) as ana:
+        me, roles = ana.me()
+        assert me.name == "ana" and [r.workspace for r in roles] == ["credit"]
+        with pytest.raises(PermissionDenied):
+            ana.create_workspace("mine")
+        with pytest.raises(PermissionDenied):
+            ana.promote("credit", "sc", 1, "production", reason="x")
+        ana.revoke_token(token.id)
+        with pytest.raises(Unauthenticated):
+            ana.me()
+    assert client.list_tokens("ana")[0].revoked_at is not None
+    client.remove_member("credit", "ana")
+    with pytest.raises(NotFound):
+        client.remove_member("credit", "ana")
+
+
+def test_errors_map_back_to_domain_errors(client: Client, tmp_path: Path) -> None:
+    client.create_workspace("credit")
+    with pytest.raises(AlreadyExists):
+        client.create_workspace("credit")
+    with pytest.raises(InvalidName) as bad_name:
+        client.create_workspace("Not Valid")
+    assert bad_name.value.field == "workspace"
+    with pytest.raises(NotFound) as missing:
+        client.get_run("credit", "f" * 32)
+    assert isinstance(missing.value, KeyError)
+    with pytest.raises(NotFound):
+        client.get_workspace("nowhere")
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"")
+    with pytest.raises(InvalidInput) as empty:
+        client.add_data("credit", bad)
+    assert empty.value.field == "body"
+    bad.write_bytes(b"\x00\x01\x02 not csv")
+    with pytest.raises(DataError):
+        client.add_data("credit", bad, fmt="parquet")
+    with pytest.raises(NotFound):
+        client.cancel_run("credit", "0" * 32)
+
+
+def test_wrong_token(served: tuple[Platform, InProcessTransport, str]) -> None:
+    with Client(URL, "lep_wrong", transport=served[1]) as c, pytest.raises(Unauthenticated):
+        c.me()
+
+
+@pytest.mark.parametrize("cls", sorted(_all_errors(LeptonicError), key=lambda c: c.code))
+def test_every_error_code_maps_back(cls: type[LeptonicError]) -> None:
+    body = {"error": {"code": cls.code, "message": "what to do", "field": "f"}}
+    exc = _error(httpx.Response(400, json=body, request=httpx.Request("GET", URL)))
+    assert type(exc) is cls and exc.message == "what to do" and exc.field == "f"
+
+
+def test_unknown_error_code_falls_back_on_status() -> None:
+    body = {"error": {"code": "brand_new", "message": "m", "field": None}}
+    exc = _error(httpx.Response(409, json=body, request=httpx.Request("GET", URL)))
+    assert type(exc) is Conflict
+    exc = _error(httpx.Response(502, text="bad gateway", request=httpx.Request("GET", URL)))
+    assert type(exc) is LeptonicError and "502" in exc.message
+
+
+def test_unreachable_server() -> None:
+    from leptonic.errors import StoreError
+
+    with Client("http://127.0.0.1:9", "lep_x", timeout=2) as c, pytest.raises(StoreError):
+        c.list_workspaces()
