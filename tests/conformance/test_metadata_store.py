@@ -1176,6 +1176,17 @@ def test_job_round_trip(store: MetadataStore, ws: str) -> None:
     assert store.list_jobs(ws) == [full, simple]
 
 
+def test_find_job_by_run(store: MetadataStore, ws: str) -> None:
+    store.create_workspace(Workspace("fraud"))
+    store.create_job(job(ws, "j1", run_id="run-a"))
+    store.create_job(job(ws, "j2"))
+    assert store.find_job_by_run(ws, "run-a") == store.get_job(ws, "j1")
+    assert store.find_job_by_run(ws, "run-b") is None
+    assert store.find_job_by_run("fraud", "run-a") is None  # other workspaces see nothing
+    with pytest.raises(NotFound):
+        store.find_job_by_run("ghost", "run-a")
+
+
 def test_job_ids_are_unique_and_need_a_workspace(store: MetadataStore, ws: str) -> None:
     store.create_workspace(Workspace("fraud"))
     store.create_job(job(ws, "j1"))

@@ -118,6 +118,9 @@ def get_job(platform: Platform, workspace: str, job_id: str) -> Job:
 
 def job_for_run(platform: Platform, workspace: str, run_id: str) -> Job:
     """The job that runs (or ran) the run ``run_id`` (a unique prefix will do)."""
+    job = platform.metadata.find_job_by_run(workspace, run_id)
+    if job is not None:
+        return job
     matches: list[Job] = []
     offset = 0
     while page := platform.metadata.list_jobs(workspace, limit=500, offset=offset):

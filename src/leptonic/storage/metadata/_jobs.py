@@ -78,6 +78,14 @@ class JobsMixin(SQLStoreBase):
             require_workspace(conn, workspace)
             return to_job(_require_job(conn, workspace, job_id))
 
+    def find_job_by_run(self, workspace: str, run_id: str) -> Job | None:
+        j = t.jobs
+        query = sa.select(j).where(j.c.workspace == workspace, j.c.run_id == run_id).limit(1)
+        with self._read() as conn:
+            require_workspace(conn, workspace)
+            row = conn.execute(query).first()
+            return None if row is None else to_job(row)
+
     def list_jobs(
         self,
         workspace: str,

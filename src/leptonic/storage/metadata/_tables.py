@@ -325,4 +325,5 @@ jobs = sa.Table(
     sa.Index("ix_jobs_status_created_at", "status", "created_at"),
     sa.Index("ix_jobs_workspace_created_at", "workspace", "created_at"),
     sa.Index("ix_jobs_workspace_created_at_id", "workspace", "created_at", "id"),
+    sa.Index("ix_jobs_workspace_run_id", "workspace", "run_id"),
 )

@@ -486,6 +486,10 @@ class MetadataStore(abc.ABC):
         """One job; :class:`NotFound` for an unknown workspace or a job of another."""
 
     @abc.abstractmethod
+    def find_job_by_run(self, workspace: str, run_id: str) -> Job | None:
+        """The job whose ``run_id`` is ``run_id`` (exactly), or None."""
+
+    @abc.abstractmethod
     def list_jobs(
         self,
         workspace: str,

@@ -510,6 +510,14 @@ class MemoryMetadataStore(MetadataStore):
         with self._lock:
             return copy.deepcopy(self._job(workspace, job_id))
 
+    def find_job_by_run(self, workspace: str, run_id: str) -> Job | None:
+        with self._lock:
+            self.get_workspace(workspace)
+            for job in self._jobs.values():
+                if job.workspace == workspace and job.run_id == run_id:
+                    return copy.deepcopy(job)
+            return None
+
     def list_jobs(
         self,
         workspace: str,

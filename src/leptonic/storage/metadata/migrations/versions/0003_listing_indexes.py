@@ -1,4 +1,4 @@
-"""Indexes that match the newest-first listing order of runs and jobs.
+"""Indexes for listing runs and jobs newest first, and for finding a run's job.
 
 Runs and jobs are listed by ``created_at DESC, id DESC`` within a workspace;
 an index on exactly those columns lets deep pages be read from the index
@@ -22,8 +22,10 @@ depends_on: str | None = None
 def upgrade() -> None:
     op.create_index("ix_runs_workspace_created_at_id", "runs", ["workspace", "created_at", "id"])
     op.create_index("ix_jobs_workspace_created_at_id", "jobs", ["workspace", "created_at", "id"])
+    op.create_index("ix_jobs_workspace_run_id", "jobs", ["workspace", "run_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_jobs_workspace_run_id", table_name="jobs")
     op.drop_index("ix_jobs_workspace_created_at_id", table_name="jobs")
     op.drop_index("ix_runs_workspace_created_at_id", table_name="runs")
