@@ -15,6 +15,7 @@ from leptonic import (
     NotFound,
     ObjectRef,
     Platform,
+    SchemaError,
     Settings,
     Stage,
     TrainSpec,
@@ -162,3 +163,58 @@ def test_run_id_prefixes(tmp_path: Path) -> None:
     lp.metadata.create_run(Run("ef" * 16, "solo", RunStatus.SUCCEEDED, {}, 0))
     with pytest.raises(NotFound):
         lp.get_run("solo", "")
+
+
+def test_batch_scoring(platform: Platform, applicants_csv: Path) -> None:
+    lp = platform
+    lp.create_workspace("ws")
+    version, _ = lp.add_data("ws", applicants_csv, target="default")
+    outcome = lp.train("ws", "applicants", FAST, model_name="scorecard")
+    mv = outcome.model_version
+    assert mv is not None
+    predictor = lp.load_model("ws", "scorecard", mv.version)
+
+    scored, created = lp.score("ws", "scorecard", mv.version, "applicants")
+    assert created and scored.dataset == "applicants-scores"
+    assert scored.num_rows == version.num_rows
+    names = [c.name for c in scored.columns]
+    assert names == ["applicant_id", "score", "decision"]  # ids and scores, no PII
+    table = lp.preview("ws", "applicants-scores", limit=scored.num_rows, raw=True)
+    raw = lp.preview("ws", "applicants", limit=version.num_rows, raw=True)
+    import numpy as np
+
+    np.testing.assert_allclose(table.column("score").to_numpy(), predictor.predict_batch(raw))
+    assert table.column("applicant_id").to_pylist() == raw.column("applicant_id").to_pylist()
+    threshold = predictor.threshold
+    assert threshold is not None
+    decisions = (table.column("score").to_numpy() >= threshold).astype(int)
+    assert table.column("decision").to_pylist() == decisions.tolist()
+
+    # lineage from both the input and the model; the source says what made it
+    out = ObjectRef("ws", "dataset", "applicants-scores", scored.version)
+    up = {ref for _, ref in lp.lineage(out, "upstream")}
+    assert ObjectRef("ws", "dataset", "applicants", version.version) in up
+    assert ObjectRef("ws", "model", "scorecard", mv.version) in up
+    assert scored.source["path"].startswith("scored:leptonic://ws/model/scorecard/")
+    assert [e.action for e in lp.audit_log(workspace="ws", limit=1)] == ["model.score"]
+
+    # the same scores again are the same version
+    again, created_again = lp.score("ws", "scorecard", mv.version, "applicants")
+    assert not created_again and again.version == scored.version
+
+
+def test_scoring_needs_the_model_inputs(
+    platform: Platform, applicants_csv: Path, tmp_path: Path
+) -> None:
+    lp = platform
+    lp.create_workspace("ws")
+    lp.add_data("ws", applicants_csv, target="default")
+    mv = lp.train("ws", "applicants", FAST, model_name="m").model_version
+    assert mv is not None
+    other = tmp_path / "other.csv"
+    other.write_text("applicant_id,age\n1,40\n2,50\n", encoding="utf-8")
+    lp.add_data("ws", other)
+    with pytest.raises(SchemaError, match="lacks column"):
+        lp.score("ws", "m", mv.version, "other")
+    with pytest.raises(InvalidName):
+        lp.score("ws", "m", mv.version, "applicants", output="../x")

@@ -29,6 +29,7 @@ def test_no_private_or_module_leaks() -> None:
         "sdk",
         "api",
         "ui",
+        "serving",
     }
     assert public - set(leptonic.__all__) <= submodules
 

@@ -22,7 +22,7 @@ import hashlib
 import os
 import secrets
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -161,8 +161,13 @@ class Platform:
         delimiter: str | None = None,
         encoding: str | None = None,
         progress: Callable[[int, int], None] | None = None,
+        origin: Mapping[str, Any] | None = None,
     ) -> tuple[DatasetVersion, bool]:
-        """Ingest a CSV / Parquet / JSON-lines file as a new (or the same) dataset version."""
+        """Ingest a CSV / Parquet / JSON-lines file as a new (or the same) dataset version.
+
+        ``origin`` records where the data comes from when ``path`` is a
+        temporary copy (an upload, a scoring output).
+        """
         from leptonic.governance.ingest import ingest
         from leptonic.governance.schema import load_contract
 
@@ -182,6 +187,7 @@ class Platform:
             delimiter=delimiter,
             encoding=encoding,
             progress=progress,
+            origin=origin,
         )
         if created:
             self.audit(
@@ -334,6 +340,55 @@ class Platform:
 
     def load_model(self, workspace: str, model: str, version: int) -> Predictor:
         return self.registry.load(workspace, model, version)
+
+    def score(
+        self,
+        workspace: str,
+        model: str,
+        version: int,
+        dataset: str,
+        *,
+        dataset_version: int | None = None,
+        output: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> tuple[DatasetVersion, bool]:
+        """Score a dataset version with a model version into a new dataset version.
+
+        The output dataset (``<dataset>-scores`` unless ``output`` names
+        another) holds the input's id and timestamp columns and the scores;
+        lineage links it to both the input version and the model version.
+        """
+        import tempfile
+
+        from leptonic.serving.batch import score_to_parquet
+
+        out_name = validate_name(output or f"{dataset}-scores"[:63], "dataset")
+        mv = self.model_version(workspace, model, version)
+        dv = self.dataset_version(workspace, dataset, dataset_version)
+        predictor = self.load_model(workspace, model, version)
+        model_ref = ObjectRef(workspace, "model", model, mv.version)
+        input_ref = ObjectRef(workspace, "dataset", dv.dataset, dv.version)
+        with tempfile.TemporaryDirectory(prefix="leptonic-score-") as tmp:
+            path = Path(tmp) / f"{out_name}.parquet"
+            rows = score_to_parquet(
+                predictor,
+                dv,
+                self.artifacts.local_path(dv.artifact_key),
+                path,
+                progress=progress,
+            )
+            scored, created = self.add_data(
+                workspace,
+                path,
+                name=out_name,
+                description=f"scores of {model_ref} on {input_ref}",
+                origin={"path": f"scored:{model_ref} on {input_ref}", "model": str(model_ref)},
+            )
+        out_ref = ObjectRef(workspace, "dataset", scored.dataset, scored.version)
+        self.metadata.add_lineage(input_ref, out_ref)
+        self.metadata.add_lineage(model_ref, out_ref)
+        self.audit("model.score", workspace, [model_ref, input_ref, out_ref], rows=rows)
+        return scored, created
 
     # -- users, tokens and roles ----------------------------------------------
     def as_user(self, name: str) -> Platform:

@@ -471,6 +471,53 @@ class Client:
     def get_job(self, workspace: str, job_id: str) -> Job:
         return _record(Job, self._json("GET", f"/workspaces/{_q(workspace)}/jobs/{_q(job_id)}"))
 
+    def wait_for_job(
+        self, workspace: str, job_id: str, *, poll: float = 1.0, timeout: float | None = None
+    ) -> Job:
+        """Poll a job until it ends; return it (check ``status`` and ``result``).
+
+        Raises :class:`~leptonic.errors.Conflict` on ``timeout`` (seconds).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            job = self.get_job(workspace, job_id)
+            if job.status.finished:
+                return job
+            if deadline is not None and time.monotonic() > deadline:
+                raise errors.Conflict(
+                    f"job {job_id} is still {job.status.value} after {timeout} s", field="job"
+                )
+            time.sleep(poll)
+
+    def score(
+        self,
+        workspace: str,
+        model: str,
+        version: int,
+        dataset: str,
+        *,
+        dataset_version: int | None = None,
+        output: str | None = None,
+        wait: bool = True,
+        poll: float = 1.0,
+    ) -> Job:
+        """Score a dataset version with a model version on the server (a background job).
+
+        With ``wait`` the finished job is returned; its ``result`` names the
+        output dataset and version. A failed job raises the error it recorded.
+        """
+        body = {"dataset": dataset, "dataset_version": dataset_version, "output": output}
+        path = f"/workspaces/{_q(workspace)}/models/{_q(model)}/versions/{version}/score"
+        job = _record(Job, self._json("POST", path, json=body))
+        if not wait:
+            return job
+        job = self.wait_for_job(workspace, job.id, poll=poll)
+        if job.status.value != "succeeded":
+            raise errors.Conflict(
+                f"scoring job {job.id} {job.status.value}: {job.error}", field="job"
+            )
+        return job
+
     # -- models and lineage ------------------------------------------------------------------
     def list_models(self, workspace: str) -> list[Model]:
         return [_record(Model, m) for m in self._all(f"/workspaces/{_q(workspace)}/models")]

@@ -75,6 +75,33 @@ def test_training_job_runs_to_completion(make_server: Any, applicants_csv: Path)
         assert c.get(f"{W}/models/sc/versions/1").json()["run_id"] == run_id
 
 
+def test_scoring_job_writes_a_scored_dataset(make_server: Any, applicants_csv: Path) -> None:
+    server = make_server(workers=1)
+    with setup_workspace(server, applicants_csv) as c:
+        r = c.post(f"{W}/runs", json={"dataset": "applicants", "spec": TRAIN, "model": "sc"})
+        run_id = r.json()["run_id"]
+        wait_until(lambda: progress_of(c, run_id)["status"] in FINISHED)
+        r = c.post(f"{W}/models/sc/versions/1/score", json={"dataset": "applicants"})
+        assert r.status_code == 202, r.text
+        job_id = r.json()["id"]
+        assert r.json()["kind"] == "score"
+        job = wait_until(
+            lambda: (j := c.get(f"{W}/jobs/{job_id}").json())["status"] in FINISHED and j
+        )
+        assert job["status"] == "succeeded", job
+        assert job["result"] == {"dataset": "applicants-scores", "version": 1, "created": True}
+        assert job["progress"]["done"] == job["progress"]["total"] > 0
+        version = c.get(f"{W}/datasets/applicants-scores/versions/1").json()
+        assert [col["name"] for col in version["columns"]] == ["applicant_id", "score", "decision"]
+        # a model that does not exist, or bad output names, are refused up front
+        missing = c.post(f"{W}/models/sc/versions/9/score", json={"dataset": "applicants"})
+        assert missing.status_code == 404
+        bad = c.post(
+            f"{W}/models/sc/versions/1/score", json={"dataset": "applicants", "output": "../x"}
+        )
+        assert bad.status_code == 422 and bad.json()["error"]["field"] == "dataset"
+
+
 def test_cancel_a_running_job(make_server: Any, applicants_csv: Path) -> None:
     server = make_server(workers=1)
     spec = {**TRAIN, "trials": 2000, "timeout_s": None}

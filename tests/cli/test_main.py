@@ -99,6 +99,10 @@ def test_lifecycle_from_the_terminal(home: Path, capsys: pytest.CaptureFixture[s
         "reviewed by risk committee",
     )
     assert code == 0 and "staging" in out
+    code, out = run(
+        capsys, "models", "score", "scorecard", "1", "-w", "credit-risk", "-d", "applicants"
+    )
+    assert code == 0 and "applicants-scores" in out, out
     code, out = run(capsys, "models", "show", "scorecard", "-w", "credit-risk", "--card")
     assert "reviewed by risk committee" in out and "cli-user" in out and "Model card" in out
 

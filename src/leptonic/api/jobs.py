@@ -37,6 +37,7 @@ __all__ = [
     "job_for_run",
     "list_jobs",
     "run_progress",
+    "submit_scoring",
     "submit_training",
 ]
 
@@ -56,6 +57,51 @@ class _ShuttingDown(LeptonicError):
 
 
 # -- service functions used by the routes ---------------------------------------------
+def submit_scoring(
+    platform: Platform,
+    workspace: str,
+    model: str,
+    version: int,
+    dataset: str,
+    *,
+    dataset_version: int | None = None,
+    output: str | None = None,
+) -> Job:
+    """Queue a batch-scoring job: a model version over a dataset version (pinned now)."""
+    from leptonic.core.names import validate_name
+
+    if output is not None:
+        validate_name(output, "dataset")
+    platform.model_version(workspace, model, version)
+    dv = platform.dataset_version(workspace, dataset, dataset_version)
+    job = platform.metadata.create_job(
+        Job(
+            id=uuid.uuid4().hex,
+            workspace=workspace,
+            kind="score",
+            payload={
+                "model": model,
+                "version": version,
+                "dataset": dv.dataset,
+                "dataset_version": dv.version,
+                "output": output,
+            },
+            created_by=platform.actor,
+            progress={"done": 0, "total": dv.num_rows, "message": "queued", "log": []},
+        )
+    )
+    platform.audit(
+        "model.score.submit",
+        workspace,
+        [
+            ObjectRef(workspace, "model", model, version),
+            ObjectRef(workspace, "dataset", dv.dataset, dv.version),
+        ],
+        job=job.id,
+    )
+    return job
+
+
 def submit_training(
     platform: Platform,
     workspace: str,
@@ -276,7 +322,8 @@ class JobRunner:
     def execute(self, job: Job) -> Job:
         """Run a claimed job to its end and record the outcome on it."""
         metadata = self.platform.metadata
-        if job.kind != "train":
+        work = {"train": self._train, "score": self._score}.get(job.kind)
+        if work is None:
             return metadata.update_job(
                 job.workspace,
                 job.id,
@@ -288,7 +335,7 @@ class JobRunner:
         state.setdefault("log", [])
         update = self._updater(job, state)
         try:
-            outcome = self._train(job, update)
+            result = work(job, update)
         except Cancelled as exc:
             return self._finish(job, state, JobStatus.CANCELLED, error=str(exc))
         except _ShuttingDown:
@@ -296,16 +343,30 @@ class JobRunner:
         except Exception as exc:
             logger.info("job %s failed: %s: %s", job.id, type(exc).__name__, exc)
             return self._finish(job, state, JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
-        mv = outcome.model_version
-        result = {
-            "run_id": outcome.run.id,
-            "model": mv.model if mv else None,
-            "model_version": mv.version if mv else None,
-        }
         state["done"] = state.get("total", state.get("done", 0))
         return self._finish(job, state, JobStatus.SUCCEEDED, result=result)
 
-    def _train(self, job: Job, update: Callable[..., None]) -> Any:
+    def _score(self, job: Job, update: Callable[..., None]) -> dict[str, Any]:
+        payload = job.payload
+        platform = self.platform.as_user(job.created_by)
+
+        def progress(done: int, total: int) -> None:
+            update(done=done, total=total, message=f"scored {done} of {total} rows")
+
+        update(message="started")
+        scored, created = platform.score(
+            job.workspace,
+            payload["model"],
+            payload["version"],
+            payload["dataset"],
+            dataset_version=payload.get("dataset_version"),
+            output=payload.get("output"),
+            progress=progress,
+        )
+        update(line=f"wrote {scored.dataset} v{scored.version} ({scored.num_rows} rows)")
+        return {"dataset": scored.dataset, "version": scored.version, "created": created}
+
+    def _train(self, job: Job, update: Callable[..., None]) -> dict[str, Any]:
         payload = job.payload
         platform = self.platform.as_user(job.created_by)
 
@@ -320,7 +381,7 @@ class JobRunner:
                 logger.exception("could not record a log line of job %s", job.id)
 
         update(message="started")
-        return platform.train(
+        outcome = platform.train(
             job.workspace,
             payload["dataset"],
             TrainSpec.from_dict(payload["spec"]),
@@ -330,6 +391,12 @@ class JobRunner:
             echo=echo,
             run_id=job.run_id,
         )
+        mv = outcome.model_version
+        return {
+            "run_id": outcome.run.id,
+            "model": mv.model if mv else None,
+            "model_version": mv.version if mv else None,
+        }
 
     def _updater(self, job: Job, state: dict[str, Any]) -> Callable[..., None]:
         metadata = self.platform.metadata

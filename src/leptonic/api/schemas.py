@@ -235,6 +235,12 @@ class TrainRequest(_In):
     model: str | None = Field(None, description="Register the result under this model name.")
 
 
+class ScoreRequest(_In):
+    dataset: str = Field(description="The dataset to score.")
+    dataset_version: int | None = Field(None, ge=1, le=2**31 - 1)
+    output: str | None = Field(None, description="Output dataset (default <dataset>-scores).")
+
+
 class RunOut(_Out):
     id: str
     workspace: str

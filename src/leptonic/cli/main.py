@@ -448,6 +448,38 @@ def models_promote(
     console.print(f"{mv.model} v{mv.version} is now [bold]{mv.stage.value}[/bold]")
 
 
+@models_app.command("score")
+def models_score(
+    name: str,
+    version: int,
+    workspace: Workspace,
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Dataset to score.")],
+    dataset_version: Annotated[int | None, typer.Option(help="Its version (latest).")] = None,
+    output: Annotated[str | None, typer.Option(help="Output dataset name.")] = None,
+) -> None:
+    """Score a dataset with a model version; the scores become a new dataset version."""
+    with _platform() as lp:
+        if isinstance(lp, Platform):
+            dv = lp.dataset_version(workspace, dataset, dataset_version)
+            with progress_bar("scoring rows", dv.num_rows) as update:
+                scored, _ = lp.score(
+                    workspace,
+                    name,
+                    version,
+                    dataset,
+                    dataset_version=dataset_version,
+                    output=output,
+                    progress=lambda done, total: update(done, total),
+                )
+            out, out_version = scored.dataset, scored.version
+        else:
+            job = lp.score(
+                workspace, name, version, dataset, dataset_version=dataset_version, output=output
+            )
+            out, out_version = job.result["dataset"], job.result["version"]
+    console.print(f"scores written to [bold]{out}[/bold] v{out_version}")
+
+
 @app.command("demo")
 def demo(
     home: Annotated[Path, typer.Option(help="Folder for the demo's stores.")] = Path(

@@ -213,6 +213,7 @@ def ingest(
     delimiter: str | None = None,
     encoding: str | None = None,
     progress: Progress | None = None,
+    origin: Mapping[str, Any] | None = None,
 ) -> tuple[DatasetVersion, bool]:
     """Add a data file to a dataset as a new version (or find the same content).
 
@@ -236,6 +237,10 @@ def ingest(
         Reading options (see :func:`~leptonic.governance.readers.open_batches`).
     progress
         Called with ``(rows so far, bytes read so far)`` while streaming.
+    origin
+        Where the data really comes from, when ``path`` is only a temporary
+        copy (an upload's file name, the model that scored it...): recorded in
+        the version's ``source`` over the temporary path.
 
     Returns
     -------
@@ -302,6 +307,7 @@ def ingest(
                 "sha256": digest_file(source),
                 "size_bytes": source.stat().st_size,
                 "contract": contract.to_dict() if contract is not None else None,
+                **dict(origin or {}),
             },
             created_by=actor,
         )

@@ -123,6 +123,10 @@ async def upload_version(
             delimiter=delimiter,
             encoding=encoding,
             fmt=format,
+            origin={
+                "path": f"upload:{filename or upload_name}",
+                "uploaded_by": scope.caller.user.name,
+            },
         )
     finally:
         await run_in_threadpool(shutil.rmtree, folder, True)

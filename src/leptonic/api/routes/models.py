@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, status
 from fastapi import Path as PathParam
 
+from leptonic.api import jobs
 from leptonic.api.auth import Developer, Viewer
 from leptonic.api.schemas import (
+    JobOut,
     Limit,
     ModelOut,
     ModelVersionOut,
     Offset,
     Page,
+    ScoreRequest,
     StageIn,
     TransitionOut,
     page_of,
@@ -80,3 +83,28 @@ def set_stage(scope: Developer, name: str, version: VersionPath, body: StageIn) 
         scope.require(Role.ADMIN)
     mv = scope.platform.promote(scope.workspace, name, version, body.stage, reason=body.reason)
     return ModelVersionOut.model_validate(mv)
+
+
+@router.post(
+    "/workspaces/{ws}/models/{name}/versions/{version}/score",
+    response_model=JobOut,
+    status_code=status.HTTP_202_ACCEPTED,
+)
+def score(
+    request: Request, scope: Developer, name: str, version: VersionPath, body: ScoreRequest
+) -> object:
+    """Queue batch scoring of a dataset version; the scores become a new dataset version.
+
+    Follow the job at ``/jobs/{id}``; its result names the output dataset and version.
+    """
+    job = jobs.submit_scoring(
+        scope.platform,
+        scope.workspace,
+        name,
+        version,
+        body.dataset,
+        dataset_version=body.dataset_version,
+        output=body.output,
+    )
+    request.app.state.runner.wake()
+    return JobOut.model_validate(job)

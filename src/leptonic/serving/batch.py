@@ -1,0 +1,104 @@
+"""Batch scoring: a model version over a dataset version, streamed batch by batch.
+
+The dataset's Parquet snapshot is read in record batches, each batch is
+scored with the model's :meth:`predict_batch`, and the scores are written to
+a new Parquet file next to the rows' identifiers, so memory stays bounded by
+the batch size whatever the table's length. Personal data is never copied
+into the output: only identifier and timestamp columns travel with the scores.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from leptonic.core.dataset import ColumnRole, DatasetVersion
+from leptonic.errors import DataError, SchemaError
+from leptonic.tasks.predictor import Predictor
+
+__all__ = ["BATCH_ROWS", "score_columns", "score_to_parquet"]
+
+#: Rows scored at a time.
+BATCH_ROWS = 50_000
+
+
+def score_columns(predictor: Predictor, scores: np.ndarray) -> dict[str, pa.Array]:
+    """The output columns for one batch of predictions.
+
+    Binary: ``score`` (P(event)) and ``decision`` (1 at or above the model's
+    threshold); multiclass: ``prediction`` (the most likely label) and one
+    ``proba_<label>`` column per class; regression: ``prediction``.
+    """
+    if predictor.task == "binary":
+        out = {"score": pa.array(scores, pa.float64())}
+        if predictor.threshold is not None:
+            out["decision"] = pa.array((scores >= predictor.threshold).astype(np.int8))
+        return out
+    if predictor.task == "multiclass":
+        labels = [str(c) for c in (predictor.classes or range(scores.shape[1]))]
+        out = {"prediction": pa.array(np.asarray(labels, dtype=object)[scores.argmax(axis=1)])}
+        for i, label in enumerate(labels):
+            out[f"proba_{label}"] = pa.array(scores[:, i], pa.float64())
+        return out
+    return {"prediction": pa.array(scores, pa.float64())}
+
+
+def score_to_parquet(
+    predictor: Predictor,
+    version: DatasetVersion,
+    source: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    batch_rows: int = BATCH_ROWS,
+) -> int:
+    """Score every row of ``version`` (its Parquet at ``source``) into ``out``.
+
+    Returns the number of rows scored. Raises :class:`SchemaError` naming the
+    columns the model needs that the dataset lacks.
+    """
+    names = {c.name for c in version.columns}
+    missing = [n for n in predictor.input_names if n not in names]
+    if missing:
+        raise SchemaError(
+            f"dataset {version.dataset!r} v{version.version} lacks column(s) "
+            f"{', '.join(missing)} that the model needs; score a dataset with the "
+            f"model's inputs: {', '.join(predictor.input_names)}",
+            field="dataset",
+        )
+    keep = [
+        c.name
+        for c in version.columns
+        if c.role in (ColumnRole.ID, ColumnRole.TIMESTAMP) and not c.pii
+    ]
+    wanted = set(predictor.input_names) | set(keep)
+    reading = [c.name for c in version.columns if c.name in wanted]
+    parquet = pq.ParquetFile(source)
+    total = parquet.metadata.num_rows
+    done = 0
+    writer: pq.ParquetWriter | None = None
+    try:
+        for batch in parquet.iter_batches(batch_size=batch_rows, columns=reading):
+            table = pa.Table.from_batches([batch])
+            scores = predictor.predict_batch(table)
+            columns = {name: table.column(name) for name in keep}
+            columns.update(score_columns(predictor, np.asarray(scores)))
+            chunk = pa.table(columns)
+            if writer is None:
+                writer = pq.ParquetWriter(out, chunk.schema, compression="zstd")
+            writer.write_table(chunk)
+            done += table.num_rows
+            if progress is not None:
+                progress(done, total)
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is None:
+        raise DataError(
+            f"dataset {version.dataset!r} v{version.version} has no rows to score", field="dataset"
+        )
+    return done
