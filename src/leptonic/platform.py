@@ -273,16 +273,14 @@ class Platform:
         )
 
     def get_run(self, workspace: str, run_id: str) -> Run:
-        prefix = 0 < len(run_id) < 32
-        runs = self.metadata.list_runs(workspace, limit=1_000_000) if prefix else []
-        matches = [r for r in runs if r.id.startswith(run_id)]
-        if len(matches) == 1:
-            return matches[0]
-        if len(matches) > 1:
-            raise InvalidInput(
-                f"run id prefix {run_id!r} is ambiguous ({len(matches)} runs); give more digits",
-                field="run",
-            )
+        if 0 < len(run_id) < 32:
+            matches = self.metadata.find_run_ids(workspace, run_id, limit=2)
+            if len(matches) > 1:
+                raise InvalidInput(
+                    f"run id prefix {run_id!r} is ambiguous; give more digits", field="run"
+                )
+            if matches:
+                run_id = matches[0]
         return self.metadata.get_run(workspace, run_id)
 
     def run_artifact(self, workspace: str, run_id: str, name: str) -> bytes:

@@ -341,6 +341,21 @@ def test_run_create_and_get(store: MetadataStore, ws: str) -> None:
     assert store.get_run(ws, "r1") == r
 
 
+def test_find_run_ids_by_prefix(store: MetadataStore, ws: str) -> None:
+    store.create_workspace(Workspace("fraud"))
+    for rid in ("ab12", "ab34", "cd56", "a_b%"):
+        store.create_run(run(ws, rid))
+    store.create_run(run("fraud", "ab99"))
+    assert store.find_run_ids(ws, "ab") == ["ab12", "ab34"]
+    assert store.find_run_ids(ws, "ab", limit=1) == ["ab12"]
+    assert store.find_run_ids(ws, "cd") == ["cd56"]
+    assert store.find_run_ids(ws, "AB") == []  # ids are case-sensitive
+    assert store.find_run_ids(ws, "a_") == ["a_b%"]  # no wildcard meaning
+    assert store.find_run_ids(ws, "ab9") == []  # other workspaces stay out
+    with pytest.raises(NotFound):
+        store.find_run_ids("ghost", "ab")
+
+
 def test_run_ids_are_unique(store: MetadataStore, ws: str) -> None:
     store.create_workspace(Workspace("fraud"))
     store.create_run(run(ws, "r1"))

@@ -305,6 +305,10 @@ class MetadataStore(abc.ABC):
     def get_run(self, workspace: str, run_id: str) -> Run: ...
 
     @abc.abstractmethod
+    def find_run_ids(self, workspace: str, prefix: str, *, limit: int = 2) -> list[str]:
+        """Ids of the workspace's runs that start with ``prefix`` (at most ``limit``), sorted."""
+
+    @abc.abstractmethod
     def list_runs(
         self,
         workspace: str,

@@ -203,6 +203,15 @@ class MemoryMetadataStore(MetadataStore):
                     field="run",
                 ) from None
 
+    def find_run_ids(self, workspace: str, prefix: str, *, limit: int = 2) -> list[str]:
+        check_page(limit, 0)
+        with self._lock:
+            self.get_workspace(workspace)
+            ids = sorted(
+                rid for (w, rid) in self._runs if w == workspace and rid.startswith(prefix)
+            )
+            return ids[:limit]
+
     def list_runs(
         self,
         workspace: str,

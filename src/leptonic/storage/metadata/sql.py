@@ -285,6 +285,20 @@ class SQLMetadataStore(AccessMixin, JobsMixin, MetadataStore):
             require_workspace(conn, workspace)
             return to_run(_require_run(conn, workspace, run_id))
 
+    def find_run_ids(self, workspace: str, prefix: str, *, limit: int = 2) -> list[str]:
+        check_page(limit, 0)
+        r = t.runs
+        # substr, not LIKE: LIKE is case-insensitive on SQLite and treats % and _ specially
+        query = (
+            sa.select(r.c.id)
+            .where(r.c.workspace == workspace, sa.func.substr(r.c.id, 1, len(prefix)) == prefix)
+            .order_by(r.c.id)
+            .limit(limit)
+        )
+        with self._read() as conn:
+            require_workspace(conn, workspace)
+            return [row.id for row in conn.execute(query)]
+
     def list_runs(
         self,
         workspace: str,
