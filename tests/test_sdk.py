@@ -171,6 +171,8 @@ def test_errors_map_back_to_domain_errors(client: Client, tmp_path: Path) -> Non
     assert isinstance(missing.value, KeyError)
     with pytest.raises(NotFound):
         client.get_workspace("nowhere")
+    with pytest.raises(InvalidName):  # the whole name is the path segment, not a query
+        client.get_workspace("credit?x=1")
     bad = tmp_path / "bad.csv"
     bad.write_bytes(b"")
     with pytest.raises(InvalidInput) as empty:

@@ -48,7 +48,7 @@ from leptonic.tasks.predictor import Predictor
 from leptonic.tasks.runner import TrainOutcome, run_training
 from leptonic.tasks.spec import TrainSpec
 
-__all__ = ["TOKEN_PREFIX", "Platform", "hash_token"]
+__all__ = ["TOKEN_PREFIX", "Platform", "check_score_output", "hash_token"]
 
 #: Every API token secret starts with this.
 TOKEN_PREFIX = "lep_"
@@ -57,6 +57,16 @@ TOKEN_PREFIX = "lep_"
 def hash_token(secret: str) -> str:
     """The SHA-256 hex digest of an API token secret: all that is stored of it."""
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def check_score_output(dataset: str, output: str) -> None:
+    """Refuse scores written as a new version of the very dataset they score."""
+    if output == dataset:
+        raise InvalidInput(
+            f"scores of {dataset!r} cannot become a version of {dataset!r} itself "
+            "(its latest version would be the scores); name another output dataset",
+            field="output",
+        )
 
 
 class Platform:
@@ -363,6 +373,7 @@ class Platform:
         out_name = validate_name(output or f"{dataset}-scores"[:63], "dataset")
         mv = self.model_version(workspace, model, version)
         dv = self.dataset_version(workspace, dataset, dataset_version)
+        check_score_output(dv.dataset, out_name)
         predictor = self.load_model(workspace, model, version)
         model_ref = ObjectRef(workspace, "model", model, mv.version)
         input_ref = ObjectRef(workspace, "dataset", dv.dataset, dv.version)

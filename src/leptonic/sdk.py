@@ -264,7 +264,7 @@ class Client:
         return [_record(Workspace, w, pii_salt="") for w in self._all("/workspaces")]
 
     def get_workspace(self, name: str) -> Workspace:
-        return _record(Workspace, self._json("GET", f"/workspaces/{name}"), pii_salt="")
+        return _record(Workspace, self._json("GET", f"/workspaces/{_q(name)}"), pii_salt="")
 
     # -- data -------------------------------------------------------------------------
     def add_data(

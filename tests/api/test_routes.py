@@ -125,6 +125,34 @@ def test_bad_uploads(
     assert server.platform.list_datasets("alpha") == []
 
 
+def test_unknown_encoding_is_a_clear_422(server: Server) -> None:
+    server.platform.create_workspace("alpha")
+    with server.client("root") as c:
+        r = c.post(
+            f"{W}/datasets/bad/versions",
+            params={"filename": "x.csv", "encoding": "no-such-codec"},
+            content=b"a,b\n1,2\n",
+        )
+    assert error_of(r, 422)["field"] == "encoding"
+    assert server.platform.list_datasets("alpha") == []
+
+
+def test_upload_errors_name_the_uploaded_file_not_a_server_path(server: Server) -> None:
+    server.platform.create_workspace("alpha")
+    with server.client("root") as c:
+        r = c.post(f"{W}/datasets/bad/versions", params={"filename": "mine.csv"}, content=b"a,b\n")
+    message = error_of(r, 422)["message"]
+    assert "mine.csv" in message and "leptonic-upload-" not in message, message
+
+
+def test_scores_cannot_overwrite_their_input(populated: Server) -> None:
+    url = f"{W}/models/scorecard/versions/1/score"
+    with populated.client("dev") as c:
+        r = c.post(url, json={"dataset": "applicants", "output": "applicants"})
+        assert error_of(r, 422)["field"] == "output"
+        assert len(c.get(f"{W}/datasets/applicants/versions").json()["items"]) == 1
+
+
 def test_upload_too_large(make_server: Any) -> None:
     server = make_server(max_upload_bytes=100)
     server.platform.create_workspace("alpha")

@@ -331,3 +331,13 @@ def test_duckdb_spill_folder_is_removed(tmp_path: Path) -> None:
         con.execute("SELECT 1").fetchone()
         assert len(os.listdir(tmp_path)) == 1
     assert os.listdir(tmp_path) == []
+
+
+def test_unknown_encoding_is_named(tmp_path: Path) -> None:
+    from leptonic.governance.readers import open_batches
+
+    path = tmp_path / "a.csv"
+    path.write_text("a,b\n1,2\n", encoding="utf-8")
+    with pytest.raises(DataError, match="unknown text encoding 'nope-codec'") as info:
+        open_batches(path, encoding="nope-codec")
+    assert info.value.field == "encoding"

@@ -27,7 +27,7 @@ from leptonic.core.job import Job, JobStatus
 from leptonic.core.run import RunStatus
 from leptonic.core.uri import ObjectRef
 from leptonic.errors import Cancelled, Conflict, InvalidInput, LeptonicError, NotFound
-from leptonic.platform import Platform
+from leptonic.platform import Platform, check_score_output
 from leptonic.storage.metadata.base import ORPHANED_JOB_ERROR
 from leptonic.tasks.spec import TrainSpec
 
@@ -74,6 +74,8 @@ def submit_scoring(
         validate_name(output, "dataset")
     platform.model_version(workspace, model, version)
     dv = platform.dataset_version(workspace, dataset, dataset_version)
+    if output is not None:
+        check_score_output(dv.dataset, output)
     job = platform.metadata.create_job(
         Job(
             id=uuid.uuid4().hex,
@@ -164,22 +166,23 @@ def get_job(platform: Platform, workspace: str, job_id: str) -> Job:
 
 def job_for_run(platform: Platform, workspace: str, run_id: str) -> Job:
     """The job that runs (or ran) the run ``run_id`` (a unique prefix will do)."""
+    if 0 < len(run_id) < 32:
+        ids = platform.metadata.find_run_ids(workspace, run_id, limit=2)
+        if len(ids) > 1:
+            raise InvalidInput(
+                f"run id prefix {run_id!r} is ambiguous; give more digits", field="run"
+            )
+        if not ids:  # a queued job's run has no record yet: look among the queued jobs
+            queued = platform.metadata.list_jobs(workspace, status=JobStatus.QUEUED, limit=500)
+            ids = sorted({j.run_id for j in queued if j.run_id and j.run_id.startswith(run_id)})
+            if len(ids) > 1:
+                raise InvalidInput(
+                    f"run id prefix {run_id!r} is ambiguous; give more digits", field="run"
+                )
+        run_id = ids[0] if ids else run_id
     job = platform.metadata.find_job_by_run(workspace, run_id)
     if job is not None:
         return job
-    matches: list[Job] = []
-    offset = 0
-    while page := platform.metadata.list_jobs(workspace, limit=500, offset=offset):
-        matches += [j for j in page if j.run_id is not None and j.run_id.startswith(run_id)]
-        offset += len(page)
-    exact = [j for j in matches if j.run_id == run_id]
-    if exact or len(matches) == 1:
-        return (exact or matches)[0]
-    if matches:
-        raise InvalidInput(
-            f"run id prefix {run_id!r} is ambiguous ({len(matches)} runs); give more digits",
-            field="run",
-        )
     raise NotFound(
         f"no server job for run {run_id!r} in workspace {workspace!r} "
         "(runs started from the command line have no job)",

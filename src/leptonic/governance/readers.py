@@ -282,6 +282,15 @@ def open_batches(
     """
     p = Path(path)
     kind = detect_format(p, fmt)
+    if encoding is not None:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise DataError(
+                f"unknown text encoding {encoding!r}; use a Python codec name such as "
+                f"'utf-8', 'latin-1' or 'cp1252'",
+                field="encoding",
+            ) from None
     if not p.exists():
         raise DataError(f"{p}: no such file; check the path", field="path")
     if not p.is_file():

@@ -67,6 +67,8 @@ def mount(app: FastAPI) -> None:
             swagger_js_url=f"{vendor}/swagger-ui-bundle.js",
             swagger_css_url=f"{vendor}/swagger-ui.css",
             swagger_favicon_url=f"{vendor}/favicon-32x32.png",
+            # no validator badge: it would send the schema to an outside service
+            swagger_ui_parameters={"validatorUrl": None},
         )
 
     app.add_api_route("/docs", docs, methods=["GET"], include_in_schema=False)

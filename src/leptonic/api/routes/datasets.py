@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import math
 import re
 import shutil
@@ -28,7 +29,7 @@ from leptonic.api.schemas import (
     page_of,
 )
 from leptonic.core.names import validate_name
-from leptonic.errors import InvalidInput, PermissionDenied
+from leptonic.errors import InvalidInput, LeptonicError, PermissionDenied
 
 __all__ = ["receive_upload", "router"]
 
@@ -64,6 +65,19 @@ async def receive_upload(request: Request, folder: Path, filename: str, max_byte
     if size == 0:
         raise InvalidInput("the request body is empty: send the file's bytes", field="body")
     return path
+
+
+def _check_encoding(encoding: str | None) -> None:
+    if encoding is None:
+        return
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise InvalidInput(
+            f"unknown text encoding {encoding!r}; use one Python knows, "
+            "such as utf-8, latin-1 or cp1252",
+            field="encoding",
+        ) from None
 
 
 def _upload_name(dataset: str, filename: str | None, fmt: str | None) -> str:
@@ -108,26 +122,33 @@ async def upload_version(
     the same content twice gives the existing version (``created`` false).
     """
     validate_name(name, "dataset")
+    _check_encoding(encoding)
     upload_name = _upload_name(name, filename, format)
     folder = Path(tempfile.mkdtemp(prefix="leptonic-upload-"))
     try:
         path = await receive_upload(
             request, folder, upload_name, request.app.state.max_upload_bytes
         )
-        version, created = await run_in_threadpool(
-            scope.platform.add_data,
-            scope.workspace,
-            path,
-            name=name,
-            target=target,
-            delimiter=delimiter,
-            encoding=encoding,
-            fmt=format,
-            origin={
-                "path": f"upload:{filename or upload_name}",
-                "uploaded_by": scope.caller.user.name,
-            },
-        )
+        try:
+            version, created = await run_in_threadpool(
+                scope.platform.add_data,
+                scope.workspace,
+                path,
+                name=name,
+                target=target,
+                delimiter=delimiter,
+                encoding=encoding,
+                fmt=format,
+                origin={
+                    "path": f"upload:{filename or upload_name}",
+                    "uploaded_by": scope.caller.user.name,
+                },
+            )
+        except LeptonicError as exc:
+            # Name the file the caller sent, not the server's temporary copy of it.
+            shown = filename or upload_name
+            exc.message = exc.message.replace(str(path), shown).replace(str(folder), shown)
+            raise
     finally:
         await run_in_threadpool(shutil.rmtree, folder, True)
     return {"version": DatasetVersionOut.model_validate(version), "created": created}
