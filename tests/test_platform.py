@@ -218,3 +218,19 @@ def test_scoring_needs_the_model_inputs(
         lp.score("ws", "m", mv.version, "other")
     with pytest.raises(InvalidName):
         lp.score("ws", "m", mv.version, "applicants", output="../x")
+
+
+def test_scoring_refuses_ids_named_like_scores(platform: Platform, tmp_path: Path) -> None:
+    lp = platform
+    lp.create_workspace("ws")
+    csv = tmp_path / "d.csv"
+    rows = "\n".join(f"{i},{i % 7},{(i * 3) % 5},{i % 2}" for i in range(200))
+    csv.write_text("prediction,x1,x2,y\n" + rows + "\n", encoding="utf-8")
+    contract = tmp_path / "c.toml"
+    contract.write_text('target = "y"\n[roles]\nprediction = "id"\n', encoding="utf-8")
+    lp.add_data("ws", csv, contract=contract)
+    spec = TrainSpec(target="y", candidates=("logistic",), trials=1)
+    mv = lp.train("ws", "d", spec, model_name="m").model_version
+    assert mv is not None
+    with pytest.raises(SchemaError, match="named like the score columns"):
+        lp.score("ws", "m", mv.version, "d")

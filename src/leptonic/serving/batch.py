@@ -75,6 +75,16 @@ def score_to_parquet(
         for c in version.columns
         if c.role in (ColumnRole.ID, ColumnRole.TIMESTAMP) and not c.pii
     ]
+    produced = {"score", "decision", "prediction"} | {
+        f"proba_{c}" for c in (predictor.classes or []) if predictor.task == "multiclass"
+    }
+    clash = [name for name in keep if name in produced]
+    if clash:
+        raise SchemaError(
+            f"dataset {version.dataset!r} v{version.version} has id/timestamp column(s) "
+            f"{', '.join(clash)} named like the score columns; rename them before scoring",
+            field="dataset",
+        )
     wanted = set(predictor.input_names) | set(keep)
     reading = [c.name for c in version.columns if c.name in wanted]
     parquet = pq.ParquetFile(source)
