@@ -479,6 +479,22 @@ def test_model_create_get_list(store: MetadataStore, ws: str) -> None:
         store.create_model(Model("ghost", "m", task="binary"))
 
 
+def test_model_version_lineage_in_the_same_transaction(store: MetadataStore, ws: str) -> None:
+    model = with_model(store, ws)
+    run_ref = ObjectRef(ws, "run", "r1")
+    data_ref = ObjectRef(ws, "dataset", "applicants", 1)
+    mv = store.add_model_version(model_version(ws, model), lineage_from=[run_ref, data_ref])
+    target = ObjectRef(ws, "model", model, mv.version)
+    assert store.lineage(target, "upstream") == sorted([data_ref, run_ref])
+    assert store.lineage(run_ref) == [target]
+    store.create_workspace(Workspace("fraud"))
+    with pytest.raises(InvalidInput, match="one workspace"):
+        store.add_model_version(
+            model_version(ws, model), lineage_from=[ObjectRef("fraud", "run", "r9")]
+        )
+    assert [v.version for v in store.list_model_versions(ws, model)] == [1]  # nothing written
+
+
 def test_model_versions_start_as_candidates(store: MetadataStore, ws: str) -> None:
     model = with_model(store, ws)
     v1 = store.add_model_version(model_version(ws, model, version=42, stage=Stage.PRODUCTION))

@@ -104,9 +104,9 @@ class ModelRegistry:
                 metrics=metrics,
                 model_card=card,
                 created_by=actor,
-            )
+            ),
+            lineage_from=[run_ref(run)],
         )
-        self.metadata.add_lineage(run_ref(run), model_version_ref(mv))
         return mv
 
     def load(self, workspace: str, model: str, version: int) -> Predictor:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
@@ -334,11 +334,15 @@ class MetadataStore(abc.ABC):
     def list_models(self, workspace: str) -> list[Model]: ...
 
     @abc.abstractmethod
-    def add_model_version(self, version: ModelVersion) -> ModelVersion:
+    def add_model_version(
+        self, version: ModelVersion, *, lineage_from: Sequence[ObjectRef] = ()
+    ) -> ModelVersion:
         """Store a version of an existing model, atomically, with its first stage transition.
 
         The store assigns the next version number; the version starts in stage
         ``candidate`` with a transition ``None → candidate`` by its creator.
+        A lineage edge from each ref in ``lineage_from`` (same workspace) to the
+        new version is written in the same transaction.
         """
 
     @abc.abstractmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import itertools
 import threading
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, Literal
@@ -273,7 +274,12 @@ class MemoryMetadataStore(MetadataStore):
                 key=lambda m: m.name,
             )
 
-    def add_model_version(self, version: ModelVersion) -> ModelVersion:
+    def add_model_version(
+        self, version: ModelVersion, *, lineage_from: Sequence[ObjectRef] = ()
+    ) -> ModelVersion:
+        target = ObjectRef(version.workspace, "model", version.model)
+        for source in lineage_from:
+            check_same_workspace(source, target)
         with self._lock:
             self.get_model(version.workspace, version.model)
             versions = self._model_versions[(version.workspace, version.model)]
@@ -295,6 +301,8 @@ class MemoryMetadataStore(MetadataStore):
                     at=stored.created_at,
                 )
             )
+            for source in lineage_from:
+                self._edges.add((source, replace(target, version=stored.version)))
             return stored
 
     def get_model_version(self, workspace: str, model: str, version: int) -> ModelVersion:

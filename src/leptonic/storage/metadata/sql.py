@@ -17,6 +17,7 @@ are stored in UTC and read back timezone-aware.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, Literal
@@ -367,7 +368,11 @@ class SQLMetadataStore(AccessMixin, JobsMixin, MetadataStore):
             )
             return [to_model(r) for r in rows]
 
-    def add_model_version(self, version: ModelVersion) -> ModelVersion:
+    def add_model_version(
+        self, version: ModelVersion, *, lineage_from: Sequence[ObjectRef] = ()
+    ) -> ModelVersion:
+        for source in lineage_from:
+            check_same_workspace(source, ObjectRef(version.workspace, "model", version.model))
         values = {
             "workspace": version.workspace,
             "model": version.model,
@@ -393,6 +398,9 @@ class SQLMetadataStore(AccessMixin, JobsMixin, MetadataStore):
                     number = _next_version(conn, mv.c.version, mine)
                     insert_row(conn, mv, _Retry(), **values, version=number)
                     stored = replace(version, version=number, stage=Stage.CANDIDATE)
+                    target = ObjectRef(version.workspace, "model", version.model, number)
+                    for source in lineage_from:
+                        _insert_edge(conn, source, target)
                     _record_transition(
                         conn,
                         StageTransition(
@@ -498,31 +506,8 @@ class SQLMetadataStore(AccessMixin, JobsMixin, MetadataStore):
     # -- lineage ------------------------------------------------------------
     def add_lineage(self, source: ObjectRef, target: ObjectRef) -> None:
         check_same_workspace(source, target)
-        values = {
-            "workspace": source.workspace,
-            "source_key": _ref_key(source),
-            "target_key": _ref_key(target),
-            "source_kind": source.kind,
-            "source_name": source.name,
-            "source_version": source.version,
-            "target_kind": target.kind,
-            "target_name": target.name,
-            "target_version": target.version,
-        }
         with self._write() as conn:
-            dialect = conn.dialect.name
-            if dialect == "postgresql":
-                from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-                conn.execute(pg_insert(t.lineage_edges).values(values).on_conflict_do_nothing())
-            elif dialect == "sqlite":
-                from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-                conn.execute(sqlite_insert(t.lineage_edges).values(values).on_conflict_do_nothing())
-            else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-                keys = {k: values[k] for k in ("workspace", "source_key", "target_key")}
-                if not row_exists(conn, t.lineage_edges, **keys):
-                    conn.execute(sa.insert(t.lineage_edges).values(values))
+            _insert_edge(conn, source, target)
 
     def lineage(
         self, ref: ObjectRef, direction: Literal["upstream", "downstream"] = "downstream"
@@ -646,3 +631,31 @@ def _ref_key(ref: ObjectRef) -> str:
 
 def _workspace_exists(name: str) -> AlreadyExists:
     return AlreadyExists(f"workspace {name!r} already exists; pick another name", field="name")
+
+
+def _insert_edge(conn: sa.Connection, source: ObjectRef, target: ObjectRef) -> None:
+    """Record a lineage edge inside an open transaction (idempotent)."""
+    values = {
+        "workspace": source.workspace,
+        "source_key": _ref_key(source),
+        "target_key": _ref_key(target),
+        "source_kind": source.kind,
+        "source_name": source.name,
+        "source_version": source.version,
+        "target_kind": target.kind,
+        "target_name": target.name,
+        "target_version": target.version,
+    }
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        conn.execute(pg_insert(t.lineage_edges).values(values).on_conflict_do_nothing())
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        conn.execute(sqlite_insert(t.lineage_edges).values(values).on_conflict_do_nothing())
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        keys = {k: values[k] for k in ("workspace", "source_key", "target_key")}
+        if not row_exists(conn, t.lineage_edges, **keys):
+            conn.execute(sa.insert(t.lineage_edges).values(values))
