@@ -26,7 +26,7 @@ from leptonic.api import create_app
 from leptonic.api.testing import InProcessTransport, serve_in_process
 from leptonic.core.access import Role
 from leptonic.core.run import RunStatus
-from leptonic.errors import PermissionDenied, Unauthenticated
+from leptonic.errors import PermissionDenied, SchemaError, Unauthenticated
 from leptonic.sdk import _error
 from leptonic.storage.artifacts.memory import MemoryArtifactStore
 from leptonic.storage.metadata.memory import MemoryMetadataStore
@@ -210,3 +210,42 @@ def test_unreachable_server() -> None:
 
     with Client("http://127.0.0.1:9", "lep_x", timeout=2) as c, pytest.raises(StoreError):
         c.list_workspaces()
+
+
+def test_contracts_travel_with_the_upload(client: Client, csv: Path, tmp_path: Path) -> None:
+    client.create_workspace("credit")
+    contract = tmp_path / "c.toml"
+    contract.write_text(
+        'target = "default"\n[roles]\napplicant_id = "id"\nregion = "ignore"\n[pii]\nage = false\n',
+        encoding="utf-8",
+    )
+    version, _ = client.add_data("credit", csv, contract=contract)
+    roles = {c.name: c.role.value for c in version.columns}
+    assert roles["applicant_id"] == "id" and roles["region"] == "ignore"
+    assert roles["default"] == "target"
+    assert version.source["contract"]["roles"]["region"] == "ignore"
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[roles]\nnope = "id"\n', encoding="utf-8")
+    with pytest.raises(SchemaError, match="nope"):
+        client.add_data("credit", csv, name="other", contract=bad)
+
+
+def test_a_contract_that_is_not_json_is_refused(
+    served: tuple[Platform, InProcessTransport, str], csv: Path
+) -> None:
+    import httpx
+
+    _, transport, secret = served
+    with httpx.Client(
+        base_url=f"{URL}/api/v1",
+        transport=transport,
+        headers={"Authorization": f"Bearer {secret}"},
+    ) as http:
+        http.post("/workspaces", json={"name": "credit"}).raise_for_status()
+        r = http.post(
+            "/workspaces/credit/datasets/a/versions",
+            params={"filename": "a.csv", "contract": "{not json"},
+            content=csv.read_bytes(),
+        )
+    assert r.status_code == 422
+    assert r.json()["error"]["field"] == "contract" and "not JSON" in r.json()["error"]["message"]

@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 
@@ -47,6 +47,9 @@ from leptonic.storage.registry import open_artifact_store, open_metadata_store
 from leptonic.tasks.predictor import Predictor
 from leptonic.tasks.runner import TrainOutcome, run_training
 from leptonic.tasks.spec import TrainSpec
+
+if TYPE_CHECKING:
+    from leptonic.governance.schema import Contract
 
 __all__ = ["TOKEN_PREFIX", "Platform", "check_score_output", "hash_token"]
 
@@ -164,7 +167,7 @@ class Platform:
         path: str | os.PathLike[str],
         *,
         name: str | None = None,
-        contract: str | os.PathLike[str] | None = None,
+        contract: str | os.PathLike[str] | Contract | None = None,
         target: str | None = None,
         description: str = "",
         fmt: str | None = None,
@@ -179,7 +182,7 @@ class Platform:
         temporary copy (an upload, a scoring output).
         """
         from leptonic.governance.ingest import ingest
-        from leptonic.governance.schema import load_contract
+        from leptonic.governance.schema import Contract, load_contract
 
         self.get_workspace(workspace)
         dataset = name or _default_dataset_name(path)
@@ -190,7 +193,11 @@ class Platform:
             workspace=workspace,
             dataset=validate_name(dataset, "dataset"),
             actor=self.actor,
-            contract=load_contract(contract) if contract is not None else None,
+            contract=(
+                contract
+                if contract is None or isinstance(contract, Contract)
+                else load_contract(contract)
+            ),
             target=target,
             description=description,
             fmt=fmt,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
 import os
 import time
 import types
@@ -282,15 +283,13 @@ class Client:
     ) -> tuple[DatasetVersion, bool]:
         """Upload a file (streamed in chunks) as a new version; ``(version, created)``.
 
-        ``progress`` is called with ``(0, bytes sent so far)``. Contracts are
-        not supported over the API yet.
+        ``progress`` is called with ``(0, bytes sent so far)``; ``contract`` is
+        a contract file (TOML or JSON), checked here and sent with the upload.
         """
+        from leptonic.governance.schema import load_contract
         from leptonic.platform import _default_dataset_name
 
-        if contract is not None:
-            raise errors.InvalidInput(
-                "data contracts cannot be sent to a server yet; ingest locally", field="contract"
-            )
+        declared = None if contract is None else json.dumps(load_contract(contract).to_dict())
         source = Path(path)
         if not source.is_file():
             raise errors.DataError(f"{source}: no such file", field="path")
@@ -311,6 +310,7 @@ class Client:
             "delimiter": delimiter,
             "encoding": encoding,
             "filename": source.name,
+            "contract": declared,
         }
         data = self._json(
             "POST",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import json
 import math
 import re
 import shutil
@@ -29,7 +30,8 @@ from leptonic.api.schemas import (
     page_of,
 )
 from leptonic.core.names import validate_name
-from leptonic.errors import InvalidInput, LeptonicError, PermissionDenied
+from leptonic.errors import InvalidInput, LeptonicError, PermissionDenied, SchemaError
+from leptonic.governance.schema import Contract
 
 __all__ = ["receive_upload", "router"]
 
@@ -93,6 +95,23 @@ def _upload_name(dataset: str, filename: str | None, fmt: str | None) -> str:
     return name
 
 
+def _parse_contract(text: str | None) -> Contract | None:
+    """The ``contract`` query parameter: a JSON object checked like a contract file."""
+    if text is None:
+        return None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SchemaError(
+            f"the contract parameter is not JSON ({exc.msg} at position {exc.pos}); send the "
+            "contract file's content as a JSON object",
+            field="contract",
+        ) from None
+    if not isinstance(data, dict):
+        raise SchemaError("the contract parameter must be a JSON object", field="contract")
+    return Contract.from_dict(data, origin="the contract parameter")
+
+
 @router.post(
     "/workspaces/{ws}/datasets/{name}/versions",
     response_model=UploadOut,
@@ -115,6 +134,10 @@ async def upload_version(
     encoding: Annotated[str | None, Query(max_length=40)] = None,
     format: Annotated[str | None, Query(max_length=20)] = None,
     filename: Annotated[str | None, Query(max_length=255)] = None,
+    contract: Annotated[
+        str | None,
+        Query(max_length=8192, description="The data contract as JSON (the TOML file's content)."),
+    ] = None,
 ) -> object:
     """Add the file in the request body as a new version of dataset ``name``.
 
@@ -123,6 +146,7 @@ async def upload_version(
     """
     validate_name(name, "dataset")
     _check_encoding(encoding)
+    declared = _parse_contract(contract)
     upload_name = _upload_name(name, filename, format)
     folder = Path(tempfile.mkdtemp(prefix="leptonic-upload-"))
     try:
@@ -139,6 +163,7 @@ async def upload_version(
                 delimiter=delimiter,
                 encoding=encoding,
                 fmt=format,
+                contract=declared,
                 origin={
                     "path": f"upload:{filename or upload_name}",
                     "uploaded_by": scope.caller.user.name,
