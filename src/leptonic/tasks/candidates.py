@@ -20,6 +20,19 @@ from leptonic.tasks.spec import TrainSpec
 __all__ = ["CANDIDATE_CLASSES", "Candidate", "LightGBMCandidate", "LinearCandidate", "MLPCandidate"]
 
 
+def _dense_preprocessor(
+    encoding: str, numeric: list[str], categorical: list[str], spec: TrainSpec
+) -> TabularPreprocessor:
+    """Imputed, scaled, encoded features (and the spec's projection) for linear and MLP models."""
+    return TabularPreprocessor(
+        numeric,
+        categorical,
+        encoding=encoding,  # type: ignore[arg-type]  # "onehot" or "woe"
+        projection=spec.projection,  # type: ignore[arg-type]  # checked by TrainSpec
+        n_components=spec.n_components,
+    )
+
+
 class Candidate(abc.ABC):
     """One model family."""
 
@@ -87,13 +100,7 @@ class LinearCandidate(Candidate):
     def preprocessor(
         self, params: dict[str, Any], numeric: list[str], categorical: list[str], spec: TrainSpec
     ) -> TabularPreprocessor:
-        return TabularPreprocessor(
-            numeric,
-            categorical,
-            encoding=params["encoding"],
-            projection=spec.projection,  # type: ignore[arg-type]  # checked by TrainSpec
-            n_components=spec.n_components,
-        )
+        return _dense_preprocessor(params["encoding"], numeric, categorical, spec)
 
     def fit(
         self,
@@ -238,13 +245,7 @@ class MLPCandidate(Candidate):
     def preprocessor(
         self, params: dict[str, Any], numeric: list[str], categorical: list[str], spec: TrainSpec
     ) -> TabularPreprocessor:
-        return TabularPreprocessor(
-            numeric,
-            categorical,
-            encoding="onehot",
-            projection=spec.projection,  # type: ignore[arg-type]  # checked by TrainSpec
-            n_components=spec.n_components,
-        )
+        return _dense_preprocessor("onehot", numeric, categorical, spec)
 
     def fit(
         self,

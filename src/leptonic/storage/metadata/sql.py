@@ -141,23 +141,14 @@ class SQLMetadataStore(AccessMixin, JobsMixin, MetadataStore):
 
     # -- datasets -----------------------------------------------------------
     def create_dataset(self, dataset: Dataset) -> Dataset:
-        exists = AlreadyExists(
-            f"dataset {dataset.name!r} already exists in workspace {dataset.workspace!r}",
-            field="name",
+        self._create_named(
+            t.datasets,
+            "dataset",
+            dataset.workspace,
+            dataset.name,
+            description=dataset.description,
+            created_at=dataset.created_at,
         )
-        with self._write() as conn:
-            require_workspace(conn, dataset.workspace)
-            if row_exists(conn, t.datasets, workspace=dataset.workspace, name=dataset.name):
-                raise exists
-            insert_row(
-                conn,
-                t.datasets,
-                exists,
-                workspace=dataset.workspace,
-                name=dataset.name,
-                description=dataset.description,
-                created_at=dataset.created_at,
-            )
         return dataset
 
     def get_dataset(self, workspace: str, name: str) -> Dataset:
@@ -334,25 +325,29 @@ class SQLMetadataStore(AccessMixin, JobsMixin, MetadataStore):
 
     # -- models -------------------------------------------------------------
     def create_model(self, model: Model) -> Model:
+        self._create_named(
+            t.models,
+            "model",
+            model.workspace,
+            model.name,
+            task=model.task,
+            description=model.description,
+            created_at=model.created_at,
+        )
+        return model
+
+    def _create_named(
+        self, table: sa.Table, kind: str, workspace: str, name: str, **values: Any
+    ) -> None:
+        """Insert a named object of a workspace; AlreadyExists if the name is taken there."""
         exists = AlreadyExists(
-            f"model {model.name!r} already exists in workspace {model.workspace!r}",
-            field="name",
+            f"{kind} {name!r} already exists in workspace {workspace!r}", field="name"
         )
         with self._write() as conn:
-            require_workspace(conn, model.workspace)
-            if row_exists(conn, t.models, workspace=model.workspace, name=model.name):
+            require_workspace(conn, workspace)
+            if row_exists(conn, table, workspace=workspace, name=name):
                 raise exists
-            insert_row(
-                conn,
-                t.models,
-                exists,
-                workspace=model.workspace,
-                name=model.name,
-                task=model.task,
-                description=model.description,
-                created_at=model.created_at,
-            )
-        return model
+            insert_row(conn, table, exists, workspace=workspace, name=name, **values)
 
     def get_model(self, workspace: str, name: str) -> Model:
         with self._read() as conn:
