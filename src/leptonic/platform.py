@@ -41,6 +41,7 @@ from leptonic.core.uri import ObjectRef
 from leptonic.core.workspace import Workspace
 from leptonic.errors import InvalidInput, NotFound
 from leptonic.registry.service import ModelRegistry
+from leptonic.serving.service import EndpointService
 from leptonic.storage.artifacts.base import ArtifactStore
 from leptonic.storage.metadata.base import MetadataStore, check_run_status
 from leptonic.storage.registry import open_artifact_store, open_metadata_store
@@ -355,6 +356,11 @@ class Platform:
 
     def load_model(self, workspace: str, model: str, version: int) -> Predictor:
         return self.registry.load(workspace, model, version)
+
+    @property
+    def endpoints(self) -> EndpointService:
+        """Real-time decision endpoints: deploy, traffic, policy, outcomes, monitoring."""
+        return EndpointService(self)
 
     def score(
         self,

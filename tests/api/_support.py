@@ -78,12 +78,50 @@ def populate(server: Server, csv: Path) -> Server:
         server.run_jobs()
         run = root.get(f"/workspaces/alpha/runs/{server.ids['run']}").json()
         assert run["status"] == "succeeded", run
+        r = root.post(
+            "/workspaces/alpha/endpoints",
+            json={"name": "scorecard", "model": "scorecard", "version": 1},
+        )
+        r.raise_for_status()
+        record = _first_record(server, csv)
+        r = root.post("/workspaces/alpha/endpoints/scorecard/decide", json=record)
+        r.raise_for_status()
+        server.ids["request"] = r.json()["request_id"]
+    server.app.state.endpoint_hosts.log.flush()
+    server.ids["alert"] = str(_an_alert(server).id)
     server.add_user("ana", roles={"alpha": "admin"}, raw_pii=True)
     server.add_user("dev", roles={"alpha": "developer"})
     server.add_user("vera", roles={"alpha": "viewer"})
     server.add_user("bob", roles={"beta": "admin"})
     server.ids["root_token"] = server.platform.list_tokens("root")[0].id
     return server
+
+
+def _first_record(server: Server, csv: Path) -> dict[str, Any]:
+    import csv as csv_module
+
+    inputs = server.platform.load_model("alpha", "scorecard", 1).input_names
+    with open(csv, newline="") as f:
+        row = next(csv_module.DictReader(f))
+    numeric = {
+        i["name"]
+        for i in server.platform.load_model("alpha", "scorecard", 1).inputs
+        if i["type"] == "numeric"
+    }
+    return {
+        k: (float(row[k]) if k in numeric and row[k] != "" else (row[k] or None)) for k in inputs
+    }
+
+
+def _an_alert(server: Server) -> Any:
+    from datetime import UTC, datetime
+
+    from leptonic.core.endpoint import Alert
+
+    now = datetime.now(UTC)
+    return server.platform.metadata.add_alert(
+        Alert("alpha", "scorecard", "psi", "age", 0.4, 0.25, "age drifted", now, now)
+    )
 
 
 def snapshot(store: MetadataStore) -> dict[str, Any]:
@@ -103,6 +141,16 @@ def snapshot(store: MetadataStore) -> dict[str, Any]:
             (m, store.list_model_versions(name, m.name), store.list_stage_transitions(name, m.name))
             for m in models
         ]
+        out[f"{name}/endpoints"] = [
+            (
+                e,
+                store.list_policy_versions(name, e.name),
+                store.list_predictions(name, e.name, route=None, limit=None),
+                store.labelled_predictions(name, e.name),
+            )
+            for e in store.list_endpoints(name)
+        ]
+        out[f"{name}/alerts"] = store.list_alerts(name, limit=1_000_000)
     return out
 
 

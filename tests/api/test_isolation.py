@@ -38,6 +38,7 @@ def fill(server: Server, path: str, ws: str = "alpha") -> str:
         "run_id": server.ids["run"],
         "job_id": server.ids["job"],
         "token_id": server.ids["root_token"],
+        "alert_id": server.ids["alert"],
     }
 
     def value(match: re.Match[str]) -> str:
@@ -72,6 +73,36 @@ def request(
                 },
                 "/users": {"name": "mallory", "admin": True},
                 "/users/{user}/tokens": {"name": "stolen"},
+                "/workspaces/{ws}/endpoints": {
+                    "name": "sneaky",
+                    "model": "scorecard",
+                    "version": 1,
+                },
+                "/workspaces/{ws}/endpoints/{name}/canary": {
+                    "model": "scorecard",
+                    "version": 1,
+                    "percent": 50,
+                    "reason": "sneaky",
+                },
+                "/workspaces/{ws}/endpoints/{name}/promote": {"reason": "sneaky"},
+                "/workspaces/{ws}/endpoints/{name}/rollback": {"reason": "sneaky"},
+                "/workspaces/{ws}/endpoints/{name}/shadow": {"reason": "sneaky"},
+                "/workspaces/{ws}/endpoints/{name}/policies": {
+                    "spec": {"bands": [{"decision": "yes", "max": 0.5}, {"decision": "no"}]},
+                    "reason": "sneaky",
+                },
+                "/workspaces/{ws}/endpoints/{name}/decide": {"age": 30},
+                "/workspaces/{ws}/endpoints/{name}/feedback": {
+                    "request_id": server.ids["request"],
+                    "label": 1,
+                },
+                "/workspaces/{ws}/endpoints/{name}/monitor": {},
+                "/workspaces/{ws}/endpoints/{name}/alerts/{alert_id}": {"status": "resolved"},
+                "/workspaces/{ws}/endpoints/{name}/recalibrate": {
+                    "target_approval_rate": 0.5,
+                    "reason": "sneaky",
+                },
+                "/workspaces/{ws}/endpoints/{name}/retrain": {},
             }.get(path)
     return client.request(method, url, **kwargs)
 

@@ -247,6 +247,7 @@ def test_lineage(populated: Server) -> None:
         assert [(i["depth"], i["ref"]) for i in down] == [
             (1, f"leptonic://alpha/run/{run_id}"),
             (2, "leptonic://alpha/model/scorecard/1"),
+            (3, "leptonic://alpha/endpoint/scorecard"),
         ]
         up = c.get(
             f"{W}/lineage",

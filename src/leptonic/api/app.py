@@ -15,6 +15,7 @@ from leptonic.api.jobs import JobRunner
 from leptonic.api.routes import api_router
 from leptonic.config import Settings
 from leptonic.platform import Platform
+from leptonic.serving.host import HostPool
 from leptonic.ui import mount as mount_ui
 
 __all__ = ["API_PREFIX", "DEFAULT_MAX_UPLOAD_BYTES", "app_from_environ", "create_app"]
@@ -82,6 +83,7 @@ def create_app(
             platform if platform is not None else await run_in_threadpool(Platform, settings)
         )
         runner = JobRunner(lp, workers=workers, poll_interval=poll_interval)
+        hosts = HostPool(lp.metadata, lp.registry, spill_dir=settings.home / "spill")
         try:
             if bootstrap:
                 await run_in_threadpool(bootstrap_admin, lp, settings.home)
@@ -90,9 +92,11 @@ def create_app(
                 logger.warning("failed %d job(s) cut off by an earlier stop", len(orphans))
             app.state.platform = lp
             app.state.runner = runner
+            app.state.endpoint_hosts = hosts
             yield
         finally:
             await run_in_threadpool(runner.stop)
+            await run_in_threadpool(hosts.close)
             if platform is None:
                 lp.close()
 

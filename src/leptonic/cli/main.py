@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from leptonic.cli._admin import register_admin_commands
+from leptonic.cli._endpoints import endpoint_app
 from leptonic.cli._render import console, err_console, kv_table, progress_bar, table
 from leptonic.config import Settings
 from leptonic.core.run import Run
@@ -34,6 +35,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(runs_app, name="runs")
 app.add_typer(models_app, name="models")
 register_admin_commands(app)
+app.add_typer(endpoint_app, name="endpoint")
 
 Workspace = Annotated[str, typer.Option("--workspace", "-w", help="Workspace name.")]
 Version = Annotated[

@@ -12,6 +12,7 @@ order) and the number of positive periods. The families are learned at
 
 from __future__ import annotations
 
+import math
 import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -26,6 +27,47 @@ from leptonic.features._common import numeric_column, to_float
 __all__ = ["AGGREGATES", "SequenceAggregates"]
 
 AGGREGATES = ("mean", "std", "min", "max", "slope", "npos")
+
+_NAN = float("nan")
+
+
+def _np_sum(xs: Sequence[float]) -> float:
+    """Sum in the order numpy's pairwise summation uses for up to 128 values."""
+    n = len(xs)
+    if n < 8:
+        total = 0.0
+        for x in xs:
+            total += x
+        return total
+    if n > 128:
+        return float(np.sum(np.asarray(xs, dtype=float)))
+    r = list(xs[:8])
+    i = 8
+    while i < n - n % 8:
+        for j in range(8):
+            r[j] += xs[i + j]
+        i += 8
+    total = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+    while i < n:
+        total += xs[i]
+        i += 1
+    return total
+
+
+def _summarise_one(values: list[float], weights: list[float]) -> tuple[float, ...]:
+    """:meth:`SequenceAggregates._summarise` of one row, in plain Python."""
+    valid = [v for v in values if v == v]
+    count = len(valid)
+    filled = [v if v == v else 0.0 for v in values]
+    npos = float(sum(1 for v in filled if v > 0))
+    if count == 0:
+        return (_NAN, _NAN, _NAN, _NAN, _NAN, npos)
+    mean = _np_sum(filled) / count
+    var = _np_sum([(v - mean) ** 2 if v == v else 0.0 for v in values]) / count
+    slope = float(np.dot(np.asarray(filled), np.asarray(weights))) if count == len(values) else _NAN
+    return (mean, math.sqrt(var), min(valid), max(valid), slope, npos)
+
+
 _MEMBER = re.compile(r"^(.*?[A-Za-z_])(\d{1,3})$")
 
 
@@ -110,17 +152,31 @@ class SequenceAggregates:
         return pd.concat([frame, pd.DataFrame(added, index=frame.index)], axis=1)
 
     def transform_record(self, record: Mapping[str, Any]) -> dict[str, Any]:
-        """``record`` with the aggregate fields added (a new dict); the serving path."""
+        """``record`` with the aggregate fields added (a new dict); the serving path.
+
+        Plain Python over a handful of numbers (numpy's per-call overhead
+        would dominate), summing in numpy's order so both paths agree.
+        """
         self._check()
-        if not self.families_:
-            return dict(record)
         out = dict(record)
-        for stem, cols in self.families_.items():
-            a = np.array([[to_float(record.get(c)) for c in cols]])
-            for agg, values in zip(
-                AGGREGATES, self._summarise(a, self._weights[stem]), strict=True
-            ):
-                out[f"{stem.rstrip('_')}__{agg}"] = float(values[0])
+        if not self.families_:
+            return out
+        plan = self.__dict__.get("_record_plan")
+        if plan is None:
+            plan = [
+                (
+                    cols,
+                    [float(x) for x in self._weights[stem]],
+                    [f"{stem.rstrip('_')}__{agg}" for agg in AGGREGATES],
+                )
+                for stem, cols in self.families_.items()
+            ]
+            self._record_plan = plan
+        get = record.get
+        for cols, weights, names in plan:
+            values = [to_float(get(c)) for c in cols]
+            for name, value in zip(names, _summarise_one(values, weights), strict=True):
+                out[name] = value
         return out
 
     def to_dict(self) -> dict[str, Any]:

@@ -55,11 +55,14 @@ def score_to_parquet(
     *,
     progress: Callable[[int, int], None] | None = None,
     batch_rows: int = BATCH_ROWS,
+    decide: Callable[[pa.Table, np.ndarray], dict[str, pa.Array]] | None = None,
 ) -> int:
     """Score every row of ``version`` (its Parquet at ``source``) into ``out``.
 
-    Returns the number of rows scored. Raises :class:`SchemaError` naming the
-    columns the model needs that the dataset lacks.
+    ``decide`` adds (or replaces) columns from each batch's rows and scores:
+    an endpoint's policy decisions and reason codes. Returns the number of
+    rows scored. Raises :class:`SchemaError` naming the columns the model
+    needs that the dataset lacks.
     """
     names = {c.name for c in version.columns}
     missing = [n for n in predictor.input_names if n not in names]
@@ -75,7 +78,7 @@ def score_to_parquet(
         for c in version.columns
         if c.role in (ColumnRole.ID, ColumnRole.TIMESTAMP) and not c.pii
     ]
-    produced = {"score", "decision", "prediction"} | {
+    produced = {"score", "decision", "prediction", "reasons", "policy_version"} | {
         f"proba_{c}" for c in (predictor.classes or []) if predictor.task == "multiclass"
     }
     clash = [name for name in keep if name in produced]
@@ -97,6 +100,8 @@ def score_to_parquet(
             scores = predictor.predict_batch(table)
             columns = {name: table.column(name) for name in keep}
             columns.update(score_columns(predictor, np.asarray(scores)))
+            if decide is not None:
+                columns.update(decide(table, np.asarray(scores)))
             chunk = pa.table(columns)
             if writer is None:
                 writer = pq.ParquetWriter(out, chunk.schema, compression="zstd")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,9 @@ import pyarrow as pa
 from leptonic.errors import InvalidInput
 from leptonic.features.behaviour import SequenceAggregates
 from leptonic.features.preprocessing import TabularPreprocessor
+
+if TYPE_CHECKING:
+    from leptonic.tasks._lgbm_fast import FastPredictor
 
 __all__ = ["FLAVORS", "EnsemblePredictor", "Predictor", "TabularPredictor"]
 
@@ -83,11 +87,22 @@ class TabularPredictor:
         """Extract plain arrays for the single-record path."""
         est = self.estimator
         self._linear: tuple[np.ndarray, np.ndarray] | None = None
+        self._logit: tuple[np.ndarray, float] | None = None
         self._layers: list[tuple[np.ndarray, np.ndarray]] | None = None
-        if self.flavor == "logistic":
+        self._fast: FastPredictor | None = None
+        if self.flavor == "lightgbm":
+            import lightgbm as lgb
+
+            if isinstance(est, lgb.Booster):
+                from leptonic.tasks._lgbm_fast import FastPredictor
+
+                self._fast = FastPredictor(est)
+        elif self.flavor == "logistic":
             coef = np.asarray(est.coef_, dtype=float)
             intercept = np.atleast_1d(np.asarray(est.intercept_, dtype=float))
             self._linear = (coef.T if coef.ndim == 2 else coef[:, None], intercept)
+            if self.task == "binary" and self._linear[0].shape[1] == 1:
+                self._logit = (np.ascontiguousarray(self._linear[0][:, 0]), float(intercept[0]))
         elif self.flavor == "mlp":
             self._layers = [
                 (np.asarray(w, dtype=float), np.asarray(b, dtype=float))
@@ -148,6 +163,36 @@ class TabularPredictor:
             record = self.behaviour.transform_record(record)
         return self.preprocessor.transform_record(record)
 
+    def with_aggregates(self, record: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``record`` with the behaviour-aggregate fields the model uses added
+        (``record`` itself when the model has none)."""
+        if self.behaviour is None:
+            return record
+        return self.behaviour.transform_record(record)
+
+    def encode_one(
+        self, record: Mapping[str, Any], *, aggregated: bool = False, projected: bool = True
+    ) -> np.ndarray:
+        """The encoded feature vector of one record, as ``predict_one`` computes it.
+
+        Parameters
+        ----------
+        record
+            The raw record.
+        aggregated
+            ``record`` is already the output of :meth:`with_aggregates`.
+        projected
+            ``False`` returns the vector before the preprocessor's PCA / LDA
+            projection (when it has one), one column per encoded input
+            column, which reason codes map back to the inputs.
+        """
+        if self.behaviour is not None and not aggregated:
+            record = self.behaviour.transform_record(record)
+        pre = self.preprocessor
+        if projected or pre.projection_ is None:
+            return pre.transform_record(record)
+        return pre._record_fn(record)
+
     def predict_one(self, record: Mapping[str, Any]) -> float | dict[str, float]:
         """Score one record (a plain dict): no DataFrame, no model loading.
 
@@ -155,6 +200,13 @@ class TabularPredictor:
         multiclass and the predicted value for regression.
         """
         x = self._vector(record)
+        logit = self._logit
+        if logit is not None:  # binary logistic: one dot product, scalar math
+            z = float(x @ logit[0]) + logit[1]
+            try:
+                return 1.0 / (1.0 + math.exp(-z))
+            except OverflowError:
+                return 0.0
         if self._linear is not None:
             w, b = self._linear
             z = x @ w + b
@@ -175,6 +227,12 @@ class TabularPredictor:
             if self._out_activation == "logistic":
                 return float(_sigmoid(h)[0])
             return self._label_proba(_softmax(h))
+        fast = self._fast
+        if fast is not None:
+            # LightGBM's single-row C API: equal to the batch path, without its set-up cost.
+            if self.task == "multiclass":
+                return self._label_proba(fast.predict(x))
+            return fast.predict_value(x)
         out = self._raw_batch(x[None, :])
         if self.task == "multiclass":
             return self._label_proba(out[0])

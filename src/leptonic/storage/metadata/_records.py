@@ -15,6 +15,7 @@ from sqlalchemy.engine import Row
 from leptonic.core.access import ApiToken, Membership, Role, User
 from leptonic.core.audit import AuditEvent
 from leptonic.core.dataset import Column, Dataset, DatasetVersion
+from leptonic.core.endpoint import Alert, Endpoint, Feedback, PolicyVersion, Prediction, Route
 from leptonic.core.job import Job, JobStatus
 from leptonic.core.model_version import Model, ModelVersion, Stage, StageTransition
 from leptonic.core.run import Run, RunStatus
@@ -25,16 +26,25 @@ from leptonic.storage.metadata.base import json_value
 __all__ = [
     "JOB_JSON_FIELDS",
     "RUN_JSON_FIELDS",
+    "alert_values",
+    "endpoint_values",
+    "feedback_values",
     "job_column",
     "json_value",
+    "policy_values",
+    "prediction_row",
     "run_column",
+    "to_alert",
     "to_audit_event",
     "to_dataset",
     "to_dataset_version",
+    "to_endpoint",
     "to_job",
     "to_membership",
     "to_model",
     "to_model_version",
+    "to_policy_version",
+    "to_prediction",
     "to_run",
     "to_token",
     "to_transition",
@@ -238,4 +248,159 @@ def to_job(row: Row[Any]) -> Job:
         started_at=row.started_at,
         finished_at=row.finished_at,
         heartbeat_at=row.heartbeat_at,
+    )
+
+
+# -- endpoints (records already checked by endpoint_base) -----------------------------
+def _route_json(route: Route) -> dict[str, Any]:
+    return {"model": route.model, "version": route.version, "percent": float(route.percent)}
+
+
+def _route(value: dict[str, Any]) -> Route:
+    return Route(model=value["model"], version=value["version"], percent=float(value["percent"]))
+
+
+def endpoint_values(endpoint: Endpoint) -> dict[str, Any]:
+    """The ``endpoints`` row of an endpoint."""
+    return {
+        "workspace": endpoint.workspace,
+        "name": endpoint.name,
+        "routes": [_route_json(r) for r in endpoint.routes],
+        "shadow": None if endpoint.shadow is None else _route_json(endpoint.shadow),
+        "policy_version": endpoint.policy_version,
+        "entity_key": endpoint.entity_key,
+        "description": endpoint.description,
+        "revision": endpoint.revision,
+        "created_by": endpoint.created_by,
+        "created_at": endpoint.created_at,
+        "updated_at": endpoint.updated_at,
+    }
+
+
+def to_endpoint(row: Row[Any]) -> Endpoint:
+    return Endpoint(
+        workspace=row.workspace,
+        name=row.name,
+        routes=tuple(_route(r) for r in row.routes),
+        policy_version=row.policy_version,
+        shadow=None if row.shadow is None else _route(row.shadow),
+        entity_key=row.entity_key,
+        description=row.description,
+        revision=row.revision,
+        created_by=row.created_by,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def policy_values(policy: PolicyVersion) -> dict[str, Any]:
+    """The ``endpoint_policies`` row of a policy version."""
+    return {
+        "workspace": policy.workspace,
+        "endpoint": policy.endpoint,
+        "version": policy.version,
+        "spec": policy.spec,
+        "reason": policy.reason,
+        "created_by": policy.created_by,
+        "created_at": policy.created_at,
+    }
+
+
+def to_policy_version(row: Row[Any]) -> PolicyVersion:
+    return PolicyVersion(
+        workspace=row.workspace,
+        endpoint=row.endpoint,
+        version=row.version,
+        spec=row.spec,
+        reason=row.reason,
+        created_by=row.created_by,
+        created_at=row.created_at,
+    )
+
+
+def prediction_row(p: Prediction, inputs: str, reasons: str) -> dict[str, Any]:
+    """The ``predictions`` row of a logged prediction whose ``inputs`` and
+    ``reasons`` are JSON text already (for the bulk insert of the prediction log)."""
+    return {
+        "workspace": p.workspace,
+        "endpoint": p.endpoint,
+        "request_id": p.request_id,
+        "route": p.route,
+        "model": p.model,
+        "version": p.version,
+        "score": float(p.score),
+        "decision": p.decision,
+        "at": p.at,
+        "policy_version": p.policy_version,
+        "entity": p.entity,
+        "inputs": inputs,
+        "reasons": reasons,
+        "latency_ms": float(p.latency_ms),
+    }
+
+
+def to_prediction(row: Row[Any]) -> Prediction:
+    return Prediction(
+        workspace=row.workspace,
+        endpoint=row.endpoint,
+        request_id=row.request_id,
+        model=row.model,
+        version=row.version,
+        score=row.score,
+        decision=row.decision,
+        at=row.at,
+        route=row.route,
+        policy_version=row.policy_version,
+        entity=row.entity,
+        inputs=row.inputs,
+        reasons=row.reasons,
+        latency_ms=row.latency_ms,
+    )
+
+
+def feedback_values(f: Feedback) -> dict[str, Any]:
+    """The ``feedback`` row of an outcome."""
+    return {
+        "workspace": f.workspace,
+        "endpoint": f.endpoint,
+        "request_id": f.request_id,
+        "label": float(f.label),
+        "at": f.at,
+        "entity": f.entity,
+    }
+
+
+def alert_values(alert: Alert) -> dict[str, Any]:
+    """The ``alerts`` row of an alert, without its id (assigned by the database)."""
+    return {
+        "workspace": alert.workspace,
+        "endpoint": alert.endpoint,
+        "rule": alert.rule,
+        "subject": alert.subject,
+        "value": float(alert.value),
+        "threshold": float(alert.threshold),
+        "message": alert.message,
+        "window_start": alert.window_start,
+        "window_end": alert.window_end,
+        "at": alert.at,
+        "status": alert.status,
+        "details": alert.details,
+    }
+
+
+def to_alert(row: Row[Any]) -> Alert:
+    return Alert(
+        workspace=row.workspace,
+        endpoint=row.endpoint,
+        rule=row.rule,
+        subject=row.subject,
+        value=row.value,
+        threshold=row.threshold,
+        message=row.message,
+        window_start=row.window_start,
+        window_end=row.window_end,
+        at=row.at,
+        status=row.status,
+        details=row.details,
+        id=row.id,
     )

@@ -19,10 +19,14 @@ from sqlalchemy.engine import Dialect
 __all__ = [
     "VERSION_TABLE",
     "UTCDateTime",
+    "alerts",
     "api_tokens",
     "audit_events",
     "dataset_versions",
     "datasets",
+    "endpoint_policies",
+    "endpoints",
+    "feedback",
     "jobs",
     "key_type",
     "lineage_edges",
@@ -30,6 +34,7 @@ __all__ = [
     "metadata",
     "model_versions",
     "models",
+    "predictions",
     "runs",
     "stage_transitions",
     "users",
@@ -97,6 +102,14 @@ def _when(name: str, *, nullable: bool = False) -> sa.Column[datetime]:
 
 def _flag(name: str) -> sa.Column[bool]:
     return sa.Column(name, sa.Boolean(), nullable=False)
+
+
+def _number(name: str) -> sa.Column[float]:
+    return sa.Column(name, sa.Float(), nullable=False)
+
+
+def _int(name: str) -> sa.Column[int]:
+    return sa.Column(name, sa.Integer(), nullable=False)
 
 
 metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
@@ -326,4 +339,103 @@ jobs = sa.Table(
     sa.Index("ix_jobs_workspace_created_at", "workspace", "created_at"),
     sa.Index("ix_jobs_workspace_created_at_id", "workspace", "created_at", "id"),
     sa.Index("ix_jobs_workspace_run_id", "workspace", "run_id"),
+)
+
+# -- endpoints, the prediction log, feedback and alerts (revision 0004) -----------
+# Routes and the shadow are JSON: [{"model", "version", "percent"}] and one such
+# object (or null). The active policy version is a plain number, checked by the store.
+endpoints = sa.Table(
+    "endpoints",
+    metadata,
+    _key("workspace", primary_key=True),
+    _key("name", primary_key=True),
+    _json("routes"),
+    sa.Column("shadow", sa.JSON(), nullable=True),
+    _int("policy_version"),
+    _text("entity_key", nullable=True),
+    _text("description"),
+    _int("revision"),
+    _text("created_by"),
+    _when("created_at"),
+    _when("updated_at"),
+    sa.ForeignKeyConstraint(["workspace"], ["workspaces.name"]),
+)
+
+endpoint_policies = sa.Table(
+    "endpoint_policies",
+    metadata,
+    _key("workspace", primary_key=True),
+    _key("endpoint", primary_key=True),
+    sa.Column("version", sa.Integer(), primary_key=True, autoincrement=False),
+    _json("spec"),
+    _text("reason"),
+    _text("created_by"),
+    _when("created_at"),
+    sa.ForeignKeyConstraint(["workspace", "endpoint"], ["endpoints.workspace", "endpoints.name"]),
+)
+
+# Written in batches of thousands by the serving processes: two secondary
+# indexes only, for time windows of one route and for an entity's latest.
+predictions = sa.Table(
+    "predictions",
+    metadata,
+    _key("workspace", primary_key=True),
+    _key("endpoint", primary_key=True),
+    _key("request_id", primary_key=True),
+    _key("route", primary_key=True),
+    _text("model"),
+    _int("version"),
+    _number("score"),
+    _text("decision"),
+    _when("at"),
+    _int("policy_version"),
+    sa.Column("entity", key_type(), nullable=True),
+    _json("inputs"),
+    _json("reasons"),
+    _number("latency_ms"),
+    sa.ForeignKeyConstraint(["workspace", "endpoint"], ["endpoints.workspace", "endpoints.name"]),
+    sa.Index("ix_predictions_workspace_endpoint_route_at", "workspace", "endpoint", "route", "at"),
+    sa.Index(
+        "ix_predictions_workspace_endpoint_entity_at", "workspace", "endpoint", "entity", "at"
+    ),
+)
+
+# One outcome per request (a later one replaces it); it names a live prediction,
+# which the store checks (a foreign key would need the route as a column).
+feedback = sa.Table(
+    "feedback",
+    metadata,
+    _key("workspace", primary_key=True),
+    _key("endpoint", primary_key=True),
+    _key("request_id", primary_key=True),
+    _number("label"),
+    _when("at"),
+    sa.Column("entity", key_type(), nullable=True),
+    sa.ForeignKeyConstraint(["workspace", "endpoint"], ["endpoints.workspace", "endpoints.name"]),
+)
+
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    _key("workspace"),
+    _key("endpoint"),
+    _text("rule"),
+    _text("subject"),
+    _number("value"),
+    _number("threshold"),
+    _text("message"),
+    _when("window_start"),
+    _when("window_end"),
+    _when("at"),
+    _text("status"),
+    _json("details"),
+    sa.ForeignKeyConstraint(["workspace", "endpoint"], ["endpoints.workspace", "endpoints.name"]),
+    sa.Index("ix_alerts_workspace_id", "workspace", "id"),
+    sa.Index("ix_alerts_workspace_endpoint_id", "workspace", "endpoint", "id"),
 )

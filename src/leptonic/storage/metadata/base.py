@@ -28,6 +28,7 @@ from leptonic.core.run import Run, RunStatus
 from leptonic.core.uri import ObjectRef
 from leptonic.core.workspace import Workspace
 from leptonic.errors import Conflict, InvalidInput
+from leptonic.storage.metadata.endpoint_base import EndpointStore
 
 __all__ = [
     "JOB_MUTABLE_FIELDS",
@@ -228,7 +229,7 @@ def check_job_changes(changes: dict[str, Any]) -> None:
         changes["status"] = check_job_status(changes["status"])
 
 
-class MetadataStore(abc.ABC):
+class MetadataStore(EndpointStore):
     """Abstract metadata store. Implementations: SQL (SQLite, PostgreSQL) and memory."""
 
     uri: str
@@ -238,7 +239,7 @@ class MetadataStore(abc.ABC):
     def from_uri(cls, uri: str) -> MetadataStore:
         """Open (and create or migrate, for embedded stores) the store at ``uri``."""
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         """Release connections. The store must not be used afterwards."""
 
     def __enter__(self) -> MetadataStore:

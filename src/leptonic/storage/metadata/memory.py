@@ -30,6 +30,7 @@ from leptonic.storage.metadata._errors import (
     user_exists,
     user_not_found,
 )
+from leptonic.storage.metadata._memory_endpoints import MemoryEndpointsMixin
 from leptonic.storage.metadata.base import (
     ORPHANED_JOB_ERROR,
     MetadataStore,
@@ -57,8 +58,12 @@ def _checked(record: Any, *fields: str) -> Any:
     return copy.deepcopy(record)
 
 
-class MemoryMetadataStore(MetadataStore):
-    """Keeps everything in dictionaries guarded by one lock. ``memory://``."""
+class MemoryMetadataStore(MemoryEndpointsMixin, MetadataStore):
+    """Keeps everything in dictionaries guarded by one lock. ``memory://``.
+
+    Endpoints and their prediction log, feedback and alerts are kept by
+    :class:`~leptonic.storage.metadata._memory_endpoints.MemoryEndpointsMixin`.
+    """
 
     def __init__(self) -> None:
         self.uri = "memory://"
@@ -77,6 +82,7 @@ class MemoryMetadataStore(MetadataStore):
         self._audit: list[AuditEvent] = []
         self._audit_ids = itertools.count(1)
         self._jobs: dict[str, Job] = {}  # by id (ids are unique across workspaces)
+        self._init_endpoints()
 
     @classmethod
     def from_uri(cls, uri: str) -> MemoryMetadataStore:

@@ -7,7 +7,8 @@ one transaction. Version numbers are assigned under a lock on the parent row
 (``SELECT ... FOR UPDATE`` on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite) and
 guarded by unique constraints, with a retry should two writers still collide.
 Users, tokens, roles and the audit log live in ``_access``, background jobs in
-``_jobs``; transactions in ``_sqlbase``.
+``_jobs``, endpoints and their prediction log in ``_endpoints``; transactions in
+``_sqlbase``.
 
 Dictionaries are stored as JSON, so they must hold only JSON values: strings,
 finite numbers, booleans, ``None``, lists and string-keyed dicts. Timestamps
@@ -34,6 +35,7 @@ from leptonic.core.workspace import Workspace
 from leptonic.errors import AlreadyExists, NotFound, StoreError
 from leptonic.storage.metadata import _tables as t
 from leptonic.storage.metadata._access import AccessMixin
+from leptonic.storage.metadata._endpoints import EndpointsMixin
 from leptonic.storage.metadata._engine import display_uri, make_engine
 from leptonic.storage.metadata._jobs import JobsMixin
 from leptonic.storage.metadata._records import (
@@ -72,7 +74,7 @@ class _Retry(Exception):
     """Another writer took the version number; start the transaction again."""
 
 
-class SQLMetadataStore(AccessMixin, JobsMixin, MetadataStore):
+class SQLMetadataStore(AccessMixin, JobsMixin, EndpointsMixin, MetadataStore):
     """Metadata in a SQL database: ``sqlite:///path/to.db`` or ``postgresql://...``.
 
     Parameters

@@ -1,0 +1,486 @@
+"""Real-time decisions: Leptonic's endpoint against ``mlflow models serve`` and a no-op.
+
+The Taiwan credit-card default data (``../shared/data/credit_default_taiwan``)
+trains two models through Leptonic: a logistic-regression scorecard and a
+LightGBM model. Each is served
+
+* by ``leptonic endpoint serve`` (one process, one worker) with its decision
+  policy, reason codes, token authentication and the prediction log on, and
+* by ``mlflow models serve`` (one worker), the same Leptonic model wrapped as
+  an MLflow pyfunc (MLflow is installed by this script into its own virtual
+  environment under ``~/.cache/leptonic-bench``),
+
+and a bare Starlette app that answers a constant is the ceiling. Load comes
+from ``wrk`` (Debian package) on 127.0.0.1: 16 connections, one wrk thread
+(the other core is the server's), the same rotating request bodies (real
+test rows). Then a 60-second load with a graceful restart of the Leptonic
+endpoint in the middle compares the responses the clients received with the
+records in the prediction log.
+
+Run: ``python benchmarks/serving.py [--duration 15] [--skip-mlflow] [--restart-seconds 60]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import DATA, print_table
+
+TAIWAN = DATA / "credit_default_taiwan" / "default_of_credit_card_clients.csv"
+TARGET = "default_payment_next_month"
+WORKSPACE = "credit"
+CONNECTIONS = 16
+TARGETS = {"scorecard": 8000.0, "lightgbm": 5000.0}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before answering {url}")
+        try:
+            if httpx.get(url, timeout=1.0).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"no answer from {url} in {timeout} s")
+
+
+def stop(proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# -- models -------------------------------------------------------------------------
+def prepare(home: Path) -> dict[str, Any]:
+    """Ingest Taiwan, train the two models, deploy two endpoints, make a token."""
+    import leptonic
+    from leptonic.core.access import Role
+
+    lp = leptonic.Platform.open(leptonic.Settings.for_home(home, user="bench"))
+    lp.create_workspace(WORKSPACE)
+    lp.add_data(WORKSPACE, TAIWAN, name="taiwan", target=TARGET)
+    out: dict[str, Any] = {"models": {}}
+    for label, family in (("scorecard", "logistic"), ("lightgbm", "lightgbm")):
+        spec = leptonic.TrainSpec(
+            target=TARGET,
+            exclude=("ID",),
+            candidates=(family,),
+            split="holdout",
+            fractions=(0.5, 0.2, 0.3),
+            trials=8,
+            timeout_s=60.0,
+            ensemble=False,
+            seed=0,
+        )
+        t = time.perf_counter()
+        outcome = lp.train(WORKSPACE, "taiwan", spec, model_name=f"taiwan-{label}")
+        mv = outcome.model_version
+        assert mv is not None
+        lp.endpoints.create(WORKSPACE, label, mv.model, mv.version)
+        out["models"][label] = {
+            "model": mv.model,
+            "version": mv.version,
+            "flavor": mv.flavor,
+            "auc": mv.metrics.get("test", {}).get("auc"),
+            "train_s": time.perf_counter() - t,
+        }
+    lp.create_user("decider")
+    lp.set_member(WORKSPACE, "decider", Role.VIEWER)
+    _, secret = lp.create_token("decider", "benchmark")
+    out["token"] = secret
+    predictor = lp.load_model(WORKSPACE, out["models"]["scorecard"]["model"], 1)
+    names = predictor.input_names
+    lp.close()
+    import pandas as pd
+
+    frame = pd.read_csv(TAIWAN, nrows=400)
+    records = [
+        {k: (None if pd.isna(v) else v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+        for row in frame[names].to_dict(orient="records")
+    ]
+    out["records"] = records
+    return out
+
+
+# -- servers ------------------------------------------------------------------------------
+def leptonic_server(home: Path, endpoint: str, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "LEPTONIC_HOME": str(home), "LEPTONIC_USER": "bench"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "leptonic.cli.main",
+            "endpoint",
+            "serve",
+            endpoint,
+            "-w",
+            WORKSPACE,
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    wait_http(f"http://127.0.0.1:{port}/health", proc)
+    return proc
+
+
+NOOP_APP = textwrap.dedent(
+    """
+    from starlette.applications import Starlette
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    BODY = b'{"decision":"approve","score":0.1}'
+
+    async def decide(request):
+        await request.body()
+        return Response(BODY, media_type="application/json")
+
+    app = Starlette(routes=[Route("/decide", decide, methods=["POST"])])
+    """
+)
+
+
+def noop_server(tmp: Path, port: int) -> subprocess.Popen[bytes]:
+    (tmp / "noop_app.py").write_text(NOOP_APP)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "noop_app:app",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        cwd=tmp,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.post(f"http://127.0.0.1:{port}/decide", content=b"{}", timeout=1.0)
+            return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise RuntimeError("the no-op server did not start")
+
+
+# -- load -----------------------------------------------------------------------------
+def wrk_script(path: str, bodies: list[bytes], headers: dict[str, str], tmp: Path) -> Path:
+    lua_bodies = ",\n".join("[==[" + b.decode() + "]==]" for b in bodies)
+    lua_headers = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items())
+    script = tmp / f"load-{abs(hash((path, len(bodies))))}.lua"
+    script.write_text(
+        f"""
+wrk.method = "POST"
+{lua_headers}
+local bodies = {{
+{lua_bodies}
+}}
+local i = 0
+request = function()
+  i = i % #bodies + 1
+  return wrk.format("POST", "{path}", nil, bodies[i])
+end
+"""
+    )
+    return script
+
+
+def wrk(url: str, script: Path, seconds: int) -> dict[str, Any]:
+    cmd = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "-s", str(script), url]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+
+    def unit(value: str, suffix: str) -> float:
+        scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[suffix]
+        return float(value) * scale
+
+    lat = dict(re.findall(r"^\s+(\d+)%\s+([\d.]+\w+)", out, flags=re.M))
+
+    def ms(text: str) -> float:
+        m = re.match(r"([\d.]+)(us|ms|s)", text)
+        assert m, text
+        return unit(m.group(1), m.group(2))
+
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    return {
+        "requests": requests,
+        "rps": rps,
+        "p50": ms(lat["50"]),
+        "p99": ms(lat["99"]),
+        "errors": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": socket_errors.group(1).strip() if socket_errors else "",
+        "raw": out,
+    }
+
+
+def load(url: str, script: Path, seconds: int) -> dict[str, Any]:
+    wrk(url, script, 2)  # warm-up
+    return wrk(url, script, seconds)
+
+
+def count_log(home: Path, endpoint: str) -> int:
+    import leptonic
+
+    lp = leptonic.Platform.open(leptonic.Settings.for_home(home, user="bench"))
+    try:
+        return lp.metadata.count_predictions(WORKSPACE, endpoint)
+    finally:
+        lp.close()
+
+
+# -- the graceful-restart run ---------------------------------------------------------------
+async def _client_load(
+    url: str, bodies: list[bytes], headers: dict[str, str], stop_at: float, counts: dict[str, int]
+) -> None:
+    limits = httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS)
+    async with httpx.AsyncClient(limits=limits, timeout=10.0) as client:
+
+        async def worker(k: int) -> None:
+            i = k
+            while time.monotonic() < stop_at:
+                i += 1
+                try:
+                    r = await client.post(url, content=bodies[i % len(bodies)], headers=headers)
+                except httpx.HTTPError:
+                    counts["refused"] += 1
+                    await asyncio.sleep(0.01)
+                    continue
+                if r.status_code == 200:
+                    counts["ok"] += 1
+                else:
+                    counts["status_" + str(r.status_code)] = (
+                        counts.get("status_" + str(r.status_code), 0) + 1
+                    )
+
+        await asyncio.gather(*(worker(k) for k in range(CONNECTIONS)))
+
+
+def restart_run(
+    home: Path, endpoint: str, bodies: list[bytes], headers: dict[str, str], seconds: int
+) -> dict[str, Any]:
+    before = count_log(home, endpoint)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/decide"
+    proc = leptonic_server(home, endpoint, port)
+    counts: dict[str, int] = {"ok": 0, "refused": 0}
+    restarted: dict[str, float] = {}
+
+    async def main() -> None:
+        start = time.monotonic()
+        stop_at = start + seconds
+        load_task = asyncio.create_task(_client_load(url, bodies, headers, stop_at, counts))
+        await asyncio.sleep(seconds / 2)
+        t = time.monotonic()
+        nonlocal proc
+        await asyncio.to_thread(stop, proc)
+        proc = await asyncio.to_thread(leptonic_server, home, endpoint, port)
+        restarted["down_s"] = time.monotonic() - t
+        await load_task
+
+    asyncio.run(main())
+    stop(proc)
+    logged = count_log(home, endpoint) - before
+    return {
+        "responses": counts["ok"],
+        "logged": logged,
+        "refused": counts["refused"],
+        "down_s": restarted.get("down_s", 0.0),
+        "other": {k: v for k, v in counts.items() if k not in ("ok", "refused")},
+    }
+
+
+# -- main ---------------------------------------------------------------------------------
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=int, default=15, help="seconds of load per server")
+    parser.add_argument("--restart-seconds", type=int, default=60)
+    parser.add_argument("--skip-mlflow", action="store_true")
+    args = parser.parse_args()
+    if not TAIWAN.exists():
+        sys.exit(f"{TAIWAN} is missing: this benchmark needs ../shared/data (see its README)")
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: apt-get install -y wrk")
+    tmp = Path(tempfile.mkdtemp(prefix="leptonic-serving-"))
+    home = tmp / "home"
+    t = time.perf_counter()
+    prepared = prepare(home)
+    print(
+        f"trained and deployed in {time.perf_counter() - t:.1f} s: "
+        + ", ".join(f"{k} AUC {v['auc']:.4f}" for k, v in prepared["models"].items())
+    )
+    bodies = [json.dumps(r).encode() for r in prepared["records"]]
+    auth = {"Content-Type": "application/json", "Authorization": f"Bearer {prepared['token']}"}
+    rows: list[list[Any]] = []
+    results: dict[str, dict[str, Any]] = {}
+
+    port = free_port()
+    proc = noop_server(tmp, port)
+    try:
+        script = wrk_script("/decide", bodies, {"Content-Type": "application/json"}, tmp)
+        results["noop"] = load(f"http://127.0.0.1:{port}", script, args.duration)
+    finally:
+        stop(proc)
+
+    for label in ("scorecard", "lightgbm"):
+        port = free_port()
+        before = count_log(home, label)
+        proc = leptonic_server(home, label, port)
+        try:
+            script = wrk_script("/decide", bodies, auth, tmp)
+            res = load(f"http://127.0.0.1:{port}", script, args.duration)
+        finally:
+            stop(proc)
+        res["logged"] = count_log(home, label) - before
+        results[f"leptonic-{label}"] = res
+
+    if not args.skip_mlflow:
+        import _mlflow
+
+        python = _mlflow.ensure_mlflow_venv(Path.home() / ".cache" / "leptonic-bench")
+        for label in ("scorecard", "lightgbm"):
+            info = prepared["models"][label]
+            model_dir = _mlflow.export_pyfunc(
+                python, home, WORKSPACE, info["model"], info["version"], tmp / f"mlflow-{label}"
+            )
+            port = free_port()
+            proc = _mlflow.start_mlflow_server(python, model_dir, port, home)
+            try:
+                ml_bodies = [_mlflow.invocation_body(r) for r in prepared["records"]]
+                script = wrk_script(
+                    _mlflow.INVOCATIONS_PATH, ml_bodies, {"Content-Type": "application/json"}, tmp
+                )
+                results[f"mlflow-{label}"] = load(f"http://127.0.0.1:{port}", script, args.duration)
+            finally:
+                _mlflow.stop(proc)
+
+    ceiling = results["noop"]["rps"]
+    rows.append(
+        [
+            "starlette no-op (ceiling)",
+            results["noop"]["rps"],
+            results["noop"]["p50"],
+            results["noop"]["p99"],
+            results["noop"]["errors"],
+            "-",
+            "-",
+            "-",
+        ]
+    )
+    for label in ("scorecard", "lightgbm"):
+        lep = results[f"leptonic-{label}"]
+        ml = results.get(f"mlflow-{label}")
+        ratio = lep["rps"] / ml["rps"] if ml else float("nan")
+        rows.append(
+            [
+                f"leptonic {label} (policy+reasons+log)",
+                lep["rps"],
+                lep["p50"],
+                lep["p99"],
+                lep["errors"],
+                f"{lep['logged']}/{lep['requests']}",
+                f"{lep['rps'] / ceiling:.2f}",
+                f"{ratio:.1f}",
+            ]
+        )
+        if ml:
+            rows.append(
+                [
+                    f"mlflow models serve {label}",
+                    ml["rps"],
+                    ml["p50"],
+                    ml["p99"],
+                    ml["errors"],
+                    "-",
+                    f"{ml['rps'] / ceiling:.2f}",
+                    "1.0",
+                ]
+            )
+    print_table(
+        f"Taiwan credit decisions over HTTP: wrk, {CONNECTIONS} connections, 1 server worker, "
+        f"{args.duration} s each",
+        [
+            "server",
+            "decisions/s",
+            "p50 ms",
+            "p99 ms",
+            "errors",
+            "logged/wrk count",
+            "x ceiling",
+            "x mlflow",
+        ],
+        rows,
+    )
+    for label, target in TARGETS.items():
+        lep = results[f"leptonic-{label}"]
+        ml = results.get(f"mlflow-{label}")
+        ok = lep["rps"] >= target and lep["p99"] <= 3.0 and lep["errors"] == 0
+        ratio_ok = ml is None or lep["rps"] >= 5 * ml["rps"]
+        print(
+            f"target {label}: >= {target:.0f}/s, p99 <= 3 ms, 0 errors, >= 5x mlflow -> "
+            f"{lep['rps']:.0f}/s, p99 {lep['p99']:.2f} ms, {lep['errors']} errors "
+            f"({'met' if ok and ratio_ok else 'NOT met'})"
+        )
+        if lep["socket_errors"]:
+            print(f"  wrk socket errors: {lep['socket_errors']}")
+
+    res = restart_run(home, "scorecard", bodies, auth, args.restart_seconds)
+    print_table(
+        f"{args.restart_seconds}-second load, graceful restart (SIGTERM, start again) in the middle",
+        ["responses received (200)", "records logged", "equal", "refused while down", "down s"],
+        [
+            [
+                res["responses"],
+                res["logged"],
+                res["responses"] == res["logged"],
+                res["refused"],
+                res["down_s"],
+            ]
+        ],
+    )
+    if res["other"]:
+        print(f"other statuses: {res['other']}")
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,368 @@
+"""``leptonic endpoint ...``: deploy, serve, route traffic, set policies, post
+outcomes, monitor, recalibrate and retrain real-time decision endpoints.
+
+The commands act on the local stores named by the environment (like
+``leptonic server``); ``serve`` runs the data plane for one endpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from leptonic.cli._render import console, err_console, table
+from leptonic.config import Settings
+from leptonic.core.endpoint import Endpoint
+from leptonic.errors import InvalidInput
+from leptonic.platform import Platform
+
+__all__ = ["endpoint_app"]
+
+endpoint_app = typer.Typer(
+    help="Real-time decision endpoints: deploy, serve, traffic, policy, monitoring.",
+    no_args_is_help=True,
+)
+
+Workspace = Annotated[str, typer.Option("--workspace", "-w", help="Workspace name.")]
+Reason = Annotated[str, typer.Option("--reason", "-r", help="Why (recorded in the audit log).")]
+
+
+def _local() -> Platform:
+    return Platform.open(Settings.from_environ())
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InvalidInput(f"{what} file {path} does not exist", field=what) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"{what} file {path} is not valid JSON: {exc}", field=what) from None
+
+
+def _show(endpoint: Endpoint) -> None:
+    rows = [(r.model, r.version, f"{r.percent:g} %") for r in endpoint.routes]
+    if endpoint.shadow:
+        rows.append((endpoint.shadow.model, endpoint.shadow.version, "shadow"))
+    console.print(
+        table(
+            f"endpoint {endpoint.name} (revision {endpoint.revision}, "
+            f"policy v{endpoint.policy_version}, entity key {endpoint.entity_key or '-'})",
+            ["model", "version", "traffic"],
+            rows,
+        )
+    )
+
+
+@endpoint_app.command("create")
+def create(
+    name: str,
+    workspace: Workspace,
+    model: Annotated[str, typer.Option(help="Model to serve.")],
+    version: Annotated[int, typer.Option(help="Its version.")],
+    policy: Annotated[Path | None, typer.Option(help="Decision policy spec (JSON file).")] = None,
+    entity_key: Annotated[
+        str | None, typer.Option(help="Request field that keeps an entity on one route.")
+    ] = None,
+    description: Annotated[str, typer.Option(help="What it is for.")] = "",
+) -> None:
+    """Deploy a binary model version behind a new endpoint."""
+    spec = _read_json(policy, "policy") if policy else None
+    with _local() as lp:
+        endpoint = lp.endpoints.create(
+            workspace,
+            name,
+            model,
+            version,
+            policy=spec,
+            entity_key=entity_key,
+            description=description,
+        )
+    _show(endpoint)
+
+
+@endpoint_app.command("list")
+def list_(workspace: Workspace) -> None:
+    """List the workspace's endpoints."""
+    with _local() as lp:
+        items = lp.endpoints.list_endpoints(workspace)
+    rows = [
+        (
+            e.name,
+            ", ".join(f"{r.model} v{r.version} {r.percent:g}%" for r in e.routes),
+            f"{e.shadow.model} v{e.shadow.version}" if e.shadow else "-",
+            e.policy_version,
+            e.revision,
+        )
+        for e in items
+    ]
+    console.print(table("Endpoints", ["name", "routes", "shadow", "policy", "revision"], rows))
+
+
+@endpoint_app.command("show")
+def show(name: str, workspace: Workspace) -> None:
+    """Show an endpoint's routes and active policy."""
+    with _local() as lp:
+        endpoint = lp.endpoints.get(workspace, name)
+        policy = lp.endpoints.policy(workspace, name)
+    _show(endpoint)
+    console.print_json(json.dumps(policy.spec))
+
+
+@endpoint_app.command("serve")
+def serve(
+    name: str,
+    workspace: Workspace,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8100,
+    auth: Annotated[
+        bool, typer.Option(help="Require API tokens (--no-auth behind a trusted gateway).")
+    ] = True,
+    reload_interval: Annotated[
+        float, typer.Option(help="Seconds between checks for a new revision.")
+    ] = 2.0,
+) -> None:
+    """Serve one endpoint's decisions (POST /decide, POST /feedback, GET /health)."""
+    import uvicorn
+
+    from leptonic.serving.app import EndpointApp, TokenAuth
+    from leptonic.serving.host import EndpointHost
+
+    settings = Settings.from_environ()
+    lp = Platform.open(settings)
+    endpoint_host = EndpointHost(
+        lp.metadata,
+        lp.registry,
+        workspace,
+        name,
+        reload_interval=reload_interval,
+        spill_dir=settings.home / "spill",
+    )
+    app = EndpointApp(endpoint_host, auth=TokenAuth(lp.metadata, workspace) if auth else None)
+    err_console.print(
+        f"serving endpoint {workspace}/{name} revision {endpoint_host.runtime.revision} "
+        f"on http://{host}:{port} (POST /decide)"
+    )
+    try:
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            loop="auto",
+            http="auto",
+            access_log=False,
+            log_level="warning",
+            lifespan="on",
+            timeout_graceful_shutdown=30,
+        )
+    finally:
+        app.close()
+        lp.close()
+
+
+@endpoint_app.command("decide")
+def decide(
+    name: str,
+    workspace: Workspace,
+    record: Annotated[str, typer.Argument(help="One record as JSON ('-' reads stdin).")],
+) -> None:
+    """One decision, in this process (logged like a served one)."""
+    from leptonic.serving.host import EndpointHost
+
+    body = sys.stdin.read() if record == "-" else record
+    with _local() as lp:
+        endpoint_host = EndpointHost(lp.metadata, lp.registry, workspace, name, reload_interval=0)
+        try:
+            payload, _ = endpoint_host.runtime.decide_json(body.encode("utf-8"))
+        finally:
+            endpoint_host.close()
+    print(payload.decode("utf-8"))
+
+
+@endpoint_app.command("canary")
+def canary(
+    name: str,
+    workspace: Workspace,
+    model: Annotated[str, typer.Option(help="Model of the canary.")],
+    version: Annotated[int, typer.Option(help="Its version.")],
+    percent: Annotated[float, typer.Option(help="Share of entities sent to it (0-100).")],
+    reason: Reason,
+) -> None:
+    """Send a share of traffic (sticky by entity) to another version."""
+    with _local() as lp:
+        _show(lp.endpoints.canary(workspace, name, model, version, percent, reason=reason))
+
+
+@endpoint_app.command("promote")
+def promote(name: str, workspace: Workspace, reason: Reason) -> None:
+    """Make the canary the primary at 100 %."""
+    with _local() as lp:
+        _show(lp.endpoints.promote(workspace, name, reason=reason))
+
+
+@endpoint_app.command("rollback")
+def rollback(name: str, workspace: Workspace, reason: Reason) -> None:
+    """Drop the canary, or undo the last promotion."""
+    with _local() as lp:
+        _show(lp.endpoints.rollback(workspace, name, reason=reason))
+
+
+@endpoint_app.command("shadow")
+def shadow(
+    name: str,
+    workspace: Workspace,
+    reason: Reason,
+    model: Annotated[str | None, typer.Option(help="Model to shadow (omit to stop).")] = None,
+    version: Annotated[int | None, typer.Option(help="Its version.")] = None,
+) -> None:
+    """Score a version in the shadow of live traffic, or stop."""
+    with _local() as lp:
+        _show(lp.endpoints.set_shadow(workspace, name, model, version, reason=reason))
+
+
+@endpoint_app.command("policy")
+def policy(
+    name: str,
+    workspace: Workspace,
+    set_: Annotated[
+        Path | None, typer.Option("--set", help="Activate a new policy from this JSON file.")
+    ] = None,
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Why (with --set).")] = "",
+) -> None:
+    """Show the policy versions, or activate a new one."""
+    with _local() as lp:
+        if set_ is not None:
+            stored = lp.endpoints.set_policy(
+                workspace, name, _read_json(set_, "policy"), reason=reason
+            )
+            console.print(f"policy v{stored.version} is now active")
+        items = lp.endpoints.policies(workspace, name)
+    rows = [(p.version, p.created_by, p.created_at, p.reason, json.dumps(p.spec)) for p in items]
+    console.print(table(f"Policies of {name}", ["version", "by", "at", "reason", "spec"], rows))
+
+
+@endpoint_app.command("feedback")
+def feedback(
+    name: str,
+    workspace: Workspace,
+    file: Annotated[Path, typer.Argument(help="JSON list of {request_id|entity, label}.")],
+) -> None:
+    """Post outcomes for logged decisions."""
+    with _local() as lp:
+        stored = lp.endpoints.feedback(workspace, name, _read_json(file, "feedback"))
+    console.print(f"recorded {len(stored)} outcome(s)")
+
+
+@endpoint_app.command("predictions")
+def predictions(
+    name: str,
+    workspace: Workspace,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+    route: Annotated[str, typer.Option(help="live or shadow.")] = "live",
+) -> None:
+    """Show the prediction log."""
+    with _local() as lp:
+        items = lp.endpoints.predictions(workspace, name, route=route, limit=limit)
+    rows = [
+        (
+            p.request_id[:12],
+            p.at,
+            f"{p.model} v{p.version}",
+            f"{p.score:.4f}",
+            p.decision,
+            "; ".join(str(r.get("feature")) for r in p.reasons),
+            f"{p.latency_ms:.3f}",
+        )
+        for p in items
+    ]
+    console.print(
+        table(
+            f"Prediction log of {name} ({route})",
+            ["request", "at", "version", "score", "decision", "reasons", "ms"],
+            rows,
+        )
+    )
+
+
+@endpoint_app.command("monitor")
+def monitor(
+    name: str,
+    workspace: Workspace,
+    last: Annotated[int | None, typer.Option(help="Only the newest N decisions.")] = None,
+    webhook: Annotated[str | None, typer.Option(help="POST alerts to this URL.")] = None,
+    report: Annotated[Path | None, typer.Option(help="Also write the HTML report here.")] = None,
+) -> None:
+    """Check drift and performance on outcomes; raise alerts."""
+    with _local() as lp:
+        result = lp.endpoints.monitor(workspace, name, last=last, webhook=webhook)
+        if report is not None:
+            report.write_text(lp.endpoints.monitor_report(workspace, name), encoding="utf-8")
+    psi = result.get("psi", {})
+    rows = sorted(((k, f"{v:.4f}") for k, v in psi.items() if v is not None), key=lambda r: r[0])
+    console.print(table(f"PSI of {name} (n={result.get('n')})", ["feature", "PSI"], rows))
+    perf = result.get("performance") or {}
+    console.print(
+        f"labelled: {perf.get('n', 0)}  AUC: {perf.get('auc')}  KS: {perf.get('ks')}  "
+        f"alerts raised: {len(result.get('alerts', []))}"
+    )
+    for alert in result.get("alerts", []):
+        console.print(f"[bold red]alert[/bold red] {alert['message']}")
+
+
+@endpoint_app.command("alerts")
+def alerts(name: str, workspace: Workspace) -> None:
+    """List the endpoint's alerts, newest first."""
+    with _local() as lp:
+        items = lp.endpoints.alerts(workspace, name)
+    rows = [(a.id, a.at, a.rule, a.subject, f"{a.value:.4f}", a.status, a.message) for a in items]
+    console.print(
+        table(
+            f"Alerts of {name}", ["id", "at", "rule", "subject", "value", "status", "message"], rows
+        )
+    )
+
+
+@endpoint_app.command("recalibrate")
+def recalibrate(
+    name: str,
+    workspace: Workspace,
+    reason: Reason,
+    approval_rate: Annotated[float | None, typer.Option(help="Target approval rate.")] = None,
+    bad_rate: Annotated[float | None, typer.Option(help="Target bad rate among approved.")] = None,
+    last: Annotated[int | None, typer.Option(help="Use the newest N decisions.")] = None,
+) -> None:
+    """Move the approve threshold to a target rate (a new policy version)."""
+    with _local() as lp:
+        stored = lp.endpoints.recalibrate(
+            workspace,
+            name,
+            target_approval_rate=approval_rate,
+            target_bad_rate=bad_rate,
+            last=last,
+            reason=reason,
+        )
+    console.print(f"policy v{stored.version} is now active: {json.dumps(stored.spec)}")
+
+
+@endpoint_app.command("retrain")
+def retrain(
+    name: str,
+    workspace: Workspace,
+    dataset: Annotated[str | None, typer.Option(help="Default: the primary's dataset.")] = None,
+    canary_percent: Annotated[
+        float | None, typer.Option(help="Put the new version on canary at this percent.")
+    ] = None,
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Why.")] = "retrain",
+) -> None:
+    """Train the primary's spec on the newest data; optionally start a canary."""
+    with _local() as lp:
+        outcome = lp.endpoints.retrain(
+            workspace, name, dataset=dataset, canary_percent=canary_percent, reason=reason
+        )
+    mv = outcome.model_version
+    where = f"registered {mv.model} v{mv.version}" if mv else "not registered"
+    console.print(f"run {outcome.run.id[:12]}: {where}")

@@ -1,0 +1,97 @@
+"""Monitoring: drift and performance of a served model against its training baseline.
+
+The pure computation layer, independent of storage and HTTP: it reads lists
+of logged predictions and outcomes and returns reports, alerts and plots.
+
+- :mod:`~leptonic.monitoring.baseline`: :class:`BaselineProfile`, the
+  training-time bins and shares of each input and of the score (JSON, versioned).
+- :mod:`~leptonic.monitoring.drift`: the population stability index per input
+  and for the score, over a batch or per time window.
+- :mod:`~leptonic.monitoring.performance`: AUC, KS and bad rates on outcomes,
+  per window and decision band.
+- :mod:`~leptonic.monitoring.alerts`: PSI and AUC-drop rules with minimum
+  sample sizes, and a webhook notifier.
+- :mod:`~leptonic.monitoring.recalibrate`: new band edges for a target
+  approval rate or bad rate.
+- :mod:`~leptonic.monitoring.plots`: plots and the self-contained HTML report.
+"""
+
+from __future__ import annotations
+
+from leptonic.monitoring.alerts import (
+    AlertRules,
+    AucDropRule,
+    PsiRule,
+    WebhookNotifier,
+    alert_payload,
+    evaluate_rules,
+)
+from leptonic.monitoring.baseline import (
+    BASELINE_FORMAT,
+    DEFAULT_EPSILON,
+    BaselineProfile,
+    FeatureBins,
+)
+from leptonic.monitoring.drift import (
+    DriftReport,
+    DriftSeries,
+    FeatureDrift,
+    drift_over_time,
+    drift_report,
+    psi,
+)
+from leptonic.monitoring.performance import (
+    BAND_ORDER,
+    BandPerformance,
+    Outcome,
+    PerformanceReport,
+    PerformanceWindow,
+    outcomes_from_labelled,
+    performance_report,
+)
+from leptonic.monitoring.plots import (
+    band_bad_rate_plot,
+    distribution_plot,
+    monitoring_report_html,
+    performance_plot,
+    psi_plot,
+)
+from leptonic.monitoring.recalibrate import (
+    Recalibration,
+    thresholds_for_approval_rate,
+    thresholds_for_bad_rate,
+)
+
+__all__ = [
+    "BAND_ORDER",
+    "BASELINE_FORMAT",
+    "DEFAULT_EPSILON",
+    "AlertRules",
+    "AucDropRule",
+    "BandPerformance",
+    "BaselineProfile",
+    "DriftReport",
+    "DriftSeries",
+    "FeatureBins",
+    "FeatureDrift",
+    "Outcome",
+    "PerformanceReport",
+    "PerformanceWindow",
+    "PsiRule",
+    "Recalibration",
+    "WebhookNotifier",
+    "alert_payload",
+    "band_bad_rate_plot",
+    "distribution_plot",
+    "drift_over_time",
+    "drift_report",
+    "evaluate_rules",
+    "monitoring_report_html",
+    "outcomes_from_labelled",
+    "performance_plot",
+    "performance_report",
+    "psi",
+    "psi_plot",
+    "thresholds_for_approval_rate",
+    "thresholds_for_bad_rate",
+]

@@ -1,0 +1,150 @@
+"""Keeping a served endpoint current: the runtime, its reloads and its log writer.
+
+:class:`EndpointHost` owns one endpoint in one serving process. It builds the
+:class:`~leptonic.serving.runtime.EndpointRuntime` of the current revision,
+watches the store for a newer revision (a promotion, a new policy, a canary
+change) from a background thread and swaps the new runtime in; requests
+never wait for a reload. It also owns the prediction log writer, and closing
+the host writes every queued record.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from leptonic.registry.service import ModelRegistry
+from leptonic.serving.prediction_log import PredictionLogWriter
+from leptonic.serving.runtime import EndpointRuntime, load_runtime
+from leptonic.storage.metadata.base import MetadataStore
+
+__all__ = ["EndpointHost", "HostPool"]
+
+logger = logging.getLogger(__name__)
+
+
+class EndpointHost:
+    """One endpoint served by this process.
+
+    Parameters
+    ----------
+    metadata, registry
+        Where the endpoint, its policy and its model versions are read from.
+    workspace, name
+        The endpoint.
+    reload_interval
+        Seconds between checks for a newer revision (0: never check).
+    log
+        The prediction log writer; by default one is made on ``metadata``.
+    spill_dir
+        Where the default writer puts records the store refuses.
+    """
+
+    def __init__(
+        self,
+        metadata: MetadataStore,
+        registry: ModelRegistry,
+        workspace: str,
+        name: str,
+        *,
+        reload_interval: float = 2.0,
+        log: PredictionLogWriter | None = None,
+        spill_dir: str | Path | None = None,
+    ) -> None:
+        self.metadata = metadata
+        self.registry = registry
+        self.workspace = workspace
+        self.name = name
+        self.reload_interval = reload_interval
+        self._owns_log = log is None
+        self.log = log or PredictionLogWriter(metadata, spill_dir=spill_dir)
+        self.runtime: EndpointRuntime = load_runtime(
+            metadata, registry, workspace, name, log=self.log
+        )
+        self.reload_error: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if reload_interval > 0:
+            self._thread = threading.Thread(
+                target=self._watch, name=f"leptonic-endpoint-{name}", daemon=True
+            )
+            self._thread.start()
+
+    def reload(self, *, force: bool = False) -> bool:
+        """Load the stored revision if it is newer (or ``force``); True if swapped."""
+        endpoint = self.metadata.get_endpoint(self.workspace, self.name)
+        if not force and endpoint.revision == self.runtime.revision:
+            return False
+        self.runtime = load_runtime(
+            self.metadata, self.registry, self.workspace, self.name, log=self.log
+        )
+        logger.info("endpoint %s: now serving revision %d", self.name, self.runtime.revision)
+        return True
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.reload_interval):
+            try:
+                self.reload()
+                self.reload_error = None
+            except Exception as exc:  # keep serving the revision we have
+                self.reload_error = f"{type(exc).__name__}: {exc}"
+                logger.warning("endpoint %s: reload failed: %s", self.name, self.reload_error)
+
+    def close(self) -> None:
+        """Stop watching and write every queued prediction (of a log it owns)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        if self._owns_log:
+            self.log.close()
+
+
+class HostPool:
+    """The endpoints served inside the platform server, loaded on first use.
+
+    All share one prediction log writer; :meth:`close` stops them and writes it out.
+    """
+
+    def __init__(
+        self,
+        metadata: MetadataStore,
+        registry: ModelRegistry,
+        *,
+        reload_interval: float = 2.0,
+        spill_dir: str | Path | None = None,
+    ) -> None:
+        self.metadata = metadata
+        self.registry = registry
+        self.reload_interval = reload_interval
+        self.log = PredictionLogWriter(metadata, spill_dir=spill_dir)
+        self._hosts: dict[tuple[str, str], EndpointHost] = {}
+        self._lock = threading.Lock()
+
+    def get(self, workspace: str, name: str) -> EndpointHost:
+        """The host of an endpoint (NotFound if there is no such endpoint)."""
+        key = (workspace, name)
+        host = self._hosts.get(key)
+        if host is not None:
+            return host
+        with self._lock:
+            host = self._hosts.get(key)
+            if host is None:
+                host = EndpointHost(
+                    self.metadata,
+                    self.registry,
+                    workspace,
+                    name,
+                    reload_interval=self.reload_interval,
+                    log=self.log,
+                )
+                self._hosts[key] = host
+        return host
+
+    def close(self) -> None:
+        with self._lock:
+            hosts = list(self._hosts.values())
+            self._hosts.clear()
+        for host in hosts:
+            host.close()
+        self.log.close()

@@ -1,0 +1,211 @@
+"""The prediction log writer: decisions are logged off the hot path.
+
+A request appends its :class:`~leptonic.core.endpoint.Prediction` to an
+in-memory buffer (a deque append: no lock, no I/O) and returns. A background
+thread moves the buffer to the metadata store in batches, every
+``interval`` seconds or as soon as ``batch_size`` records wait. ``close()``
+stops the thread and writes everything that is left, so a graceful shutdown
+loses nothing.
+
+If the store refuses a batch (it is down, or locked for too long) the batch is
+kept and retried with back-off; records are only dropped from memory once
+they are written. A batch that can never be written (a record the store
+rejects as invalid) is split until the bad record is isolated, and that
+record is written to a spill file (JSON lines under ``spill_dir``) with the
+error, so that it is neither lost nor blocks the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import orjson
+
+from leptonic.core.endpoint import Prediction
+from leptonic.errors import AlreadyExists, InvalidInput, NotFound
+from leptonic.storage.metadata.base import MetadataStore
+
+__all__ = ["PredictionLogWriter"]
+
+logger = logging.getLogger(__name__)
+
+#: Errors that retrying will not fix.
+_PERMANENT = (InvalidInput, AlreadyExists, NotFound)
+
+
+class PredictionLogWriter:
+    """Buffer predictions in memory and write them to the store in the background.
+
+    Parameters
+    ----------
+    store
+        Where the prediction log lives.
+    batch_size
+        Flush as soon as this many records wait (and write at most this many
+        per statement).
+    interval
+        Seconds between flushes when fewer records wait.
+    spill_dir
+        Folder for records the store rejects permanently (JSON lines).
+    max_retry_delay
+        Cap of the back-off between retries of a failing store, in seconds.
+    """
+
+    def __init__(
+        self,
+        store: MetadataStore,
+        *,
+        batch_size: int = 2000,
+        interval: float = 0.2,
+        spill_dir: str | Path | None = None,
+        max_retry_delay: float = 5.0,
+    ) -> None:
+        if batch_size < 1:
+            raise InvalidInput("batch_size must be at least 1", field="batch_size")
+        if interval <= 0:
+            raise InvalidInput("interval must be positive (seconds)", field="interval")
+        self.store = store
+        self.batch_size = batch_size
+        self.interval = interval
+        self.spill_dir = Path(spill_dir) if spill_dir is not None else None
+        self.max_retry_delay = max_retry_delay
+        self._buffer: deque[Prediction] = deque()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._flush_lock = threading.Lock()
+        self.written = 0
+        self.spilled = 0
+        self.failures = 0
+        self.last_error: str | None = None
+        self._thread = threading.Thread(
+            target=self._loop, name="leptonic-prediction-log", daemon=True
+        )
+        self._thread.start()
+
+    # -- the hot path ------------------------------------------------------------
+    def append(self, prediction: Prediction) -> None:
+        """Queue one record (cheap; never blocks on I/O)."""
+        buffer = self._buffer
+        buffer.append(prediction)
+        if len(buffer) >= self.batch_size:
+            self._wake.set()
+
+    @property
+    def pending(self) -> int:
+        """Records queued and not yet written."""
+        return len(self._buffer)
+
+    # -- the background side ------------------------------------------------------------
+    def _loop(self) -> None:
+        delay = 0.0
+        while not self._stop.is_set():
+            self._wake.wait(self.interval if delay == 0 else delay)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            try:
+                self.flush()
+            except Exception as exc:  # the store is down: keep the records, back off
+                self.failures += 1
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                logger.warning("prediction log: write failed, will retry: %s", self.last_error)
+                delay = min(self.max_retry_delay, max(self.interval, delay * 2 or 0.25))
+            else:
+                delay = 0.0
+
+    def flush(self) -> int:
+        """Write everything queued now; returns the number written.
+
+        Raises the store's error if a batch cannot be written for a reason
+        that may pass (the records stay queued, in order).
+        """
+        total = 0
+        with self._flush_lock:
+            buffer = self._buffer
+            while buffer:
+                batch: list[Prediction] = []
+                pop = buffer.popleft
+                try:
+                    for _ in range(self.batch_size):
+                        batch.append(pop())
+                except IndexError:
+                    pass
+                try:
+                    self._write(batch)
+                except BaseException:
+                    buffer.extendleft(reversed(batch))  # keep them, in order
+                    raise
+                total += len(batch)
+        self.written += total
+        return total
+
+    def _write(self, batch: Sequence[Prediction]) -> None:
+        try:
+            self.store.append_predictions(batch)
+        except _PERMANENT as exc:
+            if len(batch) == 1:
+                self._spill(batch[0], exc)
+                return
+            mid = len(batch) // 2
+            self._write(batch[:mid])
+            self._write(batch[mid:])
+
+    def _spill(self, prediction: Prediction, exc: Exception) -> None:
+        self.spilled += 1
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        logger.error(
+            "prediction log: the store refused request %s (%s)",
+            prediction.request_id,
+            self.last_error,
+        )
+        if self.spill_dir is None:
+            return
+        self.spill_dir.mkdir(parents=True, exist_ok=True)
+        line = orjson.dumps(
+            {"error": self.last_error, "prediction": asdict(prediction)},
+            option=orjson.OPT_NAIVE_UTC | orjson.OPT_SERIALIZE_NUMPY,
+        )
+        with open(self.spill_dir / "prediction-log.spill.jsonl", "ab") as f:
+            f.write(line + b"\n")
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop the background thread and write what is left.
+
+        Retries a failing store until ``timeout`` seconds have passed; what
+        still cannot be written then is spilled (if a spill folder is set)
+        and reported in the log.
+        """
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout)
+        deadline = time.monotonic() + timeout
+        delay = 0.1
+        while self._buffer:
+            try:
+                self.flush()
+            except Exception as exc:
+                self.failures += 1
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                if time.monotonic() >= deadline:
+                    left = list(self._buffer)
+                    self._buffer.clear()
+                    for p in left:
+                        self._spill(p, exc)
+                    logger.error(
+                        "prediction log: %d record(s) could not be written at shutdown", len(left)
+                    )
+                    break
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    def __enter__(self) -> PredictionLogWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,286 @@
+"""An endpoint loaded for serving: its versions in memory, its policy compiled.
+
+:class:`EndpointRuntime` is what a request meets. It is built once per
+endpoint revision (models come from the registry's in-memory cache) and is
+immutable afterwards; a reload builds a new one and swaps it in, so a
+request always sees one consistent revision.
+
+The hot path, :meth:`EndpointRuntime.decide_json`: parse the body (orjson)
+→ check it against the signature → pick the route → ``predict_one`` →
+policy → reason codes (for adverse decisions) → queue the log record →
+serialise the answer. No DataFrame, no I/O, no model loading.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from leptonic.core.endpoint import Endpoint, PolicyVersion, Prediction, Route
+from leptonic.errors import InvalidInput, NotFound
+from leptonic.governance.pii import hash_value
+from leptonic.registry.service import ModelRegistry
+from leptonic.serving.policy import DecisionPolicy
+from leptonic.serving.prediction_log import PredictionLogWriter
+from leptonic.serving.reasons import Explainer
+from leptonic.serving.requests import RequestSchema, parse_json
+from leptonic.serving.traffic import TrafficSplit
+from leptonic.storage.metadata.base import MetadataStore
+from leptonic.tasks.predictor import Predictor
+
+__all__ = ["EndpointRuntime", "ServedVersion", "load_runtime"]
+
+
+@dataclass(frozen=True)
+class ServedVersion:
+    """One model version held in memory with its explainer."""
+
+    model: str
+    version: int
+    predictor: Predictor
+    explainer: Explainer
+
+
+class EndpointRuntime:
+    """One revision of an endpoint, ready to answer.
+
+    Parameters
+    ----------
+    endpoint
+        The endpoint record (its routes, shadow and entity key).
+    policy
+        The active policy version.
+    live
+        The served versions, in the order of ``endpoint.routes``.
+    shadow
+        The shadow version, if any.
+    log
+        Where decisions are queued for the prediction log (None: not logged).
+    pii
+        Input fields holding personal data → kind; they are hashed before logging.
+    salt
+        The workspace's PII salt.
+    """
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        policy: PolicyVersion,
+        live: list[ServedVersion],
+        shadow: ServedVersion | None = None,
+        *,
+        log: PredictionLogWriter | None = None,
+        pii: Mapping[str, str] | None = None,
+        salt: str = "",
+    ) -> None:
+        if len(live) != len(endpoint.routes):
+            raise InvalidInput("one served version per route is needed", field="routes")
+        self.endpoint = endpoint
+        self.workspace = endpoint.workspace
+        self.name = endpoint.name
+        self.revision = endpoint.revision
+        self.policy_version = policy.version
+        self.policy = DecisionPolicy.from_spec(policy.spec)
+        self.live = live
+        self.shadow = shadow
+        self.split: TrafficSplit[ServedVersion] = TrafficSplit(
+            live, [r.percent for r in endpoint.routes]
+        )
+        self.entity_key = endpoint.entity_key
+        inputs: dict[str, dict[str, str]] = {}
+        for served in [*live, *([shadow] if shadow else [])]:
+            for spec in served.predictor.inputs:
+                inputs.setdefault(spec["name"], dict(spec))
+        extra = (
+            [endpoint.entity_key]
+            if endpoint.entity_key and endpoint.entity_key not in inputs
+            else []
+        )
+        self.schema = RequestSchema(inputs.values(), extra=extra)
+        self.log = log
+        self.pii = dict(pii or {})
+        self.salt = salt
+        self.top_k = self.policy.reasons
+
+    # -- helpers -------------------------------------------------------------
+    def _masked(self, record: dict[str, Any]) -> dict[str, Any]:
+        if not self.pii:
+            return record
+        out = dict(record)
+        for name in self.pii:
+            value = out.get(name)
+            if value is not None:
+                out[name] = hash_value(str(value), self.salt)
+        return out
+
+    def _entity(self, record: Mapping[str, Any]) -> str | None:
+        key = self.entity_key
+        if key is None:
+            return None
+        value = record.get(key)
+        if value is None:
+            return None
+        text = str(value)
+        return hash_value(text, self.salt) if key in self.pii else text
+
+    # -- the hot path ------------------------------------------------------------
+    def decide(self, record: Any, *, started: float | None = None) -> dict[str, Any]:
+        """Decide one request record (already parsed); returns the answer as a dict."""
+        t0 = time.perf_counter() if started is None else started
+        record = self.schema.check(record)
+        entity = self._entity(record)
+        served = self.split.pick(entity)
+        score = float(served.predictor.predict_one(record))  # type: ignore[arg-type]
+        outcome = self.policy.decide(record, score)
+        decision = outcome.decision
+        reasons: list[dict[str, Any]]
+        if outcome.rule is not None:
+            reasons = [{"feature": outcome.rule_field, "text": outcome.rule, "rule": True}]
+        elif outcome.adverse and self.top_k:
+            reasons = served.explainer.reasons(record, self.top_k)
+        else:
+            reasons = []
+        request_id = uuid.uuid4().hex
+        answer: dict[str, Any] = {
+            "request_id": request_id,
+            "decision": decision,
+            "score": score,
+            "model": served.model,
+            "version": served.version,
+            "policy_version": self.policy_version,
+            "reasons": reasons,
+        }
+        if outcome.points is not None:
+            answer["points"] = outcome.points
+        log = self.log
+        if log is not None:
+            log.append(
+                Prediction(
+                    workspace=self.workspace,
+                    endpoint=self.name,
+                    request_id=request_id,
+                    model=served.model,
+                    version=served.version,
+                    score=score,
+                    decision=decision,
+                    at=datetime.now(UTC),
+                    route="live",
+                    policy_version=self.policy_version,
+                    entity=entity,
+                    inputs=self._masked(record),
+                    reasons=reasons,
+                    latency_ms=(time.perf_counter() - t0) * 1000.0,
+                )
+            )
+        return answer
+
+    def decide_json(self, body: bytes) -> tuple[bytes, dict[str, Any]]:
+        """Parse, decide and serialise; returns the response body and the record
+        (for :meth:`score_shadow`)."""
+        t0 = time.perf_counter()
+        record = parse_json(body)
+        answer = self.decide(record, started=t0)
+        return orjson.dumps(answer), record
+
+    def decide_table(self, table: Any, scores: Any) -> dict[str, Any]:
+        """Policy decisions and reason codes for a batch already scored by the
+        primary version (batch scoring): ``decision``, ``reasons`` (JSON text)
+        and ``policy_version`` columns."""
+        import pyarrow as pa
+
+        served = self.live[0]
+        decisions: list[str] = []
+        reasons: list[str] = []
+        for record, score in zip(table.to_pylist(), scores, strict=True):
+            outcome = self.policy.decide(record, float(score))
+            if outcome.rule is not None:
+                why: list[dict[str, Any]] = [
+                    {"feature": outcome.rule_field, "text": outcome.rule, "rule": True}
+                ]
+            elif outcome.adverse and self.top_k:
+                why = served.explainer.reasons(record, self.top_k)
+            else:
+                why = []
+            decisions.append(outcome.decision)
+            reasons.append(orjson.dumps(why).decode())
+        return {
+            "decision": pa.array(decisions, pa.string()),
+            "reasons": pa.array(reasons, pa.string()),
+            "policy_version": pa.array([self.policy_version] * len(decisions), pa.int32()),
+        }
+
+    def score_shadow(self, record: dict[str, Any], request_id: str) -> None:
+        """Score the shadow version for a request already answered, and log it."""
+        shadow = self.shadow
+        if shadow is None or self.log is None:
+            return
+        t0 = time.perf_counter()
+        score = float(shadow.predictor.predict_one(record))  # type: ignore[arg-type]
+        outcome = self.policy.decide(record, score)
+        self.log.append(
+            Prediction(
+                workspace=self.workspace,
+                endpoint=self.name,
+                request_id=request_id,
+                model=shadow.model,
+                version=shadow.version,
+                score=score,
+                decision=outcome.decision,
+                at=datetime.now(UTC),
+                route="shadow",
+                policy_version=self.policy_version,
+                entity=self._entity(record),
+                inputs=self._masked(record),
+                reasons=[],
+                latency_ms=(time.perf_counter() - t0) * 1000.0,
+            )
+        )
+
+
+def _served(registry: ModelRegistry, workspace: str, route: Route) -> ServedVersion:
+    predictor = registry.load(workspace, route.model, route.version)
+    if predictor.task != "binary":
+        raise InvalidInput(
+            f"{route.model} v{route.version} is a {predictor.task} model; decision endpoints "
+            "serve binary models (a probability of the bad outcome)",
+            field="routes",
+        )
+    return ServedVersion(route.model, route.version, predictor, Explainer(predictor))
+
+
+def load_runtime(
+    metadata: MetadataStore,
+    registry: ModelRegistry,
+    workspace: str,
+    name: str,
+    *,
+    log: PredictionLogWriter | None = None,
+) -> EndpointRuntime:
+    """Build the runtime of an endpoint's current revision (models from the registry cache)."""
+    endpoint = metadata.get_endpoint(workspace, name)
+    policy = metadata.get_policy_version(workspace, name, endpoint.policy_version)
+    live = [_served(registry, workspace, r) for r in endpoint.routes]
+    shadow = _served(registry, workspace, endpoint.shadow) if endpoint.shadow else None
+    pii: dict[str, str] = {}
+    for served in [*live, *([shadow] if shadow else [])]:
+        mv = metadata.get_model_version(workspace, served.model, served.version)
+        pii.update(_pii_of(metadata, mv.dataset))
+    salt = metadata.get_workspace(workspace).pii_salt
+    return EndpointRuntime(endpoint, policy, live, shadow, log=log, pii=pii, salt=salt)
+
+
+def _pii_of(metadata: MetadataStore, dataset_ref: str) -> dict[str, str]:
+    from leptonic.core.uri import ObjectRef
+
+    ref = ObjectRef.parse(dataset_ref)
+    try:
+        dv = metadata.get_dataset_version(ref.workspace, ref.name, ref.version)
+    except NotFound:
+        return {}
+    return dv.pii

@@ -1,0 +1,401 @@
+"""Managing endpoints from the control plane: deploy, traffic, policies, outcomes.
+
+:class:`EndpointService` is reached as ``platform.endpoints``. Every change
+is checked, written in one store transaction and recorded in the audit log
+with the acting user; a serving process notices the new revision and
+reloads without a restart.
+
+Traffic: the first route is the primary; :meth:`EndpointService.canary`
+adds (or re-weights) a second version on a percentage of entities;
+:meth:`EndpointService.promote` makes the canary the primary at 100 %;
+:meth:`EndpointService.rollback` drops the canary (or, right after a
+promotion, restores the routes it replaced). A shadow version is scored and
+logged for every request but never answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from leptonic.core.endpoint import Endpoint, Feedback, PolicyVersion, Prediction, Route
+from leptonic.core.names import validate_name
+from leptonic.core.uri import ObjectRef
+from leptonic.errors import Conflict, InvalidInput
+from leptonic.serving.adjust import EndpointAdjustment
+from leptonic.serving.feedback import parse_feedback, record_feedback
+from leptonic.serving.policy import DecisionPolicy, default_policy
+from leptonic.storage.metadata.endpoint_base import check_routes
+
+if TYPE_CHECKING:
+    from leptonic.platform import Platform
+
+__all__ = ["EndpointService", "routes_from_json", "routes_to_json"]
+
+
+def routes_to_json(routes: Sequence[Route]) -> list[dict[str, Any]]:
+    return [asdict(r) for r in routes]
+
+
+def routes_from_json(items: Sequence[Mapping[str, Any]]) -> tuple[Route, ...]:
+    out = []
+    for i, item in enumerate(items):
+        try:
+            out.append(Route(str(item["model"]), int(item["version"]), float(item["percent"])))
+        except (KeyError, TypeError, ValueError):
+            raise InvalidInput(
+                f"routes[{i}] must be {{'model': str, 'version': int, 'percent': number}}",
+                field=f"routes[{i}]",
+            ) from None
+    return tuple(out)
+
+
+def _ref(endpoint: Endpoint | tuple[str, str]) -> ObjectRef:
+    if isinstance(endpoint, Endpoint):
+        return ObjectRef(endpoint.workspace, "endpoint", endpoint.name)
+    return ObjectRef(endpoint[0], "endpoint", endpoint[1])
+
+
+def _reason(reason: str) -> str:
+    if not reason or not reason.strip():
+        raise InvalidInput("say why (a reason is recorded in the audit log)", field="reason")
+    return reason.strip()
+
+
+class EndpointService(EndpointAdjustment):
+    """Endpoints of the platform, acting as the platform's user.
+
+    Monitoring, recalibration and retraining come from
+    :class:`~leptonic.serving.adjust.EndpointAdjustment`.
+    """
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self.metadata = platform.metadata
+
+    # -- create and read ---------------------------------------------------------
+    def create(
+        self,
+        workspace: str,
+        name: str,
+        model: str,
+        version: int,
+        *,
+        policy: Mapping[str, Any] | None = None,
+        entity_key: str | None = None,
+        description: str = "",
+    ) -> Endpoint:
+        """Deploy one model version behind a new endpoint (100 % of traffic).
+
+        ``policy`` is a decision policy spec (:mod:`leptonic.serving.policy`);
+        without one, approve / review / reject bands are placed around the
+        model's decision threshold.
+        """
+        validate_name(name, "endpoint")
+        predictor = self.platform.load_model(workspace, model, version)
+        if predictor.task != "binary":
+            raise InvalidInput(
+                f"{model} v{version} is a {predictor.task} model; decision endpoints serve "
+                "binary models (a probability of the bad outcome)",
+                field="model",
+            )
+        names = {i["name"] for i in predictor.inputs}
+        if entity_key is not None and not entity_key.strip():
+            raise InvalidInput("entity_key must be a field name", field="entity_key")
+        if policy is None:
+            spec = default_policy(predictor.threshold if predictor.threshold is not None else 0.5)
+        else:
+            spec = DecisionPolicy.from_spec(dict(policy)).to_spec()
+        DecisionPolicy.from_spec(spec).check_fields(names | ({entity_key} if entity_key else set()))
+        endpoint = self.metadata.create_endpoint(
+            Endpoint(
+                workspace=workspace,
+                name=name,
+                routes=(Route(model, version, 100.0),),
+                entity_key=entity_key,
+                description=description,
+                created_by=self.platform.actor,
+            ),
+            PolicyVersion(
+                workspace, name, 1, spec, reason="initial policy", created_by=self.platform.actor
+            ),
+        )
+        self.metadata.add_lineage(ObjectRef(workspace, "model", model, version), _ref(endpoint))
+        self.platform.audit(
+            "endpoint.create",
+            workspace,
+            [_ref(endpoint), ObjectRef(workspace, "model", model, version)],
+            routes=routes_to_json(endpoint.routes),
+            policy=spec,
+        )
+        return endpoint
+
+    def get(self, workspace: str, name: str) -> Endpoint:
+        return self.metadata.get_endpoint(workspace, name)
+
+    def list_endpoints(self, workspace: str) -> list[Endpoint]:
+        return self.metadata.list_endpoints(workspace)
+
+    # -- traffic --------------------------------------------------------------
+    def set_routes(
+        self,
+        workspace: str,
+        name: str,
+        routes: Sequence[Route],
+        *,
+        reason: str,
+        action: str = "endpoint.traffic",
+    ) -> Endpoint:
+        """Replace the traffic split (checked; audited with the previous split)."""
+        reason = _reason(reason)
+        current = self.get(workspace, name)
+        routes = check_routes(routes, current.shadow)
+        for r in routes:
+            self._check_version(workspace, r.model, r.version)
+        updated = self.metadata.update_endpoint(
+            workspace, name, expected_revision=current.revision, routes=routes
+        )
+        self.platform.audit(
+            action,
+            workspace,
+            [_ref(updated), *(ObjectRef(workspace, "model", r.model, r.version) for r in routes)],
+            routes=routes_to_json(routes),
+            previous_routes=routes_to_json(current.routes),
+            reason=reason,
+        )
+        return updated
+
+    def canary(
+        self, workspace: str, name: str, model: str, version: int, percent: float, *, reason: str
+    ) -> Endpoint:
+        """Send ``percent`` of entities to ``model`` v``version``; the primary keeps the rest."""
+        if isinstance(percent, bool) or not 0 < float(percent) < 100:
+            raise InvalidInput(
+                f"a canary takes between 0 and 100 percent of traffic, got {percent!r}",
+                field="percent",
+            )
+        current = self.get(workspace, name)
+        primary = current.routes[0]
+        if (primary.model, primary.version) == (model, version):
+            raise Conflict(
+                f"{model} v{version} is already the primary of endpoint {name!r}", field="version"
+            )
+        routes = (
+            Route(primary.model, primary.version, 100.0 - float(percent)),
+            Route(model, version, float(percent)),
+        )
+        self.metadata.add_lineage(
+            ObjectRef(workspace, "model", model, version), _ref((workspace, name))
+        )
+        return self.set_routes(workspace, name, routes, reason=reason, action="endpoint.canary")
+
+    def promote(self, workspace: str, name: str, *, reason: str) -> Endpoint:
+        """Make the canary the primary, at 100 % of traffic."""
+        current = self.get(workspace, name)
+        if len(current.routes) < 2:
+            raise Conflict(
+                f"endpoint {name!r} has no canary to promote; start one with canary()",
+                field="routes",
+            )
+        canary = current.routes[-1]
+        return self.set_routes(
+            workspace,
+            name,
+            (Route(canary.model, canary.version, 100.0),),
+            reason=reason,
+            action="endpoint.promote",
+        )
+
+    def rollback(self, workspace: str, name: str, *, reason: str) -> Endpoint:
+        """Drop the canary; right after a promotion, restore the routes it replaced."""
+        current = self.get(workspace, name)
+        if len(current.routes) > 1:
+            primary = current.routes[0]
+            routes: tuple[Route, ...] = (Route(primary.model, primary.version, 100.0),)
+        else:
+            last = self.platform.audit_log(workspace=workspace, action="endpoint.promote", limit=20)
+            ref = str(_ref(current))
+            event = next((e for e in last if e.objects and e.objects[0] == ref), None)
+            if event is None:
+                raise Conflict(
+                    f"endpoint {name!r} has no canary and no promotion to roll back",
+                    field="routes",
+                )
+            previous = routes_from_json(event.details["previous_routes"])
+            routes = (Route(previous[0].model, previous[0].version, 100.0),)
+        return self.set_routes(workspace, name, routes, reason=reason, action="endpoint.rollback")
+
+    def set_shadow(
+        self, workspace: str, name: str, model: str | None, version: int | None, *, reason: str
+    ) -> Endpoint:
+        """Score ``model`` v``version`` in the shadow of live traffic (None: stop)."""
+        reason = _reason(reason)
+        current = self.get(workspace, name)
+        shadow = None
+        if model is not None:
+            if version is None:
+                raise InvalidInput("a shadow needs a model version", field="version")
+            self._check_version(workspace, model, version)
+            shadow = Route(model, int(version), 0.0)
+            check_routes(current.routes, shadow)
+            self.metadata.add_lineage(ObjectRef(workspace, "model", model, version), _ref(current))
+        updated = self.metadata.update_endpoint(
+            workspace, name, expected_revision=current.revision, shadow=shadow
+        )
+        self.platform.audit(
+            "endpoint.shadow",
+            workspace,
+            [_ref(updated)],
+            shadow=asdict(shadow) if shadow else None,
+            reason=reason,
+        )
+        return updated
+
+    def _check_version(self, workspace: str, model: str, version: int) -> None:
+        predictor = self.platform.load_model(workspace, model, version)
+        if predictor.task != "binary":
+            raise InvalidInput(
+                f"{model} v{version} is a {predictor.task} model; decision endpoints serve "
+                "binary models",
+                field="model",
+            )
+
+    # -- policies ------------------------------------------------------------
+    def set_policy(
+        self, workspace: str, name: str, spec: Mapping[str, Any], *, reason: str
+    ) -> PolicyVersion:
+        """Store and activate a new policy version."""
+        reason = _reason(reason)
+        policy = DecisionPolicy.from_spec(dict(spec))
+        endpoint = self.get(workspace, name)
+        names: set[str] = set()
+        for r in endpoint.routes:
+            names |= {
+                i["name"] for i in self.platform.load_model(workspace, r.model, r.version).inputs
+            }
+        if endpoint.entity_key:
+            names.add(endpoint.entity_key)
+        policy.check_fields(names)
+        stored = self.metadata.add_policy_version(
+            PolicyVersion(
+                workspace, name, 0, policy.to_spec(), reason=reason, created_by=self.platform.actor
+            )
+        )
+        self.platform.audit(
+            "endpoint.policy",
+            workspace,
+            [_ref((workspace, name))],
+            policy_version=stored.version,
+            policy=stored.spec,
+            reason=reason,
+        )
+        return stored
+
+    def policy(self, workspace: str, name: str, version: int | None = None) -> PolicyVersion:
+        if version is None:
+            version = self.get(workspace, name).policy_version
+        return self.metadata.get_policy_version(workspace, name, version)
+
+    def policies(self, workspace: str, name: str) -> list[PolicyVersion]:
+        return self.metadata.list_policy_versions(workspace, name)
+
+    # -- the prediction log and outcomes -----------------------------------------
+    def predictions(
+        self,
+        workspace: str,
+        name: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        route: str | None = "live",
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Prediction]:
+        self.get(workspace, name)
+        return self.metadata.list_predictions(
+            workspace, name, since=since, until=until, route=route, limit=limit, offset=offset
+        )
+
+    def feedback(self, workspace: str, name: str, payload: Any) -> list[Feedback]:
+        """Record outcomes (see :func:`~leptonic.serving.feedback.parse_feedback`)."""
+        endpoint = self.get(workspace, name)
+        items = parse_feedback(payload)
+        pii_entity = False
+        if endpoint.entity_key:
+            from leptonic.serving.runtime import load_runtime
+
+            runtime = load_runtime(self.metadata, self.platform.registry, workspace, name)
+            pii_entity = endpoint.entity_key in runtime.pii
+        stored = record_feedback(self.metadata, workspace, name, items, pii_entity=pii_entity)
+        self.platform.audit(
+            "endpoint.feedback",
+            workspace,
+            [_ref(endpoint)],
+            outcomes=len(stored),
+            bad=int(sum(f.label for f in stored)),
+        )
+        return stored
+
+    # -- batch decisions ---------------------------------------------------------
+    def decide_batch(
+        self,
+        workspace: str,
+        name: str,
+        dataset: str,
+        *,
+        dataset_version: int | None = None,
+        output: str | None = None,
+        progress: Any = None,
+    ) -> tuple[Any, bool]:
+        """Decide every row of a dataset version with the endpoint's primary version
+        and policy, streamed, into a new dataset version (ids, score, decision,
+        reasons; no personal data). A file is first added as a dataset version
+        (``platform.add_data``), so it is governed like any other input."""
+        import tempfile
+        from pathlib import Path
+
+        from leptonic.platform import check_score_output
+        from leptonic.serving.batch import score_to_parquet
+        from leptonic.serving.runtime import load_runtime
+
+        endpoint = self.get(workspace, name)
+        runtime = load_runtime(self.metadata, self.platform.registry, workspace, name)
+        served = runtime.live[0]
+        dv = self.platform.dataset_version(workspace, dataset, dataset_version)
+        out_name = validate_name(output or f"{dataset}-decisions"[:63], "dataset")
+        check_score_output(dv.dataset, out_name)
+        input_ref = ObjectRef(workspace, "dataset", dv.dataset, dv.version)
+        model_ref = ObjectRef(workspace, "model", served.model, served.version)
+        with tempfile.TemporaryDirectory(prefix="leptonic-decide-") as tmp:
+            path = Path(tmp) / f"{out_name}.parquet"
+            rows = score_to_parquet(
+                served.predictor,
+                dv,
+                self.platform.artifacts.local_path(dv.artifact_key),
+                path,
+                progress=progress,
+                decide=runtime.decide_table,
+            )
+            scored, created = self.platform.add_data(
+                workspace,
+                path,
+                name=out_name,
+                description=f"decisions of endpoint {name} ({model_ref}) on {input_ref}",
+                origin={
+                    "path": f"decided:{_ref(endpoint)} on {input_ref}",
+                    "model": str(model_ref),
+                },
+            )
+        out_ref = ObjectRef(workspace, "dataset", scored.dataset, scored.version)
+        self.metadata.add_lineage(input_ref, out_ref)
+        self.metadata.add_lineage(model_ref, out_ref)
+        self.platform.audit(
+            "endpoint.batch",
+            workspace,
+            [_ref(endpoint), model_ref, input_ref, out_ref],
+            rows=rows,
+            policy_version=runtime.policy_version,
+        )
+        return scored, created

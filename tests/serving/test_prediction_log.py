@@ -1,0 +1,125 @@
+"""The prediction log writer: off the hot path, nothing lost, bad records isolated."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from leptonic.core.endpoint import Endpoint, PolicyVersion, Prediction, Route
+from leptonic.core.model_version import Model, ModelVersion
+from leptonic.core.workspace import Workspace
+from leptonic.errors import InvalidInput, StoreError
+from leptonic.serving.prediction_log import PredictionLogWriter
+from leptonic.storage.metadata.memory import MemoryMetadataStore
+
+
+def _store() -> MemoryMetadataStore:
+    store = MemoryMetadataStore()
+    store.create_workspace(Workspace("ws"))
+    store.create_model(Model("ws", "m", "binary"))
+    store.add_model_version(
+        ModelVersion(
+            workspace="ws",
+            model="m",
+            version=0,
+            task="binary",
+            flavor="logistic",
+            run_id="r",
+            dataset="leptonic://ws/dataset/d/1",
+            artifact_key="k",
+            artifact_digest="d",
+            signature={},
+            metrics={},
+            model_card="",
+        )
+    )
+    store.create_endpoint(
+        Endpoint("ws", "ep", (Route("m", 1, 100.0),)),
+        PolicyVersion("ws", "ep", 1, {"bands": []}),
+    )
+    return store
+
+
+def _prediction(i: int) -> Prediction:
+    return Prediction(
+        workspace="ws",
+        endpoint="ep",
+        request_id=f"r{i:06d}",
+        model="m",
+        version=1,
+        score=0.1,
+        decision="approve",
+        at=datetime.now(UTC),
+        inputs={"x": i},
+    )
+
+
+def test_everything_queued_is_written_on_close() -> None:
+    store = _store()
+    writer = PredictionLogWriter(store, batch_size=100, interval=0.05)
+    threads = [
+        threading.Thread(
+            target=lambda k=k: [writer.append(_prediction(k * 1000 + i)) for i in range(500)]
+        )
+        for k in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    writer.close()
+    assert store.count_predictions("ws", "ep") == 2000
+    assert writer.written == 2000 and writer.pending == 0
+
+
+class _Flaky:
+    """A store that fails its first appends, as a database restarting would."""
+
+    def __init__(self, inner: MemoryMetadataStore, failures: int) -> None:
+        self.inner = inner
+        self.failures = failures
+        self.calls = 0
+
+    def append_predictions(self, predictions: Sequence[Prediction]) -> int:
+        self.calls += 1
+        if self.failures > 0:
+            self.failures -= 1
+            raise StoreError("database is restarting")
+        return self.inner.append_predictions(predictions)
+
+
+def test_a_failing_store_is_retried_in_order() -> None:
+    store = _store()
+    flaky = _Flaky(store, failures=3)
+    writer = PredictionLogWriter(flaky, batch_size=50, interval=0.01, max_retry_delay=0.05)  # type: ignore[arg-type]
+    for i in range(120):
+        writer.append(_prediction(i))
+    writer.close()
+    logged = store.list_predictions("ws", "ep", limit=None, newest_first=False)
+    assert [p.request_id for p in logged] == [f"r{i:06d}" for i in range(120)]
+    assert writer.failures >= 1 and "restarting" in (writer.last_error or "")
+
+
+def test_a_rejected_record_is_spilled_not_lost(tmp_path: Path) -> None:
+    store = _store()
+    writer = PredictionLogWriter(store, batch_size=10, interval=10, spill_dir=tmp_path)
+    for i in range(9):
+        writer.append(_prediction(i))
+    writer.append(_prediction(3))  # a repeat: the store refuses it
+    writer.close()
+    assert store.count_predictions("ws", "ep") == 9
+    lines = (tmp_path / "prediction-log.spill.jsonl").read_text().splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["prediction"]["request_id"] == "r000003"
+    assert writer.spilled == 1
+
+
+def test_bad_settings() -> None:
+    with pytest.raises(InvalidInput):
+        PredictionLogWriter(_store(), batch_size=0)
+    with pytest.raises(InvalidInput):
+        PredictionLogWriter(_store(), interval=0)
