@@ -41,6 +41,7 @@ from leptonic.core.model_version import Model, ModelVersion, StageTransition
 from leptonic.core.run import Run
 from leptonic.core.uri import ObjectRef
 from leptonic.core.workspace import Workspace
+from leptonic.sdk_endpoints import RemoteEndpoints
 from leptonic.tasks.spec import TrainSpec
 
 __all__ = ["Client"]
@@ -171,6 +172,11 @@ class Client:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def endpoints(self) -> RemoteEndpoints:
+        """Real-time decision endpoints (the methods of ``Platform.endpoints``)."""
+        return RemoteEndpoints(self)
 
     # -- plumbing ---------------------------------------------------------------
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:

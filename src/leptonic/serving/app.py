@@ -21,6 +21,7 @@ written out, so a graceful restart loses no record.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import threading
@@ -32,6 +33,7 @@ import orjson
 
 from leptonic.core.access import Role
 from leptonic.core.audit import AuditEvent
+from leptonic.core.endpoint import Feedback
 from leptonic.core.uri import ObjectRef
 from leptonic.errors import (
     InvalidInput,
@@ -208,25 +210,7 @@ class EndpointApp:
                 user = self._authorise(scope, Role.DEVELOPER)
                 body = await self._body(scope, receive)
                 items = parse_feedback(parse_json(body))
-                runtime = self.host.runtime
-                key = runtime.entity_key
-                metadata = self.host.metadata
-                stored = record_feedback(
-                    metadata,
-                    self.host.workspace,
-                    self.host.name,
-                    items,
-                    pii_entity=bool(key and key in runtime.pii),
-                )
-                metadata.append_audit(
-                    AuditEvent(
-                        actor=user,
-                        action="endpoint.feedback",
-                        workspace=self.host.workspace,
-                        objects=(str(ObjectRef(self.host.workspace, "endpoint", self.host.name)),),
-                        details={"outcomes": len(stored), "bad": int(sum(f.label for f in stored))},
-                    )
-                )
+                stored = await asyncio.to_thread(self._record_feedback, user, items)
                 await _respond(send, 200, orjson.dumps({"recorded": len(stored)}))
                 return
             if path == "/health":
@@ -263,6 +247,31 @@ class EndpointApp:
                 500,
                 _error_body(500, "internal_error", "internal error; the server log has it", None),
             )
+
+    def _record_feedback(self, user: str, items: list[dict[str, Any]]) -> list[Feedback]:
+        """Store outcomes (off the event loop): queued decisions are written first,
+        so an outcome may follow its decision at once."""
+        self.host.log.flush()
+        runtime = self.host.runtime
+        key = runtime.entity_key
+        metadata = self.host.metadata
+        stored = record_feedback(
+            metadata,
+            self.host.workspace,
+            self.host.name,
+            items,
+            pii_entity=bool(key and key in runtime.pii),
+        )
+        metadata.append_audit(
+            AuditEvent(
+                actor=user,
+                action="endpoint.feedback",
+                workspace=self.host.workspace,
+                objects=(str(ObjectRef(self.host.workspace, "endpoint", self.host.name)),),
+                details={"outcomes": len(stored), "bad": int(sum(f.label for f in stored))},
+            )
+        )
+        return stored
 
     def _authorise(self, scope: Scope, needed: Role | None) -> str:
         """The calling user (``anonymous`` without authentication), if allowed."""

@@ -154,6 +154,8 @@ async def decide(request: Request, scope: Developer, name: str) -> Response:
 async def feedback(request: Request, scope: Developer, name: str) -> dict[str, int]:
     """Outcomes: ``{"request_id" | "entity", "label": 0|1, "at"?}`` or a list of them."""
     payload = parse_json(await _read_body(request))
+    # decisions served here may still wait in the log writer: write them first
+    await run_in_threadpool(request.app.state.endpoint_hosts.log.flush)
     stored = await run_in_threadpool(
         scope.platform.endpoints.feedback, scope.workspace, name, payload
     )

@@ -1,0 +1,215 @@
+"""Endpoints through the REST API: ``Client(...).endpoints`` has the methods of
+``Platform(...).endpoints`` (:class:`~leptonic.serving.service.EndpointService`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from leptonic.core.endpoint import Alert, Endpoint, PolicyVersion, Prediction
+from leptonic.core.job import Job
+
+if TYPE_CHECKING:
+    from leptonic.sdk import Client
+
+__all__ = ["RemoteEndpoints"]
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at is not None else None
+
+
+class RemoteEndpoints:
+    """The endpoints of a Leptonic server, as the client's user."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def _path(self, workspace: str, name: str | None = None) -> str:
+        from leptonic.sdk import _q
+
+        base = f"/workspaces/{_q(workspace)}/endpoints"
+        return base if name is None else f"{base}/{_q(name)}"
+
+    def _endpoint(self, data: dict[str, Any]) -> Endpoint:
+        from leptonic.sdk import _record
+
+        return _record(Endpoint, data)
+
+    def create(
+        self,
+        workspace: str,
+        name: str,
+        model: str,
+        version: int,
+        *,
+        policy: Mapping[str, Any] | None = None,
+        entity_key: str | None = None,
+        description: str = "",
+    ) -> Endpoint:
+        body = {
+            "name": name,
+            "model": model,
+            "version": version,
+            "policy": dict(policy) if policy is not None else None,
+            "entity_key": entity_key,
+            "description": description,
+        }
+        return self._endpoint(self._client._json("POST", self._path(workspace), json=body))
+
+    def get(self, workspace: str, name: str) -> Endpoint:
+        return self._endpoint(self._client._json("GET", self._path(workspace, name)))
+
+    def list_endpoints(self, workspace: str) -> list[Endpoint]:
+        return [self._endpoint(d) for d in self._client._all(self._path(workspace))]
+
+    def canary(
+        self, workspace: str, name: str, model: str, version: int, percent: float, *, reason: str
+    ) -> Endpoint:
+        body = {"model": model, "version": version, "percent": percent, "reason": reason}
+        path = self._path(workspace, name) + "/canary"
+        return self._endpoint(self._client._json("POST", path, json=body))
+
+    def promote(self, workspace: str, name: str, *, reason: str) -> Endpoint:
+        path = self._path(workspace, name) + "/promote"
+        return self._endpoint(self._client._json("POST", path, json={"reason": reason}))
+
+    def rollback(self, workspace: str, name: str, *, reason: str) -> Endpoint:
+        path = self._path(workspace, name) + "/rollback"
+        return self._endpoint(self._client._json("POST", path, json={"reason": reason}))
+
+    def set_shadow(
+        self, workspace: str, name: str, model: str | None, version: int | None, *, reason: str
+    ) -> Endpoint:
+        body = {"model": model, "version": version, "reason": reason}
+        path = self._path(workspace, name) + "/shadow"
+        return self._endpoint(self._client._json("PUT", path, json=body))
+
+    def set_policy(
+        self, workspace: str, name: str, spec: Mapping[str, Any], *, reason: str
+    ) -> PolicyVersion:
+        from leptonic.sdk import _record
+
+        path = self._path(workspace, name) + "/policies"
+        data = self._client._json("POST", path, json={"spec": dict(spec), "reason": reason})
+        return _record(PolicyVersion, data)
+
+    def policies(self, workspace: str, name: str) -> list[PolicyVersion]:
+        from leptonic.sdk import _record
+
+        path = self._path(workspace, name) + "/policies"
+        return [_record(PolicyVersion, d) for d in self._client._all(path)]
+
+    def decide(self, workspace: str, name: str, record: Mapping[str, Any]) -> dict[str, Any]:
+        """One decision from the endpoint served inside the server."""
+        path = self._path(workspace, name) + "/decide"
+        answer: dict[str, Any] = self._client._json("POST", path, json=dict(record))
+        return answer
+
+    def feedback(self, workspace: str, name: str, payload: Any) -> int:
+        """Post outcomes; returns how many were recorded."""
+        path = self._path(workspace, name) + "/feedback"
+        return int(self._client._json("POST", path, json=payload)["recorded"])
+
+    def predictions(
+        self,
+        workspace: str,
+        name: str,
+        *,
+        route: str | None = "live",
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Prediction]:
+        from leptonic.sdk import _record
+
+        path = self._path(workspace, name) + "/predictions"
+        items = self._client._page(path, limit, offset, route=route)
+        return [_record(Prediction, d, workspace=workspace, endpoint=name) for d in items]
+
+    def monitor(
+        self,
+        workspace: str,
+        name: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        last: int | None = None,
+        rules: Mapping[str, Any] | None = None,
+        webhook: str | None = None,
+    ) -> dict[str, Any]:
+        body = {
+            "since": _iso(since),
+            "until": _iso(until),
+            "last": last,
+            "rules": dict(rules) if rules is not None else None,
+            "webhook": webhook,
+        }
+        result: dict[str, Any] = self._client._json(
+            "POST", self._path(workspace, name) + "/monitor", json=body
+        )
+        return result
+
+    def monitor_report(self, workspace: str, name: str) -> str:
+        path = self._path(workspace, name) + "/monitor/report"
+        return self._client._send("GET", path).text
+
+    def alerts(
+        self,
+        workspace: str,
+        name: str,
+        *,
+        status: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Alert]:
+        from leptonic.sdk import _record
+
+        path = self._path(workspace, name) + "/alerts"
+        items = self._client._page(path, limit, offset, status=status)
+        return [_record(Alert, d) for d in items]
+
+    def set_alert_status(self, workspace: str, name: str, alert_id: int, status: str) -> Alert:
+        from leptonic.sdk import _record
+
+        path = self._path(workspace, name) + f"/alerts/{int(alert_id)}"
+        return _record(Alert, self._client._json("POST", path, json={"status": status}))
+
+    def recalibrate(
+        self,
+        workspace: str,
+        name: str,
+        *,
+        target_approval_rate: float | None = None,
+        target_bad_rate: float | None = None,
+        since: datetime | None = None,
+        last: int | None = None,
+        reason: str,
+    ) -> PolicyVersion:
+        from leptonic.sdk import _record
+
+        body = {
+            "target_approval_rate": target_approval_rate,
+            "target_bad_rate": target_bad_rate,
+            "since": _iso(since),
+            "last": last,
+            "reason": reason,
+        }
+        path = self._path(workspace, name) + "/recalibrate"
+        return _record(PolicyVersion, self._client._json("POST", path, json=body))
+
+    def retrain(
+        self,
+        workspace: str,
+        name: str,
+        *,
+        dataset: str | None = None,
+        dataset_version: int | None = None,
+        model: str | None = None,
+    ) -> Job:
+        """Queue retraining; follow it with ``client.wait_for_job``."""
+        from leptonic.sdk import _record
+
+        body = {"dataset": dataset, "dataset_version": dataset_version, "model": model}
+        path = self._path(workspace, name) + "/retrain"
+        return _record(Job, self._client._json("POST", path, json=body))

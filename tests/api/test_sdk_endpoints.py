@@ -1,0 +1,57 @@
+"""``Client.endpoints`` mirrors ``Platform.endpoints`` over the REST API."""
+
+from __future__ import annotations
+
+import pytest
+
+from api._support import Server
+from leptonic import Client
+from leptonic.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+
+
+def _client(server: Server, user: str) -> Client:
+    return Client("http://leptonic", server.tokens[user], transport=server.transport)
+
+
+def test_endpoint_lifecycle_through_the_sdk(populated: Server) -> None:
+    server = populated
+    with _client(server, "ana") as ana, _client(server, "dev") as dev:
+        endpoints = ana.endpoints
+        ep = endpoints.get("alpha", "scorecard")
+        assert ep.routes[0].model == "scorecard" and ep.routes[0].percent == 100
+        assert [e.name for e in endpoints.list_endpoints("alpha")] == ["scorecard"]
+        record = {
+            i["name"]: None for i in server.platform.load_model("alpha", "scorecard", 1).inputs
+        }
+        answer = dev.endpoints.decide("alpha", "scorecard", record)
+        assert answer["decision"] in {"approve", "review", "reject"}
+        assert (
+            dev.endpoints.feedback(
+                "alpha", "scorecard", [{"request_id": answer["request_id"], "label": 1}]
+            )
+            == 1
+        )
+        server.app.state.endpoint_hosts.log.flush()
+        logged = dev.endpoints.predictions("alpha", "scorecard", limit=10)
+        assert answer["request_id"] in {p.request_id for p in logged}
+        spec = {"bands": [{"decision": "yes", "max": 0.3}, {"decision": "no"}], "reasons": 2}
+        policy = endpoints.set_policy("alpha", "scorecard", spec, reason="simpler")
+        assert policy.version == 2 and [
+            p.version for p in endpoints.policies("alpha", "scorecard")
+        ] == [1, 2]
+        with pytest.raises(PermissionDenied):
+            dev.endpoints.set_policy("alpha", "scorecard", spec, reason="no")
+        with pytest.raises(InvalidInput) as info:
+            endpoints.set_policy("alpha", "scorecard", {"bands": []}, reason="bad")
+        assert info.value.field == "spec.bands" or "bands" in (info.value.field or "")
+        with pytest.raises(Conflict):
+            endpoints.promote("alpha", "scorecard", reason="nothing to promote")
+        with pytest.raises(NotFound):
+            endpoints.get("alpha", "nope")
+        alerts = endpoints.alerts("alpha", "scorecard")
+        assert alerts and alerts[0].rule == "psi"
+        resolved = endpoints.set_alert_status("alpha", "scorecard", alerts[0].id or 0, "resolved")
+        assert resolved.status == "resolved"
+        result = dev.endpoints.monitor("alpha", "scorecard")
+        assert result["n"] >= 1 and "psi" in result
+        assert "<html" in dev.endpoints.monitor_report("alpha", "scorecard").lower()
