@@ -125,6 +125,10 @@ def serve(
     reload_interval: Annotated[
         float, typer.Option(help="Seconds between checks for a new revision.")
     ] = 2.0,
+    log_process: Annotated[
+        bool,
+        typer.Option(help="Write the prediction log from a separate process (SQL stores)."),
+    ] = True,
 ) -> None:
     """Serve one endpoint's decisions (POST /decide, POST /feedback, GET /health)."""
     import uvicorn
@@ -141,6 +145,7 @@ def serve(
         name,
         reload_interval=reload_interval,
         spill_dir=settings.home / "spill",
+        separate_writer=log_process,
     )
     app = EndpointApp(endpoint_host, auth=TokenAuth(lp.metadata, workspace) if auth else None)
     err_console.print(

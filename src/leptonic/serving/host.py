@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 
 from leptonic.registry.service import ModelRegistry
+from leptonic.serving.log_shipper import ProcessAppender
 from leptonic.serving.prediction_log import PredictionLogWriter
 from leptonic.serving.runtime import EndpointRuntime, load_runtime
 from leptonic.storage.metadata.base import MetadataStore
@@ -39,6 +40,9 @@ class EndpointHost:
         The prediction log writer; by default one is made on ``metadata``.
     spill_dir
         Where the default writer puts records the store refuses.
+    separate_writer
+        Write the prediction log from a child process (SQL stores only), so
+        that the serving process spends no CPU and no GIL time on the database.
     """
 
     def __init__(
@@ -51,6 +55,7 @@ class EndpointHost:
         reload_interval: float = 2.0,
         log: PredictionLogWriter | None = None,
         spill_dir: str | Path | None = None,
+        separate_writer: bool = False,
     ) -> None:
         self.metadata = metadata
         self.registry = registry
@@ -58,6 +63,11 @@ class EndpointHost:
         self.name = name
         self.reload_interval = reload_interval
         self._owns_log = log is None
+        self._shipper: ProcessAppender | None = None
+        uri = getattr(metadata, "uri", None)
+        if log is None and separate_writer and isinstance(uri, str):
+            self._shipper = ProcessAppender(uri, spill_dir=spill_dir)
+            log = PredictionLogWriter(self._shipper, batch_size=500, interval=0.05)
         self.log = log or PredictionLogWriter(metadata, spill_dir=spill_dir)
         self.runtime: EndpointRuntime = load_runtime(
             metadata, registry, workspace, name, log=self.log
@@ -98,6 +108,8 @@ class EndpointHost:
             self._thread.join(5)
         if self._owns_log:
             self.log.close()
+        if self._shipper is not None:
+            self._shipper.close()
 
 
 class HostPool:

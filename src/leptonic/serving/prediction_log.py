@@ -24,14 +24,22 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import Protocol
 
 import orjson
 
 from leptonic.core.endpoint import Prediction
 from leptonic.errors import AlreadyExists, InvalidInput, NotFound
-from leptonic.storage.metadata.base import MetadataStore
 
-__all__ = ["PredictionLogWriter"]
+__all__ = ["PredictionLogWriter", "PredictionSink"]
+
+
+class PredictionSink(Protocol):
+    """Where batches go: a metadata store, or a
+    :class:`~leptonic.serving.log_shipper.ProcessAppender`."""
+
+    def append_predictions(self, predictions: Sequence[Prediction]) -> int: ...
+
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +53,9 @@ class PredictionLogWriter:
     Parameters
     ----------
     store
-        Where the prediction log lives.
+        Where the prediction log lives (a metadata store, or anything with its
+        ``append_predictions``, such as a
+        :class:`~leptonic.serving.log_shipper.ProcessAppender`).
     batch_size
         Flush as soon as this many records wait (and write at most this many
         per statement).
@@ -59,7 +69,7 @@ class PredictionLogWriter:
 
     def __init__(
         self,
-        store: MetadataStore,
+        store: PredictionSink,
         *,
         batch_size: int = 2000,
         interval: float = 0.2,

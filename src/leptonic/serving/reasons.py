@@ -174,7 +174,23 @@ class Explainer:
         """
         return self._contributions(self._augment(record))
 
-    def reasons(self, record: Mapping[str, Any], k: int = 4) -> list[dict[str, Any]]:
+    @property
+    def direct(self) -> TabularPredictor | None:
+        """The single model whose encoded vector the contributions read directly
+        (no ensemble, no projection), so a caller that already encoded a record
+        for scoring can pass it to :meth:`reasons`; None otherwise."""
+        if len(self._parts) != 1:
+            return None
+        member = self._parts[0][0]
+        return member if member.preprocessor.projection_ is None else None
+
+    def reasons(
+        self,
+        record: Mapping[str, Any],
+        k: int = 4,
+        *,
+        encoded: tuple[Mapping[str, Any], np.ndarray] | None = None,
+    ) -> list[dict[str, Any]]:
         """The top ``k`` reason codes for one record, strongest first.
 
         Only inputs that push towards the bad outcome (positive contribution)
@@ -186,11 +202,21 @@ class Explainer:
             ``feature`` (the input column), ``value`` (its raw value; ``None``
             when missing), ``contribution`` (log-odds) and ``text`` (a short
             sentence).
+
+        ``encoded``: ``(record with aggregates, encoded vector)`` from the
+        :attr:`direct` model's :meth:`~TabularPredictor.with_aggregates` and
+        :meth:`~TabularPredictor.encode_one`, to skip encoding twice.
         """
         if k <= 0:
             return []
-        rec = self._augment(record)
-        c = self._contributions(rec)
+        if encoded is not None and self.direct is not None:
+            # (record with aggregates, its encoded vector), as the caller scored it
+            rec = encoded[0]
+            member, _, part = self._parts[0]
+            c = part.contributions(encoded[1])
+        else:
+            rec = self._augment(record)
+            c = self._contributions(rec)
         adverse = np.flatnonzero(c > 0.0)
         if adverse.size == 0:
             return []

@@ -13,8 +13,8 @@ serialise the answer. No DataFrame, no I/O, no model loading.
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,19 +32,37 @@ from leptonic.serving.reasons import Explainer
 from leptonic.serving.requests import RequestSchema, parse_json
 from leptonic.serving.traffic import TrafficSplit
 from leptonic.storage.metadata.base import MetadataStore
-from leptonic.tasks.predictor import Predictor
+from leptonic.tasks.predictor import Predictor, TabularPredictor
 
-__all__ = ["EndpointRuntime", "ServedVersion", "load_runtime"]
+__all__ = ["EndpointRuntime", "ServedVersion", "load_runtime", "new_request_id"]
+
+
+def new_request_id() -> str:
+    """32 hex digits: the time in milliseconds, then 80 random bits.
+
+    Time-ordered ids land at the end of the log's indexes (cheap inserts,
+    close pages) and sort like the decisions; the random part keeps them
+    unique across processes.
+    """
+    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
 
 
 @dataclass(frozen=True)
 class ServedVersion:
-    """One model version held in memory with its explainer."""
+    """One model version held in memory with its explainer.
+
+    ``direct`` is the model itself when a record can be encoded once for both
+    the score and the reason codes (a single model without projection).
+    """
 
     model: str
     version: int
     predictor: Predictor
     explainer: Explainer
+
+    @property
+    def direct(self) -> TabularPredictor | None:
+        return self.explainer.direct
 
 
 class EndpointRuntime:
@@ -136,17 +154,25 @@ class EndpointRuntime:
         record = self.schema.check(record)
         entity = self._entity(record)
         served = self.split.pick(entity)
-        score = float(served.predictor.predict_one(record))  # type: ignore[arg-type]
+        direct = served.direct
+        if direct is not None:  # encode once, for the score and for the reasons
+            augmented = direct.with_aggregates(record)
+            x = direct.encode_one(augmented, aggregated=True)
+            score = float(direct.predict_vector(x))  # type: ignore[arg-type]
+        else:
+            score = float(served.predictor.predict_one(record))  # type: ignore[arg-type]
         outcome = self.policy.decide(record, score)
         decision = outcome.decision
         reasons: list[dict[str, Any]]
         if outcome.rule is not None:
             reasons = [{"feature": outcome.rule_field, "text": outcome.rule, "rule": True}]
         elif outcome.adverse and self.top_k:
-            reasons = served.explainer.reasons(record, self.top_k)
+            reasons = served.explainer.reasons(
+                record, self.top_k, encoded=(augmented, x) if direct is not None else None
+            )
         else:
             reasons = []
-        request_id = uuid.uuid4().hex
+        request_id = new_request_id()
         answer: dict[str, Any] = {
             "request_id": request_id,
             "decision": decision,

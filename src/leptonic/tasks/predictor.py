@@ -199,7 +199,10 @@ class TabularPredictor:
         Returns P(positive) for binary, ``{label: probability}`` for
         multiclass and the predicted value for regression.
         """
-        x = self._vector(record)
+        return self.predict_vector(self._vector(record))
+
+    def predict_vector(self, x: np.ndarray) -> float | dict[str, float]:
+        """:meth:`predict_one` from the encoded vector (:meth:`encode_one`'s output)."""
         logit = self._logit
         if logit is not None:  # binary logistic: one dot product, scalar math
             z = float(x @ logit[0]) + logit[1]

@@ -395,8 +395,15 @@ predictions = sa.Table(
     _number("latency_ms"),
     sa.ForeignKeyConstraint(["workspace", "endpoint"], ["endpoints.workspace", "endpoints.name"]),
     sa.Index("ix_predictions_workspace_endpoint_route_at", "workspace", "endpoint", "route", "at"),
+    # partial: endpoints without an entity key pay nothing for it
     sa.Index(
-        "ix_predictions_workspace_endpoint_entity_at", "workspace", "endpoint", "entity", "at"
+        "ix_predictions_workspace_endpoint_entity_at",
+        "workspace",
+        "endpoint",
+        "entity",
+        "at",
+        sqlite_where=sa.text("entity IS NOT NULL"),
+        postgresql_where=sa.text("entity IS NOT NULL"),
     ),
 )
 

@@ -18,6 +18,8 @@ from datetime import datetime
 from itertools import repeat
 from typing import Any
 
+import orjson
+
 from leptonic.core.endpoint import Alert, Endpoint, Feedback, PolicyVersion, Prediction, Route
 from leptonic.core.names import validate_name
 from leptonic.errors import InvalidInput
@@ -335,20 +337,53 @@ _NESTED = (dict, list, tuple)
 def json_text(value: Any, field: str) -> str:
     """``value`` as JSON text, if it passes :func:`~leptonic.storage.metadata.base.json_value`.
 
-    The C encoder checks the values (NaN, numpy integers and other objects fail
-    it); a walk checks that dict keys are strings (the encoder would silently
-    turn ``1`` into ``"1"``). Anything refused is handed to ``json_value`` for
-    the error that names the problem.
+    orjson encodes it in C and refuses what JSON cannot hold but non-finite
+    floats (which it would write as ``null``), so a walk over the floats
+    checks those. Anything refused is handed to ``json_value`` for the error
+    that names the problem.
     """
     try:
-        if _str_keys(value):
-            return _encode(value)
-    except (TypeError, ValueError):
+        text = orjson.dumps(value, option=_STRICT)
+    except TypeError:  # a key that is not a str, a numpy number, an int beyond 64 bits...
         pass
+    else:
+        # orjson writes NaN and infinities as null: no "null" in the text, none in the value
+        if b"null" not in text or _finite(value):
+            return text.decode()
     from leptonic.storage.metadata.base import json_value  # base imports this module
 
     json_value(value, field)  # raises InvalidInput, unless a Mapping that is not a dict
     return _encode(_plain(value))
+
+
+#: orjson would write datetimes, dataclasses and subclasses of str, int, dict...
+#: on its own; make it refuse them, like json_value (the fallback decides).
+_STRICT = (
+    orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+
+
+def _finite(value: Any) -> bool:
+    """Whether every float in ``value``, at any depth, is finite."""
+    kind = type(value)
+    if kind is float:
+        return bool(value - value == 0.0)
+    if kind is dict:
+        items: Iterable[Any] = value.values()
+    elif kind is list or kind is tuple:
+        items = value
+    else:
+        return True
+    for item in items:
+        t = type(item)
+        if t is float:
+            if item - item != 0.0:
+                return False
+        elif (t is dict or t is list or t is tuple) and not _finite(item):
+            return False
+    return True
 
 
 def _str_keys(value: Any) -> bool:

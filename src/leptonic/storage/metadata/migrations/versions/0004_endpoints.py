@@ -113,6 +113,8 @@ def upgrade() -> None:
         "ix_predictions_workspace_endpoint_entity_at",
         "predictions",
         ["workspace", "endpoint", "entity", "at"],
+        sqlite_where=sa.text("entity IS NOT NULL"),
+        postgresql_where=sa.text("entity IS NOT NULL"),
     )
     op.create_table(
         "feedback",
