@@ -103,6 +103,7 @@ def request(
                     "reason": "sneaky",
                 },
                 "/workspaces/{ws}/endpoints/{name}/retrain": {},
+                "/workspaces/{ws}/endpoints/{name}/batch": {"dataset": "applicants"},
             }.get(path)
     return client.request(method, url, **kwargs)
 

@@ -104,6 +104,51 @@ def submit_scoring(
     return job
 
 
+def submit_decisions(
+    platform: Platform,
+    workspace: str,
+    endpoint: str,
+    dataset: str,
+    *,
+    dataset_version: int | None = None,
+    output: str | None = None,
+) -> Job:
+    """Queue batch decisions: an endpoint's primary version and policy over a dataset version."""
+    from leptonic.core.names import validate_name
+
+    if output is not None:
+        validate_name(output, "dataset")
+    platform.endpoints.get(workspace, endpoint)
+    dv = platform.dataset_version(workspace, dataset, dataset_version)
+    if output is not None:
+        check_score_output(dv.dataset, output)
+    job = platform.metadata.create_job(
+        Job(
+            id=uuid.uuid4().hex,
+            workspace=workspace,
+            kind="decide",
+            payload={
+                "endpoint": endpoint,
+                "dataset": dv.dataset,
+                "dataset_version": dv.version,
+                "output": output,
+            },
+            created_by=platform.actor,
+            progress={"done": 0, "total": dv.num_rows, "message": "queued", "log": []},
+        )
+    )
+    platform.audit(
+        "endpoint.batch.submit",
+        workspace,
+        [
+            ObjectRef(workspace, "endpoint", endpoint),
+            ObjectRef(workspace, "dataset", dv.dataset, dv.version),
+        ],
+        job=job.id,
+    )
+    return job
+
+
 def submit_training(
     platform: Platform,
     workspace: str,
@@ -325,7 +370,7 @@ class JobRunner:
     def execute(self, job: Job) -> Job:
         """Run a claimed job to its end and record the outcome on it."""
         metadata = self.platform.metadata
-        work = {"train": self._train, "score": self._score}.get(job.kind)
+        work = {"train": self._train, "score": self._score, "decide": self._decide}.get(job.kind)
         if work is None:
             return metadata.update_job(
                 job.workspace,
@@ -368,6 +413,25 @@ class JobRunner:
         )
         update(line=f"wrote {scored.dataset} v{scored.version} ({scored.num_rows} rows)")
         return {"dataset": scored.dataset, "version": scored.version, "created": created}
+
+    def _decide(self, job: Job, update: Callable[..., None]) -> dict[str, Any]:
+        payload = job.payload
+        platform = self.platform.as_user(job.created_by)
+
+        def progress(done: int, total: int) -> None:
+            update(done=done, total=total, message=f"decided {done} of {total} rows")
+
+        update(message="started")
+        decided, created = platform.endpoints.decide_batch(
+            job.workspace,
+            payload["endpoint"],
+            payload["dataset"],
+            dataset_version=payload.get("dataset_version"),
+            output=payload.get("output"),
+            progress=progress,
+        )
+        update(line=f"wrote {decided.dataset} v{decided.version} ({decided.num_rows} rows)")
+        return {"dataset": decided.dataset, "version": decided.version, "created": created}
 
     def _train(self, job: Job, update: Callable[..., None]) -> dict[str, Any]:
         payload = job.payload

@@ -188,6 +188,39 @@ def decide(
     print(payload.decode("utf-8"))
 
 
+@endpoint_app.command("batch")
+def batch(
+    name: str,
+    workspace: Workspace,
+    source: Annotated[str, typer.Argument(help="A dataset name, or a CSV / Parquet file.")],
+    version: Annotated[int | None, typer.Option(help="Dataset version (latest).")] = None,
+    output: Annotated[str | None, typer.Option(help="Output dataset name.")] = None,
+) -> None:
+    """Decide every row of a dataset (or file, added as a dataset first), streamed."""
+    from rich.progress import Progress
+
+    with _local() as lp:
+        dataset = source
+        path = Path(source)
+        if path.suffix.lower() in (".csv", ".parquet", ".jsonl", ".json") and path.exists():
+            added, _ = lp.add_data(workspace, path)
+            dataset, version = added.dataset, added.version
+        with Progress(console=err_console, transient=True) as bar:
+            task = bar.add_task("deciding", total=None)
+            decided, _ = lp.endpoints.decide_batch(
+                workspace,
+                name,
+                dataset,
+                dataset_version=version,
+                output=output,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+    console.print(
+        f"wrote dataset {decided.dataset} v{decided.version}: {decided.num_rows} rows "
+        "with score, decision and reasons"
+    )
+
+
 @endpoint_app.command("canary")
 def canary(
     name: str,

@@ -33,7 +33,15 @@ from leptonic.api.endpoint_schemas import (
     RetrainIn,
     ShadowIn,
 )
-from leptonic.api.schemas import JobOut, Limit, Offset, Page, page_of, probe_page
+from leptonic.api.schemas import (
+    JobOut,
+    Limit,
+    Offset,
+    Page,
+    ScoreRequest,
+    page_of,
+    probe_page,
+)
 from leptonic.serving.requests import parse_json
 
 __all__ = ["router"]
@@ -253,6 +261,22 @@ def retrain(request: Request, scope: Developer, name: str, body: RetrainIn) -> o
         plan.spec,
         version=plan.dataset_version,
         model_name=plan.model,
+    )
+    request.app.state.runner.wake()
+    return JobOut.model_validate(job)
+
+
+@router.post(_ONE + "/batch", response_model=JobOut, status_code=status.HTTP_202_ACCEPTED)
+def batch(request: Request, scope: Developer, name: str, body: ScoreRequest) -> object:
+    """Queue decisions (policy and reason codes) for every row of a dataset version,
+    streamed into a new dataset version (default ``<dataset>-decisions``)."""
+    job = jobs.submit_decisions(
+        scope.platform,
+        scope.workspace,
+        name,
+        body.dataset,
+        dataset_version=body.dataset_version,
+        output=body.output,
     )
     request.app.state.runner.wake()
     return JobOut.model_validate(job)

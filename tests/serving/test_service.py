@@ -1,0 +1,137 @@
+"""Endpoint management: traffic (canary, promote, rollback, shadow), policy
+versions, checks on every change, recalibration by bad rate and batch decisions."""
+
+from __future__ import annotations
+
+import orjson
+import pyarrow.parquet as pq
+import pytest
+
+from leptonic.errors import Conflict, InvalidInput, NotFound
+from leptonic.serving.host import EndpointHost
+from serving.conftest import Deployed
+
+
+def test_traffic_changes_are_checked_and_audited(deployed: Deployed) -> None:
+    lp = deployed.platform.as_user("boss")
+    model, version = deployed.logistic
+    gbm, gbm_version = deployed.lightgbm
+    eps = lp.endpoints
+    eps.create("credit", "traffic", model, version, entity_key="applicant_id")
+    with pytest.raises(InvalidInput):
+        eps.canary("credit", "traffic", gbm, gbm_version, 150, reason="too much")
+    with pytest.raises(Conflict):
+        eps.canary("credit", "traffic", model, version, 10, reason="itself")
+    with pytest.raises(NotFound):
+        eps.canary("credit", "traffic", gbm, 99, 10, reason="no such version")
+    with pytest.raises(InvalidInput, match="reason"):
+        eps.canary("credit", "traffic", gbm, gbm_version, 10, reason=" ")
+    ep = eps.canary("credit", "traffic", gbm, gbm_version, 10, reason="try gbm")
+    assert [(r.model, r.percent) for r in ep.routes] == [(model, 90.0), (gbm, 10.0)]
+    ep = eps.promote("credit", "traffic", reason="gbm is better")
+    assert [(r.model, r.version, r.percent) for r in ep.routes] == [(gbm, gbm_version, 100.0)]
+    with pytest.raises(Conflict):
+        eps.promote("credit", "traffic", reason="nothing to promote")
+    ep = eps.rollback("credit", "traffic", reason="undo the promotion")
+    assert [(r.model, r.version, r.percent) for r in ep.routes] == [(model, version, 100.0)]
+    actions = [e.action for e in lp.audit_log(workspace="credit", limit=20)]
+    assert actions[:3] == ["endpoint.rollback", "endpoint.promote", "endpoint.canary"]
+    assert ep.revision == 4
+
+
+def test_a_shadow_is_logged_but_never_answers(deployed: Deployed) -> None:
+    lp = deployed.platform.as_user("boss")
+    model, version = deployed.logistic
+    gbm, gbm_version = deployed.lightgbm
+    lp.endpoints.create("credit", "shadowed", model, version)
+    with pytest.raises(InvalidInput):
+        lp.endpoints.set_shadow("credit", "shadowed", model, version, reason="live already")
+    lp.endpoints.set_shadow("credit", "shadowed", gbm, gbm_version, reason="compare")
+    host = EndpointHost(lp.metadata, lp.registry, "credit", "shadowed", reload_interval=0)
+    try:
+        runtime = host.runtime
+        for record in deployed.records(20):
+            request = orjson.dumps({k: v for k, v in record.items() if k != "applicant_id"})
+            body, parsed = runtime.decide_json(request)
+            answer = orjson.loads(body)
+            assert answer["model"] == model
+            runtime.score_shadow(parsed, answer["request_id"])
+    finally:
+        host.close()
+    live = lp.metadata.list_predictions("credit", "shadowed", route="live", limit=None)
+    shadow = lp.metadata.list_predictions("credit", "shadowed", route="shadow", limit=None)
+    assert len(live) == len(shadow) == 20
+    assert {p.model for p in shadow} == {gbm}
+    assert {p.request_id for p in live} == {p.request_id for p in shadow}
+
+
+def test_policies_are_versioned_and_checked(deployed: Deployed) -> None:
+    lp = deployed.platform.as_user("boss")
+    model, version = deployed.logistic
+    lp.endpoints.create("credit", "policies", model, version)
+    spec = {
+        "bands": [{"decision": "accept", "max": 0.2}, {"decision": "refer"}],
+        "rules": [{"field": "age", "op": "<", "value": 21, "decision": "refer", "reason": "young"}],
+    }
+    stored = lp.endpoints.set_policy("credit", "policies", spec, reason="simpler bands")
+    assert stored.version == 2 and lp.endpoints.get("credit", "policies").policy_version == 2
+    bad = {**spec, "rules": [{**spec["rules"][0], "field": "shoe_size"}]}
+    with pytest.raises(InvalidInput) as info:
+        lp.endpoints.set_policy("credit", "policies", bad, reason="bad field")
+    assert info.value.field == "rules[0].field"
+    with pytest.raises(InvalidInput):
+        lp.endpoints.set_policy("credit", "policies", {"bands": "nope"}, reason="bad")
+    assert [p.version for p in lp.endpoints.policies("credit", "policies")] == [1, 2]
+
+
+def test_recalibration_to_a_bad_rate(deployed: Deployed) -> None:
+    lp = deployed.platform.as_user("boss")
+    model, version = deployed.logistic
+    lp.endpoints.create("credit", "calibrate", model, version)
+    host = EndpointHost(lp.metadata, lp.registry, "credit", "calibrate", reload_interval=0)
+    answers = []
+    try:
+        for record in deployed.records(800):
+            body = {k: v for k, v in record.items() if k != "applicant_id"}
+            answers.append(host.runtime.decide(body))
+    finally:
+        host.close()
+    labels = [r["default"] for r in deployed.rows[:800]]
+    lp.endpoints.feedback(
+        "credit",
+        "calibrate",
+        [{"request_id": a["request_id"], "label": y} for a, y in zip(answers, labels, strict=True)],
+    )
+    with pytest.raises(InvalidInput):
+        lp.endpoints.recalibrate("credit", "calibrate", reason="no target")
+    policy = lp.endpoints.recalibrate(
+        "credit", "calibrate", target_bad_rate=0.08, reason="risk appetite"
+    )
+    edge = policy.spec["bands"][0]["max"]
+    approved = [y for a, y in zip(answers, labels, strict=True) if a["score"] < edge]
+    assert approved and sum(approved) / len(approved) <= 0.08
+    assert "recalibrated" in policy.reason
+
+
+def test_batch_decisions_use_the_policy(deployed: Deployed) -> None:
+    lp = deployed.platform.as_user("boss")
+    model, version = deployed.lightgbm
+    lp.endpoints.create("credit", "batch", model, version)
+    decided, created = lp.endpoints.decide_batch("credit", "batch", "applicants", output="decided")
+    assert created and decided.num_rows == len(deployed.rows)
+    table = pq.read_table(lp.artifacts.local_path(decided.artifact_key))
+    assert {"applicant_id", "score", "decision", "reasons", "policy_version"} <= set(
+        table.column_names
+    )
+    assert "full_name" not in table.column_names and "email" not in table.column_names
+    decisions = set(table.column("decision").to_pylist())
+    assert decisions <= {"approve", "review", "reject"} and len(decisions) >= 2
+    runtime = EndpointHost(lp.metadata, lp.registry, "credit", "batch", reload_interval=0)
+    try:
+        record = {k: deployed.rows[0][k] for k in deployed.inputs}
+        one = runtime.runtime.decide(record)
+    finally:
+        runtime.close()
+    first = table.slice(0, 1).to_pylist()[0]
+    assert first["decision"] == one["decision"]
+    assert first["score"] == pytest.approx(one["score"], abs=1e-9)
