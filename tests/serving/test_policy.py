@@ -367,3 +367,13 @@ def test_decision_equality_and_dict() -> None:
     }
     assert d == DecisionPolicy.from_spec(SPEC).decide({}, 0.25)
     assert "review" in repr(d)
+
+
+def test_tree_reasons_method_is_part_of_the_spec() -> None:
+    spec = {"bands": [{"decision": "yes", "max": 0.5}, {"decision": "no"}]}
+    assert DecisionPolicy.from_spec(spec).to_spec()["tree_reasons"] == "shap"
+    fast = DecisionPolicy.from_spec({**spec, "tree_reasons": "path"})
+    assert fast.tree_reasons == "path" and DecisionPolicy.from_spec(fast.to_spec()) == fast
+    with pytest.raises(InvalidInput) as info:
+        DecisionPolicy.from_spec({**spec, "tree_reasons": "lime"})
+    assert info.value.field == "tree_reasons"

@@ -163,6 +163,8 @@ def serve(
             log_level="warning",
             lifespan="on",
             timeout_graceful_shutdown=30,
+            proxy_headers=False,  # no proxy in front by default: skip the middleware
+            server_header=False,
         )
     finally:
         app.close()

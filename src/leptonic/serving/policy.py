@@ -25,6 +25,7 @@ The spec::
       ],
       "reasons": 4,                     # reason codes per adverse decision (0..20)
       "adverse": ["review", "reject"],  # default: every decision but the first band's
+      "tree_reasons": "shap",           # tree models: TreeSHAP ("shap") or path attributions ("path")
       "description": "..."              # optional free text
     }
 
@@ -78,6 +79,7 @@ _KEYS = (
     "rules",
     "reasons",
     "adverse",
+    "tree_reasons",
     "description",
 )
 _RULE_KEYS = ("field", "op", "value", "decision", "reason")
@@ -198,6 +200,7 @@ class DecisionPolicy:
     adverse: frozenset[str]
     decisions: tuple[str, ...]
     description: str
+    tree_reasons: str
     pdo: float | None
     base_score: float | None
     base_odds: float | None
@@ -242,6 +245,14 @@ class DecisionPolicy:
                 "description must be a string of at most 2000 characters", field="description"
             )
         self.description = description
+        tree_reasons = spec.get("tree_reasons", "shap")
+        if tree_reasons not in ("shap", "path"):
+            raise InvalidInput(
+                f"tree_reasons must be 'shap' (TreeSHAP, exact Shapley values) or 'path' "
+                f"(path attributions, about ten times faster), got {tree_reasons!r}",
+                field="tree_reasons",
+            )
+        self.tree_reasons = tree_reasons
         self._compile()
 
     @classmethod
@@ -536,6 +547,7 @@ class DecisionPolicy:
         ]
         spec["reasons"] = self.reasons
         spec["adverse"] = [name for name in self.decisions if name in self.adverse]
+        spec["tree_reasons"] = self.tree_reasons
         if self.description:
             spec["description"] = self.description
         return spec

@@ -269,7 +269,9 @@ class EndpointRuntime:
         )
 
 
-def _served(registry: ModelRegistry, workspace: str, route: Route) -> ServedVersion:
+def _served(
+    registry: ModelRegistry, workspace: str, route: Route, tree_reasons: str = "shap"
+) -> ServedVersion:
     predictor = registry.load(workspace, route.model, route.version)
     if predictor.task != "binary":
         raise InvalidInput(
@@ -277,7 +279,8 @@ def _served(registry: ModelRegistry, workspace: str, route: Route) -> ServedVers
             "serve binary models (a probability of the bad outcome)",
             field="routes",
         )
-    return ServedVersion(route.model, route.version, predictor, Explainer(predictor))
+    explainer = Explainer(predictor, tree_method=tree_reasons)
+    return ServedVersion(route.model, route.version, predictor, explainer)
 
 
 def load_runtime(
@@ -291,8 +294,9 @@ def load_runtime(
     """Build the runtime of an endpoint's current revision (models from the registry cache)."""
     endpoint = metadata.get_endpoint(workspace, name)
     policy = metadata.get_policy_version(workspace, name, endpoint.policy_version)
-    live = [_served(registry, workspace, r) for r in endpoint.routes]
-    shadow = _served(registry, workspace, endpoint.shadow) if endpoint.shadow else None
+    method = str(policy.spec.get("tree_reasons", "shap"))
+    live = [_served(registry, workspace, r, method) for r in endpoint.routes]
+    shadow = _served(registry, workspace, endpoint.shadow, method) if endpoint.shadow else None
     pii: dict[str, str] = {}
     for served in [*live, *([shadow] if shadow else [])]:
         mv = metadata.get_model_version(workspace, served.model, served.version)
