@@ -76,3 +76,19 @@ def test_text_values_parse_alike_on_both_paths() -> None:
         one = agg.transform_record(record)
         for name in agg.feature_names_out_:
             np.testing.assert_equal(batch.loc[i, name], one[name], err_msg=f"{name} row {i}")
+
+
+@pytest.mark.parametrize("members", [2, 3, 6, 8, 11])
+def test_record_path_equals_batch_path_exactly(members: int) -> None:
+    rng = np.random.default_rng(members)
+    columns = [f"bill{i}" for i in range(1, members + 1)]
+    values = rng.normal(1000, 500, size=(60, members))
+    values[rng.random(values.shape) < 0.1] = np.nan
+    values[:5] *= -1
+    frame = pd.DataFrame(values, columns=columns)
+    agg = SequenceAggregates(min_members=1).fit(columns)
+    batch = agg.transform(frame)
+    for i in range(len(frame)):
+        one = agg.transform_record(frame.iloc[i].to_dict())
+        for name in agg.feature_names_out_:
+            np.testing.assert_equal(one[name], batch.loc[i, name], err_msg=f"{name} row {i}")

@@ -55,17 +55,51 @@ def _np_sum(xs: Sequence[float]) -> float:
 
 
 def _summarise_one(values: list[float], weights: list[float]) -> tuple[float, ...]:
-    """:meth:`SequenceAggregates._summarise` of one row, in plain Python."""
-    valid = [v for v in values if v == v]
-    count = len(valid)
-    filled = [v if v == v else 0.0 for v in values]
-    npos = float(sum(1 for v in filled if v > 0))
+    """:meth:`SequenceAggregates._summarise` of one row, in plain Python.
+
+    One pass for the count, sum, extremes and positives, one for the
+    variance; sums run in numpy's order (sequential below 8 values) and the
+    squares as ``d * d`` like ``np.square``, so both paths agree exactly.
+    """
+    n = len(values)
+    if n >= 8:
+        total = _np_sum([v if v == v else 0.0 for v in values])
+    count = npos = 0
+    lo, hi = math.inf, -math.inf
+    running = 0.0
+    for v in values:
+        if v == v:
+            running += v
+            count += 1
+            if v > 0:
+                npos += 1
+            if v < lo:
+                lo = v
+            if v > hi:
+                hi = v
+        else:
+            running += 0.0
     if count == 0:
-        return (_NAN, _NAN, _NAN, _NAN, _NAN, npos)
-    mean = _np_sum(filled) / count
-    var = _np_sum([(v - mean) ** 2 if v == v else 0.0 for v in values]) / count
-    slope = float(np.dot(np.asarray(filled), np.asarray(weights))) if count == len(values) else _NAN
-    return (mean, math.sqrt(var), min(valid), max(valid), slope, npos)
+        return (_NAN, _NAN, _NAN, _NAN, _NAN, float(npos))
+    mean = (running if n < 8 else total) / count
+    squares = [(v - mean) * (v - mean) if v == v else 0.0 for v in values]
+    if n < 8:
+        sq = 0.0
+        for d in squares:
+            sq += d
+    else:
+        sq = _np_sum(squares)
+    if count == n:
+        products = [v * w for v, w in zip(values, weights, strict=True)]
+        if n < 8:
+            slope = 0.0
+            for x in products:
+                slope += x
+        else:
+            slope = _np_sum(products)
+    else:
+        slope = _NAN
+    return (mean, math.sqrt(sq / count), lo, hi, slope, float(npos))
 
 
 _MEMBER = re.compile(r"^(.*?[A-Za-z_])(\d{1,3})$")
@@ -133,7 +167,8 @@ class SequenceAggregates:
         empty = count == 0
         lo[empty] = np.nan
         hi[empty] = np.nan
-        slope = np.where(valid.all(axis=1), filled @ w, np.nan)
+        # elementwise, then numpy's row sum: the record path sums in the same order
+        slope = np.where(valid.all(axis=1), (filled * w).sum(axis=1), np.nan)
         npos = (filled > 0).sum(axis=1).astype(float)
         return [mean, np.sqrt(var), lo, hi, slope, npos]
 

@@ -25,7 +25,6 @@ import logging
 import multiprocessing
 import threading
 from collections.abc import Sequence
-from dataclasses import astuple, fields
 from datetime import datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -40,20 +39,19 @@ __all__ = ["ProcessAppender"]
 
 logger = logging.getLogger(__name__)
 
-_FIELDS = [f.name for f in fields(Prediction)]
-_AT = _FIELDS.index("at")
 _END = b""
 
 
 def _encode(batch: Sequence[Prediction]) -> bytes:
-    return orjson.dumps([astuple(p) for p in batch], option=orjson.OPT_NAIVE_UTC)
+    # orjson serialises dataclasses itself, in C
+    return orjson.dumps(list(batch), option=orjson.OPT_NAIVE_UTC)
 
 
 def _decode(payload: bytes) -> list[Prediction]:
     out = []
     for row in orjson.loads(payload):
-        row[_AT] = datetime.fromisoformat(row[_AT])
-        out.append(Prediction(**dict(zip(_FIELDS, row, strict=True))))
+        row["at"] = datetime.fromisoformat(row["at"])
+        out.append(Prediction(**row))
     return out
 
 

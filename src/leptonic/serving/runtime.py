@@ -59,10 +59,7 @@ class ServedVersion:
     version: int
     predictor: Predictor
     explainer: Explainer
-
-    @property
-    def direct(self) -> TabularPredictor | None:
-        return self.explainer.direct
+    direct: TabularPredictor | None = None
 
 
 class EndpointRuntime:
@@ -280,7 +277,7 @@ def _served(
             field="routes",
         )
     explainer = Explainer(predictor, tree_method=tree_reasons)
-    return ServedVersion(route.model, route.version, predictor, explainer)
+    return ServedVersion(route.model, route.version, predictor, explainer, explainer.direct)
 
 
 def load_runtime(
