@@ -30,6 +30,7 @@ def test_no_private_or_module_leaks() -> None:
         "api",
         "ui",
         "serving",
+        "monitoring",
     }
     assert public - set(leptonic.__all__) <= submodules
 

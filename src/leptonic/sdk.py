@@ -32,6 +32,7 @@ import httpx
 import pyarrow as pa
 
 from leptonic import errors
+from leptonic._sdk_endpoints import RemoteEndpoints
 from leptonic.config import Settings
 from leptonic.core.access import ApiToken, Membership, User
 from leptonic.core.audit import AuditEvent
@@ -41,7 +42,6 @@ from leptonic.core.model_version import Model, ModelVersion, StageTransition
 from leptonic.core.run import Run
 from leptonic.core.uri import ObjectRef
 from leptonic.core.workspace import Workspace
-from leptonic.sdk_endpoints import RemoteEndpoints
 from leptonic.tasks.spec import TrainSpec
 
 __all__ = ["Client"]
