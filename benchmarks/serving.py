@@ -106,6 +106,9 @@ def prepare(home: Path) -> dict[str, Any]:
             trials=8,
             timeout_s=60.0,
             ensemble=False,
+            # the scorecard is the classic one: each raw characteristic WoE-binned,
+            # without the behaviour aggregates the default spec adds
+            behaviour_aggregates=family != "logistic",
             seed=0,
         )
         t = time.perf_counter()

@@ -117,7 +117,9 @@ def test_batch_decisions_use_the_policy(deployed: Deployed) -> None:
     lp = deployed.platform.as_user("boss")
     model, version = deployed.lightgbm
     lp.endpoints.create("credit", "batch", model, version)
-    decided, created = lp.endpoints.decide_batch("credit", "batch", "applicants", output="decided")
+    decided, created = lp.endpoints.decide_batch(
+        "credit", "batch", "applicants", dataset_version=1, output="decided"
+    )
     assert created and decided.num_rows == len(deployed.rows)
     table = pq.read_table(lp.artifacts.local_path(decided.artifact_key))
     assert {"applicant_id", "score", "decision", "reasons", "policy_version"} <= set(

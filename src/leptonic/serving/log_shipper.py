@@ -3,8 +3,9 @@
 Inserting a decision into the metadata store costs about as much CPU as
 making it (JSON, index updates, commits), and in the serving process that
 work would also hold the GIL away from requests. :class:`ProcessAppender`
-moves it to a child process: the serving process only serialises each
-batch with orjson (a few microseconds a record) and writes it to a pipe;
+moves it to a child process (``python -m leptonic.serving.log_shipper``):
+the serving process only serialises each batch with orjson (about a
+microsecond a record) and writes it to the child's standard input;
 the child decodes the batches and hands them to its own
 :class:`~leptonic.serving.prediction_log.PredictionLogWriter`, which writes
 them to the store with its retries and spill file.
@@ -22,13 +23,14 @@ had received but not yet written are lost, and the child's log says so.
 from __future__ import annotations
 
 import logging
-import multiprocessing
+import struct
+import subprocess
+import sys
 import threading
 from collections.abc import Sequence
 from datetime import datetime
-from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import BinaryIO
 
 import orjson
 
@@ -39,7 +41,8 @@ __all__ = ["ProcessAppender"]
 
 logger = logging.getLogger(__name__)
 
-_END = b""
+#: Each batch on the pipe is prefixed with its length; 0 ends the stream.
+_HEADER = struct.Struct(">I")
 
 
 def _encode(batch: Sequence[Prediction]) -> bytes:
@@ -55,8 +58,16 @@ def _decode(payload: bytes) -> list[Prediction]:
     return out
 
 
-def _child(uri: str, conn: Connection, spill_dir: str | None) -> None:
-    """The child process: receive batches until the end marker, write them all."""
+def _read_exact(stream: BinaryIO, n: int) -> bytes:
+    data = stream.read(n)
+    if data is None or len(data) < n:
+        raise EOFError
+    return bytes(data)
+
+
+def _child(uri: str, spill_dir: str | None, stream: BinaryIO, out: BinaryIO) -> dict[str, int]:
+    """The child process: read length-prefixed batches until an empty one (or
+    the end of the pipe), write them all, report counts."""
     from leptonic.serving.prediction_log import PredictionLogWriter
     from leptonic.storage.registry import open_metadata_store
 
@@ -66,11 +77,12 @@ def _child(uri: str, conn: Connection, spill_dir: str | None) -> None:
     try:
         while True:
             try:
-                payload = conn.recv_bytes()
+                size = _HEADER.unpack(_read_exact(stream, _HEADER.size))[0]
+                if size == 0:
+                    break
+                payload = _read_exact(stream, size)
             except EOFError:  # the serving process is gone: write what we have
-                logger.error("prediction log shipper: the serving process went away")
-                break
-            if payload == _END:
+                logger.error("prediction log writer: the serving process went away")
                 break
             for p in _decode(payload):
                 writer.append(p)
@@ -78,15 +90,17 @@ def _child(uri: str, conn: Connection, spill_dir: str | None) -> None:
     finally:
         writer.close()
         store.close()
-        try:
-            conn.send_bytes(orjson.dumps({"received": received, "written": writer.written}))
-        except OSError:
-            pass
-        conn.close()
+    summary = {"received": received, "written": writer.written, "spilled": writer.spilled}
+    out.write(orjson.dumps(summary) + b"\n")
+    out.flush()
+    return summary
 
 
 class ProcessAppender:
     """Ship prediction batches to a child process that writes them to ``uri``'s store.
+
+    The child is ``python -m leptonic.serving.log_shipper URI [SPILL_DIR]``;
+    batches travel over its standard input, each prefixed with its length.
 
     Parameters
     ----------
@@ -99,39 +113,35 @@ class ProcessAppender:
     def __init__(self, uri: str, *, spill_dir: str | Path | None = None) -> None:
         self.uri = uri
         self.spill_dir = str(spill_dir) if spill_dir is not None else None
-        self._context = multiprocessing.get_context("spawn")
         self._lock = threading.Lock()
-        self._process: Any = None
-        self._conn: Connection | None = None
+        self._process: subprocess.Popen[bytes] | None = None
         self.sent = 0
         self.restarts = -1
         self.summary: dict[str, int] | None = None
 
-    def _start(self) -> Connection:
-        parent, child = self._context.Pipe(duplex=True)
-        process = self._context.Process(
-            target=_child,
-            args=(self.uri, child, self.spill_dir),
-            name="leptonic-prediction-log",
-            daemon=True,
-        )
-        process.start()
-        child.close()
-        self._process, self._conn = process, parent
+    def _start(self) -> subprocess.Popen[bytes]:
+        args = [sys.executable, "-m", "leptonic.serving.log_shipper", self.uri]
+        if self.spill_dir is not None:
+            args.append(self.spill_dir)
+        self._process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self.restarts += 1
-        return parent
+        return self._process
 
     def append_predictions(self, predictions: Sequence[Prediction]) -> int:
         """Send one batch to the child (it is written there, in order)."""
+        if not predictions:
+            return 0
         payload = _encode(predictions)
         with self._lock:
-            conn = self._conn
-            if conn is None or not self._process.is_alive():
-                conn = self._start()
+            process = self._process
+            if process is None or process.poll() is not None:
+                process = self._start()
+            assert process.stdin is not None
             try:
-                conn.send_bytes(payload)
-            except (OSError, EOFError) as exc:
-                self._conn = None
+                process.stdin.write(_HEADER.pack(len(payload)) + payload)
+                process.stdin.flush()
+            except (OSError, ValueError) as exc:
+                self._process = None
                 raise StoreError(
                     f"the prediction log writer process stopped ({exc}); a new one is started"
                 ) from exc
@@ -141,19 +151,31 @@ class ProcessAppender:
     def close(self, timeout: float = 60.0) -> None:
         """Send the end marker and wait until the child has written everything."""
         with self._lock:
-            conn, process = self._conn, self._process
-            self._conn = None
-        if conn is None or process is None:
+            process, self._process = self._process, None
+        if process is None:
             return
         try:
-            conn.send_bytes(_END)
-            if conn.poll(timeout):
-                self.summary = orjson.loads(conn.recv_bytes())
-        except (OSError, EOFError) as exc:
-            logger.error("prediction log shipper ended badly: %s", exc)
-        finally:
-            conn.close()
-        process.join(timeout)
-        if process.is_alive():
-            logger.error("prediction log shipper did not finish in %.0f s; stopping it", timeout)
-            process.terminate()
+            assert process.stdin is not None and process.stdout is not None
+            process.stdin.write(_HEADER.pack(0))
+            process.stdin.close()
+            line = process.stdout.readline()
+            if line:
+                self.summary = orjson.loads(line)
+            process.wait(timeout)
+        except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
+            logger.error("prediction log writer ended badly: %s", exc)
+            if process.poll() is None:
+                process.terminate()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the child process."""
+    args = sys.argv[1:] if argv is None else argv
+    if not args:
+        sys.exit("usage: python -m leptonic.serving.log_shipper URI [SPILL_DIR]")
+    logging.basicConfig(level=logging.WARNING)
+    _child(args[0], args[1] if len(args) > 1 else None, sys.stdin.buffer, sys.stdout.buffer)
+
+
+if __name__ == "__main__":
+    main()

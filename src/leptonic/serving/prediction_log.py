@@ -103,7 +103,7 @@ class PredictionLogWriter:
         """Queue one record (cheap; never blocks on I/O)."""
         buffer = self._buffer
         buffer.append(prediction)
-        if len(buffer) >= self.batch_size:
+        if len(buffer) == self.batch_size:  # once per batch: the writer drains them all
             self._wake.set()
 
     @property
