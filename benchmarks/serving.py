@@ -270,8 +270,13 @@ def wrk(url: str, script: Path, seconds: int) -> dict[str, Any]:
     }
 
 
-def load(url: str, script: Path, seconds: int) -> dict[str, Any]:
-    wrk(url, script, 2)  # warm-up
+def load(url: str, script: Path, seconds: int, before: Any = None) -> dict[str, Any]:
+    """A 2-second warm-up, then the measured run; ``before()`` runs in between
+    (the log count before the measured requests)."""
+    wrk(url, script, 2)
+    if before is not None:
+        time.sleep(1.5)  # let the warm-up's records reach the log
+        before()
     return wrk(url, script, seconds)
 
 
@@ -352,6 +357,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=15, help="seconds of load per server")
     parser.add_argument("--restart-seconds", type=int, default=60)
     parser.add_argument("--skip-mlflow", action="store_true")
+    parser.add_argument("--skip-restart", action="store_true")
     args = parser.parse_args()
     if not TAIWAN.exists():
         sys.exit(f"{TAIWAN} is missing: this benchmark needs ../shared/data (see its README)")
@@ -380,14 +386,20 @@ def main() -> None:
 
     for endpoint in ENDPOINTS:
         port = free_port()
-        before = count_log(home, endpoint)
+        counted: dict[str, int] = {}
         proc = leptonic_server(home, endpoint, port)
         try:
             script = wrk_script("/decide", bodies, auth, tmp)
-            res = load(f"http://127.0.0.1:{port}", script, args.duration)
+            res = load(
+                f"http://127.0.0.1:{port}",
+                script,
+                args.duration,
+                before=lambda e=endpoint, c=counted: c.update(n=count_log(home, e)),
+            )
         finally:
             stop(proc)
-        res["logged"] = count_log(home, endpoint) - before
+        # wrk counts the responses it read; up to 16 more were in flight when it stopped
+        res["logged"] = count_log(home, endpoint) - counted["n"]
         results[f"leptonic-{endpoint}"] = res
 
     if not args.skip_mlflow:
@@ -423,13 +435,18 @@ def main() -> None:
             "-",
         ]
     )
-    for label in ("scorecard", "lightgbm"):
-        lep = results[f"leptonic-{label}"]
+    names = {
+        "scorecard": "leptonic scorecard (policy, reasons, log)",
+        "lightgbm": "leptonic lightgbm (policy, TreeSHAP reasons, log)",
+        "lightgbm-path": "leptonic lightgbm (policy, path reasons, log)",
+    }
+    for endpoint, (label, _) in ENDPOINTS.items():
+        lep = results[f"leptonic-{endpoint}"]
         ml = results.get(f"mlflow-{label}")
         ratio = lep["rps"] / ml["rps"] if ml else float("nan")
         rows.append(
             [
-                f"leptonic {label} (policy+reasons+log)",
+                names[endpoint],
                 lep["rps"],
                 lep["p50"],
                 lep["p99"],
@@ -439,10 +456,12 @@ def main() -> None:
                 f"{ratio:.1f}",
             ]
         )
+    for label in ("scorecard", "lightgbm"):
+        ml = results.get(f"mlflow-{label}")
         if ml:
             rows.append(
                 [
-                    f"mlflow models serve {label}",
+                    f"mlflow models serve {label} (score only)",
                     ml["rps"],
                     ml["p50"],
                     ml["p99"],
@@ -480,6 +499,9 @@ def main() -> None:
         if lep["socket_errors"]:
             print(f"  wrk socket errors: {lep['socket_errors']}")
 
+    if args.skip_restart:
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
     res = restart_run(home, "scorecard", bodies, auth, args.restart_seconds)
     print_table(
         f"{args.restart_seconds}-second load, graceful restart (SIGTERM, start again) in the middle",

@@ -23,6 +23,7 @@ had received but not yet written are lost, and the child's log says so.
 from __future__ import annotations
 
 import logging
+import os
 import struct
 import subprocess
 import sys
@@ -174,6 +175,8 @@ def main(argv: list[str] | None = None) -> None:
     if not args:
         sys.exit("usage: python -m leptonic.serving.log_shipper URI [SPILL_DIR]")
     logging.basicConfig(level=logging.WARNING)
+    # the serving process answers requests; this one may wait for idle CPU
+    os.nice(10)
     _child(args[0], args[1] if len(args) > 1 else None, sys.stdin.buffer, sys.stdout.buffer)
 
 
