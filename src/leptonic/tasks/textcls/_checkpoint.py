@@ -1,0 +1,127 @@
+"""Training checkpoints without pickle: safetensors for tensors, JSON for the rest.
+
+A checkpoint folder holds, after each epoch, the trainable weights, the best
+weights so far, the optimizer state (its tensors flattened into one
+safetensors file, its hyperparameters in JSON) and ``state.json``. The JSON is
+written last, atomically, and names the tensor files of its epoch, so a crash
+mid-write leaves the previous checkpoint intact. Checkpoints are internal to a
+run; the model that is registered is saved by :meth:`TextPredictor.save`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from leptonic.errors import InvalidInput
+
+__all__ = ["load_checkpoint", "save_checkpoint"]
+
+STATE = "state.json"
+
+
+def _optimizer_tensors(optimizer: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    sd = optimizer.state_dict()
+    tensors = {}
+    for idx, slots in sd["state"].items():
+        for key, value in slots.items():
+            tensors[f"state.{idx}.{key}"] = value.detach().cpu().contiguous()
+    return tensors, sd["param_groups"]
+
+
+def _restore_optimizer(
+    optimizer: Any, tensors: dict[str, Any], groups: list[dict[str, Any]]
+) -> None:
+    state: dict[int, dict[str, Any]] = {}
+    for name, value in tensors.items():
+        _, idx, key = name.split(".", 2)
+        state.setdefault(int(idx), {})[key] = value
+    for group in groups:
+        if "betas" in group:
+            group["betas"] = tuple(group["betas"])
+    optimizer.load_state_dict({"state": state, "param_groups": groups})
+
+
+def _cpu(tensors: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+
+
+def save_checkpoint(
+    folder: str | os.PathLike[str],
+    *,
+    epoch: int,
+    weights: dict[str, Any],
+    best: dict[str, Any] | None,
+    optimizer: Any,
+    rng_state: Any,
+    state: dict[str, Any],
+) -> None:
+    """Write the checkpoint of ``epoch`` (1-based) and drop the previous one's files."""
+    from safetensors.torch import save_file
+
+    root = Path(folder)
+    root.mkdir(parents=True, exist_ok=True)
+    opt_tensors, groups = _optimizer_tensors(optimizer)
+    opt_tensors["rng.torch"] = rng_state
+    weights_file = f"weights-e{epoch}.safetensors"
+    optimizer_file = f"optimizer-e{epoch}.safetensors"
+    best_file = f"best-e{epoch}.safetensors" if best is not None else None
+    save_file(_cpu(weights), str(root / weights_file))
+    save_file(opt_tensors, str(root / optimizer_file))
+    if best is not None and best_file is not None:
+        save_file(_cpu(best), str(root / best_file))
+    names = {"weights": weights_file, "optimizer": optimizer_file, "best": best_file}
+    doc = {**state, "epoch": epoch, "files": names, "param_groups": groups}
+    tmp = root / f"{STATE}.tmp"
+    tmp.write_text(json.dumps(doc, indent=1, default=float), encoding="utf-8")
+    os.replace(tmp, root / STATE)
+    keep = {n for n in names.values() if n}
+    for path in root.glob("*.safetensors"):
+        if path.name not in keep:
+            path.unlink(missing_ok=True)
+
+
+def load_checkpoint(folder: str | os.PathLike[str], fingerprint: str) -> dict[str, Any] | None:
+    """The checkpoint in ``folder`` (``None`` when there is none).
+
+    Returns ``state`` plus ``weights``, ``best`` (or None), ``optimizer``
+    (tensors) and ``rng_state``; apply the optimizer part with :func:`restore_optimizer`.
+
+    Raises
+    ------
+    InvalidInput
+        The checkpoint was made by another spec or on other data.
+    """
+    from safetensors.torch import load_file
+
+    root = Path(folder)
+    path = root / STATE
+    if not path.is_file():
+        return None
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        files = doc["files"]
+    except (ValueError, KeyError, TypeError):
+        raise InvalidInput(
+            f"checkpoint {str(path)!r} is unreadable; delete the folder or set resume=False",
+            field="checkpoint_dir",
+        ) from None
+    if doc.get("fingerprint") != fingerprint:
+        raise InvalidInput(
+            f"the checkpoint in {str(root)!r} was made by another spec or on other data; "
+            "point checkpoint_dir at a new folder, delete the old checkpoint, or set resume=False",
+            field="checkpoint_dir",
+        )
+    opt = load_file(str(root / files["optimizer"]))
+    doc["rng_state"] = opt.pop("rng.torch")
+    doc["optimizer"] = opt
+    doc["weights"] = load_file(str(root / files["weights"]))
+    doc["best"] = load_file(str(root / files["best"])) if files.get("best") else None
+    return doc
+
+
+def restore_optimizer(optimizer: Any, checkpoint: dict[str, Any]) -> None:
+    """Load the optimizer state of a checkpoint returned by :func:`load_checkpoint`."""
+    _restore_optimizer(optimizer, checkpoint["optimizer"], checkpoint["param_groups"])

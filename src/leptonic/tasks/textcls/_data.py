@@ -1,0 +1,221 @@
+"""Texts and labels: validation, the label map, stratified splits and length-bucketed batches."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from leptonic.errors import InvalidInput, TargetError
+
+__all__ = [
+    "Encoded",
+    "check_texts",
+    "data_digest",
+    "encode_labels",
+    "stratified_split",
+]
+
+
+def _rows(values: Any, name: str) -> list[Any]:
+    if isinstance(values, str | bytes):
+        raise InvalidInput(
+            f"{name} must be a list of texts, not one {type(values).__name__}; wrap it: [text]",
+            field=name,
+        )
+    if hasattr(values, "to_pylist"):  # pyarrow arrays and chunked arrays
+        return list(values.to_pylist())
+    if hasattr(values, "tolist"):  # numpy arrays, pandas series
+        return list(values.tolist())
+    if not isinstance(values, Iterable):
+        raise InvalidInput(
+            f"{name} must be a list of texts, got {type(values).__name__}", field=name
+        )
+    return list(values)
+
+
+def check_texts(texts: Any, *, max_chars: int, field: str = "text") -> list[str]:
+    """``texts`` as a list of non-empty strings of at most ``max_chars`` characters.
+
+    Raises
+    ------
+    InvalidInput
+        A text is missing, not a string, empty (or only whitespace) or too
+        long; the message names its row.
+    """
+    rows = _rows(texts, field)
+    if not rows:
+        raise InvalidInput(f"no texts given in {field!r}; pass at least one text", field=field)
+    for i, text in enumerate(rows):
+        if not isinstance(text, str):
+            what = "missing" if text is None or text != text else f"a {type(text).__name__}"
+            raise InvalidInput(
+                f"{field} at row {i} is {what}, not a string; give every row a text",
+                field=field,
+            )
+        if len(text) > max_chars:
+            raise InvalidInput(
+                f"{field} at row {i} has {len(text):,} characters, more than the {max_chars:,} "
+                f"allowed; split the document or summarise it first (texts are cut to the "
+                f"model's max_length tokens anyway)",
+                field=field,
+            )
+        if not text.strip():
+            raise InvalidInput(
+                f"{field} at row {i} is empty; drop empty texts before training or predicting",
+                field=field,
+            )
+    return rows
+
+
+def encode_labels(
+    labels: Any, label_map: Sequence[str] | None, *, field: str = "label", min_classes: int = 2
+) -> tuple[np.ndarray, list[str]]:
+    """Labels as positions in the label map (built from the data when ``label_map`` is None).
+
+    Labels are compared as strings (``1`` and ``"1"`` are one class).
+
+    Raises
+    ------
+    TargetError
+        A label is missing, the data holds fewer than ``min_classes`` classes,
+        or a label is not in ``label_map``.
+    """
+    rows = _rows(labels, field)
+    names: list[str] = []
+    for i, value in enumerate(rows):
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            raise TargetError(
+                f"{field} at row {i} is missing; drop unlabelled rows before training",
+                field=field,
+            )
+        names.append(str(value))
+    seen = sorted(set(names))
+    if not seen:
+        raise TargetError(f"no labels given in {field!r}; pass one label per text", field=field)
+    if len(seen) < min_classes:
+        raise TargetError(
+            f"{field} has a single class ({seen[0]!r} in every row); a classifier needs "
+            "examples of at least two classes — check the label column or the data extract",
+            field=field,
+        )
+    classes = list(label_map) if label_map is not None else seen
+    index = {c: i for i, c in enumerate(classes)}
+    unknown = [c for c in seen if c not in index]
+    if unknown:
+        shown = ", ".join(repr(c) for c in unknown[:5])
+        raise TargetError(
+            f"{field} holds {len(unknown)} label(s) missing from the label map, such as {shown}; "
+            f"add them to labels (known: {', '.join(classes[:10])}"
+            f"{', ...' if len(classes) > 10 else ''}) or drop those rows",
+            field=field,
+        )
+    return np.fromiter((index[n] for n in names), dtype=np.int64, count=len(names)), classes
+
+
+def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices ``(kept, held_out)``: about ``fraction`` of each class held out, seeded.
+
+    A class keeps at least one row on the kept side; a class of one row is never held out.
+    """
+    rng = np.random.default_rng(seed)
+    kept: list[np.ndarray] = []
+    held: list[np.ndarray] = []
+    for c in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        n_held = min(len(idx) - 1, round(fraction * len(idx)))
+        held.append(idx[:n_held])
+        kept.append(idx[n_held:])
+    return np.sort(np.concatenate(kept)), np.sort(np.concatenate(held))
+
+
+def data_digest(texts: Sequence[str], y: np.ndarray) -> str:
+    """SHA-256 of texts and labels: tells whether a checkpoint was made on the same data."""
+    h = hashlib.sha256()
+    for text in texts:
+        h.update(text.encode("utf-8", "surrogatepass"))
+        h.update(b"\x00")
+    h.update(np.ascontiguousarray(y, dtype=np.int64).tobytes())
+    return h.hexdigest()
+
+
+@dataclass
+class Encoded:
+    """Tokenised texts (no padding) with their lengths; batches are padded on the fly."""
+
+    ids: list[list[int]]
+    lengths: np.ndarray
+    pad_id: int
+
+    @classmethod
+    def from_texts(cls, tokenizer: Any, texts: Sequence[str], max_length: int) -> Encoded:
+        ids = tokenizer(
+            list(texts),
+            truncation=True,
+            max_length=max_length,
+            padding=False,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+        )["input_ids"]
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        return cls(ids=ids, lengths=np.array([len(i) for i in ids], dtype=np.int64), pad_id=pad)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def eval_batches(self, batch_size: int, call_cost: int = 8) -> Iterator[np.ndarray]:
+        """Row indices in batches of similar length, at most ``batch_size`` rows each.
+
+        Rows are sorted by length and cut where the padding saved outweighs
+        the fixed cost of one more forward pass (``call_cost``, in padded
+        tokens), so a batch of short texts and one long text runs as two
+        passes. Longest first: memory peaks early.
+        """
+        order = np.argsort(-self.lengths, kind="stable")
+        lengths = self.lengths[order]
+        n = len(order)
+        # cost[i]: cheapest cut of rows i.. (sorted longest first); a batch costs
+        # (its first row's length × its rows) + call_cost.
+        cost = np.zeros(n + 1)
+        cut = np.zeros(n + 1, dtype=np.int64)
+        for i in range(n - 1, -1, -1):
+            ends = np.arange(i + 1, min(n, i + batch_size) + 1)
+            totals = lengths[i] * (ends - i) + call_cost + cost[ends]
+            best = int(np.argmin(totals))
+            cost[i], cut[i] = totals[best], ends[best]
+        i = 0
+        while i < n:
+            yield order[i : cut[i]]
+            i = int(cut[i])
+
+    def train_batches(self, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+        """Shuffled batches of similar length: rows are shuffled, sorted by length within
+        pools of 50 batches, cut into batches, and the batches shuffled."""
+        order = rng.permutation(len(self.ids))
+        pool = batch_size * 50
+        batches: list[np.ndarray] = []
+        for start in range(0, len(order), pool):
+            chunk = order[start : start + pool]
+            chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
+            batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+        return [batches[i] for i in rng.permutation(len(batches))]
+
+    def n_train_batches(self, batch_size: int) -> int:
+        pool = batch_size * 50
+        full, rest = divmod(len(self.ids), pool)
+        return full * math.ceil(pool / batch_size) + math.ceil(rest / batch_size)
+
+    def pad(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(input_ids, attention_mask)`` int64 arrays padded to the longest row."""
+        width = int(self.lengths[rows].max())
+        ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for j, r in enumerate(rows):
+            n = int(self.lengths[r])
+            ids[j, :n] = self.ids[r]
+            mask[j, :n] = 1
+        return ids, mask

@@ -1,0 +1,371 @@
+"""The text-classification trainer (:class:`TextClassifier`) and a whole run of it.
+
+:func:`train_text_classifier` is what a training run calls: it holds out a
+seeded, stratified test split, fits the asked-for mode, fits the TF-IDF
+baseline on the same rows, and scores both on the test split (accuracy,
+macro-F1, per-class report, confusion-matrix plot). :func:`load_text_data`
+reads the text and label columns of a dataset version.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from leptonic.errors import DataError, InvalidInput, NotFitted, SchemaError
+from leptonic.tasks.textcls._data import check_texts, encode_labels, stratified_split
+from leptonic.tasks.textcls._progress import LogFn, ProgressFn
+from leptonic.tasks.textcls._runtime import threads
+from leptonic.tasks.textcls.predictor import TextPredictor
+from leptonic.tasks.textcls.spec import TextClassificationSpec
+
+__all__ = ["TextClassifier", "TextTrainingResult", "load_text_data", "train_text_classifier"]
+
+
+class TextClassifier:
+    """Fits one text-classification mode; the estimator behind a text run.
+
+    Parameters
+    ----------
+    spec
+        What to train (unset: full fine-tuning of the bundled MiniLM encoder).
+
+    Attributes
+    ----------
+    classes_ : list of str
+        The label map, in the order of the probability columns.
+    predictor_ : TextPredictor
+        The fitted model, ready to save or serve.
+    history_ : list of dict
+        Per epoch: train loss and validation loss, accuracy and macro-F1
+        (``full`` and ``lora``; empty for the logistic heads).
+    losses_ : list of float
+        The training loss of every optimizer step.
+    best_epoch_ : int
+        The epoch whose weights were kept (0 for the logistic heads).
+    facts_ : dict
+        Mode-specific facts: chosen C, timings, device, precision.
+
+    Examples
+    --------
+    >>> clf = TextClassifier(TextClassificationSpec(mode="tfidf"))
+    >>> texts = ["card lost", "card stolen", "rate up", "rate down"] * 5
+    >>> clf = clf.fit(texts, ["card", "card", "rate", "rate"] * 5)
+    >>> clf.predict(["my card is lost"])
+    ['card']
+    """
+
+    def __init__(self, spec: TextClassificationSpec | None = None) -> None:
+        self.spec = spec
+
+    def fit(
+        self,
+        texts: Sequence[str],
+        labels: Sequence[Any],
+        *,
+        valid_texts: Sequence[str] | None = None,
+        valid_labels: Sequence[Any] | None = None,
+        progress: ProgressFn | None = None,
+        log: LogFn | None = None,
+    ) -> TextClassifier:
+        """Fit on ``texts`` and ``labels``; validate on the given validation set, or on
+        ``spec.valid_fraction`` of the texts held out (stratified by label).
+
+        ``progress(done, total)`` is called after each unit of work (an optimizer
+        step, or a text embedded) and may raise to cancel; ``log`` gets status
+        lines with the rate and the time left.
+
+        Raises
+        ------
+        InvalidInput
+            An empty, missing or too long text, a label missing from the label
+            map, fewer than two classes, a base model that is not a local folder.
+        """
+        spec = self.spec if self.spec is not None else TextClassificationSpec()
+        rows = check_texts(texts, max_chars=spec.max_chars, field=spec.text)
+        y, classes = encode_labels(labels, spec.labels, field=spec.label)
+        if len(y) != len(rows):
+            raise InvalidInput(
+                f"{len(rows)} texts but {len(y)} labels; pass one label per text", field=spec.label
+            )
+        if valid_texts is not None or valid_labels is not None:
+            if valid_texts is None or valid_labels is None:
+                raise InvalidInput("pass both valid_texts and valid_labels, or neither")
+            v_rows = check_texts(valid_texts, max_chars=spec.max_chars, field=spec.text)
+            y_valid, _ = encode_labels(valid_labels, classes, field=spec.label, min_classes=1)
+            if len(y_valid) != len(v_rows):
+                raise InvalidInput("valid_texts and valid_labels differ in length")
+            train_rows, y_train = rows, y
+        elif spec.valid_fraction > 0:
+            keep, held = stratified_split(y, spec.valid_fraction, spec.seed)
+            train_rows, y_train = [rows[i] for i in keep], y[keep]
+            v_rows, y_valid = [rows[i] for i in held], y[held]
+        else:
+            train_rows, y_train, v_rows, y_valid = rows, y, [], np.empty(0, dtype=np.int64)
+        if len(np.unique(y_train)) < 2:
+            raise InvalidInput(
+                "the training rows hold a single class; add examples of other classes",
+                field=spec.label,
+            )
+        if spec.mode != "tfidf":
+            from leptonic.tasks.textcls._runtime import resolve_base_model
+
+            resolve_base_model(spec.base_model)  # fail fast, before loading torch
+        self.history_: list[dict[str, Any]] = []
+        self.losses_: list[float] = []
+        self.best_epoch_ = 0
+        started = time.perf_counter()
+        with threads(spec.threads):
+            if spec.mode == "tfidf":
+                from leptonic.tasks.textcls._heads import fit_tfidf
+
+                predictor, facts = fit_tfidf(
+                    spec, classes, train_rows, y_train, v_rows, y_valid, log=log
+                )
+            elif spec.mode == "frozen":
+                from leptonic.tasks.textcls._heads import fit_frozen
+
+                predictor, facts = fit_frozen(
+                    spec, classes, train_rows, y_train, v_rows, y_valid, progress=progress, log=log
+                )
+            else:
+                predictor, facts = self._finetune(
+                    spec, classes, train_rows, y_train, v_rows, y_valid, progress, log
+                )
+        facts["train_rows"], facts["valid_rows"] = len(train_rows), len(v_rows)
+        facts["fit_total_s"] = round(time.perf_counter() - started, 3)
+        self.classes_ = classes
+        self.predictor_ = predictor
+        self.facts_ = facts
+        return self
+
+    def _finetune(
+        self,
+        spec: TextClassificationSpec,
+        classes: list[str],
+        train_rows: list[str],
+        y_train: np.ndarray,
+        v_rows: list[str],
+        y_valid: np.ndarray,
+        progress: ProgressFn | None,
+        log: LogFn | None,
+    ) -> tuple[TextPredictor, dict[str, Any]]:
+        from leptonic.tasks.textcls._finetune import finetune
+        from leptonic.tasks.textcls._nets import LogitsOf
+        from leptonic.tasks.textcls._runtime import resolve_base_model
+
+        result = finetune(
+            spec, classes, train_rows, y_train, v_rows, y_valid, progress=progress, log=log
+        )
+        self.history_ = result.history
+        self.losses_ = result.losses
+        self.best_epoch_ = result.best_epoch
+        facts: dict[str, Any] = {
+            "device": result.device,
+            "precision": result.precision,
+            "best_epoch": result.best_epoch,
+            "stopped_early": result.stopped_early,
+            **result.timings,
+        }
+        mean = spec.pooling == "mean"
+        predictor = TextPredictor(
+            flavor="mean_pool" if mean else "transformer",
+            classes=classes,
+            net=result.model if mean else LogitsOf(result.model),
+            tokenizer=result.tokenizer,
+            max_length=spec.max_length,
+            max_chars=spec.max_chars,
+            batch_size=spec.eval_batch_size,
+            device=result.device,
+            info={
+                "mode": spec.mode,
+                "pooling": spec.pooling,
+                "base_model": str(resolve_base_model(spec.base_model)),
+                "best_epoch": result.best_epoch,
+                "history": result.history,
+            },
+        )
+        return predictor, facts
+
+    def _fitted(self) -> TextPredictor:
+        predictor: TextPredictor | None = getattr(self, "predictor_", None)
+        if predictor is None:
+            raise NotFitted("this TextClassifier is not fitted yet; call fit(texts, labels) first")
+        return predictor
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Class probabilities, one column per entry of ``classes_``."""
+        return self._fitted().predict_batch(texts)
+
+    def predict(self, texts: Sequence[str]) -> list[str]:
+        """The most probable label of each text."""
+        return self._fitted().predict_labels(texts)
+
+
+@dataclass
+class TextTrainingResult:
+    """A text run: the model, its test metrics and the baseline's, plots and facts."""
+
+    predictor: TextPredictor
+    classes: list[str]
+    test_metrics: dict[str, Any]
+    baseline_metrics: dict[str, Any] | None
+    history: list[dict[str, Any]]
+    split: dict[str, int]
+    facts: dict[str, Any]
+    timings: dict[str, float]
+    plots: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def comparison(self) -> dict[str, float] | None:
+        """Test accuracy and macro-F1 of the model minus those of the TF-IDF baseline."""
+        if self.baseline_metrics is None:
+            return None
+        return {
+            f"{key}_gain": self.test_metrics[key] - self.baseline_metrics[key]
+            for key in ("accuracy", "macro_f1")
+        }
+
+    def metrics(self) -> dict[str, Any]:
+        """What a run records: test metrics, the baseline's and the comparison (JSON-ready)."""
+        out: dict[str, Any] = {"test": self.test_metrics}
+        if self.baseline_metrics is not None:
+            out["baseline_tfidf"] = self.baseline_metrics
+            out["comparison"] = self.comparison
+        if self.history:
+            out["valid"] = self.history[-1] | {"best_epoch": self.facts.get("best_epoch")}
+        return out
+
+
+def train_text_classifier(
+    texts: Sequence[str],
+    labels: Sequence[Any],
+    spec: TextClassificationSpec | None = None,
+    *,
+    test_fraction: float = 0.2,
+    baseline: bool = True,
+    plots: bool = True,
+    progress: ProgressFn | None = None,
+    log: LogFn | None = None,
+) -> TextTrainingResult:
+    """Hold out a stratified test split, fit ``spec``, fit the TF-IDF baseline, score both."""
+    from leptonic.evaluation.classification import classification_metrics, classification_plots
+
+    spec = spec if spec is not None else TextClassificationSpec()
+    if not 0.0 < test_fraction < 1.0:
+        raise InvalidInput(f"test_fraction must be between 0 and 1, got {test_fraction}")
+    rows = check_texts(texts, max_chars=spec.max_chars, field=spec.text)
+    y, classes = encode_labels(labels, spec.labels, field=spec.label)
+    if len(y) != len(rows):
+        raise InvalidInput(
+            f"{len(rows)} texts but {len(y)} labels; pass one label per text", field=spec.label
+        )
+    keep, test = stratified_split(y, test_fraction, spec.seed)
+    if len(test) == 0:
+        raise DataError(
+            f"{len(rows)} texts are too few to hold out a test split; give more examples",
+            field=spec.text,
+        )
+    train_texts = [rows[i] for i in keep]
+    train_labels = [classes[i] for i in y[keep]]
+    test_texts = [rows[i] for i in test]
+    fixed = TextClassificationSpec.from_dict({**spec.to_dict(), "labels": classes})
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    model = TextClassifier(fixed).fit(train_texts, train_labels, progress=progress, log=log)
+    timings["fit_s"] = round(time.perf_counter() - t0, 3)
+    t0 = time.perf_counter()
+    test_metrics = classification_metrics(y[test], model.predict_proba(test_texts), classes)
+    timings["test_s"] = round(time.perf_counter() - t0, 3)
+    if log:
+        log(
+            f"test: accuracy {test_metrics['accuracy']:.4f}, "
+            f"macro-F1 {test_metrics['macro_f1']:.4f} on {len(test)} texts"
+        )
+    baseline_metrics = None
+    if baseline and spec.mode != "tfidf":
+        t0 = time.perf_counter()
+        base_spec = TextClassificationSpec.from_dict({**fixed.to_dict(), "mode": "tfidf"})
+        base = TextClassifier(base_spec).fit(train_texts, train_labels)
+        baseline_metrics = classification_metrics(y[test], base.predict_proba(test_texts), classes)
+        timings["baseline_s"] = round(time.perf_counter() - t0, 3)
+        if log:
+            log(
+                f"TF-IDF baseline: accuracy {baseline_metrics['accuracy']:.4f}, "
+                f"macro-F1 {baseline_metrics['macro_f1']:.4f}"
+            )
+    images = classification_plots(test_metrics, title=f"{spec.mode} (test)") if plots else {}
+    model.predictor_.info["test_metrics"] = {
+        k: test_metrics[k] for k in ("accuracy", "macro_f1", "weighted_f1")
+    }
+    return TextTrainingResult(
+        predictor=model.predictor_,
+        classes=classes,
+        test_metrics=test_metrics,
+        baseline_metrics=baseline_metrics,
+        history=model.history_,
+        split={
+            "train": model.facts_["train_rows"],
+            "valid": model.facts_["valid_rows"],
+            "test": len(test),
+        },
+        facts=model.facts_,
+        timings=timings,
+        plots=images,
+    )
+
+
+def load_text_data(
+    version: Any, artifacts: Any, spec: TextClassificationSpec
+) -> tuple[list[str], list[str], dict[str, int]]:
+    """The text and label columns of a dataset version, without unusable rows.
+
+    Rows with a missing label, or a missing or blank text, are dropped and
+    counted in the returned ``{"dropped_no_label", "dropped_no_text"}``.
+
+    Raises
+    ------
+    SchemaError
+        The text or label column is not in the dataset.
+    DataError
+        No usable row is left.
+    """
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    names = [c.name for c in version.columns]
+    for role, column in (("text", spec.text), ("label", spec.label)):
+        if column not in names:
+            raise SchemaError(
+                f"{role} column {column!r} is not in dataset {version.dataset!r} "
+                f"v{version.version}; columns are: {', '.join(names)}",
+                field=role,
+            )
+    table = pq.read_table(
+        artifacts.local_path(version.artifact_key), columns=[spec.text, spec.label]
+    )
+    text = pc.cast(table.column(spec.text), "string")
+    label = pc.cast(table.column(spec.label), "string")
+    has_label = pc.is_valid(label)
+    has_text = pc.and_(
+        pc.is_valid(text), pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(text)), 0)
+    )
+    has_text = pc.fill_null(has_text, False)
+    keep = pc.and_(has_label, has_text)
+    dropped = {
+        "dropped_no_label": int(pc.sum(pc.invert(has_label)).as_py() or 0),
+        "dropped_no_text": int(pc.sum(pc.and_(has_label, pc.invert(has_text))).as_py() or 0),
+    }
+    texts = pc.filter(text, keep).to_pylist()
+    labels = pc.filter(label, keep).to_pylist()
+    if not texts:
+        raise DataError(
+            f"dataset {version.dataset!r} v{version.version} has no row with both a text in "
+            f"{spec.text!r} and a label in {spec.label!r}",
+            field="text",
+        )
+    return texts, labels, dropped

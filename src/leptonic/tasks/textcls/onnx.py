@@ -1,0 +1,159 @@
+"""ONNX Runtime export of a :class:`TextPredictor`, checked against its torch outputs.
+
+:func:`export_onnx` traces the predictor's network (``input_ids``,
+``attention_mask`` → logits, dynamic batch and sequence axes) into an ONNX
+file, opens it in an ONNX Runtime CPU session and returns an
+:class:`OnnxTextPredictor`: the same tokenizer, classes and answers, scored by
+ONNX Runtime. :meth:`OnnxTextPredictor.max_abs_diff` compares its
+probabilities with the torch model's on given texts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from leptonic.errors import InvalidInput, MissingExtra
+from leptonic.tasks.textcls._runtime import torch_module
+from leptonic.tasks.textcls.predictor import TextPredictor
+
+__all__ = ["OnnxTextPredictor", "export_onnx"]
+
+_CHECK_TEXTS = (
+    "I still have not received my new card",
+    "How do I top up by bank transfer?",
+    "Operating profit rose to EUR 13.1 mn from EUR 8.7 mn in the corresponding period of 2007.",
+    "ok",
+)
+
+
+class OnnxTextPredictor(TextPredictor):
+    """A :class:`TextPredictor` whose network runs in ONNX Runtime.
+
+    Parameters
+    ----------
+    source
+        The torch predictor it was exported from (tokenizer, classes, limits).
+    path
+        The ONNX file.
+    threads
+        ONNX Runtime intra-op threads (unset: its default, one per core).
+    """
+
+    def __init__(
+        self, source: TextPredictor, path: str | os.PathLike[str], *, threads: int | None = None
+    ) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise MissingExtra("onnxruntime", "text", "ONNX Runtime inference") from None
+        super().__init__(
+            flavor=source.flavor,
+            classes=source.classes,
+            tokenizer=source.tokenizer,
+            net=source.net,
+            max_length=source.max_length,
+            max_chars=source.max_chars,
+            batch_size=source.batch_size,
+            info={**source.info, "runtime": "onnxruntime"},
+        )
+        self.source = source
+        self.path = Path(path)
+        options = ort.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads = threads
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(
+            str(self.path), options, providers=["CPUExecutionProvider"]
+        )
+
+    def _context(self) -> contextlib.AbstractContextManager[Any]:
+        return contextlib.nullcontext()
+
+    def _run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        (logits,) = self.session.run(["logits"], {"input_ids": ids, "attention_mask": mask})
+        return np.asarray(logits, dtype=np.float64)
+
+    def max_abs_diff(self, texts: Sequence[str] = _CHECK_TEXTS) -> float:
+        """Largest absolute difference between this and the torch predictor's probabilities."""
+        return float(np.max(np.abs(self.predict_batch(texts) - self.source.predict_batch(texts))))
+
+    def save(self, path: str | os.PathLike[str]) -> str:
+        raise InvalidInput("save the torch TextPredictor and export it again after loading")
+
+
+def export_onnx(
+    predictor: TextPredictor,
+    path: str | os.PathLike[str],
+    *,
+    threads: int | None = None,
+    check_texts: Sequence[str] = _CHECK_TEXTS,
+    tolerance: float = 1e-4,
+) -> OnnxTextPredictor:
+    """Export ``predictor`` to the ONNX file ``path``; check it on ``check_texts``.
+
+    Raises
+    ------
+    InvalidInput
+        A ``tfidf`` predictor (there is no network to export), or an export
+        whose probabilities differ from torch's by more than ``tolerance``.
+    MissingExtra
+        ``onnx`` or ``onnxruntime`` is not installed.
+    """
+    if predictor.net is None:
+        raise InvalidInput(
+            f"a {predictor.flavor!r} text model has no network to export to ONNX; "
+            "export a full, lora or frozen-mode model",
+            field="flavor",
+        )
+    for package in ("onnx", "onnxruntime"):
+        try:
+            __import__(package)
+        except ImportError:
+            raise MissingExtra(package, "text", "ONNX export") from None
+    torch = torch_module()
+    enc = predictor.tokenizer(
+        ["a short one", "a somewhat longer example sentence"],
+        padding=True,
+        return_tensors="pt",
+        return_token_type_ids=False,
+    )
+    net = predictor.net.cpu().eval()
+    try:
+        with warnings.catch_warnings():
+            # The TorchScript exporter is deprecated in favour of torch.export (which needs
+            # onnxscript); the tracer warns about shape checks that do not change the graph.
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                net,
+                (enc["input_ids"], enc["attention_mask"]),
+                str(path),
+                input_names=["input_ids", "attention_mask"],
+                output_names=["logits"],
+                dynamic_axes={
+                    "input_ids": {0: "batch", 1: "sequence"},
+                    "attention_mask": {0: "batch", 1: "sequence"},
+                    "logits": {0: "batch"},
+                },
+                opset_version=17,
+                dynamo=False,
+            )
+    finally:
+        net.eval()
+        predictor.net = net.to(predictor._device)
+    exported = OnnxTextPredictor(predictor, path, threads=threads)
+    diff = exported.max_abs_diff(check_texts)
+    exported.info["max_abs_diff"] = diff
+    if not diff <= tolerance:
+        raise InvalidInput(
+            f"the ONNX export differs from the torch model by {diff:.3g} in probability "
+            f"(tolerance {tolerance:g}); keep serving the torch model",
+            field="onnx",
+        )
+    return exported

