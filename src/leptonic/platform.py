@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import pyarrow as pa
 
@@ -47,10 +47,15 @@ from leptonic.storage.metadata.base import MetadataStore, check_run_status
 from leptonic.storage.registry import open_artifact_store, open_metadata_store
 from leptonic.tasks.predictor import Predictor
 from leptonic.tasks.runner import TrainOutcome, run_training
-from leptonic.tasks.spec import TrainSpec
+from leptonic.tasks.spec import TrainSpec, spec_to_dict
 
 if TYPE_CHECKING:
     from leptonic.governance.schema import Contract
+    from leptonic.tasks.recsys.spec import RecommenderSpec
+    from leptonic.tasks.recsys.train import RecommenderTrainingResult
+    from leptonic.tasks.tabular import TrainingResult
+    from leptonic.tasks.textcls.classifier import TextTrainingResult
+    from leptonic.tasks.textcls.spec import TextClassificationSpec
 
 __all__ = ["TOKEN_PREFIX", "Platform", "check_score_output", "hash_token"]
 
@@ -246,6 +251,7 @@ class Platform:
         return preview(dv, self.artifacts, workspace=ws, limit=limit, raw=raw)
 
     # -- training and runs --------------------------------------------------
+    @overload
     def train(
         self,
         workspace: str,
@@ -257,8 +263,57 @@ class Platform:
         progress: Callable[[int, int], None] | None = None,
         echo: Callable[[str], None] | None = None,
         run_id: str | None = None,
-    ) -> TrainOutcome:
-        """Train on a dataset version as a recorded run; register it as ``model_name``."""
+    ) -> TrainOutcome[TrainingResult]: ...
+
+    @overload
+    def train(
+        self,
+        workspace: str,
+        dataset: str,
+        spec: RecommenderSpec,
+        *,
+        version: int | None = None,
+        model_name: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        echo: Callable[[str], None] | None = None,
+        run_id: str | None = None,
+    ) -> TrainOutcome[RecommenderTrainingResult]: ...
+
+    @overload
+    def train(
+        self,
+        workspace: str,
+        dataset: str,
+        spec: TextClassificationSpec,
+        *,
+        version: int | None = None,
+        model_name: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        echo: Callable[[str], None] | None = None,
+        run_id: str | None = None,
+    ) -> TrainOutcome[TextTrainingResult]: ...
+
+    def train(
+        self,
+        workspace: str,
+        dataset: str,
+        spec: TrainSpec | RecommenderSpec | TextClassificationSpec,
+        *,
+        version: int | None = None,
+        model_name: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        echo: Callable[[str], None] | None = None,
+        run_id: str | None = None,
+    ) -> TrainOutcome[Any]:
+        """Train on a dataset version as a recorded run; register it as ``model_name``.
+
+        ``spec`` picks the task: a :class:`~leptonic.tasks.spec.TrainSpec`
+        (binary, multiclass, regression), a
+        :class:`~leptonic.tasks.recsys.RecommenderSpec` or a
+        :class:`~leptonic.tasks.textcls.TextClassificationSpec`; the outcome's
+        ``result`` is that trainer's result. Load a recommender or text model
+        back with ``registry.load_any``.
+        """
         if model_name is not None:
             validate_name(model_name, "model")
         dv = self.dataset_version(workspace, dataset, version)
@@ -277,7 +332,11 @@ class Platform:
         if outcome.model_version is not None:
             mv = outcome.model_version
             refs.append(ObjectRef(workspace, "model", mv.model, mv.version))
-        self.audit("run.train", workspace, refs, dataset=dataset, target=spec.target)
+        if isinstance(spec, TrainSpec):
+            self.audit("run.train", workspace, refs, dataset=dataset, target=spec.target)
+        else:
+            task = spec_to_dict(spec)["task"]
+            self.audit("run.train", workspace, refs, dataset=dataset, task=task)
         return outcome
 
     def list_runs(

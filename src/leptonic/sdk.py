@@ -44,6 +44,13 @@ from leptonic.core.uri import ObjectRef
 from leptonic.core.workspace import Workspace
 from leptonic.tasks.spec import TrainSpec
 
+if typing.TYPE_CHECKING:
+    from leptonic.tasks.recsys.spec import RecommenderSpec
+    from leptonic.tasks.textcls.spec import TextClassificationSpec
+
+#: A training spec of any task.
+AnySpec = typing.Union[TrainSpec, "RecommenderSpec", "TextClassificationSpec"]
+
 __all__ = ["Client"]
 
 R = TypeVar("R")
@@ -372,13 +379,20 @@ class Client:
         self,
         workspace: str,
         dataset: str,
-        spec: TrainSpec,
+        spec: AnySpec,
         *,
         version: int | None = None,
         model_name: str | None = None,
     ) -> Job:
-        """Queue a training run on the server; its id is ``job.run_id``."""
-        body = {"dataset": dataset, "version": version, "spec": spec.to_dict(), "model": model_name}
+        """Queue a training run on the server (any task's spec); its id is ``job.run_id``."""
+        from leptonic.tasks.spec import spec_to_dict
+
+        body = {
+            "dataset": dataset,
+            "version": version,
+            "spec": spec_to_dict(spec),
+            "model": model_name,
+        }
         data = self._json("POST", f"/workspaces/{_q(workspace)}/runs", json=body)
         return _record(Job, data["job"])
 
@@ -418,7 +432,7 @@ class Client:
         self,
         workspace: str,
         dataset: str,
-        spec: TrainSpec,
+        spec: AnySpec,
         *,
         version: int | None = None,
         model_name: str | None = None,

@@ -20,7 +20,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from leptonic.core._time import utcnow
 from leptonic.core.job import Job, JobStatus
@@ -29,7 +29,11 @@ from leptonic.core.uri import ObjectRef
 from leptonic.errors import Cancelled, Conflict, InvalidInput, LeptonicError, NotFound
 from leptonic.platform import Platform, check_score_output
 from leptonic.storage.metadata.base import ORPHANED_JOB_ERROR
-from leptonic.tasks.spec import TrainSpec
+from leptonic.tasks.spec import TrainSpec, spec_from_dict, spec_to_dict
+
+if TYPE_CHECKING:
+    from leptonic.tasks.recsys.spec import RecommenderSpec
+    from leptonic.tasks.textcls.spec import TextClassificationSpec
 
 __all__ = [
     "JobRunner",
@@ -153,18 +157,23 @@ def submit_training(
     platform: Platform,
     workspace: str,
     dataset: str,
-    spec: TrainSpec,
+    spec: TrainSpec | RecommenderSpec | TextClassificationSpec,
     *,
     version: int | None = None,
     model_name: str | None = None,
 ) -> Job:
-    """Queue a training job on a dataset version (pinned now); its run id is fixed up front."""
+    """Queue a training job on a dataset version (pinned now); its run id is fixed up front.
+
+    ``spec`` is a spec of any task; the job stores its JSON form (with ``task``).
+    """
     if model_name is not None:
         from leptonic.core.names import validate_name
 
         validate_name(model_name, "model")
     dv = platform.dataset_version(workspace, dataset, version)
     run_id = uuid.uuid4().hex
+    # A text run has no trial budget: its total comes with its first progress step.
+    trials = getattr(spec, "trials", 0)
     job = platform.metadata.create_job(
         Job(
             id=uuid.uuid4().hex,
@@ -173,12 +182,12 @@ def submit_training(
             payload={
                 "dataset": dv.dataset,
                 "version": dv.version,
-                "spec": spec.to_dict(),
+                "spec": spec_to_dict(spec),
                 "model": model_name,
             },
             created_by=platform.actor,
             run_id=run_id,
-            progress={"done": 0, "total": spec.trials, "message": "queued", "log": []},
+            progress={"done": 0, "total": trials, "message": "queued", "log": []},
         )
     )
     platform.audit(
@@ -451,7 +460,7 @@ class JobRunner:
         outcome = platform.train(
             job.workspace,
             payload["dataset"],
-            TrainSpec.from_dict(payload["spec"]),
+            spec_from_dict(payload["spec"]),
             version=payload.get("version"),
             model_name=payload.get("model"),
             progress=progress,

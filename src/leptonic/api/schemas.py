@@ -12,14 +12,16 @@ from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from fastapi import Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from leptonic.core.access import Role
 from leptonic.core.dataset import ColumnRole
 from leptonic.core.job import JobStatus
 from leptonic.core.model_version import Stage
 from leptonic.core.run import RunStatus
-from leptonic.tasks.spec import TrainSpec
+from leptonic.tasks.recsys.spec import RecommenderSpec
+from leptonic.tasks.spec import TrainSpec, spec_from_dict
+from leptonic.tasks.textcls.spec import TextClassificationSpec
 
 __all__ = [
     "MAX_PAGE",
@@ -231,8 +233,20 @@ class PreviewOut(BaseModel):
 class TrainRequest(_In):
     dataset: str
     version: int | None = Field(None, ge=1, le=2**31 - 1)
-    spec: TrainSpec
+    spec: TrainSpec | RecommenderSpec | TextClassificationSpec = Field(
+        description="The training spec; its `task` (default `binary`) picks the fields: "
+        "`binary`, `multiclass`, `regression` (tabular), `recommendation` or "
+        "`text-classification`."
+    )
     model: str | None = Field(None, description="Register the result under this model name.")
+
+    @field_validator("spec", mode="before")
+    @classmethod
+    def _spec_of_its_task(cls, value: Any) -> Any:
+        # The task picks the spec class; its own checks name the bad field (a 422).
+        if isinstance(value, TrainSpec | RecommenderSpec | TextClassificationSpec):
+            return value
+        return spec_from_dict(value)
 
 
 class ScoreRequest(_In):

@@ -12,12 +12,14 @@ from leptonic.cli._admin import register_admin_commands
 from leptonic.cli._endpoints import endpoint_app
 from leptonic.cli._render import console, err_console, kv_table, progress_bar, table
 from leptonic.config import Settings
-from leptonic.core.run import Run
-from leptonic.errors import LeptonicError
+from leptonic.errors import InvalidInput, LeptonicError
 from leptonic.platform import Platform
 
 if TYPE_CHECKING:
     from leptonic.sdk import Client
+    from leptonic.tasks.recsys.spec import RecommenderSpec
+    from leptonic.tasks.spec import TrainSpec
+    from leptonic.tasks.textcls.spec import TextClassificationSpec
 
 __all__ = ["app", "main"]
 
@@ -220,78 +222,187 @@ def data_preview(
 
 
 # -- training -------------------------------------------------------------------
+#: CLI option of each spec field, for messages.
+_OPTION = {"timeout_s": "--timeout", "text": "--text-column"}
+
+
 @app.command("train")
 def train(
     workspace: Workspace,
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="Dataset name.")],
-    target: Annotated[str, typer.Option(help="Column to predict.")],
+    target: Annotated[
+        str | None, typer.Option(help="Column to predict (binary, multiclass, regression).")
+    ] = None,
     version: Version = None,
-    task: Annotated[str, typer.Option(help="binary, multiclass or regression.")] = "binary",
-    candidates: Annotated[str, typer.Option(help="Comma-separated.")] = "logistic,lightgbm,mlp",
-    trials: Annotated[int, typer.Option(help="Search trials in all.")] = 24,
-    timeout: Annotated[float, typer.Option(help="Search time budget, seconds.")] = 40.0,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    split: Annotated[str, typer.Option(help="auto, holdout or cv.")] = "auto",
+    task: Annotated[
+        str | None,
+        typer.Option(
+            help="binary (default), multiclass, regression, recommendation or text-classification."
+        ),
+    ] = None,
+    candidates: Annotated[
+        str | None, typer.Option(help="Model families, comma-separated (default: all).")
+    ] = None,
+    trials: Annotated[int | None, typer.Option(help="Search trials in all.")] = None,
+    timeout: Annotated[float | None, typer.Option(help="Search time budget, seconds.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    split: Annotated[
+        str | None, typer.Option(help="auto, holdout or cv; recommendation: random or time.")
+    ] = None,
     positive_label: Annotated[str | None, typer.Option(help="Event class (binary).")] = None,
-    exclude: Annotated[str, typer.Option(help="Comma-separated columns to leave out.")] = "",
-    allow_pii: Annotated[str, typer.Option(help="Comma-separated PII columns to use.")] = "",
+    exclude: Annotated[
+        str | None, typer.Option(help="Comma-separated columns to leave out.")
+    ] = None,
+    allow_pii: Annotated[
+        str | None, typer.Option(help="Comma-separated PII columns to use.")
+    ] = None,
+    user: Annotated[str | None, typer.Option(help="User id column (recommendation).")] = None,
+    item: Annotated[str | None, typer.Option(help="Item id column (recommendation).")] = None,
+    timestamp: Annotated[
+        str | None, typer.Option(help="Event time column (recommendation).")
+    ] = None,
+    weight: Annotated[
+        str | None, typer.Option(help="Rating or quantity column (recommendation).")
+    ] = None,
+    text_column: Annotated[
+        str | None, typer.Option("--text-column", help="Text column (text-classification).")
+    ] = None,
+    label: Annotated[str | None, typer.Option(help="Label column (text-classification).")] = None,
+    mode: Annotated[
+        str | None, typer.Option(help="tfidf, frozen, lora or full (text-classification).")
+    ] = None,
+    spec_file: Annotated[
+        Path | None,
+        typer.Option("--spec", help="JSON file of further spec fields; options given here win."),
+    ] = None,
     model: Annotated[str | None, typer.Option(help="Register the result as this model.")] = None,
 ) -> None:
-    """Train, evaluate and (with --model) register a model."""
-    from leptonic.tasks.spec import TrainSpec
+    """Train, evaluate and (with --model) register a model of any task."""
 
-    def split_list(text: str) -> tuple[str, ...]:
-        return tuple(x.strip() for x in text.split(",") if x.strip())
+    def split_list(text: str | None) -> tuple[str, ...] | None:
+        return None if text is None else tuple(x.strip() for x in text.split(",") if x.strip())
 
-    spec = TrainSpec(
-        target=target,
-        task=task,
-        candidates=split_list(candidates),
-        trials=trials,
-        timeout_s=timeout,
-        seed=seed,
-        split=split,
-        positive_label=positive_label,
-        exclude=split_list(exclude),
-        allow_pii=split_list(allow_pii),
-    )
-    with _platform() as lp, progress_bar("training trials", spec.trials) as update:
-        outcome = lp.train(
-            workspace,
-            dataset,
-            spec,
-            version=version,
-            model_name=model,
-            progress=lambda done, total: update(done, total),
-        )
-    if isinstance(outcome, Run):  # trained by a server
-        console.print(
-            f"run [bold]{outcome.id}[/bold]: {outcome.status.value} {outcome.error or ''}"
-        )
-        return
-    _print_outcome(outcome)
+    given = {
+        "target": target,
+        "candidates": split_list(candidates),
+        "trials": trials,
+        "timeout_s": timeout,
+        "seed": seed,
+        "split": split,
+        "positive_label": positive_label,
+        "exclude": split_list(exclude),
+        "allow_pii": split_list(allow_pii),
+        "user": user,
+        "item": item,
+        "timestamp": timestamp,
+        "weight": weight,
+        "text": text_column,
+        "label": label,
+        "mode": mode,
+    }
+    spec = _train_spec(spec_file, task, {k: v for k, v in given.items() if v is not None})
+    with _platform() as lp:
+        if isinstance(lp, Platform):
+            with progress_bar(_progress_label(spec), getattr(spec, "trials", None)) as update:
+                outcome = lp.train(
+                    workspace,
+                    dataset,
+                    spec,
+                    version=version,
+                    model_name=model,
+                    progress=lambda done, total: update(done, total),
+                )
+            _print_outcome(outcome)
+            return
+        with progress_bar(_progress_label(spec), getattr(spec, "trials", None)) as update:
+            run = lp.train(
+                workspace,
+                dataset,
+                spec,
+                version=version,
+                model_name=model,
+                progress=lambda done, total: update(done, total),
+            )
+    console.print(f"run [bold]{run.id}[/bold]: {run.status.value} {run.error or ''}")
+
+
+def _train_spec(
+    spec_file: Path | None, task: str | None, given: dict[str, Any]
+) -> TrainSpec | RecommenderSpec | TextClassificationSpec:
+    """The spec from the ``--spec`` file, the options given (which win) and the task."""
+    import dataclasses
+    import json
+
+    from leptonic.tasks.spec import ALL_TASKS, TrainSpec, spec_from_dict
+
+    data: dict[str, Any] = {}
+    if spec_file is not None:
+        try:
+            data = json.loads(spec_file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InvalidInput(
+                f"cannot read the spec file {spec_file}: {exc}; give a JSON object of spec "
+                'fields, e.g. {"trials": 10}',
+                field="spec",
+            ) from None
+        if not isinstance(data, dict):
+            raise InvalidInput(f"the spec file {spec_file} must hold a JSON object", field="spec")
+    data["task"] = task or data.get("task") or "binary"
+    cls: Any = TrainSpec
+    if data["task"] == "recommendation":
+        from leptonic.tasks.recsys.spec import RecommenderSpec
+
+        cls = RecommenderSpec
+    elif data["task"] == "text-classification":
+        from leptonic.tasks.textcls.spec import TextClassificationSpec
+
+        cls = TextClassificationSpec
+    known = {f.name for f in dataclasses.fields(cls)}
+    misplaced = [name for name in given if name not in known]
+    if misplaced and data["task"] in ALL_TASKS:
+        option = _OPTION.get(misplaced[0], "--" + misplaced[0].replace("_", "-"))
+        raise InvalidInput(f"{option} does not apply to --task {data['task']}", field=misplaced[0])
+    return spec_from_dict({**data, **given})
+
+
+def _progress_label(spec: Any) -> str:
+    return "training trials" if hasattr(spec, "trials") else "training"
+
+
+def _task_of(spec: Any) -> str:
+    from leptonic.tasks.spec import spec_to_dict
+
+    return str(spec_to_dict(spec)["task"])
 
 
 def _print_outcome(outcome: Any) -> None:
+    task = outcome.run.spec.get("task")
     result = outcome.result
-    console.print(
-        table(
-            "Candidates",
-            ["candidate", "trials", "best validation score", "seconds"],
-            [
-                (r["candidate"], r["trials"], r["best_score"], r["seconds"])
-                for r in result.leaderboard
-            ],
+    if task == "text-classification":
+        keys: tuple[str, ...] = ("accuracy", "macro_f1", "weighted_f1")
+        splits = [(name, outcome.run.metrics.get(name)) for name in ("test", "baseline_tfidf")]
+        chosen = outcome.run.params.get("mode")
+    else:
+        console.print(
+            table(
+                "Candidates",
+                ["candidate", "trials", "best validation score", "seconds"],
+                [
+                    (r["candidate"], r["trials"], r["best_score"], r["seconds"])
+                    for r in result.leaderboard
+                ],
+            )
         )
-    )
-    keys = ("auc", "ks", "gini", "pr_auc", "brier", "accuracy", "macro_f1", "rmse", "r2")
-    rows = []
-    for split_name, m in (("valid", result.valid_metrics), ("test", result.test_metrics)):
-        rows.append((split_name, *[m.get(k) for k in keys]))
+        splits = [("valid", result.valid_metrics), ("test", result.test_metrics)]
+        if task == "recommendation":
+            keys = tuple(k for k in result.test_metrics if "@" in k)
+            splits.append(("test (popularity)", result.baseline_metrics))
+        else:
+            keys = ("auc", "ks", "gini", "pr_auc", "brier", "accuracy", "macro_f1", "rmse", "r2")
+        chosen = result.chosen
+    rows = [(name, *[m.get(k) for k in keys]) for name, m in splits if m]
     console.print(table("Metrics", ["split", *keys], rows))
-    console.print(
-        f"run [bold]{outcome.run.id}[/bold]: {outcome.run.status.value}, chose {result.chosen}"
-    )
+    console.print(f"run [bold]{outcome.run.id}[/bold]: {outcome.run.status.value}, chose {chosen}")
     if outcome.model_version is not None:
         mv = outcome.model_version
         console.print(f"registered [bold]{mv.model}[/bold] v{mv.version} ({mv.stage.value})")

@@ -9,10 +9,16 @@
   confusion and regression plots as small PNG images.
 - :mod:`~leptonic.evaluation.report`: one HTML page with summary, metrics per
   split, leaderboard, plots and extra tables, readable offline.
+- :mod:`~leptonic.evaluation.classification`: accuracy, macro-F1 and the
+  per-class report of a (text) classifier.
+- :mod:`~leptonic.evaluation.ranking`: Recall@k, NDCG@k, MAP@k, coverage and
+  the random / time splits of recommender evaluation;
+  :mod:`~leptonic.evaluation.ranking_report` its HTML report.
 """
 
 from __future__ import annotations
 
+from leptonic.evaluation.classification import classification_metrics, classification_report
 from leptonic.evaluation.metrics import (
     binary_metrics,
     brier_score,
@@ -39,6 +45,7 @@ from leptonic.evaluation.plots import (
     roc_plot,
     score_distribution_plot,
 )
+from leptonic.evaluation.ranking import metric_curves, random_split, ranking_metrics, time_split
 from leptonic.evaluation.report import render_report
 from leptonic.evaluation.scorecard import Scorecard
 
@@ -50,15 +57,20 @@ __all__ = [
     "calibration_plot",
     "choose_threshold",
     "class_f1_plot",
+    "classification_metrics",
+    "classification_report",
     "confusion_at",
     "confusion_plot",
     "gini",
     "ks_plot",
     "ks_statistic",
     "log_loss",
+    "metric_curves",
     "multiclass_metrics",
     "png_data_uri",
     "pr_auc",
+    "random_split",
+    "ranking_metrics",
     "regression_metrics",
     "regression_plot",
     "render_report",
@@ -67,4 +79,5 @@ __all__ = [
     "roc_curve",
     "roc_plot",
     "score_distribution_plot",
+    "time_split",
 ]

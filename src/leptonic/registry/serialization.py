@@ -5,6 +5,14 @@ content-addressed artifact store. scikit-learn estimators go through
 ``skops.io`` with an explicit trusted-types list; LightGBM boosters as their
 text model. Preprocessing is plain JSON. Loading checks every byte against
 the digests it was registered with and refuses anything else.
+
+Recommenders and text classifiers have bundles of their own
+(``leptonic-recommender/1``: ``.npy`` arrays, see
+:mod:`leptonic.tasks.recsys.artifact`; ``leptonic-text-bundle/1``: a Hugging
+Face folder file by file, see :mod:`leptonic.tasks.textcls.bundle`).
+:func:`save_predictor` picks the bundle by the predictor's task and
+:func:`load_predictor` by the manifest's ``format``; those packages are
+imported only when such a model is saved or loaded.
 """
 
 from __future__ import annotations
@@ -14,11 +22,11 @@ import json
 from importlib.metadata import version as package_version
 from typing import Any
 
-from leptonic.errors import UnsafeArtifact
+from leptonic.errors import InvalidInput, UnsafeArtifact
 from leptonic.features.behaviour import SequenceAggregates
 from leptonic.features.preprocessing import TabularPreprocessor
 from leptonic.storage.artifacts.base import ArtifactStore
-from leptonic.tasks.predictor import EnsemblePredictor, Predictor, TabularPredictor
+from leptonic.tasks.predictor import AnyPredictor, EnsemblePredictor, TabularPredictor
 
 __all__ = ["BUNDLE_FORMAT", "TRUSTED_TYPES", "load_predictor", "save_predictor"]
 
@@ -70,8 +78,14 @@ def _entry(predictor: TabularPredictor, artifacts: ArtifactStore) -> dict[str, A
     }
 
 
-def save_predictor(predictor: Predictor, artifacts: ArtifactStore) -> tuple[str, str]:
-    """Store ``predictor``; return ``(manifest_key, manifest_sha256)``."""
+def save_predictor(predictor: AnyPredictor, artifacts: ArtifactStore) -> tuple[str, str]:
+    """Store ``predictor``; return ``(manifest_key, manifest_sha256)``.
+
+    Tabular models become a ``leptonic-model/1`` bundle; a recommender or a
+    text classifier the bundle of its own task.
+    """
+    if not isinstance(predictor, TabularPredictor | EnsemblePredictor):
+        return _save_other(predictor, artifacts)
     manifest: dict[str, Any] = {
         "format": BUNDLE_FORMAT,
         "task": predictor.task,
@@ -90,6 +104,26 @@ def save_predictor(predictor: Predictor, artifacts: ArtifactStore) -> tuple[str,
         manifest.update(_entry(predictor, artifacts))
     data = json.dumps(manifest, sort_keys=True, allow_nan=False).encode("utf-8")
     return artifacts.put_bytes(data), hashlib.sha256(data).hexdigest()
+
+
+def _save_other(predictor: AnyPredictor, artifacts: ArtifactStore) -> tuple[str, str]:
+    """The bundle of a recommender or a text classifier."""
+    if predictor.task == "recommendation":
+        from leptonic.tasks.recsys.artifact import save_recommender
+        from leptonic.tasks.recsys.predictor import RecommenderPredictor
+
+        if isinstance(predictor, RecommenderPredictor):
+            return save_recommender(predictor, artifacts)
+    from leptonic.tasks.textcls.bundle import save_text_predictor
+    from leptonic.tasks.textcls.predictor import TextPredictor
+
+    if isinstance(predictor, TextPredictor):
+        return save_text_predictor(predictor, artifacts)
+    raise InvalidInput(
+        f"cannot store a {type(predictor).__name__} ({predictor.task!r}) as a model: the registry "
+        "holds tabular models, recommenders and text classifiers trained by Leptonic",
+        field="predictor",
+    )
 
 
 def _refuse(key: str, why: str) -> UnsafeArtifact:
@@ -130,8 +164,14 @@ def _load_estimator(entry: dict[str, Any], flavor: str, artifacts: ArtifactStore
     return est
 
 
-def load_predictor(artifacts: ArtifactStore, manifest_key: str, manifest_sha256: str) -> Predictor:
-    """Load a bundle, checking the manifest against ``manifest_sha256`` and every file."""
+def load_predictor(
+    artifacts: ArtifactStore, manifest_key: str, manifest_sha256: str
+) -> AnyPredictor:
+    """Load a bundle, checking the manifest against ``manifest_sha256`` and every file.
+
+    The manifest's ``format`` picks the loader: a tabular model, a recommender
+    or a text classifier (each checks its own files against the manifest).
+    """
     data = artifacts.get_bytes(manifest_key, verify=True)
     if hashlib.sha256(data).hexdigest() != manifest_sha256:
         raise _refuse(manifest_key, "the manifest does not match the registered digest")
@@ -139,8 +179,9 @@ def load_predictor(artifacts: ArtifactStore, manifest_key: str, manifest_sha256:
         manifest = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise _refuse(manifest_key, "the manifest is not JSON") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
-        raise _refuse(manifest_key, f"unknown bundle format (expected {BUNDLE_FORMAT})")
+    fmt = manifest.get("format") if isinstance(manifest, dict) else None
+    if fmt != BUNDLE_FORMAT:
+        return _load_other(fmt, artifacts, manifest_key, manifest_sha256)
     try:
         if manifest["flavor"] == "ensemble":
             members = [_load_entry(m, manifest, artifacts) for m in manifest["members"]]
@@ -148,6 +189,22 @@ def load_predictor(artifacts: ArtifactStore, manifest_key: str, manifest_sha256:
         return _load_entry(manifest, manifest, artifacts, threshold=manifest["threshold"])
     except (KeyError, TypeError) as exc:
         raise _refuse(manifest_key, f"the manifest lacks or mangles {exc}") from None
+
+
+def _load_other(
+    fmt: Any, artifacts: ArtifactStore, manifest_key: str, manifest_sha256: str
+) -> AnyPredictor:
+    """A recommender or text bundle (by ``fmt``), loaded by its own, verifying, loader."""
+    from leptonic.tasks.recsys.artifact import RECOMMENDER_FORMAT, load_recommender
+
+    if fmt == RECOMMENDER_FORMAT:
+        return load_recommender(artifacts, manifest_key, manifest_sha256)
+    from leptonic.tasks.textcls.bundle import TEXT_BUNDLE_FORMAT, load_text_predictor
+
+    if fmt == TEXT_BUNDLE_FORMAT:
+        return load_text_predictor(artifacts, manifest_key, manifest_sha256)
+    known = ", ".join((BUNDLE_FORMAT, RECOMMENDER_FORMAT, TEXT_BUNDLE_FORMAT))
+    raise _refuse(manifest_key, f"unknown bundle format {fmt!r} (known: {known})")
 
 
 def _load_entry(

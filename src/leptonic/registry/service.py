@@ -15,7 +15,7 @@ from leptonic.registry.model_card import render_model_card
 from leptonic.registry.serialization import load_predictor, save_predictor
 from leptonic.storage.artifacts.base import ArtifactStore
 from leptonic.storage.metadata.base import MetadataStore
-from leptonic.tasks.predictor import Predictor
+from leptonic.tasks.predictor import AnyPredictor, EnsemblePredictor, Predictor, TabularPredictor
 
 __all__ = ["ModelRegistry", "dataset_ref", "model_version_ref", "run_ref"]
 
@@ -32,20 +32,51 @@ def model_version_ref(mv: ModelVersion) -> ObjectRef:
     return ObjectRef(mv.workspace, "model", mv.model, mv.version)
 
 
+#: The request signature of a recommender (see ``RecommenderPredictor.predict_one``).
+RECOMMENDER_INPUTS: tuple[dict[str, str], ...] = ({"name": "user", "type": "id"},)
+
+
+def _signature(
+    predictor: AnyPredictor,
+) -> tuple[str, list[dict[str, str]], list[Any] | None, float | None]:
+    """``(flavor, inputs, classes, threshold)`` of a predictor of any task."""
+    if isinstance(predictor, TabularPredictor | EnsemblePredictor):
+        return predictor.flavor, predictor.inputs, predictor.classes, predictor.threshold
+    if predictor.task == "recommendation":
+        from leptonic.tasks.recsys.predictor import RecommenderPredictor
+
+        if isinstance(predictor, RecommenderPredictor):
+            return predictor.kind, [dict(i) for i in RECOMMENDER_INPUTS], None, None
+    from leptonic.tasks.textcls.predictor import TextPredictor
+
+    if isinstance(predictor, TextPredictor):
+        return predictor.flavor, predictor.inputs, list(predictor.classes), None
+    raise InvalidInput(
+        f"cannot register a {type(predictor).__name__}: the registry holds tabular models, "
+        "recommenders and text classifiers trained by Leptonic",
+        field="predictor",
+    )
+
+
 class ModelRegistry:
-    """Registers fitted predictors and loads them back, once, from memory afterwards."""
+    """Registers fitted predictors and loads them back, once, from memory afterwards.
+
+    Every task's models are registered the same way (bundle, digest, card,
+    lineage). :meth:`load` returns tabular models, what decision endpoints and
+    batch scoring serve; :meth:`load_any` returns a model of any task.
+    """
 
     def __init__(self, metadata: MetadataStore, artifacts: ArtifactStore) -> None:
         self.metadata = metadata
         self.artifacts = artifacts
-        self._cache: dict[tuple[str, str], Predictor] = {}
+        self._cache: dict[tuple[str, str], AnyPredictor] = {}
         self._lock = threading.Lock()
 
     def register(
         self,
         workspace: str,
         model: str,
-        predictor: Predictor,
+        predictor: AnyPredictor,
         *,
         run: Run,
         dataset: DatasetVersion,
@@ -56,6 +87,7 @@ class ModelRegistry:
     ) -> ModelVersion:
         """Store the predictor's bundle and add a new ``candidate`` version."""
         validate_name(model, "model")
+        flavor, inputs, classes, threshold = _signature(predictor)
         key, digest = save_predictor(predictor, self.artifacts)
         try:
             existing = self.metadata.get_model(workspace, model)
@@ -77,15 +109,15 @@ class ModelRegistry:
             version=None,
             workspace=workspace,
             task=predictor.task,
-            flavor=predictor.flavor,
+            flavor=flavor,
             run_id=run.id,
             dataset=str(dataset_ref(dataset)),
             dataset_rows=dataset.num_rows,
             dataset_hash=dataset.content_hash,
             metrics=metrics,
-            inputs=predictor.inputs,
+            inputs=inputs,
             excluded=excluded,
-            threshold=predictor.threshold,
+            threshold=threshold,
             created_by=actor,
             description=description,
         )
@@ -95,12 +127,12 @@ class ModelRegistry:
                 model=model,
                 version=0,
                 task=predictor.task,
-                flavor=predictor.flavor,
+                flavor=flavor,
                 run_id=run.id,
                 dataset=str(dataset_ref(dataset)),
                 artifact_key=key,
                 artifact_digest=digest,
-                signature={"inputs": predictor.inputs, "classes": predictor.classes},
+                signature={"inputs": inputs, "classes": classes},
                 metrics=metrics,
                 model_card=card,
                 created_by=actor,
@@ -110,7 +142,25 @@ class ModelRegistry:
         return mv
 
     def load(self, workspace: str, model: str, version: int) -> Predictor:
-        """The predictor of one version; loaded and verified once, then kept in memory."""
+        """The tabular predictor of one version; loaded and verified once, then kept in memory.
+
+        Raises
+        ------
+        InvalidInput
+            The version is a recommender or a text classifier (use :meth:`load_any`).
+        """
+        predictor = self.load_any(workspace, model, version)
+        if not isinstance(predictor, TabularPredictor | EnsemblePredictor):
+            raise InvalidInput(
+                f"{model} v{version} is a {predictor.task} model; this needs a tabular "
+                "(binary, multiclass or regression) model — pick another model version",
+                field="model",
+            )
+        return predictor
+
+    def load_any(self, workspace: str, model: str, version: int) -> AnyPredictor:
+        """The predictor of one version, of any task; loaded and verified once, then kept
+        in memory (a recommender's online updates therefore reach every caller)."""
         mv = self.metadata.get_model_version(workspace, model, version)
         cache_key = (mv.artifact_key, mv.artifact_digest)
         with self._lock:
@@ -119,7 +169,7 @@ class ModelRegistry:
             return cached
         predictor = load_predictor(self.artifacts, mv.artifact_key, mv.artifact_digest)
         with self._lock:
-            self._cache[cache_key] = predictor
+            predictor = self._cache.setdefault(cache_key, predictor)
         return predictor
 
     def promote(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -16,8 +16,10 @@ from leptonic.features.preprocessing import TabularPreprocessor
 
 if TYPE_CHECKING:
     from leptonic.tasks._lgbm_fast import FastPredictor
+    from leptonic.tasks.recsys.predictor import RecommenderPredictor
+    from leptonic.tasks.textcls.predictor import TextPredictor
 
-__all__ = ["FLAVORS", "EnsemblePredictor", "Predictor", "TabularPredictor"]
+__all__ = ["FLAVORS", "AnyPredictor", "EnsemblePredictor", "Predictor", "TabularPredictor"]
 
 FLAVORS = ("logistic", "lightgbm", "mlp")
 
@@ -323,5 +325,12 @@ class EnsemblePredictor:
         return probability >= self.threshold
 
 
-#: Anything that scores tables and single records.
+#: Anything that scores tables and single records (a tabular model).
 Predictor = TabularPredictor | EnsemblePredictor
+
+#: A fitted model of any task, as the registry stores and loads it: tabular,
+#: recommendation (:class:`~leptonic.tasks.recsys.RecommenderPredictor`) or
+#: text classification (:class:`~leptonic.tasks.textcls.TextPredictor`). The
+#: latter two are named for type checkers only, so that importing this module
+#: imports neither package.
+AnyPredictor: TypeAlias = "Predictor | RecommenderPredictor | TextPredictor"

@@ -1,4 +1,9 @@
-"""Training as a recorded Run: lineage in, metrics, logs, report and model out."""
+"""Training as a recorded Run: lineage in, metrics, logs, report and model out.
+
+:func:`run_training` records every task's run the same way; the tabular
+trainer is run here, recommendation and text classification by
+:mod:`leptonic.tasks.runner_tasks` (imported only for those tasks).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,8 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from leptonic.core._time import utcnow
 from leptonic.core.dataset import DatasetVersion
@@ -20,19 +25,58 @@ from leptonic.registry.service import ModelRegistry, dataset_ref, run_ref
 from leptonic.storage.artifacts.base import ArtifactStore
 from leptonic.storage.metadata.base import MetadataStore
 from leptonic.tasks._data import load_training_data
-from leptonic.tasks.spec import TrainSpec
+from leptonic.tasks.spec import TrainSpec, spec_to_dict
 from leptonic.tasks.tabular import TrainingResult, train_tabular
 
-__all__ = ["TrainOutcome", "run_training"]
+if TYPE_CHECKING:
+    from leptonic.tasks.recsys.spec import RecommenderSpec
+    from leptonic.tasks.textcls.spec import TextClassificationSpec
+
+__all__ = ["RunLog", "TrainOutcome", "Trained", "run_training"]
 
 logger = logging.getLogger("leptonic.train")
 
+#: The trainer's result type: TrainingResult, RecommenderTrainingResult or TextTrainingResult.
+R = TypeVar("R")
+
 
 @dataclass
-class TrainOutcome:
+class TrainOutcome(Generic[R]):
+    """A finished run, the model version it registered (if any) and the trainer's result."""
+
     run: Run
     model_version: ModelVersion | None
-    result: TrainingResult
+    result: R
+
+
+@dataclass
+class Trained:
+    """What one task's training step hands back to be recorded on the run."""
+
+    result: Any
+    params: dict[str, Any]
+    metrics: dict[str, Any]
+    timings: dict[str, float]
+    artifacts: dict[str, str]
+    model_version: ModelVersion | None = None
+
+
+@dataclass
+class RunLog:
+    """The run's log: timestamped lines, also sent to ``logging`` and ``echo``."""
+
+    echo: Callable[[str], None] | None = None
+    lines: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+
+    def __call__(self, message: str) -> None:
+        self.lines.append(f"{time.perf_counter() - self.started:8.2f}s {message}")
+        logger.info(message)
+        if self.echo is not None:
+            self.echo(message)
+
+    def text(self) -> bytes:
+        return "\n".join(self.lines).encode("utf-8")
 
 
 def _json_artifact(artifacts: ArtifactStore, value: Any) -> str:
@@ -78,42 +122,98 @@ def _report(run: Run, version: DatasetVersion, spec: TrainSpec, result: Training
     )
 
 
-def run_training(
+def _train_tabular(
     metadata: MetadataStore,
     artifacts: ArtifactStore,
     version: DatasetVersion,
     spec: TrainSpec,
+    run: Run,
+    log: RunLog,
+    *,
+    actor: str,
+    model_name: str | None,
+    progress: Callable[[int, int], None] | None,
+) -> Trained:
+    t0 = time.perf_counter()
+    data = load_training_data(version, artifacts, spec)
+    log(
+        f"loaded {len(data.y)} rows, {len(data.numeric)} numeric and "
+        f"{len(data.categorical)} categorical features"
+        + (
+            f"; dropped {data.dropped_missing_target} rows without a target"
+            if data.dropped_missing_target
+            else ""
+        )
+    )
+    for name, why in data.excluded.items():
+        log(f"not used: {name} ({why})")
+    load_s = time.perf_counter() - t0
+    result = train_tabular(data, spec, log=log, progress=progress)
+    t1 = time.perf_counter()
+    report_key = artifacts.put_bytes(_report(run, version, spec, result).encode("utf-8"))
+    saved = {
+        "report.html": report_key,
+        "leaderboard.json": _json_artifact(artifacts, result.leaderboard),
+    }
+    if result.scorecard is not None:
+        saved["scorecard.json"] = _json_artifact(artifacts, result.scorecard.to_dict())
+        saved["iv.json"] = _json_artifact(artifacts, result.iv_table)
+    metrics = {"valid": result.valid_metrics, "test": result.test_metrics}
+    model_version = None
+    if model_name is not None:
+        model_version = ModelRegistry(metadata, artifacts).register(
+            version.workspace,
+            model_name,
+            result.predictor,
+            run=run,
+            dataset=version,
+            metrics=metrics,
+            excluded=result.features["excluded"],
+            actor=actor,
+        )
+        log(f"registered {model_name} v{model_version.version}")
+    timings = {"load_s": round(load_s, 3), **result.timings}
+    timings["report_s"] = round(time.perf_counter() - t1, 3)
+    return Trained(
+        result=result,
+        params={"candidate": result.chosen, **result.params},
+        metrics=metrics,
+        timings=timings,
+        artifacts=saved,
+        model_version=model_version,
+    )
+
+
+def run_training(
+    metadata: MetadataStore,
+    artifacts: ArtifactStore,
+    version: DatasetVersion,
+    spec: TrainSpec | RecommenderSpec | TextClassificationSpec,
     *,
     actor: str,
     model_name: str | None = None,
     progress: Callable[[int, int], None] | None = None,
     echo: Callable[[str], None] | None = None,
     run_id: str | None = None,
-) -> TrainOutcome:
+) -> TrainOutcome[Any]:
     """Train on ``version`` as a new Run; register the model when ``model_name`` is given.
 
-    The run is recorded as running first and ends succeeded (with metrics,
-    timings, the HTML report, logs and the scorecard as artifacts) or failed
-    (with the error), or cancelled when ``progress`` raises
+    ``spec`` picks the task: a :class:`~leptonic.tasks.spec.TrainSpec`
+    (tabular), a :class:`~leptonic.tasks.recsys.RecommenderSpec` or a
+    :class:`~leptonic.tasks.textcls.TextClassificationSpec`. The run is
+    recorded as running first and ends succeeded (with metrics, timings, the
+    HTML report, logs and the task's other artifacts) or failed (with the
+    error), or cancelled when ``progress`` raises
     :class:`~leptonic.errors.Cancelled`; it is never left running by an error
     here. ``run_id`` lets a caller (a background job) choose the run's id.
     """
-    lines: list[str] = []
-    started = time.perf_counter()
-
-    def log(message: str) -> None:
-        line = f"{time.perf_counter() - started:8.2f}s {message}"
-        lines.append(line)
-        logger.info(message)
-        if echo is not None:
-            echo(message)
-
+    log = RunLog(echo)
     run = metadata.create_run(
         Run(
             id=run_id or uuid.uuid4().hex,
             workspace=version.workspace,
             status=RunStatus.RUNNING,
-            spec=spec.to_dict(),
+            spec=spec_to_dict(spec),
             seed=spec.seed,
             inputs=(str(dataset_ref(version)),),
             created_by=actor,
@@ -122,65 +222,50 @@ def run_training(
     )
     metadata.add_lineage(dataset_ref(version), run_ref(run))
     try:
-        t0 = time.perf_counter()
-        data = load_training_data(version, artifacts, spec)
-        log(
-            f"loaded {len(data.y)} rows, {len(data.numeric)} numeric and "
-            f"{len(data.categorical)} categorical features"
-            + (
-                f"; dropped {data.dropped_missing_target} rows without a target"
-                if data.dropped_missing_target
-                else ""
-            )
-        )
-        for name, why in data.excluded.items():
-            log(f"not used: {name} ({why})")
-        load_s = time.perf_counter() - t0
-        result = train_tabular(data, spec, log=log, progress=progress)
-        t1 = time.perf_counter()
-        report_key = artifacts.put_bytes(_report(run, version, spec, result).encode("utf-8"))
-        saved = {
-            "report.html": report_key,
-            "leaderboard.json": _json_artifact(artifacts, result.leaderboard),
-        }
-        if result.scorecard is not None:
-            saved["scorecard.json"] = _json_artifact(artifacts, result.scorecard.to_dict())
-            saved["iv.json"] = _json_artifact(artifacts, result.iv_table)
-        metrics = {"valid": result.valid_metrics, "test": result.test_metrics}
-        model_version = None
-        if model_name is not None:
-            registry = ModelRegistry(metadata, artifacts)
-            model_version = registry.register(
-                version.workspace,
-                model_name,
-                result.predictor,
-                run=run,
-                dataset=version,
-                metrics=metrics,
-                excluded=result.features["excluded"],
+        if isinstance(spec, TrainSpec):
+            trained = _train_tabular(
+                metadata,
+                artifacts,
+                version,
+                spec,
+                run,
+                log,
                 actor=actor,
+                model_name=model_name,
+                progress=progress,
             )
-            log(f"registered {model_name} v{model_version.version}")
-        timings = {"load_s": round(load_s, 3), **result.timings}
-        timings["report_s"] = round(time.perf_counter() - t1, 3)
-        timings["total_s"] = round(time.perf_counter() - started, 3)
+        else:
+            from leptonic.tasks.runner_tasks import train_task
+
+            trained = train_task(
+                metadata,
+                artifacts,
+                version,
+                spec,
+                run,
+                log,
+                actor=actor,
+                model_name=model_name,
+                progress=progress,
+            )
+        timings = {**trained.timings, "total_s": round(time.perf_counter() - log.started, 3)}
         log("done")
-        saved["log.txt"] = artifacts.put_bytes("\n".join(lines).encode("utf-8"))
+        saved = {**trained.artifacts, "log.txt": artifacts.put_bytes(log.text())}
         run = metadata.update_run(
             run.workspace,
             run.id,
             status=RunStatus.SUCCEEDED,
-            params={"candidate": result.chosen, **result.params},
-            metrics=metrics,
+            params=trained.params,
+            metrics=trained.metrics,
             timings=timings,
             artifacts=saved,
             finished_at=utcnow(),
         )
-        return TrainOutcome(run=run, model_version=model_version, result=result)
+        return TrainOutcome(run=run, model_version=trained.model_version, result=trained.result)
     except BaseException as exc:
         cancelled = isinstance(exc, Cancelled)
         log(f"cancelled: {exc}" if cancelled else f"failed: {type(exc).__name__}: {exc}")
-        log_key = artifacts.put_bytes("\n".join(lines).encode("utf-8"))
+        log_key = artifacts.put_bytes(log.text())
         metadata.update_run(
             run.workspace,
             run.id,

@@ -1,19 +1,25 @@
-"""What a training run is asked to do: the :class:`TrainSpec`."""
+"""What a training run is asked to do: the :class:`TrainSpec`, and specs of any task as JSON."""
 
 from __future__ import annotations
 
 import numbers
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from leptonic.errors import InvalidInput
 
-__all__ = ["CANDIDATES", "TASKS", "TrainSpec"]
+if TYPE_CHECKING:
+    from leptonic.tasks.recsys.spec import RecommenderSpec
+    from leptonic.tasks.textcls.spec import TextClassificationSpec
+
+__all__ = ["ALL_TASKS", "CANDIDATES", "TASKS", "TrainSpec", "spec_from_dict", "spec_to_dict"]
 
 TASKS = ("binary", "multiclass", "regression")
+#: Every task a training run can do (the tabular ones, then the others).
+ALL_TASKS = (*TASKS, "recommendation", "text-classification")
 CANDIDATES = ("logistic", "lightgbm", "mlp")
 SPLITS = ("auto", "holdout", "cv")
 
@@ -190,6 +196,64 @@ class TrainSpec:
             k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in names
         }
         return cls(**kwargs)
+
+
+def spec_from_dict(data: Mapping[str, Any]) -> TrainSpec | RecommenderSpec | TextClassificationSpec:
+    """The spec of a training job from its JSON form, picked by ``task``.
+
+    ``binary`` (the default when ``task`` is absent), ``multiclass`` and
+    ``regression`` give a :class:`TrainSpec`, ``recommendation`` a
+    :class:`~leptonic.tasks.recsys.RecommenderSpec` and ``text-classification``
+    a :class:`~leptonic.tasks.textcls.TextClassificationSpec`.
+
+    Raises
+    ------
+    InvalidInput
+        ``data`` is not a mapping, names an unknown task, or holds an unknown
+        or invalid field (the error names the field).
+
+    Examples
+    --------
+    >>> spec_from_dict({"task": "recommendation", "user": "customer"}).user
+    'customer'
+    """
+    if not isinstance(data, Mapping):
+        raise InvalidInput(
+            f"a training spec must be a JSON object of fields, not {type(data).__name__}; "
+            'e.g. {"task": "binary", "target": "default"}'
+        )
+    task = data.get("task", "binary")
+    try:
+        if task in TASKS:
+            if "target" not in data:
+                raise InvalidInput(
+                    f"invalid training spec: a {task} model needs target, the column to "
+                    "predict (e.g. --target default)",
+                    field="target",
+                )
+            return TrainSpec.from_dict(data)
+        if task == "recommendation":
+            from leptonic.tasks.recsys.spec import RecommenderSpec
+
+            return RecommenderSpec.from_dict({k: v for k, v in data.items() if k != "task"})
+        if task == "text-classification":
+            from leptonic.tasks.textcls.spec import TextClassificationSpec
+
+            return TextClassificationSpec.from_dict(data)
+    except TypeError as exc:  # a value of a shape the spec cannot even compare
+        raise InvalidInput(f"invalid training spec: {exc}") from None
+    raise InvalidInput(
+        f"invalid training spec: task is {task!r}; use one of {', '.join(ALL_TASKS)}",
+        field="task",
+    )
+
+
+def spec_to_dict(spec: TrainSpec | RecommenderSpec | TextClassificationSpec) -> dict[str, Any]:
+    """The JSON form of a spec, with its ``task``: :func:`spec_from_dict` reads it back."""
+    data = spec.to_dict()
+    if "task" not in data:  # a RecommenderSpec has one task and no field for it
+        data = {"task": "recommendation", **data}
+    return data
 
 
 def _is_int(value: Any) -> bool:
