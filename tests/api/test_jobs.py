@@ -123,6 +123,9 @@ def test_cancel_a_running_job(make_server: Any, applicants_csv: Path) -> None:
 def test_cancel_a_queued_job(server: Server, applicants_csv: Path) -> None:
     with setup_workspace(server, applicants_csv) as c:
         run_id = c.post(f"{W}/runs", json={"dataset": "applicants", "spec": TRAIN}).json()["run_id"]
+        queued = c.get(f"{W}/runs/{run_id}")  # visible at once, from its job
+        assert queued.status_code == 200 and queued.json()["status"] == "queued"
+        assert queued.json()["inputs"] == ["leptonic://alpha/dataset/applicants/1"]
         assert c.post(f"{W}/runs/{run_id[:12]}/cancel").status_code == 202
         server.run_jobs()
         assert progress_of(c, run_id)["status"] == "cancelled"

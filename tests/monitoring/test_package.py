@@ -15,7 +15,7 @@ def test_all_names_exist_and_are_sorted() -> None:
 
 def test_no_private_or_module_leaks() -> None:
     public = {n for n in dir(monitoring) if not n.startswith("_") and n != "annotations"}
-    submodules = {"alerts", "baseline", "drift", "performance", "plots", "recalibrate"}
+    submodules = {"alerts", "baseline", "drift", "performance", "plots", "recalibrate", "recs"}
     assert public - set(monitoring.__all__) <= submodules
 
 

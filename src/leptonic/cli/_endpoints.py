@@ -130,27 +130,51 @@ def serve(
         typer.Option(help="Write the prediction log from a separate process (SQL stores)."),
     ] = True,
 ) -> None:
-    """Serve one endpoint's decisions (POST /decide, POST /feedback, GET /health)."""
+    """Serve one endpoint: decisions (POST /decide, POST /feedback) or, for a
+    recommendation model, recommendations (POST /recommend, GET /similar, POST /events);
+    GET /health."""
     import uvicorn
 
     from leptonic.serving.app import EndpointApp, TokenAuth
-    from leptonic.serving.host import EndpointHost
 
     settings = Settings.from_environ()
     lp = Platform.open(settings)
-    endpoint_host = EndpointHost(
-        lp.metadata,
-        lp.registry,
-        workspace,
-        name,
-        reload_interval=reload_interval,
-        spill_dir=settings.home / "spill",
-        separate_writer=log_process,
-    )
-    app = EndpointApp(endpoint_host, auth=TokenAuth(lp.metadata, workspace) if auth else None)
+    primary = lp.metadata.get_endpoint(workspace, name).routes[0]
+    task = lp.metadata.get_model_version(workspace, primary.model, primary.version).task
+    token_auth = TokenAuth(lp.metadata, workspace) if auth else None
+    app: Any
+    if task == "recommendation":
+        from leptonic.serving.recs import RecsHost
+        from leptonic.serving.recs_app import RecsApp
+
+        recs_host = RecsHost(
+            lp.metadata,
+            lp.artifacts,
+            workspace,
+            name,
+            reload_interval=reload_interval,
+            spill_dir=settings.home / "spill",
+            separate_writer=log_process,
+        )
+        app = RecsApp(recs_host, auth=token_auth)
+        revision, routes = recs_host.runtime.revision, "POST /recommend, POST /events"
+    else:
+        from leptonic.serving.host import EndpointHost
+
+        endpoint_host = EndpointHost(
+            lp.metadata,
+            lp.registry,
+            workspace,
+            name,
+            reload_interval=reload_interval,
+            spill_dir=settings.home / "spill",
+            separate_writer=log_process,
+        )
+        app = EndpointApp(endpoint_host, auth=token_auth)
+        revision, routes = endpoint_host.runtime.revision, "POST /decide"
     err_console.print(
-        f"serving endpoint {workspace}/{name} revision {endpoint_host.runtime.revision} "
-        f"on http://{host}:{port} (POST /decide)"
+        f"serving endpoint {workspace}/{name} revision {revision} "
+        f"on http://{host}:{port} ({routes})"
     )
     try:
         uvicorn.run(

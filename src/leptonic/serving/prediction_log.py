@@ -1,7 +1,9 @@
 """The prediction log writer: decisions are logged off the hot path.
 
-A request appends its :class:`~leptonic.core.endpoint.Prediction` to an
-in-memory buffer (a deque append: no lock, no I/O) and returns. A background
+:class:`BatchWriter` is the machinery, for any record kind (the event log of
+recommendation endpoints uses it too); :class:`PredictionLogWriter` writes
+:class:`~leptonic.core.endpoint.Prediction` records. A request appends its
+record to an in-memory buffer (a deque append: no lock, no I/O) and returns. A background
 thread moves the buffer to the metadata store in batches, every
 ``interval`` seconds or as soon as ``batch_size`` records wait. ``close()``
 stops the thread and writes everything that is left, so a graceful shutdown
@@ -22,16 +24,16 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import orjson
 
 from leptonic.core.endpoint import Prediction
 from leptonic.errors import AlreadyExists, InvalidInput, NotFound
 
-__all__ = ["PredictionLogWriter", "PredictionSink"]
+__all__ = ["BatchWriter", "PredictionLogWriter", "PredictionSink"]
 
 
 class PredictionSink(Protocol):
@@ -47,15 +49,17 @@ logger = logging.getLogger(__name__)
 _PERMANENT = (InvalidInput, AlreadyExists, NotFound)
 
 
-class PredictionLogWriter:
-    """Buffer predictions in memory and write them to the store in the background.
+T = TypeVar("T")
+
+
+class BatchWriter(Generic[T]):
+    """Buffer records in memory and write them to a store in the background.
+
+    Subclasses say how a batch is written (:meth:`_store_batch`), how a
+    record is named in the log and how it is spilled.
 
     Parameters
     ----------
-    store
-        Where the prediction log lives (a metadata store, or anything with its
-        ``append_predictions``, such as a
-        :class:`~leptonic.serving.log_shipper.ProcessAppender`).
     batch_size
         Flush as soon as this many records wait (and write at most this many
         per statement).
@@ -67,9 +71,13 @@ class PredictionLogWriter:
         Cap of the back-off between retries of a failing store, in seconds.
     """
 
+    #: What the records are called in log messages.
+    label = "log"
+    #: The spill file's name, in ``spill_dir``.
+    spill_file = "log.spill.jsonl"
+
     def __init__(
         self,
-        store: PredictionSink,
         *,
         batch_size: int = 2000,
         interval: float = 0.2,
@@ -80,12 +88,11 @@ class PredictionLogWriter:
             raise InvalidInput("batch_size must be at least 1", field="batch_size")
         if interval <= 0:
             raise InvalidInput("interval must be positive (seconds)", field="interval")
-        self.store = store
         self.batch_size = batch_size
         self.interval = interval
         self.spill_dir = Path(spill_dir) if spill_dir is not None else None
         self.max_retry_delay = max_retry_delay
-        self._buffer: deque[Prediction] = deque()
+        self._buffer: deque[T] = deque()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._flush_lock = threading.Lock()
@@ -94,15 +101,15 @@ class PredictionLogWriter:
         self.failures = 0
         self.last_error: str | None = None
         self._thread = threading.Thread(
-            target=self._loop, name="leptonic-prediction-log", daemon=True
+            target=self._loop, name=f"leptonic-{self.label.replace(' ', '-')}", daemon=True
         )
         self._thread.start()
 
     # -- the hot path ------------------------------------------------------------
-    def append(self, prediction: Prediction) -> None:
+    def append(self, record: T) -> None:
         """Queue one record (cheap; never blocks on I/O)."""
         buffer = self._buffer
-        buffer.append(prediction)
+        buffer.append(record)
         if len(buffer) == self.batch_size:  # once per batch: the writer drains them all
             self._wake.set()
 
@@ -124,7 +131,7 @@ class PredictionLogWriter:
             except Exception as exc:  # the store is down: keep the records, back off
                 self.failures += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"
-                logger.warning("prediction log: write failed, will retry: %s", self.last_error)
+                logger.warning("%s: write failed, will retry: %s", self.label, self.last_error)
                 delay = min(self.max_retry_delay, max(self.interval, delay * 2 or 0.25))
             else:
                 delay = 0.0
@@ -139,7 +146,7 @@ class PredictionLogWriter:
         with self._flush_lock:
             buffer = self._buffer
             while buffer:
-                batch: list[Prediction] = []
+                batch: list[T] = []
                 pop = buffer.popleft
                 try:
                     for _ in range(self.batch_size):
@@ -155,9 +162,23 @@ class PredictionLogWriter:
         self.written += total
         return total
 
-    def _write(self, batch: Sequence[Prediction]) -> None:
+    def _store_batch(self, batch: Sequence[T]) -> None:
+        """Write one batch, all or none (raises the store's error)."""
+        raise NotImplementedError
+
+    def _describe(self, record: T) -> str:
+        """The record, as named in an error message."""
+        return repr(record)
+
+    def _spill_entry(self, record: T) -> dict[str, Any]:
+        """The record as a JSON-ready dict, for the spill file."""
+        if is_dataclass(record) and not isinstance(record, type):
+            return {"record": asdict(record)}
+        return {"record": repr(record)}
+
+    def _write(self, batch: Sequence[T]) -> None:
         try:
-            self.store.append_predictions(batch)
+            self._store_batch(batch)
         except _PERMANENT as exc:
             if len(batch) == 1:
                 self._spill(batch[0], exc)
@@ -166,22 +187,20 @@ class PredictionLogWriter:
             self._write(batch[:mid])
             self._write(batch[mid:])
 
-    def _spill(self, prediction: Prediction, exc: Exception) -> None:
+    def _spill(self, record: T, exc: Exception) -> None:
         self.spilled += 1
         self.last_error = f"{type(exc).__name__}: {exc}"
         logger.error(
-            "prediction log: the store refused request %s (%s)",
-            prediction.request_id,
-            self.last_error,
+            "%s: the store refused %s (%s)", self.label, self._describe(record), self.last_error
         )
         if self.spill_dir is None:
             return
         self.spill_dir.mkdir(parents=True, exist_ok=True)
         line = orjson.dumps(
-            {"error": self.last_error, "prediction": asdict(prediction)},
+            {"error": self.last_error, **self._spill_entry(record)},
             option=orjson.OPT_NAIVE_UTC | orjson.OPT_SERIALIZE_NUMPY,
         )
-        with open(self.spill_dir / "prediction-log.spill.jsonl", "ab") as f:
+        with open(self.spill_dir / self.spill_file, "ab") as f:
             f.write(line + b"\n")
 
     def close(self, timeout: float = 30.0) -> None:
@@ -208,14 +227,60 @@ class PredictionLogWriter:
                     for p in left:
                         self._spill(p, exc)
                     logger.error(
-                        "prediction log: %d record(s) could not be written at shutdown", len(left)
+                        "%s: %d record(s) could not be written at shutdown", self.label, len(left)
                     )
                     break
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
-    def __enter__(self) -> PredictionLogWriter:
+    def __enter__(self) -> BatchWriter[T]:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class PredictionLogWriter(BatchWriter[Prediction]):
+    """Buffer predictions in memory and write them to the store in the background.
+
+    Parameters
+    ----------
+    store
+        Where the prediction log lives (a metadata store, or anything with its
+        ``append_predictions``, such as a
+        :class:`~leptonic.serving.log_shipper.ProcessAppender`).
+    batch_size, interval, spill_dir, max_retry_delay
+        As for :class:`BatchWriter`.
+    """
+
+    label = "prediction log"
+    spill_file = "prediction-log.spill.jsonl"
+
+    def __init__(
+        self,
+        store: PredictionSink,
+        *,
+        batch_size: int = 2000,
+        interval: float = 0.2,
+        spill_dir: str | Path | None = None,
+        max_retry_delay: float = 5.0,
+    ) -> None:
+        self.store = store
+        super().__init__(
+            batch_size=batch_size,
+            interval=interval,
+            spill_dir=spill_dir,
+            max_retry_delay=max_retry_delay,
+        )
+
+    def _store_batch(self, batch: Sequence[Prediction]) -> None:
+        self.store.append_predictions(batch)
+
+    def _describe(self, record: Prediction) -> str:
+        return f"request {record.request_id}"
+
+    def _spill_entry(self, record: Prediction) -> dict[str, Any]:
+        return {"prediction": asdict(record)}
+
+    def __enter__(self) -> PredictionLogWriter:
+        return self

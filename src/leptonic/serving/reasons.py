@@ -212,7 +212,7 @@ class Explainer:
         if encoded is not None and self.direct is not None:
             # (record with aggregates, its encoded vector), as the caller scored it
             rec = encoded[0]
-            member, _, part = self._parts[0]
+            part = self._parts[0][2]
             c = part.contributions(encoded[1])
         else:
             rec = self._augment(record)

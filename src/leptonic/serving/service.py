@@ -91,24 +91,44 @@ class EndpointService(EndpointAdjustment):
 
         ``policy`` is a decision policy spec (:mod:`leptonic.serving.policy`);
         without one, approve / review / reject bands are placed around the
-        model's decision threshold.
+        model's decision threshold. A ``recommendation`` model gets a
+        recommendation endpoint instead, whose ``policy`` is a
+        :class:`~leptonic.serving.recs.RecsPolicy` spec (defaults without one).
         """
         validate_name(name, "endpoint")
-        predictor = self.platform.load_model(workspace, model, version)
-        if predictor.task != "binary":
-            raise InvalidInput(
-                f"{model} v{version} is a {predictor.task} model; decision endpoints serve "
-                "binary models (a probability of the bad outcome)",
-                field="model",
+        if self.metadata.get_model_version(workspace, model, version).task == "recommendation":
+            from leptonic.serving.recs import load_recommender_version, recommendation_policy
+
+            if entity_key is not None:
+                raise InvalidInput(
+                    "recommendation endpoints are keyed by user; leave entity_key unset",
+                    field="entity_key",
+                )
+            spec = recommendation_policy(policy)
+            # the bundle must load (and verify) before anything is stored
+            load_recommender_version(
+                self.metadata, self.platform.artifacts, workspace, model, version
             )
-        names = {i["name"] for i in predictor.inputs}
-        if entity_key is not None and not entity_key.strip():
-            raise InvalidInput("entity_key must be a field name", field="entity_key")
-        if policy is None:
-            spec = default_policy(predictor.threshold if predictor.threshold is not None else 0.5)
         else:
-            spec = DecisionPolicy.from_spec(dict(policy)).to_spec()
-        DecisionPolicy.from_spec(spec).check_fields(names | ({entity_key} if entity_key else set()))
+            predictor = self.platform.load_model(workspace, model, version)
+            if predictor.task != "binary":
+                raise InvalidInput(
+                    f"{model} v{version} is a {predictor.task} model; decision endpoints serve "
+                    "binary models (a probability of the bad outcome)",
+                    field="model",
+                )
+            names = {i["name"] for i in predictor.inputs}
+            if entity_key is not None and not entity_key.strip():
+                raise InvalidInput("entity_key must be a field name", field="entity_key")
+            if policy is None:
+                spec = default_policy(
+                    predictor.threshold if predictor.threshold is not None else 0.5
+                )
+            else:
+                spec = DecisionPolicy.from_spec(dict(policy)).to_spec()
+            DecisionPolicy.from_spec(spec).check_fields(
+                names | ({entity_key} if entity_key else set())
+            )
         endpoint = self.metadata.create_endpoint(
             Endpoint(
                 workspace=workspace,

@@ -19,7 +19,9 @@ from leptonic.api.schemas import (
     probe_page,
 )
 from leptonic.core.job import JobStatus
-from leptonic.core.run import RunStatus
+from leptonic.core.run import Run, RunStatus
+from leptonic.core.uri import ObjectRef
+from leptonic.errors import NotFound
 
 __all__ = ["router"]
 
@@ -57,8 +59,36 @@ def list_runs(
 
 @router.get("/workspaces/{ws}/runs/{run_id}", response_model=RunOut)
 def get_run(scope: Viewer, run_id: str) -> object:
-    """One run (a unique prefix of its id will do)."""
-    return RunOut.model_validate(scope.platform.get_run(scope.workspace, run_id))
+    """One run (a unique prefix of its id will do); the run of a job that waits in
+    the queue (or is just starting) is shown from the job, before it has a record."""
+    try:
+        return RunOut.model_validate(scope.platform.get_run(scope.workspace, run_id))
+    except NotFound:
+        try:
+            job = jobs.job_for_run(scope.platform, scope.workspace, run_id)
+        except NotFound:
+            job = None
+        if job is None or job.run_id is None or job.status.finished:
+            raise
+        if job.status is JobStatus.RUNNING:  # recorded meanwhile, or about to be
+            try:
+                return RunOut.model_validate(scope.platform.get_run(scope.workspace, job.run_id))
+            except NotFound:
+                pass
+        payload = job.payload
+        spec = dict(payload.get("spec") or {})
+        dataset = ObjectRef(scope.workspace, "dataset", payload["dataset"], payload["version"])
+        queued = Run(
+            id=job.run_id,
+            workspace=job.workspace,
+            status=RunStatus.QUEUED if job.status is JobStatus.QUEUED else RunStatus.RUNNING,
+            spec=spec,
+            seed=int(spec.get("seed", 0) or 0),
+            inputs=(str(dataset),),
+            created_by=job.created_by,
+            created_at=job.created_at,
+        )
+        return RunOut.model_validate(queued)
 
 
 @router.get("/workspaces/{ws}/runs/{run_id}/report", response_class=HTMLResponse)

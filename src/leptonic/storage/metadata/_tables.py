@@ -26,6 +26,7 @@ __all__ = [
     "datasets",
     "endpoint_policies",
     "endpoints",
+    "events",
     "feedback",
     "jobs",
     "key_type",
@@ -445,4 +446,25 @@ alerts = sa.Table(
     sa.ForeignKeyConstraint(["workspace", "endpoint"], ["endpoints.workspace", "endpoints.name"]),
     sa.Index("ix_alerts_workspace_id", "workspace", "id"),
     sa.Index("ix_alerts_workspace_endpoint_id", "workspace", "endpoint", "id"),
+)
+
+# -- events posted to recommendation endpoints (revision 0005) ----------------------
+# One row per interaction; (user, item, at) is unique per endpoint so that a repeated
+# event is refused. Listed by arrival (replay, retraining) or by event time (monitoring).
+events = sa.Table(
+    "events",
+    metadata,
+    _key("workspace", primary_key=True),
+    _key("endpoint", primary_key=True),
+    _key("id", primary_key=True),
+    _key("user"),
+    _key("item"),
+    _number("weight"),
+    _text("kind"),
+    _when("at"),
+    _when("received_at"),
+    sa.ForeignKeyConstraint(["workspace", "endpoint"], ["endpoints.workspace", "endpoints.name"]),
+    sa.UniqueConstraint("workspace", "endpoint", "user", "item", "at"),
+    sa.Index("ix_events_workspace_endpoint_received_at", "workspace", "endpoint", "received_at"),
+    sa.Index("ix_events_workspace_endpoint_at", "workspace", "endpoint", "at"),
 )

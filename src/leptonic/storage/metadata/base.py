@@ -29,6 +29,7 @@ from leptonic.core.uri import ObjectRef
 from leptonic.core.workspace import Workspace
 from leptonic.errors import Conflict, InvalidInput
 from leptonic.storage.metadata.endpoint_base import EndpointStore
+from leptonic.storage.metadata.event_base import EventStore
 
 __all__ = [
     "JOB_MUTABLE_FIELDS",
@@ -229,7 +230,7 @@ def check_job_changes(changes: dict[str, Any]) -> None:
         changes["status"] = check_job_status(changes["status"])
 
 
-class MetadataStore(EndpointStore):
+class MetadataStore(EndpointStore, EventStore):
     """Abstract metadata store. Implementations: SQL (SQLite, PostgreSQL) and memory."""
 
     uri: str

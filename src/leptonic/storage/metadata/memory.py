@@ -31,6 +31,7 @@ from leptonic.storage.metadata._errors import (
     user_not_found,
 )
 from leptonic.storage.metadata._memory_endpoints import MemoryEndpointsMixin
+from leptonic.storage.metadata._memory_events import MemoryEventsMixin
 from leptonic.storage.metadata.base import (
     ORPHANED_JOB_ERROR,
     MetadataStore,
@@ -58,7 +59,7 @@ def _checked(record: Any, *fields: str) -> Any:
     return copy.deepcopy(record)
 
 
-class MemoryMetadataStore(MemoryEndpointsMixin, MetadataStore):
+class MemoryMetadataStore(MemoryEndpointsMixin, MemoryEventsMixin, MetadataStore):
     """Keeps everything in dictionaries guarded by one lock. ``memory://``.
 
     Endpoints and their prediction log, feedback and alerts are kept by
@@ -83,6 +84,7 @@ class MemoryMetadataStore(MemoryEndpointsMixin, MetadataStore):
         self._audit_ids = itertools.count(1)
         self._jobs: dict[str, Job] = {}  # by id (ids are unique across workspaces)
         self._init_endpoints()
+        self._init_events()
 
     @classmethod
     def from_uri(cls, uri: str) -> MemoryMetadataStore:

@@ -37,6 +37,7 @@ from leptonic.storage.metadata import _tables as t
 from leptonic.storage.metadata._access import AccessMixin
 from leptonic.storage.metadata._endpoints import EndpointsMixin
 from leptonic.storage.metadata._engine import display_uri, make_engine
+from leptonic.storage.metadata._events import EventsMixin
 from leptonic.storage.metadata._jobs import JobsMixin
 from leptonic.storage.metadata._records import (
     RUN_JSON_FIELDS,
@@ -74,7 +75,7 @@ class _Retry(Exception):
     """Another writer took the version number; start the transaction again."""
 
 
-class SQLMetadataStore(AccessMixin, JobsMixin, EndpointsMixin, MetadataStore):
+class SQLMetadataStore(AccessMixin, JobsMixin, EndpointsMixin, EventsMixin, MetadataStore):
     """Metadata in a SQL database: ``sqlite:///path/to.db`` or ``postgresql://...``.
 
     Parameters

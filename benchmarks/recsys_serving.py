@@ -1,0 +1,366 @@
+"""Recommendations over HTTP: MovieLens 100k served by a recommendation endpoint.
+
+Trains a recommender on ``../shared/data/movielens_100k/u.data`` with the
+default :class:`~leptonic.tasks.recsys.RecommenderSpec` (every candidate
+family, the default search budget; ratings as weights, film genres as item
+attributes, age / gender / occupation as user attributes for the cold
+start), registers it, deploys it as a recommendation endpoint and serves it
+with ``leptonic endpoint serve`` (uvicorn, one worker, API tokens, the
+prediction log written by a separate process, as deployed). Then:
+
+- ``wrk`` (Debian package) on 127.0.0.1, one thread, 16 connections:
+  ``POST /recommend`` for users drawn at random (k = 10), without and with a
+  genre filter: requests/s, p50, p99;
+- event → changed recommendation: one client posts a click on the user's
+  current top recommendation and at once asks for the user's
+  recommendations, 1,000 times in sequence; the latency of the pair (p50,
+  p99) and the share of answers that changed (the clicked film is now seen,
+  so it must leave the list);
+- after a graceful stop (SIGTERM), the events stored against the events
+  accepted.
+
+Acceptance targets: recommendation p99 ≤ 5 ms at 16 connections, event →
+changed recommendation p99 ≤ 5 ms. Prints tables; never asserts.
+
+Usage: python benchmarks/recsys_serving.py [--duration 15] [--events 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import httpx
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import DATA, peak_rss_mb, print_table
+
+ML = DATA / "movielens_100k"
+WORKSPACE = "shop"
+ENDPOINT = "movies"
+CONNECTIONS = 16
+GENRES = [
+    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
+    "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
+    "Romance", "Sci-Fi", "Thriller", "War", "Western",
+]  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# -- training and deployment -----------------------------------------------------------------
+def prepare(home: Path) -> dict[str, Any]:
+    """Train with the default spec, register, deploy, make a developer token."""
+    import pandas as pd
+
+    import leptonic
+    from leptonic.core.access import Role
+    from leptonic.core.model_version import Model, ModelVersion
+    from leptonic.tasks.recsys import (
+        Interactions,
+        RecommenderSpec,
+        fit_recommender,
+        save_recommender,
+    )
+
+    frame = pd.read_csv(ML / "u.data", sep="\t", names=["user", "item", "rating", "ts"])
+    films = pd.read_csv(ML / "u.item", sep="|", header=None, encoding="latin-1")
+    items = pd.DataFrame(
+        {
+            "item": films[0],
+            "genre": [
+                [g for g, flag in zip(GENRES, row, strict=True) if flag]
+                for row in films.iloc[:, 5:24].to_numpy()
+            ],
+        }
+    )
+    people = pd.read_csv(
+        ML / "u.user", sep="|", names=["user", "age", "gender", "occupation", "zip"]
+    ).drop(columns="zip")
+    spec = RecommenderSpec(timestamp="ts", weight="rating")  # the defaults otherwise
+    data = Interactions.from_table(frame, timestamp="ts", weight="rating")
+    t = time.perf_counter()
+    fit = fit_recommender(
+        data, spec, item_attributes=items, user_attributes=people, log=lambda _: None
+    )
+    train_s = time.perf_counter() - t
+
+    lp = leptonic.Platform.open(leptonic.Settings.for_home(home, user="bench"))
+    lp.create_workspace(WORKSPACE)
+    key, digest = save_recommender(fit.predictor, lp.artifacts)
+    lp.metadata.create_model(Model(WORKSPACE, "movielens", task="recommendation"))
+    mv = lp.metadata.add_model_version(
+        ModelVersion(
+            WORKSPACE,
+            "movielens",
+            0,
+            "recommendation",
+            fit.chosen,
+            "benchmark",
+            f"{WORKSPACE}/movielens-100k@1",
+            key,
+            digest,
+            {},
+            {"valid": fit.valid_metrics},
+            "",
+        )
+    )
+    lp.endpoints.create(WORKSPACE, ENDPOINT, mv.model, mv.version)
+    lp.create_user("shopper")
+    lp.set_member(WORKSPACE, "shopper", Role.DEVELOPER)
+    _, secret = lp.create_token("shopper", "benchmark")
+    lp.close()
+    seen: dict[int, set[int]] = {}
+    for u, i in zip(frame["user"], frame["item"], strict=True):
+        seen.setdefault(int(u), set()).add(int(i))
+    return {
+        "token": secret,
+        "users": sorted(seen),
+        "chosen": fit.chosen,
+        "train_s": train_s,
+        "valid": fit.valid_metrics,
+    }
+
+
+# -- the server -------------------------------------------------------------------------
+def serve(home: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "LEPTONIC_HOME": str(home), "LEPTONIC_USER": "bench"}
+    cmd = [sys.executable, "-m", "leptonic.cli.main", "endpoint", "serve", ENDPOINT]
+    proc = subprocess.Popen(
+        [*cmd, "-w", WORKSPACE, "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            err = proc.stderr.read().decode() if proc.stderr else ""
+            raise RuntimeError(f"the server exited with {proc.returncode}:\n{err[-3000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1.0).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("the server did not answer /health in 120 s")
+
+
+def stop(proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def server_rss_mb(pid: int) -> float:
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return float("nan")
+    match = re.search(r"VmHWM:\s+(\d+) kB", text)
+    return int(match.group(1)) / 1024 if match else float("nan")
+
+
+# -- load -------------------------------------------------------------------------------------
+def wrk_script(bodies: list[str], token: str, tmp: Path, name: str) -> Path:
+    lua_bodies = ",\n".join("[==[" + b + "]==]" for b in bodies)
+    script = tmp / f"{name}.lua"
+    script.write_text(
+        f"""
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer {token}"
+local bodies = {{
+{lua_bodies}
+}}
+local i = 0
+request = function()
+  i = i % #bodies + 1
+  return wrk.format("POST", "/recommend", nil, bodies[i])
+end
+"""
+    )
+    return script
+
+
+def wrk(url: str, script: Path, seconds: int) -> dict[str, Any]:
+    cmd = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "-s", str(script), url]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+
+    def ms(text: str) -> float:
+        m = re.match(r"([\d.]+)(us|ms|s)", text)
+        if m is None:
+            return float("nan")
+        return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+
+    lat = dict(re.findall(r"^\s+(\d+)%\s+([\d.]+\w+)", out, flags=re.M))
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    requests = re.search(r"(\d+) requests in", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "requests": int(requests.group(1)) if requests else 0,
+        "rps": float(rps.group(1)) if rps else float("nan"),
+        "p50": ms(lat.get("50", "")),
+        "p99": ms(lat.get("99", "")),
+        "errors": int(non2xx.group(1)) if non2xx else 0,
+    }
+
+
+def event_to_answer(url: str, token: str, users: list[int], n: int) -> dict[str, Any]:
+    """Post a click on the user's top recommendation, then ask again: ``n`` times."""
+    rng = random.Random(0)
+    headers = {"Authorization": f"Bearer {token}"}
+    last: dict[int, list[Any]] = {}
+    lat_ns: list[int] = []
+    changed = failed = 0
+    with httpx.Client(base_url=url, headers=headers, timeout=10.0) as client:
+        for _ in range(n):
+            user = rng.choice(users)
+            if user not in last:
+                r = client.post("/recommend", json={"user": user, "k": 10})
+                last[user] = [x["item"] for x in r.json()["items"]]
+            before = last[user]
+            t0 = time.perf_counter_ns()
+            r1 = client.post("/events", json={"user": user, "item": before[0], "kind": "click"})
+            r2 = client.post("/recommend", json={"user": user, "k": 10})
+            lat_ns.append(time.perf_counter_ns() - t0)
+            if r1.status_code != 200 or r2.status_code != 200:
+                failed += 1
+                continue
+            after = [x["item"] for x in r2.json()["items"]]
+            changed += after != before
+            last[user] = after
+    ms = np.asarray(lat_ns, dtype=np.float64) / 1e6
+    return {
+        "n": n,
+        "p50": float(np.percentile(ms, 50)),
+        "p99": float(np.percentile(ms, 99)),
+        "changed": changed,
+        "failed": failed,
+        "accepted": n - failed,
+    }
+
+
+def count_events(home: Path) -> int:
+    import leptonic
+
+    lp = leptonic.Platform.open(leptonic.Settings.for_home(home, user="bench"))
+    try:
+        return lp.metadata.count_events(WORKSPACE, ENDPOINT)
+    finally:
+        lp.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=15, help="seconds of wrk per row")
+    parser.add_argument("--events", type=int, default=1000, help="event → answer round trips")
+    args = parser.parse_args()
+    if not (ML / "u.data").exists():
+        sys.exit(f"{ML / 'u.data'} is missing: this benchmark needs ../shared/data")
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: apt-get install -y wrk")
+    started = time.perf_counter()
+    tmp = Path(tempfile.mkdtemp(prefix="leptonic-recs-serving-"))
+    home = tmp / "home"
+    prepared = prepare(home)
+    print(
+        f"trained {prepared['chosen']} with the default spec in {prepared['train_s']:.1f} s "
+        f"(validation {json.dumps(prepared['valid'])})"
+    )
+    rng = random.Random(1)
+    users = prepared["users"]
+    plain = [json.dumps({"user": rng.choice(users), "k": 10}) for _ in range(500)]
+    genres = ["Comedy", "Drama", "Action", "Thriller", "Romance"]
+    filtered = [
+        json.dumps({"user": rng.choice(users), "k": 10, "filter": {"genre": rng.choice(genres)}})
+        for _ in range(500)
+    ]
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = serve(home, port)
+    results: dict[str, dict[str, Any]] = {}
+    try:
+        for name, bodies in (("plain", plain), ("filter", filtered)):
+            script = wrk_script(bodies, prepared["token"], tmp, name)
+            wrk(url, script, 2)  # warm-up
+            results[name] = wrk(url, script, args.duration)
+        results["events"] = event_to_answer(url, prepared["token"], users, args.events)
+        health = httpx.get(f"{url}/health").json()
+        rss = server_rss_mb(proc.pid)
+    finally:
+        stop(proc)
+    stored = count_events(home)
+
+    rows: list[list[Any]] = []
+    for name, label in (("plain", "POST /recommend k=10"), ("filter", "... + genre filter")):
+        r = results[name]
+        rows.append([label, r["rps"], r["p50"], r["p99"], r["errors"], "p99 <= 5 ms"])
+    ev = results["events"]
+    rows.append(
+        [
+            f"event -> changed answer (x{ev['n']}, sequential)",
+            "-",
+            ev["p50"],
+            ev["p99"],
+            ev["failed"],
+            "p99 <= 5 ms",
+        ]
+    )
+    print_table(
+        f"MovieLens 100k recommendations over HTTP: wrk, {CONNECTIONS} connections, one server "
+        f"worker, {args.duration} s per row",
+        ["request", "requests/s", "p50 ms", "p99 ms", "errors", "target"],
+        rows,
+    )
+    print_table(
+        "Events",
+        ["answers changed", "events accepted", "stored after SIGTERM", "equal", "spilled"],
+        [
+            [
+                f"{ev['changed']}/{ev['n']}",
+                ev["accepted"],
+                stored,
+                stored == ev["accepted"],
+                health.get("events_spilled"),
+            ]
+        ],
+    )
+    for name in ("plain", "filter"):
+        r = results[name]
+        verdict = "met" if r["p99"] <= 5.0 and r["errors"] == 0 else "NOT met"
+        print(f"target {name}: p99 <= 5 ms, 0 errors -> p99 {r['p99']:.2f} ms ({verdict})")
+    verdict = "met" if ev["p99"] <= 5.0 and ev["changed"] == ev["n"] else "NOT met"
+    print(f"target event -> changed answer: p99 <= 5 ms -> p99 {ev['p99']:.2f} ms ({verdict})")
+    print(
+        f"server peak RSS {rss:.0f} MiB; this process {peak_rss_mb():.0f} MiB; "
+        f"wall {time.perf_counter() - started:.0f} s"
+    )
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
