@@ -37,6 +37,12 @@ bench: install
 	$(BIN)/python benchmarks/features.py
 	$(BIN)/python benchmarks/credit.py
 	$(BIN)/python benchmarks/api.py
+	$(BIN)/python benchmarks/decisions.py
+	$(BIN)/python benchmarks/serving.py
+	$(BIN)/python benchmarks/recsys.py
+	$(BIN)/python benchmarks/recsys_serving.py
+	$(BIN)/python benchmarks/text.py
+	$(BIN)/python benchmarks/text_serving.py
 
 serve: install
 	$(BIN)/leptonic server

@@ -492,7 +492,7 @@ def main() -> None:
         ok = lep["rps"] >= target and lep["p99"] <= 3.0 and lep["errors"] == 0
         ratio_ok = ml is None or lep["rps"] >= 5 * ml["rps"]
         print(
-            f"target {label}: >= {target:.0f}/s, p99 <= 3 ms, 0 errors, >= 5x mlflow -> "
+            f"target {endpoint}: >= {target:.0f}/s, p99 <= 3 ms, 0 errors, >= 5x mlflow -> "
             f"{lep['rps']:.0f}/s, p99 {lep['p99']:.2f} ms, {lep['errors']} errors "
             f"({'met' if ok and ratio_ok else 'NOT met'})"
         )
