@@ -2,8 +2,9 @@
 
 Generates a realistic applicant table, then: workspace → governed dataset
 (schema, quality report, PII masking) → training with hyperparameter search
-→ evaluation report → registry (staging, production) → scoring one applicant
-from the registered model.
+→ evaluation report → registry (staging, production) → a real-time decision
+endpoint (approve / review / reject with reason codes) deciding 1,000
+applicants → their outcomes fed back → a monitoring check and report.
 """
 
 from __future__ import annotations
@@ -15,12 +16,16 @@ from rich.console import Console
 
 from leptonic.cli._render import kv_table, progress_bar, table
 from leptonic.config import Settings
+from leptonic.core.dataset import DatasetVersion
 from leptonic.errors import AlreadyExists
 from leptonic.platform import Platform
 from leptonic.synthetic import write_applicants_csv
 from leptonic.tasks.spec import TrainSpec
 
 __all__ = ["run_demo"]
+
+#: Applicants the demo endpoint decides.
+DECISIONS = 1000
 
 CONTRACT = """\
 # Column roles the team declares; everything else is inferred.
@@ -115,15 +120,20 @@ def run_demo(
         lp.promote("credit-risk", mv.model, mv.version, "production", reason="demo: go live")
 
         predictor = lp.load_model("credit-risk", mv.model, mv.version)
-        applicant = lp.preview("credit-risk", "applicants", limit=1, raw=True).to_pylist()[0]
-        probability = predictor.predict_one(applicant)
-        if not isinstance(probability, float):  # pragma: no cover - binary model
-            raise RuntimeError("the demo model is not binary")
         threshold = predictor.threshold or 0.5
-        decision = (
-            "reject"
-            if probability >= threshold
-            else ("review" if probability >= 0.6 * threshold else "approve")
+        answers, labels = _decide(lp, mv.model, mv.version, version, predictor.input_names)
+        lp.endpoints.feedback(
+            "credit-risk",
+            "decide",
+            [
+                {"request_id": a["request_id"], "label": y}
+                for a, y in zip(answers, labels, strict=True)
+            ],
+        )
+        check = lp.endpoints.monitor("credit-risk", "decide", last=len(answers))
+        monitoring = home.parent / "monitoring.html"
+        monitoring.write_text(
+            lp.endpoints.monitor_report("credit-risk", "decide"), encoding="utf-8"
         )
         report = lp.write_report("credit-risk", outcome.run.id, home.parent / "report.html")
         card_rows = result.scorecard.points_table()[:8] if result.scorecard else []
@@ -140,8 +150,12 @@ def run_demo(
         "test Brier": round(test["brier"], 4),
         "threshold": round(threshold, 4),
         "registered": f"{mv.model} v{mv.version} → production",
-        "one applicant": f"P(default)={probability:.3f} → {decision}",
+        "endpoint decisions": _counts(answers),
+        "one rejected applicant": _example(answers),
+        "AUC on fed-back outcomes (rows seen in training too)": _auc(check),
+        "monitoring alerts": len(check["alerts"]),
         "report": str(report),
+        "monitoring report": str(monitoring),
         "wall time (s)": round(time.perf_counter() - started, 1),
     }
     if card_rows:
@@ -155,3 +169,57 @@ def run_demo(
     console.print(kv_table("Demo summary", summary))
     console.print(f"open the report: [bold]{report}[/bold]")
     return summary
+
+
+def _decide(
+    lp: Platform, model: str, version: int, data: DatasetVersion, inputs: list[str]
+) -> tuple[list[dict[str, object]], list[int]]:
+    """Serve the model behind the endpoint ``decide`` and decide some applicants."""
+    import pyarrow.parquet as pq
+
+    from leptonic.core.endpoint import Route
+    from leptonic.serving.host import EndpointHost
+
+    try:
+        lp.endpoints.create("credit-risk", "decide", model, version, entity_key="applicant_id")
+    except AlreadyExists:  # a second demo in the same home: serve the new version
+        lp.endpoints.set_routes(
+            "credit-risk", "decide", (Route(model, version, 100.0),), reason="demo: new model"
+        )
+    table = pq.read_table(
+        lp.artifacts.local_path(data.artifact_key), columns=[*inputs, "applicant_id", "default"]
+    ).slice(0, DECISIONS)
+    host = EndpointHost(lp.metadata, lp.registry, "credit-risk", "decide", reload_interval=0)
+    answers: list[dict[str, object]] = []
+    labels: list[int] = []
+    try:
+        for row in table.to_pylist():
+            labels.append(int(row.pop("default")))
+            answers.append(host.runtime.decide(row))
+    finally:
+        host.close()  # writes the prediction log
+    return answers, labels
+
+
+def _counts(answers: list[dict[str, object]]) -> str:
+    counts: dict[str, int] = {}
+    for a in answers:
+        counts[str(a["decision"])] = counts.get(str(a["decision"]), 0) + 1
+    return " · ".join(f"{k} {v}" for k, v in counts.items())
+
+
+def _example(answers: list[dict[str, object]]) -> str:
+    for a in answers:
+        if a["decision"] == "reject":
+            reasons = a["reasons"]
+            assert isinstance(reasons, list)
+            why = "; ".join(str(r["text"]) for r in reasons[:2])
+            return f"P(default)={float(a['score']):.3f}: {why}"  # type: ignore[arg-type]
+    return "none rejected"
+
+
+def _auc(check: dict[str, object]) -> object:
+    performance = check.get("performance")
+    if isinstance(performance, dict) and performance.get("auc") is not None:
+        return round(float(performance["auc"]), 4)
+    return "n/a"
