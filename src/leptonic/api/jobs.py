@@ -61,6 +61,48 @@ class _ShuttingDown(LeptonicError):
 
 
 # -- service functions used by the routes ---------------------------------------------
+def _submit_batch(
+    platform: Platform,
+    workspace: str,
+    kind: str,
+    subject: ObjectRef,
+    payload: dict[str, Any],
+    dataset: str,
+    dataset_version: int | None,
+    output: str | None,
+) -> Job:
+    """Queue a job that streams a dataset version (pinned now) into a new one."""
+    from leptonic.core.names import validate_name
+
+    if output is not None:
+        validate_name(output, "dataset")
+    dv = platform.dataset_version(workspace, dataset, dataset_version)
+    if output is not None:
+        check_score_output(dv.dataset, output)
+    job = platform.metadata.create_job(
+        Job(
+            id=uuid.uuid4().hex,
+            workspace=workspace,
+            kind=kind,
+            payload={
+                **payload,
+                "dataset": dv.dataset,
+                "dataset_version": dv.version,
+                "output": output,
+            },
+            created_by=platform.actor,
+            progress={"done": 0, "total": dv.num_rows, "message": "queued", "log": []},
+        )
+    )
+    platform.audit(
+        f"{subject.kind}.{'score' if kind == 'score' else 'batch'}.submit",
+        workspace,
+        [subject, ObjectRef(workspace, "dataset", dv.dataset, dv.version)],
+        job=job.id,
+    )
+    return job
+
+
 def submit_scoring(
     platform: Platform,
     workspace: str,
@@ -72,40 +114,17 @@ def submit_scoring(
     output: str | None = None,
 ) -> Job:
     """Queue a batch-scoring job: a model version over a dataset version (pinned now)."""
-    from leptonic.core.names import validate_name
-
-    if output is not None:
-        validate_name(output, "dataset")
     platform.model_version(workspace, model, version)
-    dv = platform.dataset_version(workspace, dataset, dataset_version)
-    if output is not None:
-        check_score_output(dv.dataset, output)
-    job = platform.metadata.create_job(
-        Job(
-            id=uuid.uuid4().hex,
-            workspace=workspace,
-            kind="score",
-            payload={
-                "model": model,
-                "version": version,
-                "dataset": dv.dataset,
-                "dataset_version": dv.version,
-                "output": output,
-            },
-            created_by=platform.actor,
-            progress={"done": 0, "total": dv.num_rows, "message": "queued", "log": []},
-        )
-    )
-    platform.audit(
-        "model.score.submit",
+    return _submit_batch(
+        platform,
         workspace,
-        [
-            ObjectRef(workspace, "model", model, version),
-            ObjectRef(workspace, "dataset", dv.dataset, dv.version),
-        ],
-        job=job.id,
+        "score",
+        ObjectRef(workspace, "model", model, version),
+        {"model": model, "version": version},
+        dataset,
+        dataset_version,
+        output,
     )
-    return job
 
 
 def submit_decisions(
@@ -118,39 +137,17 @@ def submit_decisions(
     output: str | None = None,
 ) -> Job:
     """Queue batch decisions: an endpoint's primary version and policy over a dataset version."""
-    from leptonic.core.names import validate_name
-
-    if output is not None:
-        validate_name(output, "dataset")
     platform.endpoints.get(workspace, endpoint)
-    dv = platform.dataset_version(workspace, dataset, dataset_version)
-    if output is not None:
-        check_score_output(dv.dataset, output)
-    job = platform.metadata.create_job(
-        Job(
-            id=uuid.uuid4().hex,
-            workspace=workspace,
-            kind="decide",
-            payload={
-                "endpoint": endpoint,
-                "dataset": dv.dataset,
-                "dataset_version": dv.version,
-                "output": output,
-            },
-            created_by=platform.actor,
-            progress={"done": 0, "total": dv.num_rows, "message": "queued", "log": []},
-        )
-    )
-    platform.audit(
-        "endpoint.batch.submit",
+    return _submit_batch(
+        platform,
         workspace,
-        [
-            ObjectRef(workspace, "endpoint", endpoint),
-            ObjectRef(workspace, "dataset", dv.dataset, dv.version),
-        ],
-        job=job.id,
+        "decide",
+        ObjectRef(workspace, "endpoint", endpoint),
+        {"endpoint": endpoint},
+        dataset,
+        dataset_version,
+        output,
     )
-    return job
 
 
 def submit_training(

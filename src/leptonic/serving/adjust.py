@@ -9,6 +9,7 @@ process.
 
 from __future__ import annotations
 
+import abc
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -66,18 +67,25 @@ def _window(since: datetime | None, until: datetime | None) -> tuple[datetime, d
     return start, end
 
 
-class EndpointAdjustment:
-    """Monitoring, recalibration and retraining of endpoints (a mixin)."""
+class EndpointAdjustment(abc.ABC):
+    """Monitoring, recalibration and retraining of endpoints (a mixin of
+    :class:`~leptonic.serving.service.EndpointService`, which provides the
+    abstract methods)."""
 
     platform: Platform
 
-    def get(self, workspace: str, name: str) -> Endpoint:  # pragma: no cover - see service
-        raise NotImplementedError
+    @abc.abstractmethod
+    def get(self, workspace: str, name: str) -> Endpoint: ...
 
+    @abc.abstractmethod
     def set_policy(
         self, workspace: str, name: str, spec: Mapping[str, Any], *, reason: str
-    ) -> PolicyVersion:  # pragma: no cover - see service
-        raise NotImplementedError
+    ) -> PolicyVersion: ...
+
+    @abc.abstractmethod
+    def canary(
+        self, workspace: str, name: str, model: str, version: int, percent: float, *, reason: str
+    ) -> Endpoint: ...
 
     # -- baselines ------------------------------------------------------------------
     def baseline(self, workspace: str, model: str, version: int) -> BaselineProfile:
@@ -351,9 +359,7 @@ class EndpointAdjustment:
         )
         mv = outcome.model_version
         if canary_percent is not None and mv is not None:
-            self.canary(  # type: ignore[attr-defined]
-                workspace, name, mv.model, mv.version, canary_percent, reason=reason
-            )
+            self.canary(workspace, name, mv.model, mv.version, canary_percent, reason=reason)
         return outcome
 
 

@@ -21,6 +21,7 @@ written out, so a graceful restart loses no record.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import hashlib
 import logging
@@ -47,7 +48,7 @@ from leptonic.serving.host import EndpointHost
 from leptonic.serving.requests import parse_json
 from leptonic.storage.metadata.base import MetadataStore
 
-__all__ = ["DEFAULT_MAX_BODY", "EndpointApp", "TokenAuth"]
+__all__ = ["DEFAULT_MAX_BODY", "DataPlaneApp", "EndpointApp", "TokenAuth"]
 
 logger = logging.getLogger(__name__)
 
@@ -139,13 +140,14 @@ class TokenAuth:
         return user.name, (membership.role if membership else None)
 
 
-class EndpointApp:
-    """The ASGI application serving one :class:`EndpointHost`.
+class DataPlaneApp(abc.ABC):
+    """What the data-plane apps share: lifespan (closing the host on shutdown),
+    token checks and bounded request bodies. Subclasses route in :meth:`_http`.
 
     Parameters
     ----------
     host
-        The endpoint served.
+        The endpoint served (it has a ``workspace`` and a ``close()``).
     auth
         Token checking; None serves without authentication (tests, a trusted
         network behind a gateway that authenticates).
@@ -154,11 +156,7 @@ class EndpointApp:
     """
 
     def __init__(
-        self,
-        host: EndpointHost,
-        *,
-        auth: TokenAuth | None = None,
-        max_body: int = DEFAULT_MAX_BODY,
+        self, host: Any, *, auth: TokenAuth | None = None, max_body: int = DEFAULT_MAX_BODY
     ) -> None:
         self.host = host
         self.auth = auth
@@ -183,10 +181,78 @@ class EndpointApp:
                 return
 
     def close(self) -> None:
-        """Stop the host and write out the prediction log (idempotent)."""
+        """Stop the host and write out what it queued (idempotent)."""
         if not self.closed:
             self.closed = True
             self.host.close()
+
+    @abc.abstractmethod
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None: ...
+
+    def _authorise(self, scope: Scope, needed: Role | None) -> str:
+        """The calling user (``anonymous`` without authentication), if allowed."""
+        if self.auth is None:
+            return "anonymous"
+        header = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                header = value
+                break
+        user, role = self.auth.caller(header)
+        if needed is not None and not role.allows(needed):
+            raise PermissionDenied(
+                f"this needs the {needed.value} role in workspace {self.host.workspace!r}; "
+                f"{user!r} has {role.value}: ask a workspace admin"
+            )
+        return user
+
+    async def _body(self, scope: Scope, receive: Receive, limit: int | None = None) -> bytes:
+        """The request body; 413 above ``limit`` (default: ``max_body``)."""
+        limit = self.max_body if limit is None else limit
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    raise InvalidInput(
+                        "bad Content-Length header", field="content-length"
+                    ) from None
+                if declared > limit:
+                    raise _too_large(limit)
+                break
+        message = await receive()
+        body: bytes = message.get("body", b"")
+        if not message.get("more_body", False):
+            if len(body) > limit:
+                raise _too_large(limit)
+            return body
+        chunks = [body]
+        size = len(body)
+        while message.get("more_body", False):
+            message = await receive()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+class EndpointApp(DataPlaneApp):
+    """The ASGI application serving one :class:`EndpointHost`.
+
+    Parameters
+    ----------
+    host
+        The endpoint served.
+    auth
+        Token checking; None serves without authentication (tests, a trusted
+        network behind a gateway that authenticates).
+    max_body
+        Largest accepted body in bytes (413 above).
+    """
+
+    host: EndpointHost
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
@@ -272,53 +338,6 @@ class EndpointApp:
             )
         )
         return stored
-
-    def _authorise(self, scope: Scope, needed: Role | None) -> str:
-        """The calling user (``anonymous`` without authentication), if allowed."""
-        if self.auth is None:
-            return "anonymous"
-        header = None
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                header = value
-                break
-        user, role = self.auth.caller(header)
-        if needed is not None and not role.allows(needed):
-            raise PermissionDenied(
-                f"this needs the {needed.value} role in workspace {self.host.workspace!r}; "
-                f"{user!r} has {role.value}: ask a workspace admin"
-            )
-        return user
-
-    async def _body(self, scope: Scope, receive: Receive) -> bytes:
-        limit = self.max_body
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    raise InvalidInput(
-                        "bad Content-Length header", field="content-length"
-                    ) from None
-                if declared > limit:
-                    raise _too_large(limit)
-                break
-        message = await receive()
-        body: bytes = message.get("body", b"")
-        if not message.get("more_body", False):
-            if len(body) > limit:
-                raise _too_large(limit)
-            return body
-        chunks = [body]
-        size = len(body)
-        while message.get("more_body", False):
-            message = await receive()
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise _too_large(limit)
-            chunks.append(chunk)
-        return b"".join(chunks)
 
     def _health(self) -> dict[str, Any]:
         runtime = self.host.runtime

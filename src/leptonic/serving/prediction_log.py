@@ -19,6 +19,7 @@ error, so that it is neither lost nor blocks the others.
 
 from __future__ import annotations
 
+import abc
 import logging
 import threading
 import time
@@ -52,7 +53,7 @@ _PERMANENT = (InvalidInput, AlreadyExists, NotFound)
 T = TypeVar("T")
 
 
-class BatchWriter(Generic[T]):
+class BatchWriter(abc.ABC, Generic[T]):
     """Buffer records in memory and write them to a store in the background.
 
     Subclasses say how a batch is written (:meth:`_store_batch`), how a
@@ -162,9 +163,9 @@ class BatchWriter(Generic[T]):
         self.written += total
         return total
 
+    @abc.abstractmethod
     def _store_batch(self, batch: Sequence[T]) -> None:
         """Write one batch, all or none (raises the store's error)."""
-        raise NotImplementedError
 
     def _describe(self, record: T) -> str:
         """The record, as named in an error message."""

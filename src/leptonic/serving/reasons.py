@@ -37,6 +37,7 @@ columns; they are reported under their own name with their computed value.
 
 from __future__ import annotations
 
+import abc
 import math
 from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
@@ -246,13 +247,13 @@ class Explainer:
 # ------------------------------------------------------------------ members
 
 
-class _Part:
+class _Part(abc.ABC):
     """Contributions of one tabular model, over the explained features."""
 
     base: float
 
-    def contributions(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def contributions(self, x: np.ndarray) -> np.ndarray: ...
 
 
 class _Linear(_Part):

@@ -28,9 +28,10 @@ from urllib.parse import parse_qs
 import orjson
 
 from leptonic.core.access import Role
-from leptonic.errors import InvalidInput, LeptonicError, PermissionDenied
+from leptonic.errors import InvalidInput, LeptonicError
 from leptonic.serving.app import (
     DEFAULT_MAX_BODY,
+    DataPlaneApp,
     Receive,
     Scope,
     Send,
@@ -39,7 +40,6 @@ from leptonic.serving.app import (
     _MethodNotAllowed,
     _respond,
     _status,
-    _too_large,
 )
 from leptonic.serving.recs import RecsHost
 from leptonic.serving.requests import parse_json
@@ -52,7 +52,7 @@ logger = logging.getLogger(__name__)
 MAX_EVENTS_BODY = 4 * 1024 * 1024
 
 
-class RecsApp:
+class RecsApp(DataPlaneApp):
     """The ASGI application serving one :class:`~leptonic.serving.recs.RecsHost`.
 
     Parameters
@@ -66,6 +66,8 @@ class RecsApp:
         Largest accepted body in bytes, of ``/events`` and of the other routes (413 above).
     """
 
+    host: RecsHost
+
     def __init__(
         self,
         host: RecsHost,
@@ -74,34 +76,8 @@ class RecsApp:
         max_body: int = DEFAULT_MAX_BODY,
         max_events_body: int = MAX_EVENTS_BODY,
     ) -> None:
-        self.host = host
-        self.auth = auth
-        self.max_body = max_body
+        super().__init__(host, auth=auth, max_body=max_body)
         self.max_events_body = max_events_body
-        self.closed = False
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind == "http":
-            await self._http(scope, receive, send)
-        elif kind == "lifespan":
-            await self._lifespan(receive, send)
-
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                self.close()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-
-    def close(self) -> None:
-        """Stop the host and write out the queued events and log (idempotent)."""
-        if not self.closed:
-            self.closed = True
-            self.host.close()
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
@@ -168,52 +144,6 @@ class RecsApp:
                 500,
                 _error_body(500, "internal_error", "internal error; the server log has it", None),
             )
-
-    def _authorise(self, scope: Scope, needed: Role | None) -> str:
-        """The calling user (``anonymous`` without authentication), if allowed."""
-        if self.auth is None:
-            return "anonymous"
-        header = None
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                header = value
-                break
-        user, role = self.auth.caller(header)
-        if needed is not None and not role.allows(needed):
-            raise PermissionDenied(
-                f"this needs the {needed.value} role in workspace {self.host.workspace!r}; "
-                f"{user!r} has {role.value}: ask a workspace admin"
-            )
-        return user
-
-    async def _body(self, scope: Scope, receive: Receive, limit: int) -> bytes:
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    raise InvalidInput(
-                        "bad Content-Length header", field="content-length"
-                    ) from None
-                if declared > limit:
-                    raise _too_large(limit)
-                break
-        message = await receive()
-        body: bytes = message.get("body", b"")
-        if not message.get("more_body", False):
-            if len(body) > limit:
-                raise _too_large(limit)
-            return body
-        chunks = [body]
-        size = len(body)
-        while message.get("more_body", False):
-            message = await receive()
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise _too_large(limit)
-            chunks.append(chunk)
-        return b"".join(chunks)
 
 
 def _query(scope: Scope) -> dict[str, Any]:

@@ -8,6 +8,7 @@ lock (see the predictor's module docstring for why that is safe).
 
 from __future__ import annotations
 
+import abc
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -59,7 +60,7 @@ class Member:
     weight: float
 
 
-class OnlineUpdates:
+class OnlineUpdates(abc.ABC):
     """Online updates of a recommender's state (the predictor provides the state)."""
 
     kind: str
@@ -82,11 +83,13 @@ class OnlineUpdates:
     _n_base: int
     max_k: int
 
-    def _view(self, code: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-        raise NotImplementedError  # provided by the predictor
+    @abc.abstractmethod
+    def _view(
+        self, code: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]: ...  # the predictor's
 
-    def _user_code(self, user: Any) -> int | None:
-        raise NotImplementedError  # provided by the predictor
+    @abc.abstractmethod
+    def _user_code(self, user: Any) -> int | None: ...  # the predictor's
 
     def add_user(self, user: Any, attributes: Mapping[str, Any] | None = None) -> None:
         """Register a user (no events yet: cold start), or update a user's attributes."""
