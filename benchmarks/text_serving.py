@@ -1,19 +1,21 @@
 """Serving a text classifier over HTTP: dynamic micro-batching on vs off.
 
-A minimal Starlette app under uvicorn (one worker, its own process) serves a
-:class:`~leptonic.tasks.textcls.TextPredictor` at ``POST /predict``
-(``{"text": ...}`` → label, probability, top-k). With batching on, requests
-go through a :class:`~leptonic.serving.batching.MicroBatcher` (up to
-``--batch`` texts or ``--wait-ms`` milliseconds); with batching off, the same
-batcher with a batch size of 1 runs one forward pass per request. Runtimes:
-torch fp32, torch with bf16 autocast (AMX CPUs), and the ONNX Runtime export
-(checked against torch when exported). 16 lean keep-alive HTTP clients
-(asyncio streams) send real Banking77 utterances for a fixed time; the table
-shows throughput, p50/p99 latency and the mean batch size. The model is the
-MiniLM encoder with a 77-class head (what a Banking77 model computes; the
-weights' values do not change the cost) unless ``--model`` names a folder
-saved by ``TextPredictor.save``. Clients and server share this machine's
-cores. Prints a table; never asserts.
+The model is registered in a fresh Leptonic home (SQLite, local files) and
+deployed as a text endpoint; each case runs the product's own server,
+``leptonic endpoint serve`` (uvicorn, one worker, API tokens, the prediction
+log written by a child process), in its own process. With batching on,
+concurrent requests are gathered by the endpoint's micro-batcher (up to
+``--batch`` texts or ``--wait-ms`` milliseconds); with batching off, the
+policy's ``max_batch_size`` is 1, so every request gets its own forward pass.
+Runtimes (the policy's ``runtime`` and ``precision``): torch fp32, torch with
+bf16 autocast, and the ONNX Runtime export (checked against torch when the
+endpoint loads it). 16 lean keep-alive HTTP clients (asyncio streams) send
+real Banking77 utterances for a fixed time; the table shows throughput,
+p50/p99 latency and the mean batch size. The model is the MiniLM encoder with
+a 77-class head (what a Banking77 model computes; the weights' values do not
+change the cost) unless ``--model`` names a folder saved by
+``TextPredictor.save``. Clients and server share this machine's cores. Prints
+a table; never asserts.
 
 Usage: python benchmarks/text_serving.py [--quick] [--clients 16] [--seconds 20]
        [--batch 32] [--wait-ms 5] [--threads 1] [--runtimes torch,torch-bf16,onnx]
@@ -27,6 +29,7 @@ import asyncio
 import json
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -39,9 +42,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DATA, print_table
 
 BANKING77 = DATA / "banking77" / "train.csv"
+WORKSPACE = "support"
+RUNTIMES = {"torch": ("torch", "fp32"), "torch-bf16": ("torch", "bf16"), "onnx": ("onnx", "fp32")}
 
 
-# --- the server (runs in its own process) ------------------------------------------------
+# --- the model and the endpoints -------------------------------------------------------------
 
 
 def build_model(folder: Path, n_labels: int = 77) -> None:
@@ -70,75 +75,52 @@ def build_model(folder: Path, n_labels: int = 77) -> None:
     ).save(folder)
 
 
-def create_app(model: str, batch: int, wait_ms: float, runtime: str) -> Any:
-    import contextlib
+def prepare(home: Path, folder: Path, cases: list[tuple[str, str, int, float]]) -> str:
+    """Register the model in ``home``, deploy one endpoint per case; return a developer token.
 
-    import orjson
-    from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import JSONResponse, Response
-    from starlette.routing import Route
+    ``cases``: (endpoint name, runtime name, largest batch, wait in ms).
+    """
+    import leptonic
+    from leptonic.core.access import Role
+    from leptonic.core.model_version import Model, ModelVersion
+    from leptonic.tasks.textcls import TextPredictor, save_text_predictor
 
-    from leptonic.errors import InvalidInput
-    from leptonic.serving.batching import MicroBatcher, Overloaded
-    from leptonic.tasks.textcls import TextPredictor
-    from leptonic.tasks.textcls._data import check_texts
-
-    precision = "bf16" if runtime == "torch-bf16" else "fp32"
-    predictor = TextPredictor.load(model, precision=precision)
-    if runtime == "onnx":
-        import torch
-
-        from leptonic.tasks.textcls.onnx import export_onnx
-
-        folder = tempfile.TemporaryDirectory()  # removed when the server process ends
-        predictor = export_onnx(
-            predictor, Path(folder.name) / "model.onnx", threads=torch.get_num_threads()
+    predictor = TextPredictor.load(folder)
+    lp = leptonic.Platform.open(leptonic.Settings.for_home(home, user="bench"))
+    try:
+        lp.create_workspace(WORKSPACE)
+        key, digest = save_text_predictor(predictor, lp.artifacts)
+        lp.metadata.create_model(Model(WORKSPACE, "intents", task="text-classification"))
+        mv = lp.metadata.add_model_version(
+            ModelVersion(
+                WORKSPACE,
+                "intents",
+                0,
+                "text-classification",
+                predictor.flavor,
+                "benchmark",
+                f"{WORKSPACE}/banking77@1",
+                key,
+                digest,
+                {"inputs": predictor.inputs, "classes": predictor.classes},
+                {},
+                "",
+            )
         )
-        predictor.info["folder"] = folder
-    batcher = MicroBatcher(predictor.predict_answers, max_batch_size=batch, max_wait_ms=wait_ms)
-
-    async def predict(request: Request) -> JSONResponse:
-        try:
-            body = orjson.loads(await request.body())
-        except orjson.JSONDecodeError:
-            return JSONResponse({"error": "invalid_input", "message": "send JSON"}, 422)
-        text = body.get("text") if isinstance(body, dict) else None
-        try:
-            check_texts([text], max_chars=predictor.max_chars)
-            answer = await batcher.submit(text)
-        except InvalidInput as exc:
-            return JSONResponse({"error": exc.code, "message": str(exc)}, status_code=422)
-        except Overloaded as exc:
-            return JSONResponse({"error": exc.code, "message": str(exc)}, status_code=503)
-        answer.pop("probabilities")  # label, probability and top-k are enough on the wire
-        return Response(orjson.dumps(answer), media_type="application/json")
-
-    async def stats(request: Request) -> JSONResponse:
-        s = batcher.stats
-        return JSONResponse(
-            {"items": s.items, "batches": s.batches, "mean_batch": s.mean_batch_size}
-        )
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Any) -> Any:
-        await batcher.start()
-        yield
-        await batcher.close()
-
-    return Starlette(
-        routes=[Route("/predict", predict, methods=["POST"]), Route("/stats", stats)],
-        lifespan=lifespan,
-    )
-
-
-def serve(args: argparse.Namespace) -> None:
-    import torch
-    import uvicorn
-
-    torch.set_num_threads(args.threads)
-    app = create_app(args.model, args.batch, args.wait_ms, args.runtime)
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", workers=1)
+        for name, runtime, batch, wait_ms in cases:
+            engine, precision = RUNTIMES[runtime]
+            policy = {
+                "runtime": engine,
+                "precision": precision,
+                "max_batch_size": batch,
+                "max_wait_ms": wait_ms,
+            }
+            lp.endpoints.create(WORKSPACE, name, mv.model, mv.version, policy=policy)
+        lp.create_user("agent")
+        lp.set_member(WORKSPACE, "agent", Role.DEVELOPER)
+        return lp.create_token("agent", "benchmark")[1]
+    finally:
+        lp.close()
 
 
 # --- the clients -------------------------------------------------------------------------
@@ -163,17 +145,20 @@ class _Connection:
     generator's own CPU use small: it shares the machine with the server.
     """
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, token: str
+    ) -> None:
+        self.reader, self.writer, self.token = reader, writer, token
 
     @classmethod
-    async def open(cls, port: int) -> _Connection:
+    async def open(cls, port: int, token: str) -> _Connection:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        return cls(reader, writer)
+        return cls(reader, writer, token)
 
     async def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
         head = (
             f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Authorization: Bearer {self.token}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
         )
         self.writer.write(head.encode("ascii") + body)
@@ -189,20 +174,29 @@ class _Connection:
         self.writer.close()
 
 
-async def _load(port: int, texts: list[str], clients: int, seconds: float) -> dict[str, Any]:
+async def _batcher(control: _Connection) -> dict[str, Any]:
+    status, body = await control.request("GET", "/health")
+    if status != 200:
+        raise RuntimeError(f"GET /health answered HTTP {status}: {body[:300]!r}")
+    return dict(json.loads(body)["batcher"])
+
+
+async def _load(
+    port: int, token: str, texts: list[str], clients: int, seconds: float
+) -> dict[str, Any]:
     import numpy as np
 
     bodies = [json.dumps({"text": t}).encode("utf-8") for t in texts]
     latencies: list[float] = []
     errors = 0
     rng = random.Random(0)
-    control = await _Connection.open(port)
+    control = await _Connection.open(port, token)
     for body in bodies[:8]:  # warm-up
-        status, _ = await control.request("POST", "/predict", body)
+        status, answer = await control.request("POST", "/predict", body)
         if status != 200:
-            raise RuntimeError(f"warm-up request failed with HTTP {status}")
-    before = json.loads((await control.request("GET", "/stats"))[1])
-    conns = [await _Connection.open(port) for _ in range(clients)]
+            raise RuntimeError(f"warm-up request failed with HTTP {status}: {answer[:300]!r}")
+    before = await _batcher(control)
+    conns = [await _Connection.open(port, token) for _ in range(clients)]
     stop = time.perf_counter() + seconds
 
     async def client(conn: _Connection) -> None:
@@ -219,8 +213,8 @@ async def _load(port: int, texts: list[str], clients: int, seconds: float) -> di
     await asyncio.gather(*(client(c) for c in conns))
     elapsed = time.perf_counter() - t0
     control.close()  # idle past uvicorn's keep-alive timeout: open a fresh one
-    control = await _Connection.open(port)
-    after = json.loads((await control.request("GET", "/stats"))[1])
+    control = await _Connection.open(port, token)
+    after = await _batcher(control)
     for conn in [control, *conns]:
         conn.close()
     lat = np.array(latencies) * 1000
@@ -239,7 +233,8 @@ def _wait_up(port: int, proc: subprocess.Popen[bytes], timeout: float = 180.0) -
     deadline = time.perf_counter() + timeout
     while time.perf_counter() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"the server exited with {proc.returncode}")
+            err = proc.stderr.read().decode() if proc.stderr else ""
+            raise RuntimeError(f"the server exited with {proc.returncode}:\n{err[-3000:]}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
                 return
@@ -248,37 +243,37 @@ def _wait_up(port: int, proc: subprocess.Popen[bytes], timeout: float = 180.0) -
     raise RuntimeError(f"the server did not listen on port {port} within {timeout:.0f}s")
 
 
-def run_case(args: argparse.Namespace, model: Path, batch: int, runtime: str) -> dict[str, Any]:
+def run_case(args: argparse.Namespace, home: Path, token: str, endpoint: str) -> dict[str, Any]:
+    """Serve ``endpoint`` with ``leptonic endpoint serve`` and load it for ``args.seconds``."""
     port = _free_port()
-    cmd = [
-        sys.executable,
-        str(Path(__file__).resolve()),
-        "--serve",
-        "--model",
-        str(model),
-        "--port",
-        str(port),
-        "--batch",
-        str(batch),
-        "--wait-ms",
-        str(args.wait_ms),
-        "--threads",
-        str(args.threads),
-        "--runtime",
-        runtime,
-    ]
-    proc = subprocess.Popen(cmd, env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
+    env = {
+        **os.environ,
+        "LEPTONIC_HOME": str(home),
+        "LEPTONIC_USER": "bench",
+        "OMP_NUM_THREADS": str(args.threads),  # torch's intra-op threads in the server
+    }
+    cmd = [sys.executable, "-m", "leptonic.cli.main", "endpoint", "serve", endpoint]
+    proc = subprocess.Popen(
+        [*cmd, "-w", WORKSPACE, "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         _wait_up(port, proc)
         try:
             import uvloop
 
-            return uvloop.run(_load(port, _texts(), args.clients, args.seconds))
+            return uvloop.run(_load(port, token, _texts(), args.clients, args.seconds))
         except ImportError:
-            return asyncio.run(_load(port, _texts(), args.clients, args.seconds))
+            return asyncio.run(_load(port, token, _texts(), args.clients, args.seconds))
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        proc.send_signal(signal.SIGTERM)  # graceful: the log is written out
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def main() -> None:
@@ -300,43 +295,46 @@ def main() -> None:
         help="torch (fp32), torch-bf16 (bf16 autocast: fast on AMX CPUs), onnx (ONNX Runtime)",
     )
     parser.add_argument("--model", default=None, help="a folder saved by TextPredictor.save")
-    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--runtime", default="torch", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve:
-        serve(args)
-        return
     args.seconds = args.seconds or (8.0 if args.quick else 20.0)
+    runtimes = [r for r in args.runtimes.split(",") if r]
+    unknown = sorted(set(runtimes) - set(RUNTIMES))
+    if unknown:
+        parser.error(f"unknown runtime(s) {unknown}; known: {', '.join(RUNTIMES)}")
+    cases = [
+        (f"{runtime}-{label}", runtime, batch)
+        for runtime in runtimes
+        for label, batch in (("off", 1), ("on", args.batch))
+    ]
+    rows, results = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(args.model) if args.model else Path(tmp) / "model"
         if not args.model:
             build_model(model)
-        runtimes = [r for r in args.runtimes.split(",") if r]
-        unknown = sorted(set(runtimes) - {"torch", "torch-bf16", "onnx"})
-        if unknown:
-            parser.error(f"unknown runtime(s) {unknown}; known: torch, torch-bf16, onnx")
-        rows, results = [], {}
-        for runtime in runtimes:
-            for label, batch in (("off", 1), ("on", args.batch)):
-                print(f"serving {runtime}, batching {label} ...", file=sys.stderr, flush=True)
-                r = run_case(args, model, batch, runtime)
-                results[(runtime, label)] = r
-                off = results.get((runtime, "off"))
-                ratio = r["throughput"] / off["throughput"] if off and off["throughput"] else 1.0
-                rows.append(
-                    [
-                        runtime,
-                        label if batch == 1 else f"on (≤{batch}, {args.wait_ms:g} ms)",
-                        r["requests"],
-                        r["errors"],
-                        f"{r['throughput']:.1f}",
-                        f"{ratio:.2f}×",
-                        f"{r['p50_ms']:.1f}",
-                        f"{r['p99_ms']:.1f}",
-                        f"{r['mean_batch']:.1f}",
-                    ]
-                )
+        home = Path(tmp) / "home"
+        token = prepare(
+            home, model, [(name, runtime, batch, args.wait_ms) for name, runtime, batch in cases]
+        )
+        for name, runtime, batch in cases:
+            label = "off" if batch == 1 else "on"
+            print(f"serving {runtime}, batching {label} ...", file=sys.stderr, flush=True)
+            r = run_case(args, home, token, name)
+            results[(runtime, label)] = r
+            off = results.get((runtime, "off"))
+            ratio = r["throughput"] / off["throughput"] if off and off["throughput"] else 1.0
+            rows.append(
+                [
+                    runtime,
+                    label if batch == 1 else f"on (≤{batch}, {args.wait_ms:g} ms)",
+                    r["requests"],
+                    r["errors"],
+                    f"{r['throughput']:.1f}",
+                    f"{ratio:.2f}×",
+                    f"{r['p50_ms']:.1f}",
+                    f"{r['p99_ms']:.1f}",
+                    f"{r['mean_batch']:.1f}",
+                ]
+            )
     print_table(
         f"Text endpoint over HTTP, {args.clients} concurrent clients, {args.seconds:g} s per case, "
         f"{args.threads} torch threads",
@@ -353,6 +351,14 @@ def main() -> None:
         ],
         rows,
     )
+    for runtime in runtimes:
+        on, off = results[(runtime, "on")], results[(runtime, "off")]
+        ratio = on["throughput"] / off["throughput"] if off["throughput"] else float("nan")
+        print(
+            f"target {runtime}: batching on >= 2x the throughput of off -> {ratio:.2f}x "
+            f"({'met' if ratio >= 2 else 'NOT met'}), p99 {on['p99_ms']:.1f} ms on, "
+            f"{off['p99_ms']:.1f} ms off"
+        )
     print(json.dumps({f"{k[0]}/{k[1]}": v for k, v in results.items()}))
 
 

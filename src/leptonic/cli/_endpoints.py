@@ -64,13 +64,17 @@ def create(
     workspace: Workspace,
     model: Annotated[str, typer.Option(help="Model to serve.")],
     version: Annotated[int, typer.Option(help="Its version.")],
-    policy: Annotated[Path | None, typer.Option(help="Decision policy spec (JSON file).")] = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option(help="Policy spec (JSON file): decision, recommendation or text policy."),
+    ] = None,
     entity_key: Annotated[
         str | None, typer.Option(help="Request field that keeps an entity on one route.")
     ] = None,
     description: Annotated[str, typer.Option(help="What it is for.")] = "",
 ) -> None:
-    """Deploy a binary model version behind a new endpoint."""
+    """Deploy a model version behind a new endpoint: a binary model for decisions, a
+    recommendation model for recommendations, a text classifier for labels."""
     spec = _read_json(policy, "policy") if policy else None
     with _local() as lp:
         endpoint = lp.endpoints.create(
@@ -130,9 +134,9 @@ def serve(
         typer.Option(help="Write the prediction log from a separate process (SQL stores)."),
     ] = True,
 ) -> None:
-    """Serve one endpoint: decisions (POST /decide, POST /feedback) or, for a
+    """Serve one endpoint: decisions (POST /decide, POST /feedback); for a
     recommendation model, recommendations (POST /recommend, GET /similar, POST /events);
-    GET /health."""
+    for a text model, labels with micro-batching (POST /predict); GET /health."""
     import uvicorn
 
     from leptonic.serving.app import EndpointApp, TokenAuth
@@ -143,7 +147,22 @@ def serve(
     task = lp.metadata.get_model_version(workspace, primary.model, primary.version).task
     token_auth = TokenAuth(lp.metadata, workspace) if auth else None
     app: Any
-    if task == "recommendation":
+    if task == "text-classification":
+        from leptonic.serving.text import TextHost
+        from leptonic.serving.text_app import TextApp
+
+        text_host = TextHost(
+            lp.metadata,
+            lp.artifacts,
+            workspace,
+            name,
+            reload_interval=reload_interval,
+            spill_dir=settings.home / "spill",
+            separate_writer=log_process,
+        )
+        app = TextApp(text_host, auth=token_auth)
+        revision, routes = text_host.runtime.revision, "POST /predict"
+    elif task == "recommendation":
         from leptonic.serving.recs import RecsHost
         from leptonic.serving.recs_app import RecsApp
 

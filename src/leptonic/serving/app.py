@@ -73,6 +73,8 @@ _STATUS: list[tuple[type[LeptonicError], int]] = [
 def _status(exc: LeptonicError) -> int:
     if exc.code == "payload_too_large":
         return 413
+    if exc.code in ("overloaded", "batcher_closed"):
+        return 503
     for cls, status in _STATUS:
         if isinstance(exc, cls):
             return status
@@ -174,11 +176,26 @@ class DataPlaneApp(abc.ABC):
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                try:
+                    await self._startup()
+                except Exception as exc:
+                    logger.exception("endpoint start-up failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                self.close()
+                try:
+                    await self._shutdown()
+                finally:
+                    self.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    async def _startup(self) -> None:  # noqa: B027 (a hook: most apps need none)
+        """Run once the server's event loop runs (before the first request)."""
+
+    async def _shutdown(self) -> None:  # noqa: B027 (a hook: most apps need none)
+        """Run on shutdown, on the event loop, before :meth:`close`."""
 
     def close(self) -> None:
         """Stop the host and write out what it queued (idempotent)."""
@@ -186,8 +203,59 @@ class DataPlaneApp(abc.ABC):
             self.closed = True
             self.host.close()
 
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Route one request; errors become JSON bodies naming the field."""
+        path: str = scope["path"]
+        method: str = scope["method"]
+        try:
+            if not await self._route(scope, receive, send, path, method):
+                await _respond(
+                    send,
+                    404,
+                    _error_body(404, "not_found", f"no route {path}; see GET /", "path"),
+                )
+        except _MethodNotAllowed as exc:
+            await _respond(
+                send,
+                405,
+                _error_body(405, "method_not_allowed", f"use {exc.allowed} on {path}", None),
+                [(b"allow", exc.allowed.encode())],
+            )
+        except LeptonicError as exc:
+            status = _status(exc)
+            if status >= 500:
+                logger.error("%s %s failed: %s", method, path, exc)
+            extra = [(b"www-authenticate", b"Bearer")] if status == 401 else []
+            if status == 503:
+                extra.append((b"retry-after", b"1"))
+            await _respond(
+                send, status, _error_body(status, exc.code, exc.message, exc.field), extra
+            )
+        except Exception:
+            logger.exception("unexpected error in %s %s", method, path)
+            await _respond(
+                send,
+                500,
+                _error_body(500, "internal_error", "internal error; the server log has it", None),
+            )
+
     @abc.abstractmethod
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None: ...
+    async def _route(
+        self, scope: Scope, receive: Receive, send: Send, path: str, method: str
+    ) -> bool:
+        """Answer the request if ``path`` is one of this app's routes; False if not."""
+
+    @staticmethod
+    def _allow(method: str, allowed: str) -> None:
+        """Refuse (405) a method not in ``allowed`` (e.g. ``"GET, POST"``)."""
+        if method not in allowed.split(", "):
+            raise _MethodNotAllowed(allowed)
+
+    @staticmethod
+    async def _send_json(send: Send, status: int, payload: Any) -> None:
+        """Answer with ``payload`` (bytes as they are, anything else as JSON)."""
+        body = payload if isinstance(payload, bytes) else orjson.dumps(payload)
+        await _respond(send, status, body)
 
     def _authorise(self, scope: Scope, needed: Role | None) -> str:
         """The calling user (``anonymous`` without authentication), if allowed."""
@@ -254,65 +322,36 @@ class EndpointApp(DataPlaneApp):
 
     host: EndpointHost
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope["path"]
-        method: str = scope["method"]
-        try:
-            if path == "/decide":
-                if method != "POST":
-                    raise _MethodNotAllowed("POST")
-                self._authorise(scope, Role.DEVELOPER)
-                body = await self._body(scope, receive)
-                runtime = self.host.runtime
-                payload, record = runtime.decide_json(body)
-                await _respond(send, 200, payload)
-                if runtime.shadow is not None:
-                    request_id = orjson.loads(payload)["request_id"]
-                    runtime.score_shadow(record, request_id)
-                return
-            if path == "/feedback":
-                if method != "POST":
-                    raise _MethodNotAllowed("POST")
-                user = self._authorise(scope, Role.DEVELOPER)
-                body = await self._body(scope, receive)
-                items = parse_feedback(parse_json(body))
-                stored = await asyncio.to_thread(self._record_feedback, user, items)
-                await _respond(send, 200, orjson.dumps({"recorded": len(stored)}))
-                return
-            if path == "/health":
-                await _respond(send, 200, orjson.dumps(self._health()))
-                return
-            if path == "/":
-                self._authorise(scope, None)
-                await _respond(send, 200, orjson.dumps(self._info()))
-                return
-            await _respond(
-                send,
-                404,
-                _error_body(404, "not_found", f"no route {path}; see GET /", "path"),
-            )
-        except _MethodNotAllowed as exc:
-            await _respond(
-                send,
-                405,
-                _error_body(405, "method_not_allowed", f"use {exc.allowed} on {path}", None),
-                [(b"allow", exc.allowed.encode())],
-            )
-        except LeptonicError as exc:
-            status = _status(exc)
-            if status >= 500:
-                logger.error("%s %s failed: %s", method, path, exc)
-            extra = [(b"www-authenticate", b"Bearer")] if status == 401 else []
-            await _respond(
-                send, status, _error_body(status, exc.code, exc.message, exc.field), extra
-            )
-        except Exception:
-            logger.exception("unexpected error in %s %s", method, path)
-            await _respond(
-                send,
-                500,
-                _error_body(500, "internal_error", "internal error; the server log has it", None),
-            )
+    async def _route(
+        self, scope: Scope, receive: Receive, send: Send, path: str, method: str
+    ) -> bool:
+        if path == "/decide":
+            self._allow(method, "POST")
+            self._authorise(scope, Role.DEVELOPER)
+            body = await self._body(scope, receive)
+            runtime = self.host.runtime
+            payload, record = runtime.decide_json(body)
+            await _respond(send, 200, payload)
+            if runtime.shadow is not None:
+                request_id = orjson.loads(payload)["request_id"]
+                runtime.score_shadow(record, request_id)
+            return True
+        if path == "/feedback":
+            self._allow(method, "POST")
+            user = self._authorise(scope, Role.DEVELOPER)
+            body = await self._body(scope, receive)
+            items = parse_feedback(parse_json(body))
+            stored = await asyncio.to_thread(self._record_feedback, user, items)
+            await self._send_json(send, 200, {"recorded": len(stored)})
+            return True
+        if path == "/health":
+            await self._send_json(send, 200, self._health())
+            return True
+        if path == "/":
+            self._authorise(scope, None)
+            await self._send_json(send, 200, self._info())
+            return True
+        return False
 
     def _record_feedback(self, user: str, items: list[dict[str, Any]]) -> list[Feedback]:
         """Store outcomes (off the event loop): queued decisions are written first,
@@ -346,10 +385,7 @@ class EndpointApp(DataPlaneApp):
             "endpoint": runtime.name,
             "workspace": runtime.workspace,
             "revision": runtime.revision,
-            "log_pending": self.host.log.pending,
-            "log_written": self.host.log.written,
-            "log_failures": self.host.log.failures,
-            "reload_error": self.host.reload_error,
+            **self.host.log_health(),
         }
 
     def _info(self) -> dict[str, Any]:

@@ -10,10 +10,12 @@ the host writes every queued record.
 
 from __future__ import annotations
 
+import abc
 import gc
 import logging
 import threading
 from pathlib import Path
+from typing import Any
 
 from leptonic.registry.service import ModelRegistry
 from leptonic.serving.log_shipper import ProcessAppender
@@ -21,12 +23,82 @@ from leptonic.serving.prediction_log import PredictionLogWriter
 from leptonic.serving.runtime import EndpointRuntime, load_runtime
 from leptonic.storage.metadata.base import MetadataStore
 
-__all__ = ["EndpointHost", "HostPool"]
+__all__ = ["EndpointHost", "HostPool", "ReloadingHost", "open_prediction_log", "settle_memory"]
 
 logger = logging.getLogger(__name__)
 
 
-class EndpointHost:
+def open_prediction_log(
+    metadata: MetadataStore, *, spill_dir: str | Path | None, separate_writer: bool
+) -> tuple[PredictionLogWriter, ProcessAppender | None]:
+    """The prediction log writer of a serving process, and its child writer if any.
+
+    With ``separate_writer`` and a SQL store, records are piped to a child
+    process that writes them, so the serving process spends no CPU and no GIL
+    time on the database; otherwise a background thread writes to ``metadata``.
+    """
+    uri = getattr(metadata, "uri", None)
+    if separate_writer and isinstance(uri, str) and not uri.startswith("memory:"):
+        shipper = ProcessAppender(uri, spill_dir=spill_dir)
+        # small batches: encoding one holds the GIL for ~1 µs a record
+        return PredictionLogWriter(shipper, batch_size=100, interval=0.05), shipper
+    return PredictionLogWriter(metadata, spill_dir=spill_dir), None
+
+
+class ReloadingHost(abc.ABC):
+    """A served endpoint that checks for a newer revision from a background thread.
+
+    Subclasses implement :meth:`reload`; :meth:`_start_watching` starts the
+    thread (when ``reload_interval`` > 0), :meth:`_stop_watching` ends it. A
+    failed reload keeps the current revision serving and is kept in
+    ``reload_error`` (shown by ``/health``).
+    """
+
+    name: str
+    reload_interval: float
+    log: PredictionLogWriter
+    reload_error: str | None = None
+    _stop: threading.Event
+    _thread: threading.Thread | None = None
+
+    @abc.abstractmethod
+    def reload(self, *, force: bool = False) -> bool:
+        """Serve the stored revision if it is newer (or ``force``); True if swapped."""
+
+    def _start_watching(self, thread_name: str) -> None:
+        self._stop = threading.Event()
+        self._thread = None
+        if self.reload_interval > 0:
+            self._thread = threading.Thread(target=self._watch, name=thread_name, daemon=True)
+            self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.reload_interval):
+            try:
+                self.reload()
+                self.reload_error = None
+            except Exception as exc:  # keep serving the revision we have
+                self.reload_error = f"{type(exc).__name__}: {exc}"
+                logger.warning("endpoint %s: reload failed: %s", self.name, self.reload_error)
+
+    def log_health(self) -> dict[str, Any]:
+        """The prediction log's counters and the last reload error (for ``/health``)."""
+        return {
+            "log_pending": self.log.pending,
+            "log_written": self.log.written,
+            "log_failures": self.log.failures,
+            "reload_error": self.reload_error,
+        }
+
+    def _stop_watching(self) -> None:
+        stop = getattr(self, "_stop", None)
+        if stop is not None:
+            stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+
+class EndpointHost(ReloadingHost):
     """One endpoint served by this process.
 
     Parameters
@@ -65,24 +137,16 @@ class EndpointHost:
         self.reload_interval = reload_interval
         self._owns_log = log is None
         self._shipper: ProcessAppender | None = None
-        uri = getattr(metadata, "uri", None)
-        if log is None and separate_writer and isinstance(uri, str):
-            self._shipper = ProcessAppender(uri, spill_dir=spill_dir)
-            # small batches: encoding one holds the GIL for ~1 µs a record
-            log = PredictionLogWriter(self._shipper, batch_size=100, interval=0.05)
-        self.log = log or PredictionLogWriter(metadata, spill_dir=spill_dir)
+        if log is None:
+            log, self._shipper = open_prediction_log(
+                metadata, spill_dir=spill_dir, separate_writer=separate_writer
+            )
+        self.log = log
         self.runtime: EndpointRuntime = load_runtime(
             metadata, registry, workspace, name, log=self.log
         )
-        _settle_memory()
-        self.reload_error: str | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        if reload_interval > 0:
-            self._thread = threading.Thread(
-                target=self._watch, name=f"leptonic-endpoint-{name}", daemon=True
-            )
-            self._thread.start()
+        settle_memory()
+        self._start_watching(f"leptonic-endpoint-{name}")
 
     def reload(self, *, force: bool = False) -> bool:
         """Load the stored revision if it is newer (or ``force``); True if swapped."""
@@ -92,31 +156,20 @@ class EndpointHost:
         self.runtime = load_runtime(
             self.metadata, self.registry, self.workspace, self.name, log=self.log
         )
-        _settle_memory()
+        settle_memory()
         logger.info("endpoint %s: now serving revision %d", self.name, self.runtime.revision)
         return True
 
-    def _watch(self) -> None:
-        while not self._stop.wait(self.reload_interval):
-            try:
-                self.reload()
-                self.reload_error = None
-            except Exception as exc:  # keep serving the revision we have
-                self.reload_error = f"{type(exc).__name__}: {exc}"
-                logger.warning("endpoint %s: reload failed: %s", self.name, self.reload_error)
-
     def close(self) -> None:
         """Stop watching and write every queued prediction (of a log it owns)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
+        self._stop_watching()
         if self._owns_log:
             self.log.close()
         if self._shipper is not None:
             self._shipper.close()
 
 
-def _settle_memory() -> None:
+def settle_memory() -> None:
     """Collect garbage once and exempt what is loaded now (models, libraries)
     from later collections: a full collection over hundreds of thousands of
     long-lived objects would otherwise stall requests for 100 ms and more."""

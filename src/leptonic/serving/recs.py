@@ -45,13 +45,13 @@ from leptonic.core.endpoint import Endpoint, PolicyVersion, Prediction
 from leptonic.core.event import Event
 from leptonic.core.model_version import ModelVersion
 from leptonic.errors import AlreadyExists, InvalidInput, MissingExtra, NotFound
+from leptonic.serving.host import ReloadingHost, open_prediction_log, settle_memory
 from leptonic.serving.prediction_log import BatchWriter, PredictionLogWriter
 from leptonic.serving.runtime import new_request_id
 from leptonic.storage.metadata.base import MetadataStore
 from leptonic.storage.metadata.event_base import MAX_EVENT_ID_LENGTH, EventStore
 
 if TYPE_CHECKING:
-    from leptonic.serving.log_shipper import ProcessAppender
     from leptonic.storage.artifacts.base import ArtifactStore
     from leptonic.tasks.recsys.predictor import RecommenderPredictor
 
@@ -778,7 +778,7 @@ def _known_event(p: RecommenderPredictor, user: int, item: int, ts: float) -> bo
 
 
 # -- the host ---------------------------------------------------------------------------
-class RecsHost:
+class RecsHost(ReloadingHost):
     """One recommendation endpoint served by this process.
 
     Parameters
@@ -820,32 +820,19 @@ class RecsHost:
                 metadata, artifacts, workspace, model, version
             )
         )
-        self._shipper: ProcessAppender | None = None
-        uri = getattr(metadata, "uri", None)
-        if separate_writer and isinstance(uri, str) and not uri.startswith("memory:"):
-            from leptonic.serving.log_shipper import ProcessAppender
-
-            self._shipper = ProcessAppender(uri, spill_dir=spill_dir)
-            self.log = PredictionLogWriter(self._shipper, batch_size=100, interval=0.05)
-        else:
-            self.log = PredictionLogWriter(metadata, spill_dir=spill_dir)
+        self.log, self._shipper = open_prediction_log(
+            metadata, spill_dir=spill_dir, separate_writer=separate_writer
+        )
         self.events = EventLogWriter(metadata, spill_dir=spill_dir)
         self._lock = threading.Lock()  # one event batch at a time; the swap of runtimes
         self._journal: list[Event] | None = None
-        self.reload_error: str | None = None
         try:
             self.runtime = self._build(metadata.get_endpoint(workspace, name), None)
         except BaseException:
             self._close_writers()
             raise
-        _settle()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        if reload_interval > 0:
-            self._thread = threading.Thread(
-                target=self._watch, name=f"leptonic-recs-{name}", daemon=True
-            )
-            self._thread.start()
+        settle_memory()
+        self._start_watching(f"leptonic-recs-{name}")
 
     # -- requests ----------------------------------------------------------------------
     def post_events(self, value: Any) -> dict[str, Any]:
@@ -936,18 +923,9 @@ class RecsHost:
         finally:
             with self._lock:
                 self._journal = None
-        _settle()
+        settle_memory()
         logger.info("endpoint %s: now serving revision %d", self.name, self.runtime.revision)
         return True
-
-    def _watch(self) -> None:
-        while not self._stop.wait(self.reload_interval):
-            try:
-                self.reload()
-                self.reload_error = None
-            except Exception as exc:  # keep serving the revision we have
-                self.reload_error = f"{type(exc).__name__}: {exc}"
-                logger.warning("endpoint %s: reload failed: %s", self.name, self.reload_error)
 
     # -- status and shutdown ----------------------------------------------------------------
     def health(self) -> dict[str, Any]:
@@ -967,10 +945,7 @@ class RecsHost:
             "events_written": self.events.written,
             "events_failures": self.events.failures,
             "events_spilled": self.events.spilled,
-            "log_pending": self.log.pending,
-            "log_written": self.log.written,
-            "log_failures": self.log.failures,
-            "reload_error": self.reload_error,
+            **self.log_health(),
         }
 
     def info(self) -> dict[str, Any]:
@@ -991,9 +966,7 @@ class RecsHost:
 
     def close(self) -> None:
         """Stop watching and write every queued event and recommendation."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
+        self._stop_watching()
         self._close_writers()
 
     def _close_writers(self) -> None:
@@ -1001,9 +974,3 @@ class RecsHost:
         self.log.close()
         if self._shipper is not None:
             self._shipper.close()
-
-
-def _settle() -> None:
-    from leptonic.serving.host import _settle_memory
-
-    _settle_memory()

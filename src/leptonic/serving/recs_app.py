@@ -25,22 +25,9 @@ import logging
 from typing import Any
 from urllib.parse import parse_qs
 
-import orjson
-
 from leptonic.core.access import Role
-from leptonic.errors import InvalidInput, LeptonicError
-from leptonic.serving.app import (
-    DEFAULT_MAX_BODY,
-    DataPlaneApp,
-    Receive,
-    Scope,
-    Send,
-    TokenAuth,
-    _error_body,
-    _MethodNotAllowed,
-    _respond,
-    _status,
-)
+from leptonic.errors import InvalidInput
+from leptonic.serving.app import DEFAULT_MAX_BODY, DataPlaneApp, Receive, Scope, Send, TokenAuth
 from leptonic.serving.recs import RecsHost
 from leptonic.serving.requests import parse_json
 
@@ -79,71 +66,38 @@ class RecsApp(DataPlaneApp):
         super().__init__(host, auth=auth, max_body=max_body)
         self.max_events_body = max_events_body
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope["path"]
-        method: str = scope["method"]
-        try:
-            if path == "/recommend":
-                if method != "POST":
-                    raise _MethodNotAllowed("POST")
-                self._authorise(scope, Role.DEVELOPER)
-                body = await self._body(scope, receive, self.max_body)
-                answer = self.host.runtime.recommend(parse_json(body))
-                await _respond(send, 200, orjson.dumps(answer))
-                return
-            if path == "/events":
-                if method != "POST":
-                    raise _MethodNotAllowed("POST")
-                self._authorise(scope, Role.DEVELOPER)
-                body = await self._body(scope, receive, self.max_events_body)
-                answer = self.host.post_events(parse_json(body))
-                await _respond(send, 200, orjson.dumps(answer))
-                return
-            if path == "/similar":
-                if method == "GET":
-                    self._authorise(scope, Role.VIEWER)
-                    record = _query(scope)
-                elif method == "POST":
-                    self._authorise(scope, Role.VIEWER)
-                    record = parse_json(await self._body(scope, receive, self.max_body))
-                else:
-                    raise _MethodNotAllowed("GET, POST")
-                await _respond(send, 200, orjson.dumps(self.host.runtime.similar(record)))
-                return
-            if path == "/health":
-                await _respond(send, 200, orjson.dumps(self.host.health()))
-                return
-            if path == "/":
-                self._authorise(scope, None)
-                await _respond(send, 200, orjson.dumps(self.host.info()))
-                return
-            await _respond(
-                send,
-                404,
-                _error_body(404, "not_found", f"no route {path}; see GET /", "path"),
-            )
-        except _MethodNotAllowed as exc:
-            await _respond(
-                send,
-                405,
-                _error_body(405, "method_not_allowed", f"use {exc.allowed} on {path}", None),
-                [(b"allow", exc.allowed.encode())],
-            )
-        except LeptonicError as exc:
-            status = _status(exc)
-            if status >= 500:
-                logger.error("%s %s failed: %s", method, path, exc)
-            extra = [(b"www-authenticate", b"Bearer")] if status == 401 else []
-            await _respond(
-                send, status, _error_body(status, exc.code, exc.message, exc.field), extra
-            )
-        except Exception:
-            logger.exception("unexpected error in %s %s", method, path)
-            await _respond(
-                send,
-                500,
-                _error_body(500, "internal_error", "internal error; the server log has it", None),
-            )
+    async def _route(
+        self, scope: Scope, receive: Receive, send: Send, path: str, method: str
+    ) -> bool:
+        if path == "/recommend":
+            self._allow(method, "POST")
+            self._authorise(scope, Role.DEVELOPER)
+            body = await self._body(scope, receive, self.max_body)
+            await self._send_json(send, 200, self.host.runtime.recommend(parse_json(body)))
+            return True
+        if path == "/events":
+            self._allow(method, "POST")
+            self._authorise(scope, Role.DEVELOPER)
+            body = await self._body(scope, receive, self.max_events_body)
+            await self._send_json(send, 200, self.host.post_events(parse_json(body)))
+            return True
+        if path == "/similar":
+            self._allow(method, "GET, POST")
+            self._authorise(scope, Role.VIEWER)
+            if method == "GET":
+                record = _query(scope)
+            else:
+                record = parse_json(await self._body(scope, receive, self.max_body))
+            await self._send_json(send, 200, self.host.runtime.similar(record))
+            return True
+        if path == "/health":
+            await self._send_json(send, 200, self.host.health())
+            return True
+        if path == "/":
+            self._authorise(scope, None)
+            await self._send_json(send, 200, self.host.info())
+            return True
+        return False
 
 
 def _query(scope: Scope) -> dict[str, Any]:

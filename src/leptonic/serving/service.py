@@ -64,6 +64,17 @@ def _reason(reason: str) -> str:
     return reason.strip()
 
 
+def _served_policy(kind: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A checked policy spec of a text or recommendation endpoint (kind kept)."""
+    if kind == "text-classification":
+        from leptonic.serving.text import text_policy
+
+        return text_policy({"kind": kind, **spec})
+    from leptonic.serving.recs import recommendation_policy
+
+    return recommendation_policy({"kind": kind, **spec})
+
+
 class EndpointService(EndpointAdjustment):
     """Endpoints of the platform, acting as the platform's user.
 
@@ -93,10 +104,34 @@ class EndpointService(EndpointAdjustment):
         without one, approve / review / reject bands are placed around the
         model's decision threshold. A ``recommendation`` model gets a
         recommendation endpoint instead, whose ``policy`` is a
-        :class:`~leptonic.serving.recs.RecsPolicy` spec (defaults without one).
+        :class:`~leptonic.serving.recs.RecsPolicy` spec (defaults without one),
+        and a ``text-classification`` model a text endpoint, whose ``policy`` is
+        a :class:`~leptonic.serving.text.TextPolicy` spec.
         """
         validate_name(name, "endpoint")
-        if self.metadata.get_model_version(workspace, model, version).task == "recommendation":
+        task = self.metadata.get_model_version(workspace, model, version).task
+        if task == "text-classification":
+            from leptonic.serving.text import load_text_version, text_policy
+
+            if entity_key is not None:
+                raise InvalidInput(
+                    "text endpoints answer texts, not entities; leave entity_key unset",
+                    field="entity_key",
+                )
+            spec = text_policy(policy)
+            # the bundle must load and verify (and export, for onnx) before anything is stored
+            _, _, folder = load_text_version(
+                self.metadata,
+                self.platform.artifacts,
+                workspace,
+                model,
+                version,
+                runtime=spec["runtime"],
+                precision=spec["precision"],
+            )
+            if folder is not None:
+                folder.cleanup()
+        elif task == "recommendation":
             from leptonic.serving.recs import load_recommender_version, recommendation_policy
 
             if entity_key is not None:
@@ -288,8 +323,11 @@ class EndpointService(EndpointAdjustment):
     ) -> PolicyVersion:
         """Store and activate a new policy version."""
         reason = _reason(reason)
-        policy = DecisionPolicy.from_spec(dict(spec))
         endpoint = self.get(workspace, name)
+        kind = self.policy(workspace, name).spec.get("kind")
+        if kind in ("text-classification", "recommendation"):
+            return self._store_policy(workspace, name, _served_policy(kind, spec), reason)
+        policy = DecisionPolicy.from_spec(dict(spec))
         names: set[str] = set()
         for r in endpoint.routes:
             names |= {
@@ -298,10 +336,13 @@ class EndpointService(EndpointAdjustment):
         if endpoint.entity_key:
             names.add(endpoint.entity_key)
         policy.check_fields(names)
+        return self._store_policy(workspace, name, policy.to_spec(), reason)
+
+    def _store_policy(
+        self, workspace: str, name: str, spec: dict[str, Any], reason: str
+    ) -> PolicyVersion:
         stored = self.metadata.add_policy_version(
-            PolicyVersion(
-                workspace, name, 0, policy.to_spec(), reason=reason, created_by=self.platform.actor
-            )
+            PolicyVersion(workspace, name, 0, spec, reason=reason, created_by=self.platform.actor)
         )
         self.platform.audit(
             "endpoint.policy",

