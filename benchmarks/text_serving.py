@@ -40,6 +40,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DATA, print_table
+from _http import Connection, summary
 
 BANKING77 = DATA / "banking77" / "train.csv"
 WORKSPACE = "support"
@@ -138,43 +139,7 @@ def _texts() -> list[str]:
     return pd.read_csv(BANKING77)["text"].astype(str).tolist()
 
 
-class _Connection:
-    """One keep-alive HTTP/1.1 connection speaking just enough of the protocol.
-
-    A lean client (asyncio streams, Content-Length framing) keeps the load
-    generator's own CPU use small: it shares the machine with the server.
-    """
-
-    def __init__(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, token: str
-    ) -> None:
-        self.reader, self.writer, self.token = reader, writer, token
-
-    @classmethod
-    async def open(cls, port: int, token: str) -> _Connection:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        return cls(reader, writer, token)
-
-    async def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
-        head = (
-            f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            f"Authorization: Bearer {self.token}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-        )
-        self.writer.write(head.encode("ascii") + body)
-        status = int((await self.reader.readline()).split()[1])
-        length = 0
-        while (line := await self.reader.readline()) not in (b"\r\n", b""):
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        return status, await self.reader.readexactly(length)
-
-    def close(self) -> None:
-        self.writer.close()
-
-
-async def _batcher(control: _Connection) -> dict[str, Any]:
+async def _batcher(control: Connection) -> dict[str, Any]:
     status, body = await control.request("GET", "/health")
     if status != 200:
         raise RuntimeError(f"GET /health answered HTTP {status}: {body[:300]!r}")
@@ -184,22 +149,20 @@ async def _batcher(control: _Connection) -> dict[str, Any]:
 async def _load(
     port: int, token: str, texts: list[str], clients: int, seconds: float
 ) -> dict[str, Any]:
-    import numpy as np
-
     bodies = [json.dumps({"text": t}).encode("utf-8") for t in texts]
     latencies: list[float] = []
     errors = 0
     rng = random.Random(0)
-    control = await _Connection.open(port, token)
+    control = await Connection.open(port, token)
     for body in bodies[:8]:  # warm-up
         status, answer = await control.request("POST", "/predict", body)
         if status != 200:
             raise RuntimeError(f"warm-up request failed with HTTP {status}: {answer[:300]!r}")
     before = await _batcher(control)
-    conns = [await _Connection.open(port, token) for _ in range(clients)]
+    conns = [await Connection.open(port, token) for _ in range(clients)]
     stop = time.perf_counter() + seconds
 
-    async def client(conn: _Connection) -> None:
+    async def client(conn: Connection) -> None:
         nonlocal errors
         while time.perf_counter() < stop:
             t0 = time.perf_counter()
@@ -213,18 +176,18 @@ async def _load(
     await asyncio.gather(*(client(c) for c in conns))
     elapsed = time.perf_counter() - t0
     control.close()  # idle past uvicorn's keep-alive timeout: open a fresh one
-    control = await _Connection.open(port, token)
+    control = await Connection.open(port, token)
     after = await _batcher(control)
     for conn in [control, *conns]:
         conn.close()
-    lat = np.array(latencies) * 1000
+    lat = summary(latencies)
     batches = after["batches"] - before["batches"]
     return {
         "requests": len(latencies),
         "errors": errors,
         "throughput": len(latencies) / elapsed,
-        "p50_ms": float(np.percentile(lat, 50)) if len(lat) else float("nan"),
-        "p99_ms": float(np.percentile(lat, 99)) if len(lat) else float("nan"),
+        "p50_ms": lat["p50"],
+        "p99_ms": lat["p99"],
         "mean_batch": (after["items"] - before["items"]) / batches if batches else 0.0,
     }
 
