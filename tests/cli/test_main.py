@@ -135,3 +135,54 @@ def test_bad_file(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
 def test_usage_error_exit_code(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out = run(capsys, "train", "-w", "ws")
     assert code == 2 and "Missing option" in out
+
+
+def test_a_recommendation_endpoint_retrains_from_the_terminal(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import UTC, datetime
+
+    import pandas as pd
+
+    from leptonic import Platform, Settings
+    from leptonic.core.event import Event
+
+    rows = [
+        (f"u{u}", f"i{(u % 4) + 4 * ((u + j) % 10)}", 1_700_000_000 + 60 * j + u)
+        for u in range(80)
+        for j in range(10)
+    ]
+    path = home / "plays.csv"
+    pd.DataFrame(rows, columns=["user", "item", "ts"]).to_csv(path, index=False)
+    assert run(capsys, "workspace", "create", "shop")[0] == 0
+    assert run(capsys, "data", "add", str(path), "-w", "shop")[0] == 0
+    code, out = run(
+        capsys,
+        *("train", "-w", "shop", "-d", "plays", "--task", "recommendation", "--timestamp", "ts"),
+        *("--candidates", "als", "--trials", "1", "--model", "plays"),
+    )
+    assert code == 0, out
+    code, out = run(
+        capsys, "endpoint", "create", "plays", "-w", "shop", "--model", "plays", "--version", "1"
+    )
+    assert code == 0, out
+    code, out = run(capsys, "endpoint", "retrain", "plays", "-w", "shop", "--min-new-events", "2")
+    assert code == 0 and "0 new event(s), fewer than 2: not retrained" in out
+    now = datetime.now(UTC)
+    lp = Platform.open(Settings.from_environ())
+    try:
+        lp.metadata.append_events(
+            [
+                Event("shop", "plays", f"e{k}", f"u{k}", "i3", now, 1.0, "click", now)
+                for k in range(2)
+            ]
+        )
+    finally:
+        lp.close()
+    code, out = run(capsys, "endpoint", "retrain", "plays", "-w", "shop", "--min-new-events", "2")
+    assert (
+        code == 0
+        and "on 2 new event(s) (dataset version 2): registered plays v2; now served" in out
+    ), out
+    code, out = run(capsys, "endpoint", "retrain", "plays", "-w", "shop", "--canary-percent", "10")
+    assert code != 0 and "leave out --dataset and --canary-percent" in out

@@ -31,6 +31,7 @@ from leptonic.serving.app import TokenAuth
 
 pytest.importorskip("implicit", reason="implicit is not installed: pip install 'leptonic[recsys]'")
 
+from leptonic.core.endpoint import Route
 from leptonic.monitoring.recs import recommendation_monitoring
 from leptonic.serving.recs import RecsHost, recommendation_policy
 from leptonic.serving.recs_app import RecsApp
@@ -42,6 +43,16 @@ from leptonic.tasks.recsys import (
 )
 
 WS = "shop"
+#: One ALS fit, no search: what the platform-training tests need.
+FAST_ALS = RecommenderSpec(
+    timestamp="ts",
+    weight="rating",
+    candidates=("als",),
+    trials=1,
+    timeout_s=None,
+    valid_repeats=1,
+    blend=1,
+)
 GROUPS = 4
 N_USERS, N_ITEMS = 60, 40
 T0 = 1_700_000_000
@@ -451,7 +462,6 @@ def posted_at(shop: Shop, name: str, item: str) -> str:
 
 
 def test_a_retrained_version_replays_only_the_events_it_did_not_learn(shop: Shop) -> None:
-    from leptonic.core.endpoint import Route
     from leptonic.serving.recs import events_for_retrain
 
     name = "retrained"
@@ -483,8 +493,7 @@ def test_a_retrained_version_replays_only_the_events_it_did_not_learn(shop: Shop
                 "",
             )
         )
-        # (EndpointService.set_routes checks versions as decision models: the store directly)
-        lp.metadata.update_endpoint(WS, name, routes=(Route("recs", v2.version, 100.0),))
+        lp.endpoints.set_routes(WS, name, (Route("recs", v2.version, 100.0),), reason="v2")
         assert host.reload() is True
         assert host.runtime.version == v2.version
         assert host.runtime.replayed == 1  # u13's event; u12's is in the (pretend) training
@@ -500,15 +509,7 @@ def test_a_version_trained_by_the_platform_is_served(
     path = tmp_path_factory.mktemp("interactions") / "clicks.parquet"
     shop.data.to_parquet(path, index=False)
     lp.add_data(WS, path, name="clicks")
-    spec = RecommenderSpec(
-        timestamp="ts",
-        weight="rating",
-        candidates=("als",),
-        trials=1,
-        timeout_s=None,
-        valid_repeats=1,
-        blend=1,
-    )
+    spec = FAST_ALS
     mv = lp.train(WS, "clicks", spec, model_name="platform-recs").model_version
     assert mv is not None and mv.task == "recommendation"
     lp.endpoints.create(WS, "trained", mv.model, mv.version)
@@ -588,3 +589,60 @@ def test_any_body_gets_an_answer_or_a_4xx(
     if status >= 400:
         error = json.loads(payload)["error"]
         assert error["message"] and "field" in error
+
+
+def test_a_retrain_learns_the_endpoint_events_and_is_served(
+    shop: Shop, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    lp = shop.platform
+    path = tmp_path_factory.mktemp("learning") / "plays.parquet"
+    shop.data.to_parquet(path, index=False)
+    base, _ = lp.add_data(WS, path, name="plays")
+    spec = FAST_ALS
+    v1 = lp.train(WS, "plays", spec, model_name="learning").model_version
+    assert v1 is not None
+    lp.endpoints.create(WS, "learning", v1.model, v1.version)
+    host = shop.host("learning")
+    try:
+        nothing = lp.endpoints.retrain_from_events(WS, "learning", reason="nightly")
+        assert nothing.outcome is None and nothing.new_events == 0
+        host.post_events([{"user": "u3", "item": "i2", "weight": 5}, {"user": "u4", "item": "i6"}])
+        host.events.flush()
+        wait = lp.endpoints.retrain_from_events(WS, "learning", min_new_events=5, reason="nightly")
+        assert wait.outcome is None and wait.new_events == 2
+        done = lp.endpoints.retrain_from_events(WS, "learning", min_new_events=2, reason="nightly")
+        assert done.outcome is not None and done.promoted and done.new_events == 2
+        v2 = done.outcome.model_version
+        assert v2 is not None and v2.version == v1.version + 1
+        dv = lp.dataset_version(WS, "plays", done.dataset_version)
+        assert dv.version == base.version + 1 and dv.num_rows == base.num_rows + 2
+        assert dv.source["events_of"] == f"{WS}/learning" and dv.source["events_added"] == 2
+        assert v2.signature["events_of"] == f"{WS}/learning"
+        assert v2.signature["events_until"] == dv.source["events_until"]
+        assert lp.endpoints.get(WS, "learning").routes == (Route(v2.model, v2.version, 100.0),)
+        actions = [e.action for e in lp.audit_log(workspace=WS, limit=10)]
+        assert {"endpoint.retrain", "endpoint.promote"} <= set(actions)
+        # the serving process picks the new version up; its events are in the training
+        assert host.reload() and host.runtime.version == v2.version
+        assert host.runtime.replayed == 0
+        assert "i2" in host.runtime.predictor.seen("u3")
+        # the next retrain adds only the events that came after
+        host.post_events({"user": "u5", "item": "i9", "weight": 4})
+        host.events.flush()
+        again = lp.endpoints.retrain_from_events(WS, "learning", promote=False, reason="more")
+        assert again.new_events == 1 and not again.promoted
+        assert lp.dataset_version(WS, "plays", again.dataset_version).num_rows == dv.num_rows + 1
+        assert lp.endpoints.get(WS, "learning").routes[0].version == v2.version
+        # and a promotion rolls back like any other
+        lp.endpoints.rollback(WS, "learning", reason="compare")
+        assert lp.endpoints.get(WS, "learning").routes[0].version == v1.version
+    finally:
+        host.close()
+
+
+def test_recommendation_endpoints_serve_one_version(shop: Shop) -> None:
+    shop.deploy("single")
+    with pytest.raises(InvalidInput, match="serves one version"):
+        shop.platform.endpoints.canary(WS, "single", *shop.model, 10, reason="try")
+    with pytest.raises(InvalidInput, match="serves one version"):
+        shop.platform.endpoints.set_shadow(WS, "single", *shop.model, reason="try")

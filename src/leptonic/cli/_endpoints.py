@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -439,13 +440,59 @@ def retrain(
     canary_percent: Annotated[
         float | None, typer.Option(help="Put the new version on canary at this percent.")
     ] = None,
+    min_new_events: Annotated[
+        int,
+        typer.Option(help="Recommendation endpoints: retrain only after this many new events."),
+    ] = 1,
+    promote: Annotated[
+        bool, typer.Option(help="Recommendation endpoints: serve the new version at once.")
+    ] = True,
+    every: Annotated[
+        float | None,
+        typer.Option(help="Recommendation endpoints: check again every this many seconds."),
+    ] = None,
     reason: Annotated[str, typer.Option("--reason", "-r", help="Why.")] = "retrain",
 ) -> None:
-    """Train the primary's spec on the newest data; optionally start a canary."""
+    """Train the primary's spec on the newest data; optionally start a canary. A
+    recommendation endpoint retrains on its data plus the events it received since
+    (with --every, as a scheduler: one check per period until stopped)."""
     with _local() as lp:
-        outcome = lp.endpoints.retrain(
-            workspace, name, dataset=dataset, canary_percent=canary_percent, reason=reason
-        )
-    mv = outcome.model_version
-    where = f"registered {mv.model} v{mv.version}" if mv else "not registered"
-    console.print(f"run {outcome.run.id[:12]}: {where}")
+        primary = lp.endpoints.get(workspace, name).routes[0]
+        task = lp.metadata.get_model_version(workspace, primary.model, primary.version).task
+        if task != "recommendation":
+            if every is not None:
+                raise InvalidInput("--every is for recommendation endpoints", field="every")
+            outcome = lp.endpoints.retrain(
+                workspace, name, dataset=dataset, canary_percent=canary_percent, reason=reason
+            )
+            mv = outcome.model_version
+            where = f"registered {mv.model} v{mv.version}" if mv else "not registered"
+            console.print(f"run {outcome.run.id[:12]}: {where}")
+            return
+        if dataset is not None or canary_percent is not None:
+            raise InvalidInput(
+                "a recommendation endpoint retrains on its own data and events and serves one "
+                "version: leave out --dataset and --canary-percent",
+                field="dataset" if dataset is not None else "canary_percent",
+            )
+        if every is not None and not every > 0:
+            raise InvalidInput(f"--every must be a positive number of seconds, got {every}")
+        while True:
+            done = lp.endpoints.retrain_from_events(
+                workspace, name, min_new_events=min_new_events, promote=promote, reason=reason
+            )
+            if done.outcome is None:
+                console.print(
+                    f"{done.new_events} new event(s), fewer than {min_new_events}: not retrained"
+                )
+            else:
+                mv = done.outcome.model_version
+                where = f"registered {mv.model} v{mv.version}" if mv else "not registered"
+                served = "; now served" if done.promoted else ""
+                console.print(
+                    f"run {done.outcome.run.id[:12]} on {done.new_events} new event(s) "
+                    f"(dataset version {done.dataset_version}): {where}{served}"
+                )
+            if every is None:
+                return
+            time.sleep(every)

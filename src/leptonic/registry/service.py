@@ -58,6 +58,15 @@ def _signature(
     )
 
 
+def _events_of(dataset: DatasetVersion) -> dict[str, Any]:
+    """For data that holds an endpoint's events (a recommendation retrain): which
+    endpoint and the arrival time of its newest event included."""
+    source = dataset.source or {}
+    if source.get("events_of") and source.get("events_until"):
+        return {"events_of": source["events_of"], "events_until": source["events_until"]}
+    return {}
+
+
 class ModelRegistry:
     """Registers fitted predictors and loads them back, once, from memory afterwards.
 
@@ -132,7 +141,7 @@ class ModelRegistry:
                 dataset=str(dataset_ref(dataset)),
                 artifact_key=key,
                 artifact_digest=digest,
-                signature={"inputs": inputs, "classes": classes},
+                signature={"inputs": inputs, "classes": classes, **_events_of(dataset)},
                 metrics=metrics,
                 model_card=card,
                 created_by=actor,

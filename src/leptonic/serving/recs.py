@@ -242,15 +242,21 @@ def load_recommender_version(
     return mv, load_recommender(artifacts, mv.artifact_key, mv.artifact_digest)
 
 
-def events_until(mv: ModelVersion) -> datetime | None:
-    """The arrival time of the newest endpoint event the version was trained on.
+def events_until(mv: ModelVersion, endpoint: str | None = None) -> datetime | None:
+    """The arrival time of the newest event of ``endpoint`` (``workspace/name``) the
+    version was trained on.
 
     A retrain from endpoint events records it as ``signature["events_until"]``
-    (ISO 8601); events received after it are replayed into the served
-    predictor. None (no record): every stored event of the endpoint is replayed.
+    (ISO 8601) with the endpoint as ``signature["events_of"]``; events received
+    after it are replayed into the served predictor. None (no record, or the
+    events of another endpoint): every stored event of the endpoint is replayed.
     """
-    value = mv.signature.get("events_until") if isinstance(mv.signature, dict) else None
+    signature = mv.signature if isinstance(mv.signature, dict) else {}
+    value = signature.get("events_until")
     if not isinstance(value, str):
+        return None
+    of = signature.get("events_of")
+    if endpoint is not None and of is not None and of != endpoint:
         return None
     try:
         return _as_utc(datetime.fromisoformat(value))
@@ -879,7 +885,7 @@ class RecsHost(ReloadingHost):
         mv, predictor = self._loader(route.model, route.version)
         runtime = RecsRuntime(endpoint, policy, mv, predictor, log=self.log)
         self.events.flush()  # everything accepted so far is in the store
-        cutoff = events_until(mv)
+        cutoff = events_until(mv, f"{self.workspace}/{self.name}")
         since = None if cutoff is None else cutoff + timedelta(microseconds=1)
         runtime.replay(self._stored_events(since))
         if runtime.replayed or runtime.replay_skipped:

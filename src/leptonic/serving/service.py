@@ -31,6 +31,7 @@ from leptonic.storage.metadata.endpoint_base import check_routes
 
 if TYPE_CHECKING:
     from leptonic.platform import Platform
+    from leptonic.serving.recs_retrain import RecsRetrain
 
 __all__ = ["EndpointService", "routes_from_json", "routes_to_json"]
 
@@ -207,8 +208,14 @@ class EndpointService(EndpointAdjustment):
         reason = _reason(reason)
         current = self.get(workspace, name)
         routes = check_routes(routes, current.shadow)
+        kind = self.policy(workspace, name).spec.get("kind")
+        if kind in ("recommendation", "text-classification") and len(routes) > 1:
+            raise InvalidInput(
+                f"a {kind} endpoint serves one version; canary splits are for decision endpoints",
+                field="routes",
+            )
         for r in routes:
-            self._check_version(workspace, r.model, r.version)
+            self._check_version(workspace, r.model, r.version, kind)
         updated = self.metadata.update_endpoint(
             workspace, name, expected_revision=current.revision, routes=routes
         )
@@ -232,6 +239,7 @@ class EndpointService(EndpointAdjustment):
                 field="percent",
             )
         current = self.get(workspace, name)
+        self._refuse_single(workspace, name, "canary splits")
         primary = current.routes[0]
         if (primary.model, primary.version) == (model, version):
             raise Conflict(
@@ -292,6 +300,7 @@ class EndpointService(EndpointAdjustment):
         if model is not None:
             if version is None:
                 raise InvalidInput("a shadow needs a model version", field="version")
+            self._refuse_single(workspace, name, "shadow versions")
             self._check_version(workspace, model, version)
             shadow = Route(model, int(version), 0.0)
             check_routes(current.routes, shadow)
@@ -308,7 +317,49 @@ class EndpointService(EndpointAdjustment):
         )
         return updated
 
-    def _check_version(self, workspace: str, model: str, version: int) -> None:
+    def retrain_from_events(
+        self,
+        workspace: str,
+        name: str,
+        *,
+        min_new_events: int = 1,
+        promote: bool = True,
+        reason: str = "retrain",
+    ) -> RecsRetrain:
+        """Retrain a recommendation endpoint on its data and the events it received since
+        (nothing happens below ``min_new_events``); with ``promote`` serve the result.
+        See :mod:`leptonic.serving.recs_retrain`."""
+        from leptonic.serving.recs_retrain import retrain_recommendation
+
+        return retrain_recommendation(
+            self.platform,
+            workspace,
+            name,
+            min_new_events=min_new_events,
+            promote=promote,
+            reason=_reason(reason),
+        )
+
+    def _refuse_single(self, workspace: str, name: str, what: str) -> None:
+        """Refuse ``what`` (a canary, a shadow) on an endpoint that serves one version."""
+        kind = self.policy(workspace, name).spec.get("kind")
+        if kind in ("recommendation", "text-classification"):
+            raise InvalidInput(
+                f"a {kind} endpoint serves one version; {what} are for decision endpoints "
+                "(deploy a new version with set_routes, roll back if needed)",
+                field="routes",
+            )
+
+    def _check_version(self, workspace: str, model: str, version: int, kind: Any = None) -> None:
+        """The version can be served by an endpoint whose policy is of ``kind``."""
+        if kind in ("recommendation", "text-classification"):
+            task = self.metadata.get_model_version(workspace, model, version).task
+            if task != kind:
+                raise InvalidInput(
+                    f"{model} v{version} is a {task} model; this endpoint serves {kind} models",
+                    field="model",
+                )
+            return
         predictor = self.platform.load_model(workspace, model, version)
         if predictor.task != "binary":
             raise InvalidInput(

@@ -1,0 +1,233 @@
+"""Retraining a recommendation endpoint on the events it received.
+
+An endpoint's events are durable (the ``events`` table). A retrain takes the
+interactions the served version was trained on, appends the events that
+arrived since (mapped onto the dataset's own columns and types), ingests
+that as a new version of the same dataset (its ``source`` names the endpoint
+and the arrival time of its newest event), and trains the served version's
+recorded spec on it as an ordinary run that registers a new model version.
+The version's signature carries that arrival time (``events_until``), so an
+endpoint serving it replays only the events that came later. With
+``promote``, the endpoint then serves the new version (a recommendation
+endpoint serves one route), which a serving process picks up on its next
+reload check.
+
+It runs when asked (``leptonic endpoint retrain``, the API, a scheduler such as
+cron), and ``min_new_events`` makes it a trigger: below that many new events
+it does nothing.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from leptonic.core.endpoint import Route
+from leptonic.core.uri import ObjectRef
+from leptonic.errors import InvalidInput
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from leptonic.core.dataset import DatasetVersion
+    from leptonic.core.event import Event
+    from leptonic.platform import Platform, TrainOutcome
+
+__all__ = ["EVENTS_ORIGIN", "RecsRetrain", "append_events", "retrain_recommendation"]
+
+#: Keys of a dataset version's ``source`` written by a retrain.
+EVENTS_ORIGIN = ("events_of", "events_until", "events_added", "base")
+
+
+@dataclass(frozen=True)
+class RecsRetrain:
+    """What a recommendation retrain did.
+
+    ``outcome`` is None when fewer than ``min_new_events`` events had arrived
+    (nothing was ingested or trained); ``new_events`` counts them either way.
+    """
+
+    new_events: int
+    outcome: TrainOutcome[Any] | None = None
+    dataset_version: int | None = None
+    promoted: bool = False
+
+
+def _since(base: DatasetVersion, workspace: str, endpoint: str) -> datetime | None:
+    """Events after this arrival time are not in ``base`` (None: none of them are)."""
+    source = base.source or {}
+    if source.get("events_of") != f"{workspace}/{endpoint}" or not source.get("events_until"):
+        return None
+    until = datetime.fromisoformat(str(source["events_until"]))
+    return until + timedelta(microseconds=1)
+
+
+def _ids(values: list[str], like: pd.Series, column: str) -> Any:
+    """Event ids (stored as text) in the dtype of the dataset's id column."""
+    import pandas as pd
+
+    if pd.api.types.is_integer_dtype(like.dtype):
+        try:
+            return pd.Series([int(v) for v in values], dtype=like.dtype)
+        except ValueError:
+            bad = next(v for v in values if not v.lstrip("-").isdigit())
+            raise InvalidInput(
+                f"event id {bad!r} does not fit the integer column {column!r} of the training "
+                "data; retrain from a dataset whose ids are text",
+                field=column,
+            ) from None
+    if pd.api.types.is_float_dtype(like.dtype):
+        return pd.Series([float(v) for v in values], dtype=like.dtype)
+    return pd.Series(values, dtype=like.dtype if like.dtype == object else "string")
+
+
+def _times(seconds: list[float], like: pd.Series) -> Any:
+    """Event times (epoch seconds) in the representation of the dataset's time column."""
+    import pandas as pd
+
+    if pd.api.types.is_datetime64_any_dtype(like.dtype):
+        stamps = pd.to_datetime(seconds, unit="s", utc=True)
+        tz = getattr(like.dtype, "tz", None)
+        stamps = stamps.tz_convert(tz) if tz is not None else stamps.tz_localize(None)
+        return pd.Series(stamps).astype(like.dtype)
+    if pd.api.types.is_integer_dtype(like.dtype):
+        return pd.Series([round(s) for s in seconds], dtype=like.dtype)
+    if pd.api.types.is_numeric_dtype(like.dtype):
+        return pd.Series(seconds, dtype=like.dtype)
+    return pd.Series([datetime.fromtimestamp(s, UTC).isoformat() for s in seconds])
+
+
+def append_events(
+    frame: pd.DataFrame,
+    events: list[Event],
+    *,
+    user: str,
+    item: str,
+    timestamp: str | None,
+    weight: str | None,
+) -> pd.DataFrame:
+    """``frame`` with one row per event appended, in the frame's columns and types.
+
+    Columns other than the roles are left empty (missing) on event rows.
+    """
+    import pandas as pd
+
+    if not events:
+        return frame
+    rows: dict[str, Any] = {
+        user: _ids([e.user for e in events], frame[user], user),
+        item: _ids([e.item for e in events], frame[item], item),
+    }
+    if timestamp is not None:
+        rows[timestamp] = _times([e.at.timestamp() for e in events], frame[timestamp])
+    if weight is not None:
+        rows[weight] = pd.Series([e.weight for e in events]).astype(
+            frame[weight].dtype if pd.api.types.is_float_dtype(frame[weight].dtype) else "float64"
+        )
+    added = pd.DataFrame(rows)
+    return pd.concat([frame, added], ignore_index=True)[list(frame.columns)]
+
+
+def retrain_recommendation(
+    platform: Platform,
+    workspace: str,
+    name: str,
+    *,
+    min_new_events: int = 1,
+    promote: bool = True,
+    reason: str = "retrain",
+) -> RecsRetrain:
+    """Retrain a recommendation endpoint's primary version on its data plus its new events.
+
+    Raises
+    ------
+    InvalidInput
+        The endpoint does not serve a recommendation model trained by a
+        recorded run, or ``min_new_events`` is negative.
+    """
+    import pyarrow.parquet as pq
+
+    from leptonic.tasks.recsys.spec import RecommenderSpec
+    from leptonic.tasks.spec import spec_from_dict
+
+    if (
+        isinstance(min_new_events, bool)
+        or not isinstance(min_new_events, int)
+        or min_new_events < 0
+    ):
+        raise InvalidInput(
+            f"min_new_events must be a whole number ≥ 0, got {min_new_events!r}",
+            field="min_new_events",
+        )
+    metadata = platform.metadata
+    endpoint = metadata.get_endpoint(workspace, name)
+    primary = endpoint.routes[0]
+    mv = metadata.get_model_version(workspace, primary.model, primary.version)
+    if mv.task != "recommendation":
+        raise InvalidInput(
+            f"endpoint {name!r} serves a {mv.task} model; this retrain is for recommendation "
+            "endpoints",
+            field="endpoint",
+        )
+    spec = spec_from_dict(platform.get_run(workspace, mv.run_id).spec)
+    if not isinstance(spec, RecommenderSpec):  # a recommendation version has a recommender run
+        raise InvalidInput(f"{mv.model} v{mv.version} was not trained by a recommendation run")
+    ref = ObjectRef.parse(mv.dataset)
+    base = platform.dataset_version(workspace, ref.name, ref.version)
+    since = _since(base, workspace, name)
+    events = metadata.list_events(workspace, name, since=since, limit=None)
+    if len(events) < max(min_new_events, 1):
+        return RecsRetrain(new_events=len(events))
+    frame = pq.read_table(platform.artifacts.local_path(base.artifact_key)).to_pandas()
+    merged = append_events(
+        frame,
+        events,
+        user=spec.user,
+        item=spec.item,
+        timestamp=spec.timestamp,
+        weight=spec.weight,
+    )
+    until = events[-1].received_at
+    with tempfile.TemporaryDirectory(prefix="leptonic-retrain-") as tmp:
+        path = Path(tmp) / f"{base.dataset}.parquet"
+        merged.to_parquet(path, index=False)
+        dv, _ = platform.add_data(
+            workspace,
+            path,
+            name=base.dataset,
+            description=f"{base.dataset} v{base.version} and {len(events)} events of endpoint "
+            f"{name}",
+            origin={
+                "events_of": f"{workspace}/{name}",
+                "events_until": until.isoformat(),
+                "events_added": len(events),
+                "base": str(ObjectRef(workspace, "dataset", base.dataset, base.version)),
+            },
+        )
+    outcome = platform.train(workspace, dv.dataset, spec, version=dv.version, model_name=mv.model)
+    new = outcome.model_version
+    platform.audit(
+        "endpoint.retrain",
+        workspace,
+        [ObjectRef(workspace, "endpoint", name), ObjectRef(workspace, "run", outcome.run.id)],
+        dataset=dv.dataset,
+        dataset_version=dv.version,
+        events=len(events),
+        reason=reason,
+    )
+    promoted = False
+    if promote and new is not None:
+        platform.endpoints.set_routes(
+            workspace,
+            name,
+            (Route(new.model, new.version, 100.0),),
+            reason=reason,
+            action="endpoint.promote",
+        )
+        promoted = True
+    return RecsRetrain(
+        new_events=len(events), outcome=outcome, dataset_version=dv.version, promoted=promoted
+    )
