@@ -206,10 +206,21 @@ class RemoteEndpoints:
         dataset: str | None = None,
         dataset_version: int | None = None,
         model: str | None = None,
+        min_new_events: int = 1,
+        promote: bool = True,
+        reason: str = "retrain",
     ) -> Job:
-        """Queue retraining; follow it with ``client.wait_for_job``."""
+        """Queue retraining; follow it with ``client.wait_for_job``. A recommendation
+        endpoint retrains on its data plus its new events (``min_new_events``, ``promote``)."""
         from leptonic.sdk import _record
 
-        body = {"dataset": dataset, "dataset_version": dataset_version, "model": model}
+        body = {
+            "dataset": dataset,
+            "dataset_version": dataset_version,
+            "model": model,
+            "min_new_events": min_new_events,
+            "promote": promote,
+            "reason": reason,
+        }
         path = self._path(workspace, name) + "/retrain"
         return _record(Job, self._client._json("POST", path, json=body))

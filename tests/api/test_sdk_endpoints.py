@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
+
 import pytest
 
 from api._support import Server
@@ -55,3 +58,42 @@ def test_endpoint_lifecycle_through_the_sdk(populated: Server) -> None:
         result = dev.endpoints.monitor("alpha", "scorecard")
         assert result["n"] >= 1 and "psi" in result
         assert "<html" in dev.endpoints.monitor_report("alpha", "scorecard").lower()
+
+
+def test_a_recommendation_endpoint_retrains_as_a_job(server: Server, tmp_path: Path) -> None:
+    import pandas as pd
+
+    from leptonic.core.event import Event
+    from leptonic.tasks.recsys import RecommenderSpec
+
+    lp = server.platform.as_user("setup")
+    lp.create_workspace("shop")
+    server.add_user("sam", roles={"shop": "admin"})
+    rows = [
+        (f"u{u}", f"i{(u % 4) + 4 * ((u + j) % 10)}", 1_700_000_000 + 60 * j + u)
+        for u in range(80)
+        for j in range(10)
+    ]
+    path = tmp_path / "plays.parquet"
+    pd.DataFrame(rows, columns=["user", "item", "ts"]).to_parquet(path, index=False)
+    lp.add_data("shop", path, name="plays")
+    spec = RecommenderSpec(timestamp="ts", candidates=("als",), trials=1, blend=1)
+    lp.train("shop", "plays", spec, model_name="plays")
+    lp.endpoints.create("shop", "plays", "plays", 1)
+    now = datetime.now(UTC)
+    lp.metadata.append_events(
+        [Event("shop", "plays", f"e{k}", f"u{k}", "i3", now, 1.0, "click", now) for k in range(3)]
+    )
+    with _client(server, "sam") as sam:
+        job = sam.endpoints.retrain("shop", "plays", min_new_events=3, reason="nightly")
+        assert job.kind == "retrain-events"
+        server.run_jobs()
+        done = sam.wait_for_job("shop", job.id, poll=0.05, timeout=60)
+        assert done.status.value == "succeeded", done.error
+        assert done.result["new_events"] == 3 and done.result["promoted"] is True
+        assert done.result["model_version"] == 2
+        assert sam.endpoints.get("shop", "plays").routes[0].version == 2
+        again = sam.endpoints.retrain("shop", "plays", min_new_events=1, reason="nightly")
+        server.run_jobs()
+        skipped = sam.wait_for_job("shop", again.id, poll=0.05, timeout=60)
+        assert skipped.result["new_events"] == 0 and skipped.result["run_id"] is None

@@ -152,3 +152,10 @@ class RetrainIn(_In):
     dataset: str | None = Field(None, description="Default: the primary model's dataset.")
     dataset_version: int | None = Field(None, ge=1)
     model: str | None = Field(None, description="Register as; default: the primary's model.")
+    min_new_events: int = Field(
+        1, ge=0, description="Recommendation endpoints: retrain only after this many new events."
+    )
+    promote: bool = Field(
+        True, description="Recommendation endpoints: serve the new version when it is registered."
+    )
+    reason: str = Field("retrain", description="Why (recorded in the audit log).")

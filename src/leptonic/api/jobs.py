@@ -41,6 +41,7 @@ __all__ = [
     "job_for_run",
     "list_jobs",
     "run_progress",
+    "submit_event_retrain",
     "submit_scoring",
     "submit_training",
 ]
@@ -148,6 +149,43 @@ def submit_decisions(
         dataset_version,
         output,
     )
+
+
+def submit_event_retrain(
+    platform: Platform,
+    workspace: str,
+    endpoint: str,
+    *,
+    min_new_events: int = 1,
+    promote: bool = True,
+    reason: str = "retrain",
+) -> Job:
+    """Queue the retrain of a recommendation endpoint on its new events."""
+    platform.endpoints.get(workspace, endpoint)
+    if not reason.strip():
+        raise InvalidInput("say why (a reason is recorded in the audit log)", field="reason")
+    job = platform.metadata.create_job(
+        Job(
+            id=uuid.uuid4().hex,
+            workspace=workspace,
+            kind="retrain-events",
+            payload={
+                "endpoint": endpoint,
+                "min_new_events": min_new_events,
+                "promote": promote,
+                "reason": reason.strip(),
+            },
+            created_by=platform.actor,
+            progress={"done": 0, "total": 1, "message": "queued", "log": []},
+        )
+    )
+    platform.audit(
+        "endpoint.retrain.submit",
+        workspace,
+        [ObjectRef(workspace, "endpoint", endpoint)],
+        job=job.id,
+    )
+    return job
 
 
 def submit_training(
@@ -376,7 +414,12 @@ class JobRunner:
     def execute(self, job: Job) -> Job:
         """Run a claimed job to its end and record the outcome on it."""
         metadata = self.platform.metadata
-        work = {"train": self._train, "score": self._score, "decide": self._decide}.get(job.kind)
+        work = {
+            "train": self._train,
+            "score": self._score,
+            "decide": self._decide,
+            "retrain-events": self._retrain_events,
+        }.get(job.kind)
         if work is None:
             return metadata.update_job(
                 job.workspace,
@@ -438,6 +481,31 @@ class JobRunner:
         )
         update(line=f"wrote {decided.dataset} v{decided.version} ({decided.num_rows} rows)")
         return {"dataset": decided.dataset, "version": decided.version, "created": created}
+
+    def _retrain_events(self, job: Job, update: Callable[..., None]) -> dict[str, Any]:
+        payload = job.payload
+        platform = self.platform.as_user(job.created_by)
+        update(message="started")
+        done = platform.endpoints.retrain_from_events(
+            job.workspace,
+            payload["endpoint"],
+            min_new_events=payload["min_new_events"],
+            promote=payload["promote"],
+            reason=payload["reason"],
+        )
+        mv = done.outcome.model_version if done.outcome is not None else None
+        if done.outcome is None:
+            update(line=f"{done.new_events} new event(s): fewer than asked, not retrained")
+        else:
+            update(line=f"run {done.outcome.run.id} on {done.new_events} new event(s)")
+        return {
+            "new_events": done.new_events,
+            "run_id": done.outcome.run.id if done.outcome is not None else None,
+            "dataset_version": done.dataset_version,
+            "model": mv.model if mv else None,
+            "model_version": mv.version if mv else None,
+            "promoted": done.promoted,
+        }
 
     def _train(self, job: Job, update: Callable[..., None]) -> dict[str, Any]:
         payload = job.payload

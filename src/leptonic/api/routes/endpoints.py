@@ -246,7 +246,23 @@ def recalibrate(scope: WorkspaceAdmin, name: str, body: RecalibrateIn) -> object
 @router.post(_ONE + "/retrain", response_model=JobOut, status_code=status.HTTP_202_ACCEPTED)
 def retrain(request: Request, scope: Developer, name: str, body: RetrainIn) -> object:
     """Queue training of the primary's spec on the newest data; the result is a candidate
-    version to put on canary."""
+    version to put on canary. A recommendation endpoint retrains on its data plus the
+    events it received since, and (with ``promote``) serves the result."""
+    platform = scope.platform
+    primary = platform.endpoints.get(scope.workspace, name).routes[0]
+    if platform.model_version(scope.workspace, primary.model, primary.version).task == (
+        "recommendation"
+    ):
+        job = jobs.submit_event_retrain(
+            platform,
+            scope.workspace,
+            name,
+            min_new_events=body.min_new_events,
+            promote=body.promote,
+            reason=body.reason,
+        )
+        request.app.state.runner.wake()
+        return JobOut.model_validate(job)
     plan = scope.platform.endpoints.retrain_plan(
         scope.workspace,
         name,
