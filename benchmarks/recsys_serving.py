@@ -10,7 +10,9 @@ prediction log written by a separate process, as deployed). Then:
 
 - ``wrk`` (Debian package) on 127.0.0.1, one thread, 16 connections:
   ``POST /recommend`` for users drawn at random (k = 10), without and with a
-  genre filter: requests/s, p50, p99;
+  genre filter: requests/s, p50, p99; and first, the same load on a raw ASGI
+  app under the same uvicorn settings that answers a constant of the same
+  size: the ceiling this machine gives any Python server;
 - the same requests offered at a fixed rate (``--rates``, default 500 and
   1,000 a second) over 16 connections, open loop: each request's latency
   counts from when it was due, so queueing behind slow answers counts
@@ -75,7 +77,7 @@ def free_port() -> int:
 
 
 # -- training and deployment -----------------------------------------------------------------
-def prepare(home: Path) -> dict[str, Any]:
+def prepare(home: Path, trials: int | None = None) -> dict[str, Any]:
     """Train with the default spec, register, deploy, make a developer token."""
     import pandas as pd
 
@@ -104,6 +106,8 @@ def prepare(home: Path) -> dict[str, Any]:
         ML / "u.user", sep="|", names=["user", "age", "gender", "occupation", "zip"]
     ).drop(columns="zip")
     spec = RecommenderSpec(timestamp="ts", weight="rating")  # the defaults otherwise
+    if trials is not None:
+        spec = RecommenderSpec(timestamp="ts", weight="rating", trials=trials)
     data = Interactions.from_table(frame, timestamp="ts", weight="rating")
     t = time.perf_counter()
     fit = fit_recommender(
@@ -146,6 +150,49 @@ def prepare(home: Path) -> dict[str, Any]:
         "train_s": train_s,
         "valid": fit.valid_metrics,
     }
+
+
+# -- the ceiling: a raw ASGI app answering a constant ---------------------------------------
+NOOP_APP = """
+import json
+
+BODY = json.dumps({"request_id": "0" * 32, "user": 1, "items": [
+    {"item": i, "score": 0.5, "because": 7} for i in range(10)], "cold_start": False,
+    "model": "movielens", "version": 1, "policy_version": 1}).encode()
+HEAD = {"type": "http.response.start", "status": 200, "headers": [
+    (b"content-type", b"application/json"), (b"content-length", str(len(BODY)).encode())]}
+
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    message = await receive()
+    while message.get("more_body"):
+        message = await receive()
+    await send(HEAD)
+    await send({"type": "http.response.body", "body": BODY})
+"""
+
+
+def noop_server(tmp: Path, port: int) -> subprocess.Popen[bytes]:
+    """The same uvicorn settings as ``leptonic endpoint serve``, answering a constant of
+    the size of a recommendation answer: what this machine gives any server."""
+    (tmp / "noop_app.py").write_text(NOOP_APP)
+    cmd = [sys.executable, "-m", "uvicorn", "noop_app:app", "--port", str(port)]
+    proc = subprocess.Popen(
+        [*cmd, "--no-access-log", "--log-level", "warning", "--lifespan", "off"],
+        cwd=tmp,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.post(f"http://127.0.0.1:{port}/recommend", content=b"{}", timeout=1.0)
+            return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise RuntimeError("the no-op server did not start")
 
 
 # -- the server -------------------------------------------------------------------------
@@ -283,6 +330,9 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=15, help="seconds of wrk per row")
     parser.add_argument("--events", type=int, default=1000, help="event → answer round trips")
     parser.add_argument(
+        "--trials", type=int, default=None, help="search trials (default: the spec's default)"
+    )
+    parser.add_argument(
         "--rates",
         type=lambda text: [float(x) for x in text.split(",") if x],
         default=[500.0, 1000.0],
@@ -296,9 +346,9 @@ def main() -> None:
     started = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix="leptonic-recs-serving-"))
     home = tmp / "home"
-    prepared = prepare(home)
+    prepared = prepare(home, args.trials)
     print(
-        f"trained {prepared['chosen']} with the default spec in {prepared['train_s']:.1f} s "
+        f"trained {prepared['chosen']} with {'the default spec' if args.trials is None else f'{args.trials} search trials'} in {prepared['train_s']:.1f} s "
         f"(validation {json.dumps(prepared['valid'])})"
     )
     rng = random.Random(1)
@@ -309,10 +359,18 @@ def main() -> None:
         json.dumps({"user": rng.choice(users), "k": 10, "filter": {"genre": rng.choice(genres)}})
         for _ in range(500)
     ]
+    results: dict[str, dict[str, Any]] = {}
+    noop_port = free_port()
+    noop = noop_server(tmp, noop_port)
+    try:
+        script = wrk_script(plain, prepared["token"], tmp, "noop")
+        wrk(f"http://127.0.0.1:{noop_port}", script, 2)  # warm-up
+        results["noop"] = wrk(f"http://127.0.0.1:{noop_port}", script, args.duration)
+    finally:
+        stop(noop)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     proc = serve(home, port)
-    results: dict[str, dict[str, Any]] = {}
     try:
         for name, bodies in (("plain", plain), ("filter", filtered)):
             script = wrk_script(bodies, prepared["token"], tmp, name)
@@ -339,7 +397,10 @@ def main() -> None:
         stop(proc)
     stored = count_events(home)
 
-    rows: list[list[Any]] = []
+    r = results["noop"]
+    rows: list[list[Any]] = [
+        ["raw ASGI no-op, same uvicorn (ceiling), wrk", r["rps"], r["p50"], r["p99"], r["errors"]]
+    ]
     for name, label in (("plain", "POST /recommend k=10"), ("filter", "... + genre filter")):
         r = results[name]
         rows.append([f"{label}, wrk (saturating)", r["rps"], r["p50"], r["p99"], r["errors"]])

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-__all__ = ["applicants", "write_applicants_csv"]
+__all__ = ["applicants", "support_messages", "write_applicants_csv", "write_support_messages_csv"]
 
 _FIRST = [
     "Anna",
@@ -186,4 +186,81 @@ def write_applicants_csv(path: str | os.PathLike[str], n: int = 20_000, seed: in
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     pacsv.write_csv(applicants(n, seed), out)
+    return out
+
+
+#: Intents of the generated customer-service messages, each with phrasings.
+SUPPORT_INTENTS: dict[str, tuple[str, ...]] = {
+    "card_lost": (
+        "I lost my card",
+        "my card was stolen yesterday",
+        "I can't find my debit card anywhere",
+        "someone took my wallet with the card in it",
+        "please block my card, it is missing",
+        "my credit card has gone, what do I do",
+    ),
+    "payment_failed": (
+        "my payment was declined",
+        "the transfer did not go through",
+        "why did my card payment fail at the shop",
+        "the direct debit bounced",
+        "I tried to pay the bill and it was rejected",
+        "online purchase keeps failing at checkout",
+    ),
+    "loan_question": (
+        "what interest rate would I get on a loan",
+        "can I borrow money to buy a car",
+        "how long does a loan application take",
+        "I would like to increase my credit limit",
+        "am I eligible for a personal loan",
+        "how much can I borrow for home improvements",
+    ),
+    "fees_complaint": (
+        "why was I charged this fee",
+        "there is an overdraft charge I don't understand",
+        "you took a monthly fee twice",
+        "the foreign transaction fee is too high",
+        "I want the late payment charge refunded",
+        "this account fee was never explained to me",
+    ),
+    "address_change": (
+        "I moved house and need to update my address",
+        "please change my postal address",
+        "how do I update my home address",
+        "my address on file is wrong",
+        "I want my statements sent to a new address",
+        "new address, where do I change it",
+    ),
+}
+_OPENERS = ("", "hi, ", "hello, ", "good morning, ", "hey there, ", "excuse me, ", "please help: ")
+_CLOSERS = ("", " thanks", " thank you", " asap", " please", " - urgent", " cheers")
+
+
+def support_messages(n: int = 600, seed: int = 11) -> pa.Table:
+    """Customer-service messages (``message``) with their intent (``intent``) and an id.
+
+    Each message is one of a few phrasings per intent with a random opener,
+    closer and sometimes a typo, so that a model has to generalise a little.
+    """
+    rng = np.random.default_rng(seed)
+    intents = list(SUPPORT_INTENTS)
+    rows_id, rows_text, rows_intent = [], [], []
+    for i in range(n):
+        intent = intents[i % len(intents)]
+        phrase = str(rng.choice(SUPPORT_INTENTS[intent]))
+        if rng.random() < 0.2:  # a dropped letter
+            cut = int(rng.integers(1, len(phrase)))
+            phrase = phrase[:cut] + phrase[cut + 1 :]
+        text = f"{rng.choice(_OPENERS)}{phrase}{rng.choice(_CLOSERS)}".strip()
+        rows_id.append(f"M{i:06d}")
+        rows_text.append(text[0].upper() + text[1:])
+        rows_intent.append(intent)
+    return pa.table({"message_id": rows_id, "message": rows_text, "intent": rows_intent})
+
+
+def write_support_messages_csv(path: str | os.PathLike[str], n: int = 600, seed: int = 11) -> Path:
+    """Write :func:`support_messages` to a CSV file; return its path."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pacsv.write_csv(support_messages(n, seed), out)
     return out

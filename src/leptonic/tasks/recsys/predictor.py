@@ -44,7 +44,8 @@ _NO_VALUES = np.zeros(0, dtype=np.float64)
 def _top(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the ``k`` best finite scores, best first."""
     n = scores.size
-    part = np.argpartition(-scores, k - 1)[:k] if k < n else np.arange(n)
+    # selecting the n - k th of the scores as they are skips negating a copy
+    part = np.argpartition(scores, n - k)[n - k :] if k < n else np.arange(n)
     order = part[np.argsort(-scores[part], kind="stable")]
     return order[np.isfinite(scores[order])]
 
@@ -308,8 +309,8 @@ class RecommenderPredictor(OnlineUpdates):
             best = dict(zip(cols[first].tolist(), sources[first].tolist(), strict=True))
             return [names[best[t]] if t in best else None for t in top.tolist()]
         if self.kind in ("als", "bpr") and cat.unit is not None:
-            sims = (cat.unit[top] @ cat.unit[items].T) * conf[None, :]
-            return [names[i] for i in items[np.argmax(sims, axis=1)].tolist()]
+            sims = (np.take(cat.unit, items, axis=0) @ cat.unit[top].T) * conf[:, None]
+            return [names[i] for i in items[np.argmax(sims, axis=0)].tolist()]
         return [None] * top.size
 
     # -- reading -------------------------------------------------------------------------------

@@ -1,0 +1,22 @@
+"""Generated customer-service messages for the demo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.csv as pacsv
+
+from leptonic.synthetic import SUPPORT_INTENTS, support_messages, write_support_messages_csv
+
+
+def test_support_messages_are_seeded_balanced_and_varied(tmp_path: Path) -> None:
+    table = support_messages(500, seed=3)
+    assert table.column_names == ["message_id", "message", "intent"]
+    intents = table.column("intent").to_pylist()
+    assert {i: intents.count(i) for i in SUPPORT_INTENTS} == {i: 100 for i in SUPPORT_INTENTS}
+    texts = table.column("message").to_pylist()
+    assert len(set(texts)) > 150 and all(t and t[0].isupper() for t in texts)
+    assert support_messages(500, seed=3).equals(table)
+    assert not support_messages(500, seed=4).equals(table)
+    path = write_support_messages_csv(tmp_path / "m.csv", n=50)
+    assert pacsv.read_csv(path).num_rows == 50
