@@ -328,6 +328,25 @@ def test_lora_is_merged_into_a_plain_model(
     np.testing.assert_array_equal(loaded.predict_batch(texts[:8]), clf.predict_proba(texts[:8]))
 
 
+def test_refit_trains_again_on_training_and_validation_texts(
+    tiny: tuple[list[str], list[str]],
+) -> None:
+    _need_torch()
+    pytest.importorskip("peft", reason=f"peft is not installed; {TEXT_EXTRA}")
+    texts, labels = tiny
+    lines: list[str] = []
+    clf = TextClassifier(_spec(mode="lora", epochs=2, lr=1e-3, lora_r=4, refit=True)).fit(
+        texts, labels, log=lines.append
+    )
+    facts = clf.facts_
+    assert facts["refit"] is True and facts["refit_epochs"] == clf.best_epoch_ >= 1
+    assert any(f"refit: {clf.best_epoch_} epoch(s) on {len(texts)} texts" in x for x in lines)
+    assert len(clf.history_) >= 1 and "valid_accuracy" in clf.history_[0]  # the chosen run's
+    assert clf.predict_proba(texts[:4]).shape == (4, len(INTENTS))
+    with pytest.raises(InvalidInput, match="refit"):
+        TextClassificationSpec(refit="yes")  # type: ignore[arg-type]
+
+
 def test_frozen_encoder_with_a_logistic_head(
     tiny: tuple[list[str], list[str]], tmp_path: Path
 ) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -171,6 +171,26 @@ class TextClassifier:
             "stopped_early": result.stopped_early,
             **result.timings,
         }
+        if spec.refit and v_rows and result.best_epoch > 0:
+            epochs = result.best_epoch
+            if log is not None:
+                log(
+                    f"refit: {epochs} epoch(s) on {len(train_rows) + len(v_rows)} texts "
+                    "(training and validation together)"
+                )
+            again = replace(spec, epochs=epochs, patience=0, checkpoint_dir=None, resume=False)
+            result = finetune(
+                again,
+                classes,
+                [*train_rows, *v_rows],
+                np.concatenate([y_train, y_valid]),
+                [],
+                np.empty(0, dtype=np.int64),
+                progress=progress,
+                log=log,
+            )
+            self.losses_ = result.losses
+            facts.update(refit=True, refit_epochs=epochs, refit_s=result.timings["finetune_s"])
         mean = spec.pooling == "mean"
         predictor = TextPredictor(
             flavor="mean_pool" if mean else "transformer",

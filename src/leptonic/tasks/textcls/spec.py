@@ -61,7 +61,13 @@ class TextClassificationSpec:
         Weight the loss by inverse class frequency (for imbalanced labels).
     freeze_embeddings
         ``full`` mode: keep the word-embedding matrix fixed (half the trainable
-        weights of MiniLM; faster steps, same accuracy in practice).
+        weights of MiniLM; faster steps). On Banking77 (80/20 split, 6 epochs)
+        training them too raised test accuracy from 0.910 to 0.917.
+    refit
+        ``full`` and ``lora``: once validation has chosen the best epoch, train
+        again from the base model on the training and validation texts together
+        for that many epochs, and keep that model (about twice the time; the
+        validation texts then count as training data).
     pooling
         ``full`` and ``lora``: ``mean`` (the default) averages the token
         vectors, as sentence encoders such as MiniLM were trained to, and starts
@@ -109,6 +115,7 @@ class TextClassificationSpec:
     valid_fraction: float = 0.1
     class_weights: bool = False
     freeze_embeddings: bool = True
+    refit: bool = False
     pooling: str = "mean"
     lora_r: int = 16
     lora_alpha: int = 32
@@ -192,7 +199,7 @@ class TextClassificationSpec:
             if not _is_number(value) or not lo <= value <= hi:
                 raise bad(name, f"is {value!r}; it must be a number from {lo} to {hi}")
             object.__setattr__(self, name, float(value))
-        for name in ("class_weights", "freeze_embeddings", "resume"):
+        for name in ("class_weights", "freeze_embeddings", "refit", "resume"):
             if not isinstance(getattr(self, name), bool):
                 raise bad(name, f"is {getattr(self, name)!r}; it must be true or false")
         if self.resume and self.checkpoint_dir is None:
