@@ -383,6 +383,11 @@ def test_deploying_text_models_checks_the_policy_and_the_bundle(desk: Desk) -> N
     with pytest.raises(InvalidInput, match="max_wait_ms"):
         lp.endpoints.create(WS, "t-wait", *desk.frozen, policy={"max_wait_ms": -1})
     assert [e.name for e in lp.endpoints.list_endpoints(WS)].count("t-onnx") == 0
+    from leptonic.serving.runtime import load_runtime
+
+    desk.deploy("t-decide")
+    with pytest.raises(InvalidInput, match="is a text-classification endpoint, not a decision"):
+        load_runtime(lp.metadata, lp.registry, WS, "t-decide")
 
 
 def test_the_onnx_runtime_answers_like_torch(desk: Desk) -> None:

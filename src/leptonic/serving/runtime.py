@@ -298,6 +298,13 @@ def load_runtime(
     """Build the runtime of an endpoint's current revision (models from the registry cache)."""
     endpoint = metadata.get_endpoint(workspace, name)
     policy = metadata.get_policy_version(workspace, name, endpoint.policy_version)
+    kind = policy.spec.get("kind")
+    if kind in ("recommendation", "text-classification"):
+        raise InvalidInput(
+            f"endpoint {name!r} is a {kind} endpoint, not a decision endpoint; serve it with "
+            f"`leptonic endpoint serve {name}`",
+            field="endpoint",
+        )
     method = str(policy.spec.get("tree_reasons", "shap"))
     live = [_served(registry, workspace, r, method) for r in endpoint.routes]
     shadow = _served(registry, workspace, endpoint.shadow, method) if endpoint.shadow else None
