@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -80,10 +80,16 @@ def test_a_recommendation_endpoint_retrains_as_a_job(server: Server, tmp_path: P
     spec = RecommenderSpec(timestamp="ts", candidates=("als",), trials=1, blend=1)
     lp.train("shop", "plays", spec, model_name="plays")
     lp.endpoints.create("shop", "plays", "plays", 1)
-    now = datetime.now(UTC)
+    now = datetime.now(UTC) - timedelta(minutes=2)  # settled in the store
     lp.metadata.append_events(
         [Event("shop", "plays", f"e{k}", f"u{k}", "i3", now, 1.0, "click", now) for k in range(3)]
     )
+    server.add_user("dana", roles={"shop": "developer"})
+    with _client(server, "dana") as dana:
+        with pytest.raises(PermissionDenied):  # serving the result changes live traffic
+            dana.endpoints.retrain("shop", "plays", reason="nightly")
+        with pytest.raises(InvalidInput, match="leave out dataset"):
+            dana.endpoints.retrain("shop", "plays", dataset="other", promote=False, reason="x")
     with _client(server, "sam") as sam:
         job = sam.endpoints.retrain("shop", "plays", min_new_events=3, reason="nightly")
         assert job.kind == "retrain-events"

@@ -140,7 +140,7 @@ def test_usage_error_exit_code(home: Path, capsys: pytest.CaptureFixture[str]) -
 def test_a_recommendation_endpoint_retrains_from_the_terminal(
     home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from datetime import UTC, datetime
+    from datetime import UTC, datetime, timedelta
 
     import pandas as pd
 
@@ -168,7 +168,7 @@ def test_a_recommendation_endpoint_retrains_from_the_terminal(
     assert code == 0, out
     code, out = run(capsys, "endpoint", "retrain", "plays", "-w", "shop", "--min-new-events", "2")
     assert code == 0 and "0 new event(s), fewer than 2: not retrained" in out
-    now = datetime.now(UTC)
+    now = datetime.now(UTC) - timedelta(minutes=2)  # settled: older than --settle default
     lp = Platform.open(Settings.from_environ())
     try:
         lp.metadata.append_events(

@@ -64,6 +64,15 @@ def test_iso_text_times_and_ids_that_do_not_fit() -> None:
         frame, [_event("5", "6")], user="user", item="item", timestamp="at", weight=None
     )
     assert datetime.fromisoformat(out.iloc[-1]["at"]) == AT
+    small = pd.DataFrame({"user": pd.Series([1], dtype="int32"), "item": [2]})
+    with pytest.raises(InvalidInput, match="does not fit the integer column 'user'"):
+        append_events(
+            small, [_event(str(2**40), "6")], user="user", item="item", timestamp=None, weight=None
+        )
+    with pytest.raises(InvalidInput, match="'--5' does not fit"):
+        append_events(
+            frame, [_event("--5", "6")], user="user", item="item", timestamp=None, weight=None
+        )
     with pytest.raises(InvalidInput, match="does not fit the integer column 'user'"):
         append_events(
             frame, [_event("anna", "6")], user="user", item="item", timestamp=None, weight=None

@@ -18,7 +18,7 @@ import typer
 from leptonic.cli._render import console, err_console, table
 from leptonic.config import Settings
 from leptonic.core.endpoint import Endpoint
-from leptonic.errors import InvalidInput
+from leptonic.errors import InvalidInput, LeptonicError
 from leptonic.platform import Platform
 
 __all__ = ["endpoint_app"]
@@ -478,9 +478,17 @@ def retrain(
         if every is not None and not every > 0:
             raise InvalidInput(f"--every must be a positive number of seconds, got {every}")
         while True:
-            done = lp.endpoints.retrain_from_events(
-                workspace, name, min_new_events=min_new_events, promote=promote, reason=reason
-            )
+            try:
+                done = lp.endpoints.retrain_from_events(
+                    workspace, name, min_new_events=min_new_events, promote=promote, reason=reason
+                )
+            except LeptonicError as exc:
+                if every is None:
+                    raise
+                # a scheduler keeps going: the next check may succeed
+                err_console.print(f"retrain failed ({exc.code}): {exc}; next check in {every} s")
+                time.sleep(every)
+                continue
             if done.outcome is None:
                 console.print(
                     f"{done.new_events} new event(s), fewer than {min_new_events}: not retrained"

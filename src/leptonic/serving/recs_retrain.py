@@ -25,6 +25,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from leptonic.core.endpoint import Route
 from leptonic.core.uri import ObjectRef
 from leptonic.errors import InvalidInput
@@ -36,7 +38,11 @@ if TYPE_CHECKING:
     from leptonic.core.event import Event
     from leptonic.platform import Platform, TrainOutcome
 
-__all__ = ["EVENTS_ORIGIN", "RecsRetrain", "append_events", "retrain_recommendation"]
+__all__ = ["EVENTS_ORIGIN", "SETTLE_S", "RecsRetrain", "append_events", "retrain_recommendation"]
+
+#: Seconds an accepted event may take to reach the store (the log writer's batching and
+#: retries); a retrain leaves younger events for the next one.
+SETTLE_S = 30.0
 
 #: Keys of a dataset version's ``source`` written by a retrain.
 EVENTS_ORIGIN = ("events_of", "events_until", "events_added", "base")
@@ -70,15 +76,22 @@ def _ids(values: list[str], like: pd.Series, column: str) -> Any:
     import pandas as pd
 
     if pd.api.types.is_integer_dtype(like.dtype):
-        try:
-            return pd.Series([int(v) for v in values], dtype=like.dtype)
-        except ValueError:
-            bad = next(v for v in values if not v.lstrip("-").isdigit())
-            raise InvalidInput(
-                f"event id {bad!r} does not fit the integer column {column!r} of the training "
-                "data; retrain from a dataset whose ids are text",
-                field=column,
-            ) from None
+        info = np.iinfo(like.dtype)
+        out = []
+        for v in values:
+            try:
+                number = int(v)
+            except ValueError:
+                number = None
+            if number is None or not info.min <= number <= info.max:
+                raise InvalidInput(
+                    f"event id {v!r} does not fit the integer column {column!r} "
+                    f"({like.dtype}) of the training data; retrain from a dataset whose ids "
+                    "are text",
+                    field=column,
+                )
+            out.append(number)
+        return pd.Series(out, dtype=like.dtype)
     if pd.api.types.is_float_dtype(like.dtype):
         return pd.Series([float(v) for v in values], dtype=like.dtype)
     return pd.Series(values, dtype=like.dtype if like.dtype == object else "string")
@@ -139,8 +152,15 @@ def retrain_recommendation(
     min_new_events: int = 1,
     promote: bool = True,
     reason: str = "retrain",
+    settle_s: float = SETTLE_S,
 ) -> RecsRetrain:
     """Retrain a recommendation endpoint's primary version on its data plus its new events.
+
+    Events that arrived in the last ``settle_s`` seconds are left for the next
+    retrain: a serving process writes accepted events to the store in the
+    background, so the newest ones may not be there yet, and an event that
+    arrived before the recorded cutoff but was stored after it would be in no
+    model and never replayed.
 
     Raises
     ------
@@ -150,6 +170,7 @@ def retrain_recommendation(
     """
     import pyarrow.parquet as pq
 
+    from leptonic.governance.schema import Contract
     from leptonic.tasks.recsys.spec import RecommenderSpec
     from leptonic.tasks.spec import spec_from_dict
 
@@ -162,6 +183,8 @@ def retrain_recommendation(
             f"min_new_events must be a whole number ≥ 0, got {min_new_events!r}",
             field="min_new_events",
         )
+    if isinstance(settle_s, bool) or not isinstance(settle_s, int | float) or settle_s < 0:
+        raise InvalidInput(f"settle_s must be seconds ≥ 0, got {settle_s!r}", field="settle_s")
     metadata = platform.metadata
     endpoint = metadata.get_endpoint(workspace, name)
     primary = endpoint.routes[0]
@@ -178,7 +201,8 @@ def retrain_recommendation(
     ref = ObjectRef.parse(mv.dataset)
     base = platform.dataset_version(workspace, ref.name, ref.version)
     since = _since(base, workspace, name)
-    events = metadata.list_events(workspace, name, since=since, limit=None)
+    settled = datetime.now(UTC) - timedelta(seconds=settle_s)
+    events = metadata.list_events(workspace, name, since=since, until=settled, limit=None)
     if len(events) < max(min_new_events, 1):
         return RecsRetrain(new_events=len(events))
     frame = pq.read_table(platform.artifacts.local_path(base.artifact_key)).to_pandas()
@@ -194,10 +218,12 @@ def retrain_recommendation(
     with tempfile.TemporaryDirectory(prefix="leptonic-retrain-") as tmp:
         path = Path(tmp) / f"{base.dataset}.parquet"
         merged.to_parquet(path, index=False)
+        contract = (base.source or {}).get("contract")
         dv, _ = platform.add_data(
             workspace,
             path,
             name=base.dataset,
+            contract=Contract.from_dict(contract) if contract else None,
             description=f"{base.dataset} v{base.version} and {len(events)} events of endpoint "
             f"{name}",
             origin={

@@ -325,11 +325,12 @@ class EndpointService(EndpointAdjustment):
         min_new_events: int = 1,
         promote: bool = True,
         reason: str = "retrain",
+        settle_s: float | None = None,
     ) -> RecsRetrain:
         """Retrain a recommendation endpoint on its data and the events it received since
         (nothing happens below ``min_new_events``); with ``promote`` serve the result.
         See :mod:`leptonic.serving.recs_retrain`."""
-        from leptonic.serving.recs_retrain import retrain_recommendation
+        from leptonic.serving.recs_retrain import SETTLE_S, retrain_recommendation
 
         return retrain_recommendation(
             self.platform,
@@ -338,6 +339,7 @@ class EndpointService(EndpointAdjustment):
             min_new_events=min_new_events,
             promote=promote,
             reason=_reason(reason),
+            settle_s=SETTLE_S if settle_s is None else settle_s,
         )
 
     def _refuse_single(self, workspace: str, name: str, what: str) -> None:

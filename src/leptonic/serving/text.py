@@ -91,7 +91,8 @@ class TextPolicy:
         Most texts in one request (``{"texts": [...]}``).
     max_batch_size, max_wait_ms, max_queue
         The micro-batcher: most texts per forward pass, longest wait of the
-        first text for others, most texts waiting before requests get 503.
+        first text for others, most texts waiting before requests get 503. A
+        new policy changes the first two at once, ``max_queue`` on a restart.
     runtime, precision
         ``torch`` or ``onnx`` (exported at load, checked against torch);
         ``fp32`` or ``bf16`` (torch autocast: faster on CPUs with bf16 units and
@@ -457,7 +458,9 @@ class TextHost(ReloadingHost):
             metadata, spill_dir=spill_dir, separate_writer=separate_writer
         )
         self._salt = metadata.get_workspace(workspace).pii_salt
-        self._folders: list[Any] = []  # ONNX exports of the runtimes loaded so far
+        # the ONNX export behind each loaded predictor, removed when it is replaced
+        self._folders: dict[int, Any] = {}
+        self._folders_lock = threading.Lock()
         try:
             self.runtime = self._build(metadata.get_endpoint(workspace, name), None)
         except BaseException:
@@ -524,7 +527,8 @@ class TextHost(ReloadingHost):
         else:
             mv, predictor, folder = self._loader(*wanted)
             if folder is not None:
-                self._folders.append(folder)
+                with self._folders_lock:
+                    self._folders[id(predictor)] = folder
         return TextRuntime(endpoint, policy, mv, predictor, log=self.log, salt=self._salt)
 
     def reload(self, *, force: bool = False) -> bool:
@@ -539,11 +543,13 @@ class TextHost(ReloadingHost):
         runtime = self._build(endpoint, None if force else self.runtime)
         policy = runtime.policy
         with self._lock:
-            self.runtime = runtime
-            # read by the batcher's worker on its next batch
+            old, self.runtime = self.runtime, runtime
+            # read by the batcher's worker on its next batch; the queue's capacity
+            # (max_queue) is fixed when the batcher starts: a new one needs a restart
             self.batcher.max_batch_size = policy.max_batch_size
             self.batcher.max_wait_ms = policy.max_wait_ms
-            self.batcher.max_queue = policy.max_queue
+            if old.predictor is not runtime.predictor:
+                self._drop_folder(old.predictor)
         settle_memory()
         logger.info("endpoint %s: now serving revision %d", self.name, runtime.revision)
         return True
@@ -597,9 +603,16 @@ class TextHost(ReloadingHost):
         """Stop watching, write every queued log record, remove ONNX exports."""
         self._stop_watching()
         self._close_writers()
-        for folder in self._folders:
+        with self._folders_lock:
+            folders, self._folders = list(self._folders.values()), {}
+        for folder in folders:
             folder.cleanup()
-        self._folders.clear()
+
+    def _drop_folder(self, predictor: Any) -> None:
+        with self._folders_lock:
+            folder = self._folders.pop(id(predictor), None)
+        if folder is not None:
+            folder.cleanup()
 
     def _close_writers(self) -> None:
         self.log.close()

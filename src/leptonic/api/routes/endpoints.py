@@ -42,6 +42,8 @@ from leptonic.api.schemas import (
     page_of,
     probe_page,
 )
+from leptonic.core.access import Role
+from leptonic.errors import InvalidInput
 from leptonic.serving.requests import parse_json
 
 __all__ = ["router"]
@@ -253,6 +255,15 @@ def retrain(request: Request, scope: Developer, name: str, body: RetrainIn) -> o
     if platform.model_version(scope.workspace, primary.model, primary.version).task == (
         "recommendation"
     ):
+        given = [f for f in ("dataset", "dataset_version", "model") if getattr(body, f)]
+        if given:
+            raise InvalidInput(
+                "a recommendation endpoint retrains on its own data and events: leave out "
+                + ", ".join(given),
+                field=given[0],
+            )
+        if body.promote:
+            scope.require(Role.ADMIN)  # serving the result changes live traffic
         job = jobs.submit_event_retrain(
             platform,
             scope.workspace,

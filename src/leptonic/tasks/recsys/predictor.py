@@ -44,8 +44,7 @@ _NO_VALUES = np.zeros(0, dtype=np.float64)
 def _top(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the ``k`` best finite scores, best first."""
     n = scores.size
-    # selecting the n - k th of the scores as they are skips negating a copy
-    part = np.argpartition(scores, n - k)[n - k :] if k < n else np.arange(n)
+    part = np.argpartition(-scores, k - 1)[:k] if k < n else np.arange(n)
     order = part[np.argsort(-scores[part], kind="stable")]
     return order[np.isfinite(scores[order])]
 
