@@ -17,12 +17,17 @@ machine is mostly queueing.
 from __future__ import annotations
 
 import asyncio
+import re
+import signal
+import socket
+import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["Connection", "paced", "summary"]
+__all__ = ["Connection", "free_port", "paced", "stop", "summary", "wrk", "wrk_script"]
 
 
 class Connection:
@@ -126,4 +131,73 @@ async def paced(
         "requests": len(latencies),
         "errors": errors,
         **summary(latencies),
+    }
+
+
+# -- servers and wrk (the Debian package) -------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def stop(proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def wrk_script(path: str, bodies: list[bytes], headers: dict[str, str], tmp: Path) -> Path:
+    lua_bodies = ",\n".join("[==[" + b.decode() + "]==]" for b in bodies)
+    lua_headers = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items())
+    script = tmp / f"load-{abs(hash((path, len(bodies))))}.lua"
+    script.write_text(
+        f"""
+wrk.method = "POST"
+{lua_headers}
+local bodies = {{
+{lua_bodies}
+}}
+local i = 0
+request = function()
+  i = i % #bodies + 1
+  return wrk.format("POST", "{path}", nil, bodies[i])
+end
+"""
+    )
+    return script
+
+
+def wrk(url: str, script: Path, seconds: int, connections: int = 16) -> dict[str, Any]:
+    """Run wrk (one thread, ``connections`` keep-alive connections) with ``script``; parse it."""
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+
+    def unit(value: str, suffix: str) -> float:
+        scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[suffix]
+        return float(value) * scale
+
+    lat = dict(re.findall(r"^\s+(\d+)%\s+([\d.]+\w+)", out, flags=re.M))
+
+    def ms(text: str) -> float:
+        m = re.match(r"([\d.]+)(us|ms|s)", text)
+        assert m, text
+        return unit(m.group(1), m.group(2))
+
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    return {
+        "requests": requests,
+        "rps": rps,
+        "p50": ms(lat["50"]),
+        "p99": ms(lat["99"]),
+        "errors": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": socket_errors.group(1).strip() if socket_errors else "",
+        "raw": out,
     }

@@ -42,8 +42,6 @@ import os
 import random
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -57,7 +55,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DATA, peak_rss_mb, print_table
-from _http import Connection, paced, summary
+from _http import Connection, free_port, paced, stop, summary, wrk, wrk_script
 
 ML = DATA / "movielens_100k"
 WORKSPACE = "shop"
@@ -68,12 +66,6 @@ GENRES = [
     "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
     "Romance", "Sci-Fi", "Thriller", "War", "Western",
 ]  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # -- training and deployment -----------------------------------------------------------------
@@ -219,16 +211,6 @@ def serve(home: Path, port: int) -> subprocess.Popen[bytes]:
     raise RuntimeError("the server did not answer /health in 120 s")
 
 
-def stop(proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def server_rss_mb(pid: int) -> float:
     try:
         text = Path(f"/proc/{pid}/status").read_text()
@@ -239,50 +221,6 @@ def server_rss_mb(pid: int) -> float:
 
 
 # -- load -------------------------------------------------------------------------------------
-def wrk_script(bodies: list[str], token: str, tmp: Path, name: str) -> Path:
-    lua_bodies = ",\n".join("[==[" + b + "]==]" for b in bodies)
-    script = tmp / f"{name}.lua"
-    script.write_text(
-        f"""
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer {token}"
-local bodies = {{
-{lua_bodies}
-}}
-local i = 0
-request = function()
-  i = i % #bodies + 1
-  return wrk.format("POST", "/recommend", nil, bodies[i])
-end
-"""
-    )
-    return script
-
-
-def wrk(url: str, script: Path, seconds: int) -> dict[str, Any]:
-    cmd = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "-s", str(script), url]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-
-    def ms(text: str) -> float:
-        m = re.match(r"([\d.]+)(us|ms|s)", text)
-        if m is None:
-            return float("nan")
-        return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
-
-    lat = dict(re.findall(r"^\s+(\d+)%\s+([\d.]+\w+)", out, flags=re.M))
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    requests = re.search(r"(\d+) requests in", out)
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {
-        "requests": int(requests.group(1)) if requests else 0,
-        "rps": float(rps.group(1)) if rps else float("nan"),
-        "p50": ms(lat.get("50", "")),
-        "p99": ms(lat.get("99", "")),
-        "errors": int(non2xx.group(1)) if non2xx else 0,
-    }
-
-
 async def event_to_answer(port: int, token: str, users: list[int], n: int) -> dict[str, Any]:
     """Post a click on the user's top recommendation, then ask again: ``n`` times, in
     sequence, over one keep-alive connection (the lean client of ``_http``)."""
@@ -360,10 +298,12 @@ def main() -> None:
         for _ in range(500)
     ]
     results: dict[str, dict[str, Any]] = {}
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {prepared['token']}"}
+    plain_bytes = [b.encode() for b in plain]
     noop_port = free_port()
     noop = noop_server(tmp, noop_port)
     try:
-        script = wrk_script(plain, prepared["token"], tmp, "noop")
+        script = wrk_script("/recommend", plain_bytes, headers, tmp)
         wrk(f"http://127.0.0.1:{noop_port}", script, 2)  # warm-up
         results["noop"] = wrk(f"http://127.0.0.1:{noop_port}", script, args.duration)
     finally:
@@ -373,7 +313,7 @@ def main() -> None:
     proc = serve(home, port)
     try:
         for name, bodies in (("plain", plain), ("filter", filtered)):
-            script = wrk_script(bodies, prepared["token"], tmp, name)
+            script = wrk_script("/recommend", [b.encode() for b in bodies], headers, tmp)
             wrk(url, script, 2)  # warm-up
             results[name] = wrk(url, script, args.duration)
         for rate in args.rates:

@@ -26,10 +26,7 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,6 +39,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DATA, print_table
+from _http import free_port, stop, wrk, wrk_script
 
 TAIWAN = DATA / "credit_default_taiwan" / "default_of_credit_card_clients.csv"
 TARGET = "default_payment_next_month"
@@ -56,12 +54,6 @@ ENDPOINTS = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -74,16 +66,6 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 120.0) -
             pass
         time.sleep(0.2)
     raise RuntimeError(f"no answer from {url} in {timeout} s")
-
-
-def stop(proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 # -- models -------------------------------------------------------------------------
@@ -219,57 +201,6 @@ def noop_server(tmp: Path, port: int) -> subprocess.Popen[bytes]:
 
 
 # -- load -----------------------------------------------------------------------------
-def wrk_script(path: str, bodies: list[bytes], headers: dict[str, str], tmp: Path) -> Path:
-    lua_bodies = ",\n".join("[==[" + b.decode() + "]==]" for b in bodies)
-    lua_headers = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items())
-    script = tmp / f"load-{abs(hash((path, len(bodies))))}.lua"
-    script.write_text(
-        f"""
-wrk.method = "POST"
-{lua_headers}
-local bodies = {{
-{lua_bodies}
-}}
-local i = 0
-request = function()
-  i = i % #bodies + 1
-  return wrk.format("POST", "{path}", nil, bodies[i])
-end
-"""
-    )
-    return script
-
-
-def wrk(url: str, script: Path, seconds: int) -> dict[str, Any]:
-    cmd = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "-s", str(script), url]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-
-    def unit(value: str, suffix: str) -> float:
-        scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[suffix]
-        return float(value) * scale
-
-    lat = dict(re.findall(r"^\s+(\d+)%\s+([\d.]+\w+)", out, flags=re.M))
-
-    def ms(text: str) -> float:
-        m = re.match(r"([\d.]+)(us|ms|s)", text)
-        assert m, text
-        return unit(m.group(1), m.group(2))
-
-    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    socket_errors = re.search(r"Socket errors: (.*)", out)
-    return {
-        "requests": requests,
-        "rps": rps,
-        "p50": ms(lat["50"]),
-        "p99": ms(lat["99"]),
-        "errors": int(non2xx.group(1)) if non2xx else 0,
-        "socket_errors": socket_errors.group(1).strip() if socket_errors else "",
-        "raw": out,
-    }
-
-
 def load(url: str, script: Path, seconds: int, before: Any = None) -> dict[str, Any]:
     """A 2-second warm-up, then the measured run; ``before()`` runs in between
     (the log count before the measured requests)."""

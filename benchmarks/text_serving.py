@@ -40,7 +40,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DATA, print_table
-from _http import Connection, summary
+from _http import Connection, free_port, summary
 
 BANKING77 = DATA / "banking77" / "train.csv"
 WORKSPACE = "support"
@@ -127,12 +127,6 @@ def prepare(home: Path, folder: Path, cases: list[tuple[str, str, int, float]]) 
 # --- the clients -------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _texts() -> list[str]:
     import pandas as pd
 
@@ -208,7 +202,7 @@ def _wait_up(port: int, proc: subprocess.Popen[bytes], timeout: float = 180.0) -
 
 def run_case(args: argparse.Namespace, home: Path, token: str, endpoint: str) -> dict[str, Any]:
     """Serve ``endpoint`` with ``leptonic endpoint serve`` and load it for ``args.seconds``."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "LEPTONIC_HOME": str(home),

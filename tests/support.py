@@ -1,4 +1,4 @@
-"""Tables and hand-built dataset versions shared by the task tests."""
+"""Tables, hand-built dataset versions and labelled texts shared by the tests."""
 
 from __future__ import annotations
 
@@ -73,3 +73,48 @@ def regression_table(n: int = 1500, seed: int = 0) -> pa.Table:
     cat = rng.choice(["a", "b"], n)
     y = 3 * x1 + x2**2 + 2 * (cat == "a") + rng.normal(0, 0.3, n)
     return pa.table({"x1": x1, "x2": x2, "cat": cat, "amount": y})
+
+
+#: Four banking intents with five phrasings each (text-classification tests).
+INTENTS = {
+    "lost_card": [
+        "my card was stolen",
+        "I lost my card",
+        "my debit card is missing from my wallet",
+        "someone took my card",
+        "I cannot find my card anywhere",
+    ],
+    "exchange_rate": [
+        "what is the exchange rate",
+        "which rate do you use for euros to dollars",
+        "the currency conversion rate today",
+        "how much is the pound worth in euros",
+        "is the exchange rate fixed at weekends",
+    ],
+    "top_up": [
+        "my top up failed",
+        "I cannot add money to my account",
+        "the top up did not go through",
+        "my transfer to top up was declined",
+        "adding funds keeps failing",
+    ],
+    "refund": [
+        "I want a refund",
+        "give me my money back for this purchase",
+        "my refund has not arrived",
+        "please return the payment to me",
+        "the shop owes me a refund",
+    ],
+}
+FILLER = ["hello", "please help", "thanks", "urgent", "since yesterday", "again", "hi there"]
+
+
+def intent_utterances(per_intent: int = 20, seed: int = 0) -> list[tuple[str, str]]:
+    """``(text, intent)`` pairs: each phrasing between two random fillers, seeded."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for intent, phrases in INTENTS.items():
+        for i in range(per_intent):
+            text = f"{rng.choice(FILLER)} {phrases[i % len(phrases)]} {rng.choice(FILLER)}"
+            rows.append((text, intent))
+    return rows

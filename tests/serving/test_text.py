@@ -30,6 +30,7 @@ from leptonic.core.access import Role
 from leptonic.errors import InvalidInput
 from leptonic.serving.app import TokenAuth
 from serving.conftest import free_port
+from support import INTENTS, intent_utterances
 
 pytest.importorskip("torch", reason="torch is not installed: pip install 'leptonic[text]'")
 pytest.importorskip(
@@ -41,37 +42,6 @@ from leptonic.serving.text_app import TextApp
 from leptonic.tasks.textcls import TextClassificationSpec
 
 WS = "support"
-INTENTS = {
-    "lost_card": [
-        "I lost my card",
-        "my card was stolen",
-        "I cannot find my bank card",
-        "someone took my wallet with the card",
-        "please block my missing card",
-    ],
-    "exchange_rate": [
-        "what is the exchange rate",
-        "how much is one dollar in euros",
-        "which rate do you use for currency exchange",
-        "how much is the pound worth in euros",
-        "is the exchange rate fixed at weekends",
-    ],
-    "top_up": [
-        "my top up failed",
-        "I cannot add money to my account",
-        "the top up did not go through",
-        "my transfer to top up was declined",
-        "adding funds keeps failing",
-    ],
-    "refund": [
-        "I want a refund",
-        "give me my money back for this purchase",
-        "my refund has not arrived",
-        "please return the payment to me",
-        "the shop owes me a refund",
-    ],
-}
-FILLER = ["hello", "please help", "thanks", "urgent", "since yesterday", "again", "hi there"]
 CLEAR = {
     "hi I lost my card": "lost_card",
     "what is the exchange rate for yen": "exchange_rate",
@@ -80,15 +50,8 @@ CLEAR = {
 }
 
 
-def utterances(per_intent: int = 20) -> pd.DataFrame:
-    rng = np.random.default_rng(0)
-    rows = []
-    for intent, phrases in INTENTS.items():
-        for i in range(per_intent):
-            rows.append(
-                (f"{rng.choice(FILLER)} {phrases[i % len(phrases)]} {rng.choice(FILLER)}", intent)
-            )
-    return pd.DataFrame(rows, columns=["utterance", "intent"])
+def utterances() -> pd.DataFrame:
+    return pd.DataFrame(intent_utterances(), columns=["utterance", "intent"])
 
 
 @dataclass

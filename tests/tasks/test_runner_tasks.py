@@ -22,40 +22,10 @@ from leptonic.storage.artifacts.local import LocalArtifactStore
 from leptonic.storage.registry import open_metadata_store
 from leptonic.tasks import RecommenderSpec, TextClassificationSpec, TrainSpec, spec_from_dict
 from leptonic.tasks.spec import spec_to_dict
+from support import INTENTS, intent_utterances
 
 WS = "shop"
 GROUPS = 4
-INTENTS = {
-    "lost_card": [
-        "my card was stolen",
-        "I lost my card",
-        "my debit card is missing from my wallet",
-        "someone took my card",
-        "I cannot find my card anywhere",
-    ],
-    "exchange_rate": [
-        "what is the exchange rate",
-        "which rate do you use for euros to dollars",
-        "the currency conversion rate today",
-        "how much is the pound worth in euros",
-        "is the exchange rate fixed at weekends",
-    ],
-    "top_up": [
-        "my top up failed",
-        "I cannot add money to my account",
-        "the top up did not go through",
-        "my transfer to top up was declined",
-        "adding funds keeps failing",
-    ],
-    "refund": [
-        "I want a refund",
-        "give me my money back for this purchase",
-        "my refund has not arrived",
-        "please return the payment to me",
-        "the shop owes me a refund",
-    ],
-}
-FILLER = ["hello", "please help", "thanks", "urgent", "since yesterday", "again", "hi there"]
 
 
 @pytest.fixture
@@ -85,12 +55,7 @@ def interactions(n_users: int = 60, n_items: int = 40, seed: int = 0) -> pd.Data
 
 def utterances(per_intent: int = 20, seed: int = 0) -> pd.DataFrame:
     """80 labelled sentences (4 intents), plus a blank text and an unlabelled one."""
-    rng = np.random.default_rng(seed)
-    rows: list[tuple[str | None, str | None]] = []
-    for intent, phrases in INTENTS.items():
-        for i in range(per_intent):
-            text = f"{rng.choice(FILLER)} {phrases[i % len(phrases)]} {rng.choice(FILLER)}"
-            rows.append((text, intent))
+    rows: list[tuple[str | None, str | None]] = [*intent_utterances(per_intent, seed)]
     rows += [("   ", "refund"), ("where is my card", None)]
     return pd.DataFrame(rows, columns=["utterance", "intent"])
 

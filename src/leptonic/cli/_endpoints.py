@@ -147,51 +147,36 @@ def serve(
     primary = lp.metadata.get_endpoint(workspace, name).routes[0]
     task = lp.metadata.get_model_version(workspace, primary.model, primary.version).task
     token_auth = TokenAuth(lp.metadata, workspace) if auth else None
+    served: dict[str, Any] = {
+        "reload_interval": reload_interval,
+        "spill_dir": settings.home / "spill",
+        "separate_writer": log_process,
+    }
     app: Any
     if task == "text-classification":
         from leptonic.serving.text import TextHost
         from leptonic.serving.text_app import TextApp
 
-        text_host = TextHost(
-            lp.metadata,
-            lp.artifacts,
-            workspace,
-            name,
-            reload_interval=reload_interval,
-            spill_dir=settings.home / "spill",
-            separate_writer=log_process,
+        app = TextApp(
+            TextHost(lp.metadata, lp.artifacts, workspace, name, **served), auth=token_auth
         )
-        app = TextApp(text_host, auth=token_auth)
-        revision, routes = text_host.runtime.revision, "POST /predict"
+        routes = "POST /predict"
     elif task == "recommendation":
         from leptonic.serving.recs import RecsHost
         from leptonic.serving.recs_app import RecsApp
 
-        recs_host = RecsHost(
-            lp.metadata,
-            lp.artifacts,
-            workspace,
-            name,
-            reload_interval=reload_interval,
-            spill_dir=settings.home / "spill",
-            separate_writer=log_process,
+        app = RecsApp(
+            RecsHost(lp.metadata, lp.artifacts, workspace, name, **served), auth=token_auth
         )
-        app = RecsApp(recs_host, auth=token_auth)
-        revision, routes = recs_host.runtime.revision, "POST /recommend, POST /events"
+        routes = "POST /recommend, POST /events"
     else:
         from leptonic.serving.host import EndpointHost
 
-        endpoint_host = EndpointHost(
-            lp.metadata,
-            lp.registry,
-            workspace,
-            name,
-            reload_interval=reload_interval,
-            spill_dir=settings.home / "spill",
-            separate_writer=log_process,
+        app = EndpointApp(
+            EndpointHost(lp.metadata, lp.registry, workspace, name, **served), auth=token_auth
         )
-        app = EndpointApp(endpoint_host, auth=token_auth)
-        revision, routes = endpoint_host.runtime.revision, "POST /decide"
+        routes = "POST /decide"
+    revision = app.host.runtime.revision
     err_console.print(
         f"serving endpoint {workspace}/{name} revision {revision} "
         f"on http://{host}:{port} ({routes})"

@@ -61,11 +61,14 @@ class BatchWriter(abc.ABC, Generic[T]):
 
     Parameters
     ----------
+    store
+        Where batches go (what :meth:`_store_batch` writes to).
     batch_size
         Flush as soon as this many records wait (and write at most this many
-        per statement).
+        per statement); default: the class's ``default_batch_size``.
     interval
-        Seconds between flushes when fewer records wait.
+        Seconds between flushes when fewer records wait; default: the class's
+        ``default_interval``.
     spill_dir
         Folder for records the store rejects permanently (JSON lines).
     max_retry_delay
@@ -76,15 +79,21 @@ class BatchWriter(abc.ABC, Generic[T]):
     label = "log"
     #: The spill file's name, in ``spill_dir``.
     spill_file = "log.spill.jsonl"
+    default_batch_size = 2000
+    default_interval = 0.2
 
     def __init__(
         self,
+        store: Any,
         *,
-        batch_size: int = 2000,
-        interval: float = 0.2,
+        batch_size: int | None = None,
+        interval: float | None = None,
         spill_dir: str | Path | None = None,
         max_retry_delay: float = 5.0,
     ) -> None:
+        batch_size = self.default_batch_size if batch_size is None else batch_size
+        interval = self.default_interval if interval is None else interval
+        self.store = store
         if batch_size < 1:
             raise InvalidInput("batch_size must be at least 1", field="batch_size")
         if interval <= 0:
@@ -256,23 +265,7 @@ class PredictionLogWriter(BatchWriter[Prediction]):
 
     label = "prediction log"
     spill_file = "prediction-log.spill.jsonl"
-
-    def __init__(
-        self,
-        store: PredictionSink,
-        *,
-        batch_size: int = 2000,
-        interval: float = 0.2,
-        spill_dir: str | Path | None = None,
-        max_retry_delay: float = 5.0,
-    ) -> None:
-        self.store = store
-        super().__init__(
-            batch_size=batch_size,
-            interval=interval,
-            spill_dir=spill_dir,
-            max_retry_delay=max_retry_delay,
-        )
+    store: PredictionSink
 
     def _store_batch(self, batch: Sequence[Prediction]) -> None:
         self.store.append_predictions(batch)

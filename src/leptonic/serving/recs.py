@@ -47,7 +47,7 @@ from leptonic.core.model_version import ModelVersion
 from leptonic.errors import AlreadyExists, InvalidInput, MissingExtra, NotFound
 from leptonic.serving.host import ReloadingHost, open_prediction_log, settle_memory
 from leptonic.serving.prediction_log import BatchWriter, PredictionLogWriter
-from leptonic.serving.runtime import new_request_id
+from leptonic.serving.runtime import OneVersionRuntime, new_request_id
 from leptonic.storage.metadata.base import MetadataStore
 from leptonic.storage.metadata.event_base import MAX_EVENT_ID_LENGTH, EventStore
 
@@ -302,23 +302,9 @@ class EventLogWriter(BatchWriter[Event]):
 
     label = "event log"
     spill_file = "event-log.spill.jsonl"
-
-    def __init__(
-        self,
-        store: EventStore,
-        *,
-        batch_size: int = 1000,
-        interval: float = 0.1,
-        spill_dir: str | Path | None = None,
-        max_retry_delay: float = 5.0,
-    ) -> None:
-        self.store = store
-        super().__init__(
-            batch_size=batch_size,
-            interval=interval,
-            spill_dir=spill_dir,
-            max_retry_delay=max_retry_delay,
-        )
+    default_batch_size = 1000
+    default_interval = 0.1
+    store: EventStore
 
     def _store_batch(self, batch: Sequence[Event]) -> None:
         self.store.append_events(batch)
@@ -440,7 +426,7 @@ class _Parsed:
 
 
 # -- the runtime ---------------------------------------------------------------------------
-class RecsRuntime:
+class RecsRuntime(OneVersionRuntime):
     """One revision of a recommendation endpoint, ready to answer.
 
     Parameters
@@ -465,17 +451,11 @@ class RecsRuntime:
         *,
         log: PredictionLogWriter | None = None,
     ) -> None:
-        self.endpoint = endpoint
-        self.workspace = endpoint.workspace
-        self.name = endpoint.name
-        self.revision = endpoint.revision
-        self.policy_version = policy.version
         self.policy = RecsPolicy.from_spec(policy.spec)
-        self.model_version = model_version
-        self.model = model_version.model
-        self.version = model_version.version
-        self.predictor = predictor
-        self.log = log if self.policy.log else None
+        super().__init__(
+            endpoint, policy, model_version, predictor, log=log, logging_on=self.policy.log
+        )
+        self.predictor: RecommenderPredictor = predictor
         self.replayed = 0
         self.replay_skipped = 0
 

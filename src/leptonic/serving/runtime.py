@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 
 from leptonic.core.endpoint import Endpoint, PolicyVersion, Prediction, Route
+from leptonic.core.model_version import ModelVersion
 from leptonic.errors import InvalidInput, NotFound
 from leptonic.governance.pii import hash_value
 from leptonic.registry.service import ModelRegistry
@@ -35,7 +36,14 @@ from leptonic.serving.traffic import TrafficSplit
 from leptonic.storage.metadata.base import MetadataStore
 from leptonic.tasks.predictor import Predictor, TabularPredictor
 
-__all__ = ["EndpointRuntime", "ServedVersion", "load_runtime", "new_request_id"]
+__all__ = [
+    "ONE_VERSION_KINDS",
+    "EndpointRuntime",
+    "OneVersionRuntime",
+    "ServedVersion",
+    "load_runtime",
+    "new_request_id",
+]
 
 
 _ID_PREFIX = os.urandom(7).hex()
@@ -52,6 +60,39 @@ def new_request_id() -> str:
     system call is made per request).
     """
     return f"{time.time_ns() // 1_000_000:012x}{_ID_PREFIX}{next(_id_counter) & 0xFFFFFF:06x}"
+
+
+#: Policy kinds of endpoints that serve one version (no canary, no shadow).
+ONE_VERSION_KINDS = frozenset({"recommendation", "text-classification"})
+
+
+class OneVersionRuntime:
+    """What the runtimes of recommendation and text endpoints share: one revision
+    serving the primary route's version, with its policy version and log.
+
+    Subclasses read ``policy.spec`` into their own ``policy``.
+    """
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        policy: PolicyVersion,
+        model_version: ModelVersion,
+        predictor: Any,
+        *,
+        log: PredictionLogWriter | None,
+        logging_on: bool,
+    ) -> None:
+        self.endpoint = endpoint
+        self.workspace = endpoint.workspace
+        self.name = endpoint.name
+        self.revision = endpoint.revision
+        self.policy_version = policy.version
+        self.model_version = model_version
+        self.model = model_version.model
+        self.version = model_version.version
+        self.predictor = predictor
+        self.log = log if logging_on else None
 
 
 @dataclass(frozen=True)
@@ -299,7 +340,7 @@ def load_runtime(
     endpoint = metadata.get_endpoint(workspace, name)
     policy = metadata.get_policy_version(workspace, name, endpoint.policy_version)
     kind = policy.spec.get("kind")
-    if kind in ("recommendation", "text-classification"):
+    if kind in ONE_VERSION_KINDS:
         raise InvalidInput(
             f"endpoint {name!r} is a {kind} endpoint, not a decision endpoint; serve it with "
             f"`leptonic endpoint serve {name}`",

@@ -27,6 +27,7 @@ from leptonic.errors import Conflict, InvalidInput
 from leptonic.serving.adjust import EndpointAdjustment
 from leptonic.serving.feedback import parse_feedback, record_feedback
 from leptonic.serving.policy import DecisionPolicy, default_policy
+from leptonic.serving.runtime import ONE_VERSION_KINDS
 from leptonic.storage.metadata.endpoint_base import check_routes
 
 if TYPE_CHECKING:
@@ -209,7 +210,7 @@ class EndpointService(EndpointAdjustment):
         current = self.get(workspace, name)
         routes = check_routes(routes, current.shadow)
         kind = self.policy(workspace, name).spec.get("kind")
-        if kind in ("recommendation", "text-classification") and len(routes) > 1:
+        if kind in ONE_VERSION_KINDS and len(routes) > 1:
             raise InvalidInput(
                 f"a {kind} endpoint serves one version; canary splits are for decision endpoints",
                 field="routes",
@@ -345,7 +346,7 @@ class EndpointService(EndpointAdjustment):
     def _refuse_single(self, workspace: str, name: str, what: str) -> None:
         """Refuse ``what`` (a canary, a shadow) on an endpoint that serves one version."""
         kind = self.policy(workspace, name).spec.get("kind")
-        if kind in ("recommendation", "text-classification"):
+        if kind in ONE_VERSION_KINDS:
             raise InvalidInput(
                 f"a {kind} endpoint serves one version; {what} are for decision endpoints "
                 "(deploy a new version with set_routes, roll back if needed)",
@@ -354,7 +355,7 @@ class EndpointService(EndpointAdjustment):
 
     def _check_version(self, workspace: str, model: str, version: int, kind: Any = None) -> None:
         """The version can be served by an endpoint whose policy is of ``kind``."""
-        if kind in ("recommendation", "text-classification"):
+        if kind in ONE_VERSION_KINDS:
             task = self.metadata.get_model_version(workspace, model, version).task
             if task != kind:
                 raise InvalidInput(

@@ -39,7 +39,7 @@ from leptonic.governance.pii import hash_value
 from leptonic.serving.batching import MicroBatcher
 from leptonic.serving.host import ReloadingHost, open_prediction_log, settle_memory
 from leptonic.serving.prediction_log import PredictionLogWriter
-from leptonic.serving.runtime import new_request_id
+from leptonic.serving.runtime import OneVersionRuntime, new_request_id
 from leptonic.storage.artifacts.base import ArtifactStore
 from leptonic.storage.metadata.base import MetadataStore
 
@@ -246,7 +246,7 @@ def load_text_version(
     return mv, predictor, None
 
 
-class TextRuntime:
+class TextRuntime(OneVersionRuntime):
     """One revision of a text endpoint, ready to answer.
 
     Parameters
@@ -271,18 +271,11 @@ class TextRuntime:
         log: PredictionLogWriter | None = None,
         salt: str = "",
     ) -> None:
-        self.endpoint = endpoint
-        self.workspace = endpoint.workspace
-        self.name = endpoint.name
-        self.revision = endpoint.revision
-        self.policy_version = policy.version
         self.policy = TextPolicy.from_spec(policy.spec)
-        self.model_version = model_version
-        self.model = model_version.model
-        self.version = model_version.version
-        self.predictor = predictor
+        super().__init__(
+            endpoint, policy, model_version, predictor, log=log, logging_on=self.policy.log
+        )
         self.classes: list[str] = list(predictor.classes)
-        self.log = log if self.policy.log else None
         self.salt = salt
 
     @property
