@@ -556,3 +556,82 @@ def test_warm_started_fold_in_is_close_to_the_exact_solution() -> None:
     near = exact + rng.normal(size=32).astype(np.float32) * 0.05 * np.linalg.norm(exact)
     warm = als_solve(gram, y[items], conf, 5.0, start=near, cg_steps=3)
     assert np.linalg.norm(warm - exact) < 0.2 * np.linalg.norm(near - exact)
+
+
+# -- shortlists (serving) ------------------------------------------------------------------------
+def _same_answers(a: list[Any], b: list[Any]) -> None:
+    assert [(i, why) for i, _, why in a] == [(i, why) for i, _, why in b]
+    assert [s for _, s, _ in a] == pytest.approx([s for _, s, _ in b], rel=1e-5, abs=1e-6)
+
+
+ASKS: list[tuple[int, dict[str, Any] | None, bool]] = [
+    (1, None, True),
+    (5, None, True),
+    (5, {"genre": "g1"}, True),
+    (3, {"tags": "even"}, True),
+    (20, None, True),  # more than listed: the catalogue is scored
+    (5, None, False),  # seen items wanted: the catalogue is scored
+]
+
+
+@pytest.mark.parametrize("kind", ["als", "bpr"])
+def test_shortlists_answer_like_scoring_the_catalogue(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plain, listed = fitted(kind), fitted(kind)
+    assert listed.precompute(size=8)
+    for user in plain.user_ids:
+        for k, flt, exclude in ASKS:
+            want = plain.recommend(user, k, filter=flt, exclude_seen=exclude)
+            _same_answers(listed.recommend(user, k, filter=flt, exclude_seen=exclude), want)
+
+    def no_scoring(*args: Any) -> None:
+        raise AssertionError("a listed user's answer scored the catalogue")
+
+    monkeypatch.setattr(listed, "_scores", no_scoring)
+    assert len(listed.recommend("u0", 5)) == 5
+    assert len(listed.recommend("u1", 2, filter={"genre": "g1"})) == 2
+
+
+def test_shortlists_follow_events_and_new_items(monkeypatch: pytest.MonkeyPatch) -> None:
+    plain, listed, late = fitted("als"), fitted("als"), fitted("als")
+    assert listed.precompute(size=8)
+    for p in (plain, listed, late):
+        p.add_events("u0", ["i1", "i2"], weights=[5, 5], timestamps=[T0 + 10**7, T0 + 10**7])
+        p.add_items(["fresh"], attributes={"fresh": {"genre": "g0"}})
+        for u in (4, 8, 12):
+            p.add_events(f"u{u}", ["fresh"], weights=[5], timestamps=[T0 + 2 * 10**7])
+    assert late.precompute(size=8)  # after the events: those users are listed as they are now
+    got = listed.recommend("u16", 10, filter={"genre": "g0"})  # "fresh" is merged in
+    assert "fresh" in {i for i, _, _ in got}
+    _same_answers(got, plain.recommend("u16", 10, filter={"genre": "g0"}))
+    for user in ("u0", "u4", "u16", "u20"):
+        _same_answers(listed.recommend(user, 6), plain.recommend(user, 6))
+        _same_answers(late.recommend(user, 6), plain.recommend(user, 6))
+    assert {"i1", "i2"}.isdisjoint(i for i, _, _ in listed.recommend("u0", 30))
+
+    def no_scoring(*args: Any) -> None:
+        raise AssertionError("a listed user's answer scored the catalogue")
+
+    monkeypatch.setattr(listed, "_scores", no_scoring)
+    assert len(listed.recommend("u0", 5)) == 5  # relisted after its event
+
+
+def test_shortlists_only_for_factor_models_within_budget() -> None:
+    assert not fitted("item_knn").precompute()
+    assert not fitted("popularity").precompute()
+    assert not fitted("als").precompute(budget=100)
+    p = fitted("als")
+    assert p.precompute(size=1000)  # more than the catalogue: every unseen item is listed
+    short = p._shortlists
+    assert short is not None and short.complete.any()
+    code = p.user_code("u0")
+    assert code is not None
+    none_pass = np.zeros(p.n_items, dtype=bool)
+    listed = short.top(code, 3, none_pass)
+    assert listed is not None and listed[0].size == 0  # complete list: truly nothing left
+    assert p.recommend("u0", 3, filter={"genre": "g9"}) == []
+    q = fitted("als")
+    assert q.precompute(size=2)
+    assert q._shortlists is not None and q._shortlists.top(code, 3) is None  # too short: scored
+    assert len(q.recommend("u0", 3)) == 3

@@ -59,6 +59,7 @@ __all__ = [
     "DEFAULT_EVENT_KINDS",
     "MAX_EVENTS_PER_REQUEST",
     "RECOMMENDATION",
+    "SHORTLIST_SIZE",
     "EventLogWriter",
     "RecsHost",
     "RecsPolicy",
@@ -85,6 +86,9 @@ MAX_WEIGHT = 1e6
 
 #: Events timed further in the future than this are refused (clock skew allowance).
 MAX_FUTURE = timedelta(days=1)
+#: Items listed per stored user at load (answers with a larger ``k``, or a filter
+#: that leaves fewer, score the whole catalogue).
+SHORTLIST_SIZE = 100
 
 _KIND = re.compile(r"[a-z][a-z0-9_-]{0,31}\Z")
 _RECOMMEND_FIELDS = frozenset({"user", "k", "filter", "exclude_seen", "user_attributes"})
@@ -868,6 +872,9 @@ class RecsHost(ReloadingHost):
         cutoff = events_until(mv, f"{self.workspace}/{self.name}")
         since = None if cutoff is None else cutoff + timedelta(microseconds=1)
         runtime.replay(self._stored_events(since))
+        # each user's best items, listed once (and again after each of their events):
+        # answers then skip scoring the catalogue
+        predictor.precompute(SHORTLIST_SIZE)
         if runtime.replayed or runtime.replay_skipped:
             logger.info(
                 "endpoint %s: replayed %d stored event(s) into %s v%d (%d skipped)",

@@ -27,6 +27,7 @@ from leptonic.tasks.recsys._data import (
     plain_value,
 )
 from leptonic.tasks.recsys._foldin import als_solve, bpr_item, bpr_user
+from leptonic.tasks.recsys._shortlist import Row, Shortlists
 
 __all__ = ["MAX_EVENTS_PER_CALL", "Member", "OnlineUpdates", "UserState"]
 
@@ -72,6 +73,8 @@ class OnlineUpdates(abc.ABC):
     _lock: threading.Lock
     _online: dict[int, UserState]
     _fresh: dict[int, dict[int, float]]
+    _fresh_codes: np.ndarray
+    _shortlists: Shortlists | None
     _members: list[Member]
     _user_factors: np.ndarray | None
     _user_gram: np.ndarray | None
@@ -82,6 +85,9 @@ class OnlineUpdates(abc.ABC):
     _times: np.ndarray | None
     _n_base: int
     max_k: int
+
+    @abc.abstractmethod
+    def _listed_row(self, code: int, size: int) -> Row | None: ...  # the predictor's
 
     @abc.abstractmethod
     def _view(
@@ -152,6 +158,7 @@ class OnlineUpdates(abc.ABC):
             codes = [cat.ids.add(key) for key in keys]
             for c in codes:
                 self._fresh[c] = {}
+            self._fresh_codes = np.array(sorted(self._fresh), dtype=np.int64)
             self._cat = new_cat
 
     def add_events(
@@ -261,11 +268,16 @@ class OnlineUpdates(abc.ABC):
         newly = np.setdiff1d(np.unique(codes), items)
         cat.popularity[newly] += 1.0
         new_vector = self._fold_user(cat, code, merged, new_raw, new_conf, vector)
+        short = self._shortlists
+        if short is not None:  # unlisted until listed again: answers score the catalogue
+            short.set_row(code, None)
         self._online[code] = UserState(merged, new_raw, new_conf, new_vector, times)
         for c in np.unique(codes).tolist():
             if c in self._fresh:
                 self._fresh[c][code] = float(new_raw[np.searchsorted(merged, c)])
                 self._fold_item(cat, c)
+        if short is not None:
+            short.set_row(code, self._listed_row(code, short.size))
         return int(codes.size)
 
     def _fold_user(

@@ -5,7 +5,10 @@ popularity) as numpy arrays and answers :meth:`~RecommenderPredictor.recommend`
 in tens of microseconds for catalogues of thousands of items: one
 matrix-vector product (or a sparse gather for item-kNN), a mask, a partial
 sort. Events posted with :meth:`~RecommenderPredictor.add_events` change the
-user's vector and seen set at once, so the next call reflects them.
+user's vector and seen set at once, so the next call reflects them. For
+serving, :meth:`~RecommenderPredictor.precompute` lists each user's best
+items once (and again after each of their events), so that most answers
+read a short list instead of scoring the catalogue.
 
 Thread safety: any number of readers may call ``recommend``,
 ``similar_items`` and ``predict_one`` concurrently with one writer. Writers
@@ -31,6 +34,7 @@ from leptonic.tasks.recsys._catalogue import Catalogue, Segments
 from leptonic.tasks.recsys._data import Confidence, Ids, plain_value
 from leptonic.tasks.recsys._models import ModelState
 from leptonic.tasks.recsys._online import MAX_EVENTS_PER_CALL, Member, OnlineUpdates, UserState
+from leptonic.tasks.recsys._shortlist import Row, Shortlists, best_row, build_shortlists
 
 __all__ = ["MAX_EVENTS_PER_CALL", "Recommendation", "RecommenderPredictor"]
 
@@ -156,7 +160,10 @@ class RecommenderPredictor(OnlineUpdates):
                 for c, r in zip(self._indices[lo:hi], self._raw[lo:hi], strict=True):
                     if int(c) in self._fresh:
                         self._fresh[int(c)][u] = float(r)
+        #: the codes of ``_fresh`` (replaced as a whole: readers do not lock)
+        self._fresh_codes = np.array(sorted(self._fresh), dtype=np.int64)
         self._user_gram: np.ndarray | None = None
+        self._shortlists: Shortlists | None = None
         self._lock = threading.Lock()
 
     @staticmethod
@@ -370,6 +377,11 @@ class RecommenderPredictor(OnlineUpdates):
         cat = self._cat
         k = self._check_k(k, cat)
         code = self._user_code(user)
+        short = self._shortlists
+        if short is not None and exclude_seen and code is not None:
+            listed = self._from_shortlist(short, cat, code, k, filter)
+            if listed is not None:
+                return listed
         if code is not None:
             items, conf, _, vector = self._view(code)
         else:
@@ -394,6 +406,86 @@ class RecommenderPredictor(OnlineUpdates):
         because = self._because(cat, top, items, conf)
         names = cat.ids.values
         return [(names[i], float(scores[i]), b) for i, b in zip(top.tolist(), because, strict=True)]
+
+    # -- shortlists (serving) ------------------------------------------------------------------
+    def precompute(self, size: int = 100, *, budget: float = 5e10) -> bool:
+        """List each stored user's ``size`` best unseen items and their explanations
+        once, so that answers for users without new events skip scoring the
+        catalogue (see :mod:`~leptonic.tasks.recsys._shortlist`). Factor models only
+        (ALS, BPR); skipped (False) when the work, users × items × factors plus
+        interactions × ``size`` × explanation factors, exceeds ``budget``.
+        """
+        with self._lock:  # writers wait: events apply to the lists built here
+            cat = self._cat
+            factors, users, unit = cat.item_factors, self._user_factors, cat.unit
+            if self.kind not in ("als", "bpr") or factors is None or users is None:
+                return False
+            if unit is None:
+                return False
+            work = self._n_base * cat.n_items * factors.shape[1]
+            work += self._indices.size * min(size, cat.n_items) * unit.shape[1]
+            if work > budget:
+                return False
+            indptr, indices, conf = self._indptr, self._indices, self._conf
+            short = build_shortlists(
+                users[: self._n_base],
+                factors[: cat.n_items],
+                lambda u: (indices[indptr[u] : indptr[u + 1]], conf[indptr[u] : indptr[u + 1]]),
+                self._fresh_codes,
+                size,
+                unit=unit,
+            )
+            for code in list(self._online):  # users with events since training: listed as now
+                short.set_row(code, self._listed_row(code, short.size))
+            self._shortlists = short
+        return True
+
+    def _from_shortlist(
+        self,
+        short: Shortlists,
+        cat: Catalogue,
+        code: int,
+        k: int,
+        filter: Mapping[str, Any] | None,
+    ) -> list[Recommendation] | None:
+        """A stored user's answer from the shortlist, items added online merged in."""
+        mask = cat.filter_mask(filter) if filter else None
+        listed = short.top(code, k, mask)
+        if listed is None:
+            return None
+        top, scores, because = listed
+        items, conf, _, vector = self._view(code)
+        fresh = self._fresh_codes
+        if fresh.size and vector is not None and cat.item_factors is not None:
+            fresh = fresh[(fresh < cat.n_items) & ~np.isin(fresh, items)]
+            if mask is not None:
+                fresh = fresh[mask[fresh]]
+            if fresh.size:
+                top = np.r_[top, fresh]
+                scores = np.r_[scores, np.asarray(cat.item_factors[fresh] @ vector, np.float64)]
+                order = np.argsort(-scores, kind="stable")[:k]
+                top, scores, because = top[order], scores[order], None
+        names = cat.ids.values
+        if because is None:
+            explained = self._because(cat, top, items, conf)
+        else:
+            explained = [names[b] if b >= 0 else None for b in because.tolist()]
+        return [
+            (names[i], s, b)
+            for i, s, b in zip(top.tolist(), scores.tolist(), explained, strict=True)
+        ]
+
+    def _listed_row(self, code: int, size: int) -> Row | None:
+        """A fresh list of ``size`` items for ``code`` from its current state."""
+        cat = self._cat
+        items, conf, _, vector = self._view(code)
+        if items.size == 0 or vector is None:
+            return None
+        scores = self._scores(cat, items, conf, vector)
+        scores[items[items < cat.n_items]] = -np.inf
+        fresh = self._fresh_codes
+        scores[fresh[fresh < cat.n_items]] = -np.inf
+        return best_row(scores, size)
 
     def similar_items(
         self, item: Any, k: int = 10, *, filter: Mapping[str, Any] | None = None
