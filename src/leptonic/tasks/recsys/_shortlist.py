@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["Shortlists", "build_shortlists"]
+__all__ = ["BYTES_PER_ENTRY", "Row", "Shortlists", "best_row", "build_shortlists"]
 
 
 #: One user's list: item codes, scores, explaining item codes (None: explained when
@@ -137,6 +137,10 @@ _NO_CODES = np.zeros(0, dtype=np.int64)
 _NO_SCORES = np.zeros(0, dtype=np.float64)
 
 
+#: Bytes per listed item: code, score, explaining item.
+BYTES_PER_ENTRY = 12
+
+
 def build_shortlists(
     user_factors: np.ndarray,
     item_factors: np.ndarray,
@@ -158,15 +162,16 @@ def build_shortlists(
     """
     n_users, n_items = user_factors.shape[0], item_factors.shape[0]
     size = max(1, min(int(size), n_items))
-    codes = np.full((n_users, size), -1, dtype=np.int64)
-    scores = np.full((n_users, size), -np.inf)
-    because = np.full((n_users, size), -1, dtype=np.int64)
+    # factor scores are float32 products: float32 keeps them exactly
+    codes = np.full((n_users, size), -1, dtype=np.int32)
+    scores = np.full((n_users, size), -np.inf, dtype=np.float32)
+    because = np.full((n_users, size), -1, dtype=np.int32)
     lengths = np.zeros(n_users, dtype=np.int64)
     complete = np.zeros(n_users, dtype=bool)
     item_t = np.ascontiguousarray(item_factors.T)
     for start in range(0, n_users, block):
         stop = min(start + block, n_users)
-        chunk = np.asarray(user_factors[start:stop] @ item_t, dtype=np.float64)
+        chunk = np.array(user_factors[start:stop] @ item_t, dtype=np.float32)
         if excluded.size:
             chunk[:, excluded] = -np.inf
         for row, u in enumerate(range(start, stop)):

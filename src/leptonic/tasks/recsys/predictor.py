@@ -34,7 +34,13 @@ from leptonic.tasks.recsys._catalogue import Catalogue, Segments
 from leptonic.tasks.recsys._data import Confidence, Ids, plain_value
 from leptonic.tasks.recsys._models import ModelState
 from leptonic.tasks.recsys._online import MAX_EVENTS_PER_CALL, Member, OnlineUpdates, UserState
-from leptonic.tasks.recsys._shortlist import Row, Shortlists, best_row, build_shortlists
+from leptonic.tasks.recsys._shortlist import (
+    BYTES_PER_ENTRY,
+    Row,
+    Shortlists,
+    best_row,
+    build_shortlists,
+)
 
 __all__ = ["MAX_EVENTS_PER_CALL", "Recommendation", "RecommenderPredictor"]
 
@@ -408,12 +414,15 @@ class RecommenderPredictor(OnlineUpdates):
         return [(names[i], float(scores[i]), b) for i, b in zip(top.tolist(), because, strict=True)]
 
     # -- shortlists (serving) ------------------------------------------------------------------
-    def precompute(self, size: int = 100, *, budget: float = 5e10) -> bool:
+    def precompute(
+        self, size: int = 100, *, budget: float = 5e10, max_bytes: int = 512 << 20
+    ) -> bool:
         """List each stored user's ``size`` best unseen items and their explanations
         once, so that answers for users without new events skip scoring the
         catalogue (see :mod:`~leptonic.tasks.recsys._shortlist`). Factor models only
         (ALS, BPR); skipped (False) when the work, users × items × factors plus
-        interactions × ``size`` × explanation factors, exceeds ``budget``.
+        interactions × ``size`` × explanation factors, exceeds ``budget``, or the
+        lists would take more than ``max_bytes``.
         """
         with self._lock:  # writers wait: events apply to the lists built here
             cat = self._cat
@@ -424,7 +433,7 @@ class RecommenderPredictor(OnlineUpdates):
                 return False
             work = self._n_base * cat.n_items * factors.shape[1]
             work += self._indices.size * min(size, cat.n_items) * unit.shape[1]
-            if work > budget:
+            if work > budget or self._n_base * size * BYTES_PER_ENTRY > max_bytes:
                 return False
             indptr, indices, conf = self._indptr, self._indices, self._conf
             short = build_shortlists(
