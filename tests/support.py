@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -118,3 +119,34 @@ def intent_utterances(per_intent: int = 20, seed: int = 0) -> list[tuple[str, st
             text = f"{rng.choice(FILLER)} {phrases[i % len(phrases)]} {rng.choice(FILLER)}"
             rows.append((text, intent))
     return rows
+
+
+def with_endpoint(store: Any) -> Any:
+    """``store`` with workspace ``ws``, binary model ``m`` v1 and endpoint ``ep`` serving it."""
+    from leptonic.core.endpoint import Endpoint, PolicyVersion, Route
+    from leptonic.core.model_version import Model, ModelVersion
+    from leptonic.core.workspace import Workspace
+
+    store.create_workspace(Workspace("ws"))
+    store.create_model(Model("ws", "m", "binary"))
+    store.add_model_version(
+        ModelVersion(
+            workspace="ws",
+            model="m",
+            version=0,
+            task="binary",
+            flavor="logistic",
+            run_id="r",
+            dataset="leptonic://ws/dataset/d/1",
+            artifact_key="k",
+            artifact_digest="d",
+            signature={},
+            metrics={},
+            model_card="",
+        )
+    )
+    store.create_endpoint(
+        Endpoint("ws", "ep", (Route("m", 1, 100.0),)),
+        PolicyVersion("ws", "ep", 1, {"bands": []}),
+    )
+    return store

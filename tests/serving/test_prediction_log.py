@@ -10,39 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from leptonic.core.endpoint import Endpoint, PolicyVersion, Prediction, Route
-from leptonic.core.model_version import Model, ModelVersion
-from leptonic.core.workspace import Workspace
+from leptonic.core.endpoint import Prediction
 from leptonic.errors import InvalidInput, StoreError
 from leptonic.serving.prediction_log import PredictionLogWriter
 from leptonic.storage.metadata.memory import MemoryMetadataStore
+from support import with_endpoint
 
 
 def _store() -> MemoryMetadataStore:
-    store = MemoryMetadataStore()
-    store.create_workspace(Workspace("ws"))
-    store.create_model(Model("ws", "m", "binary"))
-    store.add_model_version(
-        ModelVersion(
-            workspace="ws",
-            model="m",
-            version=0,
-            task="binary",
-            flavor="logistic",
-            run_id="r",
-            dataset="leptonic://ws/dataset/d/1",
-            artifact_key="k",
-            artifact_digest="d",
-            signature={},
-            metrics={},
-            model_card="",
-        )
-    )
-    store.create_endpoint(
-        Endpoint("ws", "ep", (Route("m", 1, 100.0),)),
-        PolicyVersion("ws", "ep", 1, {"bands": []}),
-    )
-    return store
+    return with_endpoint(MemoryMetadataStore())
 
 
 def _prediction(i: int) -> Prediction:

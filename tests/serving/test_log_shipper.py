@@ -1,0 +1,67 @@
+"""The prediction log written by a child process: everything sent is written, in order."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from leptonic.core.endpoint import Prediction
+from leptonic.serving.log_shipper import ProcessAppender
+from leptonic.storage.metadata.base import MetadataStore
+from leptonic.storage.registry import open_metadata_store
+from support import with_endpoint
+
+
+def _predictions(start: int, n: int) -> list[Prediction]:
+    return [
+        Prediction(
+            workspace="ws",
+            endpoint="ep",
+            request_id=f"r{i:06d}",
+            model="m",
+            version=1,
+            score=i / 1000,
+            decision="approve",
+            at=datetime.now(UTC),
+            inputs={"x": i},
+            reasons=[{"item": i, "score": 0.5, "because": None}],
+        )
+        for i in range(start, start + n)
+    ]
+
+
+def _logged(store: MetadataStore) -> list[str]:
+    rows = store.list_predictions("ws", "ep", limit=None, newest_first=False)
+    return sorted(p.request_id for p in rows)
+
+
+def test_batches_larger_than_a_write_arrive_whole(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'meta.db'}"
+    store = with_endpoint(open_metadata_store(uri))
+    appender = ProcessAppender(uri, spill_dir=tmp_path / "spill")
+    assert appender.append_predictions(_predictions(0, 300)) == 300  # three writes
+    assert appender.append_predictions(_predictions(300, 5)) == 5
+    assert appender.append_predictions([]) == 0
+    appender.close()
+    assert appender.summary == {"received": 305, "written": 305, "spilled": 0}
+    assert _logged(store) == [f"r{i:06d}" for i in range(305)]
+    first = store.list_predictions("ws", "ep", limit=1, newest_first=False)[0]
+    assert first.reasons == [{"item": 0, "score": 0.5, "because": None}]
+    store.close()
+
+
+def test_a_dead_writer_process_is_replaced(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'meta.db'}"
+    store = with_endpoint(open_metadata_store(uri))
+    appender = ProcessAppender(uri)
+    appender.append_predictions(_predictions(0, 3))
+    process = appender._process
+    assert process is not None
+    process.kill()
+    process.wait()
+    appender.append_predictions(_predictions(3, 4))  # a new child takes these
+    appender.close()
+    assert appender.restarts == 1
+    assert appender.summary == {"received": 4, "written": 4, "spilled": 0}
+    assert set(_logged(store)) >= {f"r{i:06d}" for i in range(3, 7)}
+    store.close()
