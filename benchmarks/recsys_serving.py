@@ -25,7 +25,11 @@ prediction log written by a separate process, as deployed). Then:
   the latency of the pair (p50, p99) and the share of answers that changed
   (the clicked film is now seen, so it must leave the list);
 - after a graceful stop (SIGTERM), the events stored against the events
-  accepted.
+  accepted;
+- a diagnostic row, last: the saturating load again with the endpoint's
+  prediction log switched off (policy ``log: false``), which shows what
+  logging every answer costs on this machine (the log writer process shares
+  the two cores with the server and wrk).
 
 Acceptance targets: recommendation p99 ≤ 5 ms at 16 connections, event →
 changed recommendation p99 ≤ 5 ms. Prints tables; never asserts.
@@ -211,6 +215,25 @@ def serve(home: Path, port: int) -> subprocess.Popen[bytes]:
     raise RuntimeError("the server did not answer /health in 120 s")
 
 
+def log_off(home: Path, url: str, revision: int) -> None:
+    """Switch the endpoint's prediction log off and wait until the server serves that."""
+    import leptonic
+
+    lp = leptonic.Platform.open(leptonic.Settings.for_home(home, user="bench"))
+    try:
+        spec = dict(lp.endpoints.policy(WORKSPACE, ENDPOINT).spec)
+        lp.endpoints.set_policy(
+            WORKSPACE, ENDPOINT, {**spec, "log": False}, reason="benchmark: what the log costs"
+        )
+    finally:
+        lp.close()
+    deadline = time.monotonic() + 60
+    while httpx.get(f"{url}/health").json()["revision"] == revision:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the server did not pick up the new policy in 60 s")
+        time.sleep(0.2)
+
+
 def server_rss_mb(pid: int) -> float:
     try:
         text = Path(f"/proc/{pid}/status").read_text()
@@ -333,6 +356,11 @@ def main() -> None:
         )
         health = httpx.get(f"{url}/health").json()
         rss = server_rss_mb(proc.pid)
+        # diagnostic, last: the same load with the endpoint's prediction log switched off
+        log_off(home, url, health["revision"])
+        script = wrk_script("/recommend", plain_bytes, headers, tmp)
+        wrk(url, script, 2)  # warm-up
+        results["log off"] = wrk(url, script, args.duration)
     finally:
         stop(proc)
     stored = count_events(home)
@@ -348,6 +376,9 @@ def main() -> None:
         r = results[f"paced {rate:g}"]
         label = f"POST /recommend k=10, paced at {rate:g}/s"
         rows.append([label, r["achieved"], r["p50"], r["p99"], r["errors"]])
+    r = results["log off"]
+    label = "diagnostic: POST /recommend k=10, prediction log off, wrk"
+    rows.append([label, r["rps"], r["p50"], r["p99"], r["errors"]])
     ev = results["events"]
     rows.append(
         [

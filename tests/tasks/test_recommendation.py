@@ -564,6 +564,8 @@ def _same_answers(a: list[Any], b: list[Any]) -> None:
     assert [s for _, s, _ in a] == pytest.approx([s for _, s, _ in b], rel=1e-5, abs=1e-6)
 
 
+from leptonic.tasks.recsys._shortlist import UNEXPLAINED  # noqa: E402
+
 ASKS: list[tuple[int, dict[str, Any] | None, bool]] = [
     (1, None, True),
     (5, None, True),
@@ -615,6 +617,11 @@ def test_shortlists_follow_events_and_new_items(monkeypatch: pytest.MonkeyPatch)
 
     monkeypatch.setattr(listed, "_scores", no_scoring)
     assert len(listed.recommend("u0", 5)) == 5  # relisted after its event
+    code = listed.user_code("u0")
+    assert listed._shortlists is not None and code is not None
+    because = listed._shortlists._rows[code][2]  # type: ignore[index]
+    assert (because[:6] >= 0).all()  # the answered entries are explained, once
+    assert (because[6:] == UNEXPLAINED).all()  # the others when first answered
 
 
 def test_shortlists_only_for_factor_models_within_budget() -> None:

@@ -13,7 +13,10 @@ filter, or the list holds every unseen item. Otherwise, and for users with
 online events, the predictor scores the whole catalogue as before. Items
 added online are not in the lists: the predictor scores them at request
 time and merges them in. The explanation of each listed item (the seen item
-most like it, weighted by the user's confidence) is listed with it.
+most like it, weighted by the user's confidence) is listed with it: computed
+at load for the stored users, and for a list rebuilt after an event, the
+first time the item is answered (so an event does not pay for explaining a
+hundred items).
 """
 
 from __future__ import annotations
@@ -22,12 +25,14 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["BYTES_PER_ENTRY", "Row", "Shortlists", "best_row", "build_shortlists"]
+__all__ = ["BYTES_PER_ENTRY", "UNEXPLAINED", "Row", "Shortlists", "best_row", "build_shortlists"]
 
 
-#: One user's list: item codes, scores, explaining item codes (None: explained when
-#: answered), and whether it holds every item the user can be recommended.
-Row = tuple[np.ndarray, np.ndarray, np.ndarray | None, bool]
+#: One user's list: item codes, scores, explaining item codes, and whether it holds
+#: every item the user can be recommended.
+Row = tuple[np.ndarray, np.ndarray, np.ndarray, bool]
+#: ``because`` of an item not explained yet (-1: nothing explains it).
+UNEXPLAINED = -2
 _STORED = object()  # marker: the user's list is in the arrays built at load
 
 
@@ -81,11 +86,16 @@ class Shortlists:
         self._rows[user] = row
 
     def top(
-        self, user: int, k: int, mask: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
-        """The ``k`` best listed items of ``user`` passing ``mask`` (codes, scores,
-        explaining items or None), or None when the list cannot tell (user not
-        listed, too few entries pass)."""
+        self,
+        user: int,
+        k: int,
+        mask: np.ndarray | None = None,
+        explain: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """The ``k`` best listed items of ``user`` passing ``mask``: codes, scores and
+        explaining items (-1: none), or None when the list cannot tell (user not
+        listed, too few entries pass). ``explain(codes)`` explains the entries not
+        explained yet; the list keeps its answers."""
         row = self._rows.get(user, _STORED)
         if row is None:
             return None
@@ -97,17 +107,22 @@ class Shortlists:
                 return None
             codes = self.codes[user, :n]
             scores = self.scores[user, :n]
-            because: np.ndarray | None = self.because[user, :n]
+            because = self.because[user, :n]
             complete = bool(self.complete[user])
         else:
             codes, scores, because, complete = row  # type: ignore[misc]
-        if mask is not None:
-            keep = mask[codes]
-            codes, scores = codes[keep], scores[keep]
-            because = because[keep] if because is not None else None
-        if codes.size < k and not complete:
+        at = np.flatnonzero(mask[codes])[:k] if mask is not None else slice(0, k)
+        top = codes[at]
+        if top.size < k and not complete:
             return None
-        return codes[:k], scores[:k], because[:k] if because is not None else None
+        why = because[at]
+        if explain is not None:
+            missing = why == UNEXPLAINED
+            if missing.any():
+                # the same answer for any reader: a race writes the same numbers
+                why[missing] = explain(top[missing])
+                because[at] = why
+        return top, scores[at], why
 
 
 def best_row(
@@ -123,18 +138,18 @@ def best_row(
     finite = int(np.count_nonzero(np.isfinite(scores)))
     n = min(size, finite)
     if n == 0:
-        return _NO_CODES, _NO_SCORES, None, True
+        return _NO_CODES, _NO_SCORES, _NO_CODES, True
     part = np.argpartition(-scores, n - 1)[:n] if n < scores.size else np.arange(scores.size)
-    order = part[np.argsort(-scores[part], kind="stable")][:n]
-    because = None
+    order = part[np.argsort(-scores[part], kind="stable")][:n].astype(np.int32)
+    because = np.full(n, UNEXPLAINED, dtype=np.int32)
     if unit is not None and items is not None and conf is not None and items.size:
         sims = (unit[items] @ unit[order].T) * conf[:, None]
-        because = items[np.argmax(sims, axis=0)]
+        because = items[np.argmax(sims, axis=0)].astype(np.int32)
     return order, scores[order], because, finite <= size
 
 
-_NO_CODES = np.zeros(0, dtype=np.int64)
-_NO_SCORES = np.zeros(0, dtype=np.float64)
+_NO_CODES = np.zeros(0, dtype=np.int32)
+_NO_SCORES = np.zeros(0, dtype=np.float32)
 
 
 #: Bytes per listed item: code, score, explaining item.
@@ -158,7 +173,7 @@ def build_shortlists(
     answers them); ``excluded`` item codes are left out of every list (items
     whose factors may change online). With ``unit`` (unit-norm item vectors),
     each listed item is explained by the seen item of largest confidence ×
-    cosine; without, ``because`` is -1 (nothing to explain with).
+    cosine; without, each is explained when first answered.
     """
     n_users, n_items = user_factors.shape[0], item_factors.shape[0]
     size = max(1, min(int(size), n_items))
@@ -182,8 +197,6 @@ def build_shortlists(
             s[items[items < n_items]] = -np.inf
             top, top_scores, why, full = best_row(s, size, items, conf, unit)
             n = top.size
-            codes[u, :n], scores[u, :n] = top, top_scores
-            if why is not None:
-                because[u, :n] = why
+            codes[u, :n], scores[u, :n], because[u, :n] = top, top_scores, why
             lengths[u], complete[u] = n, full
     return Shortlists(codes, scores, because, lengths, complete)

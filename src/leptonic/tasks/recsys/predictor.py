@@ -301,16 +301,28 @@ class RecommenderPredictor(OnlineUpdates):
         items: np.ndarray,
         conf: np.ndarray,
     ) -> list[Any]:
-        """For each recommended item, the seen item contributing most to its score.
+        """For each recommended item, the seen item contributing most to its score
+        (None where none does); see :meth:`_because_codes`."""
+        names = cat.ids.values
+        return [names[b] if b >= 0 else None for b in self._because_codes(cat, top, items, conf)]
+
+    def _because_codes(
+        self,
+        cat: Catalogue,
+        top: np.ndarray,
+        items: np.ndarray,
+        conf: np.ndarray,
+    ) -> np.ndarray:
+        """Codes of the seen items explaining ``top`` (-1: none).
 
         item-kNN: exact (the largest c_uj · S[j, i]). ALS and BPR: the seen item
         whose factors are most similar (cosine) to the recommended item's,
         weighted by the user's confidence in it (for a blend, the factors of
         its best member).
         """
+        out = np.full(top.size, -1, dtype=np.int64)
         if items.size == 0 or top.size == 0:
-            return [None] * top.size
-        names = cat.ids.values
+            return out
         if self.kind == "item_knn" and cat.similarity is not None:
             cols, vals, sources = self._gather(cat, items, conf)
             sel = np.isin(cols, top)
@@ -319,11 +331,11 @@ class RecommenderPredictor(OnlineUpdates):
             cols, sources = cols[order], sources[order]
             first = np.r_[True, cols[1:] != cols[:-1]] if cols.size else np.zeros(0, bool)
             best = dict(zip(cols[first].tolist(), sources[first].tolist(), strict=True))
-            return [names[best[t]] if t in best else None for t in top.tolist()]
-        if self.kind in ("als", "bpr") and cat.unit is not None:
+            out[:] = [best.get(t, -1) for t in top.tolist()]
+        elif self.kind in ("als", "bpr") and cat.unit is not None:
             sims = (np.take(cat.unit, items, axis=0) @ cat.unit[top].T) * conf[:, None]
-            return [names[i] for i in items[np.argmax(sims, axis=0)].tolist()]
-        return [None] * top.size
+            out[:] = items[np.argmax(sims, axis=0)]
+        return out
 
     # -- reading -------------------------------------------------------------------------------
     def _check_k(self, k: Any, cat: Catalogue) -> int:
@@ -459,11 +471,15 @@ class RecommenderPredictor(OnlineUpdates):
     ) -> list[Recommendation] | None:
         """A stored user's answer from the shortlist, items added online merged in."""
         mask = cat.filter_mask(filter) if filter else None
-        listed = short.top(code, k, mask)
+        items, conf, _, vector = self._view(code)
+
+        def explain(codes: np.ndarray) -> np.ndarray:
+            return self._because_codes(cat, codes, items, conf)
+
+        listed = short.top(code, k, mask, explain)
         if listed is None:
             return None
         top, scores, because = listed
-        items, conf, _, vector = self._view(code)
         fresh = self._fresh_codes
         if fresh.size and vector is not None and cat.item_factors is not None:
             fresh = fresh[(fresh < cat.n_items) & ~np.isin(fresh, items)]
@@ -473,15 +489,12 @@ class RecommenderPredictor(OnlineUpdates):
                 top = np.r_[top, fresh]
                 scores = np.r_[scores, np.asarray(cat.item_factors[fresh] @ vector, np.float64)]
                 order = np.argsort(-scores, kind="stable")[:k]
-                top, scores, because = top[order], scores[order], None
+                top, scores = top[order], scores[order]
+                because = explain(top)
         names = cat.ids.values
-        if because is None:
-            explained = self._because(cat, top, items, conf)
-        else:
-            explained = [names[b] if b >= 0 else None for b in because.tolist()]
         return [
-            (names[i], s, b)
-            for i, s, b in zip(top.tolist(), scores.tolist(), explained, strict=True)
+            (names[i], s, names[b] if b >= 0 else None)
+            for i, s, b in zip(top.tolist(), scores.tolist(), because.tolist(), strict=True)
         ]
 
     def _listed_row(self, code: int, size: int) -> Row | None:
