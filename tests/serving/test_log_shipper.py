@@ -65,3 +65,54 @@ def test_a_dead_writer_process_is_replaced(tmp_path: Path) -> None:
     assert appender.summary == {"received": 4, "written": 4, "spilled": 0}
     assert set(_logged(store)) >= {f"r{i:06d}" for i in range(3, 7)}
     store.close()
+
+
+def _frames(*parts: tuple[list[Prediction], bool]) -> bytes:
+    from leptonic.serving.log_shipper import _HEADER, _MORE, _encode
+
+    out = b""
+    for records, more in parts:
+        payload = _encode(records)
+        out += _HEADER.pack(len(payload) | (_MORE if more else 0)) + payload
+    return out
+
+
+def test_the_child_writes_whole_batches_only(tmp_path: Path) -> None:
+    import io
+
+    from leptonic.serving.log_shipper import _ABORT, _HEADER, _child
+
+    uri = f"sqlite:///{tmp_path / 'meta.db'}"
+    store = with_endpoint(open_metadata_store(uri))
+    stream = (
+        _frames((_predictions(0, 2), True), (_predictions(2, 2), False))  # a whole batch
+        + _frames((_predictions(4, 2), True))
+        + _HEADER.pack(_ABORT)  # the sender dropped that batch
+        + _frames((_predictions(10, 2), True))  # ... and died half-way through this one
+    )
+    summary = _child(uri, None, io.BytesIO(stream), io.BytesIO())
+    assert summary == {"received": 4, "written": 4, "spilled": 0}
+    assert _logged(store) == [f"r{i:06d}" for i in range(4)]
+    store.close()
+
+
+def test_a_record_that_is_not_json_is_set_aside(tmp_path: Path) -> None:
+    import json
+
+    from leptonic.serving.prediction_log import PredictionLogWriter
+
+    uri = f"sqlite:///{tmp_path / 'meta.db'}"
+    store = with_endpoint(open_metadata_store(uri))
+    appender = ProcessAppender(uri)
+    writer = PredictionLogWriter(appender, spill_dir=tmp_path / "spill")
+    records = _predictions(0, 200)
+    records[150].inputs["x"] = {1, 2}  # a set: JSON has none
+    for p in records:
+        writer.append(p)
+    writer.close()
+    appender.close()
+    assert writer.spilled == 1
+    assert _logged(store) == [f"r{i:06d}" for i in range(200) if i != 150]
+    lines = (tmp_path / "spill" / PredictionLogWriter.spill_file).read_text().splitlines()
+    assert [json.loads(line)["prediction"]["request_id"] for line in lines] == ["r000150"]
+    store.close()

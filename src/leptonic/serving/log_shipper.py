@@ -15,10 +15,14 @@ It has the store's ``append_predictions`` method, so a
 :class:`~leptonic.serving.prediction_log.PredictionLogWriter` in the serving
 process uses it as its store. :meth:`ProcessAppender.close` sends an end
 marker and waits for the child to write everything it received, so a
-graceful shutdown loses nothing. If the child dies, the batch being sent
-fails with :class:`~leptonic.errors.StoreError` (the writer keeps it and
-retries) and the next attempt starts a new child; records the dead child
-had received but not yet written are lost, and the child's log says so.
+graceful shutdown loses nothing. A batch crosses the pipe in parts and the
+child writes it only once the last part has arrived, so a batch is written
+whole or not at all. If the child dies, the batch being sent fails with
+:class:`~leptonic.errors.StoreError` (the writer keeps it and retries) and
+the next attempt starts a new child; records the dead child had received
+whole but not yet written are lost, and the child's log says so. A record
+that cannot be written as JSON fails its batch with
+:class:`~leptonic.errors.InvalidInput`, which the writer sets aside (spill).
 """
 
 from __future__ import annotations
@@ -33,20 +37,25 @@ import threading
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 import orjson
 
 from leptonic.core.endpoint import Prediction
-from leptonic.errors import StoreError
+from leptonic.errors import InvalidInput, StoreError
 
 __all__ = ["ProcessAppender"]
 
 logger = logging.getLogger(__name__)
 
-#: Each batch on the pipe is prefixed with its length; 0 ends the stream.
+#: Each part of a batch on the pipe is prefixed with its length, plus ``_MORE``
+#: when more parts of the same batch follow; the child writes a batch once its
+#: last part has arrived (all or none). ``_ABORT`` drops the parts received of
+#: the batch being sent; 0 ends the stream.
 _HEADER = struct.Struct(">I")
-#: Records encoded per write. Encoding holds the GIL (orjson, in C) and a pipe
+_MORE = 1 << 31
+_ABORT = (1 << 32) - 1
+#: Records encoded per part. Encoding holds the GIL (orjson, in C) and a pipe
 #: write lets it go, so a batch goes out in parts of about a third of a
 #: millisecond each, between which requests run, instead of one pause of
 #: several milliseconds for a batch of a thousand.
@@ -82,19 +91,26 @@ def _child(uri: str, spill_dir: str | None, stream: BinaryIO, out: BinaryIO) -> 
     store = open_metadata_store(uri)
     writer = PredictionLogWriter(store, spill_dir=spill_dir)
     received = 0
+    batch: list[Prediction] = []  # the parts of a batch received so far
     try:
         while True:
             try:
-                size = _HEADER.unpack(_read_exact(stream, _HEADER.size))[0]
-                if size == 0:
+                header = _HEADER.unpack(_read_exact(stream, _HEADER.size))[0]
+                if header == 0:
                     break
-                payload = _read_exact(stream, size)
-            except EOFError:  # the serving process is gone: write what we have
+                if header == _ABORT:
+                    batch.clear()
+                    continue
+                payload = _read_exact(stream, header & ~_MORE)
+            except EOFError:  # the serving process is gone: write the whole batches
                 logger.error("prediction log writer: the serving process went away")
                 break
-            for p in _decode(payload):
-                writer.append(p)
-                received += 1
+            batch.extend(_decode(payload))
+            if not header & _MORE:
+                for p in batch:
+                    writer.append(p)
+                received += len(batch)
+                batch.clear()
     finally:
         writer.close()
         store.close()
@@ -148,10 +164,9 @@ class ProcessAppender:
                 process = self._start()
             assert process.stdin is not None
             try:
-                for start in range(0, len(predictions), _CHUNK):
-                    payload = _encode(predictions[start : start + _CHUNK])
-                    process.stdin.write(_HEADER.pack(len(payload)) + payload)
-                process.stdin.flush()
+                self._send(process.stdin, predictions)
+            except InvalidInput:  # a bad record: the writer sets it aside
+                raise
             except (OSError, ValueError) as exc:
                 self._process = None
                 _discard(process)
@@ -160,6 +175,24 @@ class ProcessAppender:
                 ) from exc
         self.sent += len(predictions)
         return len(predictions)
+
+    @staticmethod
+    def _send(stdin: IO[bytes], predictions: Sequence[Prediction]) -> None:
+        """Write one batch in parts; a record that is not JSON drops the parts sent."""
+        n = len(predictions)
+        for start in range(0, n, _CHUNK):
+            try:
+                payload = _encode(predictions[start : start + _CHUNK])
+            except orjson.JSONEncodeError as exc:
+                if start:
+                    stdin.write(_HEADER.pack(_ABORT))
+                    stdin.flush()
+                raise InvalidInput(
+                    f"a prediction cannot be logged: {exc}", field="predictions"
+                ) from None
+            more = _MORE if start + _CHUNK < n else 0
+            stdin.write(_HEADER.pack(len(payload) | more) + payload)
+        stdin.flush()
 
     def close(self, timeout: float = 60.0) -> None:
         """Send the end marker and wait until the child has written everything."""
@@ -171,10 +204,10 @@ class ProcessAppender:
             assert process.stdin is not None and process.stdout is not None
             process.stdin.write(_HEADER.pack(0))
             process.stdin.close()
+            process.wait(timeout)  # it writes everything, reports and exits
             line = process.stdout.readline()
             if line:
                 self.summary = orjson.loads(line)
-            process.wait(timeout)
         except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
             logger.error("prediction log writer ended badly: %s", exc)
         finally:

@@ -208,6 +208,7 @@ class BatchWriter(abc.ABC, Generic[T]):
         self.spill_dir.mkdir(parents=True, exist_ok=True)
         line = orjson.dumps(
             {"error": self.last_error, **self._spill_entry(record)},
+            default=repr,  # whatever the record holds, it is kept
             option=orjson.OPT_NAIVE_UTC | orjson.OPT_SERIALIZE_NUMPY,
         )
         with open(self.spill_dir / self.spill_file, "ab") as f:

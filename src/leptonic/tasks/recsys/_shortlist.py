@@ -28,9 +28,11 @@ import numpy as np
 __all__ = ["BYTES_PER_ENTRY", "UNEXPLAINED", "Row", "Shortlists", "best_row", "build_shortlists"]
 
 
-#: One user's list: item codes, scores, explaining item codes, and whether it holds
-#: every item the user can be recommended.
-Row = tuple[np.ndarray, np.ndarray, np.ndarray, bool]
+#: One user's list: item codes, scores, explaining item codes, whether it holds
+#: every item the user can be recommended, and the state it was computed from.
+#: The last part is what the list was computed from (the user's online state: a
+#: reader holding another state must not use it).
+Row = tuple[np.ndarray, np.ndarray, np.ndarray, bool, object]
 #: ``because`` of an item not explained yet (-1: nothing explains it).
 UNEXPLAINED = -2
 _STORED = object()  # marker: the user's list is in the arrays built at load
@@ -90,17 +92,24 @@ class Shortlists:
         user: int,
         k: int,
         mask: np.ndarray | None = None,
+        *,
+        origin: object = None,
         explain: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """The ``k`` best listed items of ``user`` passing ``mask``: codes, scores and
-        explaining items (-1: none), or None when the list cannot tell (user not
-        listed, too few entries pass). ``explain(codes)`` explains the entries not
-        explained yet; the list keeps its answers."""
+        explaining items (-1: none, ``UNEXPLAINED``: not known yet).
+
+        None when the list cannot tell: the user is not listed, too few entries
+        pass, or the list was computed from another state than ``origin`` (the
+        user's online state the caller read; None for users without events:
+        the lists built at load). ``explain(codes)``, computed from that same
+        state, explains the entries not explained yet, and the list keeps them.
+        """
         row = self._rows.get(user, _STORED)
         if row is None:
             return None
         if row is _STORED:
-            if user >= self.lengths.size:
+            if origin is not None or user >= self.lengths.size:
                 return None
             n = int(self.lengths[user])
             if n == 0:
@@ -110,7 +119,10 @@ class Shortlists:
             because = self.because[user, :n]
             complete = bool(self.complete[user])
         else:
-            codes, scores, because, complete = row  # type: ignore[misc]
+            listed: Row = row  # type: ignore[assignment]
+            if listed[4] is not origin:
+                return None
+            codes, scores, because, complete, _ = listed
         at = np.flatnonzero(mask[codes])[:k] if mask is not None else slice(0, k)
         top = codes[at]
         if top.size < k and not complete:
@@ -119,7 +131,7 @@ class Shortlists:
         if explain is not None:
             missing = why == UNEXPLAINED
             if missing.any():
-                # the same answer for any reader: a race writes the same numbers
+                # from the state the list was computed from: any reader writes the same
                 why[missing] = explain(top[missing])
                 because[at] = why
         return top, scores[at], why
@@ -131,21 +143,23 @@ def best_row(
     items: np.ndarray | None = None,
     conf: np.ndarray | None = None,
     unit: np.ndarray | None = None,
+    origin: object = None,
 ) -> Row:
     """The list of one user from their ``scores`` over the catalogue (items that
-    may not be recommended at -inf); explained when ``unit`` is given (with the
-    seen ``items`` and their ``conf``), else left to answer time."""
+    may not be recommended at -inf; factor scores, exact in float32); explained
+    when ``unit`` is given (with the seen ``items`` and their ``conf``), else
+    left to answer time. ``origin``: the state the scores come from."""
     finite = int(np.count_nonzero(np.isfinite(scores)))
     n = min(size, finite)
     if n == 0:
-        return _NO_CODES, _NO_SCORES, _NO_CODES, True
+        return _NO_CODES, _NO_SCORES, _NO_CODES, True, origin
     part = np.argpartition(-scores, n - 1)[:n] if n < scores.size else np.arange(scores.size)
     order = part[np.argsort(-scores[part], kind="stable")][:n].astype(np.int32)
     because = np.full(n, UNEXPLAINED, dtype=np.int32)
     if unit is not None and items is not None and conf is not None and items.size:
         sims = (unit[items] @ unit[order].T) * conf[:, None]
         because = items[np.argmax(sims, axis=0)].astype(np.int32)
-    return order, scores[order], because, finite <= size
+    return order, scores[order].astype(np.float32), because, finite <= size, origin
 
 
 _NO_CODES = np.zeros(0, dtype=np.int32)
@@ -195,7 +209,7 @@ def build_shortlists(
                 continue
             s = chunk[row]
             s[items[items < n_items]] = -np.inf
-            top, top_scores, why, full = best_row(s, size, items, conf, unit)
+            top, top_scores, why, full, _ = best_row(s, size, items, conf, unit)
             n = top.size
             codes[u, :n], scores[u, :n], because[u, :n] = top, top_scores, why
             lengths[u], complete[u] = n, full

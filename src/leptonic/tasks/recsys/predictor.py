@@ -236,7 +236,12 @@ class RecommenderPredictor(OnlineUpdates):
     # -- state access --------------------------------------------------------------------------
     def _view(self, code: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
         """(seen items, confidences, raw weights, vector) of a known user."""
-        st = self._online.get(code)
+        return self._view_of(code, self._online.get(code))
+
+    def _view_of(
+        self, code: int, st: UserState | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """:meth:`_view` of ``code`` in online state ``st`` (None: as trained)."""
         if st is not None:
             return st.items, st.conf, st.raw, st.vector
         if code >= self._n_base:
@@ -471,16 +476,22 @@ class RecommenderPredictor(OnlineUpdates):
     ) -> list[Recommendation] | None:
         """A stored user's answer from the shortlist, items added online merged in."""
         mask = cat.filter_mask(filter) if filter else None
-        items, conf, _, vector = self._view(code)
+        st = self._online.get(code)  # the list must come from this same state
+        items, conf, _, vector = self._view_of(code, st)
 
         def explain(codes: np.ndarray) -> np.ndarray:
             return self._because_codes(cat, codes, items, conf)
 
-        listed = short.top(code, k, mask, explain)
+        fresh = self._fresh_codes
+        # items added online change their factors with anyone's events: explanations
+        # naming them are not kept
+        stable = fresh.size == 0 or not np.isin(items, fresh).any()
+        listed = short.top(code, k, mask, origin=st, explain=explain if stable else None)
         if listed is None:
             return None
         top, scores, because = listed
-        fresh = self._fresh_codes
+        if not stable:
+            because = explain(top)
         if fresh.size and vector is not None and cat.item_factors is not None:
             fresh = fresh[(fresh < cat.n_items) & ~np.isin(fresh, items)]
             if mask is not None:
@@ -499,15 +510,15 @@ class RecommenderPredictor(OnlineUpdates):
 
     def _listed_row(self, code: int, size: int) -> Row | None:
         """A fresh list of ``size`` items for ``code`` from its current state."""
-        cat = self._cat
-        items, conf, _, vector = self._view(code)
+        cat, st = self._cat, self._online.get(code)
+        items, conf, _, vector = self._view_of(code, st)
         if items.size == 0 or vector is None:
             return None
         scores = self._scores(cat, items, conf, vector)
         scores[items[items < cat.n_items]] = -np.inf
         fresh = self._fresh_codes
         scores[fresh[fresh < cat.n_items]] = -np.inf
-        return best_row(scores, size)
+        return best_row(scores, size, origin=st)
 
     def similar_items(
         self, item: Any, k: int = 10, *, filter: Mapping[str, Any] | None = None
