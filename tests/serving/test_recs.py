@@ -431,6 +431,7 @@ def test_monitoring_from_stored_events(shop: Shop, live_server: Any) -> None:
 def test_health_and_info(served: Client) -> None:
     health = served.http.get("/health").json()
     assert health["status"] == "ok" and health["items"] == N_ITEMS and health["users"] == N_USERS
+    assert health["shortlists"] is True  # an ALS model: each user's best items are listed
     info = served.http.get("/").json()
     assert info["task"] == "recommendation" and info["item_attributes"] == ["genre"]
 

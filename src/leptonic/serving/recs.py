@@ -874,7 +874,15 @@ class RecsHost(ReloadingHost):
         runtime.replay(self._stored_events(since))
         # each user's best items, listed once (and again after each of their events):
         # answers then skip scoring the catalogue
-        predictor.precompute(SHORTLIST_SIZE)
+        if not predictor.precompute(SHORTLIST_SIZE):
+            logger.info(
+                "endpoint %s: %s v%d is not listed per user (a %s model, or above the "
+                "work or memory budget); answers score the catalogue",
+                self.name,
+                mv.model,
+                mv.version,
+                predictor.kind,
+            )
         if runtime.replayed or runtime.replay_skipped:
             logger.info(
                 "endpoint %s: replayed %d stored event(s) into %s v%d (%d skipped)",
@@ -932,6 +940,7 @@ class RecsHost(ReloadingHost):
             "version": r.version,
             "users": r.predictor.n_users,
             "items": r.predictor.n_items,
+            "shortlists": r.predictor.listed,
             "replayed": r.replayed,
             "replay_skipped": r.replay_skipped,
             "events_pending": self.events.pending,

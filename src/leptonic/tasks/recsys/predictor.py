@@ -211,6 +211,11 @@ class RecommenderPredictor(OnlineUpdates):
     def item_attributes(self) -> list[str]:
         return sorted(self._cat.attributes)
 
+    @property
+    def listed(self) -> bool:
+        """Whether answers come from per-user shortlists (:meth:`precompute`)."""
+        return self._shortlists is not None
+
     def user_code(self, user: Any) -> int | None:
         """The dense code of ``user`` (None when unknown)."""
         return self._users.code(user)
