@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from leptonic.core.endpoint import Prediction
 from leptonic.serving.log_shipper import ProcessAppender
@@ -67,33 +69,49 @@ def test_a_dead_writer_process_is_replaced(tmp_path: Path) -> None:
     store.close()
 
 
-def _frames(*parts: tuple[list[Prediction], bool]) -> bytes:
-    from leptonic.serving.log_shipper import _HEADER, _MORE, _encode
-
-    out = b""
-    for records, more in parts:
-        payload = _encode(records)
-        out += _HEADER.pack(len(payload) | (_MORE if more else 0)) + payload
-    return out
-
-
-def test_the_child_writes_whole_batches_only(tmp_path: Path) -> None:
+def test_the_child_writes_the_whole_batches_it_received(tmp_path: Path) -> None:
     import io
 
-    from leptonic.serving.log_shipper import _ABORT, _HEADER, _child
+    from leptonic.serving.log_shipper import _HEADER, _child, _encode
 
     uri = f"sqlite:///{tmp_path / 'meta.db'}"
     store = with_endpoint(open_metadata_store(uri))
-    stream = (
-        _frames((_predictions(0, 2), True), (_predictions(2, 2), False))  # a whole batch
-        + _frames((_predictions(4, 2), True))
-        + _HEADER.pack(_ABORT)  # the sender dropped that batch
-        + _frames((_predictions(10, 2), True))  # ... and died half-way through this one
-    )
+    whole = _encode(_predictions(0, 3))
+    cut = _encode(_predictions(3, 3))
+    stream = _HEADER.pack(len(whole)) + whole + _HEADER.pack(len(cut)) + cut[:10]  # then EOF
     summary = _child(uri, None, io.BytesIO(stream), io.BytesIO())
-    assert summary == {"received": 4, "written": 4, "spilled": 0}
-    assert _logged(store) == [f"r{i:06d}" for i in range(4)]
+    assert summary == {"received": 3, "written": 3, "spilled": 0}
+    assert _logged(store) == [f"r{i:06d}" for i in range(3)]
     store.close()
+
+
+def test_a_child_that_stopped_reading_does_not_hang_close(tmp_path: Path) -> None:
+    import subprocess
+    import threading
+    import time
+
+    appender = ProcessAppender(f"sqlite:///{tmp_path / 'meta.db'}")
+
+    def deaf_child() -> subprocess.Popen[bytes]:
+        appender._process = subprocess.Popen(
+            ["sleep", "60"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        return appender._process
+
+    appender._start = deaf_child  # type: ignore[method-assign]
+    big = _predictions(0, 2000)  # far more than a pipe holds: the write blocks
+    sender = threading.Thread(target=lambda: _swallow(appender.append_predictions, big))
+    sender.start()
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    appender.close(timeout=1.0)
+    sender.join(10)
+    assert not sender.is_alive() and time.monotonic() - t0 < 10
+
+
+def _swallow(fn: Any, *args: Any) -> None:
+    with contextlib.suppress(Exception):
+        fn(*args)
 
 
 def test_a_record_that_is_not_json_is_set_aside(tmp_path: Path) -> None:

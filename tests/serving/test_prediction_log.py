@@ -99,3 +99,48 @@ def test_bad_settings() -> None:
         PredictionLogWriter(_store(), batch_size=0)
     with pytest.raises(InvalidInput):
         PredictionLogWriter(_store(), interval=0)
+
+
+class _RefusingOnce:
+    """A store that refuses request r000003 for good, and fails once (a passing
+    failure) on the first batch that starts with r000004."""
+
+    def __init__(self) -> None:
+        self.stored: list[str] = []
+        self.failed = False
+
+    def append_predictions(self, batch: Sequence[Prediction]) -> int:
+        ids = [p.request_id for p in batch]
+        if "r000003" in ids:
+            raise InvalidInput("refused", field="inputs")
+        if ids[0] == "r000004" and not self.failed:
+            self.failed = True
+            raise StoreError("the database went away")
+        self.stored.extend(ids)
+        return len(ids)
+
+
+def test_a_split_batch_does_not_store_its_first_part_twice(tmp_path: Path) -> None:
+    store = _RefusingOnce()
+    writer = PredictionLogWriter(store, batch_size=8, interval=60, spill_dir=tmp_path)  # type: ignore[arg-type]
+    for i in range(8):
+        writer.append(_prediction(i))
+    with pytest.raises(StoreError):
+        writer.flush()  # r000000-r000002 stored, r000003 spilled, then the store fails
+    assert writer.pending == 4 and writer.written == 3
+    assert writer.flush() == 4
+    writer.close()
+    assert store.stored == [f"r{i:06d}" for i in range(8) if i != 3]
+    assert writer.written == 7 and writer.spilled == 1
+
+
+def test_a_spilled_record_is_kept_whatever_it_holds(tmp_path: Path) -> None:
+    store = _RefusingOnce()
+    writer = PredictionLogWriter(store, batch_size=8, interval=60, spill_dir=tmp_path)  # type: ignore[arg-type]
+    odd = _prediction(3)
+    odd.inputs[1] = object()  # type: ignore[index]
+    writer.append(odd)
+    assert writer.flush() == 0 and writer.spilled == 1
+    writer.close()
+    (line,) = (tmp_path / PredictionLogWriter.spill_file).read_text().splitlines()
+    assert json.loads(line)["prediction"]["inputs"]["1"].startswith("<object")

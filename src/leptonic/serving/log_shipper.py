@@ -5,8 +5,7 @@ making it (JSON, index updates, commits), and in the serving process that
 work would also hold the GIL away from requests. :class:`ProcessAppender`
 moves it to a child process (``python -m leptonic.serving.log_shipper``):
 the serving process only serialises each batch with orjson (a few
-microseconds a record, in parts of 128 records) and writes it to the
-child's standard input;
+microseconds a record) and writes it to the child's standard input;
 the child decodes the batches and hands them to its own
 :class:`~leptonic.serving.prediction_log.PredictionLogWriter`, which writes
 them to the store with its retries and spill file.
@@ -15,9 +14,7 @@ It has the store's ``append_predictions`` method, so a
 :class:`~leptonic.serving.prediction_log.PredictionLogWriter` in the serving
 process uses it as its store. :meth:`ProcessAppender.close` sends an end
 marker and waits for the child to write everything it received, so a
-graceful shutdown loses nothing. A batch crosses the pipe in parts and the
-child writes it only once the last part has arrived, so a batch is written
-whole or not at all. If the child dies, the batch being sent fails with
+graceful shutdown loses nothing. If the child dies, the batch being sent fails with
 :class:`~leptonic.errors.StoreError` (the writer keeps it and retries) and
 the next attempt starts a new child; records the dead child had received
 whole but not yet written are lost, and the child's log says so. A record
@@ -48,18 +45,8 @@ __all__ = ["ProcessAppender"]
 
 logger = logging.getLogger(__name__)
 
-#: Each part of a batch on the pipe is prefixed with its length, plus ``_MORE``
-#: when more parts of the same batch follow; the child writes a batch once its
-#: last part has arrived (all or none). ``_ABORT`` drops the parts received of
-#: the batch being sent; 0 ends the stream.
+#: Each batch on the pipe is prefixed with its length; 0 ends the stream.
 _HEADER = struct.Struct(">I")
-_MORE = 1 << 31
-_ABORT = (1 << 32) - 1
-#: Records encoded per part. Encoding holds the GIL (orjson, in C) and a pipe
-#: write lets it go, so a batch goes out in parts of about a third of a
-#: millisecond each, between which requests run, instead of one pause of
-#: several milliseconds for a batch of a thousand.
-_CHUNK = 128
 
 
 def _encode(batch: Sequence[Prediction]) -> bytes:
@@ -91,26 +78,19 @@ def _child(uri: str, spill_dir: str | None, stream: BinaryIO, out: BinaryIO) -> 
     store = open_metadata_store(uri)
     writer = PredictionLogWriter(store, spill_dir=spill_dir)
     received = 0
-    batch: list[Prediction] = []  # the parts of a batch received so far
     try:
         while True:
             try:
-                header = _HEADER.unpack(_read_exact(stream, _HEADER.size))[0]
-                if header == 0:
+                size = _HEADER.unpack(_read_exact(stream, _HEADER.size))[0]
+                if size == 0:
                     break
-                if header == _ABORT:
-                    batch.clear()
-                    continue
-                payload = _read_exact(stream, header & ~_MORE)
-            except EOFError:  # the serving process is gone: write the whole batches
+                payload = _read_exact(stream, size)
+            except EOFError:  # the serving process is gone: write what we have
                 logger.error("prediction log writer: the serving process went away")
                 break
-            batch.extend(_decode(payload))
-            if not header & _MORE:
-                for p in batch:
-                    writer.append(p)
-                received += len(batch)
-                batch.clear()
+            for p in _decode(payload):
+                writer.append(p)
+                received += 1
     finally:
         writer.close()
         store.close()
@@ -178,26 +158,34 @@ class ProcessAppender:
 
     @staticmethod
     def _send(stdin: IO[bytes], predictions: Sequence[Prediction]) -> None:
-        """Write one batch in parts; a record that is not JSON drops the parts sent."""
-        n = len(predictions)
-        for start in range(0, n, _CHUNK):
-            try:
-                payload = _encode(predictions[start : start + _CHUNK])
-            except orjson.JSONEncodeError as exc:
-                if start:
-                    stdin.write(_HEADER.pack(_ABORT))
-                    stdin.flush()
-                raise InvalidInput(
-                    f"a prediction cannot be logged: {exc}", field="predictions"
-                ) from None
-            more = _MORE if start + _CHUNK < n else 0
-            stdin.write(_HEADER.pack(len(payload) | more) + payload)
+        """Write one batch as one frame (the child reads it whole or not at all)."""
+        try:
+            payload = _encode(predictions)
+        except orjson.JSONEncodeError as exc:  # before anything is written
+            raise InvalidInput(
+                f"a prediction cannot be logged: {exc}", field="predictions"
+            ) from None
+        stdin.write(_HEADER.pack(len(payload)) + payload)
         stdin.flush()
 
-    def close(self, timeout: float = 60.0) -> None:
-        """Send the end marker and wait until the child has written everything."""
-        with self._lock:
+    def close(self, timeout: float = 90.0) -> None:
+        """Send the end marker and wait until the child has written everything.
+
+        ``timeout`` is longer than the child's own (30 s for its writer to
+        finish, 30 s more of retries while the store fails). A child that
+        stopped reading (its pipe full, a batch being sent blocked) is stopped
+        once ``timeout`` has passed.
+        """
+        if not self._lock.acquire(timeout=timeout):
+            stuck = self._process
+            logger.error("prediction log writer: the child stopped reading; stopping it")
+            if stuck is not None:
+                stuck.kill()  # the blocked write then fails and lets the lock go
+            self._lock.acquire()
+        try:
             process, self._process = self._process, None
+        finally:
+            self._lock.release()
         if process is None:
             return
         try:

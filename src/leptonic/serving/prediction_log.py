@@ -155,21 +155,27 @@ class BatchWriter(abc.ABC, Generic[T]):
         total = 0
         with self._flush_lock:
             buffer = self._buffer
-            while buffer:
-                batch: list[T] = []
-                pop = buffer.popleft
-                try:
-                    for _ in range(self.batch_size):
-                        batch.append(pop())
-                except IndexError:
-                    pass
-                try:
-                    self._write(batch)
-                except BaseException:
-                    buffer.extendleft(reversed(batch))  # keep them, in order
-                    raise
-                total += len(batch)
-        self.written += total
+            try:
+                while buffer:
+                    batch: list[T] = []
+                    pop = buffer.popleft
+                    try:
+                        for _ in range(self.batch_size):
+                            batch.append(pop())
+                    except IndexError:
+                        pass
+                    done = [0, 0]  # records settled (stored or spilled), records stored
+                    try:
+                        self._write(batch, done)
+                    except BaseException:
+                        # keep what is not settled, in order (a split batch may have
+                        # stored its first part: that part is not sent again)
+                        buffer.extendleft(reversed(batch[done[0] :]))
+                        raise
+                    finally:
+                        total += done[1]
+            finally:
+                self.written += total
         return total
 
     @abc.abstractmethod
@@ -186,16 +192,23 @@ class BatchWriter(abc.ABC, Generic[T]):
             return {"record": asdict(record)}
         return {"record": repr(record)}
 
-    def _write(self, batch: Sequence[T]) -> None:
+    def _write(self, batch: Sequence[T], done: list[int]) -> None:
+        """Store ``batch``; a refused one is halved until the refused records are
+        alone, and those are spilled. ``done`` counts the records settled so far
+        (always the first ones of the batch) and those stored."""
         try:
             self._store_batch(batch)
         except _PERMANENT as exc:
             if len(batch) == 1:
                 self._spill(batch[0], exc)
+                done[0] += 1
                 return
             mid = len(batch) // 2
-            self._write(batch[:mid])
-            self._write(batch[mid:])
+            self._write(batch[:mid], done)
+            self._write(batch[mid:], done)
+        else:
+            done[0] += len(batch)
+            done[1] += len(batch)
 
     def _spill(self, record: T, exc: Exception) -> None:
         self.spilled += 1
@@ -206,11 +219,12 @@ class BatchWriter(abc.ABC, Generic[T]):
         if self.spill_dir is None:
             return
         self.spill_dir.mkdir(parents=True, exist_ok=True)
-        line = orjson.dumps(
-            {"error": self.last_error, **self._spill_entry(record)},
-            default=repr,  # whatever the record holds, it is kept
-            option=orjson.OPT_NAIVE_UTC | orjson.OPT_SERIALIZE_NUMPY,
-        )
+        entry = {"error": self.last_error, **self._spill_entry(record)}
+        options = orjson.OPT_NAIVE_UTC | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+        try:  # whatever the record holds, it is kept
+            line = orjson.dumps(entry, default=repr, option=options)
+        except (TypeError, ValueError):
+            line = orjson.dumps({"error": self.last_error, "record": repr(record)})
         with open(self.spill_dir / self.spill_file, "ab") as f:
             f.write(line + b"\n")
 
