@@ -191,7 +191,9 @@ def build_shortlists(
     """
     n_users, n_items = user_factors.shape[0], item_factors.shape[0]
     size = max(1, min(int(size), n_items))
-    # factor scores are float32 products: float32 keeps them exactly
+    # factor scores are float32 products: float32 holds them. (A matrix-matrix
+    # product may differ from the matrix-vector one in the last bits: items tied
+    # that closely may be listed in either order.)
     codes = np.full((n_users, size), -1, dtype=np.int32)
     scores = np.full((n_users, size), -np.inf, dtype=np.float32)
     because = np.full((n_users, size), -1, dtype=np.int32)
