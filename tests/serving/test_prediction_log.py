@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -101,6 +102,12 @@ def test_bad_settings() -> None:
         PredictionLogWriter(_store(), interval=0)
 
 
+def _stop_thread(writer: PredictionLogWriter) -> None:
+    writer._stop.set()
+    writer._wake.set()
+    writer._thread.join()
+
+
 class _RefusingOnce:
     """A store that refuses request r000003 for good, and fails once (a passing
     failure) on the first batch that starts with r000004."""
@@ -123,6 +130,7 @@ class _RefusingOnce:
 def test_a_split_batch_does_not_store_its_first_part_twice(tmp_path: Path) -> None:
     store = _RefusingOnce()
     writer = PredictionLogWriter(store, batch_size=8, interval=60, spill_dir=tmp_path)  # type: ignore[arg-type]
+    _stop_thread(writer)  # this test calls flush() itself
     for i in range(8):
         writer.append(_prediction(i))
     with pytest.raises(StoreError):
@@ -137,6 +145,7 @@ def test_a_split_batch_does_not_store_its_first_part_twice(tmp_path: Path) -> No
 def test_a_spilled_record_is_kept_whatever_it_holds(tmp_path: Path) -> None:
     store = _RefusingOnce()
     writer = PredictionLogWriter(store, batch_size=8, interval=60, spill_dir=tmp_path)  # type: ignore[arg-type]
+    _stop_thread(writer)
     odd = _prediction(3)
     odd.inputs[1] = object()  # type: ignore[index]
     writer.append(odd)
@@ -144,3 +153,22 @@ def test_a_spilled_record_is_kept_whatever_it_holds(tmp_path: Path) -> None:
     writer.close()
     (line,) = (tmp_path / PredictionLogWriter.spill_file).read_text().splitlines()
     assert json.loads(line)["prediction"]["inputs"]["1"].startswith("<object")
+
+
+def test_close_does_not_wait_on_a_write_that_never_returns(tmp_path: Path) -> None:
+    release = threading.Event()
+
+    class Stuck:
+        def append_predictions(self, batch: Sequence[Prediction]) -> int:
+            release.wait(30)
+            return len(batch)
+
+    writer = PredictionLogWriter(Stuck(), batch_size=2, interval=0.01, spill_dir=tmp_path)  # type: ignore[arg-type]
+    for i in range(5):
+        writer.append(_prediction(i))
+    time.sleep(0.2)  # the thread is now inside a write
+    t0 = time.monotonic()
+    writer.close(timeout=0.5)
+    assert time.monotonic() - t0 < 5
+    assert writer.spilled >= 1  # what was still queued is set aside, not dropped
+    release.set()

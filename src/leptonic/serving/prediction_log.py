@@ -32,7 +32,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import orjson
 
 from leptonic.core.endpoint import Prediction
-from leptonic.errors import AlreadyExists, InvalidInput, NotFound
+from leptonic.errors import AlreadyExists, InvalidInput, NotFound, StoreError
 
 __all__ = ["BatchWriter", "PredictionLogWriter", "PredictionSink"]
 
@@ -238,6 +238,19 @@ class BatchWriter(abc.ABC, Generic[T]):
         self._stop.set()
         self._wake.set()
         self._thread.join(timeout)
+        if self._thread.is_alive():  # stuck in a write that does not return: do not wait on it
+            left = list(self._buffer)
+            self._buffer.clear()
+            stuck = StoreError(f"the {self.label} writer is stuck in a write")
+            for p in left:
+                self._spill(p, stuck)
+            logger.error(
+                "%s: a write did not return in %.0f s; %d queued record(s) set aside",
+                self.label,
+                timeout,
+                len(left),
+            )
+            return
         deadline = time.monotonic() + timeout
         delay = 0.1
         while self._buffer:
