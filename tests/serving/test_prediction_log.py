@@ -161,14 +161,16 @@ def test_close_does_not_wait_on_a_write_that_never_returns(tmp_path: Path) -> No
     class Stuck:
         def append_predictions(self, batch: Sequence[Prediction]) -> int:
             release.wait(30)
-            return len(batch)
+            raise StoreError("the writer process was stopped")
 
-    writer = PredictionLogWriter(Stuck(), batch_size=2, interval=0.01, spill_dir=tmp_path)  # type: ignore[arg-type]
+    writer = PredictionLogWriter(Stuck(), batch_size=2, interval=60, spill_dir=tmp_path)  # type: ignore[arg-type]
     for i in range(5):
         writer.append(_prediction(i))
     time.sleep(0.2)  # the thread is now inside a write
     t0 = time.monotonic()
     writer.close(timeout=0.5)
     assert time.monotonic() - t0 < 5
-    assert writer.spilled >= 1  # what was still queued is set aside, not dropped
-    release.set()
+    assert writer.spilled == 3  # what was still queued is set aside, not dropped
+    release.set()  # the stuck write fails now: its batch is set aside too
+    writer._thread.join(5)
+    assert writer.spilled == 5 and writer.written == 0 and writer.pending == 0

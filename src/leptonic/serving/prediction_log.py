@@ -110,6 +110,7 @@ class BatchWriter(abc.ABC, Generic[T]):
         self.spilled = 0
         self.failures = 0
         self.last_error: str | None = None
+        self._abandoned = False  # close() gave up waiting on a stuck write
         self._thread = threading.Thread(
             target=self._loop, name=f"leptonic-{self.label.replace(' ', '-')}", daemon=True
         )
@@ -143,6 +144,11 @@ class BatchWriter(abc.ABC, Generic[T]):
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 logger.warning("%s: write failed, will retry: %s", self.label, self.last_error)
                 delay = min(self.max_retry_delay, max(self.interval, delay * 2 or 0.25))
+                if self._abandoned:  # the stuck write failed after close(): set its batch aside
+                    left = list(self._buffer)
+                    self._buffer.clear()
+                    for p in left:
+                        self._spill(p, exc)
             else:
                 delay = 0.0
 
@@ -239,6 +245,7 @@ class BatchWriter(abc.ABC, Generic[T]):
         self._wake.set()
         self._thread.join(timeout)
         if self._thread.is_alive():  # stuck in a write that does not return: do not wait on it
+            self._abandoned = True
             left = list(self._buffer)
             self._buffer.clear()
             stuck = StoreError(f"the {self.label} writer is stuck in a write")
