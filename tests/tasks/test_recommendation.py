@@ -24,6 +24,7 @@ from leptonic.tasks.recsys import (
     save_recommender,
     train_recommender,
 )
+from leptonic.tasks.recsys._shortlist import UNEXPLAINED
 
 ML100K = Path(__file__).resolve().parents[3] / "shared" / "data" / "movielens_100k" / "u.data"
 GROUPS = 4
@@ -569,8 +570,6 @@ def _same_answers(a: list[Any], b: list[Any]) -> None:
     assert [(i, why) for i, _, why in a] == [(i, why) for i, _, why in b]
     assert [s for _, s, _ in a] == pytest.approx([s for _, s, _ in b], rel=1e-5, abs=1e-6)
 
-
-from leptonic.tasks.recsys._shortlist import UNEXPLAINED  # noqa: E402
 
 ASKS: list[tuple[int, dict[str, Any] | None, bool]] = [
     (1, None, True),

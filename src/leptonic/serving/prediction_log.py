@@ -145,10 +145,7 @@ class BatchWriter(abc.ABC, Generic[T]):
                 logger.warning("%s: write failed, will retry: %s", self.label, self.last_error)
                 delay = min(self.max_retry_delay, max(self.interval, delay * 2 or 0.25))
                 if self._abandoned:  # the stuck write failed after close(): set its batch aside
-                    left = list(self._buffer)
-                    self._buffer.clear()
-                    for p in left:
-                        self._spill(p, exc)
+                    self._spill_queued(exc)
             else:
                 delay = 0.0
 
@@ -216,6 +213,14 @@ class BatchWriter(abc.ABC, Generic[T]):
             done[0] += len(batch)
             done[1] += len(batch)
 
+    def _spill_queued(self, exc: Exception) -> int:
+        """Set aside every queued record (spill); returns how many."""
+        left = list(self._buffer)
+        self._buffer.clear()
+        for record in left:
+            self._spill(record, exc)
+        return len(left)
+
     def _spill(self, record: T, exc: Exception) -> None:
         self.spilled += 1
         self.last_error = f"{type(exc).__name__}: {exc}"
@@ -246,16 +251,12 @@ class BatchWriter(abc.ABC, Generic[T]):
         self._thread.join(timeout)
         if self._thread.is_alive():  # stuck in a write that does not return: do not wait on it
             self._abandoned = True
-            left = list(self._buffer)
-            self._buffer.clear()
-            stuck = StoreError(f"the {self.label} writer is stuck in a write")
-            for p in left:
-                self._spill(p, stuck)
+            n = self._spill_queued(StoreError(f"the {self.label} writer is stuck in a write"))
             logger.error(
                 "%s: a write did not return in %.0f s; %d queued record(s) set aside",
                 self.label,
                 timeout,
-                len(left),
+                n,
             )
             return
         deadline = time.monotonic() + timeout
@@ -267,13 +268,8 @@ class BatchWriter(abc.ABC, Generic[T]):
                 self.failures += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 if time.monotonic() >= deadline:
-                    left = list(self._buffer)
-                    self._buffer.clear()
-                    for p in left:
-                        self._spill(p, exc)
-                    logger.error(
-                        "%s: %d record(s) could not be written at shutdown", self.label, len(left)
-                    )
+                    n = self._spill_queued(exc)
+                    logger.error("%s: %d record(s) could not be written at shutdown", self.label, n)
                     break
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)

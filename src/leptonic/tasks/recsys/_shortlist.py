@@ -25,7 +25,15 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["BYTES_PER_ENTRY", "UNEXPLAINED", "Row", "Shortlists", "best_row", "build_shortlists"]
+__all__ = [
+    "BYTES_PER_ENTRY",
+    "UNEXPLAINED",
+    "Row",
+    "Shortlists",
+    "best_row",
+    "build_shortlists",
+    "top_k",
+]
 
 
 #: One user's list: item codes, scores, explaining item codes, whether it holds
@@ -73,15 +81,6 @@ class Shortlists:
         self.complete = complete
         self.size = int(codes.shape[1])
         self._rows: dict[int, Row | None] = {}
-
-    @property
-    def n_users(self) -> int:
-        return int(self.lengths.size)
-
-    @property
-    def nbytes(self) -> int:
-        arrays = (self.codes, self.scores, self.because, self.lengths, self.complete)
-        return sum(int(a.nbytes) for a in arrays)
 
     def set_row(self, user: int, row: Row | None) -> None:
         """Replace ``user``'s list (None: unlisted, answers score the catalogue)."""
@@ -137,6 +136,14 @@ class Shortlists:
         return top, scores[at], why
 
 
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` best finite scores, best first."""
+    n = scores.size
+    part = np.argpartition(-scores, k - 1)[:k] if k < n else np.arange(n)
+    order = part[np.argsort(-scores[part], kind="stable")]
+    return order[np.isfinite(scores[order])]
+
+
 def best_row(
     scores: np.ndarray,
     size: int,
@@ -153,8 +160,7 @@ def best_row(
     n = min(size, finite)
     if n == 0:
         return _NO_CODES, _NO_SCORES, _NO_CODES, True, origin
-    part = np.argpartition(-scores, n - 1)[:n] if n < scores.size else np.arange(scores.size)
-    order = part[np.argsort(-scores[part], kind="stable")][:n].astype(np.int32)
+    order = top_k(scores, n).astype(np.int32)
     because = np.full(n, UNEXPLAINED, dtype=np.int32)
     if unit is not None and items is not None and conf is not None and items.size:
         sims = (unit[items] @ unit[order].T) * conf[:, None]

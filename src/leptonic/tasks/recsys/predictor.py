@@ -40,6 +40,7 @@ from leptonic.tasks.recsys._shortlist import (
     Shortlists,
     best_row,
     build_shortlists,
+    top_k,
 )
 
 __all__ = ["MAX_EVENTS_PER_CALL", "Recommendation", "RecommenderPredictor"]
@@ -49,14 +50,6 @@ Recommendation = tuple[Any, float, Any]
 
 _NO_ITEMS = np.zeros(0, dtype=np.int64)
 _NO_VALUES = np.zeros(0, dtype=np.float64)
-
-
-def _top(scores: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the ``k`` best finite scores, best first."""
-    n = scores.size
-    part = np.argpartition(-scores, k - 1)[:k] if k < n else np.arange(n)
-    order = part[np.argsort(-scores[part], kind="stable")]
-    return order[np.isfinite(scores[order])]
 
 
 class RecommenderPredictor(OnlineUpdates):
@@ -430,7 +423,7 @@ class RecommenderPredictor(OnlineUpdates):
                 scores[items[items < cat.n_items]] = -np.inf
         if filter:
             scores[~cat.filter_mask(filter)] = -np.inf
-        top = _top(scores, k)
+        top = top_k(scores, k)
         because = self._because(cat, top, items, conf)
         names = cat.ids.values
         return [(names[i], float(scores[i]), b) for i, b in zip(top.tolist(), because, strict=True)]
@@ -548,7 +541,7 @@ class RecommenderPredictor(OnlineUpdates):
         scores[code] = -np.inf
         if filter:
             scores[~cat.filter_mask(filter)] = -np.inf
-        top = _top(scores, k)
+        top = top_k(scores, k)
         names = cat.ids.values
         return [(names[i], float(scores[i])) for i in top.tolist()]
 
