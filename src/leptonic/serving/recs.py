@@ -5,8 +5,10 @@ A recommendation endpoint serves one registered recommender
 ``recommendation``) from memory and keeps it current with the events posted
 to it:
 
-- :class:`RecsPolicy`: the endpoint's settings, stored as its policy spec
-  ``{"kind": "recommendation", "k": 10, "max_k": 100, ...}``.
+- :class:`~leptonic.serving.recs_policy.RecsPolicy`: the endpoint's settings,
+  stored as its policy spec ``{"kind": "recommendation", "k": 10, "max_k": 100, ...}``
+  (:mod:`leptonic.serving.recs_policy`); requests are checked by
+  :mod:`leptonic.serving.recs_requests`.
 - :class:`RecsRuntime`: one revision, ready to answer. ``recommend`` and
   ``similar`` read the predictor; ``post_events`` checks a batch of events
   completely (unknown users and items, kinds, weights, times, repeats) and
@@ -31,12 +33,10 @@ events gives click-through, conversion and coverage
 from __future__ import annotations
 
 import logging
-import math
-import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,9 +47,28 @@ from leptonic.core.model_version import ModelVersion
 from leptonic.errors import AlreadyExists, InvalidInput, MissingExtra, NotFound
 from leptonic.serving.host import ReloadingHost, open_prediction_log, settle_memory
 from leptonic.serving.prediction_log import BatchWriter, PredictionLogWriter
+from leptonic.serving.recs_policy import (
+    DEFAULT_EVENT_KINDS,
+    RECOMMENDATION,
+    RecsPolicy,
+    recommendation_policy,
+)
+from leptonic.serving.recs_requests import (
+    MAX_EVENTS_PER_REQUEST,
+    RECOMMEND_FIELDS,
+    SIMILAR_FIELDS,
+    ParsedEvent,
+    as_utc,
+    check_fields,
+    check_k,
+    id_value,
+    mapping,
+    parse_events,
+    shown,
+)
 from leptonic.serving.runtime import OneVersionRuntime, new_request_id
 from leptonic.storage.metadata.base import MetadataStore
-from leptonic.storage.metadata.event_base import MAX_EVENT_ID_LENGTH, EventStore
+from leptonic.storage.metadata.event_base import EventStore
 
 if TYPE_CHECKING:
     from leptonic.storage.artifacts.base import ArtifactStore
@@ -72,154 +91,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: The task, and the policy kind, of recommendation endpoints.
-RECOMMENDATION = "recommendation"
-
-#: Event kinds an endpoint accepts unless its policy lists others.
-DEFAULT_EVENT_KINDS = ("view", "click", "cart", "purchase", "rating", "interaction")
-
-#: The most events one ``POST /events`` may carry.
-MAX_EVENTS_PER_REQUEST = 10_000
-
-#: The largest weight an event may carry.
-MAX_WEIGHT = 1e6
-
-#: Events timed further in the future than this are refused (clock skew allowance).
-MAX_FUTURE = timedelta(days=1)
 #: Items listed per stored user at load (answers with a larger ``k``, or a filter
 #: that leaves fewer, score the whole catalogue).
 SHORTLIST_SIZE = 100
-
-_KIND = re.compile(r"[a-z][a-z0-9_-]{0,31}\Z")
-_RECOMMEND_FIELDS = frozenset({"user", "k", "filter", "exclude_seen", "user_attributes"})
-_SIMILAR_FIELDS = frozenset({"item", "k", "filter"})
-_EVENT_FIELDS = frozenset({"user", "item", "weight", "kind", "at"})
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-# -- the policy -------------------------------------------------------------------------
-@dataclass(frozen=True)
-class RecsPolicy:
-    """How a recommendation endpoint answers and which events it takes.
-
-    Parameters
-    ----------
-    k
-        Recommendations per request when the request gives no ``k``.
-    max_k
-        The largest ``k`` a request may ask for (the model's own limit and the
-        catalogue size cap it further).
-    new_users
-        Accept events of users the model does not know (they are registered
-        on their first event); otherwise such an event is refused (422).
-    new_items
-        Accept events on items outside the catalogue (they are added to it);
-        otherwise refused (422).
-    kinds
-        The event kinds accepted.
-    default_kind
-        The kind of an event that names none.
-    weights
-        Default weight per kind (an event without a weight gets its kind's,
-        or 1).
-    log
-        Write served recommendations to the prediction log (needed for
-        click-through and coverage).
-    """
-
-    k: int = 10
-    max_k: int = 100
-    new_users: bool = False
-    new_items: bool = False
-    kinds: tuple[str, ...] = DEFAULT_EVENT_KINDS
-    default_kind: str = "interaction"
-    weights: Mapping[str, float] = field(default_factory=dict)
-    log: bool = True
-
-    @classmethod
-    def from_spec(cls, spec: Mapping[str, Any] | None) -> RecsPolicy:
-        """Read (and check) a policy spec; None gives the defaults."""
-        if spec is None:
-            return cls()
-        if not isinstance(spec, Mapping):
-            raise _bad("policy", "must be a JSON object like {'kind': 'recommendation', 'k': 10}")
-        spec = dict(spec)
-        kind = spec.pop("kind", RECOMMENDATION)
-        if kind != RECOMMENDATION:
-            raise _bad(
-                "kind",
-                f"is {kind!r}; a recommendation endpoint's policy kind is {RECOMMENDATION!r}",
-            )
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = sorted(set(spec) - known)
-        if unknown:
-            raise _bad(unknown[0], f"is not a recommendation policy field; use {sorted(known)}")
-        max_k = _whole(spec.get("max_k", 100), "max_k", 1, 10_000)
-        k = _whole(spec.get("k", min(10, max_k)), "k", 1, max_k)
-        flags = {}
-        for name in ("new_users", "new_items", "log"):
-            value = spec.get(name, getattr(cls, name))
-            if not isinstance(value, bool):
-                raise _bad(name, f"must be true or false, got {value!r}")
-            flags[name] = value
-        kinds = spec.get("kinds", DEFAULT_EVENT_KINDS)
-        if isinstance(kinds, str) or not isinstance(kinds, Sequence) or not kinds:
-            raise _bad("kinds", "must be a non-empty list of event kind names")
-        for name in kinds:
-            if not isinstance(name, str) or not _KIND.match(name):
-                raise _bad("kinds", f"holds {name!r}; a kind is a lowercase name like 'click'")
-        default_kind = str(
-            spec.get("default_kind", "interaction" if "interaction" in kinds else kinds[0])
-        )
-        if default_kind not in kinds:
-            raise _bad("default_kind", f"is {default_kind!r}, which is not one of the kinds")
-        weights = spec.get("weights", {})
-        if not isinstance(weights, Mapping):
-            raise _bad("weights", "must map event kind → default weight")
-        for name, w in weights.items():
-            if name not in kinds:
-                raise _bad("weights", f"names the kind {name!r}, which is not one of the kinds")
-            if not _finite_weight(w):
-                raise _bad("weights", f"of {name!r} is {w!r}; a weight is a number from 0 to 1e6")
-        return cls(
-            k=k,
-            max_k=max_k,
-            kinds=tuple(kinds),
-            default_kind=default_kind,
-            weights={str(n): float(w) for n, w in weights.items()},
-            **flags,
-        )
-
-    def to_spec(self) -> dict[str, Any]:
-        """The JSON form stored as the endpoint's policy version."""
-        out = asdict(self)
-        out["kinds"] = list(self.kinds)
-        out["weights"] = dict(self.weights)
-        return {"kind": RECOMMENDATION, **out}
-
-
-def recommendation_policy(spec: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """A checked recommendation policy spec, defaults filled in."""
-    return RecsPolicy.from_spec(spec).to_spec()
-
-
-def _bad(name: str, what: str) -> InvalidInput:
-    return InvalidInput(f"recommendation policy: {name} {what}", field=name)
-
-
-def _whole(value: Any, name: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise _bad(name, f"must be a whole number from {low} to {high}, got {value!r}")
-    return value
-
-
-def _finite_weight(w: Any) -> bool:
-    return (
-        not isinstance(w, bool)
-        and isinstance(w, int | float)
-        and math.isfinite(w)
-        and 0 <= w <= MAX_WEIGHT
-    )
 
 
 # -- loading ----------------------------------------------------------------------------
@@ -263,7 +137,7 @@ def events_until(mv: ModelVersion, endpoint: str | None = None) -> datetime | No
     if endpoint is not None and of is not None and of != endpoint:
         return None
     try:
-        return _as_utc(datetime.fromisoformat(value))
+        return as_utc(datetime.fromisoformat(value))
     except ValueError:
         logger.warning("%s v%d: events_until %r is not a time", mv.model, mv.version, value)
         return None
@@ -320,115 +194,6 @@ class EventLogWriter(BatchWriter[Event]):
         return {"event": asdict(record)}
 
 
-# -- parsing requests ----------------------------------------------------------------
-def _id_value(value: Any, name: str) -> str | int:
-    """A user or item id from JSON: a non-empty string or an integer."""
-    if isinstance(value, str):
-        if value and len(value) <= MAX_EVENT_ID_LENGTH:
-            return value
-    elif isinstance(value, int) and not isinstance(value, bool):
-        return value
-    raise InvalidInput(
-        f"{name} must be an id: a non-empty string (at most {MAX_EVENT_ID_LENGTH} characters) "
-        f"or a whole number, got {_shown(value)}",
-        field=name,
-    )
-
-
-def _shown(value: Any) -> str:
-    if isinstance(value, str):
-        return repr(value[:60] + ("…" if len(value) > 60 else ""))
-    if value is None or isinstance(value, bool | int | float):
-        return repr(value)
-    return "a list" if isinstance(value, list) else "an object"
-
-
-def _check_fields(record: Any, allowed: frozenset[str], required: str, example: str) -> None:
-    if type(record) is not dict:
-        raise InvalidInput(
-            f"the request body must be a JSON object, got {_shown(record)}; send {example}",
-            field="body",
-        )
-    if required not in record:
-        raise InvalidInput(f"missing field {required!r}; send {example}", field=required)
-    if not record.keys() <= allowed:
-        unknown = sorted(set(record) - allowed)
-        raise InvalidInput(
-            f"unknown field(s) {', '.join(map(repr, unknown))}; this takes: "
-            f"{', '.join(sorted(allowed))}",
-            field=unknown[0],
-        )
-
-
-def parse_time(value: Any, name: str, now: datetime) -> datetime:
-    """An event time: ISO 8601 text (UTC when it has no offset) or epoch seconds."""
-    if isinstance(value, str):
-        try:
-            at = datetime.fromisoformat(value.strip())
-        except ValueError:
-            raise InvalidInput(
-                f"{name} is {_shown(value)}, which is not an ISO 8601 time; send e.g. "
-                "'2024-05-01T12:00:00Z' (or epoch seconds)",
-                field=name,
-            ) from None
-        try:
-            at = _as_utc(at)
-        except (OverflowError, ValueError):
-            raise InvalidInput(f"{name} is {_shown(value)}, out of range", field=name) from None
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        if not math.isfinite(value) or value < 0 or value > 1e11:
-            raise InvalidInput(
-                f"{name} is {value!r}; epoch seconds must lie between 0 and 1e11", field=name
-            )
-        at = datetime.fromtimestamp(value, UTC)
-    else:
-        raise InvalidInput(
-            f"{name} must be an ISO 8601 time or epoch seconds, got {_shown(value)}", field=name
-        )
-    if at < _EPOCH:
-        raise InvalidInput(f"{name} is before 1970: {at.isoformat()}", field=name)
-    if at > now + MAX_FUTURE:
-        raise InvalidInput(
-            f"{name} is {at.isoformat()}, more than a day in the future; check the clock or "
-            "the time zone",
-            field=name,
-        )
-    return at
-
-
-def _as_utc(at: datetime) -> datetime:
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-
-
-def _check_k(value: Any, default: int, cap: int) -> int:
-    k = default if value is None else value
-    if isinstance(k, bool) or not isinstance(k, int):
-        raise InvalidInput(f"k must be a whole number from 1 to {cap}, got {_shown(k)}", field="k")
-    if not 1 <= k <= cap:
-        raise InvalidInput(f"k is {k}; it must lie between 1 and {cap}", field="k")
-    return k
-
-
-def _mapping(value: Any, name: str, example: str) -> dict[str, Any] | None:
-    if value is None:
-        return None
-    if type(value) is not dict:
-        raise InvalidInput(f"{name} must be a JSON object like {example}", field=name)
-    return value
-
-
-@dataclass(frozen=True)
-class _Parsed:
-    """One event of a request, checked on its own (not yet against the model)."""
-
-    where: str  # "" or "events[3]." — prefixes field names in errors
-    user: str | int
-    item: str | int
-    weight: float
-    kind: str
-    at: datetime
-
-
 # -- the runtime ---------------------------------------------------------------------------
 class RecsRuntime(OneVersionRuntime):
     """One revision of a recommendation endpoint, ready to answer.
@@ -473,16 +238,16 @@ class RecsRuntime(OneVersionRuntime):
     def recommend(self, record: Any) -> dict[str, Any]:
         """Answer one ``POST /recommend`` body (parsed JSON)."""
         t0 = time.perf_counter()
-        _check_fields(record, _RECOMMEND_FIELDS, "user", '{"user": "u1", "k": 10}')
-        user = _id_value(record["user"], "user")
-        k = _check_k(record.get("k"), self.policy.k, self.cap)
+        check_fields(record, RECOMMEND_FIELDS, "user", '{"user": "u1", "k": 10}')
+        user = id_value(record["user"], "user")
+        k = check_k(record.get("k"), self.policy.k, self.cap)
         exclude = record.get("exclude_seen", True)
         if not isinstance(exclude, bool):
             raise InvalidInput(
-                f"exclude_seen must be true or false, got {_shown(exclude)}", field="exclude_seen"
+                f"exclude_seen must be true or false, got {shown(exclude)}", field="exclude_seen"
             )
-        filt = _mapping(record.get("filter"), "filter", '{"genre": "Comedy"}')
-        attrs = _mapping(record.get("user_attributes"), "user_attributes", '{"gender": "F"}')
+        filt = mapping(record.get("filter"), "filter", '{"genre": "Comedy"}')
+        attrs = mapping(record.get("user_attributes"), "user_attributes", '{"gender": "F"}')
         p = self.predictor
         recs = p.recommend(user, k, exclude_seen=exclude, filter=filt, user_attributes=attrs)
         # cold: no events. A warm user's items name the seen item behind them
@@ -528,10 +293,10 @@ class RecsRuntime(OneVersionRuntime):
 
     def similar(self, record: Any) -> dict[str, Any]:
         """Answer one ``/similar`` request: ``{"item", "k"?, "filter"?}``."""
-        _check_fields(record, _SIMILAR_FIELDS, "item", '{"item": "i1", "k": 10}')
-        item = _id_value(record["item"], "item")
-        k = _check_k(record.get("k"), self.policy.k, self.cap)
-        filt = _mapping(record.get("filter"), "filter", '{"genre": "Comedy"}')
+        check_fields(record, SIMILAR_FIELDS, "item", '{"item": "i1", "k": 10}')
+        item = id_value(record["item"], "item")
+        k = check_k(record.get("k"), self.policy.k, self.cap)
+        filt = mapping(record.get("filter"), "filter", '{"genre": "Comedy"}')
         if self.predictor.item_code(item) is None:
             raise NotFound(
                 f"item {item!r} is not in the catalogue of {self.model} v{self.version}",
@@ -546,68 +311,7 @@ class RecsRuntime(OneVersionRuntime):
         }
 
     # -- events ------------------------------------------------------------------------------
-    def parse_events(self, value: Any, now: datetime) -> list[_Parsed]:
-        """Check the events of a ``POST /events`` body on their own: one event
-        object, a list of them, or ``{"events": [...]}``."""
-        if type(value) is dict and set(value) == {"events"}:
-            value = value["events"]
-            many = True
-        else:
-            many = type(value) is list
-        rows = value if many else [value]
-        if not rows:
-            raise InvalidInput("send at least one event", field="events")
-        if len(rows) > MAX_EVENTS_PER_REQUEST:
-            raise InvalidInput(
-                f"{len(rows)} events in one request; send at most {MAX_EVENTS_PER_REQUEST}",
-                field="events",
-            )
-        policy = self.policy
-        out = []
-        for i, row in enumerate(rows):
-            where = f"events[{i}]." if many else ""
-            example = '{"user": "u1", "item": "i1", "kind": "click"}'
-            if type(row) is not dict:
-                name = f"events[{i}]" if many else "body"
-                raise InvalidInput(
-                    f"{name} must be an event object like {example}, got {_shown(row)}", field=name
-                )
-            for required in ("user", "item"):
-                if required not in row:
-                    raise InvalidInput(
-                        f"missing field {required!r} of an event; send {example}",
-                        field=where + required,
-                    )
-            if not row.keys() <= _EVENT_FIELDS:
-                unknown = sorted(set(row) - _EVENT_FIELDS)
-                raise InvalidInput(
-                    f"unknown event field(s) {', '.join(map(repr, unknown))}; an event takes: "
-                    f"{', '.join(sorted(_EVENT_FIELDS))}",
-                    field=where + unknown[0],
-                )
-            user = _id_value(row["user"], where + "user")
-            item = _id_value(row["item"], where + "item")
-            kind = row.get("kind", policy.default_kind)
-            if kind not in policy.kinds:
-                raise InvalidInput(
-                    f"event kind {_shown(kind)} is not accepted here; kinds: "
-                    f"{', '.join(policy.kinds)}",
-                    field=where + "kind",
-                )
-            weight = row.get("weight")
-            if weight is None:
-                weight = policy.weights.get(kind, 1.0)
-            elif not _finite_weight(weight):
-                raise InvalidInput(
-                    f"weight is {_shown(weight)}; a weight is a number from 0 to "
-                    f"{MAX_WEIGHT:g} (a rating, a quantity)",
-                    field=where + "weight",
-                )
-            at = parse_time(row["at"], where + "at", now) if "at" in row else now
-            out.append(_Parsed(where, user, item, float(weight), kind, at))
-        return out
-
-    def apply_events(self, parsed: Sequence[_Parsed], now: datetime) -> list[Event]:
+    def apply_events(self, parsed: Sequence[ParsedEvent], now: datetime) -> list[Event]:
         """Check events against the model and, if all pass, apply them (all or none).
 
         Refuses (before changing anything) an unknown user or item the policy
@@ -828,7 +532,7 @@ class RecsHost(ReloadingHost):
     def post_events(self, value: Any) -> dict[str, Any]:
         """Check, apply and queue the events of one ``POST /events`` body."""
         now = datetime.now(UTC)
-        parsed = self.runtime.parse_events(value, now)
+        parsed = parse_events(value, self.runtime.policy, now)
         with self._lock:
             events = self.runtime.apply_events(parsed, now)
             append = self.events.append
