@@ -460,6 +460,55 @@ def test_a_run_with_a_weight_average_resumes_to_the_same_model(
     )
 
 
+def test_average_into_takes_the_mean_of_the_weights() -> None:
+    _need_torch()
+    import torch
+
+    from leptonic.tasks.textcls._soup import average_into
+
+    nets = [torch.nn.Linear(3, 2) for _ in range(3)]
+    want = torch.stack([n.weight.detach() for n in nets]).mean(dim=0)
+    assert average_into(nets[0], nets[1:]) is nets[0]
+    assert torch.allclose(nets[0].weight, want)
+    with pytest.raises(ValueError, match="differs in shape"):
+        average_into(nets[1], [torch.nn.Linear(4, 2)])
+    with pytest.raises(ValueError, match="other weights"):
+        average_into(nets[1], [torch.nn.Sequential(torch.nn.Linear(3, 2))])
+    with pytest.raises(InvalidInput, match="soup"):
+        TextClassificationSpec(mode="frozen", soup=2)
+    with pytest.raises(InvalidInput, match="soup"):
+        TextClassificationSpec(mode="full", soup=0)
+
+
+def test_a_soup_averages_models_fine_tuned_from_one_start(
+    tiny: tuple[list[str], list[str]], tmp_path: Path
+) -> None:
+    """Each model of the soup is trained with its own seed on the same texts; the kept
+    weights are the mean of the models' kept weights (read back from their checkpoints)."""
+    _need_torch()
+    import torch
+    from safetensors.torch import load_file
+
+    texts, labels = tiny
+    ckpt = tmp_path / "ckpt"
+    seen: list[tuple[int, int]] = []
+    clf = TextClassifier(_spec(mode="full", epochs=1, soup=2, checkpoint_dir=str(ckpt)))
+    clf.fit(texts, labels, progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(step, 6) for step in range(1, 7)]  # 3 steps per model, as one run
+    assert [m["seed"] for m in clf.facts_["soup"]] == [0, 1]
+    assert {h["model"] for h in clf.history_} == {1, 2}
+    assert set(clf.facts_["soup_valid"]) == {"valid_loss", "valid_accuracy", "valid_macro_f1"}
+    kept = []
+    for member in ("member-0", "member-1"):
+        state = json.loads((ckpt / member / "state.json").read_text())
+        kept.append(load_file(str(ckpt / member / state["files"]["best"])))
+    assert not torch.equal(kept[0]["head.weight"], kept[1]["head.weight"])  # seeds differ
+    soup = dict(clf.predictor_.net.named_parameters())
+    for name in kept[0]:
+        torch.testing.assert_close(soup[name].detach(), (kept[0][name] + kept[1][name]) / 2)
+    assert clf.predict_proba(texts[:3]).shape == (3, len(INTENTS))
+
+
 def test_a_run_is_compared_with_the_tfidf_baseline(tiny: tuple[list[str], list[str]]) -> None:
     _need_torch()
     texts, labels = tiny

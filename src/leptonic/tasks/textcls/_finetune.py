@@ -40,7 +40,7 @@ from leptonic.tasks.textcls._runtime import (
 )
 from leptonic.tasks.textcls.spec import TextClassificationSpec
 
-__all__ = ["FinetuneResult", "finetune"]
+__all__ = ["FinetuneResult", "evaluate_logits", "finetune", "validation_metrics"]
 
 _HEAD = ("classifier", "pooler")
 _NO_DECAY = ("bias", "LayerNorm", "layer_norm", "norm.weight")
@@ -210,7 +210,7 @@ def evaluate_logits(
     return out if out is not None else np.empty((0, 0))
 
 
-def _valid_metrics(logits: np.ndarray, y: np.ndarray, classes: list[str]) -> dict[str, float]:
+def validation_metrics(logits: np.ndarray, y: np.ndarray, classes: list[str]) -> dict[str, float]:
     from leptonic.evaluation.classification import label_metrics
 
     z = logits - logits.max(axis=1, keepdims=True)
@@ -233,8 +233,14 @@ def finetune(
     *,
     progress: ProgressFn | None = None,
     log: LogFn | None = None,
+    init_seed: int | None = None,
 ) -> FinetuneResult:
-    """Fine-tune ``spec.base_model`` on the texts; keep the best epoch by validation macro-F1."""
+    """Fine-tune ``spec.base_model`` on the texts; keep the best epoch by validation macro-F1.
+
+    ``init_seed`` (the models of a soup) seeds the new weights (head, LoRA
+    adapters) apart from ``spec.seed``, which then seeds only the data order
+    and dropout: the soup's models start from the same point.
+    """
     torch = torch_module()
     tf = transformers_module()
     started = time.perf_counter()
@@ -242,7 +248,7 @@ def finetune(
     precision = pick_precision(spec.precision, device)
     base = resolve_base_model(spec.base_model)
     k = len(classes)
-    seed_everything(spec.seed)
+    seed_everything(spec.seed if init_seed is None else init_seed)
     t0 = time.perf_counter()
     with quiet_transformers():
         tokenizer = tf.AutoTokenizer.from_pretrained(base, local_files_only=True)
@@ -273,6 +279,8 @@ def finetune(
         hf = model.encoder if spec.pooling == "mean" else model
         hf.get_input_embeddings().weight.requires_grad_(False)
     model.to(device)
+    if init_seed is not None and init_seed != spec.seed:
+        seed_everything(spec.seed)
     groups = _param_groups(model, spec)
     params = [p for g in groups for p in g["params"]]
     optimizer = _optimizer(groups, device)
@@ -362,7 +370,7 @@ def finetune(
         if valid is not None:
             with averaged:
                 logits_v = evaluate_logits(model, valid, spec.eval_batch_size, device, precision)
-            record.update(_valid_metrics(logits_v, y_valid, classes))
+            record.update(validation_metrics(logits_v, y_valid, classes))
             # macro-F1 first; on a tie (small validation sets) the lower loss wins
             score = [record["valid_macro_f1"], -record["valid_loss"]]
         else:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -154,43 +155,61 @@ class TextClassifier:
         progress: ProgressFn | None,
         log: LogFn | None,
     ) -> tuple[TextPredictor, dict[str, Any]]:
-        from leptonic.tasks.textcls._finetune import finetune
         from leptonic.tasks.textcls._nets import LogitsOf
         from leptonic.tasks.textcls._runtime import resolve_base_model
 
-        result = finetune(
-            spec, classes, train_rows, y_train, v_rows, y_valid, progress=progress, log=log
-        )
-        self.history_ = result.history
-        self.losses_ = result.losses
-        self.best_epoch_ = result.best_epoch
-        facts: dict[str, Any] = {
-            "device": result.device,
-            "precision": result.precision,
-            "best_epoch": result.best_epoch,
-            "stopped_early": result.stopped_early,
-            **result.timings,
-        }
-        if spec.refit and v_rows and result.best_epoch > 0:
-            epochs = result.best_epoch
-            if log is not None:
-                log(
-                    f"refit: {epochs} epoch(s) on {len(train_rows) + len(v_rows)} texts "
-                    "(training and validation together)"
+        members = []
+        for i in range(spec.soup):
+            member = spec
+            if spec.soup > 1:
+                folder = spec.checkpoint_dir
+                member = replace(
+                    spec,
+                    seed=spec.seed + i,
+                    checkpoint_dir=None if folder is None else str(Path(folder) / f"member-{i}"),
                 )
-            again = replace(spec, epochs=epochs, patience=0, checkpoint_dir=None, resume=False)
-            result = finetune(
-                again,
-                classes,
-                [*train_rows, *v_rows],
-                np.concatenate([y_train, y_valid]),
-                [],
-                np.empty(0, dtype=np.int64),
-                progress=progress,
-                log=log,
+                if log is not None:
+                    log(f"soup: model {i + 1} of {spec.soup} (seed {member.seed})")
+            members.append(
+                self._finetune_one(
+                    member,
+                    classes,
+                    train_rows,
+                    y_train,
+                    v_rows,
+                    y_valid,
+                    _member_progress(progress, i, spec.soup),
+                    log,
+                    init_seed=spec.seed,
+                )
             )
-            self.losses_ = result.losses
-            facts.update(refit=True, refit_epochs=epochs, refit_s=result.timings["finetune_s"])
+        result, facts = members[0]
+        self.history_ = result.history
+        self.best_epoch_ = result.best_epoch
+        if spec.soup > 1:
+            from leptonic.tasks.textcls._finetune import evaluate_logits, validation_metrics
+            from leptonic.tasks.textcls._runtime import torch_module
+            from leptonic.tasks.textcls._soup import average_into
+
+            average_into(result.model, [r.model for r, _ in members[1:]])
+            self.losses_ = [loss for r, _ in members for loss in r.losses]
+            self.history_ = [
+                {"model": i + 1, **h} for i, (r, _) in enumerate(members) for h in r.history
+            ]
+            facts["soup"] = [
+                {"seed": spec.seed + i, "best_epoch": r.best_epoch, **f}
+                for i, (r, f) in enumerate(members)
+            ]
+            if v_rows and not spec.refit:
+                enc = _encoded(result.tokenizer, v_rows, spec.max_length)
+                device = torch_module().device(result.device)
+                logits = evaluate_logits(
+                    result.model, enc, spec.eval_batch_size, device, result.precision
+                )
+                facts["soup_valid"] = validation_metrics(logits, y_valid, classes)
+                if log is not None:
+                    shown = ", ".join(f"{k} {v:.4f}" for k, v in facts["soup_valid"].items())
+                    log(f"soup of {spec.soup}: {shown}")
         mean = spec.pooling == "mean"
         predictor = TextPredictor(
             flavor="mean_pool" if mean else "transformer",
@@ -206,10 +225,72 @@ class TextClassifier:
                 "pooling": spec.pooling,
                 "base_model": str(resolve_base_model(spec.base_model)),
                 "best_epoch": result.best_epoch,
-                "history": result.history,
+                "history": self.history_,
+                **({"soup": spec.soup} if spec.soup > 1 else {}),
             },
         )
         return predictor, facts
+
+    def _finetune_one(
+        self,
+        spec: TextClassificationSpec,
+        classes: list[str],
+        train_rows: list[str],
+        y_train: np.ndarray,
+        v_rows: list[str],
+        y_valid: np.ndarray,
+        progress: ProgressFn | None,
+        log: LogFn | None,
+        *,
+        init_seed: int | None = None,
+    ) -> tuple[Any, dict[str, Any]]:
+        """One fine-tuned model (refit when the spec asks) and its facts."""
+        from leptonic.tasks.textcls._finetune import finetune
+
+        result = finetune(
+            spec,
+            classes,
+            train_rows,
+            y_train,
+            v_rows,
+            y_valid,
+            progress=progress,
+            log=log,
+            init_seed=init_seed,
+        )
+        self.losses_ = result.losses
+        facts: dict[str, Any] = {
+            "device": result.device,
+            "precision": result.precision,
+            "best_epoch": result.best_epoch,
+            "stopped_early": result.stopped_early,
+            **result.timings,
+        }
+        if spec.refit and v_rows and result.best_epoch > 0:
+            epochs = result.best_epoch
+            if log is not None:
+                log(
+                    f"refit: {epochs} epoch(s) on {len(train_rows) + len(v_rows)} texts "
+                    "(training and validation together)"
+                )
+            again = replace(spec, epochs=epochs, patience=0, checkpoint_dir=None, resume=False)
+            history, best_epoch = result.history, result.best_epoch
+            result = finetune(
+                again,
+                classes,
+                [*train_rows, *v_rows],
+                np.concatenate([y_train, y_valid]),
+                [],
+                np.empty(0, dtype=np.int64),
+                progress=progress,
+                log=log,
+                init_seed=init_seed,
+            )
+            # the record of validation (and the epoch it chose) stays the first run's
+            result.history, result.best_epoch = history, best_epoch
+            self.losses_ = result.losses
+            facts.update(refit=True, refit_epochs=epochs, refit_s=result.timings["finetune_s"])
+        return result, facts
 
     def _fitted(self) -> TextPredictor:
         predictor: TextPredictor | None = getattr(self, "predictor_", None)
@@ -389,3 +470,20 @@ def load_text_data(
             field="text",
         )
     return texts, labels, dropped
+
+
+def _member_progress(progress: ProgressFn | None, i: int, n: int) -> ProgressFn | None:
+    """Progress of model ``i`` of ``n`` (a soup) as a share of the whole run."""
+    if progress is None or n == 1:
+        return progress
+
+    def report(done: int, total: int) -> None:
+        progress(i * total + done, n * total)
+
+    return report
+
+
+def _encoded(tokenizer: Any, texts: list[str], max_length: int) -> Any:
+    from leptonic.tasks.textcls._data import Encoded
+
+    return Encoded.from_texts(tokenizer, texts, max_length)
