@@ -398,68 +398,6 @@ def test_checkpoint_and_resume(tiny: tuple[list[str], list[str]], tmp_path: Path
         )
 
 
-def test_weight_average_follows_the_weights_and_swaps_in_and_out() -> None:
-    _need_torch()
-    import torch
-
-    from leptonic.tasks.textcls._ema import WeightAverage
-
-    net = torch.nn.Linear(3, 2)
-    net.bias.requires_grad_(False)  # only trainable parameters are averaged
-    start = net.weight.detach().clone()
-    average = WeightAverage(net, 0.5)
-    with torch.no_grad():
-        net.weight.add_(1.0)
-    average.update()  # step 1: decay min(0.5, 2/11) = 2/11
-    expected = start + (1 - 2 / 11) * 1.0
-    assert torch.allclose(average.state()["weight"], expected)
-    assert set(average.state()) == {"weight"}
-    trained = net.weight.detach().clone()
-    with average.applied():
-        assert torch.allclose(net.weight, expected)
-    assert torch.equal(net.weight, trained)
-    restored = WeightAverage(net, 0.5, state=average.state(), steps=average.steps)
-    assert torch.equal(restored.state()["weight"], average.state()["weight"])
-    with pytest.raises(ValueError, match="lacks weight"):
-        WeightAverage(net, 0.5, state={})
-    with pytest.raises(InvalidInput, match="ema_decay"):
-        TextClassificationSpec(ema_decay=1.0)
-
-
-def test_a_run_with_a_weight_average_resumes_to_the_same_model(
-    tiny: tuple[list[str], list[str]], tmp_path: Path
-) -> None:
-    """Interrupted after epoch 1 and resumed, the run ends where an uninterrupted one does."""
-    _need_torch()
-    texts, labels = tiny
-    spec = {"mode": "full", "epochs": 2, "ema_decay": 0.9}
-    straight = TextClassifier(_spec(**spec)).fit(texts, labels)
-    plain = TextClassifier(_spec(mode="full", epochs=2)).fit(texts, labels)
-    assert not np.allclose(straight.predict_proba(texts), plain.predict_proba(texts))
-
-    ckpt = str(tmp_path / "ckpt")
-
-    def stop_in_epoch_two(done: int, total: int) -> None:
-        if done == total // 2 + 1:
-            raise Cancelled("interrupted by the test")
-
-    with pytest.raises(Cancelled):
-        TextClassifier(_spec(**spec, checkpoint_dir=ckpt)).fit(
-            texts, labels, progress=stop_in_epoch_two
-        )
-    assert list((tmp_path / "ckpt").glob("ema-e1.safetensors"))
-    resumed = TextClassifier(_spec(**spec, checkpoint_dir=ckpt, resume=True)).fit(texts, labels)
-
-    def untimed(history: list[dict[str, float]]) -> list[dict[str, float]]:
-        return [{k: v for k, v in h.items() if k != "seconds"} for h in history]
-
-    for got, want in zip(untimed(resumed.history_), untimed(straight.history_), strict=True):
-        assert got == pytest.approx(want)
-    np.testing.assert_allclose(
-        resumed.predict_proba(texts), straight.predict_proba(texts), rtol=0, atol=1e-6
-    )
-
-
 def test_average_into_takes_the_mean_of_the_weights() -> None:
     _need_torch()
     import torch

@@ -1,7 +1,7 @@
 """Training checkpoints without pickle: safetensors for tensors, JSON for the rest.
 
 A checkpoint folder holds, after each epoch, the trainable weights, the best
-weights so far, their moving average (``ema_decay``), the optimizer state (its tensors flattened into one
+weights so far, the optimizer state (its tensors flattened into one
 safetensors file, its hyperparameters in JSON) and ``state.json``. The JSON is
 written last, atomically, and names the tensor files of its epoch, so a crash
 mid-write leaves the previous checkpoint intact. Checkpoints are internal to a
@@ -55,7 +55,6 @@ def save_checkpoint(
     weights: dict[str, Any],
     best: dict[str, Any] | None,
     optimizer: Any,
-    ema: dict[str, Any] | None = None,
     rng_state: Any,
     state: dict[str, Any],
 ) -> None:
@@ -69,19 +68,11 @@ def save_checkpoint(
     weights_file = f"weights-e{epoch}.safetensors"
     optimizer_file = f"optimizer-e{epoch}.safetensors"
     best_file = f"best-e{epoch}.safetensors" if best is not None else None
-    ema_file = f"ema-e{epoch}.safetensors" if ema is not None else None
     save_file(_cpu(weights), str(root / weights_file))
-    if ema is not None and ema_file is not None:
-        save_file(_cpu(ema), str(root / ema_file))
     save_file(opt_tensors, str(root / optimizer_file))
     if best is not None and best_file is not None:
         save_file(_cpu(best), str(root / best_file))
-    names = {
-        "weights": weights_file,
-        "optimizer": optimizer_file,
-        "best": best_file,
-        "ema": ema_file,
-    }
+    names = {"weights": weights_file, "optimizer": optimizer_file, "best": best_file}
     doc = {**state, "epoch": epoch, "files": names, "param_groups": groups}
     tmp = root / f"{STATE}.tmp"
     tmp.write_text(json.dumps(doc, indent=1, default=float), encoding="utf-8")
@@ -95,8 +86,7 @@ def save_checkpoint(
 def load_checkpoint(folder: str | os.PathLike[str], fingerprint: str) -> dict[str, Any] | None:
     """The checkpoint in ``folder`` (``None`` when there is none).
 
-    Returns ``state`` plus ``weights``, ``best`` (or None), ``ema`` (the
-    weight average, or None), ``optimizer``
+    Returns ``state`` plus ``weights``, ``best`` (or None), ``optimizer``
     (tensors) and ``rng_state``; apply the optimizer part with :func:`restore_optimizer`.
 
     Raises
@@ -129,7 +119,6 @@ def load_checkpoint(folder: str | os.PathLike[str], fingerprint: str) -> dict[st
     doc["optimizer"] = opt
     doc["weights"] = load_file(str(root / files["weights"]))
     doc["best"] = load_file(str(root / files["best"])) if files.get("best") else None
-    doc["ema"] = load_file(str(root / files["ema"])) if files.get("ema") else None
     return doc
 
 

@@ -11,7 +11,6 @@ and the choice of the weights that are kept.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import time
@@ -25,7 +24,6 @@ import numpy as np
 from leptonic.errors import InvalidInput
 from leptonic.tasks.textcls._checkpoint import load_checkpoint, restore_optimizer, save_checkpoint
 from leptonic.tasks.textcls._data import Encoded, data_digest
-from leptonic.tasks.textcls._ema import WeightAverage
 from leptonic.tasks.textcls._progress import LogFn, Progress, ProgressFn, format_seconds
 from leptonic.tasks.textcls._runtime import (
     autocast,
@@ -60,7 +58,6 @@ _FINGERPRINT_FIELDS = (
     "lora_r",
     "lora_alpha",
     "lora_dropout",
-    "ema_decay",
     "pooling",
     "C",
     "seed",
@@ -315,7 +312,6 @@ def finetune(
     }
     start_epoch = 0
     best: dict[str, Any] | None = None
-    average = WeightAverage(model, spec.ema_decay) if spec.ema_decay else None
     if spec.resume and spec.checkpoint_dir:
         ck = load_checkpoint(spec.checkpoint_dir, fingerprint)
         if ck is not None:
@@ -325,10 +321,6 @@ def finetune(
             best = ck["best"]
             start_epoch = int(ck["epoch"])
             state.update({key: ck[key] for key in state})
-            if average is not None:
-                average = WeightAverage(
-                    model, spec.ema_decay, state=ck["ema"], steps=int(state["step"])
-                )
             if log:
                 log(f"resumed from the checkpoint of epoch {start_epoch} in {spec.checkpoint_dir}")
 
@@ -359,17 +351,13 @@ def finetune(
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-            if average is not None:
-                average.update()
             state["step"] += 1
             epoch_losses.append(float(loss.detach()))
             bar.advance(note=f"epoch {epoch + 1} loss {np.mean(epoch_losses[-50:]):.4f}")
         state["losses"].extend(epoch_losses)
         record: dict[str, Any] = {"epoch": epoch + 1, "train_loss": float(np.mean(epoch_losses))}
-        averaged = average.applied() if average is not None else contextlib.nullcontext()
         if valid is not None:
-            with averaged:
-                logits_v = evaluate_logits(model, valid, spec.eval_batch_size, device, precision)
+            logits_v = evaluate_logits(model, valid, spec.eval_batch_size, device, precision)
             record.update(validation_metrics(logits_v, y_valid, classes))
             # macro-F1 first; on a tie (small validation sets) the lower loss wins
             score = [record["valid_macro_f1"], -record["valid_loss"]]
@@ -383,10 +371,7 @@ def finetune(
             best_score[1],
         ):
             state.update(best_score=score, best_epoch=epoch + 1, bad_epochs=0)
-            if average is not None:
-                best = {n: v.detach().clone() for n, v in average.state().items()}
-            else:
-                best = _trainable(model)
+            best = _trainable(model)
         else:
             state["bad_epochs"] += 1
         if log:
@@ -400,7 +385,6 @@ def finetune(
                 epoch=epoch + 1,
                 weights=_trainable(model),
                 best=best,
-                ema=average.state() if average is not None else None,
                 optimizer=optimizer,
                 rng_state=torch.get_rng_state(),
                 state={**state, "fingerprint": fingerprint},

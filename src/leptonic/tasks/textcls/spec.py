@@ -68,11 +68,6 @@ class TextClassificationSpec:
         again from the base model on the training and validation texts together
         for that many epochs, and keep that model (about twice the time; the
         validation texts then count as training data).
-    ema_decay
-        ``full`` and ``lora``: keep an exponential moving average of the
-        trained weights (decay per step, e.g. ``0.998``; ``0`` turns it off).
-        Validation, the choice of epoch and the saved model then use the
-        average, which smooths the noise of the last steps.
     soup
         ``full`` and ``lora``: fine-tune this many models from the same start,
         with seeds ``seed``, ``seed + 1``, ..., on the same training and
@@ -128,7 +123,6 @@ class TextClassificationSpec:
     class_weights: bool = False
     freeze_embeddings: bool = True
     refit: bool = False
-    ema_decay: float = 0.0
     soup: int = 1
     pooling: str = "mean"
     lora_r: int = 16
@@ -209,7 +203,6 @@ class TextClassificationSpec:
             ("label_smoothing", 0.0, 0.5),
             ("valid_fraction", 0.0, 0.5),
             ("lora_dropout", 0.0, 0.9),
-            ("ema_decay", 0.0, 0.99999),
         ):
             value = getattr(self, name)
             if not _is_number(value) or not lo <= value <= hi:
