@@ -398,20 +398,36 @@ def test_checkpoint_and_resume(tiny: tuple[list[str], list[str]], tmp_path: Path
         )
 
 
-def test_average_into_takes_the_mean_of_the_weights() -> None:
+def test_fold_into_keeps_the_running_mean_of_the_weights() -> None:
     _need_torch()
     import torch
 
-    from leptonic.tasks.textcls._soup import average_into
+    from leptonic.tasks.textcls._soup import average_into, fold_into
 
     nets = [torch.nn.Linear(3, 2) for _ in range(3)]
     want = torch.stack([n.weight.detach() for n in nets]).mean(dim=0)
-    assert average_into(nets[0], nets[1:]) is nets[0]
-    assert torch.allclose(nets[0].weight, want)
+    soup = nets[0]
+    for count, net in enumerate(nets[1:], start=1):
+        assert fold_into(soup, net, count) is soup
+    assert torch.allclose(soup.weight, want, atol=1e-6)
+    nets = [torch.nn.Linear(3, 2) for _ in range(4)]
+    want = torch.stack([n.weight.detach() for n in nets]).mean(dim=0)
+    assert torch.allclose(average_into(nets[0], nets[1:]).weight, want, atol=1e-6)
+
+    tied = torch.nn.Sequential(torch.nn.Linear(2, 2, bias=False), torch.nn.Linear(2, 2, bias=False))
+    tied[1].weight = tied[0].weight  # one tensor under two names: updated once
+    other = torch.nn.Sequential(
+        torch.nn.Linear(2, 2, bias=False), torch.nn.Linear(2, 2, bias=False)
+    )
+    other[1].weight = other[0].weight
+    want = (tied[0].weight.detach() + other[0].weight.detach()) / 2
+    fold_into(tied, other, 1)
+    assert torch.allclose(tied[1].weight, want)
+
     with pytest.raises(ValueError, match="differs in shape"):
-        average_into(nets[1], [torch.nn.Linear(4, 2)])
+        fold_into(nets[1], torch.nn.Linear(4, 2), 1)
     with pytest.raises(ValueError, match="other weights"):
-        average_into(nets[1], [torch.nn.Sequential(torch.nn.Linear(3, 2))])
+        fold_into(nets[1], torch.nn.Sequential(torch.nn.Linear(3, 2)), 1)
     with pytest.raises(InvalidInput, match="soup"):
         TextClassificationSpec(mode="frozen", soup=2)
     with pytest.raises(InvalidInput, match="soup"):
@@ -436,6 +452,7 @@ def test_a_soup_averages_models_fine_tuned_from_one_start(
     assert [m["seed"] for m in clf.facts_["soup"]] == [0, 1]
     assert {h["model"] for h in clf.history_} == {1, 2}
     assert set(clf.facts_["soup_valid"]) == {"valid_loss", "valid_accuracy", "valid_macro_f1"}
+    assert len(clf.losses_) == 6  # both models' steps
     kept = []
     for member in ("member-0", "member-1"):
         state = json.loads((ckpt / member / "state.json").read_text())

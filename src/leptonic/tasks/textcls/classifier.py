@@ -157,8 +157,12 @@ class TextClassifier:
     ) -> tuple[TextPredictor, dict[str, Any]]:
         from leptonic.tasks.textcls._nets import LogitsOf
         from leptonic.tasks.textcls._runtime import resolve_base_model
+        from leptonic.tasks.textcls._soup import fold_into
 
-        members = []
+        first: Any = None
+        members: list[dict[str, Any]] = []
+        history: list[dict[str, Any]] = []
+        losses: list[float] = []
         for i in range(spec.soup):
             member = spec
             if spec.soup > 1:
@@ -170,36 +174,38 @@ class TextClassifier:
                 )
                 if log is not None:
                     log(f"soup: model {i + 1} of {spec.soup} (seed {member.seed})")
-            members.append(
-                self._finetune_one(
-                    member,
-                    classes,
-                    train_rows,
-                    y_train,
-                    v_rows,
-                    y_valid,
-                    _member_progress(progress, i, spec.soup),
-                    log,
-                    init_seed=spec.seed,
-                )
+            result, facts = self._finetune_one(
+                member,
+                classes,
+                train_rows,
+                y_train,
+                v_rows,
+                y_valid,
+                _member_progress(progress, i, spec.soup),
+                log,
+                init_seed=spec.seed,
             )
-        result, facts = members[0]
-        self.history_ = result.history
-        self.best_epoch_ = result.best_epoch
+            members.append({"seed": member.seed, **facts})
+            history += (
+                [{"model": i + 1, **h} for h in result.history]
+                if spec.soup > 1
+                else [*result.history]
+            )
+            losses += result.losses
+            if first is None:
+                first = result
+            else:  # only the running mean and the newest model are held
+                fold_into(first.model, result.model, count=i)
+                del result
+        result = first
+        facts = dict(members[0])
+        facts.pop("seed")
+        self.history_, self.losses_, self.best_epoch_ = history, losses, result.best_epoch
         if spec.soup > 1:
             from leptonic.tasks.textcls._finetune import evaluate_logits, validation_metrics
             from leptonic.tasks.textcls._runtime import torch_module
-            from leptonic.tasks.textcls._soup import average_into
 
-            average_into(result.model, [r.model for r, _ in members[1:]])
-            self.losses_ = [loss for r, _ in members for loss in r.losses]
-            self.history_ = [
-                {"model": i + 1, **h} for i, (r, _) in enumerate(members) for h in r.history
-            ]
-            facts["soup"] = [
-                {"seed": spec.seed + i, "best_epoch": r.best_epoch, **f}
-                for i, (r, f) in enumerate(members)
-            ]
+            facts["soup"] = members
             if v_rows and not spec.refit:
                 enc = _encoded(result.tokenizer, v_rows, spec.max_length)
                 device = torch_module().device(result.device)
@@ -258,7 +264,6 @@ class TextClassifier:
             log=log,
             init_seed=init_seed,
         )
-        self.losses_ = result.losses
         facts: dict[str, Any] = {
             "device": result.device,
             "precision": result.precision,
@@ -288,7 +293,6 @@ class TextClassifier:
             )
             # the record of validation (and the epoch it chose) stays the first run's
             result.history, result.best_epoch = history, best_epoch
-            self.losses_ = result.losses
             facts.update(refit=True, refit_epochs=epochs, refit_s=result.timings["finetune_s"])
         return result, facts
 
@@ -337,8 +341,16 @@ class TextTrainingResult:
         if self.baseline_metrics is not None:
             out["baseline_tfidf"] = self.baseline_metrics
             out["comparison"] = self.comparison
-        if self.history:
-            out["valid"] = self.history[-1] | {"best_epoch": self.facts.get("best_epoch")}
+        if "soup_valid" in self.facts:  # the averaged model's score
+            soup = self.facts["soup"]
+            out["valid"] = self.facts["soup_valid"] | {
+                "soup": len(soup),
+                "best_epochs": [m["best_epoch"] for m in soup],
+            }
+        elif self.history:  # the kept epoch's record
+            best = self.facts.get("best_epoch")
+            kept = [h for h in self.history if h.get("epoch") == best]
+            out["valid"] = (kept[-1] if kept else self.history[-1]) | {"best_epoch": best}
         return out
 
 
