@@ -174,13 +174,9 @@ class TextClassifier:
                 )
                 if log is not None:
                     log(f"soup: model {i + 1} of {spec.soup} (seed {member.seed})")
-            result, facts = self._finetune_one(
+            result, facts = _finetune_one(
                 member,
-                classes,
-                train_rows,
-                y_train,
-                v_rows,
-                y_valid,
+                (classes, train_rows, y_train, v_rows, y_valid),
                 _member_progress(progress, i, spec.soup),
                 log,
                 init_seed=spec.seed,
@@ -202,12 +198,13 @@ class TextClassifier:
         facts.pop("seed")
         self.history_, self.losses_, self.best_epoch_ = history, losses, result.best_epoch
         if spec.soup > 1:
+            from leptonic.tasks.textcls._data import Encoded
             from leptonic.tasks.textcls._finetune import evaluate_logits, validation_metrics
             from leptonic.tasks.textcls._runtime import torch_module
 
             facts["soup"] = members
             if v_rows and not spec.refit:
-                enc = _encoded(result.tokenizer, v_rows, spec.max_length)
+                enc = Encoded.from_texts(result.tokenizer, v_rows, spec.max_length)
                 device = torch_module().device(result.device)
                 logits = evaluate_logits(
                     result.model, enc, spec.eval_batch_size, device, result.precision
@@ -236,65 +233,6 @@ class TextClassifier:
             },
         )
         return predictor, facts
-
-    def _finetune_one(
-        self,
-        spec: TextClassificationSpec,
-        classes: list[str],
-        train_rows: list[str],
-        y_train: np.ndarray,
-        v_rows: list[str],
-        y_valid: np.ndarray,
-        progress: ProgressFn | None,
-        log: LogFn | None,
-        *,
-        init_seed: int | None = None,
-    ) -> tuple[Any, dict[str, Any]]:
-        """One fine-tuned model (refit when the spec asks) and its facts."""
-        from leptonic.tasks.textcls._finetune import finetune
-
-        result = finetune(
-            spec,
-            classes,
-            train_rows,
-            y_train,
-            v_rows,
-            y_valid,
-            progress=progress,
-            log=log,
-            init_seed=init_seed,
-        )
-        facts: dict[str, Any] = {
-            "device": result.device,
-            "precision": result.precision,
-            "best_epoch": result.best_epoch,
-            "stopped_early": result.stopped_early,
-            **result.timings,
-        }
-        if spec.refit and v_rows and result.best_epoch > 0:
-            epochs = result.best_epoch
-            if log is not None:
-                log(
-                    f"refit: {epochs} epoch(s) on {len(train_rows) + len(v_rows)} texts "
-                    "(training and validation together)"
-                )
-            again = replace(spec, epochs=epochs, patience=0, checkpoint_dir=None, resume=False)
-            history, best_epoch = result.history, result.best_epoch
-            result = finetune(
-                again,
-                classes,
-                [*train_rows, *v_rows],
-                np.concatenate([y_train, y_valid]),
-                [],
-                np.empty(0, dtype=np.int64),
-                progress=progress,
-                log=log,
-                init_seed=init_seed,
-            )
-            # the record of validation (and the epoch it chose) stays the first run's
-            result.history, result.best_epoch = history, best_epoch
-            facts.update(refit=True, refit_epochs=epochs, refit_s=result.timings["finetune_s"])
-        return result, facts
 
     def _fitted(self) -> TextPredictor:
         predictor: TextPredictor | None = getattr(self, "predictor_", None)
@@ -484,6 +422,63 @@ def load_text_data(
     return texts, labels, dropped
 
 
+def _finetune_one(
+    spec: TextClassificationSpec,
+    data: tuple[list[str], list[str], np.ndarray, list[str], np.ndarray],
+    progress: ProgressFn | None,
+    log: LogFn | None,
+    *,
+    init_seed: int | None = None,
+) -> tuple[Any, dict[str, Any]]:
+    """One fine-tuned model (refit when the spec asks) and its facts; ``data`` is
+    (classes, training texts, their labels, validation texts, their labels)."""
+    from leptonic.tasks.textcls._finetune import finetune
+
+    classes, train_rows, y_train, v_rows, y_valid = data
+    result = finetune(
+        spec,
+        classes,
+        train_rows,
+        y_train,
+        v_rows,
+        y_valid,
+        progress=progress,
+        log=log,
+        init_seed=init_seed,
+    )
+    facts: dict[str, Any] = {
+        "device": result.device,
+        "precision": result.precision,
+        "best_epoch": result.best_epoch,
+        "stopped_early": result.stopped_early,
+        **result.timings,
+    }
+    if spec.refit and v_rows and result.best_epoch > 0:
+        epochs = result.best_epoch
+        if log is not None:
+            log(
+                f"refit: {epochs} epoch(s) on {len(train_rows) + len(v_rows)} texts "
+                "(training and validation together)"
+            )
+        again = replace(spec, epochs=epochs, patience=0, checkpoint_dir=None, resume=False)
+        history, best_epoch = result.history, result.best_epoch
+        result = finetune(
+            again,
+            classes,
+            [*train_rows, *v_rows],
+            np.concatenate([y_train, y_valid]),
+            [],
+            np.empty(0, dtype=np.int64),
+            progress=progress,
+            log=log,
+            init_seed=init_seed,
+        )
+        # the record of validation (and the epoch it chose) stays the first run's
+        result.history, result.best_epoch = history, best_epoch
+        facts.update(refit=True, refit_epochs=epochs, refit_s=result.timings["finetune_s"])
+    return result, facts
+
+
 def _member_progress(progress: ProgressFn | None, i: int, n: int) -> ProgressFn | None:
     """Progress of model ``i`` of ``n`` (a soup) as a share of the whole run."""
     if progress is None or n == 1:
@@ -493,9 +488,3 @@ def _member_progress(progress: ProgressFn | None, i: int, n: int) -> ProgressFn 
         progress(i * total + done, n * total)
 
     return report
-
-
-def _encoded(tokenizer: Any, texts: list[str], max_length: int) -> Any:
-    from leptonic.tasks.textcls._data import Encoded
-
-    return Encoded.from_texts(tokenizer, texts, max_length)
