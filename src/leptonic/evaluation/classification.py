@@ -3,7 +3,8 @@
 :func:`classification_metrics` scores predicted probabilities (it extends
 :func:`~leptonic.evaluation.metrics.multiclass_metrics` with top-k accuracy
 and also takes two-class problems); :func:`label_metrics` scores hard label
-predictions when no probabilities exist. :func:`classification_report` renders
+predictions when no probabilities exist; :func:`multilabel_metrics` scores
+texts that may carry several labels each. :func:`classification_report` renders
 the per-class table as text, and :func:`classification_plots` draws the
 confusion matrix and the F1 of each class.
 
@@ -23,13 +24,14 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from leptonic.errors import InvalidInput
-from leptonic.evaluation.metrics import _class_indices, multiclass_metrics
+from leptonic.evaluation.metrics import _class_indices, multiclass_metrics, roc_auc
 
 __all__ = [
     "classification_metrics",
     "classification_plots",
     "classification_report",
     "label_metrics",
+    "multilabel_metrics",
     "top_k_accuracy",
 ]
 
@@ -144,6 +146,86 @@ def classification_metrics(
     return out
 
 
+def multilabel_metrics(
+    y_true: ArrayLike, proba: ArrayLike, classes: Sequence[Any], *, threshold: float = 0.5
+) -> dict[str, Any]:
+    """Metrics of a multi-label classifier: each text may carry any number of the labels.
+
+    Parameters
+    ----------
+    y_true
+        0/1 matrix ``(texts, labels)``: the labels each text carries.
+    proba
+        The predicted probability of each label, same shape; a label is
+        predicted from ``threshold`` up.
+    classes
+        The label names, in column order.
+
+    Returns
+    -------
+    dict
+        ``n``, ``classes``, ``multi_label`` (True), ``threshold``, ``accuracy``
+        (subset accuracy: every label of the text right), ``hamming_loss``
+        (share of wrong label decisions), ``micro_f1`` (over all decisions),
+        ``macro_f1`` (mean over labels), ``weighted_f1`` (by support),
+        ``label_cardinality`` and ``predicted_cardinality`` (labels per text,
+        true and predicted), ``per_class`` (label → ``precision``, ``recall``,
+        ``f1``, ``support``, ``auc`` where the label is both present and absent).
+    """
+    labels = _classes(classes)
+    t = np.asarray(y_true, dtype=np.float64)
+    p = np.asarray(proba, dtype=np.float64)
+    k = len(labels)
+    if t.ndim != 2 or t.shape[1] != k or p.shape != t.shape:
+        raise InvalidInput(
+            f"y_true and proba must both have shape (texts, {k}); got {t.shape} and {p.shape}",
+            field="proba",
+        )
+    if t.shape[0] == 0:
+        raise InvalidInput("y_true is empty; pass at least one labelled row", field="y_true")
+    if not np.isin(t, (0.0, 1.0)).all():
+        raise InvalidInput("y_true must hold only 0 and 1 (label absent / present)", field="y_true")
+    if not 0.0 < threshold < 1.0:
+        raise InvalidInput(f"threshold must be between 0 and 1, got {threshold}", field="threshold")
+    truth, pred = t > 0.5, p >= threshold
+    tp = (truth & pred).sum(axis=0).astype(np.float64)
+    fp = (~truth & pred).sum(axis=0).astype(np.float64)
+    fn = (truth & ~pred).sum(axis=0).astype(np.float64)
+    support = truth.sum(axis=0)
+    precision = np.divide(tp, tp + fp, out=np.zeros(k), where=tp + fp > 0)
+    recall = np.divide(tp, support, out=np.zeros(k), where=support > 0)
+    den = precision + recall
+    f1 = np.divide(2 * precision * recall, den, out=np.zeros(k), where=den > 0)
+    n = int(t.shape[0])
+    all_tp, all_err = float(tp.sum()), float(fp.sum() + fn.sum())
+    per_class: dict[str, dict[str, Any]] = {}
+    for j, name in enumerate(labels):
+        row: dict[str, Any] = {
+            "precision": float(precision[j]),
+            "recall": float(recall[j]),
+            "f1": float(f1[j]),
+            "support": int(support[j]),
+        }
+        if 0 < support[j] < n:
+            row["auc"] = roc_auc(truth[:, j].astype(np.int64), p[:, j])
+        per_class[str(name)] = row
+    total = float(support.sum())
+    return {
+        "n": n,
+        "classes": [str(c) for c in labels],
+        "multi_label": True,
+        "threshold": float(threshold),
+        "accuracy": float(np.mean((truth == pred).all(axis=1))),
+        "hamming_loss": float(np.mean(truth != pred)),
+        "micro_f1": 2 * all_tp / (2 * all_tp + all_err) if all_tp + all_err else 0.0,
+        "macro_f1": float(f1.mean()),
+        "weighted_f1": float(np.sum(f1 * support) / total) if total else 0.0,
+        "label_cardinality": float(truth.sum() / n),
+        "predicted_cardinality": float(pred.sum() / n),
+        "per_class": per_class,
+    }
+
+
 def classification_report(metrics: Mapping[str, Any], *, digits: int = 3) -> str:
     """The per-class table of ``metrics`` as plain text, like scikit-learn's report."""
     per_class: Mapping[str, Mapping[str, float]] = metrics["per_class"]
@@ -165,17 +247,23 @@ def classification_report(metrics: Mapping[str, Any], *, digits: int = 3) -> str
         f"{'macro avg':>{width}}  {mp:>9.{digits}f}  {mr:>9.{digits}f}  "
         f"{metrics['macro_f1']:>9.{digits}f}  {n:>7d}",
     ]
+    if "micro_f1" in metrics:  # multi-label: accuracy above is subset accuracy
+        lines.append(
+            f"{'micro avg':>{width}}  {'':>9}  {'':>9}  {metrics['micro_f1']:>9.{digits}f}  {n:>7d}"
+        )
     return "\n".join(lines)
 
 
 def classification_plots(metrics: Mapping[str, Any], *, title: str = "") -> dict[str, bytes]:
-    """PNG images: ``confusion_matrix`` and ``f1_per_class`` (names as in a report's plots)."""
+    """PNG images: ``confusion_matrix`` (not for multi-label metrics, which have none) and
+    ``f1_per_class`` (names as in a report's plots)."""
     from leptonic.evaluation.plots import class_f1_plot, confusion_plot
 
     prefix = f"{title} — " if title else ""
-    return {
-        "confusion_matrix": confusion_plot(
+    out = {}
+    if "confusion_matrix" in metrics:
+        out["confusion_matrix"] = confusion_plot(
             metrics["confusion_matrix"], metrics["classes"], title=f"{prefix}Confusion matrix"
-        ),
-        "f1_per_class": class_f1_plot(metrics["per_class"], title=f"{prefix}F1 per class"),
-    }
+        )
+    out["f1_per_class"] = class_f1_plot(metrics["per_class"], title=f"{prefix}F1 per class")
+    return out

@@ -6,7 +6,9 @@ an endpoint whose policy is a :class:`TextPolicy`: how many classes to list
 (hand the conversation to a person), and how requests are batched. Requests
 from many concurrent callers are gathered by one
 :class:`~leptonic.serving.batching.MicroBatcher` (up to ``max_batch_size``
-texts or ``max_wait_ms`` milliseconds) into a single forward pass.
+texts or ``max_wait_ms`` milliseconds) into a single forward pass. A
+multi-label model's answers also list ``labels``: every label from the model's
+threshold up.
 
 :class:`TextRuntime` is one endpoint revision (model in memory, policy read);
 :class:`TextHost` owns the runtime, the batcher, the prediction log writer and
@@ -276,6 +278,8 @@ class TextRuntime(OneVersionRuntime):
             endpoint, policy, model_version, predictor, log=log, logging_on=self.policy.log
         )
         self.classes: list[str] = list(predictor.classes)
+        self.multi_label = bool(getattr(predictor, "multi_label", False))
+        self.threshold = float(getattr(predictor, "label_threshold", None) or 0.5)
         self.salt = salt
 
     @property
@@ -366,6 +370,10 @@ class TextRuntime(OneVersionRuntime):
             "decision": decision,
             "top_k": ranked,
         }
+        if self.multi_label:  # every label from the model's threshold up, most probable first
+            out["labels"] = [
+                self.classes[i] for i in np.argsort(-p, kind="stable") if p[i] >= self.threshold
+            ]
         if probabilities:
             out["probabilities"] = {c: float(v) for c, v in zip(self.classes, p, strict=True)}
         log = self.log

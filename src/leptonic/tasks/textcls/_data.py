@@ -17,6 +17,8 @@ __all__ = [
     "check_texts",
     "data_digest",
     "encode_labels",
+    "encode_multilabels",
+    "multilabel_strata",
     "stratified_split",
 ]
 
@@ -103,6 +105,15 @@ def encode_labels(
             "examples of at least two classes — check the label column or the data extract",
             field=field,
         )
+    classes, index = _label_map(seen, label_map, field)
+    return np.fromiter((index[n] for n in names), dtype=np.int64, count=len(names)), classes
+
+
+def _label_map(
+    seen: list[str], label_map: Sequence[str] | None, field: str
+) -> tuple[list[str], dict[str, int]]:
+    """The classes (``label_map``, or the labels seen) and their positions; a seen label
+    missing from ``label_map`` is refused."""
     classes = list(label_map) if label_map is not None else seen
     index = {c: i for i, c in enumerate(classes)}
     unknown = [c for c in seen if c not in index]
@@ -114,7 +125,85 @@ def encode_labels(
             f"{', ...' if len(classes) > 10 else ''}) or drop those rows",
             field=field,
         )
-    return np.fromiter((index[n] for n in names), dtype=np.int64, count=len(names)), classes
+    return classes, index
+
+
+def _label_set(value: Any, i: int, separator: str, field: str) -> list[str]:
+    """The labels of one multi-label cell: a list of labels, or a string joined by ``separator``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        raise TargetError(
+            f"{field} at row {i} is missing; give an empty list (or an empty string) for a "
+            "text with no label, or drop unlabelled rows",
+            field=field,
+        )
+    if isinstance(value, str):
+        parts: list[Any] = value.split(separator)
+    elif isinstance(value, list | tuple | set | frozenset | np.ndarray):
+        parts = list(value)
+    else:
+        raise TargetError(
+            f"{field} at row {i} is a {type(value).__name__}; a multi-label cell is a list of "
+            f"labels or one string of labels joined by {separator!r}",
+            field=field,
+        )
+    names = []
+    for part in parts:
+        if part is None or (isinstance(part, float) and math.isnan(part)):
+            raise TargetError(f"{field} at row {i} lists a missing label", field=field)
+        name = str(part).strip()
+        if name:
+            names.append(name)
+    return names
+
+
+def encode_multilabels(
+    labels: Any,
+    label_map: Sequence[str] | None,
+    *,
+    separator: str = "|",
+    field: str = "label",
+    min_classes: int = 2,
+) -> tuple[np.ndarray, list[str]]:
+    """Multi-label cells as a 0/1 matrix ``(texts, labels)`` over the label map (built from
+    the data, sorted, when ``label_map`` is None).
+
+    A cell is a list of labels or one string of labels joined by ``separator``
+    (``"card|fees"``); an empty list or string means no label.
+
+    Raises
+    ------
+    TargetError
+        A cell is missing or of another type, the data names fewer than
+        ``min_classes`` labels, or a label is not in ``label_map``.
+    """
+    rows = _rows(labels, field)
+    sets = [_label_set(value, i, separator, field) for i, value in enumerate(rows)]
+    seen = sorted({name for names in sets for name in names})
+    if not rows:
+        raise TargetError(
+            f"no labels given in {field!r}; pass one label cell per text", field=field
+        )
+    if len(seen) < min_classes:
+        found = f"only {seen[0]!r}" if seen else "no label at all"
+        raise TargetError(
+            f"{field} names {found}; a multi-label classifier needs at least two labels "
+            "— check the label column and its separator "
+            f"({separator!r})",
+            field=field,
+        )
+    classes, index = _label_map(seen, label_map, field)
+    y = np.zeros((len(rows), len(classes)), dtype=np.float32)
+    for i, names in enumerate(sets):
+        y[i, [index[n] for n in names]] = 1.0
+    return y, classes
+
+
+def multilabel_strata(y: np.ndarray) -> np.ndarray:
+    """One stratum per text for :func:`stratified_split`: its rarest label (texts with no
+    label share one stratum), so that every label is spread over both sides."""
+    counts = y.sum(axis=0)
+    rarity = np.where(y > 0, counts[None, :], np.inf)
+    return np.where(np.isfinite(rarity.min(axis=1)), rarity.argmin(axis=1), y.shape[1])
 
 
 def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -139,6 +228,8 @@ def data_digest(texts: Sequence[str], y: np.ndarray) -> str:
     for text in texts:
         h.update(text.encode("utf-8", "surrogatepass"))
         h.update(b"\x00")
+    if np.ndim(y) > 1:  # multi-label: the matrix's shape too
+        h.update(str(np.shape(y)).encode())
     h.update(np.ascontiguousarray(y, dtype=np.int64).tobytes())
     return h.hexdigest()
 

@@ -6,7 +6,8 @@ CPU has AMX, the word embeddings stay fixed by default (half of MiniLM's
 weights: a smaller optimizer step), evaluation runs under
 ``torch.inference_mode``. The learning rate warms up linearly, then decays
 linearly to zero; validation macro-F1 after each epoch drives early stopping
-and the choice of the weights that are kept.
+and the choice of the weights that are kept. Multi-label specs train one
+sigmoid per label with binary cross-entropy.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ _FINGERPRINT_FIELDS = (
     "warmup",
     "label_smoothing",
     "class_weights",
+    "multi_label",
     "freeze_embeddings",
     "lora_r",
     "lora_alpha",
@@ -170,6 +172,32 @@ def _param_groups(model: Any, spec: TextClassificationSpec) -> list[dict[str, An
     return out
 
 
+def _loss(spec: TextClassificationSpec, y_train: np.ndarray, k: int, device: Any) -> Any:
+    """The training loss: cross-entropy, or for ``multi_label`` binary cross-entropy per
+    label (``label_smoothing`` pulls its 0/1 targets towards 1/2); ``class_weights``
+    weighs classes by inverse frequency, or each label's positives by its negatives."""
+    torch = torch_module()
+    if spec.multi_label:
+        pos_weight = None
+        if spec.class_weights:
+            pos = y_train.sum(axis=0)
+            w = np.where(pos > 0, (len(y_train) - pos) / np.maximum(pos, 1), 1.0)
+            pos_weight = torch.tensor(w, dtype=torch.float32, device=device)
+        bce = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+        eps = spec.label_smoothing
+
+        def multilabel_loss(logits: Any, target: Any) -> Any:
+            return bce(logits, target * (1.0 - eps) + eps / 2)
+
+        return multilabel_loss
+    weight = None
+    if spec.class_weights:
+        counts = np.bincount(y_train, minlength=k).astype(np.float64)
+        w = np.where(counts > 0, len(y_train) / (k * np.maximum(counts, 1)), 0.0)
+        weight = torch.tensor(w, dtype=torch.float32, device=device)
+    return torch.nn.CrossEntropyLoss(weight=weight, label_smoothing=spec.label_smoothing)
+
+
 def _optimizer(groups: list[dict[str, Any]], device: Any) -> Any:
     torch = torch_module()
     try:
@@ -207,8 +235,17 @@ def evaluate_logits(
     return out if out is not None else np.empty((0, 0))
 
 
-def validation_metrics(logits: np.ndarray, y: np.ndarray, classes: list[str]) -> dict[str, float]:
+def validation_metrics(
+    logits: np.ndarray, y: np.ndarray, classes: list[str], threshold: float = 0.5
+) -> dict[str, float]:
+    """Validation loss, accuracy and macro-F1 of logits; ``y`` 2-D: a multi-label 0/1
+    matrix (binary cross-entropy, subset accuracy, labels from ``threshold``; micro-F1 too)."""
     from leptonic.evaluation.classification import label_metrics
+
+    if np.ndim(y) == 2:
+        from leptonic.tasks.textcls._multilabel import multilabel_validation
+
+        return multilabel_validation(logits, y, threshold)
 
     z = logits - logits.max(axis=1, keepdims=True)
     logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
@@ -267,6 +304,7 @@ def finetune(
                 num_labels=k,
                 id2label=dict(enumerate(classes)),
                 label2id={c: i for i, c in enumerate(classes)},
+                **({"problem_type": "multi_label_classification"} if spec.multi_label else {}),
                 local_files_only=True,
                 use_safetensors=True,
             )
@@ -291,13 +329,10 @@ def finetune(
             return (step + 1) / warm
         return max(0.0, (total - step) / max(1, total - warm))
 
-    weight = None
-    if spec.class_weights:
-        counts = np.bincount(y_train, minlength=k).astype(np.float64)
-        w = np.where(counts > 0, len(y_train) / (k * np.maximum(counts, 1)), 0.0)
-        weight = torch.tensor(w, dtype=torch.float32, device=device)
-    loss_fn = torch.nn.CrossEntropyLoss(weight=weight, label_smoothing=spec.label_smoothing)
-    y_all = torch.from_numpy(np.asarray(y_train, dtype=np.int64))
+    loss_fn = _loss(spec, y_train, k, device)
+    y_all = torch.from_numpy(
+        np.asarray(y_train, dtype=np.float32 if spec.multi_label else np.int64)
+    )
 
     digests = [data_digest(train_texts, y_train), data_digest(valid_texts, y_valid)]
     fingerprint = _fingerprint(spec, classes, digests)
@@ -358,7 +393,7 @@ def finetune(
         record: dict[str, Any] = {"epoch": epoch + 1, "train_loss": float(np.mean(epoch_losses))}
         if valid is not None:
             logits_v = evaluate_logits(model, valid, spec.eval_batch_size, device, precision)
-            record.update(validation_metrics(logits_v, y_valid, classes))
+            record.update(validation_metrics(logits_v, y_valid, classes, spec.threshold or 0.5))
             # macro-F1 first; on a tie (small validation sets) the lower loss wins
             score = [record["valid_macro_f1"], -record["valid_loss"]]
         else:

@@ -32,14 +32,36 @@ C_GRID = (1.0, 10.0, 100.0)
 
 
 def _logistic(C: float, spec: TextClassificationSpec) -> Any:
+    """Logistic regression; for ``multi_label`` one per label (one-vs-rest)."""
     from sklearn.linear_model import LogisticRegression
 
-    return LogisticRegression(
+    model = LogisticRegression(
         C=C,
         max_iter=2000,
         class_weight="balanced" if spec.class_weights else None,
         random_state=spec.seed,
     )
+    if spec.multi_label:
+        from sklearn.multiclass import OneVsRestClassifier
+
+        return OneVsRestClassifier(model)
+    return model
+
+
+def _score(
+    model: Any, X: Any, y: np.ndarray, classes: list[str], spec: TextClassificationSpec
+) -> tuple[float, float | None]:
+    """Validation macro-F1 of a fitted head and, for ``multi_label``, the threshold it
+    was taken at (the spec's, or the best on these texts)."""
+    from leptonic.evaluation.classification import label_metrics
+
+    if not spec.multi_label:
+        return label_metrics(y, model.predict(X), classes)["macro_f1"], None
+    from leptonic.tasks.textcls._multilabel import choose_threshold, f1_scores
+
+    proba = model.predict_proba(X)
+    threshold = spec.threshold if spec.threshold is not None else choose_threshold(y, proba)
+    return f1_scores(y, proba, threshold)[0], threshold
 
 
 def tfidf_pipeline(C: float = 10.0, spec: TextClassificationSpec | None = None) -> Any:
@@ -70,22 +92,27 @@ def _choose(
     spec: TextClassificationSpec,
     log: LogFn | None,
 ) -> tuple[Any, dict[str, Any]]:
-    """Fit ``make(C)`` for each C, keep the best on validation, refit on everything."""
-    from sklearn.exceptions import ConvergenceWarning
+    """Fit ``make(C)`` for each C, keep the best on validation, refit on everything.
 
-    from leptonic.evaluation.classification import label_metrics
+    ``multi_label``: each C is scored at its best threshold, and the chosen C's
+    threshold is kept (``facts["threshold"]``).
+    """
+    from sklearn.exceptions import ConvergenceWarning
 
     grid = (spec.C,) if spec.C is not None else C_GRID
     scores: dict[float, float] = {}
+    thresholds: dict[float, float | None] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        if len(grid) > 1 and len(y_valid):
+        # one-vs-rest: a label that is on (or off) in every training text is constant
+        warnings.filterwarnings("ignore", message="Label .* is present in all training")
+        if len(y_valid) and (len(grid) > 1 or spec.multi_label):
             for C in grid:
                 model = make(C).fit(X_train, y_train)
-                pred = model.predict(X_valid)
-                scores[C] = label_metrics(y_valid, pred, classes)["macro_f1"]
+                scores[C], thresholds[C] = _score(model, X_valid, y_valid, classes, spec)
                 if log:
-                    log(f"C={C:g}: validation macro-F1 {scores[C]:.4f}")
+                    at = f" (threshold {thresholds[C]:g})" if spec.multi_label else ""
+                    log(f"C={C:g}: validation macro-F1 {scores[C]:.4f}{at}")
         best_C = max(scores, key=lambda c: scores[c]) if scores else grid[0]
         if len(y_valid):
             if isinstance(X_train, list):
@@ -96,7 +123,14 @@ def _choose(
         else:
             X_all, y_all = X_train, y_train
         model = make(best_C).fit(X_all, y_all)
-    return model, {"C": best_C, "valid_macro_f1_by_C": {str(c): s for c, s in scores.items()}}
+    facts: dict[str, Any] = {
+        "C": best_C,
+        "valid_macro_f1_by_C": {str(c): s for c, s in scores.items()},
+    }
+    if spec.multi_label:
+        chosen = thresholds.get(best_C)
+        facts["threshold"] = chosen if chosen is not None else (spec.threshold or 0.5)
+    return model, facts
 
 
 def embed(
@@ -122,7 +156,18 @@ def embed(
 
 def head_weights(head: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
     """A fitted scikit-learn logistic regression as ``(weight (k, d), bias (k,))`` of a
-    softmax head over all ``k`` classes (its classes are positions in the label map)."""
+    softmax head over all ``k`` classes (its classes are positions in the label map);
+    a one-vs-rest one (multi-label) as the logits of ``k`` sigmoids."""
+    if hasattr(head, "estimators_"):
+        d = int(head.n_features_in_)
+        weight = np.zeros((k, d), dtype=np.float32)
+        intercept = np.zeros(k, dtype=np.float32)
+        for j, est in enumerate(head.estimators_):
+            if hasattr(est, "coef_"):
+                weight[j], intercept[j] = est.coef_[0], est.intercept_[0]
+            else:  # a label constant in training: always (or never) on
+                intercept[j] = 30.0 if float(np.ravel(est.y_)[0]) > 0.5 else -30.0
+        return weight, intercept
     coef = np.asarray(head.coef_, dtype=np.float32)
     bias = np.asarray(head.intercept_, dtype=np.float32)
     weight = np.zeros((k, coef.shape[1]), dtype=np.float32)
@@ -144,6 +189,7 @@ def probe(
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.filterwarnings("ignore", message="Label .* is present in all training")
         head = _logistic(spec.C if spec.C is not None else 10.0, spec).fit(emb, y_train)
     return head_weights(head, k)
 
@@ -177,6 +223,8 @@ def fit_tfidf(
         classes=classes,
         tfidf=pipe,
         max_chars=spec.max_chars,
+        multi_label=spec.multi_label,
+        threshold=facts.get("threshold"),
         info={"mode": "tfidf", **facts},
     )
     return predictor, facts
@@ -238,6 +286,8 @@ def fit_frozen(
         max_chars=spec.max_chars,
         batch_size=spec.eval_batch_size,
         device=str(device),
+        multi_label=spec.multi_label,
+        threshold=facts.get("threshold"),
         info={"mode": "frozen", "base_model": str(base), **facts},
     )
     return predictor, facts

@@ -18,7 +18,13 @@ from typing import Any
 import numpy as np
 
 from leptonic.errors import DataError, InvalidInput, NotFitted, SchemaError
-from leptonic.tasks.textcls._data import check_texts, encode_labels, stratified_split
+from leptonic.tasks.textcls._data import (
+    check_texts,
+    encode_labels,
+    encode_multilabels,
+    multilabel_strata,
+    stratified_split,
+)
 from leptonic.tasks.textcls._progress import LogFn, ProgressFn
 from leptonic.tasks.textcls._runtime import threads
 from leptonic.tasks.textcls.predictor import TextPredictor
@@ -88,7 +94,7 @@ class TextClassifier:
         """
         spec = self.spec if self.spec is not None else TextClassificationSpec()
         rows = check_texts(texts, max_chars=spec.max_chars, field=spec.text)
-        y, classes = encode_labels(labels, spec.labels, field=spec.label)
+        y, classes = _encode(labels, spec.labels, spec)
         if len(y) != len(rows):
             raise InvalidInput(
                 f"{len(rows)} texts but {len(y)} labels; pass one label per text", field=spec.label
@@ -97,17 +103,24 @@ class TextClassifier:
             if valid_texts is None or valid_labels is None:
                 raise InvalidInput("pass both valid_texts and valid_labels, or neither")
             v_rows = check_texts(valid_texts, max_chars=spec.max_chars, field=spec.text)
-            y_valid, _ = encode_labels(valid_labels, classes, field=spec.label, min_classes=1)
+            y_valid, _ = _encode(valid_labels, classes, spec, min_classes=0)
             if len(y_valid) != len(v_rows):
                 raise InvalidInput("valid_texts and valid_labels differ in length")
             train_rows, y_train = rows, y
         elif spec.valid_fraction > 0:
-            keep, held = stratified_split(y, spec.valid_fraction, spec.seed)
+            keep, held = _split(y, spec.valid_fraction, spec.seed)
             train_rows, y_train = [rows[i] for i in keep], y[keep]
             v_rows, y_valid = [rows[i] for i in held], y[held]
         else:
-            train_rows, y_train, v_rows, y_valid = rows, y, [], np.empty(0, dtype=np.int64)
-        if len(np.unique(y_train)) < 2:
+            train_rows, y_train, v_rows = rows, y, []
+            y_valid = np.empty((0, *y.shape[1:]), dtype=y.dtype)
+        if spec.multi_label:
+            if int((y_train.sum(axis=0) > 0).sum()) < 2:
+                raise InvalidInput(
+                    "the training rows name fewer than two labels; add examples of other labels",
+                    field=spec.label,
+                )
+        elif len(np.unique(y_train)) < 2:
             raise InvalidInput(
                 "the training rows hold a single class; add examples of other classes",
                 field=spec.label,
@@ -196,23 +209,39 @@ class TextClassifier:
         result = first
         facts = dict(members[0])
         facts.pop("seed")
+        threshold = spec.threshold
         self.history_, self.losses_, self.best_epoch_ = history, losses, result.best_epoch
         if spec.soup > 1:
+            facts["soup"] = members
+        # the kept model's scores on the validation texts: a soup's own, a multi-label
+        # model's threshold (not after a refit: those texts were then trained on)
+        if (
+            v_rows
+            and not spec.refit
+            and (spec.soup > 1 or (spec.multi_label and threshold is None))
+        ):
             from leptonic.tasks.textcls._data import Encoded
             from leptonic.tasks.textcls._finetune import evaluate_logits, validation_metrics
+            from leptonic.tasks.textcls._multilabel import choose_threshold, sigmoid
             from leptonic.tasks.textcls._runtime import torch_module
 
-            facts["soup"] = members
-            if v_rows and not spec.refit:
-                enc = Encoded.from_texts(result.tokenizer, v_rows, spec.max_length)
-                device = torch_module().device(result.device)
-                logits = evaluate_logits(
-                    result.model, enc, spec.eval_batch_size, device, result.precision
-                )
-                facts["soup_valid"] = validation_metrics(logits, y_valid, classes)
+            enc = Encoded.from_texts(result.tokenizer, v_rows, spec.max_length)
+            device = torch_module().device(result.device)
+            logits = evaluate_logits(
+                result.model, enc, spec.eval_batch_size, device, result.precision
+            )
+            if spec.multi_label and threshold is None:
+                threshold = choose_threshold(y_valid, sigmoid(logits))
+                facts["threshold"] = threshold
+                if log is not None:
+                    log(f"multi-label threshold {threshold:g} (best validation micro-F1)")
+            if spec.soup > 1:
+                facts["soup_valid"] = validation_metrics(logits, y_valid, classes, threshold or 0.5)
                 if log is not None:
                     shown = ", ".join(f"{k} {v:.4f}" for k, v in facts["soup_valid"].items())
                     log(f"soup of {spec.soup}: {shown}")
+        if spec.multi_label:
+            facts["threshold"] = threshold if threshold is not None else 0.5
         mean = spec.pooling == "mean"
         predictor = TextPredictor(
             flavor="mean_pool" if mean else "transformer",
@@ -223,6 +252,8 @@ class TextClassifier:
             max_chars=spec.max_chars,
             batch_size=spec.eval_batch_size,
             device=result.device,
+            multi_label=spec.multi_label,
+            threshold=threshold,
             info={
                 "mode": spec.mode,
                 "pooling": spec.pooling,
@@ -244,8 +275,8 @@ class TextClassifier:
         """Class probabilities, one column per entry of ``classes_``."""
         return self._fitted().predict_batch(texts)
 
-    def predict(self, texts: Sequence[str]) -> list[str]:
-        """The most probable label of each text."""
+    def predict(self, texts: Sequence[str]) -> list[Any]:
+        """The most probable label of each text (multi-label: the list of its labels)."""
         return self._fitted().predict_labels(texts)
 
 
@@ -304,25 +335,29 @@ def train_text_classifier(
     log: LogFn | None = None,
 ) -> TextTrainingResult:
     """Hold out a stratified test split, fit ``spec``, fit the TF-IDF baseline, score both."""
-    from leptonic.evaluation.classification import classification_metrics, classification_plots
+    from leptonic.evaluation.classification import classification_plots
 
     spec = spec if spec is not None else TextClassificationSpec()
     if not 0.0 < test_fraction < 1.0:
         raise InvalidInput(f"test_fraction must be between 0 and 1, got {test_fraction}")
     rows = check_texts(texts, max_chars=spec.max_chars, field=spec.text)
-    y, classes = encode_labels(labels, spec.labels, field=spec.label)
+    y, classes = _encode(labels, spec.labels, spec)
     if len(y) != len(rows):
         raise InvalidInput(
             f"{len(rows)} texts but {len(y)} labels; pass one label per text", field=spec.label
         )
-    keep, test = stratified_split(y, test_fraction, spec.seed)
+    keep, test = _split(y, test_fraction, spec.seed)
     if len(test) == 0:
         raise DataError(
             f"{len(rows)} texts are too few to hold out a test split; give more examples",
             field=spec.text,
         )
     train_texts = [rows[i] for i in keep]
-    train_labels = [classes[i] for i in y[keep]]
+    train_labels: list[Any] = (
+        [[classes[j] for j in np.flatnonzero(r)] for r in y[keep]]
+        if spec.multi_label
+        else [classes[i] for i in y[keep]]
+    )
     test_texts = [rows[i] for i in test]
     fixed = TextClassificationSpec.from_dict({**spec.to_dict(), "labels": classes})
     timings: dict[str, float] = {}
@@ -330,7 +365,7 @@ def train_text_classifier(
     model = TextClassifier(fixed).fit(train_texts, train_labels, progress=progress, log=log)
     timings["fit_s"] = round(time.perf_counter() - t0, 3)
     t0 = time.perf_counter()
-    test_metrics = classification_metrics(y[test], model.predict_proba(test_texts), classes)
+    test_metrics = _metrics(y[test], model.predict_proba(test_texts), model.predictor_)
     timings["test_s"] = round(time.perf_counter() - t0, 3)
     if log:
         log(
@@ -342,7 +377,7 @@ def train_text_classifier(
         t0 = time.perf_counter()
         base_spec = TextClassificationSpec.from_dict({**fixed.to_dict(), "mode": "tfidf"})
         base = TextClassifier(base_spec).fit(train_texts, train_labels)
-        baseline_metrics = classification_metrics(y[test], base.predict_proba(test_texts), classes)
+        baseline_metrics = _metrics(y[test], base.predict_proba(test_texts), base.predictor_)
         timings["baseline_s"] = round(time.perf_counter() - t0, 3)
         if log:
             log(
@@ -477,6 +512,37 @@ def _finetune_one(
         result.history, result.best_epoch = history, best_epoch
         facts.update(refit=True, refit_epochs=epochs, refit_s=result.timings["finetune_s"])
     return result, facts
+
+
+def _encode(
+    labels: Any, label_map: Sequence[str] | None, spec: TextClassificationSpec, min_classes: int = 2
+) -> tuple[np.ndarray, list[str]]:
+    """Labels as class positions, or for ``multi_label`` a 0/1 matrix (texts, labels)."""
+    if spec.multi_label:
+        return encode_multilabels(
+            labels,
+            label_map,
+            separator=spec.label_separator,
+            field=spec.label,
+            min_classes=min_classes,
+        )
+    return encode_labels(labels, label_map, field=spec.label, min_classes=max(1, min_classes))
+
+
+def _split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded split stratified by class (multi-label: by each text's rarest label)."""
+    return stratified_split(multilabel_strata(y) if y.ndim == 2 else y, fraction, seed)
+
+
+def _metrics(y: np.ndarray, proba: np.ndarray, predictor: TextPredictor) -> dict[str, Any]:
+    """Test metrics of a fitted model's probabilities."""
+    from leptonic.evaluation.classification import classification_metrics, multilabel_metrics
+
+    if predictor.multi_label:
+        return multilabel_metrics(
+            y, proba, predictor.classes, threshold=predictor.label_threshold or 0.5
+        )
+    return classification_metrics(y, proba, predictor.classes)
 
 
 def _member_progress(progress: ProgressFn | None, i: int, n: int) -> ProgressFn | None:

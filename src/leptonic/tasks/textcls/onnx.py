@@ -61,6 +61,8 @@ class OnnxTextPredictor(TextPredictor):
             max_length=source.max_length,
             max_chars=source.max_chars,
             batch_size=source.batch_size,
+            multi_label=source.multi_label,
+            threshold=source.label_threshold,
             info={**source.info, "runtime": "onnxruntime"},
         )
         self.source = source

@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 
 from leptonic.errors import InvalidInput, UnsafeArtifact
-from leptonic.tasks.textcls._data import Encoded, check_texts, encode_labels
+from leptonic.tasks.textcls._data import Encoded, check_texts, encode_labels, encode_multilabels
+from leptonic.tasks.textcls._multilabel import sigmoid as _sigmoid
 from leptonic.tasks.textcls._runtime import (
     autocast,
     quiet_transformers,
@@ -54,6 +55,10 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn.feature_extraction.text.TfidfVectorizer",
     "sklearn.feature_extraction.text.TfidfTransformer",
     "sklearn.linear_model._logistic.LogisticRegression",
+    # multi-label: one logistic regression per label
+    "sklearn.multiclass.OneVsRestClassifier",
+    "sklearn.multiclass._ConstantPredictor",
+    "sklearn.preprocessing._label.LabelBinarizer",
 )
 
 
@@ -147,11 +152,16 @@ class TextPredictor:
     device, precision
         Where ``net`` runs; ``bf16`` runs it under bf16 autocast (faster on AMX
         CPUs and GPUs, about 1e-2 off fp32 in probability).
+    multi_label, threshold
+        A multi-label model scores each label on its own (sigmoid; the
+        probabilities do not sum to one) and gives every label whose
+        probability reaches ``threshold`` (unset: 0.5).
     info
         Extra facts saved with the model (base model, mode, metrics...).
     """
 
     task = TASK
+    #: no binary decision threshold (a multi-label model's is ``label_threshold``)
     threshold = None
 
     def __init__(
@@ -167,6 +177,8 @@ class TextPredictor:
         batch_size: int = 64,
         device: str = "cpu",
         precision: str = "fp32",
+        multi_label: bool = False,
+        threshold: float | None = None,
         info: Mapping[str, Any] | None = None,
     ) -> None:
         if flavor not in FLAVORS:
@@ -184,6 +196,11 @@ class TextPredictor:
         self.max_chars = int(max_chars)
         self.batch_size = int(batch_size)
         self.precision = precision
+        self.multi_label = bool(multi_label)
+        #: multi-label: the probability from which a label is given (None otherwise)
+        self.label_threshold = (
+            (0.5 if threshold is None else float(threshold)) if self.multi_label else None
+        )
         self.info = dict(info or {})
         self._device: Any = None
         if net is not None:
@@ -197,7 +214,8 @@ class TextPredictor:
         return [{"name": "text", "type": "text"}]
 
     def __repr__(self) -> str:
-        return f"TextPredictor(flavor={self.flavor!r}, classes={len(self.classes)})"
+        kind = ", multi_label=True" if self.multi_label else ""
+        return f"TextPredictor(flavor={self.flavor!r}, classes={len(self.classes)}{kind})"
 
     # --- scoring -----------------------------------------------------------------
 
@@ -238,7 +256,8 @@ class TextPredictor:
             out = np.zeros((len(texts), len(self.classes)), dtype=np.float64)
             out[:, self.tfidf.classes_] = p
             return out
-        return _softmax(self._logits(texts))
+        logits = self._logits(texts)
+        return _sigmoid(logits) if self.multi_label else _softmax(logits)
 
     def predict_batch(self, texts: Sequence[str]) -> np.ndarray:
         """Probabilities, shape ``(len(texts), len(classes))``; rows in input order.
@@ -250,12 +269,21 @@ class TextPredictor:
         """
         return self._proba(check_texts(texts, max_chars=self.max_chars))
 
-    def predict_labels(self, texts: Sequence[str]) -> list[str]:
-        """The most probable class of each text."""
-        return [self.classes[i] for i in np.argmax(self.predict_batch(texts), axis=1)]
+    def predict_labels(self, texts: Sequence[str]) -> list[Any]:
+        """The most probable class of each text; multi-label: the list of its labels."""
+        p = self.predict_batch(texts)
+        if self.multi_label:
+            return [self._given(row) for row in p]
+        return [self.classes[i] for i in np.argmax(p, axis=1)]
+
+    def _given(self, p: np.ndarray) -> list[str]:
+        """Multi-label: the labels at or above the threshold, most probable first."""
+        order = np.argsort(-p, kind="stable")
+        return [self.classes[i] for i in order if p[i] >= (self.label_threshold or 0.5)]
 
     def predict_one(self, text: str, *, top_k: int = 3) -> dict[str, Any]:
-        """``{"label", "probability", "probabilities": {class: p}, "top_k": [...]}`` of one text."""
+        """``{"label", "probability", "probabilities": {class: p}, "top_k": [...]}`` of one text;
+        a multi-label model adds ``labels``, every label from its threshold up."""
         if not isinstance(text, str):
             raise InvalidInput(f"text must be a string, got {type(text).__name__}", field="text")
         p = self._proba(check_texts([text], max_chars=self.max_chars))[0]
@@ -269,29 +297,39 @@ class TextPredictor:
         """The JSON answer for one row of probabilities (see :meth:`predict_one`)."""
         order = np.argsort(-p, kind="stable")[: max(1, top_k)]
         best = int(order[0])
-        return {
+        out = {
             "label": self.classes[best],
             "probability": float(p[best]),
             "probabilities": {c: float(v) for c, v in zip(self.classes, p, strict=True)},
             "top_k": [{"label": self.classes[i], "probability": float(p[i])} for i in order],
         }
+        if self.multi_label:
+            out["labels"] = self._given(p)
+        return out
 
     def evaluate(self, texts: Sequence[str], labels: Sequence[Any]) -> dict[str, Any]:
-        """Accuracy, macro-F1, per-class report and confusion matrix on labelled texts.
+        """Accuracy, macro-F1, per-class report and confusion matrix on labelled texts
+        (multi-label: :func:`~leptonic.evaluation.classification.multilabel_metrics`, each
+        label cell a list of labels or a string of them joined by ``|``).
 
         Raises
         ------
         TargetError
             A label is not in the model's label map.
         """
-        from leptonic.evaluation.classification import classification_metrics
+        from leptonic.evaluation.classification import classification_metrics, multilabel_metrics
 
-        y, _ = encode_labels(labels, self.classes, min_classes=1)
+        if self.multi_label:
+            y, _ = encode_multilabels(labels, self.classes, min_classes=0)
+        else:
+            y, _ = encode_labels(labels, self.classes, min_classes=1)
         p = self.predict_batch(texts)
         if len(y) != len(p):
             raise InvalidInput(
                 f"{len(p)} texts but {len(y)} labels; pass one label per text", field="label"
             )
+        if self.multi_label:
+            return multilabel_metrics(y, p, self.classes, threshold=self.label_threshold or 0.5)
         return classification_metrics(y, p, self.classes)
 
     # --- saving and loading ---------------------------------------------------------
@@ -337,6 +375,8 @@ class TextPredictor:
             "max_chars": self.max_chars,
             "batch_size": self.batch_size,
             "pooling": "mean" if self.flavor == "mean_pool" else "cls",
+            "multi_label": self.multi_label,
+            "threshold": self.label_threshold,
             "versions": _versions("leptonic", "torch", "transformers", "scikit-learn"),
             "info": self.info,
         }
@@ -384,6 +424,8 @@ class TextPredictor:
             "max_length": info["max_length"],
             "max_chars": info["max_chars"],
             "batch_size": info.get("batch_size", 64),
+            "multi_label": bool(info.get("multi_label", False)),
+            "threshold": info.get("threshold"),
             "info": info.get("info") or {},
         }
         if flavor == "tfidf":

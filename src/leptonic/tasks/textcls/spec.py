@@ -40,6 +40,20 @@ class TextClassificationSpec:
         The label map: every class, in the order of the model's outputs. Unset:
         the sorted labels found in the training data. Training data with a label
         outside it is refused.
+    multi_label
+        Each text may carry several labels (or none): a label cell is a list of
+        labels or one string of labels joined by ``label_separator``
+        (``"card|fees"``; ``""`` for none). Every mode then scores each label on
+        its own (a sigmoid per label: one-vs-rest logistic heads, binary
+        cross-entropy when fine-tuning) and answers with every label whose
+        probability reaches ``threshold``. Metrics: subset accuracy (all labels
+        right), micro- and macro-F1, Hamming loss, per-label report.
+    label_separator
+        ``multi_label``: what joins the labels of one text in a string cell.
+    threshold
+        ``multi_label``: the probability from which a label is given. Unset:
+        chosen on the validation texts (the value of 0.05 to 0.95 with the best
+        micro-F1), or 0.5 without validation texts.
     max_length
         Tokens kept per text (longer texts are truncated). Batches are padded to
         their longest text only.
@@ -58,7 +72,8 @@ class TextClassificationSpec:
         Share of the training texts held out (stratified) for early stopping and
         model choice, unless a validation set is passed to ``fit``.
     class_weights
-        Weight the loss by inverse class frequency (for imbalanced labels).
+        Weight the loss by inverse class frequency (for imbalanced labels);
+        ``multi_label``: weigh each label's positive texts by its negatives.
     freeze_embeddings
         ``full`` mode: keep the word-embedding matrix fixed (half the trainable
         weights of MiniLM; faster steps). On Banking77 (80/20 split, 6 epochs)
@@ -118,6 +133,9 @@ class TextClassificationSpec:
     mode: str = "full"
     base_model: str | None = None
     labels: tuple[str, ...] | None = None
+    multi_label: bool = False
+    label_separator: str = "|"
+    threshold: float | None = None
     max_length: int = 128
     epochs: int = 5
     batch_size: int = 32
@@ -216,7 +234,15 @@ class TextClassificationSpec:
             if not _is_number(value) or not lo <= value <= hi:
                 raise bad(name, f"is {value!r}; it must be a number from {lo} to {hi}")
             object.__setattr__(self, name, float(value))
-        for name in ("class_weights", "freeze_embeddings", "refit", "resume"):
+        if not isinstance(self.label_separator, str) or not self.label_separator:
+            raise bad("label_separator", "must be a non-empty string, such as '|'")
+        if self.threshold is not None:
+            if not _is_number(self.threshold) or not 0 < self.threshold < 1:
+                raise bad("threshold", f"is {self.threshold!r}; give a probability between 0 and 1")
+            if not self.multi_label:
+                raise bad("threshold", "applies to multi_label models only; leave it unset")
+            object.__setattr__(self, "threshold", float(self.threshold))
+        for name in ("multi_label", "class_weights", "freeze_embeddings", "refit", "resume"):
             if not isinstance(getattr(self, name), bool):
                 raise bad(name, f"is {getattr(self, name)!r}; it must be true or false")
         if self.soup > 1 and self.mode not in ("full", "lora"):
