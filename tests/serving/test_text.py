@@ -213,6 +213,7 @@ def test_a_multi_label_model_answers_with_every_label_from_its_threshold(
     given = [c for c, p in answer["probabilities"].items() if p >= model.label_threshold]
     assert sorted(answer["labels"]) == sorted(given)
     assert answer["label"] == answer["top_k"][0]["label"] == answer["labels"][0]
+    assert answer["decision"] == "|".join(answer["labels"])
 
 
 def test_below_the_confidence_floor_the_decision_is_uncertain(desk: Desk, live_server: Any) -> None:

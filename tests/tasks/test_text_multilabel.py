@@ -212,7 +212,6 @@ def test_full_fine_tuning_with_binary_cross_entropy(
     assert any("multi-label threshold" in line for line in logs)
     threshold = clf.facts_["threshold"]
     predictor = clf.predictor_
-    assert predictor.label_threshold == threshold
     rows = predictor.predict_answers(texts[:10])
     for row in rows:
         given = [c for c, p in row["probabilities"].items() if p >= threshold]
@@ -224,3 +223,19 @@ def test_full_fine_tuning_with_binary_cross_entropy(
     np.testing.assert_array_equal(
         loaded.predict_batch(texts[:10]), predictor.predict_batch(texts[:10])
     )
+
+
+def test_with_refit_the_threshold_is_chosen_before_the_refit(
+    tickets: tuple[list[str], list[str]],
+) -> None:
+    need_torch()
+    texts, labels = tickets
+    logs: list[str] = []
+    spec = _spec(mode="full", epochs=1, lr=2e-4, refit=True, label_separator=";")
+    clf = TextClassifier(spec).fit(texts, [c.replace("|", ";") for c in labels], log=logs.append)
+    chosen = [i for i, line in enumerate(logs) if "multi-label threshold" in line]
+    refit = [i for i, line in enumerate(logs) if line.startswith("refit:")]
+    assert len(chosen) == 1 and len(refit) == 1 and chosen[0] < refit[0]
+    assert clf.predictor_.label_threshold == clf.facts_["threshold"]
+    assert clf.predictor_.label_separator == ";"
+    assert clf.predictor_.evaluate(texts[:20], ["card_lost;fees_complaint"] * 20)["n"] == 20

@@ -8,7 +8,8 @@ from many concurrent callers are gathered by one
 :class:`~leptonic.serving.batching.MicroBatcher` (up to ``max_batch_size``
 texts or ``max_wait_ms`` milliseconds) into a single forward pass. A
 multi-label model's answers also list ``labels``: every label from the model's
-threshold up.
+threshold up; its decision is those labels joined by ``|`` (``uncertain_label``
+when there is none).
 
 :class:`TextRuntime` is one endpoint revision (model in memory, policy read);
 :class:`TextHost` owns the runtime, the batcher, the prediction log writer and
@@ -371,9 +372,13 @@ class TextRuntime(OneVersionRuntime):
             "top_k": ranked,
         }
         if self.multi_label:  # every label from the model's threshold up, most probable first
-            out["labels"] = [
+            given = [
                 self.classes[i] for i in np.argsort(-p, kind="stable") if p[i] >= self.threshold
             ]
+            out["labels"] = given
+            # the decision: those labels joined, or uncertain when none reaches the threshold
+            decision = "|".join(given) if given else self.policy.uncertain_label
+            out["decision"] = decision
         if probabilities:
             out["probabilities"] = {c: float(v) for c, v in zip(self.classes, p, strict=True)}
         log = self.log

@@ -55,7 +55,6 @@ _FINGERPRINT_FIELDS = (
     "warmup",
     "label_smoothing",
     "class_weights",
-    "multi_label",
     "freeze_embeddings",
     "lora_r",
     "lora_alpha",
@@ -208,6 +207,8 @@ def _optimizer(groups: list[dict[str, Any]], device: Any) -> Any:
 
 def _fingerprint(spec: TextClassificationSpec, classes: list[str], digests: list[str]) -> str:
     facts = {name: getattr(spec, name) for name in _FINGERPRINT_FIELDS}
+    if spec.multi_label:  # (multi-class fingerprints stay as they were)
+        facts.update(multi_label=True, threshold=spec.threshold)
     facts.update(classes=classes, data=digests)
     return hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()
 

@@ -225,6 +225,7 @@ def fit_tfidf(
         max_chars=spec.max_chars,
         multi_label=spec.multi_label,
         threshold=facts.get("threshold"),
+        label_separator=spec.label_separator,
         info={"mode": "tfidf", **facts},
     )
     return predictor, facts
@@ -288,6 +289,7 @@ def fit_frozen(
         device=str(device),
         multi_label=spec.multi_label,
         threshold=facts.get("threshold"),
+        label_separator=spec.label_separator,
         info={"mode": "frozen", "base_model": str(base), **facts},
     )
     return predictor, facts

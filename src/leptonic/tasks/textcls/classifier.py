@@ -210,6 +210,9 @@ class TextClassifier:
         facts = dict(members[0])
         facts.pop("seed")
         threshold = spec.threshold
+        if spec.refit and spec.multi_label and threshold is None and "threshold" in facts:
+            # chosen before each model's refit; a soup takes their median
+            threshold = float(np.median([m["threshold"] for m in members]))
         self.history_, self.losses_, self.best_epoch_ = history, losses, result.best_epoch
         if spec.soup > 1:
             facts["soup"] = members
@@ -254,6 +257,7 @@ class TextClassifier:
             device=result.device,
             multi_label=spec.multi_label,
             threshold=threshold,
+            label_separator=spec.label_separator,
             info={
                 "mode": spec.mode,
                 "pooling": spec.pooling,
@@ -420,6 +424,7 @@ def load_text_data(
     DataError
         No usable row is left.
     """
+    import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
@@ -435,7 +440,16 @@ def load_text_data(
         artifacts.local_path(version.artifact_key), columns=[spec.text, spec.label]
     )
     text = pc.cast(table.column(spec.text), "string")
-    label = pc.cast(table.column(spec.label), "string")
+    label = table.column(spec.label)
+    if spec.multi_label:
+        # a list column stays lists; an empty or missing cell is a text with no label
+        # (CSV files cannot tell the two apart)
+        if not pa.types.is_list(label.type) and not pa.types.is_large_list(label.type):
+            label = pc.fill_null(pc.cast(label, "string"), "")
+        else:
+            label = pc.fill_null(label, pa.scalar([], label.type))
+    else:
+        label = pc.cast(label, "string")
     has_label = pc.is_valid(label)
     has_text = pc.and_(
         pc.is_valid(text), pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(text)), 0)
@@ -488,6 +502,11 @@ def _finetune_one(
         "stopped_early": result.stopped_early,
         **result.timings,
     }
+    if spec.refit and v_rows and spec.multi_label and spec.threshold is None:
+        # the refit trains on the validation texts: choose the threshold before it
+        facts["threshold"] = _threshold_on(result, spec, v_rows, y_valid)
+        if log is not None:
+            log(f"multi-label threshold {facts['threshold']:g} (best validation micro-F1)")
     if spec.refit and v_rows and result.best_epoch > 0:
         epochs = result.best_epoch
         if log is not None:
@@ -503,7 +522,7 @@ def _finetune_one(
             [*train_rows, *v_rows],
             np.concatenate([y_train, y_valid]),
             [],
-            np.empty(0, dtype=np.int64),
+            y_valid[:0],
             progress=progress,
             log=log,
             init_seed=init_seed,
@@ -543,6 +562,21 @@ def _metrics(y: np.ndarray, proba: np.ndarray, predictor: TextPredictor) -> dict
             y, proba, predictor.classes, threshold=predictor.label_threshold or 0.5
         )
     return classification_metrics(y, proba, predictor.classes)
+
+
+def _threshold_on(
+    result: Any, spec: TextClassificationSpec, texts: list[str], y: np.ndarray
+) -> float:
+    """The multi-label threshold with the best micro-F1 of a fine-tuned model on ``texts``."""
+    from leptonic.tasks.textcls._data import Encoded
+    from leptonic.tasks.textcls._finetune import evaluate_logits
+    from leptonic.tasks.textcls._multilabel import choose_threshold, sigmoid
+    from leptonic.tasks.textcls._runtime import torch_module
+
+    enc = Encoded.from_texts(result.tokenizer, texts, spec.max_length)
+    device = torch_module().device(result.device)
+    logits = evaluate_logits(result.model, enc, spec.eval_batch_size, device, result.precision)
+    return choose_threshold(y, sigmoid(logits))
 
 
 def _member_progress(progress: ProgressFn | None, i: int, n: int) -> ProgressFn | None:

@@ -63,6 +63,7 @@ class OnnxTextPredictor(TextPredictor):
             batch_size=source.batch_size,
             multi_label=source.multi_label,
             threshold=source.label_threshold,
+            label_separator=source.label_separator,
             info={**source.info, "runtime": "onnxruntime"},
         )
         self.source = source

@@ -155,7 +155,8 @@ class TextPredictor:
     multi_label, threshold
         A multi-label model scores each label on its own (sigmoid; the
         probabilities do not sum to one) and gives every label whose
-        probability reaches ``threshold`` (unset: 0.5).
+        probability reaches ``threshold`` (unset: 0.5); ``label_separator`` joins
+        the labels of a string cell given to :meth:`evaluate`.
     info
         Extra facts saved with the model (base model, mode, metrics...).
     """
@@ -179,6 +180,7 @@ class TextPredictor:
         precision: str = "fp32",
         multi_label: bool = False,
         threshold: float | None = None,
+        label_separator: str = "|",
         info: Mapping[str, Any] | None = None,
     ) -> None:
         if flavor not in FLAVORS:
@@ -201,6 +203,7 @@ class TextPredictor:
         self.label_threshold = (
             (0.5 if threshold is None else float(threshold)) if self.multi_label else None
         )
+        self.label_separator = label_separator
         self.info = dict(info or {})
         self._device: Any = None
         if net is not None:
@@ -310,7 +313,7 @@ class TextPredictor:
     def evaluate(self, texts: Sequence[str], labels: Sequence[Any]) -> dict[str, Any]:
         """Accuracy, macro-F1, per-class report and confusion matrix on labelled texts
         (multi-label: :func:`~leptonic.evaluation.classification.multilabel_metrics`, each
-        label cell a list of labels or a string of them joined by ``|``).
+        label cell a list of labels or a string of them joined by ``label_separator``).
 
         Raises
         ------
@@ -320,7 +323,9 @@ class TextPredictor:
         from leptonic.evaluation.classification import classification_metrics, multilabel_metrics
 
         if self.multi_label:
-            y, _ = encode_multilabels(labels, self.classes, min_classes=0)
+            y, _ = encode_multilabels(
+                labels, self.classes, separator=self.label_separator, min_classes=0
+            )
         else:
             y, _ = encode_labels(labels, self.classes, min_classes=1)
         p = self.predict_batch(texts)
@@ -377,6 +382,7 @@ class TextPredictor:
             "pooling": "mean" if self.flavor == "mean_pool" else "cls",
             "multi_label": self.multi_label,
             "threshold": self.label_threshold,
+            "label_separator": self.label_separator,
             "versions": _versions("leptonic", "torch", "transformers", "scikit-learn"),
             "info": self.info,
         }
@@ -426,6 +432,7 @@ class TextPredictor:
             "batch_size": info.get("batch_size", 64),
             "multi_label": bool(info.get("multi_label", False)),
             "threshold": info.get("threshold"),
+            "label_separator": info.get("label_separator", "|"),
             "info": info.get("info") or {},
         }
         if flavor == "tfidf":

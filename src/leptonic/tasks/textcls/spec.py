@@ -47,13 +47,16 @@ class TextClassificationSpec:
         its own (a sigmoid per label: one-vs-rest logistic heads, binary
         cross-entropy when fine-tuning) and answers with every label whose
         probability reaches ``threshold``. Metrics: subset accuracy (all labels
-        right), micro- and macro-F1, Hamming loss, per-label report.
+        right), micro- and macro-F1, Hamming loss, per-label report. In a
+        dataset's label column (strings or lists), an empty or missing cell is a
+        text with no label (CSV files cannot tell the two apart).
     label_separator
         ``multi_label``: what joins the labels of one text in a string cell.
     threshold
         ``multi_label``: the probability from which a label is given. Unset:
         chosen on the validation texts (the value of 0.05 to 0.95 with the best
-        micro-F1), or 0.5 without validation texts.
+        micro-F1; with ``refit``, before the refit; for a soup, the median of its
+        models'), or 0.5 without validation texts.
     max_length
         Tokens kept per text (longer texts are truncated). Batches are padded to
         their longest text only.
