@@ -280,7 +280,6 @@ class TextRuntime(OneVersionRuntime):
         )
         self.classes: list[str] = list(predictor.classes)
         self.multi_label = bool(getattr(predictor, "multi_label", False))
-        self.threshold = float(getattr(predictor, "label_threshold", None) or 0.5)
         self.salt = salt
 
     @property
@@ -372,9 +371,7 @@ class TextRuntime(OneVersionRuntime):
             "top_k": ranked,
         }
         if self.multi_label:  # every label from the model's threshold up, most probable first
-            given = [
-                self.classes[i] for i in np.argsort(-p, kind="stable") if p[i] >= self.threshold
-            ]
+            given = self.predictor.given_labels(p)
             out["labels"] = given
             # the decision: those labels joined, or uncertain when none reaches the threshold
             decision = "|".join(given) if given else self.policy.uncertain_label

@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import expit as sigmoid
 
 __all__ = ["THRESHOLDS", "choose_threshold", "f1_scores", "multilabel_validation", "sigmoid"]
 
 #: The thresholds a multi-label model chooses from on validation texts.
 THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.05), 2)
-
-
-def sigmoid(z: np.ndarray) -> np.ndarray:
-    """Elementwise logistic function, without overflow for large ``|z|``."""
-    out = np.empty_like(z, dtype=np.float64)
-    pos = z >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
-    e = np.exp(z[~pos])
-    out[~pos] = e / (1.0 + e)
-    return out
 
 
 def _micro_f1(y: np.ndarray, proba: np.ndarray, threshold: float) -> float:

@@ -223,16 +223,10 @@ class TextClassifier:
             and not spec.refit
             and (spec.soup > 1 or (spec.multi_label and threshold is None))
         ):
-            from leptonic.tasks.textcls._data import Encoded
-            from leptonic.tasks.textcls._finetune import evaluate_logits, validation_metrics
+            from leptonic.tasks.textcls._finetune import validation_metrics
             from leptonic.tasks.textcls._multilabel import choose_threshold, sigmoid
-            from leptonic.tasks.textcls._runtime import torch_module
 
-            enc = Encoded.from_texts(result.tokenizer, v_rows, spec.max_length)
-            device = torch_module().device(result.device)
-            logits = evaluate_logits(
-                result.model, enc, spec.eval_batch_size, device, result.precision
-            )
+            logits = _logits_on(result, spec, v_rows)
             if spec.multi_label and threshold is None:
                 threshold = choose_threshold(y_valid, sigmoid(logits))
                 facts["threshold"] = threshold
@@ -369,7 +363,7 @@ def train_text_classifier(
     model = TextClassifier(fixed).fit(train_texts, train_labels, progress=progress, log=log)
     timings["fit_s"] = round(time.perf_counter() - t0, 3)
     t0 = time.perf_counter()
-    test_metrics = _metrics(y[test], model.predict_proba(test_texts), model.predictor_)
+    test_metrics = model.predictor_.metrics(y[test], model.predict_proba(test_texts))
     timings["test_s"] = round(time.perf_counter() - t0, 3)
     if log:
         log(
@@ -381,7 +375,7 @@ def train_text_classifier(
         t0 = time.perf_counter()
         base_spec = TextClassificationSpec.from_dict({**fixed.to_dict(), "mode": "tfidf"})
         base = TextClassifier(base_spec).fit(train_texts, train_labels)
-        baseline_metrics = _metrics(y[test], base.predict_proba(test_texts), base.predictor_)
+        baseline_metrics = base.predictor_.metrics(y[test], base.predict_proba(test_texts))
         timings["baseline_s"] = round(time.perf_counter() - t0, 3)
         if log:
             log(
@@ -504,7 +498,9 @@ def _finetune_one(
     }
     if spec.refit and v_rows and spec.multi_label and spec.threshold is None:
         # the refit trains on the validation texts: choose the threshold before it
-        facts["threshold"] = _threshold_on(result, spec, v_rows, y_valid)
+        from leptonic.tasks.textcls._multilabel import choose_threshold, sigmoid
+
+        facts["threshold"] = choose_threshold(y_valid, sigmoid(_logits_on(result, spec, v_rows)))
         if log is not None:
             log(f"multi-label threshold {facts['threshold']:g} (best validation micro-F1)")
     if spec.refit and v_rows and result.best_epoch > 0:
@@ -553,30 +549,15 @@ def _split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.nd
     return stratified_split(multilabel_strata(y) if y.ndim == 2 else y, fraction, seed)
 
 
-def _metrics(y: np.ndarray, proba: np.ndarray, predictor: TextPredictor) -> dict[str, Any]:
-    """Test metrics of a fitted model's probabilities."""
-    from leptonic.evaluation.classification import classification_metrics, multilabel_metrics
-
-    if predictor.multi_label:
-        return multilabel_metrics(
-            y, proba, predictor.classes, threshold=predictor.label_threshold or 0.5
-        )
-    return classification_metrics(y, proba, predictor.classes)
-
-
-def _threshold_on(
-    result: Any, spec: TextClassificationSpec, texts: list[str], y: np.ndarray
-) -> float:
-    """The multi-label threshold with the best micro-F1 of a fine-tuned model on ``texts``."""
+def _logits_on(result: Any, spec: TextClassificationSpec, texts: list[str]) -> np.ndarray:
+    """The logits of a fine-tuned model (a ``FinetuneResult``) on ``texts``."""
     from leptonic.tasks.textcls._data import Encoded
     from leptonic.tasks.textcls._finetune import evaluate_logits
-    from leptonic.tasks.textcls._multilabel import choose_threshold, sigmoid
     from leptonic.tasks.textcls._runtime import torch_module
 
     enc = Encoded.from_texts(result.tokenizer, texts, spec.max_length)
     device = torch_module().device(result.device)
-    logits = evaluate_logits(result.model, enc, spec.eval_batch_size, device, result.precision)
-    return choose_threshold(y, sigmoid(logits))
+    return evaluate_logits(result.model, enc, spec.eval_batch_size, device, result.precision)
 
 
 def _member_progress(progress: ProgressFn | None, i: int, n: int) -> ProgressFn | None:

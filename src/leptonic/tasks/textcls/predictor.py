@@ -276,11 +276,12 @@ class TextPredictor:
         """The most probable class of each text; multi-label: the list of its labels."""
         p = self.predict_batch(texts)
         if self.multi_label:
-            return [self._given(row) for row in p]
+            return [self.given_labels(row) for row in p]
         return [self.classes[i] for i in np.argmax(p, axis=1)]
 
-    def _given(self, p: np.ndarray) -> list[str]:
-        """Multi-label: the labels at or above the threshold, most probable first."""
+    def given_labels(self, p: np.ndarray) -> list[str]:
+        """Multi-label: the labels of one row of probabilities at or above the threshold,
+        most probable first."""
         order = np.argsort(-p, kind="stable")
         return [self.classes[i] for i in order if p[i] >= (self.label_threshold or 0.5)]
 
@@ -307,7 +308,7 @@ class TextPredictor:
             "top_k": [{"label": self.classes[i], "probability": float(p[i])} for i in order],
         }
         if self.multi_label:
-            out["labels"] = self._given(p)
+            out["labels"] = self.given_labels(p)
         return out
 
     def evaluate(self, texts: Sequence[str], labels: Sequence[Any]) -> dict[str, Any]:
@@ -320,8 +321,6 @@ class TextPredictor:
         TargetError
             A label is not in the model's label map.
         """
-        from leptonic.evaluation.classification import classification_metrics, multilabel_metrics
-
         if self.multi_label:
             y, _ = encode_multilabels(
                 labels, self.classes, separator=self.label_separator, min_classes=0
@@ -333,6 +332,14 @@ class TextPredictor:
             raise InvalidInput(
                 f"{len(p)} texts but {len(y)} labels; pass one label per text", field="label"
             )
+        return self.metrics(y, p)
+
+    def metrics(self, y: np.ndarray, p: np.ndarray) -> dict[str, Any]:
+        """Metrics of probabilities ``p`` (from :meth:`predict_batch`) against encoded labels
+        ``y``: class positions, or for a multi-label model a 0/1 matrix, scored at its
+        threshold."""
+        from leptonic.evaluation.classification import classification_metrics, multilabel_metrics
+
         if self.multi_label:
             return multilabel_metrics(y, p, self.classes, threshold=self.label_threshold or 0.5)
         return classification_metrics(y, p, self.classes)
