@@ -84,6 +84,8 @@ def test_spec_round_trips_and_rejects_bad_values() -> None:
         ({"resume": True}, "resume"),
         ({"precision": "fp8"}, "precision"),
         ({"pooling": "max"}, "pooling"),
+        ({"time_limit": 0}, "time_limit"),
+        ({"mode": "frozen", "time_limit": 60}, "time_limit"),
     ):
         with pytest.raises(InvalidInput) as info:
             TextClassificationSpec(**kwargs)  # type: ignore[arg-type]
@@ -435,9 +437,13 @@ def test_a_soup_averages_models_fine_tuned_from_one_start(
     texts, labels = tiny
     ckpt = tmp_path / "ckpt"
     seen: list[tuple[int, int]] = []
+    lines: list[str] = []
     clf = TextClassifier(_spec(mode="full", epochs=1, soup=2, checkpoint_dir=str(ckpt)))
-    clf.fit(texts, labels, progress=lambda done, total: seen.append((done, total)))
+    clf.fit(
+        texts, labels, progress=lambda done, total: seen.append((done, total)), log=lines.append
+    )
     assert seen == [(step, 6) for step in range(1, 7)]  # 3 steps per model, as one run
+    assert sum("linear probe" in line for line in lines) == 1  # the start is fitted once
     assert [m["seed"] for m in clf.facts_["soup"]] == [0, 1]
     assert {h["model"] for h in clf.history_} == {1, 2}
     assert set(clf.facts_["soup_valid"]) == {"valid_loss", "valid_accuracy", "valid_macro_f1"}
@@ -451,6 +457,24 @@ def test_a_soup_averages_models_fine_tuned_from_one_start(
     for name in kept[0]:
         torch.testing.assert_close(soup[name].detach(), (kept[0][name] + kept[1][name]) / 2)
     assert clf.predict_proba(texts[:3]).shape == (3, len(INTENTS))
+
+
+def test_a_time_limit_stops_epochs_and_soup_models_that_would_not_fit(
+    tiny: tuple[list[str], list[str]],
+) -> None:
+    """A limit already spent: the first model's first epoch still runs, nothing more
+    does; the "soup" is that model alone, and the run says so."""
+    need_torch()
+    texts, labels = tiny
+    lines: list[str] = []
+    clf = TextClassifier(_spec(mode="full", epochs=3, soup=3, time_limit=1e-3))
+    clf.fit(texts, labels, log=lines.append)
+    assert [h["epoch"] for h in clf.history_] == [1]
+    assert clf.facts_["stopped_for_time"] is True and clf.best_epoch_ == 1
+    assert len(clf.facts_["soup"]) == 1 and "soup_valid" not in clf.facts_
+    assert "soup" not in clf.predictor_.info
+    assert any("the soup keeps 1 of 3 models" in line for line in lines)
+    assert clf.predict_proba(texts[:2]).shape == (2, len(INTENTS))
 
 
 def test_a_run_is_compared_with_the_tfidf_baseline(tiny: tuple[list[str], list[str]]) -> None:

@@ -80,6 +80,11 @@ class FinetuneResult:
     device: str
     precision: str
     timings: dict[str, float] = field(default_factory=dict)
+    #: The linear-probe head the fine-tuning started from (``mean`` pooling), as
+    #: (weight, bias): a soup's next model on the same texts starts from it too.
+    probe: tuple[np.ndarray, np.ndarray] | None = None
+    #: Training stopped before ``spec.epochs`` because the next epoch would pass the deadline.
+    stopped_for_time: bool = False
 
 
 def _lora(model: Any, spec: TextClassificationSpec, task_type: str | None) -> Any:
@@ -118,9 +123,12 @@ def _mean_pool_model(
     log: LogFn | None,
     *,
     probe_head: bool = True,
-) -> Any:
-    """Encoder + mean pooling + a head started from a linear probe (LP-FT); without
-    ``probe_head`` (resuming: the head comes from the checkpoint) a zero head."""
+    head: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[Any, tuple[np.ndarray, np.ndarray] | None]:
+    """Encoder + mean pooling + a head started from a linear probe (LP-FT), and that
+    probe's (weight, bias); ``head`` is a probe already fitted on these texts (a
+    soup's earlier model); without ``probe_head`` (resuming: the head comes from the
+    checkpoint) a zero head."""
     torch = torch_module()
     tf = transformers_module()
     from leptonic.tasks.textcls._heads import embed, probe
@@ -132,16 +140,21 @@ def _mean_pool_model(
     dim = int(encoder.config.hidden_size)
     model = MeanPoolClassifier(encoder, torch.zeros(k, dim), torch.zeros(k)).to(device)
     if probe_head:
-        emb = embed(model, train, spec.eval_batch_size, device, precision, None)
-        weight, bias = probe(spec, y_train, emb, k)
+        if head is None:
+            emb = embed(model, train, spec.eval_batch_size, device, precision, None)
+            head = probe(spec, y_train, emb, k)
+            if log:
+                log(
+                    f"linear probe on frozen embeddings for the head: {time.perf_counter() - t0:.1f}s"
+                )
         with torch.no_grad():
-            model.head.weight.copy_(torch.from_numpy(weight))
-            model.head.bias.copy_(torch.from_numpy(bias))
-        if log:
-            log(f"linear probe on frozen embeddings for the head: {time.perf_counter() - t0:.1f}s")
+            model.head.weight.copy_(torch.from_numpy(head[0]))
+            model.head.bias.copy_(torch.from_numpy(head[1]))
+    else:
+        head = None
     if spec.mode == "lora":
         model.encoder = _lora(encoder, spec, task_type=None)
-    return model
+    return model, head
 
 
 def _logits(model: Any, ids: Any, mask: Any) -> Any:
@@ -269,12 +282,18 @@ def finetune(
     progress: ProgressFn | None = None,
     log: LogFn | None = None,
     init_seed: int | None = None,
+    probe: tuple[np.ndarray, np.ndarray] | None = None,
+    deadline: float | None = None,
 ) -> FinetuneResult:
     """Fine-tune ``spec.base_model`` on the texts; keep the best epoch by validation macro-F1.
 
     ``init_seed`` (the models of a soup) seeds the new weights (head, LoRA
     adapters) apart from ``spec.seed``, which then seeds only the data order
-    and dropout: the soup's models start from the same point.
+    and dropout: the soup's models start from the same point. ``probe`` is the
+    linear-probe head of an earlier model on the same texts (``mean`` pooling),
+    used instead of fitting it again. With ``deadline`` (a ``time.perf_counter``
+    value), no epoch is started that would, at the last epoch's pace, end after it
+    (the first always runs).
     """
     torch = torch_module()
     tf = transformers_module()
@@ -295,10 +314,20 @@ def finetune(
             bool(spec.resume and spec.checkpoint_dir)
             and (Path(str(spec.checkpoint_dir)) / "state.json").is_file()
         )
-        model = _mean_pool_model(
-            spec, base, train, y_train, k, device, precision, log, probe_head=not resuming
+        model, probe = _mean_pool_model(
+            spec,
+            base,
+            train,
+            y_train,
+            k,
+            device,
+            precision,
+            log,
+            probe_head=not resuming,
+            head=probe,
         )
     else:
+        probe = None
         with quiet_transformers():
             model = tf.AutoModelForSequenceClassification.from_pretrained(
                 base,
@@ -368,6 +397,7 @@ def finetune(
             f"{per_epoch} steps per epoch, {spec.epochs} epochs at most"
         )
     last_epoch = start_epoch if state["stopped_early"] else spec.epochs
+    stopped_for_time = False
     for epoch in range(start_epoch, last_epoch):
         e0 = time.perf_counter()
         model.train()
@@ -429,6 +459,15 @@ def finetune(
             if log and state["stopped_early"]:
                 log(f"early stop: no better validation macro-F1 for {spec.patience} epochs")
             break
+        if (
+            deadline is not None
+            and epoch + 1 < spec.epochs
+            and time.perf_counter() + (time.perf_counter() - e0) > deadline
+        ):
+            stopped_for_time = True
+            if log:
+                log(f"time limit: epoch {epoch + 2} would end past it; training stops here")
+            break
     bar.finish()
     if best is not None:
         model.load_state_dict({n: v.to(device) for n, v in best.items()}, strict=False)
@@ -453,4 +492,6 @@ def finetune(
         device=str(device),
         precision=precision,
         timings={"tokenize_s": round(tokenize_s, 3), "finetune_s": round(train_s, 3)},
+        probe=probe,
+        stopped_for_time=stopped_for_time,
     )

@@ -25,7 +25,7 @@ from leptonic.tasks.textcls._data import (
     multilabel_strata,
     stratified_split,
 )
-from leptonic.tasks.textcls._progress import LogFn, ProgressFn
+from leptonic.tasks.textcls._progress import LogFn, ProgressFn, format_seconds
 from leptonic.tasks.textcls._runtime import threads
 from leptonic.tasks.textcls.predictor import TextPredictor
 from leptonic.tasks.textcls.spec import TextClassificationSpec
@@ -176,7 +176,20 @@ class TextClassifier:
         members: list[dict[str, Any]] = []
         history: list[dict[str, Any]] = []
         losses: list[float] = []
+        probes: dict[str, Any] = {}
+        started = time.perf_counter()
+        deadline = None if spec.time_limit is None else started + spec.time_limit
         for i in range(spec.soup):
+            if deadline is not None and i > 0:
+                per_model = (time.perf_counter() - started) / i
+                if time.perf_counter() + per_model > deadline:
+                    if log is not None:
+                        log(
+                            f"time limit: a model takes {format_seconds(per_model)} and "
+                            f"{format_seconds(max(0.0, deadline - time.perf_counter()))} are "
+                            f"left; the soup keeps {i} of {spec.soup} models"
+                        )
+                    break
             member = spec
             if spec.soup > 1:
                 folder = spec.checkpoint_dir
@@ -193,6 +206,8 @@ class TextClassifier:
                 _member_progress(progress, i, spec.soup),
                 log,
                 init_seed=spec.seed,
+                probes=probes,
+                deadline=deadline,
             )
             members.append({"seed": member.seed, **facts})
             history += (
@@ -214,15 +229,12 @@ class TextClassifier:
             # chosen before each model's refit; a soup takes their median
             threshold = float(np.median([m["threshold"] for m in members]))
         self.history_, self.losses_, self.best_epoch_ = history, losses, result.best_epoch
+        souped = len(members) > 1
         if spec.soup > 1:
             facts["soup"] = members
         # the kept model's scores on the validation texts: a soup's own, a multi-label
         # model's threshold (not after a refit: those texts were then trained on)
-        if (
-            v_rows
-            and not spec.refit
-            and (spec.soup > 1 or (spec.multi_label and threshold is None))
-        ):
+        if v_rows and not spec.refit and (souped or (spec.multi_label and threshold is None)):
             from leptonic.tasks.textcls._finetune import validation_metrics
             from leptonic.tasks.textcls._multilabel import choose_threshold, sigmoid
 
@@ -232,11 +244,11 @@ class TextClassifier:
                 facts["threshold"] = threshold
                 if log is not None:
                     log(f"multi-label threshold {threshold:g} (best validation micro-F1)")
-            if spec.soup > 1:
+            if souped:
                 facts["soup_valid"] = validation_metrics(logits, y_valid, classes, threshold or 0.5)
                 if log is not None:
                     shown = ", ".join(f"{k} {v:.4f}" for k, v in facts["soup_valid"].items())
-                    log(f"soup of {spec.soup}: {shown}")
+                    log(f"soup of {len(members)}: {shown}")
         if spec.multi_label:
             facts["threshold"] = threshold if threshold is not None else 0.5
         mean = spec.pooling == "mean"
@@ -258,7 +270,7 @@ class TextClassifier:
                 "base_model": str(resolve_base_model(spec.base_model)),
                 "best_epoch": result.best_epoch,
                 "history": self.history_,
-                **({"soup": spec.soup} if spec.soup > 1 else {}),
+                **({"soup": len(members)} if souped else {}),
             },
         )
         return predictor, facts
@@ -472,9 +484,14 @@ def _finetune_one(
     log: LogFn | None,
     *,
     init_seed: int | None = None,
+    probes: dict[str, Any] | None = None,
+    deadline: float | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """One fine-tuned model (refit when the spec asks) and its facts; ``data`` is
-    (classes, training texts, their labels, validation texts, their labels)."""
+    (classes, training texts, their labels, validation texts, their labels).
+    ``probes`` keeps the linear-probe heads fitted so far on these texts (the fit's
+    and the refit's), for a soup's next model; ``deadline`` bounds the epochs of
+    the fit (not of the refit)."""
     from leptonic.tasks.textcls._finetune import finetune
 
     classes, train_rows, y_train, v_rows, y_valid = data
@@ -488,12 +505,17 @@ def _finetune_one(
         progress=progress,
         log=log,
         init_seed=init_seed,
+        probe=None if probes is None else probes.get("fit"),
+        deadline=deadline,
     )
+    if probes is not None and result.probe is not None:
+        probes["fit"] = result.probe
     facts: dict[str, Any] = {
         "device": result.device,
         "precision": result.precision,
         "best_epoch": result.best_epoch,
         "stopped_early": result.stopped_early,
+        **({"stopped_for_time": True} if result.stopped_for_time else {}),
         **result.timings,
     }
     if spec.refit and v_rows and spec.multi_label and spec.threshold is None:
@@ -522,7 +544,10 @@ def _finetune_one(
             progress=progress,
             log=log,
             init_seed=init_seed,
+            probe=None if probes is None else probes.get("refit"),
         )
+        if probes is not None and result.probe is not None:
+            probes["refit"] = result.probe
         # the record of validation (and the epoch it chose) stays the first run's
         result.history, result.best_epoch = history, best_epoch
         facts.update(refit=True, refit_epochs=epochs, refit_s=result.timings["finetune_s"])

@@ -98,6 +98,14 @@ class TextClassificationSpec:
         soup's validation scores. On Banking77 (``benchmarks/text.py``: 80/20 split,
         8 epochs, no refit) single models scored 0.9184-0.9244 by seed, a
         soup of three 0.9249 and a soup of four 0.9254.
+    time_limit
+        ``full`` and ``lora``: seconds the fine-tuning may take (unset: no limit).
+        No epoch is started that would, at the previous epoch's pace, end past
+        it (a model's first epoch always runs; the best epoch so far is kept),
+        and a soup starts another model only while one more, at the pace of
+        those before, fits: the soup then averages the models it has (the run
+        records how many). A refit is not cut. On a slower machine a run with a
+        limit trains less, rather than longer.
     pooling
         ``full`` and ``lora``: ``mean`` (the default) averages the token
         vectors, as sentence encoders such as MiniLM were trained to, and starts
@@ -153,6 +161,7 @@ class TextClassificationSpec:
     freeze_embeddings: bool = True
     refit: bool = False
     soup: int = 1
+    time_limit: float | None = None
     pooling: str = "mean"
     lora_r: int = 16
     lora_alpha: int = 32
@@ -219,7 +228,7 @@ class TextClassificationSpec:
             raise bad("patience", "must be 0 (no early stopping) or more")
         if self.max_length < 8:
             raise bad("max_length", "must be at least 8 tokens")
-        for name in ("lr", "head_lr", "C"):
+        for name in ("lr", "head_lr", "C", "time_limit"):
             value = getattr(self, name)
             if value is None:
                 continue
@@ -253,6 +262,12 @@ class TextClassificationSpec:
                 "soup",
                 f"is {self.soup}; a soup averages fine-tuned models: use mode "
                 "'full' or 'lora', or soup 1",
+            )
+        if self.time_limit is not None and self.mode not in ("full", "lora"):
+            raise bad(
+                "time_limit",
+                f"applies to fine-tuning (modes 'full' and 'lora'); mode {self.mode!r} "
+                "has no epochs to stop: leave it unset",
             )
         if self.resume and self.checkpoint_dir is None:
             raise bad("resume", "needs checkpoint_dir: the folder to resume from")
