@@ -463,18 +463,29 @@ def test_a_time_limit_stops_epochs_and_soup_models_that_would_not_fit(
     tiny: tuple[list[str], list[str]],
 ) -> None:
     """A limit already spent: the first model's first epoch still runs, nothing more
-    does; the "soup" is that model alone, and the run says so."""
+    does; the "soup" is that model alone, the run says so, reports its progress done
+    and is still compared with the TF-IDF baseline."""
     need_torch()
     texts, labels = tiny
     lines: list[str] = []
-    clf = TextClassifier(_spec(mode="full", epochs=3, soup=3, time_limit=1e-3))
-    clf.fit(texts, labels, log=lines.append)
-    assert [h["epoch"] for h in clf.history_] == [1]
-    assert clf.facts_["stopped_for_time"] is True and clf.best_epoch_ == 1
-    assert len(clf.facts_["soup"]) == 1 and "soup_valid" not in clf.facts_
-    assert "soup" not in clf.predictor_.info
+    seen: list[tuple[int, int]] = []
+    result = train_text_classifier(
+        texts,
+        labels,
+        _spec(mode="full", epochs=3, soup=3, time_limit=1e-3),
+        test_fraction=0.25,
+        plots=False,
+        log=lines.append,
+        progress=lambda done, total: seen.append((done, total)),
+    )
+    assert [h["epoch"] for h in result.history] == [1]
+    assert result.facts["stopped_for_time"] is True
+    assert len(result.facts["soup"]) == 1 and "soup_valid" not in result.facts
+    assert "soup" not in result.predictor.info
     assert any("the soup keeps 1 of 3 models" in line for line in lines)
-    assert clf.predict_proba(texts[:2]).shape == (2, len(INTENTS))
+    assert seen[-1][0] == seen[-1][1]
+    assert result.baseline_metrics is not None
+    assert result.predictor.predict_batch(texts[:2]).shape == (2, len(INTENTS))
 
 
 def test_a_run_is_compared_with_the_tfidf_baseline(tiny: tuple[list[str], list[str]]) -> None:

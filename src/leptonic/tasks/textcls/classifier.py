@@ -189,6 +189,8 @@ class TextClassifier:
                             f"{format_seconds(max(0.0, deadline - time.perf_counter()))} are "
                             f"left; the soup keeps {i} of {spec.soup} models"
                         )
+                    if progress is not None:  # the run ends here: report it done
+                        progress(spec.soup, spec.soup)
                     break
             member = spec
             if spec.soup > 1:
@@ -207,7 +209,9 @@ class TextClassifier:
                 log,
                 init_seed=spec.seed,
                 probes=probes,
-                deadline=deadline,
+                # a later model starts only when it is expected to fit: it is not cut
+                # (cut short, before its learning rate has decayed, it would spoil the soup)
+                deadline=deadline if i == 0 else None,
             )
             members.append({"seed": member.seed, **facts})
             history += (
@@ -385,7 +389,9 @@ def train_text_classifier(
     baseline_metrics = None
     if baseline and spec.mode != "tfidf":
         t0 = time.perf_counter()
-        base_spec = TextClassificationSpec.from_dict({**fixed.to_dict(), "mode": "tfidf"})
+        base_spec = TextClassificationSpec.from_dict(
+            {**fixed.to_dict(), "mode": "tfidf", "soup": 1, "time_limit": None}
+        )
         base = TextClassifier(base_spec).fit(train_texts, train_labels)
         baseline_metrics = base.predictor_.metrics(y[test], base.predict_proba(test_texts))
         timings["baseline_s"] = round(time.perf_counter() - t0, 3)

@@ -103,8 +103,9 @@ class TextClassificationSpec:
         No epoch is started that would, at the previous epoch's pace, end past
         it (a model's first epoch always runs; the best epoch so far is kept),
         and a soup starts another model only while one more, at the pace of
-        those before, fits: the soup then averages the models it has (the run
-        records how many). A refit is not cut. On a slower machine a run with a
+        those before, fits (a model once started is not cut): the soup then
+        averages the models it has (the run records how many). A refit is not
+        cut, and scoring (validation, test, the baseline) comes on top. On a slower machine a run with a
         limit trains less, rather than longer.
     pooling
         ``full`` and ``lora``: ``mean`` (the default) averages the token
