@@ -11,7 +11,7 @@ Runtimes (the policy's ``runtime`` and ``precision``): torch fp32, torch with
 bf16 autocast, and the ONNX Runtime export (checked against torch when the
 endpoint loads it). 16 lean keep-alive HTTP clients (asyncio streams) send
 real Banking77 utterances for a fixed time; the table shows throughput,
-p50/p99 latency and the mean batch size. The model is the MiniLM encoder with
+p50/p99 latency, the mean batch size and the share of the time the model was busy. The model is the MiniLM encoder with
 a 77-class head (what a Banking77 model computes; the weights' values do not
 change the cost) unless ``--model`` names a folder saved by
 ``TextPredictor.save``. Clients and server share this machine's cores. Prints
@@ -183,6 +183,8 @@ async def _load(
         "p50_ms": lat["p50"],
         "p99_ms": lat["p99"],
         "mean_batch": (after["items"] - before["items"]) / batches if batches else 0.0,
+        # share of the time the model was computing (the rest: waiting for requests)
+        "model_busy": (after["busy_s"] - before["busy_s"]) / elapsed,
     }
 
 
@@ -290,6 +292,7 @@ def main() -> None:
                     f"{r['p50_ms']:.1f}",
                     f"{r['p99_ms']:.1f}",
                     f"{r['mean_batch']:.1f}",
+                    f"{r['model_busy']:.0%}",
                 ]
             )
     print_table(
@@ -305,6 +308,7 @@ def main() -> None:
             "p50 ms",
             "p99 ms",
             "mean batch",
+            "model busy",
         ],
         rows,
     )

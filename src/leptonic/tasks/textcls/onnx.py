@@ -66,6 +66,7 @@ class OnnxTextPredictor(TextPredictor):
             label_separator=source.label_separator,
             info={**source.info, "runtime": "onnxruntime"},
         )
+        self._packed = None  # the exported graph runs padded batches
         self.source = source
         self.path = Path(path)
         options = ort.SessionOptions()

@@ -206,10 +206,15 @@ class TextPredictor:
         self.label_separator = label_separator
         self.info = dict(info or {})
         self._device: Any = None
+        #: the padding-free pass of ``net`` (BERT encoders), or None: ``net``'s own
+        self._packed: Any = None
         if net is not None:
             torch = torch_module()
             self._device = torch.device(device)
             self.net = net.to(self._device).eval()
+            from leptonic.tasks.textcls._packed import packed_forward
+
+            self._packed = packed_forward(self.net)
 
     @property
     def inputs(self) -> list[dict[str, str]]:
@@ -234,13 +239,18 @@ class TextPredictor:
     @property
     def _call_cost(self) -> int:
         """Fixed cost of one forward pass, in padded tokens: above it, a batch is cut in two
-        (bf16 passes of new shapes are dearer on CPUs: oneDNN builds kernels per shape)."""
+        (bf16 passes of new shapes are dearer on CPUs: oneDNN builds kernels per shape;
+        a padding-free pass spends little on padding: cutting rarely pays)."""
+        if self._packed is not None:
+            return 256
         return 64 if self.precision == "bf16" else 8
 
     def _run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """Logits of one padded batch (inside :meth:`_context`)."""
+        """Logits of one padded batch (inside :meth:`_context`); BERT encoders skip the
+        padding (:mod:`._packed`)."""
         torch = torch_module()
-        out = self.net(
+        forward = self._packed if self._packed is not None else self.net
+        out = forward(
             torch.from_numpy(ids).to(self._device), torch.from_numpy(mask).to(self._device)
         )
         return np.asarray(out.float().cpu().numpy(), dtype=np.float64)
