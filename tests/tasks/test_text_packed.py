@@ -131,3 +131,19 @@ def test_the_predictor_answers_the_same_with_and_without_packing(parts: dict[str
     np.testing.assert_allclose(
         packed.predict_batch(TEXTS), plain.predict_batch(TEXTS), atol=1e-6, rtol=0
     )
+
+
+def test_a_batch_not_padded_on_the_right_runs_the_networks_own_pass(
+    parts: dict[str, Any],
+) -> None:
+    import torch
+
+    from leptonic.tasks.textcls._packed import packed_forward
+
+    net = parts["cls"]
+    forward = packed_forward(net)
+    assert forward is not None
+    ids, mask = _batch(parts["tokenizer"])
+    ids, mask = ids.flip(1).contiguous(), mask.flip(1).contiguous()  # padding on the left
+    with torch.inference_mode():
+        torch.testing.assert_close(forward(ids, mask), net(ids, mask))

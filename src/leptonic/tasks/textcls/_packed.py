@@ -36,8 +36,9 @@ def _plain_bert(bert: Any) -> bool:
 
     config = getattr(bert, "config", None)
     return (
-        isinstance(bert, BertModel)
+        type(bert) is BertModel  # (a subclass may change what a layer computes)
         and config is not None
+        # (older transformers releases also offered relative position embeddings)
         and getattr(config, "position_embedding_type", "absolute") == "absolute"
         and not getattr(config, "is_decoder", False)
         and not getattr(config, "add_cross_attention", False)
@@ -52,7 +53,6 @@ def _packed_hidden(bert: Any, ids: torch.Tensor, mask: torch.Tensor) -> tuple[to
     embedded = bert.embeddings(input_ids=ids)
     where = mask.reshape(-1).nonzero().squeeze(1)
     h = embedded.reshape(batch * length, -1).index_select(0, where)
-    width = h.shape[1]
     keep = mask.bool()[:, None, None, :]
     for layer in bert.encoder.layer:
         att = layer.attention.self
@@ -60,16 +60,22 @@ def _packed_hidden(bert: Any, ids: torch.Tensor, mask: torch.Tensor) -> tuple[to
         qkv = []
         for proj in (att.query, att.key, att.value):
             x = proj(h)
-            full = x.new_zeros(batch * length, width).index_copy_(0, where, x)
+            full = x.new_zeros(batch * length, x.shape[1]).index_copy_(0, where, x)
             qkv.append(full.view(batch, length, heads, size).transpose(1, 2))
         q, k, v = qkv
         ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, scale=att.scaling)
-        ctx = ctx.transpose(1, 2).reshape(batch * length, width).index_select(0, where)
+        ctx = ctx.transpose(1, 2).reshape(batch * length, -1).index_select(0, where)
         out = layer.attention.output
         a = out.LayerNorm(out.dense(ctx) + h)
         inner = layer.intermediate.intermediate_act_fn(layer.intermediate.dense(a))
         h = layer.output.LayerNorm(layer.output.dense(inner) + a)
     return h, where
+
+
+def _bert_classifier() -> Any:
+    from transformers import BertForSequenceClassification
+
+    return BertForSequenceClassification
 
 
 def packed_forward(net: Any) -> Forward | None:
@@ -90,12 +96,14 @@ def packed_forward(net: Any) -> Forward | None:
     bert = getattr(model, "bert", None)
     if (
         bert is not None
-        and type(model).__name__ == "BertForSequenceClassification"
+        and type(model) is _bert_classifier()
         and _plain_bert(bert)
         and bert.pooler is not None
     ):
 
         def cls_logits(ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+            if not bool(mask[:, 0].all()):  # not right-padded, or an empty row
+                return net(ids, mask)
             h, _ = _packed_hidden(bert, ids, mask)
             # right padding: a row's first token ([CLS]) follows the real tokens before it
             lengths = mask.sum(dim=1)

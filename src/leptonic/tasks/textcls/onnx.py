@@ -58,6 +58,7 @@ class OnnxTextPredictor(TextPredictor):
             classes=source.classes,
             tokenizer=source.tokenizer,
             net=source.net,
+            device=str(source._device),  # (the source's module stays where it runs)
             max_length=source.max_length,
             max_chars=source.max_chars,
             batch_size=source.batch_size,
