@@ -168,3 +168,26 @@ def need_torch() -> None:
     import torch
 
     torch.set_num_threads(1)
+
+
+def minilm(num_labels: int | None = None) -> tuple[Any, Any]:
+    """The bundled MiniLM encoder (with a new ``num_labels`` classifier, seeded, when
+    asked) and its tokenizer; call :func:`need_torch` first."""
+    import torch
+
+    from leptonic.tasks.textcls import resolve_base_model
+    from leptonic.tasks.textcls._runtime import quiet_transformers, transformers_module
+
+    torch.manual_seed(0)
+    tf = transformers_module()
+    base = resolve_base_model(None)
+    with quiet_transformers():
+        model = (
+            tf.AutoModel.from_pretrained(base, local_files_only=True)
+            if num_labels is None
+            else tf.AutoModelForSequenceClassification.from_pretrained(
+                base, num_labels=num_labels, local_files_only=True
+            )
+        )
+        tokenizer = tf.AutoTokenizer.from_pretrained(base, local_files_only=True)
+    return model, tokenizer

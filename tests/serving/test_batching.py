@@ -16,6 +16,7 @@ import pytest
 
 from leptonic.errors import InvalidInput
 from leptonic.serving.batching import BatcherClosed, MicroBatcher, Overloaded
+from support import minilm
 
 
 class GatedModel:
@@ -176,19 +177,11 @@ def test_with_a_real_text_predictor() -> None:
     pytest.importorskip("transformers", reason="pip install 'leptonic[text]'")
     import torch
 
-    from leptonic.tasks.textcls import TextPredictor, resolve_base_model
+    from leptonic.tasks.textcls import TextPredictor
     from leptonic.tasks.textcls._nets import LogitsOf
-    from leptonic.tasks.textcls._runtime import quiet_transformers, transformers_module
 
     torch.set_num_threads(1)
-    torch.manual_seed(0)
-    tf = transformers_module()
-    base = resolve_base_model(None)
-    with quiet_transformers():
-        model = tf.AutoModelForSequenceClassification.from_pretrained(
-            base, num_labels=3, local_files_only=True
-        )
-        tokenizer = tf.AutoTokenizer.from_pretrained(base, local_files_only=True)
+    model, tokenizer = minilm(num_labels=3)
     predictor = TextPredictor(
         flavor="transformer",
         classes=["negative", "neutral", "positive"],

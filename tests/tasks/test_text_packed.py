@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from support import need_torch
+from support import minilm, need_torch
 
 TEXTS = [
     "hi",
@@ -38,19 +38,10 @@ def parts() -> dict[str, Any]:
     need_torch()
     import torch
 
-    from leptonic.tasks.textcls import resolve_base_model
     from leptonic.tasks.textcls._nets import LogitsOf, MeanPoolClassifier
-    from leptonic.tasks.textcls._runtime import quiet_transformers, transformers_module
 
-    torch.manual_seed(0)
-    tf = transformers_module()
-    base = resolve_base_model(None)
-    with quiet_transformers():
-        cls = tf.AutoModelForSequenceClassification.from_pretrained(
-            base, num_labels=3, local_files_only=True
-        )
-        encoder = tf.AutoModel.from_pretrained(base, local_files_only=True)
-        tokenizer = tf.AutoTokenizer.from_pretrained(base, local_files_only=True)
+    cls, tokenizer = minilm(num_labels=3)
+    encoder, _ = minilm()
     head = torch.randn(3, encoder.config.hidden_size)
     return {
         "cls": LogitsOf(cls).eval(),

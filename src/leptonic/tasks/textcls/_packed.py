@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 from torch.nn import functional as F
+from transformers import BertForSequenceClassification, BertModel
 
 from leptonic.tasks.textcls._nets import LogitsOf, MeanPoolClassifier
 
@@ -32,8 +33,6 @@ Forward = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 def _plain_bert(bert: Any) -> bool:
     """A BERT encoder whose layers this module reproduces exactly."""
-    from transformers import BertModel
-
     config = getattr(bert, "config", None)
     return (
         type(bert) is BertModel  # (a subclass may change what a layer computes)
@@ -72,12 +71,6 @@ def _packed_hidden(bert: Any, ids: torch.Tensor, mask: torch.Tensor) -> tuple[to
     return h, where
 
 
-def _bert_classifier() -> Any:
-    from transformers import BertForSequenceClassification
-
-    return BertForSequenceClassification
-
-
 def packed_forward(net: Any) -> Forward | None:
     """``(input_ids, attention_mask) -> logits`` without work on padding, for the
     networks it knows (batches padded on the right, as :class:`Encoded` pads them);
@@ -96,7 +89,7 @@ def packed_forward(net: Any) -> Forward | None:
     bert = getattr(model, "bert", None)
     if (
         bert is not None
-        and type(model) is _bert_classifier()
+        and type(model) is BertForSequenceClassification
         and _plain_bert(bert)
         and bert.pooler is not None
     ):
