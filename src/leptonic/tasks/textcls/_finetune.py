@@ -2,9 +2,9 @@
 
 Built for CPUs first: texts are tokenised once, batches hold texts of similar
 length and are padded to their longest one, bf16 autocast is used where the
-CPU has AMX, the word embeddings stay fixed by default (half of MiniLM's
-weights: a smaller optimizer step), evaluation runs under
-``torch.inference_mode``. The learning rate warms up linearly, then decays
+CPU runs it natively (AMX, AVX-512 BF16), the word embeddings stay fixed by
+default (half of MiniLM's weights: a smaller optimizer step), evaluation runs
+under ``torch.inference_mode``. The learning rate warms up linearly, then decays
 linearly to zero; validation macro-F1 after each epoch drives early stopping
 and the choice of the weights that are kept. Multi-label specs train one
 sigmoid per label with binary cross-entropy.

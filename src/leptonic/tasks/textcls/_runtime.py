@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -19,6 +20,7 @@ from leptonic.errors import InvalidInput, MissingExtra
 
 __all__ = [
     "DEFAULT_BASE_MODEL",
+    "native_bf16",
     "pick_device",
     "pick_precision",
     "quiet_transformers",
@@ -149,19 +151,38 @@ def pick_device(device: str) -> Any:
     return torch.device(device)
 
 
-def pick_precision(precision: str, device: Any) -> str:
-    """``auto`` → ``bf16`` autocast where the hardware runs it fast, else ``fp32``.
+def native_bf16(device: Any) -> bool:
+    """Whether ``device`` runs bf16 matrix products in hardware.
 
-    On CPUs, bf16 pays off only with AMX tiles (Intel Sapphire Rapids and later);
-    elsewhere it is slower than fp32.
+    CUDA: where torch says so. CPUs: with AMX tiles (Intel Sapphire Rapids and
+    later) or AVX-512 BF16 instructions (AMD Zen 4 and later, Intel Cooper Lake);
+    elsewhere bf16 is emulated and slower than fp32.
     """
-    if precision != "auto":
-        return precision
     torch = torch_module()
     if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
-    return "bf16" if amx is not None and amx() else "fp32"
+        return bool(torch.cuda.is_bf16_supported())
+    if device.type != "cpu":
+        return False
+    checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
+
+
+def pick_precision(precision: str, device: Any) -> str:
+    """``auto`` → ``bf16`` autocast where the hardware runs it natively, else ``fp32``.
+
+    An explicit ``bf16`` on a device without native bf16 is kept, with a warning:
+    it runs, slower than fp32.
+    """
+    if precision == "auto":
+        return "bf16" if native_bf16(device) else "fp32"
+    if precision == "bf16" and not native_bf16(device):
+        warnings.warn(
+            f"precision 'bf16' on this {device.type} is emulated (no AMX or AVX-512 BF16): "
+            "slower than fp32; use precision 'auto' or 'fp32'",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return precision
 
 
 def autocast(precision: str, device: Any) -> contextlib.AbstractContextManager[Any]:

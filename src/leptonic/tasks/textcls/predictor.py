@@ -150,8 +150,8 @@ class TextPredictor:
     batch_size
         Texts per forward pass in :meth:`predict_batch`.
     device, precision
-        Where ``net`` runs; ``bf16`` runs it under bf16 autocast (faster on AMX
-        CPUs and GPUs, about 1e-2 off fp32 in probability).
+        Where ``net`` runs; ``bf16`` runs it under bf16 autocast (faster on GPUs
+        and CPUs with AMX or AVX-512 BF16, about 1e-2 off fp32 in probability).
     multi_label, threshold
         A multi-label model scores each label on its own (sigmoid; the
         probabilities do not sum to one) and gives every label whose

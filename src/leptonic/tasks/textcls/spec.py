@@ -128,7 +128,8 @@ class TextClassificationSpec:
         torch CPU threads during training (unset: torch's default).
     device, precision
         ``auto`` uses a CUDA GPU when present; ``precision`` ``auto`` trains with
-        bf16 autocast on GPUs and AMX CPUs, fp32 elsewhere. Prediction is fp32.
+        bf16 autocast on GPUs and on CPUs with AMX or AVX-512 BF16, fp32 elsewhere.
+        Prediction is fp32.
     checkpoint_dir, resume
         Write a checkpoint (safetensors + JSON, never pickle) after each epoch to
         ``checkpoint_dir``; with ``resume``, continue from the one found there.
