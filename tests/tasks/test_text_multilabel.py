@@ -239,3 +239,37 @@ def test_with_refit_the_threshold_is_chosen_before_the_refit(
     assert clf.predictor_.label_threshold == clf.facts_["threshold"]
     assert clf.predictor_.label_separator == ";"
     assert clf.predictor_.evaluate(texts[:20], ["card_lost;fees_complaint"] * 20)["n"] == 20
+
+
+def test_lora_soup_multi_label_merges_and_exports_to_onnx(
+    tickets: tuple[list[str], list[str]], tmp_path: Path
+) -> None:
+    need_torch()
+    pytest.importorskip("peft", reason="LoRA needs peft: pip install 'leptonic[text]'")
+    texts, labels = tickets
+    spec = _spec(mode="lora", epochs=1, lr=1e-3, lora_r=4, soup=2)
+    clf = TextClassifier(spec).fit(texts, labels)
+    assert len(clf.facts_["soup"]) == 2
+    encoder = clf.predictor_.net.encoder
+    assert not any("lora" in name for name, _ in encoder.named_parameters())
+    predictor = clf.predictor_
+    threshold = clf.facts_["threshold"]
+    assert predictor.multi_label and predictor.label_threshold == threshold
+    proba = predictor.predict_batch(texts[:12])
+    assert proba.shape == (12, len(INTENTS))
+    assert not np.allclose(proba.sum(axis=1), 1.0)  # one sigmoid per label, not a softmax
+    for row in predictor.predict_answers(texts[:12]):
+        assert sorted(row["labels"]) == sorted(
+            c for c, p in row["probabilities"].items() if p >= threshold
+        )
+    pytest.importorskip("onnxruntime", reason="ONNX needs onnxruntime: pip install onnxruntime")
+    pytest.importorskip("onnx", reason="ONNX export needs the onnx package: pip install onnx")
+    from leptonic.tasks.textcls.onnx import export_onnx
+
+    exported = export_onnx(predictor, tmp_path / "m.onnx", threads=1)
+    assert exported.info["max_abs_diff"] < 1e-4
+    assert exported.multi_label and exported.label_threshold == threshold
+    np.testing.assert_allclose(exported.predict_batch(texts[:12]), proba, atol=1e-4)
+    assert [r["labels"] for r in exported.predict_answers(texts[:12])] == [
+        r["labels"] for r in predictor.predict_answers(texts[:12])
+    ]
