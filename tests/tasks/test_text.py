@@ -86,6 +86,11 @@ def test_spec_round_trips_and_rejects_bad_values() -> None:
         ({"pooling": "max"}, "pooling"),
         ({"time_limit": 0}, "time_limit"),
         ({"mode": "frozen", "time_limit": 60}, "time_limit"),
+        ({"mlm_epochs": -1}, "mlm_epochs"),
+        ({"mlm_epochs": 1.5}, "mlm_epochs"),
+        ({"mode": "tfidf", "mlm_epochs": 2}, "mlm_epochs"),
+        ({"mlm_lr": 0}, "mlm_lr"),
+        ({"mlm_lr": None}, "mlm_lr"),
     ):
         with pytest.raises(InvalidInput) as info:
             TextClassificationSpec(**kwargs)  # type: ignore[arg-type]

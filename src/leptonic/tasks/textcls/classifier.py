@@ -9,8 +9,10 @@ reads the text and label columns of a dataset version.
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -168,17 +170,38 @@ class TextClassifier:
         progress: ProgressFn | None,
         log: LogFn | None,
     ) -> tuple[TextPredictor, dict[str, Any]]:
+        deadline = None if spec.time_limit is None else time.perf_counter() + spec.time_limit
+        with _adapted(spec, [*train_rows, *v_rows], progress, log) as (work, adapted):
+            predictor, facts = self._soup(
+                spec, work, (classes, train_rows, y_train, v_rows, y_valid), progress, log, deadline
+            )
+        if adapted is not None:
+            facts["mlm"] = adapted
+            predictor.info["mlm_epochs"] = spec.mlm_epochs
+        return predictor, facts
+
+    def _soup(
+        self,
+        spec: TextClassificationSpec,
+        work: TextClassificationSpec,
+        data: tuple[list[str], list[str], np.ndarray, list[str], np.ndarray],
+        progress: ProgressFn | None,
+        log: LogFn | None,
+        deadline: float | None,
+    ) -> tuple[TextPredictor, dict[str, Any]]:
+        """``spec.soup`` fine-tuned models of ``work`` (``spec``, or its copy that starts
+        from the adapted encoder) averaged into one predictor, and the run's facts."""
         from leptonic.tasks.textcls._nets import LogitsOf
         from leptonic.tasks.textcls._runtime import resolve_base_model
         from leptonic.tasks.textcls._soup import fold_into
 
+        classes, _, _, v_rows, y_valid = data
         first: Any = None
         members: list[dict[str, Any]] = []
         history: list[dict[str, Any]] = []
         losses: list[float] = []
         probes: dict[str, Any] = {}
         started = time.perf_counter()
-        deadline = None if spec.time_limit is None else started + spec.time_limit
         for i in range(spec.soup):
             if deadline is not None and i > 0:
                 per_model = (time.perf_counter() - started) / i
@@ -192,11 +215,11 @@ class TextClassifier:
                     if progress is not None:  # the run ends here: report it done
                         progress(spec.soup, spec.soup)
                     break
-            member = spec
+            member = work
             if spec.soup > 1:
                 folder = spec.checkpoint_dir
                 member = replace(
-                    spec,
+                    work,
                     seed=spec.seed + i,
                     checkpoint_dir=None if folder is None else str(Path(folder) / f"member-{i}"),
                 )
@@ -204,7 +227,7 @@ class TextClassifier:
                     log(f"soup: model {i + 1} of {spec.soup} (seed {member.seed})")
             result, facts = _finetune_one(
                 member,
-                (classes, train_rows, y_train, v_rows, y_valid),
+                data,
                 _member_progress(progress, i, spec.soup),
                 log,
                 init_seed=spec.seed,
@@ -558,6 +581,31 @@ def _finetune_one(
         result.history, result.best_epoch = history, best_epoch
         facts.update(refit=True, refit_epochs=epochs, refit_s=result.timings["finetune_s"])
     return result, facts
+
+
+@contextlib.contextmanager
+def _adapted(
+    spec: TextClassificationSpec,
+    texts: list[str],
+    progress: ProgressFn | None,
+    log: LogFn | None,
+) -> Iterator[tuple[TextClassificationSpec, dict[str, Any] | None]]:
+    """``spec`` and no facts, or with ``spec.mlm_epochs``: a copy of ``spec`` that starts
+    from the encoder adapted on ``texts`` and the adaptation's facts. The adapted
+    encoder lives in ``checkpoint_dir/adapted`` (kept for a resumed run) or in a
+    temporary folder removed afterwards."""
+    if not spec.mlm_epochs:
+        yield spec, None
+        return
+    from leptonic.tasks.textcls._adapt import adapt_encoder
+
+    with contextlib.ExitStack() as stack:
+        if spec.checkpoint_dir is not None:
+            folder = Path(spec.checkpoint_dir) / "adapted"
+        else:
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="leptonic-mlm-")))
+        facts = adapt_encoder(spec, texts, folder, progress=progress, log=log)
+        yield replace(spec, base_model=str(folder)), facts
 
 
 def _encode(

@@ -107,6 +107,16 @@ class TextClassificationSpec:
         averages the models it has (the run records how many). A refit is not
         cut, and scoring (validation, test, the baseline) comes on top. On a slower machine a run with a
         limit trains less, rather than longer.
+    mlm_epochs, mlm_lr
+        ``full`` and ``lora``: before fine-tuning, train the encoder this many
+        epochs as a masked language model on the run's texts (training and
+        validation, not their labels) at peak learning rate ``mlm_lr``
+        (task-adaptive pre-training: the encoder learns the domain's words). A
+        base without masked-LM head weights (MiniLM) gets a new head, trained
+        alone for one epoch first. Each epoch costs about one fine-tuning epoch;
+        a soup and a refit start from the same adapted encoder, which is kept in
+        ``checkpoint_dir/adapted`` when a checkpoint folder is set (a resumed
+        run reuses it). 0 (the default): no adaptation.
     pooling
         ``full`` and ``lora``: ``mean`` (the default) averages the token
         vectors, as sentence encoders such as MiniLM were trained to, and starts
@@ -164,6 +174,8 @@ class TextClassificationSpec:
     refit: bool = False
     soup: int = 1
     time_limit: float | None = None
+    mlm_epochs: int = 0
+    mlm_lr: float = 1e-4
     pooling: str = "mean"
     lora_r: int = 16
     lora_alpha: int = 32
@@ -214,7 +226,7 @@ class TextClassificationSpec:
             "eval_batch_size",
             "soup",
         )
-        for name in (*positive_ints, "patience", "seed", "threads"):
+        for name in (*positive_ints, "patience", "seed", "threads", "mlm_epochs"):
             value = getattr(self, name)
             if value is None and name == "threads":
                 continue
@@ -228,11 +240,13 @@ class TextClassificationSpec:
             raise bad("threads", "must be at least 1 (or unset)")
         if self.patience < 0:
             raise bad("patience", "must be 0 (no early stopping) or more")
+        if self.mlm_epochs < 0:
+            raise bad("mlm_epochs", "must be 0 (no adaptation) or more")
         if self.max_length < 8:
             raise bad("max_length", "must be at least 8 tokens")
-        for name in ("lr", "head_lr", "C", "time_limit"):
+        for name in ("lr", "head_lr", "C", "time_limit", "mlm_lr"):
             value = getattr(self, name)
-            if value is None:
+            if value is None and name != "mlm_lr":
                 continue
             if not _is_number(value) or not value > 0:
                 raise bad(name, f"is {value!r}; it must be a positive number (or unset)")
@@ -270,6 +284,12 @@ class TextClassificationSpec:
                 "time_limit",
                 f"applies to fine-tuning (modes 'full' and 'lora'); mode {self.mode!r} "
                 "has no epochs to stop: leave it unset",
+            )
+        if self.mlm_epochs and self.mode not in ("full", "lora"):
+            raise bad(
+                "mlm_epochs",
+                f"applies to fine-tuning (modes 'full' and 'lora'); mode {self.mode!r} "
+                "does not train the encoder: leave it at 0",
             )
         if self.resume and self.checkpoint_dir is None:
             raise bad("resume", "needs checkpoint_dir: the folder to resume from")
