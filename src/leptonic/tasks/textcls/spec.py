@@ -115,8 +115,12 @@ class TextClassificationSpec:
         base without masked-LM head weights (MiniLM) gets a new head, trained
         alone for one epoch first. Each epoch costs about one fine-tuning epoch;
         a soup and a refit start from the same adapted encoder, which is kept in
-        ``checkpoint_dir/adapted`` when a checkpoint folder is set (a resumed
-        run reuses it). 0 (the default): no adaptation.
+        ``checkpoint_dir/adapted-<fingerprint>`` when a checkpoint folder is set
+        (a later run with the same base, texts and settings reuses it). 0 (the default): no adaptation. Its gain depends on the
+        data: on Financial PhraseBank (``benchmarks/text.py``, ``full``, bf16)
+        test accuracy was 0.847 without and 0.839 after 20 epochs (``mlm_lr``
+        1.5e-4); a first, hand-written run of 8 epochs scored 0.852: within the
+        spread of seeds there.
     pooling
         ``full`` and ``lora``: ``mean`` (the default) averages the token
         vectors, as sentence encoders such as MiniLM were trained to, and starts
@@ -249,7 +253,8 @@ class TextClassificationSpec:
             if value is None and name != "mlm_lr":
                 continue
             if not _is_number(value) or not value > 0:
-                raise bad(name, f"is {value!r}; it must be a positive number (or unset)")
+                unset = "" if name == "mlm_lr" else " (or unset)"
+                raise bad(name, f"is {value!r}; it must be a positive number{unset}")
             object.__setattr__(self, name, float(value))
         for name, lo, hi in (
             ("weight_decay", 0.0, 1.0),
