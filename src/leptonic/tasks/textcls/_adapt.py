@@ -24,6 +24,7 @@ import numpy as np
 
 from leptonic.errors import InvalidInput
 from leptonic.tasks.textcls._data import Encoded, data_digest
+from leptonic.tasks.textcls._finetune import decays
 from leptonic.tasks.textcls._progress import LogFn, Progress, ProgressFn, format_seconds
 from leptonic.tasks.textcls._runtime import (
     DEFAULT_BASE_MODEL,
@@ -209,7 +210,7 @@ def adapt_encoder(
     decay: list[Any] = []
     no_decay: list[Any] = []
     for name, p in mlm.named_parameters():
-        (decay if p.ndim > 1 and "norm" not in name.lower() else no_decay).append(p)
+        (decay if decays(name, p) else no_decay).append(p)
     optimizer = torch.optim.AdamW(
         [
             {"params": decay, "weight_decay": spec.weight_decay},

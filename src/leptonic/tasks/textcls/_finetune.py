@@ -39,7 +39,7 @@ from leptonic.tasks.textcls._runtime import (
 )
 from leptonic.tasks.textcls.spec import TextClassificationSpec
 
-__all__ = ["FinetuneResult", "evaluate_logits", "finetune", "validation_metrics"]
+__all__ = ["FinetuneResult", "decays", "evaluate_logits", "finetune", "validation_metrics"]
 
 _HEAD = ("classifier", "pooler")
 _NO_DECAY = ("bias", "LayerNorm", "layer_norm", "norm.weight")
@@ -162,13 +162,18 @@ def _logits(model: Any, ids: Any, mask: Any) -> Any:
     return out if isinstance(out, torch_module().Tensor) else out.logits
 
 
+def decays(name: str, param: Any) -> bool:
+    """Whether AdamW weight decay applies to a parameter: matrices, not biases or norms."""
+    return bool(param.ndim > 1 and not any(nd in name for nd in _NO_DECAY))
+
+
 def _param_groups(model: Any, spec: TextClassificationSpec) -> list[dict[str, Any]]:
     groups: dict[tuple[bool, bool], list[Any]] = {}
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
         head = name.startswith("head.") or any(h in name for h in _HEAD)
-        decay = p.ndim > 1 and not any(nd in name for nd in _NO_DECAY)
+        decay = decays(name, p)
         groups.setdefault((head, decay), []).append(p)
     out = []
     for (head, decay), params in sorted(groups.items()):
