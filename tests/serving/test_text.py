@@ -352,10 +352,16 @@ def test_a_new_policy_is_served_after_a_reload(desk: Desk) -> None:
     try:
         assert host.runtime.policy.top_k == 3
         lp = desk.platform
-        lp.endpoints.set_policy(WS, name, {"top_k": 1, "max_batch_size": 8}, reason="one label")
+        assert host.runtime.predictor.precision == "fp32"  # the default, on every machine
+        policy = {"top_k": 1, "max_batch_size": 8, "precision": "auto"}
+        lp.endpoints.set_policy(WS, name, policy, reason="one label, bf16 where native")
         assert host.reload()
         assert host.runtime.policy.top_k == 1 and host.batcher.max_batch_size == 8
-        assert host.runtime.predictor is not None
+        # 'auto' is resolved on the serving machine
+        from leptonic.tasks.textcls._runtime import native_bf16, torch_module
+
+        native = native_bf16(torch_module().device("cpu"))
+        assert host.runtime.predictor.precision == ("bf16" if native else "fp32")
         with pytest.raises(InvalidInput, match="not a text policy field"):
             lp.endpoints.set_policy(WS, name, {"bands": []}, reason="wrong kind")
         with pytest.raises(InvalidInput, match="recommendation"):
@@ -399,6 +405,7 @@ def test_the_onnx_runtime_answers_like_torch(desk: Desk) -> None:
 
 def test_policy_specs_are_checked_field_by_field() -> None:
     assert text_policy(None)["kind"] == "text-classification"
+    assert TextPolicy.from_spec({"runtime": "onnx", "precision": "auto"}).precision == "auto"
     assert TextPolicy.from_spec({"top_k": 5}).top_k == 5
     for spec, field in [
         ({"top_k": 0}, "top_k"),

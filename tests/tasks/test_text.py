@@ -331,11 +331,15 @@ def test_refit_trains_again_on_training_and_validation_texts(
     pytest.importorskip("peft", reason=f"peft is not installed; {TEXT_EXTRA}")
     texts, labels = tiny
     lines: list[str] = []
+    seen: list[tuple[int, int]] = []
     clf = TextClassifier(_spec(mode="lora", epochs=2, lr=1e-3, lora_r=4, refit=True)).fit(
-        texts, labels, log=lines.append
+        texts, labels, log=lines.append, progress=lambda done, total: seen.append((done, total))
     )
     facts = clf.facts_
     assert facts["refit"] is True and facts["refit_epochs"] == clf.best_epoch_ >= 1
+    # the fit and the refit fill one bar once
+    (total,) = {t for _, t in seen}
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen) and seen[-1][0] == total
     assert any(f"refit: {clf.best_epoch_} epoch(s) on {len(texts)} texts" in x for x in lines)
     assert len(clf.history_) >= 1 and "valid_accuracy" in clf.history_[0]  # the chosen run's
     assert clf.predict_proba(texts[:4]).shape == (4, len(INTENTS))

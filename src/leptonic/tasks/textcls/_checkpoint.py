@@ -17,7 +17,7 @@ from typing import Any
 
 from leptonic.errors import InvalidInput
 
-__all__ = ["load_checkpoint", "save_checkpoint"]
+__all__ = ["checkpoint_bases", "load_checkpoint", "save_checkpoint"]
 
 STATE = "state.json"
 
@@ -120,6 +120,22 @@ def load_checkpoint(folder: str | os.PathLike[str], fingerprint: str) -> dict[st
     doc["weights"] = load_file(str(root / files["weights"]))
     doc["best"] = load_file(str(root / files["best"])) if files.get("best") else None
     return doc
+
+
+def checkpoint_bases(folder: str | os.PathLike[str]) -> set[str]:
+    """The base models that the checkpoints in ``folder`` (and its soup's ``member-*``
+    folders) started from, as recorded in their ``state.json`` (older checkpoints
+    did not record it: they are left out)."""
+    root = Path(folder)
+    bases = set()
+    for path in [root / STATE, *sorted(root.glob(f"member-*/{STATE}"))]:
+        try:
+            base = json.loads(path.read_text(encoding="utf-8")).get("base_model")
+        except (OSError, ValueError, AttributeError):
+            continue  # none, or unreadable: load_checkpoint says so when it gets there
+        if isinstance(base, str):
+            bases.add(base)
+    return bases
 
 
 def restore_optimizer(optimizer: Any, checkpoint: dict[str, Any]) -> None:

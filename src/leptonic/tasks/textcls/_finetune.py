@@ -458,7 +458,11 @@ def finetune(
                 best=best,
                 optimizer=optimizer,
                 rng_state=torch.get_rng_state(),
-                state={**state, "fingerprint": fingerprint},
+                state={
+                    **state,
+                    "fingerprint": fingerprint,
+                    "base_model": str(Path(base).resolve()),
+                },
             )
         if stop:
             if log and state["stopped_early"]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-__all__ = ["Progress", "format_seconds"]
+__all__ = ["Progress", "format_seconds", "stage_progress"]
 
 ProgressFn = Callable[[int, int], None]
 LogFn = Callable[[str], None]
@@ -19,6 +19,21 @@ def format_seconds(seconds: float) -> str:
     if s < 3600:
         return f"{s // 60}m{s % 60:02d}s"
     return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+
+
+def stage_progress(
+    progress: ProgressFn | None, start: int, size: int, total: int
+) -> ProgressFn | None:
+    """A stage's own ``progress(done, of)`` reported as units ``start`` to
+    ``start + size`` of a ``total``-unit run, so that a run of several stages
+    (an adaptation, then fine-tuning; the models of a soup) fills one bar once."""
+    if progress is None:
+        return None
+
+    def report(done: int, of: int) -> None:
+        progress(start + (size * min(done, of)) // max(1, of), total)
+
+    return report
 
 
 class Progress:

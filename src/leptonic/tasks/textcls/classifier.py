@@ -10,6 +10,7 @@ reads the text and label columns of a dataset version.
 from __future__ import annotations
 
 import contextlib
+import math
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -27,7 +28,7 @@ from leptonic.tasks.textcls._data import (
     multilabel_strata,
     stratified_split,
 )
-from leptonic.tasks.textcls._progress import LogFn, ProgressFn, format_seconds
+from leptonic.tasks.textcls._progress import LogFn, ProgressFn, format_seconds, stage_progress
 from leptonic.tasks.textcls._runtime import threads
 from leptonic.tasks.textcls.predictor import TextPredictor
 from leptonic.tasks.textcls.spec import TextClassificationSpec
@@ -170,11 +171,25 @@ class TextClassifier:
         progress: ProgressFn | None,
         log: LogFn | None,
     ) -> tuple[TextPredictor, dict[str, Any]]:
-        with _adapted(spec, [*train_rows, *v_rows], progress, log) as (work, adapted):
+        texts = [*train_rows, *v_rows]
+        adapt_progress = tune_progress = progress
+        if spec.mlm_epochs:
+            # one bar for both stages, shared by their expected steps (the adaptation:
+            # an epoch of a new head, then its epochs over every text; the fine-tuning)
+            adapt = (spec.mlm_epochs + 1) * math.ceil(len(texts) / spec.batch_size)
+            tune = spec.soup * sum(_stage_steps(spec, len(train_rows), len(v_rows)))
+            adapt_progress = stage_progress(progress, 0, adapt, adapt + tune)
+            tune_progress = stage_progress(progress, adapt, tune, adapt + tune)
+        with _adapted(spec, texts, adapt_progress, log) as (work, adapted):
             # time_limit bounds the fine-tuning: it starts after the adaptation
             deadline = None if spec.time_limit is None else time.perf_counter() + spec.time_limit
             predictor, facts = self._soup(
-                spec, work, (classes, train_rows, y_train, v_rows, y_valid), progress, log, deadline
+                spec,
+                work,
+                (classes, train_rows, y_train, v_rows, y_valid),
+                tune_progress,
+                log,
+                deadline,
             )
         if adapted is not None:
             facts["mlm_s"] = adapted.pop("seconds")
@@ -526,6 +541,11 @@ def _finetune_one(
     from leptonic.tasks.textcls._finetune import finetune
 
     classes, train_rows, y_train, v_rows, y_valid = data
+    fit_progress = refit_progress = progress
+    if spec.refit and v_rows:  # one bar for the fit and the refit
+        fit, refit = _stage_steps(spec, len(train_rows), len(v_rows))
+        fit_progress = stage_progress(progress, 0, fit, fit + refit)
+        refit_progress = stage_progress(progress, fit, refit, fit + refit)
     result = finetune(
         spec,
         classes,
@@ -533,7 +553,7 @@ def _finetune_one(
         y_train,
         v_rows,
         y_valid,
-        progress=progress,
+        progress=fit_progress,
         log=log,
         init_seed=init_seed,
         probe=None if probes is None else probes.get("fit"),
@@ -572,7 +592,7 @@ def _finetune_one(
             np.concatenate([y_train, y_valid]),
             [],
             y_valid[:0],
-            progress=progress,
+            progress=refit_progress,
             log=log,
             init_seed=init_seed,
             probe=None if probes is None else probes.get("refit"),
@@ -607,10 +627,27 @@ def _adapted(
             # (which holds this path) then changes with the base and the adaptation
             key = adaptation_fingerprint(spec, texts)[:16]
             folder = Path(spec.checkpoint_dir) / f"adapted-{key}"
+            if spec.resume:
+                _refuse_other_bases(Path(spec.checkpoint_dir), folder)
         else:
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="leptonic-mlm-")))
         facts = adapt_encoder(spec, texts, folder, progress=progress, log=log)
         yield replace(spec, base_model=str(folder)), facts
+
+
+def _refuse_other_bases(checkpoint_dir: Path, folder: Path) -> None:
+    """Before adapting: a fine-tuning checkpoint to resume that started from another
+    encoder (another adaptation, or none) is refused now, not after the adaptation."""
+    from leptonic.tasks.textcls._checkpoint import checkpoint_bases
+
+    if checkpoint_bases(checkpoint_dir) - {str(folder.resolve())}:
+        raise InvalidInput(
+            f"the checkpoint in {str(checkpoint_dir)!r} was made from another encoder than "
+            "this spec's masked-LM adaptation (other mlm_epochs, mlm_lr, base model or "
+            "texts); point checkpoint_dir at a new folder, delete the old checkpoint, or "
+            "set resume=False",
+            field="checkpoint_dir",
+        )
 
 
 def _encode(
@@ -642,6 +679,13 @@ def _logits_on(result: Any, spec: TextClassificationSpec, texts: list[str]) -> n
     enc = Encoded.from_texts(result.tokenizer, texts, spec.max_length)
     device = torch_module().device(result.device)
     return evaluate_logits(result.model, enc, spec.eval_batch_size, device, result.precision)
+
+
+def _stage_steps(spec: TextClassificationSpec, n_train: int, n_valid: int) -> tuple[int, int]:
+    """The optimizer steps a model's fit and refit are expected to take (at most)."""
+    fit = spec.epochs * math.ceil(n_train / spec.batch_size)
+    refit = spec.epochs * math.ceil((n_train + n_valid) / spec.batch_size)
+    return fit, refit if spec.refit and n_valid else 0
 
 
 def _member_progress(progress: ProgressFn | None, i: int, n: int) -> ProgressFn | None:
