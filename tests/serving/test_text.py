@@ -226,6 +226,18 @@ def test_below_the_confidence_floor_the_decision_is_uncertain(desk: Desk, live_s
     assert answer["probability"] < 0.999 and len(answer["top_k"]) == 2
 
 
+def test_the_policys_top_k_is_capped_by_the_models_classes(desk: Desk, live_server: Any) -> None:
+    # a policy written for a bigger model (or the default 3 on a 2-class one) still answers
+    _, server = _serve(desk, live_server, {"top_k": 40, "max_top_k": 50}, model="tfidf")
+    with server, httpx.Client(base_url=server.url) as http:
+        headers = {"Authorization": f"Bearer {desk.tokens['dev']}"}
+        answer = http.post("/predict", json={"text": "hello"}, headers=headers)
+        assert answer.status_code == 200, answer.text
+        assert len(answer.json()["top_k"]) == len(INTENTS)
+        asked = http.post("/predict", json={"text": "hello", "top_k": 40}, headers=headers)
+        assert asked.status_code == 422 and asked.json()["error"]["field"] == "top_k"
+
+
 def test_the_tfidf_model_is_served_too(desk: Desk, live_server: Any) -> None:
     _, server = _serve(desk, live_server, model="tfidf")
     with server, httpx.Client(base_url=server.url) as http:

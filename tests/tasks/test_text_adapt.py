@@ -102,12 +102,14 @@ def test_adaptation_learns_the_texts_and_saves_a_loadable_encoder(
 
 
 def test_a_fine_tuning_run_starts_from_the_adapted_encoder(
-    tickets: tuple[list[str], list[str]], tmp_path: Path
+    tickets: tuple[list[str], list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     need_torch()
     texts, labels = tickets
     logs: list[str] = []
-    ckpt = tmp_path / "ckpt"
+    (tmp_path / "project").mkdir()
+    monkeypatch.chdir(tmp_path / "project")
+    ckpt = Path("ckpt")  # relative to the project
     seen: list[tuple[int, int]] = []
     clf = TextClassifier(_spec(checkpoint_dir=str(ckpt))).fit(
         texts, labels, log=logs.append, progress=lambda done, total: seen.append((done, total))
@@ -123,7 +125,10 @@ def test_a_fine_tuning_run_starts_from_the_adapted_encoder(
     (adapted,) = ckpt.glob("adapted-*")
     assert (adapted / "model.safetensors").is_file()
     assert "seconds" not in clf.facts_["mlm"] and clf.facts_["mlm_s"] > 0
-    # a resumed run reuses the adapted encoder and the fine-tuning checkpoint
+    # a resumed run reuses the adapted encoder and the fine-tuning checkpoint, also
+    # after the project moved
+    (tmp_path / "project").rename(tmp_path / "moved")
+    monkeypatch.chdir(tmp_path / "moved")
     logs.clear()
     spec = _spec(checkpoint_dir=str(ckpt), resume=True)
     resumed = TextClassifier(spec).fit(texts, labels, log=logs.append)
@@ -149,11 +154,35 @@ def test_other_adaptation_settings_do_not_resume_from_the_old_checkpoint(
     # the fine-tuning checkpoint was made from the other adapted encoder: refused
     # clearly, before the new adaptation is run
     spec = _spec(checkpoint_dir=str(ckpt), resume=True, mlm_lr=3e-4)
-    with pytest.raises(InvalidInput, match="made from another encoder") as refused:
+    with pytest.raises(InvalidInput, match="was fine-tuned from") as refused:
         TextClassifier(spec).fit(texts, labels, log=logs.append)
     assert refused.value.field == "checkpoint_dir"
     assert len(list(ckpt.glob("adapted-*"))) == 1
     assert not any("masked-LM adaptation" in line for line in logs)
+
+
+def test_only_the_checkpoints_a_run_would_resume_are_compared(tmp_path: Path) -> None:
+    import json
+
+    from leptonic.tasks.textcls.classifier import _refuse_other_bases
+
+    root = tmp_path / "ckpt"
+    (root / "member-0").mkdir(parents=True)
+    (root / "state.json").write_text(json.dumps({"base_model": "/old/place/adapted-aaaa"}))
+    (root / "member-0" / "state.json").write_text(json.dumps({"base_model": "/x/adapted-bbbb"}))
+    one = _spec(checkpoint_dir=str(root), resume=True)
+    # the same adaptation, the project moved since: resumed
+    _refuse_other_bases(one, root / "adapted-aaaa")
+    with pytest.raises(InvalidInput, match="adapted-aaaa") as refused:
+        _refuse_other_bases(one, root / "adapted-bbbb")
+    assert refused.value.field == "checkpoint_dir"
+    # a soup of two resumes member-0 (same adaptation) and starts member-1 afresh;
+    # the single model's checkpoint at the root is not its concern
+    _refuse_other_bases(_spec(checkpoint_dir=str(root), resume=True, soup=2), root / "adapted-bbbb")
+    with pytest.raises(InvalidInput, match="not from this spec's masked-LM adaptation"):
+        _refuse_other_bases(
+            _spec(checkpoint_dir=str(root), resume=True, soup=2), root / "adapted-cccc"
+        )
 
 
 def test_a_whole_run_adapts_in_a_temporary_folder_and_fits_its_baseline(

@@ -337,8 +337,10 @@ class TextRuntime(OneVersionRuntime):
                 )
             texts = check_texts(value, max_chars=max_chars, field="texts")
             single = False
-        top_k = record.get("top_k", self.policy.top_k)
         cap = min(self.policy.max_top_k, len(self.classes))
+        # the policy's top_k, at most this model's classes (a 2-class model under the
+        # default 3); one asked for is checked
+        top_k = record["top_k"] if "top_k" in record else min(self.policy.top_k, cap)
         if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= cap:
             raise InvalidInput(
                 f"top_k must be a whole number from 1 to {cap}, got {top_k!r}", field="top_k"

@@ -17,7 +17,7 @@ from typing import Any
 
 from leptonic.errors import InvalidInput
 
-__all__ = ["checkpoint_bases", "load_checkpoint", "save_checkpoint"]
+__all__ = ["checkpoint_base", "load_checkpoint", "save_checkpoint"]
 
 STATE = "state.json"
 
@@ -122,20 +122,16 @@ def load_checkpoint(folder: str | os.PathLike[str], fingerprint: str) -> dict[st
     return doc
 
 
-def checkpoint_bases(folder: str | os.PathLike[str]) -> set[str]:
-    """The base models that the checkpoints in ``folder`` (and its soup's ``member-*``
-    folders) started from, as recorded in their ``state.json`` (older checkpoints
-    did not record it: they are left out)."""
-    root = Path(folder)
-    bases = set()
-    for path in [root / STATE, *sorted(root.glob(f"member-*/{STATE}"))]:
-        try:
-            base = json.loads(path.read_text(encoding="utf-8")).get("base_model")
-        except (OSError, ValueError, AttributeError):
-            continue  # none, or unreadable: load_checkpoint says so when it gets there
-        if isinstance(base, str):
-            bases.add(base)
-    return bases
+def checkpoint_base(folder: str | os.PathLike[str]) -> str | None:
+    """The base model that the checkpoint in ``folder`` started from, as recorded in
+    its ``state.json``; None without a checkpoint (or an older one, which did not
+    record it)."""
+    try:
+        doc = json.loads((Path(folder) / STATE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # none, or unreadable: load_checkpoint says so when it gets there
+    base = doc.get("base_model") if isinstance(doc, dict) else None
+    return base if isinstance(base, str) else None
 
 
 def restore_optimizer(optimizer: Any, checkpoint: dict[str, Any]) -> None:

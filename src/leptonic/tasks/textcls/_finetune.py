@@ -461,7 +461,7 @@ def finetune(
                 state={
                     **state,
                     "fingerprint": fingerprint,
-                    "base_model": str(Path(base).resolve()),
+                    "base_model": str(base),
                 },
             )
         if stop:

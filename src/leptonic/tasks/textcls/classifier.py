@@ -372,7 +372,9 @@ class TextTrainingResult:
             }
         elif self.history:  # the kept epoch's record
             best = self.facts.get("best_epoch")
-            kept = [h for h in self.history if h.get("epoch") == best]
+            # (a soup without its own validation score reports its first model, whose
+            # facts these are)
+            kept = [h for h in self.history if h.get("epoch") == best and h.get("model", 1) == 1]
             out["valid"] = (kept[-1] if kept else self.history[-1]) | {"best_epoch": best}
         return out
 
@@ -628,24 +630,31 @@ def _adapted(
             key = adaptation_fingerprint(spec, texts)[:16]
             folder = Path(spec.checkpoint_dir) / f"adapted-{key}"
             if spec.resume:
-                _refuse_other_bases(Path(spec.checkpoint_dir), folder)
+                _refuse_other_bases(spec, folder)
         else:
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="leptonic-mlm-")))
         facts = adapt_encoder(spec, texts, folder, progress=progress, log=log)
         yield replace(spec, base_model=str(folder)), facts
 
 
-def _refuse_other_bases(checkpoint_dir: Path, folder: Path) -> None:
-    """Before adapting: a fine-tuning checkpoint to resume that started from another
-    encoder (another adaptation, or none) is refused now, not after the adaptation."""
-    from leptonic.tasks.textcls._checkpoint import checkpoint_bases
+def _refuse_other_bases(spec: TextClassificationSpec, folder: Path) -> None:
+    """Before adapting: a fine-tuning checkpoint this run would resume that started from
+    another encoder (another adaptation, or none) is refused now, not after the
+    adaptation. Compared by the adapted folder's name, which holds its fingerprint (the
+    project may have moved since)."""
+    from leptonic.tasks.textcls._checkpoint import checkpoint_base
 
-    if checkpoint_bases(checkpoint_dir) - {str(folder.resolve())}:
+    root = Path(str(spec.checkpoint_dir))
+    folders = [root] if spec.soup == 1 else [root / f"member-{i}" for i in range(spec.soup)]
+    bases = [checkpoint_base(f) for f in folders]
+    others = [b for b in bases if b is not None and Path(b).name != folder.name]
+    if others:
         raise InvalidInput(
-            f"the checkpoint in {str(checkpoint_dir)!r} was made from another encoder than "
-            "this spec's masked-LM adaptation (other mlm_epochs, mlm_lr, base model or "
-            "texts); point checkpoint_dir at a new folder, delete the old checkpoint, or "
-            "set resume=False",
+            f"the checkpoint in {str(root)!r} was fine-tuned from {others[0]!r}, not from this "
+            f"spec's masked-LM adaptation {folder.name!r} (its settings, base model or texts "
+            "differ: mlm_epochs, mlm_lr, seed, precision, max_length, batch_size, weight_decay, "
+            "warmup); point checkpoint_dir at a new folder, delete the old checkpoint, or set "
+            "resume=False",
             field="checkpoint_dir",
         )
 

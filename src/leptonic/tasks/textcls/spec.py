@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numbers
+import os
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -73,7 +75,9 @@ class TextClassificationSpec:
         best epoch's weights are kept.
     valid_fraction
         Share of the training texts held out (stratified) for early stopping and
-        model choice, unless a validation set is passed to ``fit``.
+        model choice, unless a validation set is passed to ``fit``. 0: no
+        validation (the best epoch by training loss; ``C`` unset takes 1; no
+        refit; a multi-label threshold of 0.5).
     class_weights
         Weight the loss by inverse class frequency (for imbalanced labels);
         ``multi_label``: weigh each label's positive texts by its negatives.
@@ -105,8 +109,9 @@ class TextClassificationSpec:
         and a soup starts another model only while one more, at the pace of
         those before, fits (a model once started is not cut): the soup then
         averages the models it has (the run records how many). A refit is not
-        cut, and scoring (validation, test, the baseline) comes on top. On a slower machine a run with a
-        limit trains less, rather than longer.
+        cut; an adaptation (``mlm_epochs``) and scoring (validation, test, the
+        baseline) come on top. On a slower machine a run with a limit trains
+        less, rather than longer.
     mlm_epochs, mlm_lr
         ``full`` and ``lora``: before fine-tuning, train the encoder this many
         epochs as a masked language model on the run's texts (training and
@@ -116,11 +121,12 @@ class TextClassificationSpec:
         alone for one epoch first. Each epoch costs about one fine-tuning epoch;
         a soup and a refit start from the same adapted encoder, which is kept in
         ``checkpoint_dir/adapted-<fingerprint>`` when a checkpoint folder is set
-        (a later run with the same base, texts and settings reuses it). 0 (the default): no adaptation. Its gain depends on the
-        data: on Financial PhraseBank (``benchmarks/text.py``, ``full``, bf16)
-        test accuracy was 0.847 without and 0.839 after 20 epochs (``mlm_lr``
-        1.5e-4); a first, hand-written run of 8 epochs scored 0.852: within the
-        spread of seeds there.
+        (a later run with the same base, texts and settings reuses it). 0 (the
+        default): no adaptation. Its gain depends on the data: on Financial
+        PhraseBank (``benchmarks/text.py``, ``full``, bf16) test accuracy was
+        0.847 without and 0.839 after 20 epochs (``mlm_lr`` 1.5e-4), 0.848 after 8
+        epochs with a soup of 3; a first, hand-written run of 8 epochs scored
+        0.852: within the spread of seeds there.
     pooling
         ``full`` and ``lora``: ``mean`` (the default) averages the token
         vectors, as sentence encoders such as MiniLM were trained to, and starts
@@ -141,9 +147,10 @@ class TextClassificationSpec:
     threads
         torch CPU threads during training (unset: torch's default).
     device, precision
-        ``auto`` uses a CUDA GPU when present; ``precision`` ``auto`` trains with
-        bf16 autocast on GPUs and on CPUs with AMX or AVX-512 BF16, fp32 elsewhere.
-        Prediction is fp32.
+        ``auto`` uses a CUDA GPU when present (else ``cpu``, ``cuda``, ``cuda:N``); ``precision`` ``auto`` trains with
+        bf16 autocast on GPUs and on CPUs with AMX or AVX-512 BF16, fp32 elsewhere
+        (validation scores during training use it too). The saved model predicts in
+        fp32; a text endpoint's policy may choose bf16.
     checkpoint_dir, resume
         Write a checkpoint (safetensors + JSON, never pickle) after each epoch to
         ``checkpoint_dir``; with ``resume``, continue from the one found there.
@@ -207,12 +214,16 @@ class TextClassificationSpec:
             raise bad("pooling", f"is {self.pooling!r}; use one of {', '.join(POOLINGS)}")
         if self.precision not in PRECISIONS:
             raise bad("precision", f"is {self.precision!r}; use one of {', '.join(PRECISIONS)}")
-        if not isinstance(self.device, str) or not self.device:
-            raise bad("device", "must be 'auto', 'cpu' or 'cuda[:n]'")
+        if not isinstance(self.device, str) or not re.fullmatch(
+            r"auto|cpu|cuda(:\d+)?", self.device
+        ):
+            raise bad("device", f"is {self.device!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'")
         for name in ("base_model", "checkpoint_dir"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value):
                 raise bad(name, f"is {value!r}; give a folder path or leave it unset")
+        if self.checkpoint_dir is not None:  # "~/runs/x" is the user's, not ./~/runs/x
+            object.__setattr__(self, "checkpoint_dir", os.path.expanduser(self.checkpoint_dir))
         if self.labels is not None:
             labels = (self.labels,) if isinstance(self.labels, str) else self.labels
             if not isinstance(labels, list | tuple) or not all(isinstance(v, str) for v in labels):
