@@ -15,12 +15,21 @@ def test_all_names_exist_and_are_sorted() -> None:
 
 def test_no_private_or_module_leaks() -> None:
     public = {n for n in dir(monitoring) if not n.startswith("_") and n != "annotations"}
-    submodules = {"alerts", "baseline", "drift", "performance", "plots", "recalibrate", "recs"}
+    submodules = {
+        "alerts",
+        "baseline",
+        "drift",
+        "performance",
+        "plots",
+        "recalibrate",
+        "recs",
+        "text",
+    }
     assert public - set(monitoring.__all__) <= submodules
 
 
 def test_submodule_exports_are_reexported() -> None:
-    from leptonic.monitoring import alerts, baseline, drift, performance, plots, recalibrate
+    from leptonic.monitoring import alerts, baseline, drift, performance, plots, recalibrate, text
 
-    for module in (alerts, baseline, drift, performance, plots, recalibrate):
+    for module in (alerts, baseline, drift, performance, plots, recalibrate, text):
         assert set(module.__all__) <= set(monitoring.__all__), module.__name__

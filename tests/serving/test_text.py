@@ -357,6 +357,27 @@ def test_answers_are_logged_with_a_hash_not_the_text(desk: Desk, live_server: An
             assert "text" not in record.inputs and len(record.inputs["text_hash"]) == 16
 
 
+def test_a_text_endpoint_is_monitored_for_label_confidence_and_length_drift(
+    desk: Desk, live_server: Any
+) -> None:
+    lp = desk.platform
+    name, server = _serve(desk, live_server, {"min_confidence": 0.99}, model="tfidf")
+    stolen = [t for t, i in intent_utterances(per_intent=40, seed=9) if i == "lost_card"]
+    with server, httpx.Client(base_url=server.url) as http:
+        headers = {"Authorization": f"Bearer {desk.tokens['dev']}"}
+        for start in range(0, len(stolen), 8):
+            r = http.post("/predict", json={"texts": stolen[start : start + 8]}, headers=headers)
+            assert r.status_code == 200, r.text
+    # every caller now asks about one intent: the label shares moved, and an alert says so
+    result = lp.endpoints.monitor(WS, name, rules={"psi": {"min_predictions": 20}})
+    assert result["n"] == len(stolen) and result["performance"] is None
+    assert set(result["psi"]) == {"label", "chars", "score"}
+    assert result["psi"]["label"] > 1.0
+    assert "label" in {a["subject"] for a in result["alerts"]}
+    page = lp.endpoints.monitor_report(WS, name)
+    assert page.startswith("<!DOCTYPE html>") and "label" in page
+
+
 def test_a_new_policy_is_served_after_a_reload(desk: Desk) -> None:
     name = f"text-{next(_numbers)}"
     desk.deploy(name)

@@ -11,6 +11,8 @@ of logged predictions and outcomes and returns reports, alerts and plots.
   per window and decision band.
 - :mod:`~leptonic.monitoring.alerts`: PSI and AUC-drop rules with minimum
   sample sizes, and a webhook notifier.
+- :mod:`~leptonic.monitoring.text`: a text classifier's baseline (label shares,
+  confidence, text length) and its logged answers in the same terms.
 - :mod:`~leptonic.monitoring.recalibrate`: new band edges for a target
   approval rate or bad rate.
 - :mod:`~leptonic.monitoring.plots`: plots and the self-contained HTML report.
@@ -61,11 +63,19 @@ from leptonic.monitoring.recalibrate import (
     thresholds_for_approval_rate,
     thresholds_for_bad_rate,
 )
+from leptonic.monitoring.text import (
+    TEXT_BASELINE_ROWS,
+    TEXT_INPUTS,
+    text_baseline,
+    text_records,
+)
 
 __all__ = [
     "BAND_ORDER",
     "BASELINE_FORMAT",
     "DEFAULT_EPSILON",
+    "TEXT_BASELINE_ROWS",
+    "TEXT_INPUTS",
     "AlertRules",
     "AucDropRule",
     "BandPerformance",
@@ -92,6 +102,8 @@ __all__ = [
     "performance_report",
     "psi",
     "psi_plot",
+    "text_baseline",
+    "text_records",
     "thresholds_for_approval_rate",
     "thresholds_for_bad_rate",
 ]

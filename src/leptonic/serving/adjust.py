@@ -3,8 +3,9 @@ alerts, threshold recalibration and retraining.
 
 A part of :class:`~leptonic.serving.service.EndpointService`. The baseline
 of a model version is profiled from the dataset version it was trained on,
-scored by the model itself (at most :data:`BASELINE_ROWS` rows), once per
-process.
+scored by the model itself (at most :data:`BASELINE_ROWS` rows; a text model:
+at most :data:`~leptonic.monitoring.text.TEXT_BASELINE_ROWS` of its training
+texts), once per process.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from leptonic.core.dataset import DatasetVersion
 from leptonic.core.endpoint import Alert, Endpoint, PolicyVersion, Prediction
+from leptonic.core.model_version import ModelVersion
 from leptonic.core.uri import ObjectRef
 from leptonic.errors import InvalidInput
 from leptonic.monitoring.alerts import AlertRules, WebhookNotifier, alert_payload, evaluate_rules
@@ -35,6 +38,8 @@ if TYPE_CHECKING:
     from leptonic.tasks.runner import TrainOutcome
 
 __all__ = ["BASELINE_ROWS", "DEFAULT_WINDOW", "EndpointAdjustment", "RetrainPlan"]
+
+TEXT_CLASSIFICATION = "text-classification"
 
 #: Rows of the training dataset profiled for a baseline (a seeded sample above it).
 BASELINE_ROWS = 50_000
@@ -98,9 +103,14 @@ class EndpointAdjustment(abc.ABC):
             return cached
         import pyarrow.parquet as pq
 
-        predictor = self.platform.load_model(workspace, model, version)
         ref = ObjectRef.parse(mv.dataset)
         dv = self.platform.dataset_version(workspace, ref.name, ref.version)
+        if mv.task == TEXT_CLASSIFICATION:
+            profile = self._text_baseline(mv, dv)
+            with _baselines_lock:
+                _baselines[key] = profile
+            return profile
+        predictor = self.platform.load_model(workspace, model, version)
         table = pq.read_table(
             self.platform.artifacts.local_path(dv.artifact_key), columns=predictor.input_names
         )
@@ -112,6 +122,26 @@ class EndpointAdjustment(abc.ABC):
         with _baselines_lock:
             _baselines[key] = profile
         return profile
+
+    def _text_baseline(self, mv: ModelVersion, dv: DatasetVersion) -> BaselineProfile:
+        """A text model profiled on its training texts (the run's text column)."""
+        from leptonic.monitoring.text import text_baseline
+        from leptonic.tasks.textcls import TextClassificationSpec, load_text_data
+
+        run = self.platform.metadata.get_run(mv.workspace, mv.run_id)
+        spec = TextClassificationSpec.from_dict(run.spec)
+        texts, _, _ = load_text_data(dv, self.platform.artifacts, spec)
+        predictor = self.platform.registry.load_any(mv.workspace, mv.model, mv.version)
+        return text_baseline(predictor, texts)
+
+    def _watched(self, mv: ModelVersion, predictions: list[Prediction]) -> list[Prediction]:
+        """The logged answers as monitoring reads them (a text answer: its top label and
+        the text's length, see :mod:`leptonic.monitoring.text`)."""
+        if mv.task != TEXT_CLASSIFICATION:
+            return predictions
+        from leptonic.monitoring.text import text_records
+
+        return text_records(predictions)
 
     def _window_predictions(
         self,
@@ -142,13 +172,17 @@ class EndpointAdjustment(abc.ABC):
     ) -> dict[str, Any]:
         """Compare the window's decisions by the primary version with its training
         baseline (PSI per input and for the score) and its outcomes with its test
-        AUC; store the alerts that the rules raise and post them to ``webhook``."""
+        AUC; store the alerts that the rules raise and post them to ``webhook``.
+        A text endpoint's answers are compared by their top label, confidence and
+        text length (:mod:`leptonic.monitoring.text`); outcomes are not scored."""
         endpoint = self.get(workspace, name)
         alert_rules = AlertRules.from_spec(rules)
         primary = endpoint.routes[0]
         predictions, start, end = self._window_predictions(workspace, name, since, until, last)
         mine = [p for p in predictions if (p.model, p.version) == (primary.model, primary.version)]
         profile = self.baseline(workspace, primary.model, primary.version)
+        mv = self.platform.model_version(workspace, primary.model, primary.version)
+        mine = self._watched(mv, mine)
         drift = (
             drift_report(profile, [p.inputs for p in mine], [p.score for p in mine])
             if mine
@@ -158,10 +192,13 @@ class EndpointAdjustment(abc.ABC):
             workspace, name, since=start, until=end
         )
         labelled = [
-            (p, f) for p, f in labelled if (p.model, p.version) == (primary.model, primary.version)
+            (p, f)
+            for p, f in labelled
+            if (p.model, p.version) == (primary.model, primary.version)
+            # outcomes score a decision model's P(bad); a text answer's confidence is not one
+            and mv.task != TEXT_CLASSIFICATION
         ]
         performance = performance_report(outcomes_from_labelled(labelled)) if labelled else None
-        mv = self.platform.model_version(workspace, primary.model, primary.version)
         baseline_auc = (mv.metrics.get("test") or {}).get("auc")
         raised = evaluate_rules(
             alert_rules, drift, performance, baseline_auc, start, end, workspace, name
@@ -243,6 +280,8 @@ class EndpointAdjustment(abc.ABC):
         )
         mine = [p for p in predictions if (p.model, p.version) == (primary.model, primary.version)]
         profile = self.baseline(workspace, primary.model, primary.version)
+        mv = self.platform.model_version(workspace, primary.model, primary.version)
+        mine = self._watched(mv, mine)
         span = (mine[0].at - mine[-1].at) if mine else timedelta(0)
         step = window or _pick_window(span)
         series = drift_over_time(profile, mine, step) if mine else None
@@ -251,7 +290,11 @@ class EndpointAdjustment(abc.ABC):
             if mine
             else None
         )
-        labelled = self.platform.metadata.labelled_predictions(workspace, name)
+        labelled = (
+            self.platform.metadata.labelled_predictions(workspace, name)
+            if mv.task != TEXT_CLASSIFICATION
+            else []
+        )
         performance = (
             performance_report(outcomes_from_labelled(labelled), step) if labelled else None
         )

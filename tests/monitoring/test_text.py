@@ -1,0 +1,87 @@
+"""Drift of a text classifier's answers (``monitoring.text``): a TF-IDF intent model
+profiled on its training texts, then fed answers like its training mix and answers
+that are all one intent."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+
+from leptonic.core.endpoint import Prediction
+from leptonic.errors import DataError
+from leptonic.monitoring import drift_report
+from leptonic.monitoring.text import text_baseline, text_records
+from leptonic.tasks.textcls import TextClassificationSpec, TextClassifier, TextPredictor
+from support import INTENTS, intent_utterances
+
+
+@pytest.fixture(scope="module")
+def model() -> tuple[TextPredictor, list[str]]:
+    rows = intent_utterances(per_intent=30)
+    texts = [t for t, _ in rows]
+    clf = TextClassifier(TextClassificationSpec(mode="tfidf", C=10.0))
+    return clf.fit(texts, [i for _, i in rows]).predictor_, texts
+
+
+def _answers(predictor: TextPredictor, texts: list[str]) -> list[Prediction]:
+    """What a text endpoint logs for each text (no text: its length and hash)."""
+    out = []
+    for i, (text, p) in enumerate(zip(texts, predictor.predict_batch(texts), strict=True)):
+        answer = predictor.answer(p, top_k=3)
+        out.append(
+            Prediction(
+                workspace="w",
+                endpoint="intents",
+                request_id=f"r{i}",
+                model="intents",
+                version=1,
+                score=answer["probability"],
+                decision="uncertain",  # a confidence floor's decision is not the label
+                at=datetime.now(UTC),
+                inputs={"chars": len(text), "text_hash": "0123456789abcdef"},
+                reasons=answer["top_k"],
+            )
+        )
+    return out
+
+
+def test_the_baseline_holds_the_label_shares_confidence_and_length(
+    model: tuple[TextPredictor, list[str]],
+) -> None:
+    predictor, texts = model
+    profile = text_baseline(predictor, texts)
+    assert set(profile.features) == {"label", "chars"}
+    label = profile.features["label"]
+    shares = dict(zip(label.categories, label.proportions, strict=False))
+    assert set(INTENTS) <= set(shares) and label.n == len(texts)
+    # the training mix is even: each intent holds about its share of the texts
+    assert all(abs(shares[i] - 1 / len(INTENTS)) < 0.05 for i in INTENTS)
+    assert profile.score.edges  # the confidence is binned
+    # above the sample size, a seeded sample is profiled, the same each time
+    again = text_baseline(predictor, texts, rows=50)
+    assert again.features["chars"].n == 50
+    assert again.to_json() == text_baseline(predictor, texts, rows=50).to_json()
+    with pytest.raises(DataError, match="no training text"):
+        text_baseline(predictor, [])
+
+
+def test_answers_like_training_do_not_drift_and_one_intent_does(
+    model: tuple[TextPredictor, list[str]],
+) -> None:
+    predictor, texts = model
+    profile = text_baseline(predictor, texts)
+    same = text_records(_answers(predictor, texts))
+    assert same[0].inputs == {"chars": len(texts[0]), "label": same[0].reasons[0]["label"]}
+    report = drift_report(profile, [p.inputs for p in same], [p.score for p in same])
+    assert report.psi["label"] < 0.01 and report.psi["chars"] < 0.01
+    # every caller now asks about one thing: the label shares shift, the lengths less so
+    lost = [t for t, i in intent_utterances(per_intent=30, seed=5) if i == "lost_card"]
+    shifted = text_records(_answers(predictor, lost))
+    report = drift_report(profile, [p.inputs for p in shifted], [p.score for p in shifted])
+    assert report.psi["label"] > 1.0
+    assert report.most_drifted(1)[0].name == "label"
+    # a record without a ranked answer keeps its length only
+    (bare,) = text_records([replace(same[0], reasons=[])])
+    assert bare.inputs == {"chars": len(texts[0])}
