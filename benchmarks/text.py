@@ -95,6 +95,18 @@ def load(dataset: str) -> tuple[list[str], list[str]]:
     return kept, [next(iter(seen[s])) for s in kept]
 
 
+def agreement_levels() -> dict[str, str]:
+    """PhraseBank: each sentence's annotator agreement, from the nested files (a
+    sentence of ``Sentences_75Agree.txt`` but not of ``Sentences_AllAgree.txt``: 75-99 %)."""
+    level: dict[str, str] = {}
+    for name, share in (("50", "50-65%"), ("66", "66-74%"), ("75", "75-99%"), ("All", "100%")):
+        path = PHRASEBANK.with_name(f"Sentences_{name}Agree.txt")
+        for line in path.read_text(encoding="latin-1").splitlines():
+            if line.strip():
+                level[line.rsplit("@", 1)[0].strip()] = share
+    return level
+
+
 def quick_subset(texts: list[str], labels: list[str], per_class: int) -> tuple[list, list]:
     """The first ``per_class`` texts of each label (a small, stratified, fixed subset)."""
     count: dict[str, int] = {}
@@ -144,6 +156,20 @@ def part(
     )
     wall = time.perf_counter() - t0
     m = result.test_metrics
+    by_agreement = None
+    if dataset == "phrasebank":
+        test_texts = [texts[i] for i in result.test_index]
+        given = [labels[i] for i in result.test_index]
+        levels = agreement_levels()
+        right: dict[str, list[int]] = {}
+        for text, label, said in zip(
+            test_texts, given, result.predictor.predict_labels(test_texts), strict=True
+        ):
+            right.setdefault(levels.get(text, "?"), []).append(int(label == said))
+        order = ("100%", "75-99%", "66-74%", "50-65%", "?")
+        by_agreement = {
+            k: [sum(right[k]) / len(right[k]), len(right[k])] for k in order if k in right
+        }
     return {
         "dataset": dataset,
         "mode": mode,
@@ -159,6 +185,7 @@ def part(
         "soup_valid": result.facts.get("soup_valid"),
         "precision": result.facts.get("precision"),
         "history": result.history,
+        "by_agreement": by_agreement,
         "spec": overrides,
     }
 
@@ -270,6 +297,11 @@ def main() -> None:
                 for h in r["history"]
             )
             print(f"  {r['dataset']}/{r['mode']} validation accuracy by epoch: {epochs}")
+        if r.get("by_agreement"):
+            shown = ", ".join(
+                f"{level}: {acc:.3f} ({n})" for level, (acc, n) in r["by_agreement"].items()
+            )
+            print(f"  {r['dataset']}/{r['mode']} test accuracy by annotator agreement: {shown}")
         if r["soup_valid"]:
             print(
                 f"  {r['dataset']}/{r['mode']} soup of {len(r['soup'])} (best epochs "

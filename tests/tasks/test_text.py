@@ -213,6 +213,12 @@ def test_train_text_classifier_scores_a_test_split(tiny: tuple[list[str], list[s
     assert result.baseline_metrics is None  # a tfidf run is the baseline itself
     assert result.plots["confusion_matrix"].startswith(b"\x89PNG")
     assert any(line.startswith("test:") for line in logs)
+    # the test texts are named by position: their predictions give the test metrics
+    assert len(set(result.test_index)) == 16
+    test_texts = [texts[i] for i in result.test_index]
+    said = result.predictor.predict_labels(test_texts)
+    right = sum(s == labels[i] for s, i in zip(said, result.test_index, strict=True))
+    assert right / 16 == result.test_metrics["accuracy"]
 
 
 def test_load_text_data_reads_a_dataset_version(artifacts: MemoryArtifactStore) -> None:

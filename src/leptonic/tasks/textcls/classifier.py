@@ -347,6 +347,8 @@ class TextTrainingResult:
     facts: dict[str, Any]
     timings: dict[str, float]
     plots: dict[str, bytes] = field(default_factory=dict)
+    #: Positions of the test texts in the texts given (for looking at the errors).
+    test_index: list[int] = field(default_factory=list)
 
     @property
     def comparison(self) -> dict[str, float] | None:
@@ -460,6 +462,7 @@ def train_text_classifier(
         facts=model.facts_,
         timings=timings,
         plots=images,
+        test_index=[int(i) for i in test],
     )
 
 
