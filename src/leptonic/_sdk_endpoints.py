@@ -71,6 +71,13 @@ class RemoteEndpoints:
         path = self._path(workspace, name) + "/canary"
         return self._endpoint(self._client._json("POST", path, json=body))
 
+    def deploy(
+        self, workspace: str, name: str, model: str, version: int, *, reason: str
+    ) -> Endpoint:
+        body = {"model": model, "version": version, "reason": reason}
+        path = self._path(workspace, name) + "/deploy"
+        return self._endpoint(self._client._json("POST", path, json=body))
+
     def promote(self, workspace: str, name: str, *, reason: str) -> Endpoint:
         path = self._path(workspace, name) + "/promote"
         return self._endpoint(self._client._json("POST", path, json={"reason": reason}))

@@ -84,6 +84,11 @@ def request(
                     "percent": 50,
                     "reason": "sneaky",
                 },
+                "/workspaces/{ws}/endpoints/{name}/deploy": {
+                    "model": "scorecard",
+                    "version": 1,
+                    "reason": "sneaky",
+                },
                 "/workspaces/{ws}/endpoints/{name}/promote": {"reason": "sneaky"},
                 "/workspaces/{ws}/endpoints/{name}/rollback": {"reason": "sneaky"},
                 "/workspaces/{ws}/endpoints/{name}/shadow": {"reason": "sneaky"},

@@ -63,7 +63,7 @@ def test_the_baseline_holds_the_label_shares_confidence_and_length(
     again = text_baseline(predictor, texts, rows=50)
     assert again.features["chars"].n == 50
     assert again.to_json() == text_baseline(predictor, texts, rows=50).to_json()
-    with pytest.raises(DataError, match="no training text"):
+    with pytest.raises(DataError, match="no text to profile"):
         text_baseline(predictor, [])
 
 

@@ -378,6 +378,28 @@ def test_a_text_endpoint_is_monitored_for_label_confidence_and_length_drift(
     assert page.startswith("<!DOCTYPE html>") and "label" in page
 
 
+def test_a_text_endpoint_retrains_and_deploys_its_new_version(desk: Desk) -> None:
+    lp = desk.platform
+    name = f"text-{next(_numbers)}"
+    desk.deploy(name, model="tfidf")
+    # a canary is refused before anything is trained: the endpoint serves one version
+    with pytest.raises(InvalidInput, match="endpoint deploy") as refused:
+        lp.endpoints.retrain(WS, name, canary_percent=10, reason="new data")
+    assert refused.value.field == "canary_percent"
+    outcome = lp.endpoints.retrain(WS, name, reason="new data")
+    new = outcome.model_version
+    assert new is not None and new.model == desk.tfidf[0] and new.version > desk.tfidf[1]
+    assert new.task == "text-classification"
+    endpoint = lp.endpoints.deploy(WS, name, new.model, new.version, reason="retrained")
+    assert [(r.model, r.version, r.percent) for r in endpoint.routes] == [
+        (new.model, new.version, 100.0)
+    ]
+    with pytest.raises(InvalidInput, match="serves one version"):
+        lp.endpoints.canary(WS, name, *desk.frozen, 10, reason="split")
+    back = lp.endpoints.rollback(WS, name, reason="undo")
+    assert [(r.model, r.version) for r in back.routes] == [desk.tfidf]
+
+
 def test_a_new_policy_is_served_after_a_reload(desk: Desk) -> None:
     name = f"text-{next(_numbers)}"
     desk.deploy(name)

@@ -20,6 +20,7 @@ from leptonic.tasks.textcls import (
     TextClassifier,
     TextPredictor,
     TextTrainingResult,
+    holdout_positions,
     load_text_data,
     load_text_predictor,
     save_text_predictor,
@@ -219,6 +220,9 @@ def test_train_text_classifier_scores_a_test_split(tiny: tuple[list[str], list[s
     said = result.predictor.predict_labels(test_texts)
     right = sum(s == labels[i] for s, i in zip(said, result.test_index, strict=True))
     assert right / 16 == result.test_metrics["accuracy"]
+    # the same split, from the labels alone (what monitoring profiles a model on)
+    spec = TextClassificationSpec(mode="tfidf")
+    assert holdout_positions(labels, spec, test_fraction=0.25) == result.test_index
 
 
 def test_load_text_data_reads_a_dataset_version(artifacts: MemoryArtifactStore) -> None:

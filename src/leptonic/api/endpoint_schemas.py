@@ -12,6 +12,7 @@ __all__ = [
     "AlertOut",
     "AlertStatusIn",
     "CanaryIn",
+    "DeployIn",
     "EndpointIn",
     "EndpointOut",
     "MonitorIn",
@@ -75,6 +76,11 @@ class CanaryIn(ReasonIn):
     model: str
     version: int = Field(ge=1, le=2**31 - 1)
     percent: float = Field(gt=0, lt=100)
+
+
+class DeployIn(ReasonIn):
+    model: str
+    version: int = Field(ge=1, le=2**31 - 1)
 
 
 class ShadowIn(ReasonIn):

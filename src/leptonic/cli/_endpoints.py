@@ -266,6 +266,20 @@ def canary(
         _show(lp.endpoints.canary(workspace, name, model, version, percent, reason=reason))
 
 
+@endpoint_app.command("deploy")
+def deploy(
+    name: str,
+    workspace: Workspace,
+    model: Annotated[str, typer.Option(help="Model to serve.")],
+    version: Annotated[int, typer.Option(help="Its version.")],
+    reason: Reason,
+) -> None:
+    """Serve a version to all traffic at once (a text or recommendation endpoint's new
+    version); `rollback` undoes it."""
+    with _local() as lp:
+        _show(lp.endpoints.deploy(workspace, name, model, version, reason=reason))
+
+
 @endpoint_app.command("promote")
 def promote(name: str, workspace: Workspace, reason: Reason) -> None:
     """Make the canary the primary at 100 %."""

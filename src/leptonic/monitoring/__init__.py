@@ -64,6 +64,7 @@ from leptonic.monitoring.recalibrate import (
     thresholds_for_bad_rate,
 )
 from leptonic.monitoring.text import (
+    MAX_LABELS,
     TEXT_BASELINE_ROWS,
     TEXT_INPUTS,
     text_baseline,
@@ -74,6 +75,7 @@ __all__ = [
     "BAND_ORDER",
     "BASELINE_FORMAT",
     "DEFAULT_EPSILON",
+    "MAX_LABELS",
     "TEXT_BASELINE_ROWS",
     "TEXT_INPUTS",
     "AlertRules",

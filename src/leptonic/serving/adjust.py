@@ -31,11 +31,14 @@ from leptonic.monitoring.recalibrate import (
     thresholds_for_bad_rate,
 )
 from leptonic.serving.policy import DecisionPolicy
-from leptonic.tasks.spec import TrainSpec
+from leptonic.tasks.spec import spec_from_dict
 
 if TYPE_CHECKING:
     from leptonic.platform import Platform
+    from leptonic.tasks.recsys.spec import RecommenderSpec
     from leptonic.tasks.runner import TrainOutcome
+    from leptonic.tasks.spec import TrainSpec
+    from leptonic.tasks.textcls.spec import TextClassificationSpec
 
 __all__ = ["BASELINE_ROWS", "DEFAULT_WINDOW", "EndpointAdjustment", "RetrainPlan"]
 
@@ -60,7 +63,7 @@ class RetrainPlan:
 
     dataset: str
     dataset_version: int
-    spec: TrainSpec
+    spec: TrainSpec | RecommenderSpec | TextClassificationSpec
     model: str
 
 
@@ -81,6 +84,9 @@ class EndpointAdjustment(abc.ABC):
 
     @abc.abstractmethod
     def get(self, workspace: str, name: str) -> Endpoint: ...
+
+    @abc.abstractmethod
+    def policy(self, workspace: str, name: str, version: int | None = None) -> PolicyVersion: ...
 
     @abc.abstractmethod
     def set_policy(
@@ -124,15 +130,29 @@ class EndpointAdjustment(abc.ABC):
         return profile
 
     def _text_baseline(self, mv: ModelVersion, dv: DatasetVersion) -> BaselineProfile:
-        """A text model profiled on its training texts (the run's text column)."""
+        """A text model profiled on the texts its run held out for the test (the model's
+        answers on texts it was trained on would be surer than on any new text)."""
         from leptonic.monitoring.text import text_baseline
-        from leptonic.tasks.textcls import TextClassificationSpec, load_text_data
+        from leptonic.tasks.textcls import TextClassificationSpec, holdout_positions, load_text_data
 
         run = self.platform.metadata.get_run(mv.workspace, mv.run_id)
-        spec = TextClassificationSpec.from_dict(run.spec)
-        texts, _, _ = load_text_data(dv, self.platform.artifacts, spec)
+        # only what names the data and its split (a run of an older version may hold
+        # fields this one no longer has)
+        wanted = ("text", "label", "labels", "multi_label", "label_separator", "seed")
+        try:
+            spec = TextClassificationSpec(
+                mode="tfidf", **{k: run.spec[k] for k in wanted if k in run.spec}
+            )
+        except (InvalidInput, TypeError) as exc:
+            raise InvalidInput(
+                f"cannot read the text columns of run {run.id} that trained {mv.model} "
+                f"v{mv.version} ({exc}); monitor a version trained by this release",
+                field="model",
+            ) from None
+        texts, labels, _ = load_text_data(dv, self.platform.artifacts, spec)
+        held_out = [texts[i] for i in holdout_positions(labels, spec)]
         predictor = self.platform.registry.load_any(mv.workspace, mv.model, mv.version)
-        return text_baseline(predictor, texts)
+        return text_baseline(predictor, held_out)
 
     def _watched(self, mv: ModelVersion, predictions: list[Prediction]) -> list[Prediction]:
         """The logged answers as monitoring reads them (a text answer: its top label and
@@ -372,7 +392,7 @@ class EndpointAdjustment(abc.ABC):
         run = self.platform.get_run(workspace, mv.run_id)
         ref = ObjectRef.parse(mv.dataset)
         dv = self.platform.dataset_version(workspace, dataset or ref.name, dataset_version)
-        return RetrainPlan(dv.dataset, dv.version, TrainSpec.from_dict(run.spec), model or mv.model)
+        return RetrainPlan(dv.dataset, dv.version, spec_from_dict(run.spec), model or mv.model)
 
     def retrain(
         self,
@@ -385,7 +405,16 @@ class EndpointAdjustment(abc.ABC):
         canary_percent: float | None = None,
         reason: str = "retrain",
     ) -> TrainOutcome:
-        """Train :meth:`retrain_plan` now, register a candidate, optionally start its canary."""
+        """Train :meth:`retrain_plan` now, register a candidate, optionally start its canary
+        (decision endpoints; a text endpoint serves one version: ``deploy`` the new one)."""
+        if canary_percent is not None:
+            kind = self.policy(workspace, name).spec.get("kind")
+            if kind == TEXT_CLASSIFICATION:  # refused before the training, not after it
+                raise InvalidInput(
+                    f"a {kind} endpoint serves one version: retrain without a canary, then "
+                    "serve the new version with `leptonic endpoint deploy`",
+                    field="canary_percent",
+                )
         plan = self.retrain_plan(
             workspace, name, dataset=dataset, dataset_version=dataset_version, model=model
         )

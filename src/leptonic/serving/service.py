@@ -212,7 +212,8 @@ class EndpointService(EndpointAdjustment):
         kind = self.policy(workspace, name).spec.get("kind")
         if kind in ONE_VERSION_KINDS and len(routes) > 1:
             raise InvalidInput(
-                f"a {kind} endpoint serves one version; canary splits are for decision endpoints",
+                f"a {kind} endpoint serves one version; canary splits are for decision "
+                "endpoints (serve a new version with deploy)",
                 field="routes",
             )
         for r in routes:
@@ -254,6 +255,20 @@ class EndpointService(EndpointAdjustment):
             ObjectRef(workspace, "model", model, version), _ref((workspace, name))
         )
         return self.set_routes(workspace, name, routes, reason=reason, action="endpoint.canary")
+
+    def deploy(
+        self, workspace: str, name: str, model: str, version: int, *, reason: str
+    ) -> Endpoint:
+        """Serve ``model`` v``version`` to all traffic at once: how a text or
+        recommendation endpoint (one version) moves to a new version, and a decision
+        endpoint without a canary. Recorded as a promotion: :meth:`rollback` undoes it."""
+        return self.set_routes(
+            workspace,
+            name,
+            (Route(model, version, 100.0),),
+            reason=reason,
+            action="endpoint.promote",
+        )
 
     def promote(self, workspace: str, name: str, *, reason: str) -> Endpoint:
         """Make the canary the primary, at 100 % of traffic."""
@@ -349,7 +364,7 @@ class EndpointService(EndpointAdjustment):
         if kind in ONE_VERSION_KINDS:
             raise InvalidInput(
                 f"a {kind} endpoint serves one version; {what} are for decision endpoints "
-                "(deploy a new version with set_routes, roll back if needed)",
+                "(serve a new version with deploy(), roll it back if needed)",
                 field="routes",
             )
 

@@ -22,6 +22,7 @@ from leptonic.api.endpoint_schemas import (
     AlertOut,
     AlertStatusIn,
     CanaryIn,
+    DeployIn,
     EndpointIn,
     EndpointOut,
     MonitorIn,
@@ -85,6 +86,16 @@ def canary(scope: WorkspaceAdmin, name: str, body: CanaryIn) -> object:
     """Send a percentage of entities (sticky by the entity key) to another version."""
     endpoint = scope.platform.endpoints.canary(
         scope.workspace, name, body.model, body.version, body.percent, reason=body.reason
+    )
+    return EndpointOut.model_validate(endpoint)
+
+
+@router.post(_ONE + "/deploy", response_model=EndpointOut)
+def deploy(scope: WorkspaceAdmin, name: str, body: DeployIn) -> object:
+    """Serve one version to all traffic at once (a text or recommendation endpoint's new
+    version; a decision endpoint without a canary). Rollback undoes it."""
+    endpoint = scope.platform.endpoints.deploy(
+        scope.workspace, name, body.model, body.version, reason=body.reason
     )
     return EndpointOut.model_validate(endpoint)
 

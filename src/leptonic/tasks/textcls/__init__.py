@@ -30,6 +30,7 @@ from leptonic.tasks.textcls.bundle import (
 from leptonic.tasks.textcls.classifier import (
     TextClassifier,
     TextTrainingResult,
+    holdout_positions,
     load_text_data,
     train_text_classifier,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "TextClassifier",
     "TextPredictor",
     "TextTrainingResult",
+    "holdout_positions",
     "load_text_data",
     "load_text_predictor",
     "resolve_base_model",

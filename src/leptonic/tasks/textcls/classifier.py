@@ -466,6 +466,16 @@ def train_text_classifier(
     )
 
 
+def holdout_positions(
+    labels: Sequence[Any], spec: TextClassificationSpec, test_fraction: float = 0.2
+) -> list[int]:
+    """Positions of the texts that :func:`train_text_classifier` holds out for the test
+    (the same seeded, stratified split, from the labels and ``spec.seed``): what a
+    finished run was never trained on, e.g. to profile its answers for monitoring."""
+    y, _ = _encode(labels, spec.labels, spec)
+    return [int(i) for i in _split(y, test_fraction, spec.seed)[1]]
+
+
 def load_text_data(
     version: Any, artifacts: Any, spec: TextClassificationSpec
 ) -> tuple[list[str], list[str], dict[str, int]]:
