@@ -30,6 +30,8 @@ endpoint_app = typer.Typer(
 
 Workspace = Annotated[str, typer.Option("--workspace", "-w", help="Workspace name.")]
 Reason = Annotated[str, typer.Option("--reason", "-r", help="Why (recorded in the audit log).")]
+Model = Annotated[str, typer.Option(help="Model to serve.")]
+Version = Annotated[int, typer.Option(help="Its version.")]
 
 
 def _local() -> Platform:
@@ -63,8 +65,8 @@ def _show(endpoint: Endpoint) -> None:
 def create(
     name: str,
     workspace: Workspace,
-    model: Annotated[str, typer.Option(help="Model to serve.")],
-    version: Annotated[int, typer.Option(help="Its version.")],
+    model: Model,
+    version: Version,
     policy: Annotated[
         Path | None,
         typer.Option(help="Policy spec (JSON file): decision, recommendation or text policy."),
@@ -270,8 +272,8 @@ def canary(
 def deploy(
     name: str,
     workspace: Workspace,
-    model: Annotated[str, typer.Option(help="Model to serve.")],
-    version: Annotated[int, typer.Option(help="Its version.")],
+    model: Model,
+    version: Version,
     reason: Reason,
 ) -> None:
     """Serve a version to all traffic at once (a text or recommendation endpoint's new
