@@ -66,11 +66,9 @@ def text_baseline(
         chosen = [chosen[i] for i in keep]
     p = np.asarray(predictor.predict_batch(chosen), dtype=np.float64)
     top = p.argmax(axis=1)
+    names = np.asarray([str(c) for c in predictor.classes], dtype=object)
     frame = pd.DataFrame(
-        {
-            "label": [str(predictor.classes[i]) for i in top],
-            "chars": np.array([len(t) for t in chosen], dtype=np.float64),
-        }
+        {"label": names[top], "chars": np.fromiter(map(len, chosen), np.float64, len(chosen))}
     )
     # at most MAX_LABELS labels of their own (the rest share "other"): a PSI over many
     # bins reads high on small windows even without drift (about bins / n)

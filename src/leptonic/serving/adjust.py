@@ -4,8 +4,8 @@ alerts, threshold recalibration and retraining.
 A part of :class:`~leptonic.serving.service.EndpointService`. The baseline
 of a model version is profiled from the dataset version it was trained on,
 scored by the model itself (at most :data:`BASELINE_ROWS` rows; a text model:
-at most :data:`~leptonic.monitoring.text.TEXT_BASELINE_ROWS` of its training
-texts), once per process.
+at most :data:`~leptonic.monitoring.text.TEXT_BASELINE_ROWS` of the texts its run
+held out for the test), once per process.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from leptonic.core.dataset import DatasetVersion
-from leptonic.core.endpoint import Alert, Endpoint, PolicyVersion, Prediction
+from leptonic.core.endpoint import Alert, Endpoint, PolicyVersion, Prediction, Route
 from leptonic.core.model_version import ModelVersion
 from leptonic.core.uri import ObjectRef
 from leptonic.errors import InvalidInput
@@ -31,6 +31,7 @@ from leptonic.monitoring.recalibrate import (
     thresholds_for_bad_rate,
 )
 from leptonic.serving.policy import DecisionPolicy
+from leptonic.serving.runtime import ONE_VERSION_KINDS
 from leptonic.tasks.spec import spec_from_dict
 
 if TYPE_CHECKING:
@@ -42,7 +43,8 @@ if TYPE_CHECKING:
 
 __all__ = ["BASELINE_ROWS", "DEFAULT_WINDOW", "EndpointAdjustment", "RetrainPlan"]
 
-TEXT_CLASSIFICATION = "text-classification"
+#: ``leptonic.tasks.textcls.TASK`` (not imported here: the text task loads lazily).
+TEXT_TASK = "text-classification"
 
 #: Rows of the training dataset profiled for a baseline (a seeded sample above it).
 BASELINE_ROWS = 50_000
@@ -107,16 +109,21 @@ class EndpointAdjustment(abc.ABC):
             cached = _baselines.get(key)
         if cached is not None:
             return cached
-        import pyarrow.parquet as pq
-
         ref = ObjectRef.parse(mv.dataset)
         dv = self.platform.dataset_version(workspace, ref.name, ref.version)
-        if mv.task == TEXT_CLASSIFICATION:
+        if mv.task == TEXT_TASK:
             profile = self._text_baseline(mv, dv)
-            with _baselines_lock:
-                _baselines[key] = profile
-            return profile
-        predictor = self.platform.load_model(workspace, model, version)
+        else:
+            profile = self._tabular_baseline(mv, dv)
+        with _baselines_lock:
+            _baselines[key] = profile
+        return profile
+
+    def _tabular_baseline(self, mv: ModelVersion, dv: DatasetVersion) -> BaselineProfile:
+        """A tabular model's inputs and scores on (a sample of) its training rows."""
+        import pyarrow.parquet as pq
+
+        predictor = self.platform.load_model(mv.workspace, mv.model, mv.version)
         table = pq.read_table(
             self.platform.artifacts.local_path(dv.artifact_key), columns=predictor.input_names
         )
@@ -124,10 +131,7 @@ class EndpointAdjustment(abc.ABC):
         if len(frame) > BASELINE_ROWS:
             frame = frame.sample(BASELINE_ROWS, random_state=0)
         scores = predictor.predict_batch(frame)
-        profile = BaselineProfile.fit(frame, scores, predictor.inputs)
-        with _baselines_lock:
-            _baselines[key] = profile
-        return profile
+        return BaselineProfile.fit(frame, scores, predictor.inputs)
 
     def _text_baseline(self, mv: ModelVersion, dv: DatasetVersion) -> BaselineProfile:
         """A text model profiled on the texts its run held out for the test (the model's
@@ -154,14 +158,20 @@ class EndpointAdjustment(abc.ABC):
         predictor = self.platform.registry.load_any(mv.workspace, mv.model, mv.version)
         return text_baseline(predictor, held_out)
 
-    def _watched(self, mv: ModelVersion, predictions: list[Prediction]) -> list[Prediction]:
-        """The logged answers as monitoring reads them (a text answer: its top label and
-        the text's length, see :mod:`leptonic.monitoring.text`)."""
-        if mv.task != TEXT_CLASSIFICATION:
-            return predictions
-        from leptonic.monitoring.text import text_records
+    def _primary_answers(
+        self, workspace: str, primary: Route, predictions: list[Prediction]
+    ) -> tuple[ModelVersion, BaselineProfile, list[Prediction]]:
+        """The primary version, its baseline, and its answers among ``predictions`` as
+        monitoring reads them (a text answer: its top label and the text's length, see
+        :mod:`leptonic.monitoring.text`)."""
+        mv = self.platform.model_version(workspace, primary.model, primary.version)
+        profile = self.baseline(workspace, primary.model, primary.version)
+        mine = [p for p in predictions if (p.model, p.version) == (primary.model, primary.version)]
+        if mv.task == TEXT_TASK:
+            from leptonic.monitoring.text import text_records
 
-        return text_records(predictions)
+            mine = text_records(mine)
+        return mv, profile, mine
 
     def _window_predictions(
         self,
@@ -199,24 +209,20 @@ class EndpointAdjustment(abc.ABC):
         alert_rules = AlertRules.from_spec(rules)
         primary = endpoint.routes[0]
         predictions, start, end = self._window_predictions(workspace, name, since, until, last)
-        mine = [p for p in predictions if (p.model, p.version) == (primary.model, primary.version)]
-        profile = self.baseline(workspace, primary.model, primary.version)
-        mv = self.platform.model_version(workspace, primary.model, primary.version)
-        mine = self._watched(mv, mine)
+        mv, profile, mine = self._primary_answers(workspace, primary, predictions)
         drift = (
             drift_report(profile, [p.inputs for p in mine], [p.score for p in mine])
             if mine
             else None
         )
-        labelled = self.platform.metadata.labelled_predictions(
-            workspace, name, since=start, until=end
+        # outcomes score a decision model's P(bad); a text answer's confidence is not one
+        labelled = (
+            self.platform.metadata.labelled_predictions(workspace, name, since=start, until=end)
+            if mv.task != TEXT_TASK
+            else []
         )
         labelled = [
-            (p, f)
-            for p, f in labelled
-            if (p.model, p.version) == (primary.model, primary.version)
-            # outcomes score a decision model's P(bad); a text answer's confidence is not one
-            and mv.task != TEXT_CLASSIFICATION
+            (p, f) for p, f in labelled if (p.model, p.version) == (primary.model, primary.version)
         ]
         performance = performance_report(outcomes_from_labelled(labelled)) if labelled else None
         baseline_auc = (mv.metrics.get("test") or {}).get("auc")
@@ -298,10 +304,7 @@ class EndpointAdjustment(abc.ABC):
         predictions = self.platform.metadata.list_predictions(
             workspace, name, route="live", limit=MAX_WINDOW_ROWS, newest_first=True
         )
-        mine = [p for p in predictions if (p.model, p.version) == (primary.model, primary.version)]
-        profile = self.baseline(workspace, primary.model, primary.version)
-        mv = self.platform.model_version(workspace, primary.model, primary.version)
-        mine = self._watched(mv, mine)
+        mv, profile, mine = self._primary_answers(workspace, primary, predictions)
         span = (mine[0].at - mine[-1].at) if mine else timedelta(0)
         step = window or _pick_window(span)
         series = drift_over_time(profile, mine, step) if mine else None
@@ -312,7 +315,7 @@ class EndpointAdjustment(abc.ABC):
         )
         labelled = (
             self.platform.metadata.labelled_predictions(workspace, name)
-            if mv.task != TEXT_CLASSIFICATION
+            if mv.task != TEXT_TASK
             else []
         )
         performance = (
@@ -409,7 +412,7 @@ class EndpointAdjustment(abc.ABC):
         (decision endpoints; a text endpoint serves one version: ``deploy`` the new one)."""
         if canary_percent is not None:
             kind = self.policy(workspace, name).spec.get("kind")
-            if kind == TEXT_CLASSIFICATION:  # refused before the training, not after it
+            if kind in ONE_VERSION_KINDS:  # refused before the training, not after it
                 raise InvalidInput(
                     f"a {kind} endpoint serves one version: retrain without a canary, then "
                     "serve the new version with `leptonic endpoint deploy`",

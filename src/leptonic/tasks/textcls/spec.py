@@ -147,10 +147,11 @@ class TextClassificationSpec:
     threads
         torch CPU threads during training (unset: torch's default).
     device, precision
-        ``auto`` uses a CUDA GPU when present (else ``cpu``, ``cuda``, ``cuda:N``); ``precision`` ``auto`` trains with
-        bf16 autocast on GPUs and on CPUs with AMX or AVX-512 BF16, fp32 elsewhere
-        (validation scores during training use it too). The saved model predicts in
-        fp32; a text endpoint's policy may choose bf16.
+        ``auto`` (a CUDA GPU when present, else the CPU), ``cpu``, ``cuda`` or
+        ``cuda:N``; ``precision`` ``auto`` trains with bf16 autocast on GPUs and on
+        CPUs with AMX or AVX-512 BF16, fp32 elsewhere (validation scores during
+        training use it too). The saved model predicts in fp32; a text endpoint's
+        policy may choose bf16.
     checkpoint_dir, resume
         Write a checkpoint (safetensors + JSON, never pickle) after each epoch to
         ``checkpoint_dir``; with ``resume``, continue from the one found there.
