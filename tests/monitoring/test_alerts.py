@@ -83,6 +83,33 @@ def test_psi_alerts_name_the_drifted_inputs_and_the_score(
     assert income.details["n"] == 2000 and len(income.details["labels"]) == 11
 
 
+def test_psi_alert_messages_say_what_the_subjects_measure(
+    shifted: Callable[[int], DriftReport],
+) -> None:
+    drift = shifted(2000)
+    plain = {a.subject: a.message for a in _evaluate(AlertRules(), drift)}
+    assert plain["income"].startswith("input 'income' has drifted")
+    assert plain["score"].startswith("the model score has drifted")
+    assert "Check the upstream data for 'income'" in plain["income"]
+    named = evaluate_rules(
+        AlertRules(),
+        drift,
+        None,
+        None,
+        START,
+        END,
+        "credit",
+        "decide",
+        subjects={"income": "the declared income", "score": "the model's confidence"},
+        advice="Ask the branch.",
+    )
+    said = {a.subject: a.message for a in named}
+    assert said["income"].startswith("the declared income ('income') has drifted")
+    assert said["score"].startswith("the model's confidence ('score') has drifted")
+    assert said["age"].startswith("input 'age' has drifted")  # not named: an input
+    assert all(m.endswith("Ask the branch.") for m in said.values())
+
+
 def test_small_windows_do_not_raise_psi_alerts(shifted: Callable[[int], DriftReport]) -> None:
     drift = shifted(150)
     assert drift.features["income"].psi > 0.25  # type: ignore[operator]

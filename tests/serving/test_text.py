@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
 import signal
 import subprocess
@@ -28,7 +29,7 @@ import pytest
 
 from leptonic import Platform, Settings
 from leptonic.core.access import Role
-from leptonic.errors import InvalidInput
+from leptonic.errors import InvalidInput, NotFound
 from leptonic.serving.app import TokenAuth
 from leptonic.synthetic import support_tickets
 from serving.conftest import free_port
@@ -202,11 +203,16 @@ def test_concurrent_requests_are_batched_and_answered_as_alone(served: Served, d
 def test_a_multi_label_model_answers_with_every_label_from_its_threshold(
     desk: Desk, live_server: Any
 ) -> None:
-    _, server = _serve(desk, live_server, {"top_k": 5}, model="tickets")
+    name, server = _serve(desk, live_server, {"top_k": 5}, model="tickets")
     with server, httpx.Client(base_url=server.url) as http:
         headers = {"Authorization": f"Bearer {desk.tokens['dev']}"}
         body = {"text": "I lost my card. Also, why was I charged this fee", "probabilities": True}
         answer = http.post("/predict", json=body, headers=headers).json()
+    # the log counts the labels given, and monitoring watches that count too
+    (record,) = desk.platform.endpoints.predictions(WS, name)
+    assert record.inputs["n_labels"] == 2 and record.decision == answer["decision"]
+    watched = desk.platform.endpoints.monitor(WS, name)
+    assert set(watched["psi"]) == {"label", "chars", "score", "n_labels"}
     model = desk.platform.registry.load_any(WS, *desk.tickets)
     assert model.multi_label
     assert sorted(answer["labels"]) == ["card_lost", "fees_complaint"]
@@ -373,9 +379,64 @@ def test_a_text_endpoint_is_monitored_for_label_confidence_and_length_drift(
     assert result["n"] == len(stolen) and result["performance"] is None
     assert set(result["psi"]) == {"label", "chars", "score"}
     assert result["psi"]["label"] > 1.0
-    assert "label" in {a["subject"] for a in result["alerts"]}
+    label = next(a for a in result["alerts"] if a["subject"] == "label")
+    assert label["message"].startswith("the share of each predicted label ('label') has")
+    assert "'lost_card'" in label["message"] and "label some" in label["message"]
     page = lp.endpoints.monitor_report(WS, name)
     assert page.startswith("<!DOCTYPE html>") and "label" in page
+
+
+def _same_json(a: Any, b: Any) -> bool:
+    """Equal JSON values, floats to 1e-9 (the saved model predicts as the trained one)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_json(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same_json(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) or isinstance(b, float):
+        return bool(np.isclose(a, b, rtol=1e-9, atol=1e-12))
+    return bool(a == b)
+
+
+def test_the_training_run_keeps_the_baseline_monitoring_reads(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from leptonic.monitoring import text as text_monitoring
+    from leptonic.monitoring.baseline import BaselineProfile
+    from leptonic.serving import adjust
+    from leptonic.tasks.textcls import holdout_positions
+
+    lp = desk.platform
+    mv = lp.model_version(WS, *desk.frozen)
+    kept = json.loads(lp.run_artifact(WS, mv.run_id, text_monitoring.BASELINE_ARTIFACT))
+    # the same profile as scoring the run's test texts again with the saved model
+    rows = utterances()
+    texts, labels = rows["utterance"].tolist(), rows["intent"].tolist()
+    spec = TextClassificationSpec(text="utterance", label="intent", mode="tfidf")
+    held_out = [texts[i] for i in holdout_positions(labels, spec)]
+    again = text_monitoring.text_baseline(lp.registry.load_any(WS, *desk.frozen), held_out)
+    assert _same_json(kept, again.to_json())
+    # a kept profile that cannot be read (its blob gone, another format): made again
+    key = lp.get_run(WS, mv.run_id).artifacts[text_monitoring.BASELINE_ARTIFACT]
+    read = lp.artifacts.get_bytes
+
+    def lost(k: str) -> bytes:
+        if k == key:
+            raise NotFound(f"artifact {k} is gone")
+        return read(k)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(lp.artifacts, "get_bytes", lost)
+        patched.setattr(adjust, "_baselines", {})
+        assert _same_json(lp.endpoints.baseline(WS, *desk.frozen).to_json(), kept)
+
+    # monitoring takes the kept profile: it scores no text
+    def no_scoring(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the baseline was scored again")
+
+    monkeypatch.setattr(text_monitoring, "text_baseline", no_scoring)
+    monkeypatch.setattr(adjust, "_baselines", {})
+    profile = lp.endpoints.baseline(WS, *desk.frozen)
+    assert profile.to_json() == BaselineProfile.from_json(kept).to_json()
 
 
 def test_a_text_endpoint_retrains_and_deploys_its_new_version(desk: Desk) -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from leptonic.errors import Cancelled, InvalidInput, NotFitted, SchemaError, UnsafeArtifact
 from leptonic.storage.artifacts.memory import MemoryArtifactStore
+from leptonic.tasks.spec import spec_from_dict, spec_from_stored
 from leptonic.tasks.textcls import (
     TextClassificationSpec,
     TextClassifier,
@@ -95,12 +96,38 @@ def test_spec_round_trips_and_rejects_bad_values() -> None:
         ({"mode": "tfidf", "mlm_epochs": 2}, "mlm_epochs"),
         ({"mlm_lr": 0}, "mlm_lr"),
         ({"mlm_lr": None}, "mlm_lr"),
+        # a field the mode would ignore
+        ({"mode": "frozen", "mlm_lr": 1e-3}, "mlm_lr"),
+        ({"mode": "tfidf", "refit": True}, "refit"),
+        ({"mode": "frozen", "pooling": "cls"}, "pooling"),
+        ({"mode": "full", "lora_r": 4}, "lora_r"),
+        ({"mode": "lora", "freeze_embeddings": False}, "freeze_embeddings"),
     ):
         with pytest.raises(InvalidInput) as info:
             TextClassificationSpec(**kwargs)  # type: ignore[arg-type]
         assert info.value.field == field
     with pytest.raises(InvalidInput, match="unknown"):
         TextClassificationSpec.from_dict({"mode": "full", "learning_rate": 1})
+    with pytest.raises(InvalidInput, match="only mode 'lora' uses it") as info:
+        TextClassificationSpec(mode="full", lora_r=4)
+    assert "leave it at its default (16) or change the mode" in str(info.value)
+    with pytest.raises(InvalidInput, match="only modes 'full' and 'lora' use it"):
+        TextClassificationSpec(mode="tfidf", refit=True)
+    # the training loop's settings may be shared by the modes of a comparison
+    assert TextClassificationSpec(mode="tfidf", epochs=3, lr=1e-3).epochs == 3
+    # the same spec in another mode: the fields that mode does not use at their defaults
+    tuned = TextClassificationSpec(mode="lora", lr=1e-3, lora_r=4, epochs=3, C=5.0, seed=7)
+    base = tuned.for_mode("tfidf")
+    assert (base.mode, base.lora_r, base.C, base.seed) == ("tfidf", 16, 5.0, 7)
+    full = tuned.for_mode("full")
+    assert (full.lr, full.epochs, full.lora_r) == (1e-3, 3, 16)
+    # a spec stored by a release that ignored such fields still reads (they were ignored)
+    stored = {**TextClassificationSpec(mode="tfidf").to_dict(), "pooling": "cls", "lora_r": 4}
+    with pytest.raises(InvalidInput, match="pooling"):
+        spec_from_dict(stored)
+    again = spec_from_stored(stored)
+    assert isinstance(again, TextClassificationSpec)
+    assert (again.mode, again.pooling, again.lora_r) == ("tfidf", "mean", 16)
     # "~" is the user's home, as for base_model (not a folder named "~" here)
     home = TextClassificationSpec(checkpoint_dir="~/runs/intents").checkpoint_dir
     assert home == os.path.join(os.path.expanduser("~"), "runs", "intents")

@@ -29,7 +29,7 @@ from leptonic.core.uri import ObjectRef
 from leptonic.errors import Cancelled, Conflict, InvalidInput, LeptonicError, NotFound
 from leptonic.platform import Platform, check_score_output
 from leptonic.storage.metadata.base import ORPHANED_JOB_ERROR
-from leptonic.tasks.spec import TrainSpec, spec_from_dict, spec_to_dict
+from leptonic.tasks.spec import TrainSpec, spec_from_stored, spec_to_dict
 
 if TYPE_CHECKING:
     from leptonic.tasks.recsys.spec import RecommenderSpec
@@ -525,7 +525,7 @@ class JobRunner:
         outcome = platform.train(
             job.workspace,
             payload["dataset"],
-            spec_from_dict(payload["spec"]),
+            spec_from_stored(payload["spec"]),
             version=payload.get("version"),
             model_name=payload.get("model"),
             progress=progress,

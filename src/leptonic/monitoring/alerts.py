@@ -238,6 +238,8 @@ def _psi_alerts(
     end: datetime,
     workspace: str,
     endpoint: str,
+    described: Mapping[str, str],
+    advice: str | None,
 ) -> list[Alert]:
     subjects: list[tuple[str, FeatureDrift]] = [
         (name, d) for name, d in drift.features.items() if name not in rule.ignore
@@ -248,11 +250,15 @@ def _psi_alerts(
     for name, d in subjects:
         if d.psi is None or d.n < rule.min_predictions or d.psi <= rule.threshold:
             continue
-        what = "the model score" if d is drift.score else f"input {name!r}"
+        if name in described:
+            what = f"{described[name]} ({name!r})"
+        else:
+            what = "the model score" if d is drift.score else f"input {name!r}"
+        todo = advice or f"Check the upstream data for {name!r}, then consider retraining."
         message = (
             f"{what} has drifted on endpoint {endpoint!r}: PSI {d.psi:.3f} over {d.n:,} "
             f"predictions from {_span(start, end)}, above the threshold {rule.threshold:g}; "
-            f"{_shift(d)}. Check the upstream data for {name!r}, then consider retraining."
+            f"{_shift(d)}. {todo}"
         )
         alerts.append(
             Alert(
@@ -335,6 +341,8 @@ def evaluate_rules(
     endpoint: str,
     *,
     at: datetime | None = None,
+    subjects: Mapping[str, str] | None = None,
+    advice: str | None = None,
 ) -> list[Alert]:
     """The alerts that the rules raise on one window's drift and performance.
 
@@ -356,6 +364,13 @@ def evaluate_rules(
         The endpoint monitored.
     at
         When the alerts were raised; now (UTC) by default, the same for all.
+    subjects
+        What a drift subject measures, by name, for the alert messages (a text
+        endpoint's ``label`` is "the share of each predicted label", not an
+        input); unnamed subjects are inputs, and ``score`` the model score.
+    advice
+        What a PSI alert's message tells to do; unset: check the upstream
+        data for the input, then consider retraining.
 
     Returns
     -------
@@ -373,7 +388,14 @@ def evaluate_rules(
     alerts: list[Alert] = []
     if rules.psi is not None and drift_report is not None:
         alerts += _psi_alerts(
-            rules.psi, drift_report, window_start, window_end, workspace, endpoint
+            rules.psi,
+            drift_report,
+            window_start,
+            window_end,
+            workspace,
+            endpoint,
+            subjects or {},
+            advice,
         )
     if rules.auc_drop is not None and performance is not None and baseline_auc is not None:
         if not isinstance(baseline_auc, int | float) or not 0 <= baseline_auc <= 1:

@@ -2,15 +2,18 @@
 alerts, threshold recalibration and retraining.
 
 A part of :class:`~leptonic.serving.service.EndpointService`. The baseline
-of a model version is profiled from the dataset version it was trained on,
-scored by the model itself (at most :data:`BASELINE_ROWS` rows; a text model:
-at most :data:`~leptonic.monitoring.text.TEXT_BASELINE_ROWS` of the texts its run
-held out for the test), once per process.
+of a tabular model version is profiled from the dataset version it was trained
+on, scored by the model itself (at most :data:`BASELINE_ROWS` rows), once per
+process. A text model's is the profile its training run kept of its answers on
+the texts held out for the test (:mod:`leptonic.monitoring.text`); for a run of an
+older release, those texts are scored once per process.
 """
 
 from __future__ import annotations
 
 import abc
+import contextlib
+import json
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,7 +24,7 @@ from leptonic.core.dataset import DatasetVersion
 from leptonic.core.endpoint import Alert, Endpoint, PolicyVersion, Prediction, Route
 from leptonic.core.model_version import ModelVersion
 from leptonic.core.uri import ObjectRef
-from leptonic.errors import InvalidInput
+from leptonic.errors import InvalidInput, LeptonicError
 from leptonic.monitoring.alerts import AlertRules, WebhookNotifier, alert_payload, evaluate_rules
 from leptonic.monitoring.baseline import BaselineProfile
 from leptonic.monitoring.drift import drift_report
@@ -32,7 +35,7 @@ from leptonic.monitoring.recalibrate import (
 )
 from leptonic.serving.policy import DecisionPolicy
 from leptonic.serving.runtime import ONE_VERSION_KINDS
-from leptonic.tasks.spec import spec_from_dict
+from leptonic.tasks.spec import spec_from_stored
 
 if TYPE_CHECKING:
     from leptonic.platform import Platform
@@ -109,15 +112,17 @@ class EndpointAdjustment(abc.ABC):
             cached = _baselines.get(key)
         if cached is not None:
             return cached
-        ref = ObjectRef.parse(mv.dataset)
-        dv = self.platform.dataset_version(workspace, ref.name, ref.version)
         if mv.task == TEXT_TASK:
-            profile = self._text_baseline(mv, dv)
+            profile = self._text_baseline(mv)
         else:
-            profile = self._tabular_baseline(mv, dv)
+            profile = self._tabular_baseline(mv, self._dataset_of(mv))
         with _baselines_lock:
             _baselines[key] = profile
         return profile
+
+    def _dataset_of(self, mv: ModelVersion) -> DatasetVersion:
+        ref = ObjectRef.parse(mv.dataset)
+        return self.platform.dataset_version(mv.workspace, ref.name, ref.version)
 
     def _tabular_baseline(self, mv: ModelVersion, dv: DatasetVersion) -> BaselineProfile:
         """A tabular model's inputs and scores on (a sample of) its training rows."""
@@ -133,13 +138,21 @@ class EndpointAdjustment(abc.ABC):
         scores = predictor.predict_batch(frame)
         return BaselineProfile.fit(frame, scores, predictor.inputs)
 
-    def _text_baseline(self, mv: ModelVersion, dv: DatasetVersion) -> BaselineProfile:
+    def _text_baseline(self, mv: ModelVersion) -> BaselineProfile:
         """A text model profiled on the texts its run held out for the test (the model's
-        answers on texts it was trained on would be surer than on any new text)."""
-        from leptonic.monitoring.text import text_baseline
+        answers on texts it was trained on would be surer than on any new text): the
+        profile its run kept, or (a run of an older release, or a profile that cannot
+        be read) made now, the same way."""
+        from leptonic.monitoring.text import BASELINE_ARTIFACT, text_baseline
         from leptonic.tasks.textcls import TextClassificationSpec, holdout_positions, load_text_data
 
         run = self.platform.metadata.get_run(mv.workspace, mv.run_id)
+        if BASELINE_ARTIFACT in run.artifacts:
+            # (a blob gone or a format of another release: made again below)
+            with contextlib.suppress(LeptonicError, ValueError):
+                kept = self.platform.artifacts.get_bytes(run.artifacts[BASELINE_ARTIFACT])
+                return BaselineProfile.from_json(json.loads(kept))
+        dv = self._dataset_of(mv)
         # only what names the data and its split (a run of an older version may hold
         # fields this one no longer has)
         wanted = ("text", "label", "labels", "multi_label", "label_separator", "seed")
@@ -162,7 +175,8 @@ class EndpointAdjustment(abc.ABC):
         self, workspace: str, primary: Route, predictions: list[Prediction]
     ) -> tuple[ModelVersion, BaselineProfile, list[Prediction]]:
         """The primary version, its baseline, and its answers among ``predictions`` as
-        monitoring reads them (a text answer: its top label and the text's length, see
+        monitoring reads them (a text answer: its top label, the text's length and, for a
+        multi-label model, its number of labels; see
         :mod:`leptonic.monitoring.text`)."""
         mv = self.platform.model_version(workspace, primary.model, primary.version)
         profile = self.baseline(workspace, primary.model, primary.version)
@@ -170,7 +184,11 @@ class EndpointAdjustment(abc.ABC):
         if mv.task == TEXT_TASK:
             from leptonic.monitoring.text import text_records
 
-            mine = text_records(mine)
+            uncertain = None
+            if "n_labels" in profile.features and mine:  # multi-label: older logs lack it
+                spec = self.policy(workspace, mine[0].endpoint).spec
+                uncertain = str(spec.get("uncertain_label", "uncertain"))
+            mine = text_records(mine, uncertain_label=uncertain)
         return mv, profile, mine
 
     def _window_predictions(
@@ -204,7 +222,7 @@ class EndpointAdjustment(abc.ABC):
         baseline (PSI per input and for the score) and its outcomes with its test
         AUC; store the alerts that the rules raise and post them to ``webhook``.
         A text endpoint's answers are compared by their top label, confidence and
-        text length (:mod:`leptonic.monitoring.text`); outcomes are not scored."""
+        text length (and a multi-label model's by its number of labels) (:mod:`leptonic.monitoring.text`); outcomes are not scored."""
         endpoint = self.get(workspace, name)
         alert_rules = AlertRules.from_spec(rules)
         primary = endpoint.routes[0]
@@ -226,8 +244,13 @@ class EndpointAdjustment(abc.ABC):
         ]
         performance = performance_report(outcomes_from_labelled(labelled)) if labelled else None
         baseline_auc = (mv.metrics.get("test") or {}).get("auc")
+        words: dict[str, Any] = {}
+        if mv.task == TEXT_TASK:
+            from leptonic.monitoring.text import TEXT_ADVICE, TEXT_SUBJECTS
+
+            words = {"subjects": TEXT_SUBJECTS, "advice": TEXT_ADVICE}
         raised = evaluate_rules(
-            alert_rules, drift, performance, baseline_auc, start, end, workspace, name
+            alert_rules, drift, performance, baseline_auc, start, end, workspace, name, **words
         )
         stored: list[Alert] = [self.platform.metadata.add_alert(a) for a in raised]
         if stored:
@@ -395,7 +418,7 @@ class EndpointAdjustment(abc.ABC):
         run = self.platform.get_run(workspace, mv.run_id)
         ref = ObjectRef.parse(mv.dataset)
         dv = self.platform.dataset_version(workspace, dataset or ref.name, dataset_version)
-        return RetrainPlan(dv.dataset, dv.version, spec_from_dict(run.spec), model or mv.model)
+        return RetrainPlan(dv.dataset, dv.version, spec_from_stored(run.spec), model or mv.model)
 
     def retrain(
         self,

@@ -389,6 +389,8 @@ class TextRuntime(OneVersionRuntime):
         log = self.log
         if log is not None:
             inputs: dict[str, Any] = {"chars": len(text)}
+            if self.multi_label:  # watched by monitoring (leptonic.monitoring.text)
+                inputs["n_labels"] = len(out["labels"])
             if self.policy.log_text:
                 inputs["text"] = text
             else:

@@ -139,6 +139,7 @@ def _text_classification(
     progress: ProgressFn | None,
 ) -> Trained:
     from leptonic.evaluation.classification import classification_report
+    from leptonic.monitoring.text import BASELINE_ARTIFACT, text_profile
     from leptonic.tasks.textcls.classifier import load_text_data, train_text_classifier
 
     t0 = time.perf_counter()
@@ -164,6 +165,14 @@ def _text_classification(
     }
     for name, png in result.plots.items():
         saved[f"{name}.png"] = artifacts.put_bytes(png)
+    if result.test_probabilities is not None:  # what monitoring compares traffic with
+        profile = text_profile(
+            [texts[i] for i in result.test_index],
+            result.test_probabilities,
+            result.classes,
+            threshold=result.predictor.label_threshold,
+        )
+        saved[BASELINE_ARTIFACT] = _json_artifact(artifacts, profile.to_json())
     if result.history:
         saved["history.json"] = _json_artifact(artifacts, result.history)
     facts = {k: v for k, v in result.facts.items() if not k.endswith("_s")}

@@ -15,7 +15,15 @@ if TYPE_CHECKING:
     from leptonic.tasks.recsys.spec import RecommenderSpec
     from leptonic.tasks.textcls.spec import TextClassificationSpec
 
-__all__ = ["ALL_TASKS", "CANDIDATES", "TASKS", "TrainSpec", "spec_from_dict", "spec_to_dict"]
+__all__ = [
+    "ALL_TASKS",
+    "CANDIDATES",
+    "TASKS",
+    "TrainSpec",
+    "spec_from_dict",
+    "spec_from_stored",
+    "spec_to_dict",
+]
 
 TASKS = ("binary", "multiclass", "regression")
 #: Every task a training run can do (the tabular ones, then the others).
@@ -246,6 +254,19 @@ def spec_from_dict(data: Mapping[str, Any]) -> TrainSpec | RecommenderSpec | Tex
         f"invalid training spec: task is {task!r}; use one of {', '.join(ALL_TASKS)}",
         field="task",
     )
+
+
+def spec_from_stored(
+    data: Mapping[str, Any],
+) -> TrainSpec | RecommenderSpec | TextClassificationSpec:
+    """:func:`spec_from_dict` for a spec stored earlier (a run's record, a queued
+    job): a text spec's fields that its mode does not use, which earlier releases
+    accepted and ignored and this one refuses, are left out (the run ignored them)."""
+    if isinstance(data, Mapping) and data.get("task") == "text-classification":
+        from leptonic.tasks.textcls.spec import used_fields
+
+        data = used_fields(data)
+    return spec_from_dict(data)
 
 
 def spec_to_dict(spec: TrainSpec | RecommenderSpec | TextClassificationSpec) -> dict[str, Any]:

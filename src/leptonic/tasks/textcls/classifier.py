@@ -349,6 +349,8 @@ class TextTrainingResult:
     plots: dict[str, bytes] = field(default_factory=dict)
     #: Positions of the test texts in the texts given (for looking at the errors).
     test_index: list[int] = field(default_factory=list)
+    #: The model's class probabilities on those test texts (rows in ``test_index`` order).
+    test_probabilities: np.ndarray | None = None
 
     @property
     def comparison(self) -> dict[str, float] | None:
@@ -423,7 +425,8 @@ def train_text_classifier(
     model = TextClassifier(fixed).fit(train_texts, train_labels, progress=progress, log=log)
     timings["fit_s"] = round(time.perf_counter() - t0, 3)
     t0 = time.perf_counter()
-    test_metrics = model.predictor_.metrics(y[test], model.predict_proba(test_texts))
+    test_proba = model.predict_proba(test_texts)
+    test_metrics = model.predictor_.metrics(y[test], test_proba)
     timings["test_s"] = round(time.perf_counter() - t0, 3)
     if log:
         log(
@@ -433,9 +436,7 @@ def train_text_classifier(
     baseline_metrics = None
     if baseline and spec.mode != "tfidf":
         t0 = time.perf_counter()
-        base_spec = TextClassificationSpec.from_dict(
-            {**fixed.to_dict(), "mode": "tfidf", "soup": 1, "time_limit": None, "mlm_epochs": 0}
-        )
+        base_spec = fixed.for_mode("tfidf")
         base = TextClassifier(base_spec).fit(train_texts, train_labels)
         baseline_metrics = base.predictor_.metrics(y[test], base.predict_proba(test_texts))
         timings["baseline_s"] = round(time.perf_counter() - t0, 3)
@@ -463,6 +464,7 @@ def train_text_classifier(
         timings=timings,
         plots=images,
         test_index=[int(i) for i in test],
+        test_probabilities=test_proba,
     )
 
 

