@@ -78,6 +78,13 @@ class RemoteEndpoints:
         path = self._path(workspace, name) + "/deploy"
         return self._endpoint(self._client._json("POST", path, json=body))
 
+    def prune(self, workspace: str, name: str, *, older_than_days: float, reason: str) -> int:
+        """Delete the predictions logged more than ``older_than_days`` days ago (and
+        their outcomes); returns how many were deleted."""
+        body = {"older_than_days": older_than_days, "reason": reason}
+        path = self._path(workspace, name) + "/predictions/prune"
+        return int(self._client._json("POST", path, json=body)["deleted"])
+
     def promote(self, workspace: str, name: str, *, reason: str) -> Endpoint:
         path = self._path(workspace, name) + "/promote"
         return self._endpoint(self._client._json("POST", path, json={"reason": reason}))

@@ -102,6 +102,10 @@ def request(
                     "label": 1,
                 },
                 "/workspaces/{ws}/endpoints/{name}/monitor": {},
+                "/workspaces/{ws}/endpoints/{name}/predictions/prune": {
+                    "older_than_days": 1,
+                    "reason": "sneaky",
+                },
                 "/workspaces/{ws}/endpoints/{name}/alerts/{alert_id}": {"status": "resolved"},
                 "/workspaces/{ws}/endpoints/{name}/recalibrate": {
                     "target_approval_rate": 0.5,

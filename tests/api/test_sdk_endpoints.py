@@ -58,6 +58,14 @@ def test_endpoint_lifecycle_through_the_sdk(populated: Server) -> None:
         result = dev.endpoints.monitor("alpha", "scorecard")
         assert result["n"] >= 1 and "psi" in result
         assert "<html" in dev.endpoints.monitor_report("alpha", "scorecard").lower()
+        # retention: deleting old predictions is an admin's
+        with pytest.raises(PermissionDenied):
+            dev.endpoints.prune("alpha", "scorecard", older_than_days=1, reason="no")
+        with pytest.raises(InvalidInput):
+            endpoints.prune("alpha", "scorecard", older_than_days=0, reason="bad")
+        assert endpoints.prune("alpha", "scorecard", older_than_days=3650, reason="keep") == 0
+        logged = server.platform.endpoints.predictions("alpha", "scorecard", limit=10)
+        assert answer["request_id"] in {p.request_id for p in logged}
 
 
 def test_a_recommendation_endpoint_retrains_as_a_job(server: Server, tmp_path: Path) -> None:

@@ -186,3 +186,8 @@ def test_a_recommendation_endpoint_retrains_from_the_terminal(
     ), out
     code, out = run(capsys, "endpoint", "retrain", "plays", "-w", "shop", "--canary-percent", "10")
     assert code != 0 and "leave out --dataset and --canary-percent" in out
+    prune = ("endpoint", "prune", "plays", "-w", "shop", "-r", "retention", "--older-than")
+    code, out = run(capsys, *prune, "30")
+    assert code == 0 and "deleted 0 prediction(s) logged more than 30 days ago" in out, out
+    code, out = run(capsys, *prune, "0")
+    assert code != 0 and "older_than_days must be a positive number of days" in out, out

@@ -530,6 +530,43 @@ def test_labelled_predictions_join(store: MetadataStore, ws: str) -> None:
     assert [f.label for _, f in store.labelled_predictions(ws, "other")] == [1.0]
 
 
+def test_delete_predictions_before_a_time_takes_their_outcomes(
+    store: MetadataStore, ws: str
+) -> None:
+    create(store, ws)
+    create(store, ws, "other")
+    live = [pred(ws, f"r{i}", minute=i) for i in range(5)]
+    store.append_predictions(
+        [*live, pred(ws, "r1", minute=1, route="shadow"), pred(ws, "r0", name="other")]
+    )
+    store.add_feedback([outcome(ws, "r0"), outcome(ws, "r3", 0)])
+    # r0, r1 and r1's shadow answer are older than minute 2; "other" keeps its own
+    assert store.delete_predictions(ws, "decide", before=T0 + timedelta(minutes=2)) == 3
+    assert ids(store.list_predictions(ws, "decide", route=None, newest_first=False)) == [
+        "r2",
+        "r3",
+        "r4",
+    ]
+    assert [p.request_id for p, _ in store.labelled_predictions(ws, "decide")] == ["r3"]
+    assert ids(store.list_predictions(ws, "other")) == ["r0"]
+    # a deleted request takes no new outcome; nothing older is left to delete
+    with pytest.raises(NotFound, match="r0"):
+        store.add_feedback([outcome(ws, "r0")])
+    assert store.delete_predictions(ws, "decide", before=T0 + timedelta(minutes=2)) == 0
+    # an instant in another time zone is the same instant
+    east = timezone(timedelta(hours=2))
+    assert (
+        store.delete_predictions(ws, "decide", before=(T0 + timedelta(minutes=3)).astimezone(east))
+        == 1
+    )
+    with pytest.raises(NotFound):
+        store.delete_predictions(ws, "nope", before=T0)
+    with pytest.raises(InvalidInput) as info:
+        store.delete_predictions(ws, "decide", before="2025-01-01")  # type: ignore[arg-type]
+    assert info.value.field == "before"
+    assert store.count_predictions(ws, "decide") == 2
+
+
 # -- alerts -----------------------------------------------------------------------------
 def test_alerts(store: MetadataStore, ws: str) -> None:
     create(store, ws)

@@ -3,10 +3,13 @@ versions, checks on every change, recalibration by bad rate and batch decisions.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import orjson
 import pyarrow.parquet as pq
 import pytest
 
+from leptonic.core.endpoint import Prediction
 from leptonic.errors import Conflict, InvalidInput, NotFound
 from leptonic.serving.host import EndpointHost
 from serving.conftest import Deployed
@@ -137,3 +140,42 @@ def test_batch_decisions_use_the_policy(deployed: Deployed) -> None:
     first = table.slice(0, 1).to_pylist()[0]
     assert first["decision"] == one["decision"]
     assert first["score"] == pytest.approx(one["score"], abs=1e-9)
+
+
+def test_prune_deletes_old_predictions_and_their_outcomes(deployed: Deployed) -> None:
+    lp = deployed.platform
+    lp.endpoints.create("credit", "retained", *deployed.logistic)
+    now = datetime.now(UTC)
+    ages = {"r-old": 100, "r-month": 29, "r-new": 0}
+    lp.metadata.append_predictions(
+        [
+            Prediction(
+                workspace="credit",
+                endpoint="retained",
+                request_id=rid,
+                model=deployed.logistic[0],
+                version=deployed.logistic[1],
+                score=0.2,
+                decision="approve",
+                at=now - timedelta(days=days),
+            )
+            for rid, days in ages.items()
+        ]
+    )
+    lp.endpoints.feedback("credit", "retained", [{"request_id": "r-old", "label": 1}])
+    assert lp.endpoints.prune("credit", "retained", older_than_days=30, reason="90-day") == 1
+    left = lp.endpoints.predictions("credit", "retained")
+    assert sorted(p.request_id for p in left) == ["r-month", "r-new"]
+    assert lp.metadata.labelled_predictions("credit", "retained") == []
+    (event,) = lp.audit_log(workspace="credit", action="endpoint.prune", limit=1)
+    assert event.details["deleted"] == 1 and event.details["reason"] == "90-day"
+    assert event.objects[0] == "leptonic://credit/endpoint/retained"
+    for days in (0, -1, "30", True):
+        with pytest.raises(InvalidInput) as info:
+            lp.endpoints.prune("credit", "retained", older_than_days=days, reason="bad")  # type: ignore[arg-type]
+        assert info.value.field == "older_than_days"
+    with pytest.raises(InvalidInput):
+        lp.endpoints.prune("credit", "retained", older_than_days=1, reason=" ")
+    with pytest.raises(NotFound):
+        lp.endpoints.prune("credit", "nope", older_than_days=1, reason="gone")
+    assert lp.endpoints.prune("credit", "retained", older_than_days=1, reason="again") == 1

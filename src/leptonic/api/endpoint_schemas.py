@@ -19,6 +19,7 @@ __all__ = [
     "PolicyIn",
     "PolicyOut",
     "PredictionOut",
+    "PruneIn",
     "ReasonIn",
     "RecalibrateIn",
     "RetrainIn",
@@ -81,6 +82,12 @@ class CanaryIn(ReasonIn):
 class DeployIn(ReasonIn):
     model: str
     version: int = Field(ge=1, le=2**31 - 1)
+
+
+class PruneIn(ReasonIn):
+    older_than_days: float = Field(
+        gt=0, le=36_500, description="Predictions logged longer ago than this are deleted."
+    )
 
 
 class ShadowIn(ReasonIn):

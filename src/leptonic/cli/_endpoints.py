@@ -282,6 +282,21 @@ def deploy(
         _show(lp.endpoints.deploy(workspace, name, model, version, reason=reason))
 
 
+@endpoint_app.command("prune")
+def prune(
+    name: str,
+    workspace: Workspace,
+    older_than: Annotated[
+        float, typer.Option(help="Delete predictions logged more than this many days ago.")
+    ],
+    reason: Reason,
+) -> None:
+    """Delete old predictions (and their outcomes) from the endpoint's log."""
+    with _local() as lp:
+        deleted = lp.endpoints.prune(workspace, name, older_than_days=older_than, reason=reason)
+    console.print(f"deleted {deleted:,} prediction(s) logged more than {older_than:g} days ago")
+
+
 @endpoint_app.command("promote")
 def promote(name: str, workspace: Workspace, reason: Reason) -> None:
     """Make the canary the primary at 100 %."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from leptonic.core.endpoint import Endpoint, Feedback, PolicyVersion, Prediction, Route
@@ -447,6 +447,31 @@ class EndpointService(EndpointAdjustment):
         return self.metadata.list_predictions(
             workspace, name, since=since, until=until, route=route, limit=limit, offset=offset
         )
+
+    def prune(self, workspace: str, name: str, *, older_than_days: float, reason: str) -> int:
+        """Delete the endpoint's predictions logged more than ``older_than_days`` days
+        ago, with the outcomes recorded for them (the retention of the prediction
+        log, which grows with every answer); returns how many were deleted. Monitoring
+        and recalibration then see only what is left. Audited as ``endpoint.prune``."""
+        reason = _reason(reason)
+        days = older_than_days
+        if isinstance(days, bool) or not isinstance(days, int | float) or not days > 0:
+            raise InvalidInput(
+                f"older_than_days must be a positive number of days, got {days!r}",
+                field="older_than_days",
+            )
+        self.get(workspace, name)
+        before = datetime.now(UTC) - timedelta(days=float(days))
+        deleted = self.metadata.delete_predictions(workspace, name, before=before)
+        self.platform.audit(
+            "endpoint.prune",
+            workspace,
+            [ObjectRef(workspace, "endpoint", name)],
+            before=before.isoformat(),
+            deleted=deleted,
+            reason=reason,
+        )
+        return deleted
 
     def feedback(self, workspace: str, name: str, payload: Any) -> list[Feedback]:
         """Record outcomes (see :func:`~leptonic.serving.feedback.parse_feedback`)."""

@@ -5,7 +5,8 @@ Roles: viewers read; developers ask for decisions, deploy endpoints, set
 shadows, post outcomes, run monitoring checks and start retraining (all of
 which write);
 changes to what live traffic gets (canary, promote, rollback, policy,
-recalibration) need the admin role, like promoting a model to production.
+recalibration) and deleting old predictions need the admin role, like promoting a
+model to production.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from leptonic.api.endpoint_schemas import (
     PolicyIn,
     PolicyOut,
     PredictionOut,
+    PruneIn,
     ReasonIn,
     RecalibrateIn,
     RetrainIn,
@@ -196,6 +198,16 @@ def predictions(
         scope.workspace, name, route=route, limit=limit + 1, offset=offset
     )
     return probe_page(items, limit, offset, PredictionOut.model_validate)
+
+
+@router.post(_ONE + "/predictions/prune")
+def prune(scope: WorkspaceAdmin, name: str, body: PruneIn) -> dict[str, int]:
+    """Delete the predictions logged more than ``older_than_days`` days ago, with their
+    outcomes (the log's retention)."""
+    deleted = scope.platform.endpoints.prune(
+        scope.workspace, name, older_than_days=body.older_than_days, reason=body.reason
+    )
+    return {"deleted": deleted}
 
 
 @router.post(_ONE + "/monitor")

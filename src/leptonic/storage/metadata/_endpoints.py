@@ -61,6 +61,7 @@ from leptonic.storage.metadata.endpoint_base import (
     changed_endpoint,
     check_alert,
     check_alert_status,
+    check_before,
     check_endpoint_changes,
     check_feedback,
     check_policy,
@@ -293,7 +294,23 @@ class EndpointsMixin(SQLStoreBase):
             row = conn.execute(query).first()
         return None if row is None else to_prediction(row)
 
+    def delete_predictions(self, workspace: str, endpoint: str, *, before: datetime) -> int:
+        check_before(before)
+        where = _window(workspace, endpoint, None, before, None)
+        old_live = sa.select(_p.c.request_id).where(*where, _p.c.route == "live")
+        with self._write() as conn:
+            _require_endpoint(conn, workspace, endpoint)
+            conn.execute(
+                sa.delete(_f).where(
+                    _f.c.workspace == workspace,
+                    _f.c.endpoint == endpoint,
+                    _f.c.request_id.in_(old_live),
+                )
+            )
+            return int(conn.execute(sa.delete(_p).where(*where)).rowcount)
+
     # -- feedback ------------------------------------------------------------------
+
     def add_feedback(self, items: Sequence[Feedback]) -> int:
         items = list(items)
         latest = check_feedback(items)

@@ -37,6 +37,7 @@ from leptonic.storage.metadata.endpoint_base import (
     changed_endpoint,
     check_alert,
     check_alert_status,
+    check_before,
     check_endpoint_changes,
     check_feedback,
     check_policy,
@@ -235,7 +236,20 @@ class MemoryEndpointsMixin(EndpointStore):
             ]
             return copy.deepcopy(max(mine, key=_order)) if mine else None
 
+    def delete_predictions(self, workspace: str, endpoint: str, *, before: datetime) -> int:
+        check_before(before)
+        with self._lock:
+            old = self._select(workspace, endpoint, None, before, None)
+            logged = self._predictions[(workspace, endpoint)]
+            outcomes = self._feedback[(workspace, endpoint)]
+            for p in old:
+                del logged[(p.request_id, p.route)]
+                if p.route == "live":
+                    outcomes.pop(p.request_id, None)
+            return len(old)
+
     # -- feedback ------------------------------------------------------------------
+
     def add_feedback(self, items: Sequence[Feedback]) -> int:
         items = list(items)
         latest = check_feedback(items)

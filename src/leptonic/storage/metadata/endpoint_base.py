@@ -33,6 +33,7 @@ __all__ = [
     "changed_endpoint",
     "check_alert",
     "check_alert_status",
+    "check_before",
     "check_endpoint_changes",
     "check_feedback",
     "check_policy",
@@ -273,6 +274,15 @@ def check_window(since: datetime | None, until: datetime | None) -> None:
     """Raise :class:`InvalidInput` unless ``since`` and ``until`` are datetimes or None."""
     kind: _Kind = ((datetime, type(None)), "a datetime or None")
     _check_fields({"since": since, "until": until}, {"since": kind, "until": kind})
+
+
+def check_before(before: Any) -> None:
+    """Raise :class:`InvalidInput` unless ``before`` (of a deletion) is a datetime."""
+    if not isinstance(before, datetime):
+        raise InvalidInput(
+            f"before must be a datetime (predictions logged before it are deleted), got {before!r}",
+            field="before",
+        )
 
 
 def check_predictions(predictions: Sequence[Prediction]) -> list[tuple[Prediction, str, str]]:
@@ -573,6 +583,14 @@ class EndpointStore(abc.ABC):
 
         Newest by ``at`` (then the greatest request id).
         """
+
+    @abc.abstractmethod
+    def delete_predictions(self, workspace: str, endpoint: str, *, before: datetime) -> int:
+        """Delete the endpoint's logged predictions (both routes) with ``at < before``,
+        and the outcomes recorded for them, in one transaction; returns how many
+        predictions were deleted (a retention policy: the log grows with every
+        answer). :class:`NotFound` if the endpoint does not exist;
+        :class:`InvalidInput` if ``before`` is not a datetime."""
 
     # -- feedback ------------------------------------------------------------------
     @abc.abstractmethod
