@@ -170,7 +170,7 @@ def test_prune_deletes_old_predictions_and_their_outcomes(deployed: Deployed) ->
     (event,) = lp.audit_log(workspace="credit", action="endpoint.prune", limit=1)
     assert event.details["deleted"] == 1 and event.details["reason"] == "90-day"
     assert event.objects[0] == "leptonic://credit/endpoint/retained"
-    for days in (0, -1, "30", True):
+    for days in (0, -1, "30", True, float("inf"), float("nan"), 1e9):
         with pytest.raises(InvalidInput) as info:
             lp.endpoints.prune("credit", "retained", older_than_days=days, reason="bad")  # type: ignore[arg-type]
         assert info.value.field == "older_than_days"

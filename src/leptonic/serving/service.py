@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from leptonic.platform import Platform
     from leptonic.serving.recs_retrain import RecsRetrain
 
-__all__ = ["EndpointService", "routes_from_json", "routes_to_json"]
+__all__ = ["MAX_RETENTION_DAYS", "EndpointService", "routes_from_json", "routes_to_json"]
 
 
 def routes_to_json(routes: Sequence[Route]) -> list[dict[str, Any]]:
@@ -58,6 +58,10 @@ def _ref(endpoint: Endpoint | tuple[str, str]) -> ObjectRef:
     if isinstance(endpoint, Endpoint):
         return ObjectRef(endpoint.workspace, "endpoint", endpoint.name)
     return ObjectRef(endpoint[0], "endpoint", endpoint[1])
+
+
+#: The longest retention :meth:`EndpointService.prune` takes, in days (100 years).
+MAX_RETENTION_DAYS = 36_500
 
 
 def _reason(reason: str) -> str:
@@ -452,12 +456,19 @@ class EndpointService(EndpointAdjustment):
         """Delete the endpoint's predictions logged more than ``older_than_days`` days
         ago, with the outcomes recorded for them (the retention of the prediction
         log, which grows with every answer); returns how many were deleted. Monitoring
-        and recalibration then see only what is left. Audited as ``endpoint.prune``."""
+        and recalibration then see only what is left. A recommendation endpoint's
+        events are its models' training data, not its log: they are kept. Audited as
+        ``endpoint.prune``."""
         reason = _reason(reason)
         days = older_than_days
-        if isinstance(days, bool) or not isinstance(days, int | float) or not days > 0:
+        if (
+            isinstance(days, bool)
+            or not isinstance(days, int | float)
+            or not 0 < days <= MAX_RETENTION_DAYS
+        ):
             raise InvalidInput(
-                f"older_than_days must be a positive number of days, got {days!r}",
+                f"older_than_days must be a positive number of days, at most "
+                f"{MAX_RETENTION_DAYS:,}, got {days!r}",
                 field="older_than_days",
             )
         self.get(workspace, name)

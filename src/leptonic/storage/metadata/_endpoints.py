@@ -58,6 +58,7 @@ from leptonic.storage.metadata._sqlbase import (
 )
 from leptonic.storage.metadata.base import check_page
 from leptonic.storage.metadata.endpoint_base import (
+    PREDICTION_ROUTES,
     changed_endpoint,
     check_alert,
     check_alert_status,
@@ -296,10 +297,16 @@ class EndpointsMixin(SQLStoreBase):
 
     def delete_predictions(self, workspace: str, endpoint: str, *, before: datetime) -> int:
         check_before(before)
-        where = _window(workspace, endpoint, None, before, None)
+        # (naming both routes lets the (workspace, endpoint, route, at) index serve it)
+        where = [
+            *_window(workspace, endpoint, None, before, None),
+            _p.c.route.in_(PREDICTION_ROUTES),
+        ]
         old_live = sa.select(_p.c.request_id).where(*where, _p.c.route == "live")
         with self._write() as conn:
-            _require_endpoint(conn, workspace, endpoint)
+            # the endpoint's row lock orders this after (or before) an outcome being
+            # recorded (add_feedback takes it too): no outcome is left without its answer
+            _require_endpoint(conn, workspace, endpoint, lock=True)
             conn.execute(
                 sa.delete(_f).where(
                     _f.c.workspace == workspace,
@@ -321,8 +328,8 @@ class EndpointsMixin(SQLStoreBase):
             groups.setdefault((f.workspace, f.endpoint), []).append(f.request_id)
         with self._write() as conn:
             known: set[tuple[str, str, str]] = set()
-            for (ws, name), ids in groups.items():
-                _require_endpoint(conn, ws, name)
+            for (ws, name), ids in sorted(groups.items()):  # locks in one order
+                _require_endpoint(conn, ws, name, lock=True)
                 mine = (_p.c.workspace == ws, _p.c.endpoint == name, _p.c.route == "live")
                 for chunk in _chunks(ids):
                     query = sa.select(_p.c.request_id).where(*mine, _p.c.request_id.in_(chunk))

@@ -7,6 +7,10 @@ import { badge, field, pageHeader, pager, refLink, route, section, table, timeCe
 
 const ACTIONS = [
   "workspace.create", "dataset.add", "run.submit", "run.train", "run.cancel", "model.stage",
+  "model.score",
+  "endpoint.create", "endpoint.traffic", "endpoint.canary", "endpoint.promote", "endpoint.rollback",
+  "endpoint.shadow", "endpoint.policy", "endpoint.feedback", "endpoint.batch", "endpoint.alert",
+  "endpoint.alert_status", "endpoint.retrain", "endpoint.prune",
   "member.set", "member.remove", "user.create", "token.create", "token.revoke",
 ];
 
