@@ -567,6 +567,21 @@ def test_delete_predictions_before_a_time_takes_their_outcomes(
     assert store.count_predictions(ws, "decide") == 2
 
 
+def test_delete_predictions_goes_by_batches(
+    store: MetadataStore, ws: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from leptonic.storage.metadata import _endpoints
+
+    monkeypatch.setattr(_endpoints, "PRUNE_BATCH", 2)  # (the SQL stores' batch)
+    create(store, ws)
+    live = [pred(ws, f"r{i}", minute=i) for i in range(6)]
+    store.append_predictions([*live, pred(ws, "r1", minute=1, route="shadow")])
+    store.add_feedback([outcome(ws, "r0"), outcome(ws, "r3", 0), outcome(ws, "r5")])
+    assert store.delete_predictions(ws, "decide", before=T0 + timedelta(minutes=5)) == 6
+    assert ids(store.list_predictions(ws, "decide", route=None)) == ["r5"]
+    assert [p.request_id for p, _ in store.labelled_predictions(ws, "decide")] == ["r5"]
+
+
 # -- alerts -----------------------------------------------------------------------------
 def test_alerts(store: MetadataStore, ws: str) -> None:
     create(store, ws)

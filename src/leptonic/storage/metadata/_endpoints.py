@@ -72,7 +72,10 @@ from leptonic.storage.metadata.endpoint_base import (
     new_endpoint,
 )
 
-__all__ = ["EndpointsMixin"]
+__all__ = ["PRUNE_BATCH", "EndpointsMixin"]
+
+#: Predictions deleted per transaction by ``delete_predictions``.
+PRUNE_BATCH = 10_000
 
 _e = t.endpoints
 _pv = t.endpoint_policies
@@ -297,24 +300,33 @@ class EndpointsMixin(SQLStoreBase):
 
     def delete_predictions(self, workspace: str, endpoint: str, *, before: datetime) -> int:
         check_before(before)
-        # (naming both routes lets the (workspace, endpoint, route, at) index serve it)
-        where = [
-            *_window(workspace, endpoint, None, before, None),
-            _p.c.route.in_(PREDICTION_ROUTES),
-        ]
-        old_live = sa.select(_p.c.request_id).where(*where, _p.c.route == "live")
-        with self._write() as conn:
-            # the endpoint's row lock orders this after (or before) an outcome being
-            # recorded (add_feedback takes it too): no outcome is left without its answer
-            _require_endpoint(conn, workspace, endpoint, lock=True)
-            conn.execute(
-                sa.delete(_f).where(
-                    _f.c.workspace == workspace,
-                    _f.c.endpoint == endpoint,
-                    _f.c.request_id.in_(old_live),
-                )
-            )
-            return int(conn.execute(sa.delete(_p).where(*where)).rowcount)
+        deleted = 0
+        for route in PREDICTION_ROUTES:
+            # (one route at a time: the (workspace, endpoint, route, at) index serves it)
+            where = _window(workspace, endpoint, None, before, route)
+            oldest = sa.select(_p.c.request_id).where(*where).order_by(_p.c.at).limit(PRUNE_BATCH)
+            while True:
+                # a batch per transaction: the write lock (SQLite's is the database's) is
+                # held for one batch, and each outcome goes with its answer
+                with self._write() as conn:
+                    # the endpoint's row lock orders this after (or before) an outcome
+                    # being recorded (add_feedback takes it too)
+                    _require_endpoint(conn, workspace, endpoint, lock=True)
+                    ids = list(conn.execute(oldest).scalars())
+                    for chunk in _chunks(ids):
+                        if route == "live":
+                            conn.execute(
+                                sa.delete(_f).where(
+                                    _f.c.workspace == workspace,
+                                    _f.c.endpoint == endpoint,
+                                    _f.c.request_id.in_(chunk),
+                                )
+                            )
+                        conn.execute(sa.delete(_p).where(*where, _p.c.request_id.in_(chunk)))
+                deleted += len(ids)
+                if len(ids) < PRUNE_BATCH:
+                    break
+        return deleted
 
     # -- feedback ------------------------------------------------------------------
 
