@@ -304,7 +304,9 @@ class EndpointsMixin(SQLStoreBase):
         for route in PREDICTION_ROUTES:
             # (one route at a time: the (workspace, endpoint, route, at) index serves it)
             where = _window(workspace, endpoint, None, before, route)
-            oldest = sa.select(_p.c.request_id).where(*where).order_by(_p.c.at).limit(PRUNE_BATCH)
+            # the time of the batch's last prediction (None: fewer left than a batch)
+            last = sa.select(_p.c.at).where(*where).order_by(_p.c.at)
+            last = last.offset(PRUNE_BATCH - 1).limit(1)
             while True:
                 # a batch per transaction: the write lock (SQLite's is the database's) is
                 # held for one batch, and each outcome goes with its answer
@@ -312,24 +314,23 @@ class EndpointsMixin(SQLStoreBase):
                     # the endpoint's row lock orders this after (or before) an outcome
                     # being recorded (add_feedback takes it too)
                     _require_endpoint(conn, workspace, endpoint, lock=True)
-                    ids = list(conn.execute(oldest).scalars())
-                    for chunk in _chunks(ids):
-                        if route == "live":
-                            conn.execute(
-                                sa.delete(_f).where(
-                                    _f.c.workspace == workspace,
-                                    _f.c.endpoint == endpoint,
-                                    _f.c.request_id.in_(chunk),
-                                )
+                    cut = conn.execute(last).scalar()
+                    batch = [*where, _p.c.at <= cut] if cut is not None else where
+                    if route == "live":
+                        gone = sa.select(_p.c.request_id).where(*batch)
+                        conn.execute(
+                            sa.delete(_f).where(
+                                _f.c.workspace == workspace,
+                                _f.c.endpoint == endpoint,
+                                _f.c.request_id.in_(gone),
                             )
-                        conn.execute(sa.delete(_p).where(*where, _p.c.request_id.in_(chunk)))
-                deleted += len(ids)
-                if len(ids) < PRUNE_BATCH:
+                        )
+                    deleted += int(conn.execute(sa.delete(_p).where(*batch)).rowcount)
+                if cut is None:
                     break
         return deleted
 
     # -- feedback ------------------------------------------------------------------
-
     def add_feedback(self, items: Sequence[Feedback]) -> int:
         items = list(items)
         latest = check_feedback(items)
