@@ -575,9 +575,11 @@ def test_delete_predictions_goes_by_batches(
     monkeypatch.setattr(_endpoints, "PRUNE_BATCH", 2)  # (the SQL stores' batch)
     create(store, ws)
     live = [pred(ws, f"r{i}", minute=i) for i in range(6)]
-    store.append_predictions([*live, pred(ws, "r1", minute=1, route="shadow")])
+    tied = pred(ws, "r2b", minute=2)  # a batch ends in a tie: both go together
+    store.append_predictions([*live, tied, pred(ws, "r1", minute=1, route="shadow")])
     store.add_feedback([outcome(ws, "r0"), outcome(ws, "r3", 0), outcome(ws, "r5")])
-    assert store.delete_predictions(ws, "decide", before=T0 + timedelta(minutes=5)) == 6
+    # 6 live answers before minute 5 (three batches of 2, exactly), then 1 shadow answer
+    assert store.delete_predictions(ws, "decide", before=T0 + timedelta(minutes=5)) == 7
     assert ids(store.list_predictions(ws, "decide", route=None)) == ["r5"]
     assert [p.request_id for p, _ in store.labelled_predictions(ws, "decide")] == ["r5"]
 

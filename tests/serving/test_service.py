@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from leptonic.core.endpoint import Prediction
-from leptonic.errors import Conflict, InvalidInput, NotFound
+from leptonic.errors import Conflict, InvalidInput, NotFound, StoreError
 from leptonic.serving.host import EndpointHost
 from serving.conftest import Deployed
 
@@ -179,3 +179,20 @@ def test_prune_deletes_old_predictions_and_their_outcomes(deployed: Deployed) ->
     with pytest.raises(NotFound):
         lp.endpoints.prune("credit", "nope", older_than_days=1, reason="gone")
     assert lp.endpoints.prune("credit", "retained", older_than_days=1, reason="again") == 1
+
+
+def test_a_prune_that_fails_part_way_is_audited(
+    deployed: Deployed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lp = deployed.platform
+    lp.endpoints.create("credit", "half-pruned", *deployed.logistic)
+
+    def broken(*args: object, **kwargs: object) -> int:
+        raise StoreError("the database went away")
+
+    monkeypatch.setattr(lp.metadata, "delete_predictions", broken)
+    with pytest.raises(StoreError, match="went away"):
+        lp.endpoints.prune("credit", "half-pruned", older_than_days=30, reason="retention")
+    (event,) = lp.audit_log(workspace="credit", action="endpoint.prune", limit=1)
+    assert event.objects[0] == "leptonic://credit/endpoint/half-pruned"
+    assert "the database went away" in event.details["error"] and "again" in event.details["error"]

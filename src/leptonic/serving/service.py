@@ -15,6 +15,7 @@ logged for every request but never answers.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
@@ -473,11 +474,24 @@ class EndpointService(EndpointAdjustment):
             )
         self.get(workspace, name)
         before = datetime.now(UTC) - timedelta(days=float(days))
-        deleted = self.metadata.delete_predictions(workspace, name, before=before)
+        ref = ObjectRef(workspace, "endpoint", name)
+        try:
+            deleted = self.metadata.delete_predictions(workspace, name, before=before)
+        except Exception as exc:  # batches before the error are deleted: say so
+            with contextlib.suppress(Exception):
+                self.platform.audit(
+                    "endpoint.prune",
+                    workspace,
+                    [ref],
+                    before=before.isoformat(),
+                    error=f"{type(exc).__name__}: {exc} (stopped part way; run it again)",
+                    reason=reason,
+                )
+            raise
         self.platform.audit(
             "endpoint.prune",
             workspace,
-            [ObjectRef(workspace, "endpoint", name)],
+            [ref],
             before=before.isoformat(),
             deleted=deleted,
             reason=reason,

@@ -74,7 +74,8 @@ from leptonic.storage.metadata.endpoint_base import (
 
 __all__ = ["PRUNE_BATCH", "EndpointsMixin"]
 
-#: Predictions deleted per transaction by ``delete_predictions``.
+#: Predictions deleted per transaction by ``delete_predictions`` (more where the
+#: batch's last time is shared by the next ones: those go with it).
 PRUNE_BATCH = 10_000
 
 _e = t.endpoints

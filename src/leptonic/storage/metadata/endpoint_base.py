@@ -589,8 +589,9 @@ class EndpointStore(abc.ABC):
         """Delete the endpoint's logged predictions (both routes) with ``at < before``,
         and the outcomes recorded for them; returns how many predictions were deleted
         (a retention policy: the log grows with every answer). A database deletes in
-        batches of a transaction each, oldest first, an outcome with its prediction:
-        an interrupted call leaves a consistent log, and the rest for the next call.
+        batches of a transaction each, one route after the other, oldest first within
+        a route, an outcome with its prediction: an interrupted call leaves a
+        consistent log, and the rest for the next call.
         :class:`NotFound` if the endpoint does not exist; :class:`InvalidInput` if
         ``before`` is not a datetime."""
 
