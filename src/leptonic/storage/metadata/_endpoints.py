@@ -314,7 +314,7 @@ class EndpointsMixin(SQLStoreBase):
                 with self._write() as conn:
                     # the endpoint's row lock orders this after (or before) an outcome
                     # being recorded (add_feedback takes it too)
-                    _require_endpoint(conn, workspace, endpoint, lock=True)
+                    _require_endpoint(conn, workspace, endpoint, log=True)
                     cut = conn.execute(last).scalar()
                     batch = [*where, _p.c.at <= cut] if cut is not None else where
                     if route == "live":
@@ -343,7 +343,7 @@ class EndpointsMixin(SQLStoreBase):
         with self._write() as conn:
             known: set[tuple[str, str, str]] = set()
             for (ws, name), ids in sorted(groups.items()):  # locks in one order
-                _require_endpoint(conn, ws, name, lock=True)
+                _require_endpoint(conn, ws, name, log=True)
                 mine = (_p.c.workspace == ws, _p.c.endpoint == name, _p.c.route == "live")
                 for chunk in _chunks(ids):
                     query = sa.select(_p.c.request_id).where(*mine, _p.c.request_id.in_(chunk))
@@ -460,11 +460,19 @@ def _policy_of(workspace: str, endpoint: str) -> tuple[sa.ColumnElement[bool], .
 
 
 def _require_endpoint(
-    conn: sa.Connection, workspace: str, name: str, *, lock: bool = False
+    conn: sa.Connection, workspace: str, name: str, *, lock: bool = False, log: bool = False
 ) -> Row[Any]:
-    """The endpoint row; NotFound for it or for its workspace."""
+    """The endpoint row; NotFound for it or for its workspace.
+
+    ``lock``: locked for an update of the row (``FOR UPDATE`` on PostgreSQL).
+    ``log``: locked by a change to its log that must not interleave with another
+    (deleting old predictions, recording outcomes): ``FOR NO KEY UPDATE``, which
+    waits for such a change and for an update of the row, but not for the
+    appends of predictions (whose foreign key takes ``FOR KEY SHARE``)."""
     query = sa.select(_e).where(*_endpoint_is(workspace, name))
-    row = conn.execute(query.with_for_update() if lock else query).first()
+    if lock or log:
+        query = query.with_for_update(key_share=not lock)
+    row = conn.execute(query).first()
     if row is None:
         require_workspace(conn, workspace)
         raise endpoint_not_found(workspace, name)
