@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from leptonic.serving.service import MAX_RETENTION_DAYS
+
 __all__ = [
     "AlertOut",
     "AlertStatusIn",
@@ -86,7 +88,9 @@ class DeployIn(ReasonIn):
 
 class PruneIn(ReasonIn):
     older_than_days: float = Field(
-        gt=0, le=36_500, description="Predictions logged longer ago than this are deleted."
+        gt=0,
+        le=MAX_RETENTION_DAYS,
+        description="Predictions logged longer ago than this are deleted.",
     )
 
 

@@ -222,7 +222,8 @@ class EndpointAdjustment(abc.ABC):
         baseline (PSI per input and for the score) and its outcomes with its test
         AUC; store the alerts that the rules raise and post them to ``webhook``.
         A text endpoint's answers are compared by their top label, confidence and
-        text length (and a multi-label model's by its number of labels) (:mod:`leptonic.monitoring.text`); outcomes are not scored."""
+        text length, a multi-label model's also by its number of labels
+        (:mod:`leptonic.monitoring.text`); outcomes are not scored."""
         endpoint = self.get(workspace, name)
         alert_rules = AlertRules.from_spec(rules)
         primary = endpoint.routes[0]

@@ -474,28 +474,24 @@ class EndpointService(EndpointAdjustment):
             )
         self.get(workspace, name)
         before = datetime.now(UTC) - timedelta(days=float(days))
-        ref = ObjectRef(workspace, "endpoint", name)
+
+        def audit(**outcome: Any) -> None:
+            self.platform.audit(
+                "endpoint.prune",
+                workspace,
+                [_ref((workspace, name))],
+                before=before.isoformat(),
+                reason=reason,
+                **outcome,
+            )
+
         try:
             deleted = self.metadata.delete_predictions(workspace, name, before=before)
         except Exception as exc:  # batches before the error are deleted: say so
             with contextlib.suppress(Exception):
-                self.platform.audit(
-                    "endpoint.prune",
-                    workspace,
-                    [ref],
-                    before=before.isoformat(),
-                    error=f"{type(exc).__name__}: {exc} (stopped part way; run it again)",
-                    reason=reason,
-                )
+                audit(error=f"{type(exc).__name__}: {exc} (stopped part way; run it again)")
             raise
-        self.platform.audit(
-            "endpoint.prune",
-            workspace,
-            [ref],
-            before=before.isoformat(),
-            deleted=deleted,
-            reason=reason,
-        )
+        audit(deleted=deleted)
         return deleted
 
     def feedback(self, workspace: str, name: str, payload: Any) -> list[Feedback]:

@@ -249,7 +249,6 @@ class MemoryEndpointsMixin(EndpointStore):
             return len(old)
 
     # -- feedback ------------------------------------------------------------------
-
     def add_feedback(self, items: Sequence[Feedback]) -> int:
         items = list(items)
         latest = check_feedback(items)
