@@ -163,6 +163,93 @@ def test_cancelled_requests_are_skipped() -> None:
     asyncio.run(main())
 
 
+def test_close_with_timeout_fails_the_batch_in_flight_and_the_queue() -> None:
+    async def main() -> None:
+        model = GatedModel()
+        batcher: MicroBatcher[int, int] = MicroBatcher(model, max_batch_size=2, max_wait_ms=0)
+        await batcher.start()
+        first = await _blocked(batcher, model)
+        queued = asyncio.ensure_future(batcher.submit(1))
+        await asyncio.sleep(0)
+        t0 = time.perf_counter()
+        await batcher.close(timeout=0.05)  # the model is stuck: close does not wait for it
+        assert time.perf_counter() - t0 < 5
+        for request in (first, queued):
+            with pytest.raises(BatcherClosed, match="closed before answering"):
+                await request
+        model.gate.set()
+
+    asyncio.run(main())
+
+
+def test_a_dead_worker_fails_its_items_and_is_restarted() -> None:
+    class Fatal(BaseException):
+        pass
+
+    calls: list[list[int]] = []
+
+    def model(items: list[int]) -> list[int]:
+        calls.append(items)
+        if len(calls) == 1:
+            raise Fatal("the model took the worker down")
+        return [i + 1 for i in items]
+
+    async def main() -> None:
+        batcher: MicroBatcher[int, int] = MicroBatcher(model, max_wait_ms=0)
+        await batcher.start()
+        with pytest.raises(BatcherClosed, match="stopped before answering"):
+            await batcher.submit(1)
+        await asyncio.sleep(0)
+        assert not batcher.running
+        assert batcher.failed is not None and "Fatal" in batcher.failed
+        with pytest.raises(BatcherClosed, match="not running"):
+            await batcher.submit(2)
+        await batcher.start()  # a new worker
+        assert batcher.failed is None
+        assert await batcher.submit(2) == 3
+        await batcher.close()
+
+    asyncio.run(main())
+
+
+def test_submit_many_queues_all_or_nothing() -> None:
+    async def main() -> None:
+        model = GatedModel()
+        async with MicroBatcher(model, max_batch_size=8, max_queue=3, max_wait_ms=0) as batcher:
+            first = await _blocked(batcher, model)
+            with pytest.raises(InvalidInput, match="at most 3"):
+                await batcher.submit_many([1, 2, 3, 4])  # more than the queue ever holds
+            one = asyncio.ensure_future(batcher.submit(1))
+            await asyncio.sleep(0)
+            with pytest.raises(Overloaded, match="retry"):
+                await batcher.submit_many([2, 3, 4])  # room for two only: none is queued
+            assert batcher.queued == 1
+            many = asyncio.ensure_future(batcher.submit_many([2, 3]))
+            await asyncio.sleep(0)
+            model.gate.set()
+            assert await asyncio.gather(first, one, many) == [0, 2, [4, 6]]
+
+    asyncio.run(main())
+
+
+def test_submit_many_withdraws_the_rest_when_one_fails() -> None:
+    async def main() -> None:
+        model = GatedModel()
+        async with MicroBatcher(model, max_batch_size=1, max_wait_ms=0) as batcher:
+            first = await _blocked(batcher, model)
+            many = asyncio.ensure_future(batcher.submit_many([-1, 5, 6]))
+            await asyncio.sleep(0)
+            model.gate.set()
+            assert await first == 0
+            with pytest.raises(ValueError, match="negative"):
+                await many
+        # 0, -1, and 5 (taken by the worker before the failure reached the request);
+        # 6 was withdrawn and never computed
+        assert model.sizes == [1, 1, 1]
+
+    asyncio.run(main())
+
+
 def test_submit_before_start_and_bad_settings() -> None:
     batcher: MicroBatcher[int, int] = MicroBatcher(lambda xs: xs)
     with pytest.raises(BatcherClosed, match="not running"):

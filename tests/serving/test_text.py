@@ -222,6 +222,19 @@ def test_a_multi_label_model_answers_with_every_label_from_its_threshold(
     assert answer["decision"] == "|".join(answer["labels"])
 
 
+def test_a_multi_label_answer_below_the_confidence_floor_is_uncertain(
+    desk: Desk, live_server: Any
+) -> None:
+    policy = {"min_confidence": 0.9999, "uncertain_label": "agent"}
+    _, server = _serve(desk, live_server, policy, model="tickets")
+    with server, httpx.Client(base_url=server.url) as http:
+        headers = {"Authorization": f"Bearer {desk.tokens['dev']}"}
+        body = {"text": "I lost my card. Also, why was I charged this fee"}
+        answer = http.post("/predict", json=body, headers=headers).json()
+    assert answer["probability"] < 0.9999 and answer["decision"] == "agent"
+    assert sorted(answer["labels"]) == ["card_lost", "fees_complaint"]  # still listed
+
+
 def test_below_the_confidence_floor_the_decision_is_uncertain(desk: Desk, live_server: Any) -> None:
     policy = {"min_confidence": 0.999, "uncertain_label": "agent", "top_k": 2}
     _, server = _serve(desk, live_server, policy)
@@ -285,6 +298,14 @@ def test_bad_requests_get_a_4xx_naming_the_field(
 def test_non_json_too_large_bodies_and_tokens(served: Served, desk: Desk) -> None:
     r = served.http.post("/predict", content=b"{not json")
     assert r.status_code == 422 and r.json()["error"]["field"] == "body"
+    # JSON may escape a lone surrogate, which no UTF-8 text holds: a 422, not a 500
+    for body, field, words in (
+        (rb'{"text": "a\ud800b"}', "text", "unpaired surrogate"),
+        (rb'{"texts": ["fine", "\udfff"]}', "texts", "row 1 has an unpaired surrogate"),
+    ):
+        r = served.http.post("/predict", content=body)
+        assert r.status_code == 422 and r.json()["error"]["field"] == field, r.text
+        assert words in r.json()["error"]["message"]
     r = served.http.post("/predict", content=b"x" * (3 * 1024 * 1024))
     assert r.status_code == 413
     r = httpx.post(f"{served.url}/predict", json={"text": "hi"})
@@ -313,7 +334,7 @@ class _Slow:
 
 def test_a_full_queue_gets_503_with_retry_after(desk: Desk) -> None:
     name = f"text-{next(_numbers)}"
-    desk.deploy(name, {"max_batch_size": 1, "max_queue": 2, "max_wait_ms": 0})
+    desk.deploy(name, {"max_batch_size": 1, "max_queue": 2, "max_texts": 2, "max_wait_ms": 0})
     lp = desk.platform
 
     def loader(model: str, version: int, runtime: str, precision: str) -> Any:
@@ -536,6 +557,7 @@ def test_policy_specs_are_checked_field_by_field() -> None:
         ({"uncertain_label": " "}, "uncertain_label"),
         ({"kind": "recommendation"}, "kind"),
         ({"threshold": 0.5}, "threshold"),
+        ({"max_queue": 16}, "max_texts"),  # 64 texts could never be queued
     ]:
         with pytest.raises(InvalidInput) as info:
             TextPolicy.from_spec(spec)

@@ -126,6 +126,7 @@ class MicroBatcher(Generic[T, R]):
         self._own_executor = executor is None
         self._queue: asyncio.Queue[Any] | None = None
         self._worker: asyncio.Task[None] | None = None
+        self._batch: list[Any] = []  # the batch being collected or computed
         self._closing = False
 
     # --- lifecycle -------------------------------------------------------------------
@@ -134,12 +135,27 @@ class MicroBatcher(Generic[T, R]):
     def running(self) -> bool:
         return self._worker is not None and not self._worker.done()
 
+    @property
+    def failed(self) -> str | None:
+        """Why the worker died (it is replaced on the next :meth:`start`), or None."""
+        worker = self._worker
+        if worker is None or not worker.done() or self._closing:
+            return None
+        if worker.cancelled():
+            return "the batching worker was cancelled"
+        exc = worker.exception()
+        return f"the batching worker stopped: {exc!r}" if exc else None
+
     async def start(self) -> None:
-        """Start the worker on the running event loop (done by ``async with``)."""
+        """Start the worker on the running event loop (done by ``async with``).
+
+        A worker that died (see :attr:`failed`) is replaced by a new one.
+        """
         if self._closing:
             raise BatcherClosed("this batcher was closed; create a new one")
-        if self._worker is not None:
+        if self._worker is not None and not self._worker.done():
             return
+        # a first start, or a restart after the worker died (its items were failed)
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="microbatch")
         # room for the stop marker on top of max_queue items
@@ -151,26 +167,30 @@ class MicroBatcher(Generic[T, R]):
     async def close(self, timeout: float | None = None) -> None:
         """Stop taking items, answer every queued one, stop the worker.
 
-        With ``timeout``, items still queued after that many seconds get
-        :class:`BatcherClosed`.
+        With ``timeout``, the items not answered after that many seconds (queued,
+        or in the batch being computed) get :class:`BatcherClosed`; a model call
+        still running then finishes in its thread, unawaited.
         """
         if self._closing:
-            if self._worker is not None:
+            if self._worker is not None and not self._worker.done():
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.shield(self._worker)
             return
         self._closing = True
-        if self._worker is not None and self._queue is not None:
+        worker = self._worker
+        if worker is not None and not worker.done() and self._queue is not None:
             self._queue.put_nowait(_STOP)  # submit keeps one slot free for it
             try:
-                await asyncio.wait_for(asyncio.shield(self._worker), timeout)
+                await asyncio.wait_for(asyncio.shield(worker), timeout)
             except TimeoutError:
-                self._worker.cancel()
+                worker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await self._worker
-                self._fail_queued(BatcherClosed("the batcher closed before answering"))
+                    await worker
+        self._fail_pending(BatcherClosed("the batcher closed before answering"))
         if self._own_executor and self._executor is not None:
-            self._executor.shutdown(wait=True)
+            # never blocks the event loop: the worker has stopped, and a model call
+            # left running by a timeout ends on its own
+            self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
 
     async def __aenter__(self) -> MicroBatcher[T, R]:
@@ -202,18 +222,50 @@ class MicroBatcher(Generic[T, R]):
         BatcherClosed
             The batcher is closing, closed or was never started.
         """
-        if self._closing or self._queue is None or not self.running:
+        return (await self.submit_many([item]))[0]
+
+    async def submit_many(self, items: Sequence[T]) -> list[R]:
+        """Queue all of ``items`` or none; return their results in order.
+
+        The items may be answered by different batches. If one fails, the others
+        are withdrawn (those not yet computed are skipped) and its error is raised.
+
+        Raises
+        ------
+        Overloaded
+            The queue has no room for all of them (nothing is queued).
+        BatcherClosed
+            The batcher is closing, closed or was never started.
+        """
+        queue = self._queue
+        if self._closing or queue is None or not self.running:
             raise BatcherClosed(
                 "the batcher is not running (closed, or not started: use `async with` or start())"
             )
-        if self._queue.qsize() >= self.max_queue:
-            raise Overloaded(
-                f"{self.max_queue} requests are already waiting for the model; retry shortly, "
-                "or raise max_queue / add replicas if this is the normal load"
+        n = len(items)
+        if n > self.max_queue:
+            raise InvalidInput(
+                f"{n} items can never be queued at once: the queue holds at most "
+                f"{self.max_queue}; send at most {self.max_queue} per request",
+                field="items",
             )
-        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((item, future))
-        return await future
+        if queue.qsize() + n > self.max_queue:
+            raise Overloaded(
+                f"{queue.qsize()} requests are already waiting for the model (at most "
+                f"{self.max_queue}); retry shortly, or raise max_queue / add replicas if this "
+                "is the normal load"
+            )
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[R]] = [loop.create_future() for _ in range(n)]
+        for item, future in zip(items, futures, strict=True):
+            queue.put_nowait((item, future))
+        if n == 1:
+            return [await futures[0]]
+        try:
+            return list(await asyncio.gather(*futures))
+        finally:
+            for future in futures:  # a failed or cancelled request withdraws the rest
+                future.cancel()
 
     # --- the worker ------------------------------------------------------------------
 
@@ -221,7 +273,7 @@ class MicroBatcher(Generic[T, R]):
         self, queue: asyncio.Queue[Any], first: tuple[T, asyncio.Future[R]]
     ) -> tuple[list[Any], bool]:
         """The batch started by ``first``; also whether the stop marker was met."""
-        batch = [first]
+        batch = self._batch = [first]
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.max_wait_ms / 1000.0
         while len(batch) < self.max_batch_size:
@@ -243,20 +295,25 @@ class MicroBatcher(Generic[T, R]):
     async def _run(self, queue: asyncio.Queue[Any]) -> None:
         loop = asyncio.get_running_loop()
         stop = False
-        while not stop:
-            first = await queue.get()
-            if first is _STOP:
-                break
-            batch, stop = await self._collect(queue, first)
-            live = [(item, fut) for item, fut in batch if not fut.done()]  # drop cancelled
-            if not live:
-                continue
-            started = time.perf_counter()
-            await self._answer(loop, live)
-            self.stats.busy_s += time.perf_counter() - started
-            self.stats.batches += 1
-            self.stats.items += len(live)
-            self.stats.largest_batch = max(self.stats.largest_batch, len(live))
+        try:
+            while not stop:
+                first = await queue.get()
+                if first is _STOP:
+                    break
+                batch, stop = await self._collect(queue, first)
+                live = [(item, fut) for item, fut in batch if not fut.done()]  # drop cancelled
+                if not live:
+                    continue
+                started = time.perf_counter()
+                await self._answer(loop, live)
+                self.stats.busy_s += time.perf_counter() - started
+                self.stats.batches += 1
+                self.stats.items += len(live)
+                self.stats.largest_batch = max(self.stats.largest_batch, len(live))
+        finally:
+            # cancelled (close's timeout) or died: no item may wait forever
+            reason = "closed" if self._closing else "stopped"
+            self._fail_pending(BatcherClosed(f"the batcher {reason} before answering"), queue)
 
     async def _answer(
         self, loop: asyncio.AbstractEventLoop, live: list[tuple[T, asyncio.Future[R]]]
@@ -272,7 +329,8 @@ class MicroBatcher(Generic[T, R]):
             self.stats.failed_batches += 1
             if self.isolate_failures and len(live) > 1:
                 for pair in live:
-                    await self._answer(loop, [pair])
+                    if not pair[1].done():  # withdrawn meanwhile: skip it
+                        await self._answer(loop, [pair])
                 return
             for _, fut in live:
                 if not fut.done():
@@ -282,12 +340,18 @@ class MicroBatcher(Generic[T, R]):
             if not fut.done():
                 fut.set_result(result)
 
-    def _fail_queued(self, exc: BaseException) -> None:
-        if self._queue is None:
+    def _fail_pending(self, exc: BaseException, queue: asyncio.Queue[Any] | None = None) -> None:
+        """Fail the batch being computed and every queued item with ``exc``."""
+        for entry in self._batch:
+            if not entry[1].done():
+                entry[1].set_exception(exc)
+        self._batch = []
+        queue = queue if queue is not None else self._queue
+        if queue is None:
             return
         while True:
             try:
-                entry = self._queue.get_nowait()
+                entry = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
             if entry is not _STOP and not entry[1].done():

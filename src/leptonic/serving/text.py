@@ -21,7 +21,6 @@ like.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import tempfile
@@ -87,11 +86,12 @@ class TextPolicy:
         The largest ``top_k`` a request may ask for.
     min_confidence
         With a value, an answer whose best probability is below it gets the
-        decision ``uncertain_label`` instead of the class (route it to a person).
+        decision ``uncertain_label`` instead of the class (route it to a person);
+        for a multi-label model, instead of its labels (still listed in ``labels``).
     uncertain_label
         The decision of such an answer.
     max_texts
-        Most texts in one request (``{"texts": [...]}``).
+        Most texts in one request (``{"texts": [...]}``); at most ``max_queue``.
     max_batch_size, max_wait_ms, max_queue
         The micro-batcher: most texts per forward pass, longest wait of the
         first text for others, most texts waiting before requests get 503. A
@@ -180,15 +180,23 @@ class TextPolicy:
             if not isinstance(value, bool):
                 raise _bad(name, f"must be true or false, got {value!r}")
             flags[name] = value
+        max_texts = _whole(spec, "max_texts", 64, 1, 10_000)
+        max_queue = _whole(spec, "max_queue", 1024, 1, 1_000_000)
+        if max_texts > max_queue:
+            raise _bad(
+                "max_texts",
+                f"is {max_texts}, more than max_queue ({max_queue}): a request of that many "
+                "texts could never be queued; lower max_texts or raise max_queue",
+            )
         return cls(
             top_k=top_k,
             max_top_k=max_top_k,
             min_confidence=None if floor is None else float(floor),
             uncertain_label=uncertain.strip(),
-            max_texts=_whole(spec, "max_texts", 64, 1, 10_000),
+            max_texts=max_texts,
             max_batch_size=_whole(spec, "max_batch_size", 32, 1, 1024),
             max_wait_ms=float(wait),
-            max_queue=_whole(spec, "max_queue", 1024, 1, 1_000_000),
+            max_queue=max_queue,
             runtime=runtime,
             precision=precision,
             **flags,
@@ -381,8 +389,10 @@ class TextRuntime(OneVersionRuntime):
         if self.multi_label:  # every label from the model's threshold up, most probable first
             given = self.predictor.given_labels(p)
             out["labels"] = given
-            # the decision: those labels joined, or uncertain when none reaches the threshold
-            decision = "|".join(given) if given else self.policy.uncertain_label
+            # the decision: those labels joined, or uncertain when none reaches the
+            # threshold or the best is below the policy's floor
+            sure = bool(given) and (floor is None or confidence >= floor)
+            decision = "|".join(given) if sure else self.policy.uncertain_label
             out["decision"] = decision
         if probabilities:
             out["probabilities"] = {c: float(v) for c, v in zip(self.classes, p, strict=True)}
@@ -507,7 +517,7 @@ class TextHost(ReloadingHost):
         if single:
             runtime, p = await self.batcher.submit(texts[0])
             return runtime.answer(texts[0], p, top_k, wanted, started)
-        pairs = await asyncio.gather(*(self.batcher.submit(t) for t in texts))
+        pairs = await self.batcher.submit_many(texts)  # all queued, or none
         answers = [
             rt.answer(text, p, top_k, wanted, started)
             for text, (rt, p) in zip(texts, pairs, strict=True)
@@ -571,8 +581,11 @@ class TextHost(ReloadingHost):
     def health(self) -> dict[str, Any]:
         r = self.runtime
         s = self.batcher.stats
+        failed = self.batcher.failed
         return {
-            "status": "ok",
+            # a dead batcher is restarted by the next request
+            "status": "degraded" if failed else "ok",
+            **({"problem": failed} if failed else {}),
             "endpoint": r.name,
             "workspace": r.workspace,
             "revision": r.revision,

@@ -46,8 +46,9 @@ def check_texts(texts: Any, *, max_chars: int, field: str = "text") -> list[str]
     Raises
     ------
     InvalidInput
-        A text is missing, not a string, empty (or only whitespace) or too
-        long; the message names its row.
+        A text is missing, not a string, empty (or only whitespace), too long
+        or holds an unpaired surrogate (not encodable as UTF-8); the message
+        names its row.
     """
     rows = _rows(texts, field)
     if not rows:
@@ -59,6 +60,16 @@ def check_texts(texts: Any, *, max_chars: int, field: str = "text") -> list[str]
                 f"{field} at row {i} is {what}, not a string; give every row a text",
                 field=field,
             )
+        if not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as exc:  # a lone surrogate, e.g. from a "\ud800" escape
+                raise InvalidInput(
+                    f"{field} at row {i} has an unpaired surrogate ({text[exc.start]!r} at "
+                    f"character {exc.start}), which is not text; send valid UTF-8 (a pair of "
+                    "surrogate escapes for characters beyond U+FFFF)",
+                    field=field,
+                ) from None
         if len(text) > max_chars:
             raise InvalidInput(
                 f"{field} at row {i} has {len(text):,} characters, more than the {max_chars:,} "
