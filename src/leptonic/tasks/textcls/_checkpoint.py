@@ -76,14 +76,36 @@ def save_checkpoint(
     doc = {**state, "epoch": epoch, "files": names, "param_groups": groups}
     tmp = root / f"{STATE}.tmp"
     tmp.write_text(json.dumps(doc, indent=1, default=float), encoding="utf-8")
+    # on disk before state.json names them, and before the previous epoch's go
+    for name in (*(n for n in names.values() if n), tmp.name):
+        _fsync(root / name)
     os.replace(tmp, root / STATE)
+    _fsync(root)
     keep = {n for n in names.values() if n}
     for path in root.glob("*.safetensors"):
         if path.name not in keep:
             path.unlink(missing_ok=True)
 
 
-def load_checkpoint(folder: str | os.PathLike[str], fingerprint: str) -> dict[str, Any] | None:
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _unreadable(root: Path, what: str) -> InvalidInput:
+    return InvalidInput(
+        f"the checkpoint in {str(root)!r} is unreadable ({what}); delete the folder or set "
+        "resume=False",
+        field="checkpoint_dir",
+    )
+
+
+def load_checkpoint(
+    folder: str | os.PathLike[str], fingerprint: str, *, base_digest: str | None = None
+) -> dict[str, Any] | None:
     """The checkpoint in ``folder`` (``None`` when there is none).
 
     Returns ``state`` plus ``weights``, ``best`` (or None), ``optimizer``
@@ -92,7 +114,9 @@ def load_checkpoint(folder: str | os.PathLike[str], fingerprint: str) -> dict[st
     Raises
     ------
     InvalidInput
-        The checkpoint was made by another spec or on other data.
+        The checkpoint was made by another spec, on other data or from other base
+        weights (``base_digest``, when the checkpoint recorded one), or a file of it
+        is missing or damaged.
     """
     from safetensors.torch import load_file
 
@@ -103,22 +127,44 @@ def load_checkpoint(folder: str | os.PathLike[str], fingerprint: str) -> dict[st
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
         files = doc["files"]
-    except (ValueError, KeyError, TypeError):
-        raise InvalidInput(
-            f"checkpoint {str(path)!r} is unreadable; delete the folder or set resume=False",
-            field="checkpoint_dir",
-        ) from None
+        if not isinstance(files, dict):
+            raise TypeError(files)
+    except (OSError, ValueError, KeyError, TypeError):
+        raise _unreadable(root, f"{STATE} is not a checkpoint description") from None
     if doc.get("fingerprint") != fingerprint:
         raise InvalidInput(
             f"the checkpoint in {str(root)!r} was made by another spec or on other data; "
             "point checkpoint_dir at a new folder, delete the old checkpoint, or set resume=False",
             field="checkpoint_dir",
         )
-    opt = load_file(str(root / files["optimizer"]))
+    kept = doc.get("base_digest")
+    if base_digest is not None and kept is not None and kept != base_digest:
+        raise InvalidInput(
+            f"the checkpoint in {str(root)!r} was fine-tuned from other base weights than "
+            "the base model's folder holds now; point checkpoint_dir at a new folder, delete "
+            "the old checkpoint, or set resume=False",
+            field="checkpoint_dir",
+        )
+
+    def tensors(name: str | None) -> dict[str, Any]:
+        if (
+            not isinstance(name, str)
+            or Path(name).name != name
+            or not name.endswith(".safetensors")
+        ):
+            raise _unreadable(root, f"it names the file {name!r}")
+        try:
+            return dict(load_file(str(root / name)))
+        except Exception as exc:  # missing, truncated or not safetensors
+            raise _unreadable(root, f"{name}: {type(exc).__name__}: {exc}") from None
+
+    opt = tensors(files.get("optimizer"))
+    if "rng.torch" not in opt:
+        raise _unreadable(root, "its optimizer file has no random state")
     doc["rng_state"] = opt.pop("rng.torch")
     doc["optimizer"] = opt
-    doc["weights"] = load_file(str(root / files["weights"]))
-    doc["best"] = load_file(str(root / files["best"])) if files.get("best") else None
+    doc["weights"] = tensors(files.get("weights"))
+    doc["best"] = tensors(files["best"]) if files.get("best") else None
     return doc
 
 

@@ -231,6 +231,31 @@ def _fingerprint(spec: TextClassificationSpec, classes: list[str], digests: list
     return hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def _base_digest(base: str | Path) -> str:
+    """SHA-256 over the base model's weight files (what a checkpoint was tuned from)."""
+    from leptonic.storage.artifacts.base import digest_file
+
+    h = hashlib.sha256()
+    for path in sorted(Path(base).glob("*.safetensors")):
+        h.update(f"{path.name}:{digest_file(path)};".encode())
+    return h.hexdigest()
+
+
+def _check_names(checkpoint: dict[str, Any], trainable: set[str], folder: Any) -> None:
+    """Refuse a checkpoint whose weights are not exactly this model's trainable ones
+    (another release of transformers or peft may name them differently)."""
+    for part in ("weights", "best"):
+        names = set(checkpoint[part] or trainable)
+        if names != trainable:
+            odd = sorted(names ^ trainable)[:3]
+            raise InvalidInput(
+                f"the checkpoint in {str(folder)!r} holds {part} named otherwise than this "
+                f"model's trainable weights (e.g. {odd}); it was made by another release of "
+                "transformers or peft: delete it, or set resume=False",
+                field="checkpoint_dir",
+            )
+
+
 def _trainable(model: Any) -> dict[str, Any]:
     return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
 
@@ -382,9 +407,11 @@ def finetune(
     }
     start_epoch = 0
     best: dict[str, Any] | None = None
+    base_digest = _base_digest(base) if spec.checkpoint_dir else None
     if spec.resume and spec.checkpoint_dir:
-        ck = load_checkpoint(spec.checkpoint_dir, fingerprint)
+        ck = load_checkpoint(spec.checkpoint_dir, fingerprint, base_digest=base_digest)
         if ck is not None:
+            _check_names(ck, set(_trainable(model)), spec.checkpoint_dir)
             model.load_state_dict({n: v.to(device) for n, v in ck["weights"].items()}, strict=False)
             restore_optimizer(optimizer, ck)
             torch.set_rng_state(ck["rng_state"])
@@ -462,6 +489,7 @@ def finetune(
                     **state,
                     "fingerprint": fingerprint,
                     "base_model": str(base),
+                    "base_digest": base_digest,
                 },
             )
         if stop:

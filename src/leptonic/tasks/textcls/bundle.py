@@ -87,9 +87,15 @@ def load_text_predictor(
                 or not name.endswith((*ALLOWED_SUFFIXES, ".json"))
             ):
                 raise _refuse(manifest_key, f"it lists a file that is not allowed: {name!r}")
-            blob = artifacts.get_bytes(entry["key"], verify=True)
-            if hashlib.sha256(blob).hexdigest() != entry["sha256"]:
-                raise _refuse(entry["key"], f"{name} does not match the manifest's digest")
+            try:
+                key, digest = str(entry["key"]), str(entry["sha256"])
+            except (KeyError, TypeError):
+                raise _refuse(
+                    manifest_key, f"its entry for {name!r} has no key and digest"
+                ) from None
+            blob = artifacts.get_bytes(key, verify=True)
+            if hashlib.sha256(blob).hexdigest() != digest:
+                raise _refuse(key, f"{name} does not match the manifest's digest")
             target = tmp / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(blob)

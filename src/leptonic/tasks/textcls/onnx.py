@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import uuid
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,6 +31,8 @@ _CHECK_TEXTS = (
     "How do I top up by bank transfer?",
     "Operating profit rose to EUR 13.1 mn from EUR 8.7 mn in the corresponding period of 2007.",
     "ok",
+    # longer than any max_length: checks truncation, and pads the others in one batch
+    " ".join(["Net sales decreased to EUR 220.5 mn from EUR 237.7 mn a year earlier."] * 40),
 )
 
 
@@ -86,8 +89,18 @@ class OnnxTextPredictor(TextPredictor):
         return np.asarray(logits, dtype=np.float64)
 
     def max_abs_diff(self, texts: Sequence[str] = _CHECK_TEXTS) -> float:
-        """Largest absolute difference between this and the torch predictor's probabilities."""
-        return float(np.max(np.abs(self.predict_batch(texts) - self.source.predict_batch(texts))))
+        """Largest absolute difference between this and the torch predictor's
+        probabilities: answering ``texts`` as usual (batches of similar length), and
+        all of them as one batch padded to the longest (what the graph must mask)."""
+        from leptonic.tasks.textcls._data import Encoded
+
+        answered = np.abs(self.predict_batch(texts) - self.source.predict_batch(texts))
+        enc = Encoded.from_texts(self.tokenizer, list(texts), self.max_length)
+        ids, mask = enc.pad(np.arange(len(texts)))
+        with self.source._context():
+            torch_logits = self.source._run(ids, mask)
+        padded = np.abs(self._squash(self._run(ids, mask)) - self._squash(torch_logits))
+        return float(max(answered.max(), padded.max()))
 
     def save(self, path: str | os.PathLike[str]) -> str:
         raise InvalidInput("save the torch TextPredictor and export it again after loading")
@@ -129,36 +142,46 @@ def export_onnx(
         return_tensors="pt",
         return_token_type_ids=False,
     )
+    # exported beside ``path`` and renamed into place once checked: a failed or
+    # refused export leaves no file behind
+    target = Path(path)
+    partial = target.with_name(f".{target.name}.partial-{uuid.uuid4().hex[:8]}")
     net = predictor.net.cpu().eval()
     try:
-        with warnings.catch_warnings():
-            # The TorchScript exporter is deprecated in favour of torch.export (which needs
-            # onnxscript); the tracer warns about shape checks that do not change the graph.
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                net,
-                (enc["input_ids"], enc["attention_mask"]),
-                str(path),
-                input_names=["input_ids", "attention_mask"],
-                output_names=["logits"],
-                dynamic_axes={
-                    "input_ids": {0: "batch", 1: "sequence"},
-                    "attention_mask": {0: "batch", 1: "sequence"},
-                    "logits": {0: "batch"},
-                },
-                opset_version=17,
-                dynamo=False,
+        try:
+            with warnings.catch_warnings():
+                # The TorchScript exporter is deprecated in favour of torch.export (which needs
+                # onnxscript); the tracer warns about shape checks that do not change the graph.
+                warnings.simplefilter("ignore")
+                torch.onnx.export(
+                    net,
+                    (enc["input_ids"], enc["attention_mask"]),
+                    str(partial),
+                    input_names=["input_ids", "attention_mask"],
+                    output_names=["logits"],
+                    dynamic_axes={
+                        "input_ids": {0: "batch", 1: "sequence"},
+                        "attention_mask": {0: "batch", 1: "sequence"},
+                        "logits": {0: "batch"},
+                    },
+                    opset_version=17,
+                    dynamo=False,
+                )
+        finally:
+            net.eval()
+            predictor.net = net.to(predictor._device)
+        exported = OnnxTextPredictor(predictor, partial, threads=threads)
+        diff = exported.max_abs_diff(check_texts)
+        exported.info["max_abs_diff"] = diff
+        if not diff <= tolerance:
+            raise InvalidInput(
+                f"the ONNX export differs from the torch model by {diff:.3g} in probability "
+                f"(tolerance {tolerance:g}); keep serving the torch model",
+                field="onnx",
             )
-    finally:
-        net.eval()
-        predictor.net = net.to(predictor._device)
-    exported = OnnxTextPredictor(predictor, path, threads=threads)
-    diff = exported.max_abs_diff(check_texts)
-    exported.info["max_abs_diff"] = diff
-    if not diff <= tolerance:
-        raise InvalidInput(
-            f"the ONNX export differs from the torch model by {diff:.3g} in probability "
-            f"(tolerance {tolerance:g}); keep serving the torch model",
-            field="onnx",
-        )
+        os.replace(partial, target)  # the open session has read the graph already
+        exported.path = target
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     return exported

@@ -19,6 +19,8 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
+import uuid
 from collections.abc import Mapping, Sequence
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
@@ -269,7 +271,10 @@ class TextPredictor:
             out = np.zeros((len(texts), len(self.classes)), dtype=np.float64)
             out[:, self.tfidf.classes_] = p
             return out
-        logits = self._logits(texts)
+        return self._squash(self._logits(texts))
+
+    def _squash(self, logits: np.ndarray) -> np.ndarray:
+        """Probabilities of logits: sigmoid per label (multi-label) or softmax."""
         return _sigmoid(logits) if self.multi_label else _softmax(logits)
 
     def predict_batch(self, texts: Sequence[str]) -> np.ndarray:
@@ -357,16 +362,32 @@ class TextPredictor:
     # --- saving and loading ---------------------------------------------------------
 
     def save(self, path: str | os.PathLike[str]) -> str:
-        """Write the model to the folder ``path`` (created; must be empty); return the
-        SHA-256 of its manifest, which :meth:`load` can be asked to check."""
-        from leptonic.storage.artifacts.base import digest_file
+        """Write the model to the folder ``path`` (created; must be empty or missing);
+        return the SHA-256 of its manifest, which :meth:`load` can be asked to check.
 
+        The files are written into a hidden folder beside ``path``, which is renamed
+        to ``path`` once complete: a failed save leaves nothing behind.
+        """
         root = Path(path)
-        root.mkdir(parents=True, exist_ok=True)
-        if any(root.iterdir()):
+        if root.exists() and (not root.is_dir() or any(root.iterdir())):
             raise InvalidInput(
                 f"folder {str(root)!r} is not empty; save into a new folder", field="path"
             )
+        # written beside it, then renamed into place: a failed save leaves no half model
+        root.parent.mkdir(parents=True, exist_ok=True)
+        partial = root.parent / f".{root.name}.partial-{uuid.uuid4().hex[:8]}"
+        partial.mkdir()
+        try:
+            digest = self._write(partial)
+            os.replace(partial, root)  # onto a missing or empty folder
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
+        return digest
+
+    def _write(self, root: Path) -> str:
+        from leptonic.storage.artifacts.base import digest_file
+
         if self.flavor == "tfidf":
             import skops.io as sio
 
@@ -427,11 +448,17 @@ class TextPredictor:
     ) -> TextPredictor:
         """Load a folder written by :meth:`save`, after checking every file's SHA-256.
 
+        Without ``manifest_sha256`` the folder's manifest vouches for itself: that
+        catches a corrupted or truncated file, not a deliberate edit (whoever edits a
+        file can rewrite the manifest too). Pass the digest :meth:`save` returned
+        (the registry always does) to refuse any change.
+
         Raises
         ------
         UnsafeArtifact
-            A file is missing, changed or unlisted, or the manifest is not the
-            one expected (``manifest_sha256``).
+            A file is missing, changed or unlisted, the manifest is not the one
+            expected (``manifest_sha256``), or the label map disagrees with the
+            model's description.
         """
         root = Path(path)
         verify_folder(root, manifest_sha256)
@@ -442,6 +469,12 @@ class TextPredictor:
                 raise ValueError(flavor)
         except (OSError, ValueError, KeyError, TypeError):
             raise _refuse(root, f"{INFO} is missing or not a {FORMAT} description") from None
+        try:
+            labels = json.loads((root / LABELS).read_text(encoding="utf-8"))["labels"]
+        except (OSError, ValueError, KeyError, TypeError):
+            raise _refuse(root, f"{LABELS} is missing or unreadable") from None
+        if labels != classes:
+            raise _refuse(root, f"{LABELS} lists other labels than {INFO}: {labels} ≠ {classes}")
         common = {
             "classes": classes,
             "max_length": info["max_length"],
