@@ -132,6 +132,33 @@ def test_same_content_twice_returns_the_existing_version(
     assert list(artifacts.keys()) == [first.artifact_key]
 
 
+def test_same_content_under_another_contract_or_target_is_refused(
+    tmp_path: Path, tmp_root: Path, metadata: MemoryMetadataStore, artifacts: MemoryArtifactStore
+) -> None:
+    src = applicants_csv(tmp_path / "a.csv")
+    first, _ = _ingest(src, metadata, artifacts, target="default")
+    assert first.column("region").pii is None
+    annotated = Contract(target="default", pii={"region": "other"})
+    with pytest.raises(InvalidInput, match="already version 1 of dataset 'applicants'") as err:
+        _ingest(src, metadata, artifacts, contract=annotated)
+    assert err.value.field == "contract"
+    assert "ingest the file as another dataset" in str(err.value)
+    with pytest.raises(InvalidInput, match="ingested with target 'default'") as err:
+        _ingest(src, metadata, artifacts, target="age")
+    assert err.value.field == "target"
+    # the same declarations, or none, give the existing version back
+    assert _ingest(src, metadata, artifacts, target="default") == (first, False)
+    assert _ingest(src, metadata, artifacts) == (first, False)
+    assert _ingest(src, metadata, artifacts, contract=Contract(target="default")) == (first, False)
+    # the new contract applies under another dataset name
+    other, created = _ingest(src, metadata, artifacts, dataset="applicants-pii", contract=annotated)
+    assert created and other.column("region").pii == "other"
+    again, created = _ingest(src, metadata, artifacts, dataset="applicants-pii", contract=annotated)
+    assert (again, created) == (other, False)
+    with pytest.raises(InvalidInput, match="ingested with contract"):
+        _ingest(src, metadata, artifacts, dataset="applicants-pii", contract=Contract())
+
+
 def test_changed_content_is_a_new_version(
     tmp_path: Path, tmp_root: Path, metadata: MemoryMetadataStore, artifacts: MemoryArtifactStore
 ) -> None:
@@ -169,6 +196,32 @@ def test_column_type_widening_restarts_the_stream(tmp_path: Path, tmp_root: Path
     assert table.schema.field("code").type == pa.string()
     assert table.column("code").to_pylist()[-1] == "X9"
     assert table.column("n").type == pa.int64()
+
+
+def test_codes_and_long_ids_keep_their_digits(tmp_path: Path) -> None:
+    src = tmp_path / "ids.csv"
+    src.write_text(
+        "agent,account,n,x\n007,12345678901234567890,1,0.5\n012,98765432109876543210,2,2\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "ids.parquet"
+    assert write_parquet(src, out) == 2
+    table = pq.read_table(out)
+    assert table.column("agent").to_pylist() == ["007", "012"]
+    assert table.column("account").to_pylist() == ["12345678901234567890", "98765432109876543210"]
+    assert (table.column("n").type, table.column("x").type) == (pa.int64(), pa.float64())
+    assert table.column("x").to_pylist() == [0.5, 2.0]
+
+
+def test_integers_widened_to_float_keep_their_digits(tmp_path: Path) -> None:
+    rows = "".join(f"{i}\n" for i in range(20_000))
+    src = tmp_path / "ids.csv"
+    src.write_text("id\n" + rows + "2.5\n9007199254740993\n", encoding="utf-8")
+    out = tmp_path / "ids.parquet"
+    write_parquet(src, out, block_size=16_384)
+    column = pq.read_table(out).column("id")
+    assert column.type == pa.string()
+    assert column.to_pylist()[-2:] == ["2.5", "9007199254740993"]
 
 
 def test_row_groups_have_a_fixed_size(tmp_path: Path) -> None:
@@ -211,6 +264,35 @@ def test_parquet_and_json_lines_sources(
     j, _ = _ingest(tmp_path / "j.jsonl", metadata, artifacts, dataset="from-json")
     assert j.source["format"] == "json" and j.num_rows == 3
     assert read_version(j, artifacts).to_pylist() == table.to_pylist()
+
+
+def test_nested_json_fields_are_flattened_scanned_and_masked(
+    tmp_path: Path, tmp_root: Path, metadata: MemoryMetadataStore, artifacts: MemoryArtifactStore
+) -> None:
+    rows = [
+        {"id": i, "customer": {"email": f"user{i}@example.com", "address": {"city": "Oslo"}}}
+        for i in range(20)
+    ]
+    src = tmp_path / "orders.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    version, _ = _ingest(src, metadata, artifacts, dataset="orders")
+    assert [c.name for c in version.columns] == ["id", "customer.email", "customer.address.city"]
+    assert version.pii == {"customer.email": "email"}
+    assert version.column("customer.email").role is ColumnRole.PII
+    masked = preview(version, artifacts, workspace=metadata.get_workspace("credit"), limit=3)
+    assert "user0@example.com" not in str(masked.to_pylist())
+    assert len(masked.column("customer.email")[0].as_py()) == 16
+    assert masked.column("customer.address.city").to_pylist() == ["Oslo"] * 3
+
+
+def test_flattened_names_that_collide_are_refused(
+    tmp_path: Path, tmp_root: Path, metadata: MemoryMetadataStore, artifacts: MemoryArtifactStore
+) -> None:
+    src = tmp_path / "c.jsonl"
+    src.write_text('{"a": {"b": 1}, "a.b": 2}\n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"column 'a\.b' appears twice"):
+        _ingest(src, metadata, artifacts)
+    _assert_nothing_written(metadata, artifacts, tmp_root)
 
 
 # -- previews and reads ----------------------------------------------------------
@@ -282,6 +364,7 @@ def _assert_nothing_written(
         (b"a,b\n1,2\n3\n", {}, DataError, "row at line 3 has 1 field"),
         (b"a,b\n1,2\n", {"target": "label"}, TargetError, "'label' is not in the data; columns"),
         (b"a,b\n1,\n2,\n", {}, DataError, r"'b' have no values; drop them .* role 'ignore'"),
+        (b"a,y\n1,1\n2,1\n", {"target": "y"}, TargetError, "'y' has a single value"),
         (b"a,b\n1,2\n", {"dataset": "Bad Name"}, InvalidName, "invalid dataset name"),
         (b"a,b\n1,2\n", {"workspace": "nowhere"}, NotFound, "workspace 'nowhere' not found"),
         (
@@ -368,6 +451,35 @@ def test_store_failure_removes_the_new_artifact(
     assert list(artifacts.keys()) == []
     assert list(tmp_root.iterdir()) == []
     assert metadata.list_datasets("credit") == []  # the dataset row comes with its version
+
+
+def test_a_failed_write_keeps_a_blob_that_another_version_uses(
+    tmp_path: Path,
+    tmp_root: Path,
+    metadata: MemoryMetadataStore,
+    artifacts: MemoryArtifactStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    src = applicants_csv(tmp_path / "a.csv")
+    first, _ = _ingest(src, metadata, artifacts)
+
+    # a second ingest of the same content (elsewhere) that checked for the blob
+    # before the first stored it, and whose metadata write then fails
+    def broken(version: DatasetVersion, **_: object) -> tuple[DatasetVersion, bool]:
+        raise StoreError("database is locked")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(metadata, "add_dataset_version", broken)
+        patch.setattr(artifacts, "exists", lambda key: False)
+        with pytest.raises(StoreError):
+            _ingest(src, metadata, artifacts, dataset="copy")
+    assert artifacts.exists(first.artifact_key)
+    assert read_version(first, artifacts).num_rows == 300
+
+    # a blob lost anyway comes back with the next ingest of the same content
+    artifacts.delete(first.artifact_key)
+    assert _ingest(src, metadata, artifacts) == (first, False)
+    assert read_version(first, artifacts).num_rows == 300
 
 
 def test_local_artifact_store(

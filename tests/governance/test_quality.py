@@ -83,6 +83,35 @@ def test_constant_and_all_null_columns(tmp_path: Path) -> None:
     assert "mark it role 'ignore' in the contract" in message
 
 
+def test_nan_is_missing(tmp_path: Path) -> None:
+    nan = float("nan")
+    table = pa.table(
+        {
+            "all_nan": [nan] * 6,
+            "some_nan": [1.0, nan, 3.0, nan, 5.0, 1000.0],
+            "f32": pa.array([nan, 2.0, 2.0, 2.0, 2.0, 2.0], pa.float32()),
+        }
+    )
+    report = _report(tmp_path, table)
+    assert report["all_null_columns"] == ["all_nan"]
+    assert ("error", "all_nan", "all_null") in _checks(report)
+    some = report["columns"]["some_nan"]
+    assert (some["missing"], some["distinct"]) == (2, 4)
+    assert some["mean"] == pytest.approx((1.0 + 3.0 + 5.0 + 1000.0) / 4)
+    assert some["max"] == 1000.0
+    assert some["outliers"] == 1 and some["outlier_rate"] == pytest.approx(0.25)
+    assert ("warning", "some_nan", "missing") in _checks(report)
+    assert report["columns"]["f32"]["missing"] == 1
+    assert report["constant_columns"] == ["f32"]
+
+
+def test_nan_labels_are_missing_targets(tmp_path: Path) -> None:
+    y = [0.0, 1.0, float("nan"), 1.0, 0.0, 1.0]
+    report = _report(tmp_path, pa.table({"y": y}), target="y")
+    assert report["target"]["missing"] == 1
+    assert report["target"]["counts"] == {"1.0": 3, "0.0": 2}
+
+
 def test_duplicate_rows(tmp_path: Path) -> None:
     table = pa.table({"a": [1, 1, 2, 1, 3], "b": ["x", "x", "x", "x", None]})
     report = _report(tmp_path, table)
@@ -121,6 +150,22 @@ def test_no_raw_personal_data_in_the_report(tmp_path: Path) -> None:
     assert report["columns"]["card"]["type_mismatch"]["parse_rate"] == pytest.approx(0.9)
     assert ("warning", "card", "type_mismatch") in _checks(report)
     assert report["columns"]["ssn"]["missing"] == 0
+
+
+def test_a_personal_target_is_reported_by_class_position(tmp_path: Path) -> None:
+    path = tmp_path / "q.parquet"
+    owners = ["Ada Lovelace"] * 6 + ["Alan Turing"] * 3 + ["Grace Hopper"]
+    pq.write_table(pa.table({"owner": owners, "x": list(range(10))}), path)
+    columns = infer_schema(path, pii={"owner": "person_name"}, target="owner")
+    report = quality_report(path, columns, target="owner")
+    assert report["target"]["counts"] == {"#1": 6, "#2": 3, "#3": 1}
+    assert report["target"]["rates"] == {"#1": 0.6, "#2": 0.3, "#3": 0.1}
+    text = json.dumps(report)
+    for name in set(owners):
+        assert name not in text
+    # a target that is not personal keeps its values
+    columns = infer_schema(path, target="owner")
+    assert "Ada Lovelace" in quality_report(path, columns, target="owner")["target"]["counts"]
 
 
 def test_clean_strings_have_no_mismatch(tmp_path: Path) -> None:

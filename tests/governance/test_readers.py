@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from leptonic.errors import DataError, InvalidInput
+from leptonic.governance import readers
 from leptonic.governance.readers import (
     FORMATS,
     ColumnTypeConflict,
@@ -92,6 +93,61 @@ def test_csv_missing_values_and_empty_strings_are_null(tmp_path: Path) -> None:
     table = _read_all(path)
     assert table.column("a").to_pylist() == [1, None, None]
     assert table.column("b").to_pylist() == ["x", None, "y"]
+
+
+def test_quoted_missing_values_are_missing(tmp_path: Path) -> None:
+    # an export that quotes every cell: "" is a missing number, not a text column
+    path = _write(tmp_path / "c.csv", 'n,s\n"1","a"\n"","NA"\n"3",""\n')
+    table = _read_all(path)
+    assert str(table.schema.field("n").type) == "int64"
+    assert table.column("n").to_pylist() == [1, None, 3]
+    assert table.column("s").to_pylist() == ["a", None, None]
+
+
+def test_ordinary_numbers_are_inferred(tmp_path: Path) -> None:
+    path = _write(tmp_path / "n.csv", "i,x,s\n1,2.5,a\n-30,0,b\n0,1e3,c\n,NaN,d\n 7 ,-0.25,e\n")
+    table = _read_all(path)
+    assert [str(t) for t in table.schema.types] == ["int64", "double", "string"]
+    assert table.column("i").to_pylist() == [1, -30, 0, None, 7]
+    assert table.column("x").to_pylist() == [2.5, 0.0, 1000.0, None, -0.25]
+
+
+@pytest.mark.parametrize(
+    ("values", "first"),
+    [
+        (["007", "012", "3"], "007"),  # codes with leading zeros
+        (["1", "-012"], "-012"),
+        (["0x1F", "12"], "0x1F"),  # hexadecimal
+        (["1", "12345678901234567890"], "12345678901234567890"),  # beyond int64
+        (["1", "9007199254740993"], "9007199254740993"),  # beyond 2**53
+        (["1.5", "9007199254740993"], "9007199254740993"),  # in a float column too
+        (["0.5", "00012"], "00012"),
+    ],
+)
+def test_values_a_number_would_change_are_not_read_as_numbers(
+    tmp_path: Path, values: list[str], first: str
+) -> None:
+    path = _write(tmp_path / "z.csv", "code,n\n" + "".join(f"{v},1\n" for v in values))
+    with pytest.raises(ColumnTypeConflict) as err:
+        _read_all(path)
+    assert (err.value.column, err.value.value, err.value.widened) == ("code", first, pa.string())
+    table = _read_all(path, column_types={"code": pa.string()})
+    assert table.column("code").to_pylist() == values
+
+
+def test_numbers_up_to_2_53_stay_numbers(tmp_path: Path) -> None:
+    path = _write(tmp_path / "b.csv", "a,b\n9007199254740992,0\n-9007199254740992,1.5\n")
+    table = _read_all(path)
+    assert table.column("a").to_pylist() == [2**53, -(2**53)]
+    assert table.column("b").to_pylist() == [0.0, 1.5]
+
+
+def test_a_leading_zero_after_the_first_block_is_caught(tmp_path: Path) -> None:
+    rows = "".join(f"{i + 1},{i}\n" for i in range(30_000))
+    path = _write(tmp_path / "z.csv", "zip,n\n" + rows + "02134,1\n")
+    with pytest.raises(ColumnTypeConflict) as err:
+        list(open_batches(path, block_size=16_384))
+    assert (err.value.column, err.value.value, err.value.widened) == ("zip", "02134", pa.string())
 
 
 def test_tsv_uses_tab_and_explicit_delimiter_is_honoured(tmp_path: Path) -> None:
@@ -202,6 +258,29 @@ def test_ragged_row_far_down_the_file(tmp_path: Path) -> None:
         list(open_batches(path, block_size=16_384))
 
 
+def test_ragged_row_error_never_quotes_the_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _write(tmp_path / "r.csv", "a,b\n1,2\nada@example.com,Ada Lovelace,1815\n")
+    with pytest.raises(DataError, match="line 3 has 3 field") as err:
+        list(open_batches(path))
+    assert "ada@example.com" not in str(err.value)
+    # when Python's csv module does not find the row, Arrow's message is shown without it
+    monkeypatch.setattr(readers, "_ragged_row", lambda *_: None)
+    with pytest.raises(DataError, match="Expected 2 columns, got 3") as err:
+        list(open_batches(path))
+    assert "ada@example.com" not in str(err.value) and "Lovelace" not in str(err.value)
+
+
+def test_ragged_row_that_python_cannot_parse_is_a_data_error(tmp_path: Path) -> None:
+    # a field beyond the csv module's size limit, then a ragged row
+    big = "x" * 200_000
+    path = _write(tmp_path / "r.csv", f'a,b\n1,"{big}"\nada@example.com,Ada,1815\n')
+    with pytest.raises(DataError, match=r"malformed CSV near line \d+ \(field larger") as err:
+        list(open_batches(path))
+    assert "ada@example.com" not in str(err.value)
+
+
 def test_type_conflict_after_first_block_names_column_and_wider_type(tmp_path: Path) -> None:
     rows = "".join(f"{i},{i}\n" for i in range(30_000))
     path = _write(tmp_path / "t.csv", "code,n\n" + rows + "A17,1\n")
@@ -221,6 +300,18 @@ def test_integer_column_widens_to_float_for_a_decimal(tmp_path: Path) -> None:
     with pytest.raises(ColumnTypeConflict) as err:
         list(open_batches(path, block_size=16_384))
     assert err.value.widened == pa.float64()
+
+
+def test_integer_column_widens_to_text_for_an_integer_a_float_would_round(tmp_path: Path) -> None:
+    rows = "".join(f"{i}\n" for i in range(30_000))
+    path = _write(tmp_path / "f.csv", "x\n" + rows + "12345678901234567890\n")
+    with pytest.raises(ColumnTypeConflict) as err:
+        list(open_batches(path, block_size=16_384))
+    assert err.value.widened == pa.string()
+    # read as float64 (e.g. after a decimal further up), such an integer still goes to text
+    with pytest.raises(ColumnTypeConflict) as err:
+        list(open_batches(path, block_size=16_384, column_types={"x": pa.float64()}))
+    assert (err.value.value, err.value.widened) == ("12345678901234567890", pa.string())
 
 
 def test_bad_delimiter_argument(tmp_path: Path) -> None:

@@ -1,10 +1,13 @@
 """Ingestion: a data file becomes an immutable, governed dataset version.
 
 :func:`ingest` streams the file into a Parquet snapshot in a private temp
-folder, identifies it by the SHA-256 of its bytes, detects personal data,
-infers the schema, profiles quality and refuses hard errors; only then does
-it store the snapshot and record the version. Any error leaves nothing
-behind: no artifact, no dataset, no temp file.
+folder (nested struct columns flattened, so ``customer.email`` is a column
+like any other), identifies it by the SHA-256 of its bytes, detects personal
+data, infers the schema, profiles quality and refuses hard errors (every
+``error`` issue of the quality report: a column with no values, a target with
+a single value); only then does it store the snapshot and record the
+version. Any error leaves nothing behind: no artifact, no dataset, no temp
+file.
 
 :func:`preview` and :func:`read_version` read a stored version back,
 :func:`preview` masking personal data unless asked for raw values.
@@ -12,6 +15,7 @@ behind: no artifact, no dataset, no temp file.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -57,17 +61,44 @@ _WRITER_OPTIONS: dict[str, Any] = {
 Progress = Callable[[int, int], None]
 
 
+def _flatten(table: pa.Table) -> pa.Table:
+    """``table`` with every struct column replaced by its fields (``customer.email``)."""
+    while any(pa.types.is_struct(t) for t in table.schema.types):
+        table = table.flatten()
+    return table
+
+
+def _flat_schema(path: str | os.PathLike[str], schema: pa.Schema) -> pa.Schema:
+    """The schema of the snapshot: ``schema`` flattened, refusing names that collide."""
+    flat = _flatten(schema.remove_metadata().empty_table()).schema
+    seen: set[str] = set()
+    for name in flat.names:
+        if name in seen:
+            raise DataError(
+                f"{path}: column {name!r} appears twice once nested fields are flattened "
+                f"(a column named {name!r} and a nested field at that path); rename one of them",
+                field=name,
+            )
+        seen.add(name)
+    return flat
+
+
 def _write_stream(
     stream: BatchStream, out: Path, progress: Progress | None, row_group_size: int
 ) -> int:
-    """Write the stream's batches to ``out`` in fixed-size row groups; return the row count."""
-    schema = stream.schema.remove_metadata()
+    """Write the stream's batches to ``out`` in fixed-size row groups; return the row count.
+
+    Struct columns are flattened (see :func:`_flat_schema`).
+    """
+    schema = _flat_schema(stream.path, stream.schema)
     rows = 0
     pending: list[pa.RecordBatch] = []
     pending_rows = 0
     with pq.ParquetWriter(out, schema, **_WRITER_OPTIONS) as writer:
         for batch in stream:
             batch = batch.replace_schema_metadata(None)
+            if batch.schema != schema:
+                batch = _flatten(pa.Table.from_batches([batch])).combine_chunks().to_batches()[0]
             pending.append(batch)
             pending_rows += batch.num_rows
             rows += batch.num_rows
@@ -103,7 +134,9 @@ def write_parquet(
 
     A CSV column whose later values do not fit the type inferred from the
     first block is read again with a wider type (the stream restarts, and
-    so does ``progress``).
+    so does ``progress``). Struct columns (nested JSON objects, Parquet
+    structs) become one column per field, named by their path
+    (``customer.email``).
 
     Parameters
     ----------
@@ -116,7 +149,8 @@ def write_parquet(
     progress
         Called after each batch with ``(rows so far, bytes read so far)``.
     check_header
-        Called with the column names before any row is read; raise to stop.
+        Called with the (flattened) column names before any row is read; raise
+        to stop.
     block_size
         Bytes parsed at a time for text formats.
     row_group_size
@@ -139,7 +173,7 @@ def write_parquet(
         )
         with stream:
             if check_header is not None:
-                check_header(stream.schema.names)
+                check_header(_flat_schema(path, stream.schema).names)
             try:
                 return _write_stream(stream, target, progress, row_group_size)
             except ColumnTypeConflict as conflict:
@@ -178,6 +212,7 @@ def _header_checker(target: str | None, contract: Contract | None) -> Callable[[
 
 
 def _check_hard_errors(quality: Mapping[str, Any], contract: Contract | None) -> None:
+    """Refuse every ``error`` issue of the quality report, with its fix."""
     ignored = {c for c, r in (contract.roles.items() if contract else ()) if r is ColumnRole.IGNORE}
     empty = [c for c in quality["all_null_columns"] if c not in ignored]
     if empty:
@@ -186,6 +221,11 @@ def _check_hard_errors(quality: Mapping[str, Any], contract: Contract | None) ->
             f"or mark them role 'ignore' in the contract ([roles] {empty[0]} = \"ignore\")",
             field=empty[0],
         )
+    for issue in quality["issues"]:
+        if issue["severity"] != "error" or issue["check"] == "all_null":
+            continue
+        error = TargetError if issue["check"].startswith("target") else DataError
+        raise error(issue["message"], field=issue["column"])
 
 
 def _existing_version(
@@ -196,6 +236,50 @@ def _existing_version(
     except NotFound:
         return None
     return next((v for v in versions if v.content_hash == content_hash), None)
+
+
+def _declarations(contract: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A contract's declarations besides its target (compared apart), or None for none."""
+    rest = {k: v for k, v in (contract or {}).items() if k != "target"}
+    return rest if any(rest.values()) else None
+
+
+def _check_same_declarations(
+    existing: DatasetVersion, source: Path, contract: Contract | None, target: str | None
+) -> None:
+    """Refuse to return ``existing`` for a call that declares another contract or target.
+
+    A call that declares neither gets the existing version as it is.
+    """
+    recorded = _declarations(existing.source.get("contract"))
+    targets = existing.columns_with_role(ColumnRole.TARGET)
+    before = targets[0] if targets else None
+    if contract is not None and _declarations(contract.to_dict()) != recorded:
+        field, what = "contract", f"contract {json.dumps(recorded)}" if recorded else "no contract"
+    elif target is not None and target != before:
+        field, what = "target", f"target {before!r}" if before else "no target"
+    else:
+        return
+    raise InvalidInput(
+        f"{source}: this content is already version {existing.version} of dataset "
+        f"{existing.dataset!r}, ingested with {what}; versions never change, so the new "
+        f"{field} would be ignored: ingest the file as another dataset to apply it, or "
+        f"leave the {field} out to get version {existing.version} back",
+        field=field,
+    )
+
+
+def _referenced(metadata: MetadataStore, key: str) -> bool:
+    """Whether a recorded dataset version uses the artifact ``key`` (True when unknown)."""
+    try:
+        for ws in metadata.list_workspaces():
+            for ds in metadata.list_datasets(ws.name):
+                versions = metadata.list_dataset_versions(ws.name, ds.name)
+                if any(v.artifact_key == key for v in versions):
+                    return True
+    except Exception:  # a store that cannot tell: keep the blob, an orphan is harmless
+        return True
+    return False
 
 
 def ingest(
@@ -246,7 +330,8 @@ def ingest(
     -------
     tuple
         ``(version, created)``: ``created`` is False when the dataset already
-        had a version with the same content (which is returned unchanged).
+        had a version with the same content (which is returned unchanged,
+        unless this call declares another contract or target).
 
     Raises
     ------
@@ -254,10 +339,13 @@ def ingest(
         For a bad workspace or dataset name.
     NotFound
         If the workspace does not exist.
+    InvalidInput
+        If the dataset already has this content as a version ingested under
+        another contract or target (versions never change).
     DataError
         For an unreadable or malformed file, or a column with no values.
     TargetError
-        If the target is not a column of the file.
+        If the target is not a column of the file, or has a single value.
     SchemaError
         If the contract names columns the file lacks.
     """
@@ -282,6 +370,9 @@ def ingest(
         content_hash = digest_file(snapshot)
         existing = _existing_version(metadata, workspace, dataset, content_hash)
         if existing is not None:
+            _check_same_declarations(existing, source, contract, target)
+            if not artifacts.exists(existing.artifact_key):  # lost to a failed concurrent ingest
+                artifacts.put_file(snapshot)
             return existing, False
         detected = detect_pii(snapshot, temp_directory=tmp)
         pii = contract.apply_pii(detected) if contract is not None else detected
@@ -311,7 +402,10 @@ def ingest(
             },
             created_by=actor,
         )
-        return _record(metadata, artifacts, version, snapshot, description)
+        stored, created = _record(metadata, artifacts, version, snapshot, description)
+        if not created:  # a concurrent ingest of the same content recorded it first
+            _check_same_declarations(stored, source, contract, target)
+        return stored, created
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -333,7 +427,8 @@ def _record(
             version, create=Dataset(version.workspace, version.dataset, description=description)
         )
     except BaseException:
-        if not had_blob:
+        # a concurrent ingest of the same content may have recorded this blob meanwhile
+        if not had_blob and not _referenced(metadata, key):
             artifacts.delete(key)
         raise
 

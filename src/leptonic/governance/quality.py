@@ -10,7 +10,8 @@ Python) and returns a JSON-serialisable dict:
 ``constant_columns``, ``all_null_columns``
     Column names.
 ``columns``
-    Column → ``{dtype, role, missing, missing_rate, distinct}``, plus
+    Column → ``{dtype, role, missing, missing_rate, distinct}`` (NaN counts
+    as missing in floating-point columns, and as no value in any statistic), plus
     ``min, max, mean, std, q1, q3, outliers, outlier_rate`` for numbers
     (outliers lie beyond 1.5 × IQR from the quartiles), ``min, max`` for
     dates and times, and ``type_mismatch`` for a string column whose values
@@ -21,7 +22,8 @@ Python) and returns a JSON-serialisable dict:
 ``target``
     For a target column: ``{column, missing, kind}`` with class ``counts``
     and ``rates`` when it has at most :data:`MAX_CLASSES` values, else
-    ``mean``/``std``.
+    ``mean``/``std``. The classes of a target holding personal data are
+    named by position (``"#1"`` the most frequent), never by value.
 ``issues``
     ``[{severity, column, check, message}]``, severity ``error`` or
     ``warning``, in column order.
@@ -98,6 +100,14 @@ def _is_numeric(t: pa.DataType) -> bool:
     return bool(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t))
 
 
+def _value_sql(f: pa.Field) -> str:
+    """SQL for the values of column ``f``: NaN counts as missing (NULL) in a float column."""
+    q = quote_ident(f.name)
+    if pa.types.is_floating(f.type):
+        return f"(CASE WHEN isnan({q}) THEN NULL ELSE {q} END)"
+    return q
+
+
 def _issue(severity: str, column: str | None, check: str, message: str) -> dict[str, Any]:
     return {"severity": severity, "column": column, "check": check, "message": message}
 
@@ -148,9 +158,9 @@ def _mismatch_candidates(
 
 
 def _target_report(
-    con: Any, source: str, column: Column, rows: int, stats: dict[str, Any]
+    con: Any, source: str, column: Column, q: str, rows: int, stats: dict[str, Any]
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    q = quote_ident(column.name)
+    """Class balance (or moments) of the target ``column``, whose values ``q`` selects."""
     labelled = int(stats["count"])
     report: dict[str, Any] = {"column": column.name, "missing": rows - labelled}
     issues: list[dict[str, Any]] = []
@@ -171,7 +181,10 @@ def _target_report(
             f"GROUP BY 1 ORDER BY 2 DESC, 1"
         ).fetchall()
         report["kind"] = "classes"
-        report["counts"] = {str(_json_value(v)): int(c) for v, c in counts}
+        if column.pii:  # personal data: name the classes by position, never by value
+            report["counts"] = {f"#{i}": int(c) for i, (_, c) in enumerate(counts, 1)}
+        else:
+            report["counts"] = {str(_json_value(v)): int(c) for v, c in counts}
         report["rates"] = {k: c / labelled for k, c in report["counts"].items()} if labelled else {}
         if distinct == 1:
             issues.append(
@@ -250,11 +263,14 @@ def quality_report(
     report: dict[str, Any] = {"rows": rows, "num_columns": len(schema)}
 
     with connect_duckdb(temp_directory=temp_directory) as con:
+        # Parquet min/max statistics leave NaN out, and DuckDB's statistics
+        # propagation then folds isnan() to false: keep it from doing so.
+        con.execute("SET disabled_optimizers = 'statistics_propagation'")
         # 1. one scan: counts, distinct counts, numeric moments and quartiles
         agg = _Aggregates()
         strings: list[str] = []
         for f in schema:
-            q = quote_ident(f.name)
+            q = _value_sql(f)
             agg.add(f.name, "count", f"count({q})")
             if pa.types.is_null(f.type) or pa.types.is_nested(f.type):
                 continue
@@ -285,7 +301,7 @@ def quality_report(
         mismatch_kinds = _mismatch_candidates(con, parquet_path, rows, strings)
         agg2 = _Aggregates()
         for name, (lo, hi) in fences.items():
-            q = quote_ident(name)
+            q = _value_sql(schema.field(name))
             agg2.add(name, "outliers", f"count(*) FILTER (WHERE {q} < {lo!r} OR {q} > {hi!r})")
         casts = {"numeric": "DOUBLE", "date": "TIMESTAMP"}
         for name, kind in mismatch_kinds:
@@ -423,7 +439,7 @@ def quality_report(
                 target, str(schema.field(target).type), ColumnRole.TARGET
             )
             report["target"], target_issues = _target_report(
-                con, source, column, rows, stats[target]
+                con, source, column, _value_sql(schema.field(target)), rows, stats[target]
             )
             issues.extend(target_issues)
 
