@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from leptonic import Platform, Settings
 from leptonic.core.access import Role
+from leptonic.core.event import Event
 from leptonic.core.model_version import Model, ModelVersion
 from leptonic.errors import AlreadyExists, InvalidInput
 from leptonic.serving.app import TokenAuth
@@ -240,6 +241,11 @@ def test_filters_and_similar_items(served: Client) -> None:
         ("GET", "/similar?item=nope", None, 404, "item"),
         ("GET", "/similar?item=i1&k=0", None, 422, "k"),
         ("GET", "/similar?item=i1&k=ten", None, 422, "k"),
+        ("GET", "/similar?item=i1&k=--5", None, 422, "k"),
+        ("GET", "/similar?item=i1&k=%C2%B2", None, 422, "k"),  # "²": a digit, not 0-9
+        ("POST", "/similar", b"[" * 5000, 422, "body"),
+        ("POST", "/recommend", {"user": 2**63}, 422, "user"),
+        ("POST", "/events", b"[" * 5000, 422, "body"),
         ("GET", "/similar", None, 422, "item"),
         ("POST", "/events", {"user": "nobody", "item": "i1"}, 422, "user"),
         ("POST", "/events", {"user": "u1", "item": "i999"}, 422, "item"),
@@ -316,6 +322,206 @@ def test_a_duplicate_event_is_a_conflict(served: Client, shop: Shop) -> None:
     trained = {"user": first["user"], "item": first["item"], "at": int(first["ts"])}
     r = served.events(trained)
     assert r.status_code == 409, r.text
+
+
+def _register(shop: Shop, model: str, predictor: Any, signature: dict[str, Any]) -> ModelVersion:
+    """Save ``predictor`` and register it as a new version of ``model``."""
+    lp = shop.platform
+    key, digest = save_recommender(predictor, lp.artifacts)
+    if model not in {m.name for m in lp.metadata.list_models(WS)}:
+        lp.metadata.create_model(Model(WS, model, task="recommendation"))
+    return lp.metadata.add_model_version(
+        ModelVersion(
+            WS,
+            model,
+            0,
+            "recommendation",
+            "als",
+            "r-test",
+            f"{WS}/interactions@1",
+            key,
+            digest,
+            signature,
+            {},
+            "",
+        )
+    )
+
+
+def _fit(frame: pd.DataFrame) -> Any:
+    spec = RecommenderSpec(
+        timestamp="ts", weight="rating", candidates=("als",), trials=1, timeout_s=None, seed=0
+    )
+    data = Interactions.from_table(frame, timestamp="ts", weight="rating")
+    return fit_recommender(data, spec, log=lambda _: None).predictor
+
+
+@pytest.fixture(scope="module")
+def numbered(shop: Shop) -> tuple[str, int]:
+    """An integer-id model: users 0-59, items 100-139 (the shop's, renumbered)."""
+    frame = shop.data.assign(
+        user=shop.data["user"].str[1:].astype("int64"),
+        item=shop.data["item"].str[1:].astype("int64") + 100,
+    )
+    mv = _register(shop, "recs-int", _fit(frame), {})
+    return mv.model, mv.version
+
+
+def _stored_event(name: str, n: int, user: str, item: str) -> Event:
+    at = datetime(2024, 5, 1, 12, tzinfo=UTC) + timedelta(minutes=n)
+    return Event(WS, name, f"e{n}", user, item, at, 1.0, "click", at)
+
+
+def test_ids_are_compared_as_the_model_spells_them(shop: Shop, numbered: tuple[str, int]) -> None:
+    name = "numbered"
+    shop.platform.endpoints.create(
+        WS, name, *numbered, policy={"new_users": True, "new_items": True}
+    )
+    host = shop.host(name)
+    try:
+        p = host.runtime.predictor
+        item = next(i for i in p.item_ids if i not in p.seen(1))
+        before = (p.seen(1), p.recommend(1, 5), p.n_users, p.n_items)
+        at = "2024-05-01T12:00:00Z"
+        first = {"user": 1, "item": item, "at": at}
+        bad: list[tuple[list[dict[str, Any]], type[AlreadyExists | InvalidInput], str]] = [
+            # "0999" and "999" are one user, "05" and 5 one item: the same event twice
+            (
+                [
+                    first,
+                    {"user": "0999", "item": 102, "at": at},
+                    {"user": "999", "item": 102, "at": at},
+                ],
+                AlreadyExists,
+                "events[2].at",
+            ),
+            (
+                [first, {"user": 1, "item": "05", "at": at}, {"user": 1, "item": 5, "at": at}],
+                AlreadyExists,
+                "events[2].at",
+            ),
+            ([first, {"user": "abc", "item": item}], InvalidInput, "events[1].user"),
+            ([first, {"user": 1, "item": "²"}], InvalidInput, "events[1].item"),
+            ([first, {"user": 1, "item": "9" * 20}], InvalidInput, "events[1].item"),
+        ]
+        for body, error, field in bad:
+            with pytest.raises(error) as info:
+                host.post_events(body)
+            assert info.value.field == field, body
+        assert (p.seen(1), p.recommend(1, 5), p.n_users, p.n_items) == before
+        assert p.user_code(999) is None and p.item_code(5) is None
+        assert host.events.pending == 0
+        # one spelling of each: applied, and stored as the model spells the ids
+        r = host.post_events([{"user": "0999", "item": "05", "at": at}, {**first, "user": " 1 "}])
+        assert r["recorded"] == 2 and item in p.seen(1) and p.seen(999) == [5]
+        host.events.flush()
+        stored = shop.platform.metadata.list_events(WS, name)
+        assert sorted((e.user, e.item) for e in stored) == sorted([("999", "5"), ("1", str(item))])
+        with pytest.raises(AlreadyExists):
+            host.post_events({"user": 999, "item": " 5", "at": at})
+    finally:
+        host.close()
+    assert host.events.spilled == 0
+
+
+def test_replay_skips_and_counts_ids_the_model_cannot_hold(
+    shop: Shop, numbered: tuple[str, int]
+) -> None:
+    name = "numbered-replay"
+    shop.platform.endpoints.create(
+        WS, name, *numbered, policy={"new_users": True, "new_items": True}
+    )
+    shop.platform.metadata.append_events(
+        [
+            _stored_event(name, 1, "abc", "101"),  # e.g. stored while a text-id model was served
+            _stored_event(name, 2, "1", "x1"),
+            _stored_event(name, 3, "9" * 20, "101"),  # beyond int64
+            _stored_event(name, 4, "2", "0102"),
+            _stored_event(name, 5, "77", "7"),  # a new user and a new item: allowed
+        ]
+    )
+    host = shop.host(name)  # loads: the events it cannot hold are skipped, not fatal
+    try:
+        runtime = host.runtime
+        assert (runtime.replayed, runtime.replay_skipped) == (2, 3)
+        assert host.health()["replay_skipped"] == 3
+        assert 102 in runtime.predictor.seen(2) and runtime.predictor.seen(77) == [7]
+        assert runtime.replay([_stored_event(name, 6, "u1", "101")]) == 0  # a journal too
+        assert runtime.replay_skipped == 4
+        assert host.reload(force=True) and host.runtime.replay_skipped == 3
+    finally:
+        host.close()
+
+
+def test_ids_beyond_int64_are_refused(shop: Shop) -> None:
+    name = "big-ids"
+    shop.deploy(name, policy={"new_users": True, "new_items": True})
+    host = shop.host(name)
+    try:
+        for body, field in [
+            ({"user": 10**250, "item": "i1"}, "user"),  # its text: 251 characters
+            ({"user": "u1", "item": 2**63}, "item"),
+            (
+                [{"user": "u1", "item": "i1"}, {"user": -(2**63) - 1, "item": "i1"}],
+                "events[1].user",
+            ),
+        ]:
+            with pytest.raises(InvalidInput, match="int64") as info:
+                host.post_events(body)
+            assert info.value.field == field
+        assert host.post_events({"user": 2**63 - 1, "item": -(2**63)})["recorded"] == 1
+        host.events.flush()
+        (event,) = shop.platform.metadata.list_events(WS, name)
+        assert (event.user, event.item) == (str(2**63 - 1), str(-(2**63)))
+    finally:
+        host.close()
+    assert host.events.spilled == 0
+
+
+def test_a_resend_after_a_retrain_is_a_conflict(shop: Shop) -> None:
+    from leptonic.serving.recs_retrain import append_events
+
+    name = "resent"
+    shop.deploy(name)
+    host = shop.host(name)
+    lp = shop.platform
+    ahead = datetime.now(UTC).replace(microsecond=250_000) + timedelta(hours=1)
+    sent = [
+        {"user": "u14", "item": "i30", "at": "2024-05-01T12:00:00Z"},
+        {"user": "u14", "item": "i30", "at": "2024-05-02T12:00:00Z"},  # the pair's latest
+        {"user": "u15", "item": "i31", "at": ahead.isoformat()},  # trained as a whole second
+    ]
+    try:
+        host.post_events(sent)
+        host.events.flush()
+        stored = lp.metadata.list_events(WS, name, limit=None)
+        # a retrain learns them (in the data's own columns) and records its cut-off
+        frame = append_events(
+            shop.data, stored, user="user", item="item", timestamp="ts", weight="rating"
+        )
+        signature = {
+            "events_until": stored[-1].received_at.isoformat(),
+            "events_of": f"{WS}/{name}",
+        }
+        v2 = _register(shop, "recs", _fit(frame), signature)
+        lp.endpoints.set_routes(WS, name, (Route("recs", v2.version, 100.0),), reason="retrain")
+        assert host.reload() and host.runtime.version == v2.version
+        assert host.runtime.replayed == 0
+        p = host.runtime.predictor
+        state = (p.seen("u14"), p.recommend("u14", 5), p.seen("u15"), p.recommend("u15", 5))
+        for event in sent:
+            with pytest.raises(AlreadyExists) as info:
+                host.post_events(event)
+            assert info.value.field == "at", event
+            with pytest.raises(AlreadyExists) as info:
+                host.post_events([{"user": "u1", "item": "i1"}, event])
+            assert info.value.field == "events[1].at", event
+        assert (p.seen("u14"), p.recommend("u14", 5), p.seen("u15"), p.recommend("u15", 5)) == state
+        # a new event of the pair, timed before the cut-off, is not a resend
+        assert host.post_events({**sent[0], "at": "2024-04-30T12:00:00Z"})["recorded"] == 1
+    finally:
+        host.close()
+    assert host.events.spilled == 0 and lp.metadata.count_events(WS, name) == 4
 
 
 # -- durability ---------------------------------------------------------------------------------

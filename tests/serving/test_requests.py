@@ -66,3 +66,10 @@ def test_non_json_is_a_clear_error(body: bytes) -> None:
     with pytest.raises(InvalidInput, match="not valid JSON") as info:
         parse_json(body)
     assert info.value.field == "body"
+
+
+@pytest.mark.parametrize("body", [b"[" * 5000, b"[" * 1025 + b"]" * 1025, b"[NaN, " + b"[" * 3000])
+def test_deep_nesting_is_a_clear_error(body: bytes) -> None:
+    with pytest.raises(InvalidInput, match="nested too deeply") as info:
+        parse_json(body)
+    assert info.value.field == "body"

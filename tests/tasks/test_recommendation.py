@@ -106,7 +106,12 @@ def test_integer_ids_accept_either_spelling() -> None:
     data = Interactions.from_table(df, timestamp="ts")
     assert data.user_ids.kind == "int"
     assert data.user_ids.code("7") == data.user_ids.code(7) is not None
+    assert data.user_ids.code(" 007 ") == data.user_ids.code(7.0) == data.user_ids.code(7)
     assert data.user_ids.code(True) is None
+    ids = data.user_ids  # an integer id is int64, written with the digits 0-9
+    assert ids.key(2**63 - 1) == 2**63 - 1 and ids.key("-" + "0" * 30 + "5") == -5
+    for bad in (2**63, -(2**63) - 1, "9" * 20, "1e3", "²", "--5", "+5", "٣", 1e300, 2.5):
+        assert ids.key(bad) is None, bad
 
 
 def test_confidence_schemes() -> None:
@@ -365,6 +370,39 @@ def test_duplicate_events_are_refused(als: RecommenderPredictor) -> None:
         als.add_events("u0", ["i9"], timestamps=["2024-05-01T12:00:00+00:00"])
     assert "duplicate" in str(err.value)
     als.add_events("u0", ["i9"], timestamps=["2024-05-02T12:00:00Z"])  # a repeat is fine
+
+
+def test_holds_event_knows_what_it_learned(als: RecommenderPredictor) -> None:
+    df = interactions()
+    first = df.iloc[0]
+    user, item = als.user_code(first["user"]), als.item_code(first["item"])
+    assert user is not None and item is not None
+    ts = float(first["ts"])  # each pair once in the data: its latest time
+    assert als.holds_event(user, item, ts) is True
+    assert als.holds_event(user, item, ts - 1) is None  # maybe an earlier training event
+    assert als.holds_event(user, item, ts + 1) is False
+    other = next(i for i in range(als.n_items) if als.item_ids[i] not in als.seen(first["user"]))
+    assert als.holds_event(user, other, ts) is False
+    als.add_events(first["user"], [als.item_ids[other]], timestamps=[T0 + 5])
+    assert als.holds_event(user, other, T0 + 5) is True
+    assert als.holds_event(user, other, T0 + 6) is False
+
+
+def test_a_failed_fold_in_changes_nothing(
+    als: RecommenderPredictor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fail(*args: Any) -> None:
+        raise FloatingPointError("fold-in failed")
+
+    unseen = [i for i in als.item_ids if i not in als.seen("u0")][:2]
+    before = (als.popularity, als.seen("u0"), als.recommend("u0", 5))
+    monkeypatch.setattr(als, "_fold_user", fail)
+    with pytest.raises(FloatingPointError):
+        als.add_events("u0", unseen, timestamps=[T0 + 7, T0 + 8])
+    monkeypatch.undo()
+    assert np.array_equal(als.popularity, before[0])
+    assert (als.seen("u0"), als.recommend("u0", 5)) == before[1:]
+    assert als.add_events("u0", unseen, timestamps=[T0 + 7, T0 + 8]) == 2  # not half-recorded
 
 
 def test_predict_one_record(als: RecommenderPredictor) -> None:

@@ -10,19 +10,23 @@ to it:
   (:mod:`leptonic.serving.recs_policy`); requests are checked by
   :mod:`leptonic.serving.recs_requests`.
 - :class:`RecsRuntime`: one revision, ready to answer. ``recommend`` and
-  ``similar`` read the predictor; ``post_events`` checks a batch of events
-  completely (unknown users and items, kinds, weights, times, repeats) and
-  only then applies it to the predictor (``add_events``: the user's vector is
-  folded in again) and queues it for the store, so the next request reflects
-  it and a bad batch changes nothing.
+  ``similar`` read the predictor; ``apply_events`` checks a batch of events
+  completely (ids as the model spells them, unknown users and items, repeats
+  within the batch and of events the endpoint already has) and only then
+  applies it to the predictor (``add_events``: the user's vector is folded in
+  again), so the next request reflects it and a bad batch changes nothing.
 - :class:`EventLogWriter`: events go to the metadata store's ``events`` table
   in the background (batched, retried, spilled if refused, written out on
   close), like the prediction log.
-- :class:`RecsHost`: loads the runtime, replays the endpoint's stored events
-  into the predictor (all of them, or those received after the model
-  version's ``events_until``), watches for a new revision and owns the
-  writers. Closing it writes every queued event and recommendation, so a
-  graceful restart loses no event and no effect of one.
+- :class:`RecsHost`: checks each ``POST /events`` body (kinds, weights, times)
+  and queues the applied events for the store; loads the runtime, replays
+  the endpoint's stored events into the predictor (all of them, or those
+  received after the model version's ``events_until``; those whose ids the
+  model cannot hold, or whose new users or items the policy refuses, are
+  skipped and counted), watches for a new revision and owns the writers.
+  Closing it writes every queued event and recommendation, so a graceful
+  restart loses no accepted event and no effect of one (an event the store
+  refuses is kept in the spill file, not replayed).
 
 Served recommendations are written to the prediction log (decision
 ``recommend`` or ``cold_start``, the items as ``reasons``), which with the
@@ -39,7 +43,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from leptonic.core.endpoint import Endpoint, PolicyVersion, Prediction
 from leptonic.core.event import Event
@@ -55,6 +59,9 @@ from leptonic.serving.recs_policy import (
 )
 from leptonic.serving.recs_requests import (
     MAX_EVENTS_PER_REQUEST,
+    MAX_FUTURE,
+    MAX_ID,
+    MIN_ID,
     RECOMMEND_FIELDS,
     SIMILAR_FIELDS,
     ParsedEvent,
@@ -90,6 +97,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+_TICK = timedelta(microseconds=1)
 
 #: Items listed per stored user at load (answers with a larger ``k``, or a filter
 #: that leaves fewer, score the whole catalogue).
@@ -209,6 +218,10 @@ class RecsRuntime(OneVersionRuntime):
         change it).
     log
         Where served recommendations are queued (None: not logged).
+    lookup
+        The endpoint's stored events of one user (text id) timed from
+        ``since`` to ``until`` inclusive, to refuse a resent event from
+        before the model's training cut-off (None: not checked).
     """
 
     def __init__(
@@ -219,6 +232,7 @@ class RecsRuntime(OneVersionRuntime):
         predictor: RecommenderPredictor,
         *,
         log: PredictionLogWriter | None = None,
+        lookup: Callable[[str, datetime, datetime], Sequence[Event]] | None = None,
     ) -> None:
         self.policy = RecsPolicy.from_spec(policy.spec)
         super().__init__(
@@ -227,6 +241,10 @@ class RecsRuntime(OneVersionRuntime):
         self.predictor: RecommenderPredictor = predictor
         self.replayed = 0
         self.replay_skipped = 0
+        #: events of this endpoint received until then are in the model's training data
+        self.trained_until = events_until(model_version, f"{endpoint.workspace}/{endpoint.name}")
+        self._lookup = lookup
+        self._trained_late: set[tuple[Any, Any, float]] = set()
 
     @property
     def cap(self) -> int:
@@ -314,18 +332,28 @@ class RecsRuntime(OneVersionRuntime):
     def apply_events(self, parsed: Sequence[ParsedEvent], now: datetime) -> list[Event]:
         """Check events against the model and, if all pass, apply them (all or none).
 
-        Refuses (before changing anything) an unknown user or item the policy
-        does not allow, and an event the endpoint already has (AlreadyExists):
-        the same user, item and time twice in the request, or once before.
-        Returns the event records to store. The caller serialises calls.
+        Ids are compared as the model spells them (with integer ids, ``"05"``,
+        ``" 5"`` and ``5`` are one id). Refuses, before changing anything, an id
+        the model cannot hold and an unknown user or item the policy does not
+        allow (InvalidInput), and an event the endpoint already has
+        (AlreadyExists): the same user, item and time twice in the request, or
+        once before (applied since the model was loaded, learned by its
+        training, or stored before its training cut-off). Errors name the
+        event and field (``events[2].at``). Returns the event records to store,
+        ids spelled as the model spells them. The caller serialises calls.
         """
         p = self.predictor
         policy = self.policy
-        new_users: dict[str | int, str] = {}
-        new_items: dict[str | int, str] = {}
+        keys: list[tuple[Any, Any, float]] = []
         seen: set[tuple[Any, Any, float]] = set()
-        for e in parsed:
-            ucode = p.user_code(e.user)
+        new_users: dict[Any, None] = {}
+        new_items: dict[Any, None] = {}
+        before_cutoff: list[int] = []
+        cutoff = self.trained_until
+        for j, e in enumerate(parsed):
+            ukey = self._key(e.user, "user", e.where)
+            ikey = self._key(e.item, "item", e.where)
+            ucode = p.user_code(ukey)
             if ucode is None:
                 if not policy.new_users:
                     raise InvalidInput(
@@ -334,8 +362,8 @@ class RecsRuntime(OneVersionRuntime):
                         "policy can allow them with 'new_users': true)",
                         field=e.where + "user",
                     )
-                new_users.setdefault(e.user, e.where + "user")
-            icode = p.item_code(e.item)
+                new_users[ukey] = None
+            icode = p.item_code(ikey)
             if icode is None:
                 if not policy.new_items:
                     raise InvalidInput(
@@ -344,131 +372,172 @@ class RecsRuntime(OneVersionRuntime):
                         "items with the policy's 'new_items': true)",
                         field=e.where + "item",
                     )
-                new_items.setdefault(e.item, e.where + "item")
-            ts = e.at.timestamp()
-            key = (
-                ucode if ucode is not None else ("new", str(e.user)),
-                icode if icode is not None else ("new", str(e.item)),
-                ts,
-            )
+                new_items[ikey] = None
+            key = (ukey, ikey, e.at.timestamp())
             if key in seen:
                 raise AlreadyExists(
                     f"the event of user {e.user!r} on item {e.item!r} at {e.at.isoformat()} "
-                    "appears twice in this request; send each event once",
+                    "appears twice in this request (ids are compared as the model spells "
+                    "them); send each event once",
                     field=e.where + "at",
                 )
+            if key in self._trained_late or (
+                ucode is not None and icode is not None and p.holds_event(ucode, icode, key[2])
+            ):
+                raise _recorded(e)
+            if cutoff is not None and e.at <= cutoff:
+                before_cutoff.append(j)
             seen.add(key)
-            if ucode is not None and icode is not None and _known_event(p, ucode, icode, ts):
-                raise AlreadyExists(
-                    f"the event of user {e.user!r} on item {e.item!r} at {e.at.isoformat()} "
-                    "was already recorded; do not resend it (a new interaction needs its own "
-                    "time)",
-                    field=e.where + "at",
+            keys.append(key)
+        self._check_stored(parsed, keys, before_cutoff)
+        # every event passed: only now is the model changed
+        for user in new_users:
+            p.add_user(user)
+        if new_items:
+            p.add_items(list(new_items))
+        groups: dict[Any, list[int]] = {}
+        for j, key in enumerate(keys):
+            groups.setdefault(key[0], []).append(j)
+        for user, rows in groups.items():
+            try:
+                p.add_events(
+                    user,
+                    [keys[j][1] for j in rows],
+                    weights=[parsed[j].weight for j in rows],
+                    timestamps=[keys[j][2] for j in rows],
                 )
-        try:
-            for user in new_users:
-                p.add_user(user)
-            if new_items:
-                p.add_items(list(new_items))
-        except InvalidInput as exc:  # an id the model's id type cannot hold
-            where = next(iter(new_users.values()), None) or next(iter(new_items.values()))
-            raise InvalidInput(exc.message, field=where) from None
-        events = [
+            except InvalidInput as exc:  # checked above: not expected
+                raise InvalidInput(exc.message, field=parsed[rows[0]].where + "user") from None
+        return [
             Event(
                 workspace=self.workspace,
                 endpoint=self.name,
                 id=new_request_id(),
-                user=str(e.user),
-                item=str(e.item),
+                user=str(user),
+                item=str(item),
                 at=e.at,
                 weight=e.weight,
                 kind=e.kind,
                 received_at=now,
             )
-            for e in parsed
+            for e, (user, item, _) in zip(parsed, keys, strict=True)
         ]
-        groups: dict[int, list[int]] = {}
-        for j, e in enumerate(parsed):
-            code = p.user_code(e.user)
-            groups.setdefault(-1 if code is None else code, []).append(j)
-        for rows in groups.values():
-            first = parsed[rows[0]]
-            try:
-                p.add_events(
-                    first.user,
-                    [parsed[j].item for j in rows],
-                    weights=[parsed[j].weight for j in rows],
-                    timestamps=[parsed[j].at.timestamp() for j in rows],
-                )
-            except InvalidInput as exc:  # checked above: not expected
-                raise InvalidInput(exc.message, field=first.where + "user") from None
-        return events
+
+    def _key(self, value: str | int, what: str, where: str) -> Any:
+        """An event's user or item id as the model spells it; InvalidInput if it cannot be one."""
+        p = self.predictor
+        key = p.user_key(value) if what == "user" else p.item_key(value)
+        if key is None:  # only integer ids refuse an id that passed the request check
+            raise InvalidInput(
+                f"{what} {value!r} is not an id {self.model} v{self.version} can hold: its "
+                f"{what} ids are whole numbers from {MIN_ID} to {MAX_ID}; send one of those "
+                "(a number or its digits)",
+                field=where + what,
+            )
+        return key
+
+    def _check_stored(
+        self, parsed: Sequence[ParsedEvent], keys: list[tuple[Any, Any, float]], rows: list[int]
+    ) -> None:
+        """Refuse (AlreadyExists) the events of ``rows`` that the store already holds.
+
+        Asked only for events timed before the training cut-off: the store's
+        events received by then are in the training data, which keeps one
+        time per user and item, so the model alone cannot recognise them. One
+        query per user; a store that fails fails the request (nothing applied).
+        """
+        if not rows or self._lookup is None:
+            return
+        p = self.predictor
+        by_user: dict[Any, list[int]] = {}
+        for j in rows:
+            by_user.setdefault(keys[j][0], []).append(j)
+        for user, mine in by_user.items():
+            times = [parsed[j].at for j in mine]
+            stored = {
+                (p.item_key(s.item), s.at.timestamp())
+                for s in self._lookup(str(user), min(times), max(times))
+            }
+            for j in mine:
+                if keys[j][1:] in stored:
+                    raise _recorded(parsed[j])
+
+    def remember_trained(self, events: Iterable[Event]) -> None:
+        """Note stored events that the training used but that are timed after its cut-off.
+
+        The events timed before it are checked against the store
+        (:meth:`apply_events`); these few (timed ahead of their arrival) are
+        kept here so that a resend of one is refused without asking.
+        """
+        p = self.predictor
+        for e in events:
+            user, item = p.user_key(e.user), p.item_key(e.item)
+            if user is not None and item is not None:
+                self._trained_late.add((user, item, e.at.timestamp()))
 
     def replay(self, events: Iterable[Event]) -> int:
         """Apply stored events (oldest first) that the predictor does not hold yet.
 
-        Users and items the predictor does not know are added when the
-        policy allows them and skipped (counted in ``replay_skipped``) when
-        it does not. Returns the number applied.
+        Ids are read as the model spells them. An event is skipped (counted
+        in ``replay_skipped``) when its user or item id is not one the model
+        can hold, or is unknown and the policy does not allow new ones.
+        Returns the number applied.
         """
         p = self.predictor
         policy = self.policy
-        by_user: dict[str, list[Event]] = {}
+        by_user: dict[Any, list[Event]] = {}
         for e in events:
-            by_user.setdefault(e.user, []).append(e)
+            user = p.user_key(e.user)
+            if user is None:  # e.g. a text id stored before an integer-id model was served
+                self.replay_skipped += 1
+                continue
+            by_user.setdefault(user, []).append(e)
         applied = 0
         for user, mine in by_user.items():
             ucode = p.user_code(user)
-            if ucode is None:
-                if not policy.new_users:
-                    self.replay_skipped += len(mine)
-                    continue
-                p.add_user(user)
-                ucode = p.user_code(user)
-                if ucode is None:  # not a valid id for this model
-                    self.replay_skipped += len(mine)
-                    continue
-            keep: list[Event] = []
-            seen: set[tuple[int, float]] = set()
+            if ucode is None and not policy.new_users:
+                self.replay_skipped += len(mine)
+                continue
+            keep: list[tuple[Any, float, float]] = []  # item, weight, time
+            seen: set[tuple[Any, float]] = set()
             for e in mine:
-                icode = p.item_code(e.item)
-                if icode is None:
-                    if not policy.new_items:
-                        self.replay_skipped += 1
-                        continue
-                    p.add_items([e.item])
-                    icode = p.item_code(e.item)
-                    if icode is None:
-                        self.replay_skipped += 1
-                        continue
+                item = p.item_key(e.item)
+                icode = None if item is None else p.item_code(item)
+                if item is None or (icode is None and not policy.new_items):
+                    self.replay_skipped += 1
+                    continue
                 ts = e.at.timestamp()
-                if (icode, ts) in seen or _known_event(p, ucode, icode, ts):
+                if (item, ts) in seen or (
+                    ucode is not None and icode is not None and p.holds_event(ucode, icode, ts)
+                ):
                     continue  # already held (a journalled event also in the store)
-                seen.add((icode, ts))
-                keep.append(e)
+                seen.add((item, ts))
+                keep.append((item, e.weight, ts))
+            if not keep:
+                continue
+            new_items = list(dict.fromkeys(i for i, _, _ in keep if p.item_code(i) is None))
+            if new_items:
+                p.add_items(new_items)
+            if ucode is None:
+                p.add_user(user)
             for start in range(0, len(keep), MAX_EVENTS_PER_REQUEST):
                 chunk = keep[start : start + MAX_EVENTS_PER_REQUEST]
                 applied += p.add_events(
                     user,
-                    [e.item for e in chunk],
-                    weights=[e.weight for e in chunk],
-                    timestamps=[e.at.timestamp() for e in chunk],
+                    [i for i, _, _ in chunk],
+                    weights=[w for _, w, _ in chunk],
+                    timestamps=[t for _, _, t in chunk],
                 )
         self.replayed += applied
         return applied
 
 
-def _known_event(p: RecommenderPredictor, user: int, item: int, ts: float) -> bool:
-    """Whether the predictor already holds the event (from training or online).
-
-    The predictor refuses such an event in ``add_events``; asking first keeps
-    a batch of several users all-or-none. Reads the predictor's duplicate
-    bookkeeping directly (it has no public query for it).
-    """
-    state = p._online.get(user)
-    if state is not None and ts in state.times.get(item, ()):
-        return True
-    return p._last_time(user, item) == ts
+def _recorded(e: ParsedEvent) -> AlreadyExists:
+    return AlreadyExists(
+        f"the event of user {e.user!r} on item {e.item!r} at {e.at.isoformat()} was already "
+        "recorded; do not resend it (a new interaction needs its own time)",
+        field=e.where + "at",
+    )
 
 
 # -- the host ---------------------------------------------------------------------------
@@ -532,9 +601,9 @@ class RecsHost(ReloadingHost):
     def post_events(self, value: Any) -> dict[str, Any]:
         """Check, apply and queue the events of one ``POST /events`` body."""
         now = datetime.now(UTC)
-        parsed = parse_events(value, self.runtime.policy, now)
-        with self._lock:
-            events = self.runtime.apply_events(parsed, now)
+        with self._lock:  # checked and applied by one runtime: a reload swaps it under the lock
+            runtime = self.runtime
+            events = runtime.apply_events(parse_events(value, runtime.policy, now), now)
             append = self.events.append
             for e in events:
                 append(e)
@@ -566,16 +635,25 @@ class RecsHost(ReloadingHost):
             route.version,
         ):  # same model: keep its predictor (and every event it holds)
             runtime = RecsRuntime(
-                endpoint, policy, current.model_version, current.predictor, log=self.log
+                endpoint,
+                policy,
+                current.model_version,
+                current.predictor,
+                log=self.log,
+                lookup=self._stored_of,
             )
             runtime.replayed, runtime.replay_skipped = current.replayed, current.replay_skipped
+            runtime._trained_late = current._trained_late
             return runtime
         mv, predictor = self._loader(route.model, route.version)
-        runtime = RecsRuntime(endpoint, policy, mv, predictor, log=self.log)
+        runtime = RecsRuntime(endpoint, policy, mv, predictor, log=self.log, lookup=self._stored_of)
         self.events.flush()  # everything accepted so far is in the store
-        cutoff = events_until(mv, f"{self.workspace}/{self.name}")
-        since = None if cutoff is None else cutoff + timedelta(microseconds=1)
+        cutoff = runtime.trained_until
+        since = None if cutoff is None else cutoff + _TICK
         runtime.replay(self._stored_events(since))
+        if cutoff is not None:  # events received by the cut-off are timed at most a day after it
+            late = self._stored_events(since, by="at", until=cutoff + MAX_FUTURE + _TICK)
+            runtime.remember_trained(e for e in late if e.received_at <= cutoff)
         # each user's best items, listed once (and again after each of their events):
         # answers then skip scoring the catalogue
         if not predictor.precompute(SHORTLIST_SIZE):
@@ -598,15 +676,40 @@ class RecsHost(ReloadingHost):
             )
         return runtime
 
-    def _stored_events(self, since: datetime | None, page: int = 10_000) -> list[Event]:
+    def _stored_events(
+        self,
+        since: datetime | None,
+        page: int = 10_000,
+        *,
+        by: Literal["received_at", "at"] = "received_at",
+        until: datetime | None = None,
+    ) -> list[Event]:
         out: list[Event] = []
         while True:
             batch = self.metadata.list_events(
-                self.workspace, self.name, since=since, limit=page, offset=len(out)
+                self.workspace,
+                self.name,
+                since=since,
+                until=until,
+                by=by,
+                limit=page,
+                offset=len(out),
             )
             out.extend(batch)
             if len(batch) < page:
                 return out
+
+    def _stored_of(self, user: str, since: datetime, until: datetime) -> list[Event]:
+        """The stored events of ``user`` timed from ``since`` to ``until`` (inclusive)."""
+        return self.metadata.list_events(
+            self.workspace,
+            self.name,
+            user=user,
+            by="at",
+            since=since,
+            until=until + _TICK,
+            limit=None,
+        )
 
     def reload(self, *, force: bool = False) -> bool:
         """Serve the stored revision if it is newer (or ``force``); True if swapped.

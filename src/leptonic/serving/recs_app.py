@@ -22,6 +22,7 @@ queued event and recommendation.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -34,6 +35,8 @@ from leptonic.serving.requests import parse_json
 __all__ = ["MAX_EVENTS_BODY", "RecsApp"]
 
 logger = logging.getLogger(__name__)
+
+_WHOLE = re.compile(r"-?[0-9]+")
 
 #: Largest body of ``POST /events`` (a batch of events), in bytes.
 MAX_EVENTS_BODY = 4 * 1024 * 1024
@@ -50,7 +53,7 @@ class RecsApp(DataPlaneApp):
         Token checking; None serves without authentication (tests, a trusted
         network behind a gateway that authenticates).
     max_body, max_events_body
-        Largest accepted body in bytes, of ``/events`` and of the other routes (413 above).
+        Largest accepted body in bytes, of the other routes and of ``/events`` (413 above).
     """
 
     host: RecsHost
@@ -114,7 +117,9 @@ def _query(scope: Scope) -> dict[str, Any]:
         record[name] = values[0]
     if "k" in record:
         text = record["k"].strip()
-        if not text.lstrip("-").isdigit() or len(text) > 12:
-            raise InvalidInput(f"k must be a whole number, got {record['k']!r}", field="k")
+        if len(text) > 12 or not _WHOLE.fullmatch(text):
+            raise InvalidInput(
+                f"k must be a whole number (digits 0-9), got {record['k'][:20]!r}", field="k"
+            )
         record["k"] = int(text)
     return record

@@ -21,6 +21,8 @@ __all__ = [
     "EVENT_FIELDS",
     "MAX_EVENTS_PER_REQUEST",
     "MAX_FUTURE",
+    "MAX_ID",
+    "MIN_ID",
     "RECOMMEND_FIELDS",
     "SIMILAR_FIELDS",
     "ParsedEvent",
@@ -45,19 +47,39 @@ SIMILAR_FIELDS = frozenset({"item", "k", "filter"})
 EVENT_FIELDS = frozenset({"user", "item", "weight", "kind", "at"})
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
+#: The range of whole-number ids (int64: what a model's integer ids and a retrain hold).
+MIN_ID, MAX_ID = -(2**63), 2**63 - 1
+
 
 def id_value(value: Any, name: str) -> str | int:
-    """A user or item id from JSON: a non-empty string or an integer."""
+    """A user or item id from JSON: a non-empty string of at most
+    :data:`~leptonic.storage.metadata.event_base.MAX_EVENT_ID_LENGTH` characters
+    or an int64 whole number (whose text is at most 20 characters, as stored)."""
     if isinstance(value, str):
         if value and len(value) <= MAX_EVENT_ID_LENGTH:
             return value
     elif isinstance(value, int) and not isinstance(value, bool):
-        return value
+        if MIN_ID <= value <= MAX_ID:
+            return value
+        raise InvalidInput(
+            f"{name} is {_digits(value)}, out of range: a whole-number id lies between "
+            f"{MIN_ID} and {MAX_ID} (int64); a model with text ids takes a longer one as a "
+            "string",
+            field=name,
+        )
     raise InvalidInput(
         f"{name} must be an id: a non-empty string (at most {MAX_EVENT_ID_LENGTH} characters) "
         f"or a whole number, got {shown(value)}",
         field=name,
     )
+
+
+def _digits(value: int) -> str:
+    """A large integer, shortened for a message (``str()`` of a huge one is slow or refused)."""
+    if value.bit_length() > 200:
+        return f"a {value.bit_length()}-bit number"
+    text = str(value)
+    return text if len(text) <= 40 else f"{text[:20]}…({len(text)} digits)"
 
 
 def shown(value: Any) -> str:

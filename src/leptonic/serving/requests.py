@@ -59,13 +59,19 @@ def parse_json(body: bytes) -> Any:
         orjson_error = str(exc)
     try:
         value = json.loads(body, parse_constant=_NonFinite, parse_float=_float_or_marker)
+        where = _find_non_finite(value, "")
     except (ValueError, UnicodeDecodeError):
         raise InvalidInput(
             f"the request body is not valid JSON ({orjson_error}); "
             "send one JSON object with Content-Type: application/json",
             field="body",
         ) from None
-    where = _find_non_finite(value, "")
+    except RecursionError:  # orjson stops at 1024 levels; json at Python's recursion limit
+        raise InvalidInput(
+            f"the request body is nested too deeply ({orjson_error}); send JSON nested at "
+            "most 1024 levels deep",
+            field="body",
+        ) from None
     if where:
         raise InvalidInput(
             f"field {where!r} is not a finite number (NaN and Infinity are not allowed); "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,9 @@ __all__ = ["Confidence", "Ids", "Interactions", "parse_timestamps"]
 
 #: Confidence schemes: c = 1, c = 1 + alpha·r, c = 1 + alpha·log(1 + r/eps).
 SCHEMES = ("binary", "linear", "log")
+
+_INTEGER = re.compile(r"-?[0-9]+")
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -87,19 +91,25 @@ class Ids:
         return len(self.values)
 
     def key(self, value: Any) -> Any:
-        """``value`` in this table's id type, or None when it cannot be one."""
+        """``value`` in this table's id type, or None when it cannot be one.
+
+        Integer ids are int64 (what a saved model holds): text of ASCII digits
+        with an optional ``-``, or a whole number, from -2**63 to 2**63 - 1.
+        """
         if isinstance(value, bool | np.bool_) or value is None:
             return None
         if self.kind == "int":
+            number: int | None = None
             if isinstance(value, numbers.Integral):
-                return int(value)
-            if isinstance(value, str):
+                number = int(value)
+            elif isinstance(value, str):
                 text = value.strip()
-                if text.lstrip("-").isdigit():
-                    return int(text)
-            if isinstance(value, float) and value.is_integer():
-                return int(value)
-            return None
+                # at most 19 significant digits: int() of longer text is refused or slow
+                if _INTEGER.fullmatch(text) and len(text.lstrip("-").lstrip("0")) <= 19:
+                    number = int(text)
+            elif isinstance(value, float) and value.is_integer():
+                number = int(value)
+            return number if number is not None and _INT64_MIN <= number <= _INT64_MAX else None
         if isinstance(value, str):
             return value
         if isinstance(value, numbers.Integral):

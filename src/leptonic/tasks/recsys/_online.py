@@ -239,6 +239,29 @@ class OnlineUpdates(abc.ABC):
         with self._lock:
             return self._apply(code, codes, w, ts)
 
+    def holds_event(self, user: int, item: int, at: float) -> bool | None:
+        """Whether the event of user code ``user`` on item code ``item`` at ``at``
+        (epoch seconds) was applied to this model.
+
+        True when it was applied online or is the pair's latest training
+        event; False when it certainly was not; None when the training data
+        had the pair earlier than its latest time or without times (a model
+        keeps only the latest time of a pair, so it cannot tell).
+        """
+        state = self._online.get(user)
+        if state is not None and at in state.times.get(item, ()):
+            return True
+        if user >= self._n_base:
+            return False
+        lo, hi = self._indptr[user], self._indptr[user + 1]
+        pos = lo + int(np.searchsorted(self._indices[lo:hi], item))
+        if pos >= hi or self._indices[pos] != item:
+            return False
+        if self._times is None:
+            return None
+        last = float(self._times[pos])
+        return True if last == at else (None if at < last else False)
+
     def _last_time(self, code: int, item: int) -> float | None:
         if self._times is None or code >= self._n_base:
             return None
@@ -265,9 +288,10 @@ class OnlineUpdates(abc.ABC):
         merged, inverse = np.unique(np.r_[items, codes], return_inverse=True)
         new_raw = np.bincount(inverse, weights=np.r_[raw, w])
         new_conf = self.confidence(new_raw)
+        new_vector = self._fold_user(cat, code, merged, new_raw, new_conf, vector)
+        # nothing above changed the model: an error there leaves it as it was
         newly = np.setdiff1d(np.unique(codes), items)
         cat.popularity[newly] += 1.0
-        new_vector = self._fold_user(cat, code, merged, new_raw, new_conf, vector)
         short = self._shortlists
         if short is not None:  # unlisted until listed again: answers score the catalogue
             short.set_row(code, None)

@@ -209,6 +209,15 @@ class RecommenderPredictor(OnlineUpdates):
         """Whether answers come from per-user shortlists (:meth:`precompute`)."""
         return self._shortlists is not None
 
+    def user_key(self, user: Any) -> Any:
+        """``user`` as this model's user ids spell it (``"05"`` and ``5`` are ``5`` when
+        the ids are integers); None when it cannot be one of its user ids."""
+        return self._users.key(user)
+
+    def item_key(self, item: Any) -> Any:
+        """``item`` as this model's item ids spell it; None when it cannot be one."""
+        return self._cat.ids.key(item)
+
     def user_code(self, user: Any) -> int | None:
         """The dense code of ``user`` (None when unknown)."""
         return self._users.code(user)
