@@ -250,6 +250,27 @@ def test_submit_many_withdraws_the_rest_when_one_fails() -> None:
     asyncio.run(main())
 
 
+def test_a_withdrawn_request_frees_its_place_in_the_queue() -> None:
+    async def main() -> None:
+        model = GatedModel()
+        async with MicroBatcher(model, max_queue=2, max_wait_ms=0) as batcher:
+            first = await _blocked(batcher, model)
+            gone = [asyncio.ensure_future(batcher.submit(i)) for i in (1, 2)]
+            await asyncio.sleep(0)
+            assert batcher.queued == 2
+            for request in gone:
+                request.cancel()
+            await asyncio.sleep(0)
+            assert batcher.queued == 0
+            kept = asyncio.ensure_future(batcher.submit_many([3, 4]))  # room again
+            await asyncio.sleep(0)
+            model.gate.set()
+            assert await asyncio.gather(first, kept) == [0, [6, 8]]
+        assert sum(model.sizes) == 3  # the withdrawn items were never computed
+
+    asyncio.run(main())
+
+
 def test_submit_before_start_and_bad_settings() -> None:
     batcher: MicroBatcher[int, int] = MicroBatcher(lambda xs: xs)
     with pytest.raises(BatcherClosed, match="not running"):

@@ -125,6 +125,9 @@ class MicroBatcher(Generic[T, R]):
         self._executor = executor
         self._own_executor = executor is None
         self._queue: asyncio.Queue[Any] | None = None
+        # futures queued and not yet taken by the worker nor done (a withdrawn
+        # request frees its place at once, though its entry stays in the queue)
+        self._waiting: set[asyncio.Future[Any]] = set()
         self._worker: asyncio.Task[None] | None = None
         self._batch: list[Any] = []  # the batch being collected or computed
         self._closing = False
@@ -158,8 +161,8 @@ class MicroBatcher(Generic[T, R]):
         # a first start, or a restart after the worker died (its items were failed)
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="microbatch")
-        # room for the stop marker on top of max_queue items
-        self._queue = asyncio.Queue(maxsize=self.max_queue + 1)
+        self._queue = asyncio.Queue()  # bounded by max_queue waiting items (submit_many)
+        self._waiting = set()
         self._worker = asyncio.get_running_loop().create_task(
             self._run(self._queue), name="micro-batcher"
         )
@@ -179,7 +182,7 @@ class MicroBatcher(Generic[T, R]):
         self._closing = True
         worker = self._worker
         if worker is not None and not worker.done() and self._queue is not None:
-            self._queue.put_nowait(_STOP)  # submit keeps one slot free for it
+            self._queue.put_nowait(_STOP)
             try:
                 await asyncio.wait_for(asyncio.shield(worker), timeout)
             except TimeoutError:
@@ -209,8 +212,8 @@ class MicroBatcher(Generic[T, R]):
 
     @property
     def queued(self) -> int:
-        """Items waiting for a batch."""
-        return self._queue.qsize() if self._queue is not None else 0
+        """Items waiting for a batch (a withdrawn request's are not counted)."""
+        return len(self._waiting)
 
     async def submit(self, item: T) -> R:
         """Queue ``item``; return its result once its batch has run.
@@ -249,9 +252,9 @@ class MicroBatcher(Generic[T, R]):
                 f"{self.max_queue}; send at most {self.max_queue} per request",
                 field="items",
             )
-        if queue.qsize() + n > self.max_queue:
+        if len(self._waiting) + n > self.max_queue:
             raise Overloaded(
-                f"{queue.qsize()} requests are already waiting for the model (at most "
+                f"{len(self._waiting)} requests are already waiting for the model (at most "
                 f"{self.max_queue}); retry shortly, or raise max_queue / add replicas if this "
                 "is the normal load"
             )
@@ -259,6 +262,8 @@ class MicroBatcher(Generic[T, R]):
         futures: list[asyncio.Future[R]] = [loop.create_future() for _ in range(n)]
         for item, future in zip(items, futures, strict=True):
             queue.put_nowait((item, future))
+            self._waiting.add(future)
+            future.add_done_callback(self._waiting.discard)
         if n == 1:
             return [await futures[0]]
         try:
@@ -289,7 +294,9 @@ class MicroBatcher(Generic[T, R]):
                     break
             if entry is _STOP:
                 return batch, True
-            batch.append(entry)
+            self._waiting.discard(entry[1])
+            if not entry[1].done():  # a withdrawn request takes no place in the batch
+                batch.append(entry)
         return batch, False
 
     async def _run(self, queue: asyncio.Queue[Any]) -> None:
@@ -300,6 +307,9 @@ class MicroBatcher(Generic[T, R]):
                 first = await queue.get()
                 if first is _STOP:
                     break
+                self._waiting.discard(first[1])
+                if first[1].done():  # withdrawn while it waited
+                    continue
                 batch, stop = await self._collect(queue, first)
                 live = [(item, fut) for item, fut in batch if not fut.done()]  # drop cancelled
                 if not live:
