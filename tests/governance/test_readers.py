@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
@@ -12,16 +11,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from leptonic.errors import DataError, InvalidInput
-from leptonic.governance import readers
+from leptonic.governance import _csv, readers
 from leptonic.governance.readers import (
     FORMATS,
     ColumnTypeConflict,
-    connect_duckdb,
     detect_format,
     open_batches,
-    parquet_sql,
-    quote_ident,
-    sample_sql,
 )
 
 
@@ -266,7 +261,7 @@ def test_ragged_row_error_never_quotes_the_row(
         list(open_batches(path))
     assert "ada@example.com" not in str(err.value)
     # when Python's csv module does not find the row, Arrow's message is shown without it
-    monkeypatch.setattr(readers, "_ragged_row", lambda *_: None)
+    monkeypatch.setattr(_csv, "_ragged_row", lambda *_: None)
     with pytest.raises(DataError, match="Expected 2 columns, got 3") as err:
         list(open_batches(path))
     assert "ada@example.com" not in str(err.value) and "Lovelace" not in str(err.value)
@@ -397,33 +392,6 @@ def test_json_invalid_utf8(tmp_path: Path) -> None:
     assert _read_all(path, encoding="latin-1").column("x").to_pylist() == ["café"]
 
 
-# -- DuckDB helpers ------------------------------------------------------------
-
-
-def test_sql_quoting(tmp_path: Path) -> None:
-    path = tmp_path / "it's here.parquet"
-    pq.write_table(pa.table({'we"ird': [1, 2, 3]}), path)
-    with connect_duckdb() as con:
-        column = quote_ident('we"ird')
-        row = con.execute(f"SELECT sum({column}) FROM {parquet_sql(path)}")
-        assert row.fetchone() == (6,)
-
-
-def test_sample_sql_takes_every_kth_row(tmp_path: Path) -> None:
-    path = tmp_path / "s.parquet"
-    pq.write_table(pa.table({"x": list(range(1000))}), path)
-    with connect_duckdb() as con:
-        rows = con.execute(f"SELECT x FROM {sample_sql(path, 1000, 100)} ORDER BY x").fetchall()
-    assert [r[0] for r in rows] == list(range(0, 1000, 10))
-
-
-def test_duckdb_spill_folder_is_removed(tmp_path: Path) -> None:
-    with connect_duckdb(temp_directory=tmp_path) as con:
-        con.execute("SELECT 1").fetchone()
-        assert len(os.listdir(tmp_path)) == 1
-    assert os.listdir(tmp_path) == []
-
-
 def test_unknown_encoding_is_named(tmp_path: Path) -> None:
     from leptonic.governance.readers import open_batches
 
@@ -432,3 +400,10 @@ def test_unknown_encoding_is_named(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="unknown text encoding 'nope-codec'") as info:
         open_batches(path, encoding="nope-codec")
     assert info.value.field == "encoding"
+
+
+def test_public_names_resolve() -> None:
+    for name in readers.__all__:
+        assert getattr(readers, name) is not None, name
+    assert readers.ColumnTypeConflict is _csv.ColumnTypeConflict
+    assert not {"connect_duckdb", "parquet_sql", "quote_ident", "sample_sql"} & set(readers.__all__)

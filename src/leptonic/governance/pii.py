@@ -41,7 +41,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from leptonic.errors import InvalidInput
-from leptonic.governance.readers import connect_duckdb, quote_ident, sample_sql
+from leptonic.governance.sql import connect_duckdb, quote_ident, sample_sql
 
 __all__ = [
     "DEFAULT_SAMPLE_SIZE",

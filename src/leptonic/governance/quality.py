@@ -41,7 +41,7 @@ import pyarrow.parquet as pq
 
 from leptonic.core.dataset import Column, ColumnRole
 from leptonic.errors import SchemaError
-from leptonic.governance.readers import connect_duckdb, parquet_sql, quote_ident, sample_sql
+from leptonic.governance.sql import connect_duckdb, parquet_sql, quote_ident, sample_sql
 
 __all__ = [
     "HIGH_MISSING_RATE",

@@ -54,7 +54,7 @@ import pyarrow.parquet as pq
 from leptonic.core.dataset import Column, ColumnRole
 from leptonic.errors import SchemaError
 from leptonic.governance.pii import PII_KINDS
-from leptonic.governance.readers import connect_duckdb, parquet_sql, quote_ident, sample_sql
+from leptonic.governance.sql import connect_duckdb, parquet_sql, quote_ident, sample_sql
 
 __all__ = [
     "CATEGORICAL_MAX_DISTINCT",
