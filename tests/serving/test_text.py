@@ -162,6 +162,9 @@ def test_a_text_gets_its_label_top_k_and_a_request_id(served: Served, desk: Desk
     )
     info = served.http.get("/").json()
     assert info["task"] == "text-classification" and info["classes"] == sorted(INTENTS)
+    # each answer names the model version and policy that gave it (as decisions do)
+    assert (full["model"], full["version"]) == (info["model"], info["version"])
+    assert full["policy_version"] == info["policy_version"]
 
 
 def test_a_list_of_texts_matches_the_registered_model(served: Served, desk: Desk) -> None:

@@ -385,6 +385,9 @@ class TextRuntime(OneVersionRuntime):
             "probability": confidence,
             "decision": decision,
             "top_k": ranked,
+            "model": self.model,
+            "version": self.version,
+            "policy_version": self.policy_version,
         }
         if self.multi_label:  # every label from the model's threshold up, most probable first
             given = self.predictor.given_labels(p)
