@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -188,6 +189,41 @@ def test_an_event_changes_the_next_answer(served: Client) -> None:
     assert after != [x["item"] for x in before["items"]]
     assert {"i2", "i6", "i10"}.isdisjoint(after)  # now seen: excluded
     assert any(genre(i) == "g2" for i in after)
+
+
+def test_posting_events_does_not_hold_up_other_requests(shop: Shop) -> None:
+    name = f"ep-{next(_numbers)}"
+    shop.deploy(name)
+    host = shop.host(name)
+    app = RecsApp(host)
+    released = threading.Event()
+
+    def release() -> None:
+        released.set()
+        host._lock.release()
+
+    async def main() -> tuple[int, bool, int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            host._lock.acquire()  # as a reload replaying stored events holds it
+            timer = threading.Timer(5.0, release)  # (if the loop were blocked: not forever)
+            timer.start()
+            posting = asyncio.ensure_future(
+                client.post("/events", json={"user": "u0", "item": "i3"})
+            )
+            await asyncio.sleep(0.05)
+            health = await client.get("/health")
+            answered_meanwhile = not released.is_set()
+            timer.cancel()
+            if not released.is_set():
+                release()
+            posted = await posting
+        return health.status_code, answered_meanwhile, posted.status_code
+
+    try:
+        assert asyncio.run(main()) == (200, True, 200)
+    finally:
+        app.close()
 
 
 def test_an_unknown_user_gets_a_cold_start_answer(served: Client, shop: Shop) -> None:

@@ -21,6 +21,7 @@ queued event and recommendation.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from typing import Any
@@ -82,7 +83,11 @@ class RecsApp(DataPlaneApp):
             self._allow(method, "POST")
             self._authorise(scope, Role.DEVELOPER)
             body = await self._body(scope, receive, self.max_events_body)
-            await self._send_json(send, 200, self.host.post_events(parse_json(body)))
+            # in a worker thread: a large batch (each event folds its user in again),
+            # or a reload replaying events under the host's lock, must not hold up
+            # the other requests on the event loop
+            answer = await asyncio.to_thread(self.host.post_events, parse_json(body))
+            await self._send_json(send, 200, answer)
             return True
         if path == "/similar":
             self._allow(method, "GET, POST")
