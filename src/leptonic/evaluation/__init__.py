@@ -1,8 +1,9 @@
 """Evaluation: metrics, points scorecards and self-contained HTML reports.
 
-- :mod:`~leptonic.evaluation.metrics`: binary (AUC, KS, Gini, PR-AUC, Brier,
-  log loss, calibration, confusion at a threshold), multiclass and regression
-  metrics in vectorised numpy, checked against scikit-learn.
+- :mod:`~leptonic.evaluation.metrics`: binary metrics (AUC, KS, Gini, PR-AUC,
+  Brier, log loss, calibration, confusion at a threshold) in vectorised numpy,
+  checked against scikit-learn; :mod:`~leptonic.evaluation.multiclass` and
+  :mod:`~leptonic.evaluation.regression` the multiclass and regression ones.
 - :mod:`~leptonic.evaluation.scorecard`: turns a logistic regression over WoE
   features into a points scorecard (PDO scaling).
 - :mod:`~leptonic.evaluation.plots`: ROC, KS, calibration, score distribution,
@@ -28,12 +29,11 @@ from leptonic.evaluation.metrics import (
     gini,
     ks_statistic,
     log_loss,
-    multiclass_metrics,
     pr_auc,
-    regression_metrics,
     roc_auc,
     roc_curve,
 )
+from leptonic.evaluation.multiclass import multiclass_metrics
 from leptonic.evaluation.plots import (
     calibration_plot,
     class_f1_plot,
@@ -46,6 +46,7 @@ from leptonic.evaluation.plots import (
     score_distribution_plot,
 )
 from leptonic.evaluation.ranking import metric_curves, random_split, ranking_metrics, time_split
+from leptonic.evaluation.regression import regression_metrics
 from leptonic.evaluation.report import render_report
 from leptonic.evaluation.scorecard import Scorecard
 

@@ -1,7 +1,7 @@
 """Metrics and plots of a (text) classifier: accuracy, macro-F1, a per-class report.
 
 :func:`classification_metrics` scores predicted probabilities (it extends
-:func:`~leptonic.evaluation.metrics.multiclass_metrics` with top-k accuracy
+:func:`~leptonic.evaluation.multiclass.multiclass_metrics` with top-k accuracy
 and also takes two-class problems); :func:`label_metrics` scores hard label
 predictions when no probabilities exist; :func:`multilabel_metrics` scores
 texts that may carry several labels each. :func:`classification_report` renders
@@ -24,7 +24,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from leptonic.errors import InvalidInput
-from leptonic.evaluation.metrics import _class_indices, multiclass_metrics, roc_auc
+from leptonic.evaluation.metrics import roc_auc
+from leptonic.evaluation.multiclass import class_indices, multiclass_metrics, per_class
 
 __all__ = [
     "classification_metrics",
@@ -59,15 +60,7 @@ def _from_confusion(cm: np.ndarray, names: list[str]) -> dict[str, Any]:
         "accuracy": float(tp.sum() / n) if n else 0.0,
         "macro_f1": float(f1.mean()),
         "weighted_f1": float(np.sum(f1 * support) / n) if n else 0.0,
-        "per_class": {
-            name: {
-                "precision": float(precision[j]),
-                "recall": float(recall[j]),
-                "f1": float(f1[j]),
-                "support": int(support[j]),
-            }
-            for j, name in enumerate(names)
-        },
+        "per_class": per_class(names, precision, recall, f1, support),
         "confusion_matrix": cm.astype(np.int64).tolist(),
     }
 
@@ -93,8 +86,8 @@ def label_metrics(y_true: ArrayLike, y_pred: ArrayLike, classes: Sequence[Any]) 
         class that is never predicted nor present.
     """
     labels = _classes(classes)
-    t = _class_indices(y_true, labels)
-    p = _class_indices(y_pred, labels)
+    t = class_indices(y_true, labels)
+    p = class_indices(y_pred, labels)
     if t.size != p.size:
         raise InvalidInput(
             f"y_true has {t.size} labels but y_pred has {p.size}; pass one prediction per row",
@@ -110,7 +103,7 @@ def label_metrics(y_true: ArrayLike, y_pred: ArrayLike, classes: Sequence[Any]) 
 def top_k_accuracy(y_true: ArrayLike, proba: ArrayLike, classes: Sequence[Any], k: int) -> float:
     """Share of rows whose true class is among the ``k`` most probable (ties: lower index wins)."""
     labels = _classes(classes)
-    t = _class_indices(y_true, labels)
+    t = class_indices(y_true, labels)
     p = np.asarray(proba, dtype=np.float64)
     if p.ndim != 2 or p.shape != (t.size, len(labels)):
         raise InvalidInput(
@@ -133,7 +126,7 @@ def classification_metrics(
 ) -> dict[str, Any]:
     """Metrics of a classifier from its predicted probabilities (two or more classes).
 
-    The keys of :func:`~leptonic.evaluation.metrics.multiclass_metrics`
+    The keys of :func:`~leptonic.evaluation.multiclass.multiclass_metrics`
     (``accuracy``, ``macro_f1``, ``weighted_f1``, ``log_loss``, ``auc_ovr``,
     ``per_class``, ``confusion_matrix``) plus ``top_k_accuracy``: ``{k: share}``
     for each ``k`` in ``top_k`` below the number of classes.

@@ -1,4 +1,4 @@
-"""Model metrics for binary, multiclass and regression tasks, in vectorised numpy.
+"""Metrics of a binary classifier's scores, in vectorised numpy.
 
 Every binary metric is computed from one sort of the scores (``O(n log n)``);
 ties between scores are handled the way scikit-learn handles them, which the
@@ -6,18 +6,34 @@ tests use as the reference. Functions that return a ``dict`` return plain
 Python ``float``/``int``/``list`` values, ready for JSON.
 
 A score ``s`` is predicted positive at threshold ``t`` when ``s >= t``.
+
+Multiclass and regression metrics live in :mod:`~leptonic.evaluation.multiclass`
+and :mod:`~leptonic.evaluation.regression`, and can be imported from here too.
 """
 
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from leptonic.errors import InvalidInput, TargetError
+from leptonic.errors import InvalidInput
+from leptonic.evaluation._common import (
+    _EPS,
+    FloatArray,
+    _auc,
+    _average_precision,
+    _binary,
+    _curve,
+    _ks,
+    _need_both,
+    _need_positive,
+    _probabilities,
+)
+from leptonic.evaluation.multiclass import multiclass_metrics
+from leptonic.evaluation.regression import regression_metrics
 
 __all__ = [
     "binary_metrics",
@@ -34,132 +50,6 @@ __all__ = [
     "roc_auc",
     "roc_curve",
 ]
-
-_EPS = 1e-15
-FloatArray = NDArray[np.float64]
-
-
-def _vector(values: ArrayLike, name: str) -> NDArray[Any]:
-    arr = np.asarray(values)
-    if arr.ndim != 1:
-        raise InvalidInput(f"{name} must be 1-D, got an array of shape {arr.shape}", field=name)
-    if arr.size == 0:
-        raise InvalidInput(f"{name} is empty; pass at least one row", field=name)
-    return arr
-
-
-def _finite(values: ArrayLike, name: str, n: int | None = None) -> FloatArray:
-    arr = _vector(values, name)
-    if n is not None and arr.size != n:
-        raise InvalidInput(
-            f"y_true has {n} rows but {name} has {arr.size}; pass arrays of the same length",
-            field=name,
-        )
-    try:
-        out = arr.astype(np.float64)
-    except (TypeError, ValueError):
-        raise InvalidInput(f"{name} must be numeric, got dtype {arr.dtype}", field=name) from None
-    bad = ~np.isfinite(out)
-    if bad.any():
-        raise InvalidInput(
-            f"{name} holds {int(bad.sum())} NaN or infinite values (first at index "
-            f"{int(np.argmax(bad))}); impute or drop those rows before evaluating",
-            field=name,
-        )
-    return out
-
-
-def _binary_target(y_true: ArrayLike) -> NDArray[np.int64]:
-    y = _vector(y_true, "y_true")
-    if y.dtype == bool:
-        return y.astype(np.int64)
-    if np.issubdtype(y.dtype, np.number):
-        yf = y.astype(np.float64)
-        bad = ~((yf == 0) | (yf == 1))
-        if not bad.any():
-            return yf.astype(np.int64)
-        seen = np.unique(yf[bad])[:5].tolist()
-    else:
-        seen = [v for v in dict.fromkeys(y.tolist()) if v not in (0, 1)][:5]
-        if not seen:
-            return y.astype(np.int64)
-    raise TargetError(
-        f"y_true must hold binary 0/1 labels, got other values such as {seen}; "
-        "encode the positive class as 1 and the negative class as 0",
-        field="y_true",
-    )
-
-
-def _binary(y_true: ArrayLike, y_score: ArrayLike) -> tuple[NDArray[np.int64], FloatArray]:
-    y = _binary_target(y_true)
-    return y, _finite(y_score, "y_score", y.size)
-
-
-def _probabilities(p: FloatArray, name: str) -> FloatArray:
-    if p.min() < 0.0 or p.max() > 1.0:
-        raise InvalidInput(
-            f"{name} must hold probabilities in [0, 1], got values in "
-            f"[{p.min():.6g}, {p.max():.6g}]; pass predicted probabilities, not raw scores",
-            field=name,
-        )
-    return p
-
-
-def _need_positive(y: NDArray[np.int64], what: str) -> None:
-    if not y.any():
-        raise TargetError(
-            f"{what} needs at least one positive label in y_true; evaluate on a sample with "
-            "positives",
-            field="y_true",
-        )
-
-
-def _need_both(y: NDArray[np.int64], what: str) -> None:
-    n_pos = int(y.sum())
-    if n_pos == 0 or n_pos == y.size:
-        raise TargetError(
-            f"{what} needs both classes in y_true, but all {y.size} labels are "
-            f"{int(y[0])}; evaluate on a sample that holds positives and negatives",
-            field="y_true",
-        )
-
-
-class _Curve(NamedTuple):
-    """Counts at each distinct threshold, from the highest score down."""
-
-    thresholds: FloatArray
-    tps: FloatArray
-    fps: FloatArray
-    n_pos: int
-    n_neg: int
-
-
-def _curve(y: NDArray[np.int64], s: FloatArray) -> _Curve:
-    order = np.argsort(s, kind="mergesort")[::-1]
-    s_sorted, y_sorted = s[order], y[order]
-    last = np.r_[np.flatnonzero(np.diff(s_sorted)), s.size - 1]
-    tps = np.cumsum(y_sorted)[last].astype(np.float64)
-    fps = (last + 1) - tps
-    n_pos = int(y.sum())
-    return _Curve(s_sorted[last], tps, fps, n_pos, int(y.size) - n_pos)
-
-
-def _auc(c: _Curve) -> float:
-    fpr = np.r_[0.0, c.fps] / c.n_neg
-    tpr = np.r_[0.0, c.tps] / c.n_pos
-    return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1])) / 2.0)
-
-
-def _ks(c: _Curve) -> tuple[float, float]:
-    gap = np.abs(c.tps / c.n_pos - c.fps / c.n_neg)
-    i = int(np.argmax(gap))
-    return float(gap[i]), float(c.thresholds[i])
-
-
-def _average_precision(c: _Curve) -> float:
-    precision = c.tps / (c.tps + c.fps)
-    recall = c.tps / c.n_pos
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
 
 
 def roc_curve(y_true: ArrayLike, y_score: ArrayLike) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -418,142 +308,4 @@ def binary_metrics(
         "n": int(y.size),
         "threshold": t,
         **_confusion(y, s, t),
-    }
-
-
-def _class_indices(y_true: ArrayLike, classes: Sequence[Any]) -> NDArray[np.int64]:
-    y = _vector(y_true, "y_true")
-    index = {c: i for i, c in enumerate(classes)}
-    if len(index) != len(classes):
-        raise InvalidInput(f"classes must be distinct, got {list(classes)}", field="classes")
-    integer_labels = any(isinstance(c, numbers.Integral) for c in classes)
-    if np.issubdtype(y.dtype, np.integer) and not integer_labels:
-        # Integer codes for non-integer labels: positions in ``classes``, as trainers encode.
-        bad = (y < 0) | (y >= len(classes))
-        if bad.any():
-            raise TargetError(
-                f"y_true holds class positions outside 0..{len(classes) - 1}, such as "
-                f"{int(y[np.argmax(bad)])}; pass labels from classes or their positions",
-                field="y_true",
-            )
-        return y.astype(np.int64)
-    values, inverse = np.unique(y, return_inverse=True)
-    unknown = [v for v in values.tolist() if v not in index]
-    if unknown:
-        raise TargetError(
-            f"y_true holds labels {unknown[:5]} that are not among classes {list(classes)}; "
-            "pass the classes the model was trained on, in the order of the proba columns",
-            field="y_true",
-        )
-    lookup = np.array([index[v] for v in values.tolist()], dtype=np.int64)
-    return lookup[inverse.reshape(-1)]
-
-
-def multiclass_metrics(
-    y_true: ArrayLike, proba: ArrayLike, classes: Sequence[Any]
-) -> dict[str, Any]:
-    """Metrics of a multiclass classifier from its predicted probabilities.
-
-    Parameters
-    ----------
-    y_true
-        True labels, each one of ``classes``; or, when no class label is an
-        integer, integer positions in ``classes`` (as trainers encode targets).
-    proba
-        Array of shape ``(n, len(classes))``; column ``j`` is the probability of ``classes[j]``.
-    classes
-        Class labels in the order of the columns of ``proba``.
-
-    Returns
-    -------
-    dict
-        ``n``, ``classes`` (as strings), ``accuracy``, ``macro_f1``,
-        ``weighted_f1``, ``log_loss``, ``auc_ovr`` (macro one-vs-rest AUC over
-        the classes that are in ``y_true`` but not all of it; ``None`` if there
-        is no such class), ``per_class`` (label → ``precision``, ``recall``,
-        ``f1``, ``support``) and ``confusion_matrix`` (rows: true class,
-        columns: predicted class).
-    """
-    labels = list(classes)
-    if len(labels) < 2:
-        raise InvalidInput(f"classes needs at least two labels, got {labels}", field="classes")
-    idx = _class_indices(y_true, labels)
-    p = np.asarray(proba, dtype=np.float64)
-    k, n = len(labels), idx.size
-    if p.ndim != 2 or p.shape != (n, k):
-        raise InvalidInput(
-            f"proba must have shape ({n}, {k}) (rows of y_true, one column per class), "
-            f"got {p.shape}",
-            field="proba",
-        )
-    if not np.isfinite(p).all():
-        raise InvalidInput("proba holds NaN or infinite values", field="proba")
-    _probabilities(p.ravel(), "proba")
-    off = np.abs(p.sum(axis=1) - 1.0)
-    if off.max() > 1e-3:
-        i = int(np.argmax(off))
-        raise InvalidInput(
-            f"proba rows must sum to 1, but row {i} sums to {p[i].sum():.6g}; "
-            "pass predict_proba output",
-            field="proba",
-        )
-    pred = np.argmax(p, axis=1)
-    cm = np.bincount(idx * k + pred, minlength=k * k).reshape(k, k)
-    tp = np.diag(cm).astype(np.float64)
-    support, predicted = cm.sum(axis=1), cm.sum(axis=0)
-    precision = np.divide(tp, predicted, out=np.zeros(k), where=predicted > 0)
-    recall = np.divide(tp, support, out=np.zeros(k), where=support > 0)
-    den = precision + recall
-    f1 = np.divide(2 * precision * recall, den, out=np.zeros(k), where=den > 0)
-    clipped = np.clip(p, _EPS, 1.0 - _EPS)
-    clipped /= clipped.sum(axis=1, keepdims=True)
-    aucs = [
-        _auc(_curve((idx == j).astype(np.int64), p[:, j])) for j in range(k) if 0 < support[j] < n
-    ]
-    names = [str(c) for c in labels]
-    return {
-        "n": int(n),
-        "classes": names,
-        "accuracy": float(tp.sum() / n),
-        "macro_f1": float(f1.mean()),
-        "weighted_f1": float(np.sum(f1 * support) / n),
-        "log_loss": float(-np.mean(np.log(clipped[np.arange(n), idx]))),
-        "auc_ovr": float(np.mean(aucs)) if aucs else None,
-        "per_class": {
-            name: {
-                "precision": float(precision[j]),
-                "recall": float(recall[j]),
-                "f1": float(f1[j]),
-                "support": int(support[j]),
-            }
-            for j, name in enumerate(names)
-        },
-        "confusion_matrix": cm.tolist(),
-    }
-
-
-def regression_metrics(y_true: ArrayLike, y_pred: ArrayLike) -> dict[str, Any]:
-    """Error metrics of a regression model.
-
-    Returns
-    -------
-    dict
-        ``n``, ``rmse``, ``mae``, ``r2`` (``1.0`` for a perfect fit of a constant
-        target, else ``0.0`` when the target is constant) and ``mape``: the mean
-        absolute percentage error over the rows whose target is not zero
-        (``None`` if all are zero), as a fraction.
-    """
-    y = _finite(y_true, "y_true")
-    p = _finite(y_pred, "y_pred", y.size)
-    err = p - y
-    ss_res = float(np.sum(err**2))
-    ss_tot = float(np.sum((y - y.mean()) ** 2))
-    r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else float(ss_res == 0)
-    nonzero = y != 0
-    return {
-        "n": int(y.size),
-        "rmse": float(np.sqrt(ss_res / y.size)),
-        "mae": float(np.mean(np.abs(err))),
-        "r2": r2,
-        "mape": float(np.mean(np.abs(err[nonzero] / y[nonzero]))) if nonzero.any() else None,
     }

@@ -17,15 +17,9 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from leptonic.errors import InvalidInput
-from leptonic.evaluation.metrics import (
-    _binary,
-    _curve,
-    _ks,
-    _need_both,
-    calibration_curve,
-    regression_metrics,
-    roc_auc,
-)
+from leptonic.evaluation._common import _binary, _curve, _ks, _need_both
+from leptonic.evaluation.metrics import calibration_curve, roc_auc
+from leptonic.evaluation.regression import regression_metrics
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

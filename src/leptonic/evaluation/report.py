@@ -18,7 +18,7 @@ import numpy as np
 
 from leptonic.errors import InvalidInput
 from leptonic.evaluation import plots
-from leptonic.evaluation.metrics import multiclass_metrics
+from leptonic.evaluation.multiclass import multiclass_metrics
 
 __all__ = ["TASKS", "render_report"]
 

@@ -56,107 +56,16 @@ model's score is then not needed for the decision.
 from __future__ import annotations
 
 import math
-import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from leptonic.errors import InvalidInput
-from leptonic.evaluation.scorecard import Scorecard
-from leptonic.features._common import category_key, to_float
+from leptonic.serving.policy_decision import Decision
+from leptonic.serving.policy_rules import OPS, Test, compile_test
+from leptonic.serving.policy_spec import parse_spec
 
 __all__ = ["OPS", "Decision", "DecisionPolicy", "default_policy"]
-
-#: Rule operators.
-OPS = ("<", "<=", ">", ">=", "==", "!=", "in", "not_in", "is_missing")
-_SCORES = ("probability", "points")
-_KEYS = (
-    "score",
-    "pdo",
-    "base_score",
-    "base_odds",
-    "bands",
-    "rules",
-    "reasons",
-    "adverse",
-    "tree_reasons",
-    "description",
-)
-_RULE_KEYS = ("field", "op", "value", "decision", "reason")
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
-_MAX_REASONS = 20
-_MAX_LIST = 1000
-_SCALING_DEFAULTS = {"pdo": 20.0, "base_score": 600.0, "base_odds": 50.0}
-
-Test = Callable[[Any], bool]
-
-
-class Decision:
-    """The outcome of :meth:`DecisionPolicy.decide`.
-
-    Attributes
-    ----------
-    decision : str
-        The decision name.
-    band : int or None
-        Index of the band that decided; ``None`` when a rule did.
-    rule : str or None
-        The ``reason`` of the rule that decided; ``None`` when a band did.
-    rule_field : str or None
-        The field that rule tested.
-    rule_index : int or None
-        The rule's position in ``rules``.
-    points : float or None
-        Scorecard points of the score (``"points"`` policies, when a score
-        was given); ``None`` otherwise.
-    adverse : bool
-        Whether this decision owes reason codes.
-    """
-
-    __slots__ = ("adverse", "band", "decision", "points", "rule", "rule_field", "rule_index")
-
-    def __init__(
-        self,
-        decision: str,
-        band: int | None,
-        rule: str | None,
-        rule_field: str | None,
-        rule_index: int | None,
-        points: float | None,
-        adverse: bool,
-    ) -> None:
-        self.decision = decision
-        self.band = band
-        self.rule = rule
-        self.rule_field = rule_field
-        self.rule_index = rule_index
-        self.points = points
-        self.adverse = adverse
-
-    def _with_points(self, points: float) -> Decision:
-        return Decision(
-            self.decision,
-            self.band,
-            self.rule,
-            self.rule_field,
-            self.rule_index,
-            points,
-            self.adverse,
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """The attributes as a dict (for logs and tests)."""
-        return {name: getattr(self, name) for name in self.__slots__}
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Decision) and self.to_dict() == other.to_dict()
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        how = f"band={self.band}" if self.rule is None else f"rule={self.rule_index}"
-        points = "" if self.points is None else f", points={self.points:.1f}"
-        return f"Decision({self.decision!r}, {how}{points})"
 
 
 class DecisionPolicy:
@@ -209,50 +118,17 @@ class DecisionPolicy:
 
     def __init__(self, spec: Mapping[str, Any]) -> None:
         """Validate ``spec`` (see the module docstring) and compile it; as :meth:`from_spec`."""
-        if not isinstance(spec, Mapping):
-            raise InvalidInput(
-                f"a decision policy must be a JSON object, got {type(spec).__name__}",
-                field="policy",
-            )
-        unknown = [k for k in spec if k not in _KEYS]
-        if unknown:
-            raise InvalidInput(
-                f"unknown policy field {unknown[0]!r}; the known fields are {', '.join(_KEYS)}",
-                field=str(unknown[0]),
-            )
-        score = spec.get("score", "probability")
-        if score not in _SCORES:
-            raise InvalidInput(
-                f"score must be 'probability' (P(bad), the default) or 'points' "
-                f"(scorecard points, higher is better), got {score!r}",
-                field="score",
-            )
-        self.score = score
-        self._scaling(spec)
-        self.bands = self._parse_bands(spec.get("bands"))
-        self.rules = tuple(_parse_rules(spec.get("rules", [])))
-        self.reasons = _parse_reasons(spec.get("reasons", 4))
-        band_names = [name for name, _ in self.bands]
-        decisions = list(band_names)
-        for rule in self.rules:
-            if rule["decision"] not in decisions:
-                decisions.append(rule["decision"])
-        self.decisions = tuple(decisions)
-        self.adverse = _parse_adverse(spec.get("adverse"), self.decisions, band_names[0])
-        description = spec.get("description", "")
-        if not isinstance(description, str) or len(description) > 2000:
-            raise InvalidInput(
-                "description must be a string of at most 2000 characters", field="description"
-            )
-        self.description = description
-        tree_reasons = spec.get("tree_reasons", "shap")
-        if tree_reasons not in ("shap", "path"):
-            raise InvalidInput(
-                f"tree_reasons must be 'shap' (TreeSHAP, exact Shapley values) or 'path' "
-                f"(path attributions, about ten times faster), got {tree_reasons!r}",
-                field="tree_reasons",
-            )
-        self.tree_reasons = tree_reasons
+        parsed = parse_spec(spec)
+        self.score = parsed.score
+        self.pdo, self.base_score, self.base_odds = parsed.pdo, parsed.base_score, parsed.base_odds
+        self.factor, self.offset = parsed.factor, parsed.offset
+        self.bands = parsed.bands
+        self.rules = parsed.rules
+        self.reasons = parsed.reasons
+        self.decisions = parsed.decisions
+        self.adverse = parsed.adverse
+        self.description = parsed.description
+        self.tree_reasons = parsed.tree_reasons
         self._compile()
 
     @classmethod
@@ -266,119 +142,6 @@ class DecisionPolicy:
             how to fix it.
         """
         return cls(spec)
-
-    def _scaling(self, spec: Mapping[str, Any]) -> None:
-        given = {k: spec[k] for k in _SCALING_DEFAULTS if k in spec}
-        if self.score == "probability":
-            if given:
-                name = next(iter(given))
-                raise InvalidInput(
-                    f"{name} scales scorecard points; it applies only with score 'points' "
-                    "(remove it, or set score to 'points')",
-                    field=name,
-                )
-            self.pdo = self.base_score = self.base_odds = None
-            self.factor = self.offset = None
-            return
-        for name, value in given.items():
-            if isinstance(value, bool):
-                raise InvalidInput(f"{name} must be a number, got {value!r}", field=name)
-        scaling = {**_SCALING_DEFAULTS, **given}
-        # The scaling of the training report's scorecard, validated and derived there.
-        card = Scorecard({"score": 0.0}, 0.0, {"score": [{"label": "all", "woe": 0.0}]}, **scaling)
-        self.pdo, self.base_score, self.base_odds = card.pdo, card.base_score, card.base_odds
-        self.factor, self.offset = card.factor, card.offset
-
-    def _parse_bands(self, bands: Any) -> tuple[tuple[str, float | None], ...]:
-        if not isinstance(bands, list) or not bands:
-            raise InvalidInput(
-                "bands must be a non-empty list, most favourable first, e.g. "
-                '[{"decision": "approve", "max": 0.1}, {"decision": "reject"}]',
-                field="bands",
-            )
-        key, other = ("max", "min") if self.score == "probability" else ("min", "max")
-        out: list[tuple[str, float | None]] = []
-        seen: dict[str, int] = {}
-        last = len(bands) - 1
-        for i, band in enumerate(bands):
-            where = f"bands[{i}]"
-            if not isinstance(band, Mapping):
-                raise InvalidInput(
-                    f'{where} must be an object like {{"decision": "approve", "{key}": ...}}',
-                    field=where,
-                )
-            extra = [k for k in band if k not in ("decision", key)]
-            if extra:
-                if extra[0] == other:
-                    why = (
-                        "probability bands take the scores below their max"
-                        if key == "max"
-                        else "points bands take the points at or above their min"
-                    )
-                    raise InvalidInput(
-                        f"{where} has {other!r} but this is a {self.score} policy: {why}; "
-                        f"use {key!r}",
-                        field=f"{where}.{other}",
-                    )
-                raise InvalidInput(
-                    f"{where} has unknown field {extra[0]!r}; a band has 'decision' and '{key}'",
-                    field=f"{where}.{extra[0]}",
-                )
-            name = _decision_name(band.get("decision"), f"{where}.decision")
-            if name in seen:
-                raise InvalidInput(
-                    f"decision {name!r} names bands[{seen[name]}] already; each band needs "
-                    "its own decision",
-                    field=f"{where}.decision",
-                )
-            seen[name] = i
-            if i == last:
-                if key in band:
-                    raise InvalidInput(
-                        f"the last band takes every score the others leave, so it has no "
-                        f"{key}; remove it (or add a band after it)",
-                        field=f"{where}.{key}",
-                    )
-                out.append((name, None))
-                continue
-            if key not in band:
-                raise InvalidInput(
-                    f"{where} needs a {key!r} (every band but the last has one)",
-                    field=f"{where}.{key}",
-                )
-            edge = band[key]
-            if isinstance(edge, bool) or not isinstance(edge, int | float):
-                raise InvalidInput(
-                    f"{where}.{key} must be a number, got {edge!r}", field=f"{where}.{key}"
-                )
-            edge = float(edge)
-            if key == "max":
-                if not 0.0 < edge <= 1.0:
-                    raise InvalidInput(
-                        f"{where}.max is a probability of the bad outcome: it must be in "
-                        f"(0, 1], got {edge!r}",
-                        field=f"{where}.max",
-                    )
-                if out and edge <= out[-1][1]:  # type: ignore[operator]
-                    raise InvalidInput(
-                        f"{where}.max ({edge!r}) must be above bands[{i - 1}].max "
-                        f"({out[-1][1]!r}): list bands from the lowest risk up",
-                        field=f"{where}.max",
-                    )
-            else:
-                if not math.isfinite(edge):
-                    raise InvalidInput(
-                        f"{where}.min must be a finite number of points, got {edge!r}",
-                        field=f"{where}.min",
-                    )
-                if out and edge >= out[-1][1]:  # type: ignore[operator]
-                    raise InvalidInput(
-                        f"{where}.min ({edge!r}) must be below bands[{i - 1}].min "
-                        f"({out[-1][1]!r}): list bands from the highest points down",
-                        field=f"{where}.min",
-                    )
-            out.append((name, edge))
-        return tuple(out)
 
     def _compile(self) -> None:
         adverse = self.adverse
@@ -395,7 +158,7 @@ class DecisionPolicy:
         self._rule_plan: tuple[tuple[str, Test, Decision], ...] = tuple(
             (
                 rule["field"],
-                _compile_test(rule["op"], rule.get("value")),
+                compile_test(rule["op"], rule.get("value")),
                 Decision(
                     rule["decision"],
                     None,
@@ -626,9 +389,6 @@ def default_policy(threshold: float, *, review_width: float = 0.5) -> dict[str, 
     return DecisionPolicy.from_spec(spec).to_spec()
 
 
-# ---------------------------------------------------------------- parsing
-
-
 def _unit_interval(value: Any, field: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidInput(f"{field} must be a number in (0, 1), got {value!r}", field=field)
@@ -636,193 +396,3 @@ def _unit_interval(value: Any, field: str) -> float:
     if not 0.0 < x < 1.0:
         raise InvalidInput(f"{field} must be a probability in (0, 1), got {value!r}", field=field)
     return x
-
-
-def _decision_name(value: Any, field: str) -> str:
-    if not isinstance(value, str) or not _NAME.match(value):
-        raise InvalidInput(
-            f"{field} must be a decision name: a letter, then letters, digits or '_' "
-            f"(at most 64), such as 'approve' or 'refer_to_underwriter'; got {value!r}",
-            field=field,
-        )
-    return value
-
-
-def _parse_reasons(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_REASONS:
-        raise InvalidInput(
-            f"reasons is how many reason codes an adverse decision carries: an integer "
-            f"from 0 to {_MAX_REASONS}, got {value!r}",
-            field="reasons",
-        )
-    return int(value)
-
-
-def _parse_adverse(value: Any, decisions: Sequence[str], first: str) -> frozenset[str]:
-    if value is None:
-        return frozenset(name for name in decisions if name != first)
-    if not isinstance(value, list):
-        raise InvalidInput(
-            f"adverse must be a list of decision names, e.g. {list(decisions[1:])}",
-            field="adverse",
-        )
-    for i, name in enumerate(value):
-        if name not in decisions:
-            raise InvalidInput(
-                f"adverse[{i}] is {name!r}, which no band or rule decides; the policy's "
-                f"decisions are {', '.join(decisions)}",
-                field=f"adverse[{i}]",
-            )
-    return frozenset(value)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _finite_number(value: Any) -> bool:
-    return _is_number(value) and math.isfinite(value)
-
-
-def _parse_rules(rules: Any) -> list[dict[str, Any]]:
-    if not isinstance(rules, list):
-        raise InvalidInput(
-            'rules must be a list of objects like {"field": "age", "op": "<", "value": 18, '
-            '"decision": "reject", "reason": "under 18"}',
-            field="rules",
-        )
-    out = []
-    for i, rule in enumerate(rules):
-        where = f"rules[{i}]"
-        if not isinstance(rule, Mapping):
-            raise InvalidInput(
-                f"{where} must be an object with field, op, value, decision and reason",
-                field=where,
-            )
-        extra = [k for k in rule if k not in _RULE_KEYS]
-        if extra:
-            raise InvalidInput(
-                f"{where} has unknown field {extra[0]!r}; a rule has {', '.join(_RULE_KEYS)}",
-                field=f"{where}.{extra[0]}",
-            )
-        field = rule.get("field")
-        if not isinstance(field, str) or not field:
-            raise InvalidInput(
-                f"{where}.field must name a request field, got {field!r}", field=f"{where}.field"
-            )
-        op = rule.get("op")
-        if op not in OPS:
-            raise InvalidInput(
-                f"{where}.op must be one of {' '.join(OPS)}, got {op!r}", field=f"{where}.op"
-            )
-        value = _rule_value(op, rule, where)
-        decision = _decision_name(rule.get("decision"), f"{where}.decision")
-        reason = rule.get("reason")
-        if not isinstance(reason, str) or not reason.strip() or len(reason) > 300:
-            raise InvalidInput(
-                f"{where}.reason must be a short text for the applicant (1 to 300 characters), "
-                f"e.g. 'applicants must be 18 or older'; got {reason!r}",
-                field=f"{where}.reason",
-            )
-        entry: dict[str, Any] = {"field": field, "op": op}
-        if value is not None:
-            entry["value"] = value
-        entry.update(decision=decision, reason=reason)
-        out.append(entry)
-    return out
-
-
-def _rule_value(op: str, rule: Mapping[str, Any], where: str) -> Any:
-    field = f"{where}.value"
-    value = rule.get("value")
-    if op == "is_missing":
-        if "value" in rule and not isinstance(value, bool):
-            raise InvalidInput(
-                f"{field}: is_missing takes no value, or true / false (false: the field "
-                f"is present); got {value!r}",
-                field=field,
-            )
-        return value
-    if "value" not in rule:
-        raise InvalidInput(f"{where} needs a value to compare with ({op})", field=field)
-    if op in ("<", "<=", ">", ">="):
-        if not _finite_number(value):
-            raise InvalidInput(
-                f"{field} must be a finite number for {op!r}, got {value!r}", field=field
-            )
-        return value
-    if op in ("==", "!="):
-        ok = isinstance(value, str | bool) or _finite_number(value)
-        if not ok:
-            raise InvalidInput(
-                f"{field} must be a number, a string or a boolean for {op!r}, got {value!r}",
-                field=field,
-            )
-        return value
-    if not isinstance(value, list) or not value or len(value) > _MAX_LIST:
-        raise InvalidInput(
-            f"{field} must be a non-empty list (at most {_MAX_LIST} items) for {op!r}, "
-            f"got {value!r}",
-            field=field,
-        )
-    for j, item in enumerate(value):
-        ok = isinstance(item, str | bool) or _finite_number(item)
-        if not ok:
-            raise InvalidInput(
-                f"{field}[{j}] must be a string, a number or a boolean, got {item!r}",
-                field=f"{field}[{j}]",
-            )
-    return value
-
-
-# ---------------------------------------------------------------- compiling
-
-
-def _number(v: Any) -> float:
-    return v if type(v) is float else to_float(v)
-
-
-def _compile_test(op: str, value: Any) -> Test:
-    """A closure ``value_in_record -> bool`` for one rule."""
-    if op == "is_missing":
-        want = value is not False
-
-        def is_missing(v: Any) -> bool:
-            return (category_key(v) is None) is want
-
-        return is_missing
-    if op in ("in", "not_in"):
-        keys = frozenset(category_key(item) for item in value)
-        inside = op == "in"
-
-        def member(v: Any) -> bool:
-            k = v if type(v) is str else category_key(v)
-            return k is not None and (k in keys) is inside
-
-        return member
-    if op in ("==", "!=") and not _is_number(value):
-        key = category_key(value)
-        equal = op == "=="
-
-        def same_key(v: Any) -> bool:
-            k = v if type(v) is str else category_key(v)
-            return k is not None and (k == key) is equal
-
-        return same_key
-    c = float(value)
-    if op == "<":
-        return lambda v: _number(v) < c
-    if op == "<=":
-        return lambda v: _number(v) <= c
-    if op == ">":
-        return lambda v: _number(v) > c
-    if op == ">=":
-        return lambda v: _number(v) >= c
-    if op == "==":
-        return lambda v: _number(v) == c
-
-    def differs(v: Any) -> bool:
-        x = _number(v)
-        return x == x and x != c  # a missing value (NaN) matches nothing
-
-    return differs
