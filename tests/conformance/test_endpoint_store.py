@@ -608,6 +608,14 @@ def test_alerts(store: MetadataStore, ws: str) -> None:
         store.list_alerts(ws, status="closed")
     with pytest.raises(NotFound, match="alert 999"):
         store.set_alert_status(ws, 999, "resolved")
+    # asked for as another endpoint's alert: refused, and nothing changes
+    with pytest.raises(InvalidInput, match="belongs to endpoint 'other'") as info:
+        store.set_alert_status(ws, second.id, "resolved", endpoint="decide")
+    assert info.value.field == "alert_id"
+    assert store.list_alerts(ws, "other") == [second]
+    assert store.set_alert_status(ws, second.id, "acknowledged", endpoint="other") == replace(
+        second, status="acknowledged"
+    )
     with pytest.raises(NotFound, match="endpoint 'nope'"):
         store.add_alert(alert(ws, "nope"))
     with pytest.raises(InvalidInput) as info:

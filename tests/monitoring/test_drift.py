@@ -120,6 +120,30 @@ def test_masked_pii_fields_are_ignored_or_skipped(
     assert set(report.features) == {"debt_ratio", "region", "purpose"}
 
 
+def test_inputs_masked_by_the_pii_policy_are_skipped(
+    profile: BaselineProfile,
+    make_applicants: Applicants,
+    make_records: Records,
+    make_predictions: Callable[..., Any],
+) -> None:
+    frame, scores = make_applicants(500, seed=9)
+    records = make_records(frame)
+    for i, r in enumerate(records):  # a categorical input hashed before logging
+        r["region"] = f"{i * 7919:016x}"
+    report = drift_report(profile, records, scores, masked={"region", "email"})
+    assert "region" not in report.features and "PII" in report.skipped["region"]
+    assert set(report.features) == {"income", "age", "debt_ratio", "purpose"}
+    predictions = make_predictions(frame, scores)
+    for p, r in zip(predictions, records, strict=True):
+        p.inputs["region"] = r["region"]
+    series = drift_over_time(profile, predictions, timedelta(days=1), masked=["region"])
+    assert "region" not in series.features and "region" in series.skipped
+    for bad in ("region", [1], None):
+        with pytest.raises(InvalidInput, match="input names") as info:
+            drift_report(profile, records, scores, masked=bad)  # type: ignore[arg-type]
+        assert info.value.field == "masked"
+
+
 def test_numeric_text_and_stray_values(profile: BaselineProfile) -> None:
     records: list[dict[str, Any]] = [{"age": "41"}, {"age": 41}, {"age": "n/a"}, {"age": 41.0}]
     report = drift_report(profile, records, [0.1] * 4)

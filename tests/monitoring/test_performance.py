@@ -126,6 +126,18 @@ def test_bad_outcomes_are_refused() -> None:
         performance_report([(0.1, 1, "approve")])  # type: ignore[list-item]
 
 
+def test_naive_and_aware_times_mix_as_utc() -> None:
+    naive = datetime(2025, 3, 3, 12)  # read as UTC: after T0, before the aware one
+    rows: list[Outcome] = [
+        (0.1, 0, "approve", T0 + timedelta(hours=13)),
+        (0.9, 1, "reject", naive),
+        (0.2, 0, "approve", T0),
+    ]
+    report = performance_report(rows, timedelta(days=1))
+    assert report.overall.start == T0 and report.overall.end == T0 + timedelta(hours=13)
+    assert report.windows[0].n == 3
+
+
 def test_outcomes_from_labelled_pairs() -> None:
     p = Prediction("credit", "decide", "r1", "m", 1, 0.3, "review", T0)
     f = Feedback("credit", "decide", "r1", 1.0, at=T0 + WEEK)

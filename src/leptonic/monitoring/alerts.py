@@ -13,7 +13,11 @@ alerts on noise:
     fed-back outcomes is above ``threshold`` (0.05), over at least
     ``min_labelled`` (100) outcomes of which at least ``min_each_class`` (10)
     are bad and 10 good: with fewer bads the AUC's standard error alone is
-    above 0.05.
+    above 0.05. The two AUCs are not of the same population: the test AUC
+    covers every applicant, but outcomes come back mostly for the approved,
+    whose scores span a narrower range, and a narrower range alone lowers the
+    AUC. A drop can therefore show without any decay of the model; compare
+    with the test AUC of the same score range before retraining.
 
 :func:`evaluate_rules` returns :class:`~leptonic.core.endpoint.Alert` records
 for the store; :class:`WebhookNotifier` posts them as JSON from a background
@@ -62,7 +66,12 @@ class PsiRule:
 
 @dataclass(frozen=True)
 class AucDropRule:
-    """Alert when ``baseline AUC - AUC on outcomes`` exceeds ``threshold``."""
+    """Alert when ``baseline AUC - AUC on outcomes`` exceeds ``threshold``.
+
+    The baseline is usually the test AUC of all applicants, while outcomes come
+    back mostly for the approved (a narrower score range, hence a lower AUC
+    without any decay): see the module notes.
+    """
 
     threshold: float = 0.05
     min_labelled: int = 100
@@ -305,8 +314,10 @@ def _auc_alert(
     message = (
         f"AUC on endpoint {endpoint!r} fell to {perf.auc:.3f} on {perf.n:,} outcomes "
         f"({perf.n_bad:,} bad) of decisions from {_span(start, end)}, {drop:.3f} below the "
-        f"baseline {baseline_auc:.3f} (threshold {rule.threshold:g}); review the model's "
-        "inputs for drift and retrain on recent outcomes."
+        f"baseline {baseline_auc:.3f} (threshold {rule.threshold:g}). Outcomes come back "
+        "mostly for approved applicants, whose narrower score range lowers the AUC without "
+        "any decay of the model: compare with the test AUC over the same score range, "
+        "review the model's inputs for drift, then retrain on recent outcomes."
     )
     return [
         Alert(

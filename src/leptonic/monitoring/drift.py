@@ -14,16 +14,18 @@ windows read high; alert rules demand a minimum count.
 
 Inputs of logged predictions that the profile does not know (masked PII such
 as hashed e-mails, extra fields) are ignored and listed in
-:attr:`DriftReport.ignored`. A profiled numeric input whose logged values are
-mostly text (masked by the PII policy) or that no record holds (dropped by it)
-is skipped, with the reason in :attr:`DriftReport.skipped`, rather than read as
-a drift to 100% missing.
+:attr:`DriftReport.ignored`. A profiled input named in ``masked`` (logged as
+hashes by the PII policy, whose training values were not hashed), a numeric
+input whose logged values are mostly text, or an input that no record holds
+(dropped by the PII policy) is skipped, with the reason in
+:attr:`DriftReport.skipped`, rather than read as a drift to 100% ``other`` or
+missing.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from operator import itemgetter
@@ -248,10 +250,23 @@ def _columns(
     return columns, present
 
 
+def _masked_names(masked: Collection[str]) -> frozenset[str]:
+    if isinstance(masked, str | bytes) or not isinstance(masked, Collection):
+        raise InvalidInput(
+            f"masked must be a list of input names, got {masked!r}; wrap a single name in a list",
+            field="masked",
+        )
+    bad = next((m for m in masked if not isinstance(m, str)), None)
+    if bad is not None:
+        raise InvalidInput(f"masked must hold input names (text), got {bad!r}", field="masked")
+    return frozenset(masked)
+
+
 def _bin_records(
-    profile: BaselineProfile, records: Sequence[Mapping[str, Any]]
+    profile: BaselineProfile, records: Sequence[Mapping[str, Any]], masked: Collection[str]
 ) -> tuple[dict[str, NDArray[np.int64]], dict[str, str], tuple[str, ...]]:
     """The bin of every record for each usable input; skipped inputs; ignored fields."""
+    hidden = _masked_names(masked)
     if isinstance(records, pd.DataFrame):
         records = records.to_dict("records")
     if isinstance(records, Mapping | str | bytes):
@@ -260,6 +275,12 @@ def _bin_records(
     binned: dict[str, NDArray[np.int64]] = {}
     skipped: dict[str, str] = {}
     for name, fb in profile.features.items():
+        if name in hidden:
+            skipped[name] = (
+                "masked by the PII policy before logging: its logged values are hashes, "
+                "not comparable with the training values"
+            )
+            continue
         if name not in columns:
             if len(records):
                 skipped[name] = "absent from every logged record (dropped by the PII policy?)"
@@ -312,6 +333,8 @@ def drift_report(
     profile: BaselineProfile,
     records: Sequence[Mapping[str, Any]],
     scores: Sequence[float] | ArrayLike,
+    *,
+    masked: Collection[str] = (),
 ) -> DriftReport:
     """Compare logged inputs and scores with the training baseline.
 
@@ -324,6 +347,10 @@ def drift_report(
         DataFrame of them is accepted too).
     scores
         Their scores (usually one per record; NaN or None count as missing).
+    masked
+        Inputs that the serving runtime hashed before logging them (the PII
+        fields of the model's dataset): skipped, with the reason in
+        :attr:`DriftReport.skipped`.
 
     Returns
     -------
@@ -343,7 +370,7 @@ def drift_report(
     >>> report.features["income"].psi > 0.25, report.score.psi < 0.1
     (True, True)
     """
-    binned, skipped, ignored = _bin_records(profile, records)
+    binned, skipped, ignored = _bin_records(profile, records, masked)
     features = {
         name: _drift(profile.features[name], bins, profile.epsilon) for name, bins in binned.items()
     }
@@ -368,6 +395,7 @@ def drift_over_time(
     *,
     origin: datetime | None = None,
     route: str | None = "live",
+    masked: Collection[str] = (),
 ) -> DriftSeries:
     """PSI per input and for the score in consecutive time windows.
 
@@ -384,6 +412,8 @@ def drift_over_time(
         windows are calendar days in UTC.
     route
         Only predictions of this route (``"live"`` by default; None: all).
+    masked
+        Inputs hashed before logging, skipped (see :func:`drift_report`).
 
     Returns
     -------
@@ -394,7 +424,7 @@ def drift_over_time(
     chosen = [p for p in predictions if route is None or p.route == route]
     seconds = epoch_seconds([p.at for p in chosen])
     index, starts = assign_windows(seconds, window, origin)
-    binned, skipped, _ = _bin_records(profile, [p.inputs for p in chosen])
+    binned, skipped, _ = _bin_records(profile, [p.inputs for p in chosen], masked)
     count = len(starts)
     score_bins = _score_bins(profile, [p.score for p in chosen])
     return DriftSeries(

@@ -157,7 +157,8 @@ def _parse(
             raise InvalidInput(f"outcome {i} has decision {d!r}; expected text", field="decision")
         if not isinstance(at, datetime):
             raise InvalidInput(f"outcome {i} has time {at!r}; expected a datetime", field="at")
-    return scores, labels.astype(np.int64), list(decisions), list(ats)
+    # naive times are UTC: made aware so that they compare with aware ones
+    return scores, labels.astype(np.int64), list(decisions), [as_utc(at) for at in ats]
 
 
 def _window(
@@ -200,7 +201,8 @@ def performance_report(
     Parameters
     ----------
     outcomes
-        ``(score, label, decision, at)`` tuples, in any order; labels 0 or 1.
+        ``(score, label, decision, at)`` tuples, in any order; labels 0 or 1;
+        a naive ``at`` is read as UTC.
     window
         Window width (``timedelta(weeks=1)``...); None for the overall figures only.
     origin
@@ -227,8 +229,8 @@ def performance_report(
         np.bincount(codes, minlength=k),
         np.bincount(codes, weights=labels, minlength=k).astype(np.int64),
         bands,
-        as_utc(min(ats)) if ats else None,
-        as_utc(max(ats)) if ats else None,
+        min(ats) if ats else None,
+        max(ats) if ats else None,
     )
     if window is None:
         return PerformanceReport(overall=overall, windows=(), window=None)

@@ -65,7 +65,9 @@ class Recalibration:
         decision of the sample would be rejected.
     achieved
         The approval rate (``approval_rate`` method) or the bad rate of the
-        approved (``bad_rate`` method) on the sample.
+        approved (``bad_rate`` method) on the sample, in-sample: measured on
+        the decisions the edges were chosen on. A bad rate so measured is
+        optimistic; expect a higher one on new decisions.
     approval_rate, review_rate
         Shares of the sample approved and sent to review with these edges.
     bad_rate
@@ -206,6 +208,11 @@ def thresholds_for_bad_rate(
     min_approved: int = 30,
 ) -> Recalibration:
     """The highest approve edge whose approved bad rate is at most ``target_bad_rate``.
+
+    The edge is chosen on ``scores`` and ``labels``, and ``achieved`` is the bad
+    rate of the approved among these same outcomes: an in-sample figure, the
+    best of the edges tried, so an optimistic one; a new sample will most likely
+    read higher.
 
     Parameters
     ----------

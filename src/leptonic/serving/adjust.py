@@ -14,6 +14,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import json
+import math
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,10 +22,11 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from leptonic.core.dataset import DatasetVersion
-from leptonic.core.endpoint import Alert, Endpoint, PolicyVersion, Prediction, Route
+from leptonic.core.endpoint import Alert, Endpoint, Feedback, PolicyVersion, Prediction, Route
 from leptonic.core.model_version import ModelVersion
 from leptonic.core.uri import ObjectRef
 from leptonic.errors import InvalidInput, LeptonicError
+from leptonic.monitoring._windows import as_utc
 from leptonic.monitoring.alerts import AlertRules, WebhookNotifier, alert_payload, evaluate_rules
 from leptonic.monitoring.baseline import BaselineProfile
 from leptonic.monitoring.drift import drift_report
@@ -34,7 +36,7 @@ from leptonic.monitoring.recalibrate import (
     thresholds_for_bad_rate,
 )
 from leptonic.serving.policy import DecisionPolicy
-from leptonic.serving.runtime import ONE_VERSION_KINDS
+from leptonic.serving.runtime import ONE_VERSION_KINDS, pii_of
 from leptonic.tasks.spec import spec_from_stored
 
 if TYPE_CHECKING:
@@ -58,6 +60,9 @@ DEFAULT_WINDOW = timedelta(hours=24)
 #: Most decisions a check reads.
 MAX_WINDOW_ROWS = 200_000
 
+#: Stored alerts read per page when looking for the one a new alert repeats.
+_ALERT_PAGE = 200
+
 _baselines: dict[tuple[str, str], BaselineProfile] = {}
 _baselines_lock = threading.Lock()
 
@@ -73,11 +78,31 @@ class RetrainPlan:
 
 
 def _window(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
-    end = until or datetime.now(UTC)
-    start = since or (end - DEFAULT_WINDOW)
+    """The window ``[since, until)`` in aware UTC (a naive datetime is read as UTC)."""
+    end = as_utc(until) if until is not None else datetime.now(UTC)
+    start = as_utc(since) if since is not None else end - DEFAULT_WINDOW
     if start >= end:
         raise InvalidInput("the window's start must come before its end", field="since")
     return start, end
+
+
+def _is_primary(prediction: Prediction, primary: Route) -> bool:
+    return (prediction.model, prediction.version) == (primary.model, primary.version)
+
+
+def _rule_decided(prediction: Prediction) -> bool:
+    """Whether a policy rule, not the score, decided (its reason says ``"rule": true``)."""
+    return any(isinstance(r, Mapping) and r.get("rule") is True for r in prediction.reasons)
+
+
+def _repeats(alert: Alert, earlier: Alert) -> bool:
+    """Whether ``earlier`` is the same finding as ``alert``: same rule and subject, over an
+    overlapping window."""
+    return (
+        (earlier.rule, earlier.subject) == (alert.rule, alert.subject)
+        and as_utc(earlier.window_start) < as_utc(alert.window_end)
+        and as_utc(earlier.window_end) > as_utc(alert.window_start)
+    )
 
 
 class EndpointAdjustment(abc.ABC):
@@ -180,7 +205,7 @@ class EndpointAdjustment(abc.ABC):
         :mod:`leptonic.monitoring.text`)."""
         mv = self.platform.model_version(workspace, primary.model, primary.version)
         profile = self.baseline(workspace, primary.model, primary.version)
-        mine = [p for p in predictions if (p.model, p.version) == (primary.model, primary.version)]
+        mine = [p for p in predictions if _is_primary(p, primary)]
         if mv.task == TEXT_TASK:
             from leptonic.monitoring.text import text_records
 
@@ -206,6 +231,44 @@ class EndpointAdjustment(abc.ABC):
         )
         return items, start, end
 
+    def _primary_labelled(
+        self,
+        workspace: str,
+        name: str,
+        primary: Route,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[tuple[Prediction, Feedback]]:
+        """The outcomes of the primary version's decisions (a canary's or an older
+        version's left out), oldest first."""
+        labelled = self.platform.metadata.labelled_predictions(
+            workspace, name, since=since, until=until
+        )
+        return [(p, f) for p, f in labelled if _is_primary(p, primary)]
+
+    def _masked_inputs(self, workspace: str, endpoint: Endpoint) -> set[str]:
+        """The inputs the runtime hashes before logging them: the PII columns of the
+        datasets of the versions it serves (as :func:`~leptonic.serving.runtime.load_runtime`
+        masks them)."""
+        masked: set[str] = set()
+        for route in [*endpoint.routes, *([endpoint.shadow] if endpoint.shadow else [])]:
+            mv = self.platform.model_version(workspace, route.model, route.version)
+            masked.update(pii_of(self.platform.metadata, mv.dataset))
+        return masked
+
+    def _recent_alerts(self, workspace: str, name: str, since: datetime) -> list[Alert]:
+        """The endpoint's alerts raised at ``since`` or later (pages of the newest first)."""
+        found: list[Alert] = []
+        offset = 0
+        while True:
+            page = self.platform.metadata.list_alerts(
+                workspace, name, limit=_ALERT_PAGE, offset=offset
+            )
+            found += [a for a in page if as_utc(a.at) >= since]
+            if len(page) < _ALERT_PAGE or as_utc(page[-1].at) < since:
+                return found
+            offset += len(page)
+
     # -- checks --------------------------------------------------------------------
     def monitor(
         self,
@@ -223,26 +286,34 @@ class EndpointAdjustment(abc.ABC):
         AUC; store the alerts that the rules raise and post them to ``webhook``.
         A text endpoint's answers are compared by their top label, confidence and
         text length, a multi-label model's also by its number of labels
-        (:mod:`leptonic.monitoring.text`); outcomes are not scored."""
+        (:mod:`leptonic.monitoring.text`); outcomes are not scored.
+
+        Inputs hashed by the PII policy before logging are skipped (their reason in
+        ``drift.skipped``). An alert that repeats one raised within the last window
+        length (same rule and subject, overlapping window) is neither stored nor
+        posted again; ``repeated`` lists the ids of the alerts it repeats. A naive
+        ``since`` or ``until`` is read as UTC."""
         endpoint = self.get(workspace, name)
         alert_rules = AlertRules.from_spec(rules)
         primary = endpoint.routes[0]
         predictions, start, end = self._window_predictions(workspace, name, since, until, last)
         mv, profile, mine = self._primary_answers(workspace, primary, predictions)
         drift = (
-            drift_report(profile, [p.inputs for p in mine], [p.score for p in mine])
+            drift_report(
+                profile,
+                [p.inputs for p in mine],
+                [p.score for p in mine],
+                masked=self._masked_inputs(workspace, endpoint),
+            )
             if mine
             else None
         )
         # outcomes score a decision model's P(bad); a text answer's confidence is not one
         labelled = (
-            self.platform.metadata.labelled_predictions(workspace, name, since=start, until=end)
+            self._primary_labelled(workspace, name, primary, start, end)
             if mv.task != TEXT_TASK
             else []
         )
-        labelled = [
-            (p, f) for p, f in labelled if (p.model, p.version) == (primary.model, primary.version)
-        ]
         performance = performance_report(outcomes_from_labelled(labelled)) if labelled else None
         baseline_auc = (mv.metrics.get("test") or {}).get("auc")
         words: dict[str, Any] = {}
@@ -253,7 +324,20 @@ class EndpointAdjustment(abc.ABC):
         raised = evaluate_rules(
             alert_rules, drift, performance, baseline_auc, start, end, workspace, name, **words
         )
-        stored: list[Alert] = [self.platform.metadata.add_alert(a) for a in raised]
+        earlier = (
+            self._recent_alerts(workspace, name, datetime.now(UTC) - (end - start))
+            if raised
+            else []
+        )
+        repeated: list[int] = []
+        fresh: list[Alert] = []
+        for alert in raised:
+            same = next((e for e in earlier if _repeats(alert, e)), None)
+            if same is None:
+                fresh.append(alert)
+            elif same.id is not None:
+                repeated.append(same.id)
+        stored: list[Alert] = [self.platform.metadata.add_alert(a) for a in fresh]
         if stored:
             ref = ObjectRef(workspace, "endpoint", name)
             self.platform.audit(
@@ -286,6 +370,7 @@ class EndpointAdjustment(abc.ABC):
             "baseline_auc": baseline_auc,
             "rules": alert_rules.to_spec(),
             "alerts": [alert_payload(a) for a in stored],
+            "repeated": repeated,
         }
 
     def alerts(
@@ -303,12 +388,8 @@ class EndpointAdjustment(abc.ABC):
         )
 
     def set_alert_status(self, workspace: str, name: str, alert_id: int, status: str) -> Alert:
-        alert = self.platform.metadata.set_alert_status(workspace, alert_id, status)
-        if alert.endpoint != name:
-            raise InvalidInput(
-                f"alert {alert_id} belongs to endpoint {alert.endpoint!r}, not {name!r}",
-                field="alert_id",
-            )
+        # another endpoint's alert is refused before anything changes
+        alert = self.platform.metadata.set_alert_status(workspace, alert_id, status, endpoint=name)
         self.platform.audit(
             "endpoint.alert_status",
             workspace,
@@ -329,19 +410,16 @@ class EndpointAdjustment(abc.ABC):
             workspace, name, route="live", limit=MAX_WINDOW_ROWS, newest_first=True
         )
         mv, profile, mine = self._primary_answers(workspace, primary, predictions)
+        masked = self._masked_inputs(workspace, endpoint)
         span = (mine[0].at - mine[-1].at) if mine else timedelta(0)
         step = window or _pick_window(span)
-        series = drift_over_time(profile, mine, step) if mine else None
+        series = drift_over_time(profile, mine, step, masked=masked) if mine else None
         recent = (
-            drift_report(profile, [p.inputs for p in mine], [p.score for p in mine])
+            drift_report(profile, [p.inputs for p in mine], [p.score for p in mine], masked=masked)
             if mine
             else None
         )
-        labelled = (
-            self.platform.metadata.labelled_predictions(workspace, name)
-            if mv.task != TEXT_TASK
-            else []
-        )
+        labelled = self._primary_labelled(workspace, name, primary) if mv.task != TEXT_TASK else []
         performance = (
             performance_report(outcomes_from_labelled(labelled), step) if labelled else None
         )
@@ -368,7 +446,12 @@ class EndpointAdjustment(abc.ABC):
     ) -> PolicyVersion:
         """A new policy version whose approve (and review) edges hit a target
         approval rate on recent decisions, or a target bad rate among the
-        approved on recent outcomes."""
+        approved on recent outcomes.
+
+        Only the primary version's decisions count (a canary's scores are scaled
+        differently), and only those its score decided (not a policy rule). The
+        rate achieved, in the stored note, is measured on the same decisions the
+        edges were chosen on (in-sample). A naive ``since`` is read as UTC."""
         if (target_approval_rate is None) == (target_bad_rate is None):
             raise InvalidInput(
                 "give exactly one of target_approval_rate or target_bad_rate",
@@ -379,26 +462,36 @@ class EndpointAdjustment(abc.ABC):
             workspace, name, endpoint.policy_version
         )
         policy = DecisionPolicy.from_spec(current.spec)
+        primary = endpoint.routes[0]
         start, end = _window(since, None)
         if target_approval_rate is not None:
             predictions, _, _ = self._window_predictions(workspace, name, start, end, last)
             result = thresholds_for_approval_rate(
-                [p.score for p in predictions], target_approval_rate
+                [p.score for p in predictions if _is_primary(p, primary) and not _rule_decided(p)],
+                target_approval_rate,
             )
         else:
             assert target_bad_rate is not None
-            labelled = self.platform.metadata.labelled_predictions(
-                workspace, name, since=start, until=end
-            )
+            labelled = [
+                (p, f)
+                for p, f in self._primary_labelled(workspace, name, primary, start, end)
+                if not _rule_decided(p)
+            ]
             if last:
                 labelled = labelled[-last:]
             result = thresholds_for_bad_rate(
                 [p.score for p, _ in labelled], [f.label for _, f in labelled], target_bad_rate
             )
-        spec = _moved(policy, result.approve_edge, result.reject_edge).to_spec()
-        note = (
-            f"recalibrated for {result.method.replace('_', ' ')} {result.target:g}: achieved "
-            f"{result.achieved:.4f} on {result.n} recent decisions"
+        moved, changes = _moved(policy, result.approve_edge, result.reject_edge)
+        spec = moved.to_spec()
+        note = "; ".join(
+            [
+                f"recalibrated for {result.method.replace('_', ' ')} {result.target:g}: achieved "
+                f"{result.achieved:.4f} in-sample, on the {result.n} recent decisions of "
+                f"{primary.model} v{primary.version} decided by score that the edges were "
+                "chosen on",
+                *changes,
+            ]
         )
         spec["description"] = note
         return self.set_policy(workspace, name, spec, reason=f"{reason} ({note})")
@@ -462,27 +555,69 @@ class EndpointAdjustment(abc.ABC):
         return outcome
 
 
-def _moved(policy: DecisionPolicy, approve: float, reject: float | None) -> DecisionPolicy:
+def _edge(policy: DecisionPolicy, probability: float) -> float:
+    """The edge in the policy's score of a band taking the scores below ``probability``.
+
+    A points band takes the points at or above its ``min``, and points fall as the
+    probability rises: its ``min`` must lie strictly above the points of ``probability``
+    (rounded up to 6 decimals), or a score tied at the edge would fall into the band.
+    """
+    if policy.score == "probability":
+        return probability
+    points = policy.to_score(probability)
+    if not math.isfinite(points):
+        raise InvalidInput(
+            f"the edge P(bad) = {probability!r} has no finite number of points; "
+            "recalibrate on other decisions or set the bands by hand with set_policy",
+            field="bands",
+        )
+    edge = round(points, 6)
+    if edge <= points:
+        edge = round(points + 1e-6, 6)
+    return edge if edge > points else math.nextafter(points, math.inf)
+
+
+def _moved(
+    policy: DecisionPolicy, approve: float, reject: float | None
+) -> tuple[DecisionPolicy, list[str]]:
     """``policy`` with its first band ending at probability ``approve`` and, with
-    three bands or more, its second at ``reject`` (kept above ``approve``)."""
+    three bands or more, its second at ``reject``; and notes on what was decided
+    beyond that.
+
+    Without ``reject`` (no decision of the sample would be rejected) the second
+    band keeps its edge. When that edge, or ``reject``, would leave the second band
+    empty (at or within the new first band's edge), it is set 10% of the way from
+    ``approve`` to 1, and a note says so.
+    """
     names = [name for name, _ in policy.bands]
     if len(names) < 2:
         raise InvalidInput(
             "this policy has a single band; give it approve and reject bands to recalibrate",
             field="bands",
         )
-    edges: dict[str, float] = {names[0]: approve}
+    first = _edge(policy, approve)
+    edges: dict[str, float] = {names[0]: first}
+    notes: list[str] = []
     if len(names) >= 3:
         current = policy.bands[1][1]
         assert current is not None
-        second = reject if reject is not None else current
-        if policy.score == "probability" and second <= approve:
-            second = min(1.0, approve + (1.0 - approve) * 0.1)
+        second = _edge(policy, reject) if reject is not None else current
+        beyond = second > first if policy.score == "probability" else second < first
+        if not beyond:
+            fallback = min(1.0, approve + (1.0 - approve) * 0.1)
+            second = _edge(policy, fallback)
+            notes.append(
+                f"the {names[1]} band would have been empty, so its edge is set at "
+                f"P(bad) = {fallback:.6g} ({second:g} in the policy's score), 10% of the way "
+                f"from the {names[0]} edge to 1: check it, or set it by hand"
+            )
+        elif reject is None:
+            notes.append(
+                f"no recent decision would reach the {names[2]} band, so the {names[1]} "
+                f"edge {current:g} is kept"
+            )
         edges[names[1]] = second
-    if policy.score == "points":
-        # approve below a probability edge = points at or above the same edge in points
-        edges = {name: round(policy.to_score(edge), 6) for name, edge in edges.items()}
-    return policy.with_thresholds(edges)
+    return policy.with_thresholds(edges), notes
 
 
 def _pick_window(span: timedelta) -> timedelta:

@@ -43,6 +43,7 @@ __all__ = [
     "ServedVersion",
     "load_runtime",
     "new_request_id",
+    "pii_of",
 ]
 
 
@@ -352,12 +353,14 @@ def load_runtime(
     pii: dict[str, str] = {}
     for served in [*live, *([shadow] if shadow else [])]:
         mv = metadata.get_model_version(workspace, served.model, served.version)
-        pii.update(_pii_of(metadata, mv.dataset))
+        pii.update(pii_of(metadata, mv.dataset))
     salt = metadata.get_workspace(workspace).pii_salt
     return EndpointRuntime(endpoint, policy, live, shadow, log=log, pii=pii, salt=salt)
 
 
-def _pii_of(metadata: MetadataStore, dataset_ref: str) -> dict[str, str]:
+def pii_of(metadata: MetadataStore, dataset_ref: str) -> dict[str, str]:
+    """The PII columns (name → kind) of a dataset version, which the runtime hashes
+    in the logged inputs; empty when the version is gone."""
     from leptonic.core.uri import ObjectRef
 
     ref = ObjectRef.parse(dataset_ref)

@@ -61,6 +61,7 @@ from leptonic.storage.metadata.endpoint_base import (
     PREDICTION_ROUTES,
     changed_endpoint,
     check_alert,
+    check_alert_endpoint,
     check_alert_status,
     check_before,
     check_endpoint_changes,
@@ -435,11 +436,14 @@ class EndpointsMixin(SQLStoreBase):
                 _require_endpoint(conn, workspace, endpoint)
             return [to_alert(r) for r in conn.execute(query)]
 
-    def set_alert_status(self, workspace: str, alert_id: int, status: str) -> Alert:
+    def set_alert_status(
+        self, workspace: str, alert_id: int, status: str, *, endpoint: str | None = None
+    ) -> Alert:
         check_alert_status(status)
         with self._write() as conn:
             require_workspace(conn, workspace)
-            _require_alert(conn, workspace, alert_id)
+            row = _require_alert(conn, workspace, alert_id)
+            check_alert_endpoint(alert_id, row.endpoint, endpoint)
             conn.execute(
                 sa.update(_a)
                 .where(_a.c.workspace == workspace, _a.c.id == alert_id)

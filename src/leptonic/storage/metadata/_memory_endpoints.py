@@ -36,6 +36,7 @@ from leptonic.storage.metadata.endpoint_base import (
     EndpointStore,
     changed_endpoint,
     check_alert,
+    check_alert_endpoint,
     check_alert_status,
     check_before,
     check_endpoint_changes,
@@ -325,12 +326,15 @@ class MemoryEndpointsMixin(EndpointStore):
             ]
             return copy.deepcopy(found[offset : offset + limit])
 
-    def set_alert_status(self, workspace: str, alert_id: int, status: str) -> Alert:
+    def set_alert_status(
+        self, workspace: str, alert_id: int, status: str, *, endpoint: str | None = None
+    ) -> Alert:
         check_alert_status(status)
         with self._lock:
             self.get_workspace(workspace)
             for i, alert in enumerate(self._alerts):
                 if alert.id == alert_id and alert.workspace == workspace:
+                    check_alert_endpoint(alert_id, alert.endpoint, endpoint)
                     self._alerts[i] = replace(alert, status=status)
                     return copy.deepcopy(self._alerts[i])
             raise alert_not_found(workspace, alert_id)

@@ -450,6 +450,17 @@ def check_alert_status(status: str) -> str:
     return status
 
 
+def check_alert_endpoint(alert_id: int, owner: str, endpoint: str | None) -> None:
+    """:class:`InvalidInput` when an alert of endpoint ``owner`` is asked for as one of
+    ``endpoint`` (None: any endpoint)."""
+    if endpoint is not None and owner != endpoint:
+        raise InvalidInput(
+            f"alert {alert_id} belongs to endpoint {owner!r}, not {endpoint!r}; change it "
+            f"through endpoint {owner!r}",
+            field="alert_id",
+        )
+
+
 def check_alert(alert: Alert) -> None:
     """Raise :class:`InvalidInput` unless ``alert`` can be stored."""
     if not isinstance(alert, Alert):
@@ -642,8 +653,12 @@ class EndpointStore(abc.ABC):
         """Alerts, newest first (by ``id``), optionally of one endpoint and one status."""
 
     @abc.abstractmethod
-    def set_alert_status(self, workspace: str, alert_id: int, status: str) -> Alert:
+    def set_alert_status(
+        self, workspace: str, alert_id: int, status: str, *, endpoint: str | None = None
+    ) -> Alert:
         """Change an alert's status (one of :data:`ALERT_STATUSES`); returns it.
 
-        :class:`NotFound` for an unknown id or an alert of another workspace.
+        :class:`NotFound` for an unknown id or an alert of another workspace;
+        with ``endpoint``, :class:`InvalidInput` (nothing changed) for an alert of
+        another endpoint.
         """

@@ -1,0 +1,226 @@
+"""Watching and adjusting endpoints: inputs masked as PII, windows in UTC, the primary
+version's decisions only, repeated alerts, and recalibrating points policies."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from leptonic import TrainSpec
+from leptonic.core.endpoint import Prediction
+from leptonic.governance.schema import Contract
+from leptonic.serving.host import EndpointHost
+from leptonic.serving.policy import DecisionPolicy
+from serving.conftest import FAST, Deployed
+
+POINTS = {
+    "score": "points",
+    "bands": [
+        {"decision": "approve", "min": 560},
+        {"decision": "review", "min": 500},
+        {"decision": "reject"},
+    ],
+}
+PROBABILITY = {
+    "bands": [
+        {"decision": "approve", "max": 0.1},
+        {"decision": "review", "max": 0.3},
+        {"decision": "reject"},
+    ],
+}
+YOUNG = [{"feature": "age", "text": "applicants must be 21 or older", "rule": True}]
+
+
+def _log(
+    deployed: Deployed,
+    endpoint: str,
+    scores: Sequence[float],
+    *,
+    model: tuple[str, int] | None = None,
+    reasons: list[dict[str, Any]] | None = None,
+    inputs: Sequence[dict[str, Any]] | None = None,
+    tag: str = "p",
+) -> list[str]:
+    """Log decisions of ``scores`` (by the logistic model unless ``model``) in the last
+    minutes; returns their request ids."""
+    name, version = model or deployed.logistic
+    now = datetime.now(UTC)
+    ids = [f"{tag}-{i}" for i in range(len(scores))]
+    deployed.platform.metadata.append_predictions(
+        [
+            Prediction(
+                workspace="credit",
+                endpoint=endpoint,
+                request_id=rid,
+                model=name,
+                version=version,
+                score=float(s),
+                decision="reject" if reasons else "approve",
+                at=now - timedelta(seconds=60 + i),
+                reasons=list(reasons or []),
+                inputs=dict(inputs[i]) if inputs is not None else {},
+            )
+            for i, (rid, s) in enumerate(zip(ids, scores, strict=True))
+        ]
+    )
+    return ids
+
+
+def _recalibrated(
+    deployed: Deployed, endpoint: str, scores: Sequence[float], target: float, spec: Any = None
+) -> tuple[DecisionPolicy, str]:
+    lp = deployed.platform.as_user("boss")
+    lp.endpoints.create("credit", endpoint, *deployed.logistic)
+    lp.endpoints.set_policy("credit", endpoint, spec or POINTS, reason="scorecard points")
+    _log(deployed, endpoint, scores)
+    stored = lp.endpoints.recalibrate(
+        "credit", endpoint, target_approval_rate=target, reason="new appetite"
+    )
+    return DecisionPolicy.from_spec(stored.spec), stored.spec["description"]
+
+
+def test_a_categorical_input_hashed_as_pii_is_skipped_not_alerted(deployed: Deployed) -> None:
+    lp = deployed.platform.as_user("boss")
+    rng = np.random.default_rng(0)
+    n = 1200
+    income = rng.normal(50, 10, n)
+    frame = pd.DataFrame(
+        {
+            "surname": rng.choice(["Nowak", "Smith", "Garcia", "Kim"], n),
+            "income": income,
+            "default": (rng.uniform(size=n) < 1 / (1 + np.exp((income - 45) / 5))).astype(int),
+        }
+    )
+    csv = deployed.home / "households.csv"
+    frame.to_csv(csv, index=False)
+    contract = Contract(
+        target="default", pii={"surname": "person_name"}, allow_in_training=("surname",)
+    )
+    lp.add_data("credit", csv, name="households", contract=contract)
+    spec = TrainSpec(candidates=("logistic",), **FAST)  # type: ignore[arg-type]
+    outcome = lp.train("credit", "households", spec, model_name="households")
+    assert outcome.model_version is not None
+    mv = outcome.model_version
+    lp.endpoints.create("credit", "households", mv.model, mv.version)
+    host = EndpointHost(lp.metadata, lp.registry, "credit", "households", reload_interval=0)
+    try:
+        for row in frame.head(300).to_dict("records"):
+            host.runtime.decide({"surname": row["surname"], "income": row["income"]})
+    finally:
+        host.close()
+    logged = lp.endpoints.predictions("credit", "households", limit=1)[0]
+    assert logged.inputs["surname"] not in set(frame["surname"])  # logged as a hash
+    report = lp.endpoints.monitor("credit", "households")
+    assert report["n"] == 300
+    assert "surname" not in report["psi"] and "PII" in report["drift"]["skipped"]["surname"]
+    assert not [a for a in report["alerts"] if a["subject"] == "surname"]
+    page = lp.endpoints.monitor_report("credit", "households")
+    assert "masked by the PII policy before logging" in page
+
+
+def test_naive_windows_are_read_as_utc(deployed: Deployed) -> None:
+    lp = deployed.platform.as_user("boss")
+    lp.endpoints.create("credit", "naive", *deployed.logistic)
+    _log(deployed, "naive", np.linspace(0.01, 0.99, 200))
+    hour_ago = datetime.now(UTC).replace(tzinfo=None) - timedelta(hours=1)
+    report = lp.endpoints.monitor("credit", "naive", since=hour_ago)
+    assert report["n"] == 200 and report["window_start"].endswith("+00:00")
+    policy = lp.endpoints.recalibrate(
+        "credit", "naive", target_approval_rate=0.5, since=hour_ago, reason="utc"
+    )
+    assert policy.spec["bands"][0]["max"] == pytest.approx(0.5, abs=0.01)
+
+
+def test_recalibration_counts_the_primary_versions_score_decisions(deployed: Deployed) -> None:
+    lp = deployed.platform.as_user("boss")
+    lp.endpoints.create("credit", "mixed", *deployed.logistic)
+    lp.endpoints.canary("credit", "mixed", *deployed.lightgbm, 20, reason="try gbm")
+    primary = (np.arange(200) + 0.5) / 200  # the lowest half ends below 0.5025
+    _log(deployed, "mixed", primary, tag="primary")
+    _log(deployed, "mixed", [0.001] * 200, model=deployed.lightgbm, tag="canary")
+    _log(deployed, "mixed", [0.002] * 100, reasons=YOUNG, tag="rule")
+    policy = lp.endpoints.recalibrate("credit", "mixed", target_approval_rate=0.5, reason="mix")
+    assert policy.spec["bands"][0]["max"] == pytest.approx(0.5025)
+    assert "200 recent decisions" in policy.spec["description"]
+
+
+def test_the_monitor_report_reads_the_primary_versions_outcomes(
+    deployed: Deployed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from leptonic.monitoring import plots
+
+    lp = deployed.platform.as_user("boss")
+    lp.endpoints.create("credit", "reported", *deployed.logistic)
+    lp.endpoints.canary("credit", "reported", *deployed.lightgbm, 20, reason="try gbm")
+    ours = _log(deployed, "reported", [0.1, 0.6] * 50, tag="primary")
+    theirs = _log(deployed, "reported", [0.05] * 30, model=deployed.lightgbm, tag="canary")
+    lp.endpoints.feedback(
+        "credit", "reported", [{"request_id": r, "label": i % 2} for i, r in enumerate(ours)]
+    )
+    lp.endpoints.feedback("credit", "reported", [{"request_id": r, "label": 1} for r in theirs])
+    seen: dict[str, Any] = {}
+    real = plots.monitoring_report_html
+
+    def spy(**kwargs: Any) -> str:
+        seen.update(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(plots, "monitoring_report_html", spy)
+    lp.endpoints.monitor_report("credit", "reported")
+    assert seen["performance"].overall.n == 100 and seen["performance"].overall.auc == 1.0
+
+
+def test_a_repeated_alert_is_not_stored_or_posted_again(deployed: Deployed) -> None:
+    lp = deployed.platform.as_user("boss")
+    lp.endpoints.create("credit", "repeated", *deployed.logistic)
+    records = deployed.records(300)
+    for r in records:
+        r["monthly_debt"] = (r["monthly_debt"] or 0.0) * 4 + 2000
+    _log(deployed, "repeated", [0.1] * 300, inputs=records)
+    first = lp.endpoints.monitor("credit", "repeated")
+    raised = {(a["rule"], a["subject"]) for a in first["alerts"]}
+    assert ("psi", "monthly_debt") in raised and first["repeated"] == []
+    again = lp.endpoints.monitor("credit", "repeated", last=250)  # an overlapping window
+    assert again["alerts"] == []
+    assert sorted(again["repeated"]) == sorted(a["id"] for a in first["alerts"])
+    assert len(lp.endpoints.alerts("credit", "repeated")) == len(first["alerts"])
+
+
+def test_points_recalibration_keeps_ties_at_the_edge_out_of_the_band(
+    deployed: Deployed,
+) -> None:
+    scores = [0.05] * 60 + [0.2] * 10 + [0.4] * 30 + [0.6] * 100
+    policy, _ = _recalibrated(deployed, "points-ties", scores, 0.3)
+    decided = [policy.decide({}, s).decision for s in scores]
+    assert decided.count("approve") == 60 and decided.count("review") == 10
+    assert policy.decide({}, 0.2).decision == "review"  # p < 0.2 approves, as in probability
+    assert policy.decide({}, 0.4).decision == "reject"
+
+
+def test_points_recalibration_without_a_reject_edge_keeps_the_review_edge(
+    deployed: Deployed,
+) -> None:
+    policy, note = _recalibrated(deployed, "points-kept", [0.05] * 180 + [0.3] * 20, 0.9)
+    assert policy.bands[1] == ("review", 500.0)
+    assert policy.decide({}, 0.05).decision == "approve"
+    assert policy.decide({}, 0.3).decision == "review"
+    assert "kept" in note
+
+
+@pytest.mark.parametrize("score", ["probability", "points"])
+def test_recalibration_to_equal_edges_says_it_placed_the_review_edge(
+    deployed: Deployed, score: str
+) -> None:
+    spec = POINTS if score == "points" else PROBABILITY
+    scores = [0.05] * 60 + [0.2] * 40 + [0.6] * 100
+    policy, note = _recalibrated(deployed, f"equal-{score}", scores, 0.3, spec)
+    assert policy.decide({}, 0.05).decision == "approve"
+    assert policy.decide({}, 0.2).decision == "review"
+    assert policy.decide({}, 0.27).decision == "review"
+    assert policy.decide({}, 0.29).decision == "reject"
+    assert "would have been empty" in note and "0.28" in note
