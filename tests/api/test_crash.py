@@ -1,8 +1,9 @@
 """A real server process killed with SIGKILL mid-training, then restarted.
 
-The job it was running must end ``failed`` (with its run), the job queued
-behind it must be picked up by the new server, and the SQLite database must
-pass ``PRAGMA integrity_check``. The first start prints the bootstrap token;
+Once its heartbeats are stale, the job it was running must end ``failed``
+(with its run) when the new server starts, the job queued behind it must be
+picked up by the new server, and the SQLite database must pass
+``PRAGMA integrity_check``. The first start prints the bootstrap token;
 the second does not.
 """
 
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +88,9 @@ def test_kill_9_mid_training(
 
     first.send_signal(signal.SIGKILL)
     first.wait(30)
+    # Long enough ago that its jobs' heartbeats are stale (STALE_AFTER_S), as after a real outage.
+    with closing(sqlite3.connect(home / "leptonic.db")) as db, db:
+        db.execute("UPDATE jobs SET heartbeat_at = '2000-01-01 00:00:00.000000'")
 
     command = [sys.executable, "-m", "leptonic.cli.main", "server", "--port", str(port)]
     second, second_log = start(command, home, port)

@@ -1,19 +1,28 @@
-"""Training as background jobs: progress, cancellation, recovery after a crash."""
+"""Training as background jobs: progress, cancellation, heartbeats, recovery after a crash."""
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
+import pytest
 
 from api._support import TRAIN, Server
-from leptonic.api.jobs import JobRunner
+from leptonic import Platform
+from leptonic.api import jobs
+from leptonic.api.jobs import STALE_AFTER_S, JobRunner
+from leptonic.core._time import utcnow
 from leptonic.core.job import Job, JobStatus
 from leptonic.core.run import Run, RunStatus
-from leptonic.storage.metadata.base import ORPHANED_JOB_ERROR
+from leptonic.errors import Conflict, StoreError
+from leptonic.storage.metadata.base import ORPHANED_JOB_ERROR, MetadataStore
 
 W = "/workspaces/alpha"
 FINISHED = ("succeeded", "failed", "cancelled")
@@ -132,18 +141,33 @@ def test_cancel_a_queued_job(server: Server, applicants_csv: Path) -> None:
         assert c.get(f"{W}/runs/{run_id}").status_code == 404  # it never started
 
 
-def test_orphaned_jobs_fail_with_their_runs(server: Server) -> None:
-    lp = server.platform
-    lp.create_workspace("alpha")
-    store = lp.metadata
-    run = store.create_run(
+def _alpha(server: Server) -> tuple[Platform, MetadataStore]:
+    """The server's platform, with an empty workspace ``alpha``, and its store."""
+    server.platform.create_workspace("alpha")
+    return server.platform, server.platform.metadata
+
+
+def _running_run(store: MetadataStore) -> Run:
+    return store.create_run(
         Run(id="r" * 32, workspace="alpha", status=RunStatus.RUNNING, spec={}, seed=0)
     )
+
+
+def _ended(store: MetadataStore, job_id: str) -> Job:
+    """The job of ``alpha`` once it has ended (a worker or the keeper ends it meanwhile)."""
+    job: Job = wait_until(lambda: (j := store.get_job("alpha", job_id)).status.finished and j, 30)
+    return job
+
+
+def test_orphaned_jobs_fail_with_their_runs(server: Server) -> None:
+    lp, store = _alpha(server)
+    run = _running_run(store)
     store.create_job(Job(id="orphan", workspace="alpha", kind="train", payload={}, run_id=run.id))
     store.create_job(
         Job(id="waiting", workspace="alpha", kind="train", payload={}, run_id="q" * 32)
     )
-    claimed = store.claim_next_job(owner="a-server-that-crashed", at=run.created_at)
+    last_beat = utcnow() - timedelta(seconds=STALE_AFTER_S + 1)
+    claimed = store.claim_next_job(owner="a-server-that-crashed", at=last_beat)
     assert claimed is not None and claimed.id == "orphan"
 
     runner = JobRunner(lp, workers=0)
@@ -156,8 +180,192 @@ def test_orphaned_jobs_fail_with_their_runs(server: Server) -> None:
     assert failed.finished_at is not None
     assert store.get_job("alpha", "waiting").status == JobStatus.QUEUED  # resumed later
     assert runner.run_one() is not None
-    assert store.get_job("alpha", "waiting").status == JobStatus.FAILED  # bad payload, recorded
+    assert store.get_job("alpha", "waiting").status == JobStatus.FAILED  # no such user: recorded
     runner.stop()
+
+
+def _score_job(job_id: str = "j", created_by: str = "root") -> Job:
+    payload = {"model": "m", "version": 1, "dataset": "d", "dataset_version": 1, "output": None}
+    return Job(id=job_id, workspace="alpha", kind="score", payload=payload, created_by=created_by)
+
+
+def _scored(*args: Any, **kwargs: Any) -> tuple[Any, bool]:
+    """What ``Platform.score`` returns, for tests that stand in for it."""
+    return SimpleNamespace(dataset="d-scores", version=1, num_rows=3), True
+
+
+def test_a_second_server_leaves_live_jobs_alone(server: Server) -> None:
+    lp, store = _alpha(server)
+    store.create_job(_score_job("live"))
+    first = JobRunner(lp, workers=0)
+    claimed = store.claim_next_job(owner=first.instance_id, at=utcnow())
+    assert claimed is not None
+    second = JobRunner(lp, workers=0)
+    try:
+        assert second.start() == []
+    finally:
+        second.stop()
+    assert store.get_job("alpha", "live") == claimed
+
+
+def test_the_keeper_sweeps_stale_jobs_while_the_server_runs(server: Server) -> None:
+    lp, store = _alpha(server)
+    run = _running_run(store)
+    runner = JobRunner(lp, workers=0, heartbeat_interval=0.02, stale_after=1.0)
+    try:
+        assert runner.start() == []
+        # a server that stopped beating after this one started
+        store.create_job(_score_job("cut"))
+        store.claim_next_job(owner="a-hung-server", at=utcnow() - timedelta(seconds=2))
+        store.update_job("alpha", "cut", run_id=run.id)
+        job = _ended(store, "cut")
+    finally:
+        runner.stop()
+    assert job.status == JobStatus.FAILED and job.error == ORPHANED_JOB_ERROR
+    assert store.get_run("alpha", run.id).status == RunStatus.FAILED
+
+
+def test_running_jobs_heartbeat_without_progress(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lp, store = _alpha(server)
+    release = threading.Event()
+
+    def slow_score(*args: Any, **kwargs: Any) -> tuple[Any, bool]:
+        release.wait(30)  # one long step, no progress reported
+        return _scored()
+
+    monkeypatch.setattr(lp, "score", slow_score)
+    store.create_job(_score_job())
+    runner = JobRunner(lp, workers=1, poll_interval=0.02, heartbeat_interval=0.02)
+    try:
+        runner.start()
+        # its last progress: "started"; every later heartbeat is the keeper's
+        started = wait_until(
+            lambda: (j := store.get_job("alpha", "j")).progress.get("message") == "started" and j,
+            30,
+        )
+        wait_until(lambda: store.get_job("alpha", "j").heartbeat_at > started.heartbeat_at, 30)
+        assert store.get_job("alpha", "j").status == JobStatus.RUNNING
+        release.set()
+        job = _ended(store, "j")
+    finally:
+        release.set()
+        runner.stop()
+    assert job.status == JobStatus.SUCCEEDED and job.result["dataset"] == "d-scores"
+
+
+def test_a_job_failed_by_a_sweep_is_not_flipped_back(
+    server: Server, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    lp, store = _alpha(server)
+
+    def swept_meanwhile(*args: Any, **kwargs: Any) -> tuple[Any, bool]:
+        now = utcnow()  # another server took this one for dead
+        assert [j.id for j in store.fail_stale_jobs(now + timedelta(hours=1), now)] == ["j"]
+        return _scored()
+
+    monkeypatch.setattr(lp, "score", swept_meanwhile)
+    store.create_job(_score_job())
+    with caplog.at_level(logging.WARNING, logger="leptonic.jobs"):
+        server.run_jobs()
+    job = store.get_job("alpha", "j")
+    assert job.status == JobStatus.FAILED and job.error == ORPHANED_JOB_ERROR
+    assert job.result == {} and "no longer running on this server" in caplog.text
+    # the finishing write itself is conditional too
+    store.create_job(Job(id="k", workspace="alpha", kind="mystery", payload={}))
+    runner = JobRunner(lp, workers=0)
+    claimed = store.claim_next_job(owner=runner.instance_id, at=utcnow())
+    assert claimed is not None
+    store.fail_stale_jobs(utcnow() + timedelta(hours=1), utcnow())
+    with caplog.at_level(logging.WARNING, logger="leptonic.jobs"):
+        ended = runner.execute(claimed)
+    assert ended.status == JobStatus.FAILED and ended.error == ORPHANED_JOB_ERROR
+    assert store.get_job("alpha", "k") == ended and "left as it is" in caplog.text
+
+
+def test_a_job_whose_end_was_not_recorded_is_swept(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lp, store = _alpha(server)
+    conditional = store.update_job_if
+
+    def end_not_recorded(*args: Any, **changes: Any) -> Job | None:
+        if "finished_at" in changes:
+            raise StoreError("the database went away")
+        return conditional(*args, **changes)
+
+    monkeypatch.setattr(store, "update_job_if", end_not_recorded)
+    store.create_job(_score_job())
+    monkeypatch.setattr(lp, "score", _scored)
+    runner = JobRunner(lp, workers=0, heartbeat_interval=0.02, stale_after=0.5)
+    try:
+        runner.start()
+        with pytest.raises(StoreError):
+            runner.run_one()
+        assert store.get_job("alpha", "j").status == JobStatus.RUNNING
+        job = _ended(store, "j")
+    finally:
+        runner.stop()
+    assert job.status == JobStatus.FAILED and job.error == ORPHANED_JOB_ERROR
+
+
+def test_a_cancel_that_loses_the_race_to_the_end(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lp, store = _alpha(server)
+    store.create_job(Job(id="j", workspace="alpha", kind="train", payload={}, run_id="r" * 32))
+    seen = store.claim_next_job(owner="worker", at=utcnow())  # running, as the canceller saw it
+    store.update_job("alpha", "j", status=JobStatus.SUCCEEDED, finished_at=utcnow())
+    monkeypatch.setattr(store, "find_job_by_run", lambda workspace, run_id: seen)
+    with pytest.raises(Conflict, match=r"already finished \(succeeded\)"):
+        jobs.cancel_run(lp, "alpha", "r" * 32)
+    assert store.get_job("alpha", "j").cancel_requested is False
+    assert lp.audit_log(action="run.cancel") == []
+
+
+def test_cancel_a_scoring_job_by_its_id(populated: Server) -> None:
+    with populated.client("dev") as c:
+        r = c.post(f"{W}/models/scorecard/versions/1/score", json={"dataset": "applicants"})
+        job_id = r.json()["id"]
+        r = c.post(f"{W}/jobs/{job_id}/cancel")
+        assert r.status_code == 202 and r.json()["cancel_requested"] is True
+        populated.run_jobs()
+        assert c.get(f"{W}/jobs/{job_id}").json()["status"] == "cancelled"
+        again = c.post(f"{W}/jobs/{job_id}/cancel")
+        assert again.status_code == 409 and "already finished" in again.text
+        assert c.post(f"{W}/jobs/nope/cancel").status_code == 404
+    with populated.client("ana") as c:
+        actions = [e["action"] for e in c.get(f"{W}/audit").json()["items"]]
+        assert actions[0] == "job.cancel"
+
+
+def test_jobs_of_a_submitter_who_lost_the_role_fail(populated: Server) -> None:
+    admin = populated.platform.as_user("setup")
+    with populated.client("dev") as c:
+        r = c.post(f"{W}/runs", json={"dataset": "applicants", "spec": TRAIN})
+        run_id, job_id = r.json()["run_id"], r.json()["job"]["id"]
+        admin.set_member("alpha", "dev", "viewer")
+        populated.run_jobs()
+        job = c.get(f"{W}/jobs/{job_id}").json()
+        assert job["status"] == "failed"
+        assert "'dev' no longer has the developer role" in job["error"]
+        assert "PermissionDenied" in job["error"] and "viewer" in job["error"]
+        assert c.get(f"{W}/runs/{run_id}").status_code == 404  # it never started
+    # serving a retrain's result needs an admin, when it runs as when it was asked
+    populated.platform.metadata.create_job(
+        Job(
+            id="retrain",
+            workspace="alpha",
+            kind="retrain-events",
+            payload={"endpoint": "scorecard", "min_new_events": 1, "promote": True, "reason": "x"},
+            created_by="dev",
+        )
+    )
+    admin.set_member("alpha", "dev", "developer")
+    populated.run_jobs()
+    job = populated.platform.metadata.get_job("alpha", "retrain")
+    assert job.status == JobStatus.FAILED and "the admin role" in (job.error or "")
 
 
 def test_unknown_job_kind_fails_cleanly(server: Server) -> None:

@@ -238,6 +238,26 @@ def test_models(populated: Server) -> None:
         assert [e["actor"] for e in audit] == ["ana", "dev"]
 
 
+def test_only_admins_take_a_version_out_of_production_or_archived(populated: Server) -> None:
+    url = f"{W}/models/scorecard/versions/1"
+    with populated.client("ana") as c:
+        c.post(f"{url}/stage", json={"stage": "staging", "reason": "ok"}).raise_for_status()
+        c.post(f"{url}/stage", json={"stage": "production", "reason": "go"}).raise_for_status()
+    with populated.client("dev") as c:
+        for stage in ("staging", "archived"):
+            err = error_of(c.post(f"{url}/stage", json={"stage": stage, "reason": "x"}), 403)
+            assert err["code"] == "permission_denied" and "admin role" in err["message"]
+        assert c.get(url).json()["stage"] == "production"
+    with populated.client("ana") as c:
+        c.post(f"{url}/stage", json={"stage": "archived", "reason": "old"}).raise_for_status()
+    with populated.client("dev") as c:
+        error_of(c.post(f"{url}/stage", json={"stage": "candidate", "reason": "x"}), 403)
+        assert c.get(url).json()["stage"] == "archived"
+    with populated.client("ana") as c:
+        r = c.post(f"{url}/stage", json={"stage": "candidate", "reason": "revive"})
+        assert r.status_code == 200 and r.json()["stage"] == "candidate"
+
+
 def test_lineage(populated: Server) -> None:
     run_id = populated.ids["run"]
     with populated.client("vera") as c:

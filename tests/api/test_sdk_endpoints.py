@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -68,7 +69,9 @@ def test_endpoint_lifecycle_through_the_sdk(populated: Server) -> None:
         assert answer["request_id"] in {p.request_id for p in logged}
 
 
-def test_a_recommendation_endpoint_retrains_as_a_job(server: Server, tmp_path: Path) -> None:
+def _recommendation_endpoint(server: Server, tmp_path: Path, trials: int = 1) -> None:
+    """Workspace shop: an endpoint ``plays`` serving a recommender, three settled events,
+    ``sam`` its admin."""
     import pandas as pd
 
     from leptonic.core.event import Event
@@ -85,13 +88,17 @@ def test_a_recommendation_endpoint_retrains_as_a_job(server: Server, tmp_path: P
     path = tmp_path / "plays.parquet"
     pd.DataFrame(rows, columns=["user", "item", "ts"]).to_parquet(path, index=False)
     lp.add_data("shop", path, name="plays")
-    spec = RecommenderSpec(timestamp="ts", candidates=("als",), trials=1, blend=1)
+    spec = RecommenderSpec(timestamp="ts", candidates=("als",), trials=trials, blend=1)
     lp.train("shop", "plays", spec, model_name="plays")
     lp.endpoints.create("shop", "plays", "plays", 1)
     now = datetime.now(UTC) - timedelta(minutes=2)  # settled in the store
     lp.metadata.append_events(
         [Event("shop", "plays", f"e{k}", f"u{k}", "i3", now, 1.0, "click", now) for k in range(3)]
     )
+
+
+def test_a_recommendation_endpoint_retrains_as_a_job(server: Server, tmp_path: Path) -> None:
+    _recommendation_endpoint(server, tmp_path)
     server.add_user("dana", roles={"shop": "developer"})
     with _client(server, "dana") as dana:
         with pytest.raises(PermissionDenied):  # serving the result changes live traffic
@@ -100,14 +107,45 @@ def test_a_recommendation_endpoint_retrains_as_a_job(server: Server, tmp_path: P
             dana.endpoints.retrain("shop", "plays", dataset="other", promote=False, reason="x")
     with _client(server, "sam") as sam:
         job = sam.endpoints.retrain("shop", "plays", min_new_events=3, reason="nightly")
-        assert job.kind == "retrain-events"
+        assert job.kind == "retrain-events" and job.run_id is not None  # fixed up front
+        with pytest.raises(NotFound):  # its run is recorded once it starts training
+            sam.get_run("shop", job.run_id)
         server.run_jobs()
         done = sam.wait_for_job("shop", job.id, poll=0.05, timeout=60)
         assert done.status.value == "succeeded", done.error
         assert done.result["new_events"] == 3 and done.result["promoted"] is True
-        assert done.result["model_version"] == 2
+        assert done.result["model_version"] == 2 and done.result["run_id"] == job.run_id
+        run = sam.get_run("shop", job.run_id)  # tracked like any training run
+        assert run.status.value == "succeeded" and run.created_by == "sam"
+        assert done.progress["done"] == done.progress["total"] == 1  # trials, reported
+        assert any("registered plays v2" in line for line in done.progress["log"])
         assert sam.endpoints.get("shop", "plays").routes[0].version == 2
         again = sam.endpoints.retrain("shop", "plays", min_new_events=1, reason="nightly")
         server.run_jobs()
         skipped = sam.wait_for_job("shop", again.id, poll=0.05, timeout=60)
         assert skipped.result["new_events"] == 0 and skipped.result["run_id"] is None
+
+
+def test_a_retrain_job_can_be_cancelled_while_it_trains(
+    server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _recommendation_endpoint(server, tmp_path, trials=3)
+    store = server.platform.metadata
+    with _client(server, "sam") as sam:
+        job = sam.endpoints.retrain("shop", "plays", promote=False, reason="nightly")
+        assert job.run_id is not None
+        create_run = store.create_run
+
+        def cancel_once_started(run: Any) -> Any:
+            created = create_run(run)  # the retrain's run starts, then a cancel comes in
+            sam.cancel_run("shop", run.id)
+            return created
+
+        monkeypatch.setattr(store, "create_run", cancel_once_started)
+        server.run_jobs()
+        done = sam.wait_for_job("shop", job.id, poll=0.05, timeout=60)
+        assert done.status.value == "cancelled", done.error
+        assert done.progress["done"] < 3
+        run = sam.get_run("shop", job.run_id)
+        assert run.status.value == "cancelled" and "Cancelled" in (run.error or "")
+        assert [v.version for v in sam.model_versions("shop", "plays")] == [1]

@@ -185,13 +185,14 @@ def test_invalid_keys_are_refused(store: ArtifactStore, bad: Any) -> None:
         assert info.value.field == "key"
 
 
-def test_missing_key_is_not_found(store: ArtifactStore) -> None:
+def test_missing_key_is_not_found(store: ArtifactStore, tmp_path: Path) -> None:
     key = key_of(b"never stored")
     assert not store.exists(key)
     for call in (store.get_bytes, store.open, store.size, store.local_path):
         with pytest.raises(NotFound, match=key) as info:
             call(key)
         assert isinstance(info.value, KeyError)
+        assert str(tmp_path) not in str(info.value)  # API callers read it: no server paths
 
 
 def test_delete(store: ArtifactStore) -> None:

@@ -1415,32 +1415,104 @@ def test_claim_next_job_cancels_instead_of_handing_out(store: MetadataStore, ws:
     assert store.get_job(ws, "j4").status is JobStatus.CANCELLED
 
 
-def test_fail_orphaned_jobs(store: MetadataStore, ws: str) -> None:
-    def make(job_id: str, status: JobStatus, owner: str | None, second: int) -> None:
+def test_fail_stale_jobs(store: MetadataStore, ws: str) -> None:
+    stale_before = T0 + timedelta(minutes=10)
+
+    def make(job_id: str, status: JobStatus, beat: datetime | None, second: int) -> None:
+        created = T0 + timedelta(seconds=second)
         store.create_job(
-            job(ws, job_id, status=status, owner=owner, created_at=T0 + timedelta(seconds=second))
+            job(ws, job_id, status=status, owner="a-server", heartbeat_at=beat, created_at=created)
         )
 
-    make("dead-2", JobStatus.RUNNING, "old-server", 2)
-    make("mine", JobStatus.RUNNING, "live-server", 0)
-    make("dead-1", JobStatus.RUNNING, None, 1)
-    make("dead-3", JobStatus.RUNNING, "other-server", 3)
-    make("waiting", JobStatus.QUEUED, None, 4)
-    make("finished", JobStatus.SUCCEEDED, "old-server", 5)
+    make("stale-2", JobStatus.RUNNING, stale_before - timedelta(microseconds=1), 2)
+    make("live", JobStatus.RUNNING, stale_before, 0)  # beat just in time: another server's
+    make("silent-1", JobStatus.RUNNING, None, 1)
+    make("stale-3", JobStatus.RUNNING, (T0 - timedelta(days=1)).astimezone(PLUS_0530), 3)
+    make("live-tz", JobStatus.RUNNING, (stale_before + timedelta(hours=1)).astimezone(PLUS_0530), 4)
+    make("waiting", JobStatus.QUEUED, None, 5)
+    make("finished", JobStatus.SUCCEEDED, T0, 6)
     before = {j.id: j for j in store.list_jobs(ws)}
     at = T0 + timedelta(hours=1)
 
-    failed = store.fail_orphaned_jobs("live-server", at)
-    assert [j.id for j in failed] == ["dead-1", "dead-2", "dead-3"]
+    failed = store.fail_stale_jobs(stale_before, at)
+    assert [j.id for j in failed] == ["silent-1", "stale-2", "stale-3"]
     for j in failed:
         expected = replace(
             before[j.id], status=JobStatus.FAILED, error=ORPHANED_JOB_ERROR, finished_at=at
         )
         assert j == expected
         assert store.get_job(ws, j.id) == expected
-    for job_id in ("mine", "waiting", "finished"):
+    for job_id in ("live", "live-tz", "waiting", "finished"):
         assert store.get_job(ws, job_id) == before[job_id]
-    assert store.fail_orphaned_jobs("live-server", at) == []
+    assert store.fail_stale_jobs(stale_before, at) == []
+    # a job whose owner keeps beating is never stale, whoever sweeps
+    later = T0 + timedelta(hours=3)
+    store.update_job(ws, "live", heartbeat_at=later)
+    assert [j.id for j in store.fail_stale_jobs(later - timedelta(hours=1), later)] == ["live-tz"]
+    assert store.get_job(ws, "live").status is JobStatus.RUNNING
+
+
+def test_update_job_if_changes_only_in_the_named_state(store: MetadataStore, ws: str) -> None:
+    t1 = T0 + timedelta(seconds=1)
+    store.create_job(job(ws, "j1", status="running", owner="server-1", heartbeat_at=T0))
+    original = store.get_job(ws, "j1")
+    running = JobStatus.RUNNING
+    # another owner, or another status: nothing changes
+    other = store.update_job_if(
+        ws, "j1", when_status=running, when_owner="server-2", status="succeeded"
+    )
+    assert other is None
+    assert store.update_job_if(ws, "j1", when_status=["queued"], cancel_requested=True) is None
+    assert store.get_job(ws, "j1") == original
+    # the owner's heartbeat; no changes at all returns the record as it is
+    beaten = store.update_job_if(
+        ws, "j1", when_status=running, when_owner="server-1", heartbeat_at=t1
+    )
+    assert beaten == replace(original, heartbeat_at=t1) == store.get_job(ws, "j1")
+    assert store.update_job_if(ws, "j1", when_status=(JobStatus.QUEUED, running)) == beaten
+    # a sweep fails it; the owner's finishing write then changes nothing
+    assert [j.id for j in store.fail_stale_jobs(T0 + timedelta(hours=1), t1)] == ["j1"]
+    swept = store.get_job(ws, "j1")
+    finish = store.update_job_if(
+        ws, "j1", when_status=running, when_owner="server-1", status="succeeded", result={"a": 1}
+    )
+    assert finish is None
+    assert store.get_job(ws, "j1") == swept
+    assert (swept.status, swept.error) == (JobStatus.FAILED, ORPHANED_JOB_ERROR)
+    # a cancel of a finished job changes nothing either
+    active = (JobStatus.QUEUED, JobStatus.RUNNING)
+    assert store.update_job_if(ws, "j1", when_status=active, cancel_requested=True) is None
+    assert store.get_job(ws, "j1").cancel_requested is False
+    # the owner finishing first wins
+    store.create_job(job(ws, "j2", status="running", owner="server-1", heartbeat_at=T0))
+    done = store.update_job_if(
+        ws, "j2", when_status=running, when_owner="server-1", status="succeeded", finished_at=t1
+    )
+    assert done is not None and (done.status, done.finished_at) == (JobStatus.SUCCEEDED, t1)
+    assert store.fail_stale_jobs(T0 + timedelta(hours=1), t1) == []
+    assert store.get_job(ws, "j2") == done
+
+
+def test_update_job_if_checks_its_arguments(store: MetadataStore, ws: str) -> None:
+    original = store.create_job(job(ws, "j1"))
+    with pytest.raises(NotFound) as info:
+        store.update_job_if(ws, "j9", when_status=JobStatus.QUEUED, cancel_requested=True)
+    assert info.value.field == "job"
+    with pytest.raises(NotFound):
+        store.update_job_if("ghost", "j1", when_status=JobStatus.QUEUED)
+    with pytest.raises(InvalidInput, match="at least one") as info:
+        store.update_job_if(ws, "j1", when_status=[], cancel_requested=True)
+    assert info.value.field == "when_status"
+    with pytest.raises(InvalidInput, match=r"'done'.*queued") as info:
+        store.update_job_if(ws, "j1", when_status=["queued", "done"], cancel_requested=True)  # type: ignore[list-item]
+    assert info.value.field == "when_status"
+    with pytest.raises(InvalidInput, match="True or False") as info:
+        store.update_job_if(ws, "j1", when_status=JobStatus.QUEUED, cancel_requested="yes")
+    assert info.value.field == "cancel_requested"
+    with pytest.raises(InvalidInput) as info:
+        store.update_job_if(ws, "j1", when_status=JobStatus.QUEUED, kind="score")
+    assert info.value.field == "kind"
+    assert store.get_job(ws, "j1") == original
 
 
 def test_sql_stores_refuse_job_values_json_cannot_hold(
@@ -1498,6 +1570,35 @@ def test_concurrent_claims_take_each_job_once(
     assert {j.id: j.owner for j in jobs} == owners
     assert {j.status for j in jobs} == {JobStatus.RUNNING}
     assert store.claim_next_job("late", T0) is None
+
+
+def test_concurrent_conditional_job_updates_have_one_winner(
+    open_store: Callable[[], MetadataStore], store: MetadataStore, ws: str
+) -> None:
+    store.create_job(job(ws, "j1", status="running", owner="worker-0", heartbeat_at=T0))
+    handles = [store, open_store()]
+    sweep_at = T0 + timedelta(hours=1)
+
+    def finish_or_sweep(i: int) -> str | None:
+        if i % 2:  # half sweep the job as stale, half finish it as its owner
+            return "swept" if handles[i % 2].fail_stale_jobs(sweep_at, sweep_at) else None
+        done = handles[i % 2].update_job_if(
+            ws,
+            "j1",
+            when_status=JobStatus.RUNNING,
+            when_owner="worker-0",
+            status=JobStatus.SUCCEEDED,
+            error=f"writer {i}",
+        )
+        return None if done is None else f"writer {i}"
+
+    winners = [w for w in _in_threads(WRITERS, finish_or_sweep) if w is not None]
+    assert len(winners) == 1
+    final = store.get_job(ws, "j1")
+    if winners == ["swept"]:
+        assert (final.status, final.error) == (JobStatus.FAILED, ORPHANED_JOB_ERROR)
+    else:
+        assert (final.status, final.error) == (JobStatus.SUCCEEDED, winners[0])
 
 
 def test_concurrent_audit_appends_get_distinct_ids(

@@ -90,3 +90,37 @@ def test_update_run_checks_column_types(tmp_path: Path) -> None:
         with pytest.raises(InvalidInput, match="error must be a str"):
             store.update_run("credit", "r1", error=42)
         assert store.get_run("credit", "r1") == run
+
+
+def test_database_errors_name_the_backend_not_its_address(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = tmp_path / "secret-folder" / "leptonic.db"
+    with SQLMetadataStore.from_uri(f"sqlite:///{db}") as store:
+        store.create_workspace(Workspace("credit"))
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE jobs")  # broken behind the store's back
+        with caplog.at_level("ERROR", logger="leptonic.store"), pytest.raises(StoreError) as info:
+            store.list_jobs("credit")
+    message = str(info.value)
+    assert message.startswith("the SQLite metadata store failed") and "server log" in message
+    assert "secret-folder" not in message and "no such table" not in message
+    assert "secret-folder" in caplog.text and "no such table: jobs" in caplog.text
+
+
+def test_postgresql_errors_hide_host_user_and_database(caplog: pytest.LogCaptureFixture) -> None:
+    pytest.importorskip("psycopg")
+    from leptonic.storage.metadata._engine import make_engine
+
+    uri = "postgresql://payroll_admin:s3cret@127.0.0.1:1/payroll_db"
+    store = SQLMetadataStore(make_engine(uri), uri=uri)  # opened before the server went away
+    try:
+        with caplog.at_level("ERROR", logger="leptonic.store"), pytest.raises(StoreError) as info:
+            store.list_workspaces()
+    finally:
+        store.close()
+    message = str(info.value)
+    assert message.startswith("the PostgreSQL metadata store failed") and "LEPTONIC_DB" in message
+    for secret in ("payroll_admin", "payroll_db", "127.0.0.1", "s3cret", "refused"):
+        assert secret not in message
+    assert "payroll_db" in caplog.text and "s3cret" not in caplog.text

@@ -3,10 +3,10 @@
 Callers authenticate with ``Authorization: Bearer lep_<secret>``; the server
 keeps only the SHA-256 of each secret (see :meth:`Platform.create_token`).
 Roles are per workspace (:class:`~leptonic.core.access.Role`): viewers read;
-developers also upload data, start and cancel runs and move models to
-``staging`` or ``candidate``; admins also move models to ``production`` or
-``archived``, manage members and read the workspace's audit log. Platform
-admins (``User.is_admin``) may do everything.
+developers also upload data, start and cancel runs and jobs and move models
+between ``candidate`` and ``staging``; admins also move models to or out of
+``production`` or ``archived``, manage members and read the workspace's audit
+log. Platform admins (``User.is_admin``) may do everything.
 
 A caller without a role in a workspace gets the same ``404`` for everything
 in it as for a workspace that does not exist, so names do not leak; a member

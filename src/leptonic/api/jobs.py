@@ -3,15 +3,24 @@
 A request creates a :class:`~leptonic.core.job.Job` (``queued``) with its run id
 fixed up front (:func:`submit_training`). Each :class:`JobRunner` worker claims
 the oldest queued job with :meth:`MetadataStore.claim_next_job`, runs it
-through :meth:`Platform.train` as the user who asked, and records progress,
-heartbeats and the outcome on the job. Cancelling sets ``cancel_requested``;
-the worker sees it at the next progress step and stops the run
+through :meth:`Platform.train` as the user who asked, and records progress
+and the outcome on the job. When a job is claimed its submitter must still hold
+the role it needs in the workspace, or the job fails saying so. Cancelling
+sets ``cancel_requested`` while the job is queued or running; the worker sees
+it at the next progress step and stops the run
 (:class:`~leptonic.errors.Cancelled`). A queued job that is cancelled never
 starts.
 
-At start, :meth:`JobRunner.recover` fails the jobs a crashed server left
-``running`` and fails their runs too, so no run stays ``running`` forever;
-jobs still queued are simply picked up.
+Heartbeats: a keeper thread of each runner writes ``heartbeat_at`` on the jobs
+it runs every :data:`HEARTBEAT_S` seconds, progress or not. A ``running`` job
+whose heartbeat is older than :data:`STALE_AFTER_S` was cut off (its server
+crashed, hung or lost the database, or could not record the job's end):
+:meth:`JobRunner.recover` fails it and its run, at start and then every
+heartbeat, whichever server owns it, so no run stays ``running`` forever and
+a second server leaves the first one's live jobs alone. Every write of a
+worker is conditional on the job still being ``running`` and its own, so a
+job failed by a sweep is never flipped back (the worker stops at its next
+step and logs it). Jobs still queued are simply picked up.
 """
 
 from __future__ import annotations
@@ -19,14 +28,24 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from leptonic.core._time import utcnow
+from leptonic.core.access import Role
 from leptonic.core.job import Job, JobStatus
 from leptonic.core.run import RunStatus
 from leptonic.core.uri import ObjectRef
-from leptonic.errors import Cancelled, Conflict, InvalidInput, LeptonicError, NotFound
+from leptonic.errors import (
+    Cancelled,
+    Conflict,
+    InvalidInput,
+    LeptonicError,
+    NotFound,
+    PermissionDenied,
+)
 from leptonic.platform import Platform, check_score_output
 from leptonic.storage.metadata.base import ORPHANED_JOB_ERROR
 from leptonic.tasks.spec import TrainSpec, spec_from_stored, spec_to_dict
@@ -36,7 +55,10 @@ if TYPE_CHECKING:
     from leptonic.tasks.textcls.spec import TextClassificationSpec
 
 __all__ = [
+    "HEARTBEAT_S",
+    "STALE_AFTER_S",
     "JobRunner",
+    "cancel_job",
     "cancel_run",
     "job_for_run",
     "list_jobs",
@@ -54,11 +76,25 @@ LOG_TAIL = 20
 #: Error of a job stopped because its server shut down.
 SHUTDOWN_ERROR = "interrupted: the server shut down while this job ran; start it again"
 
+#: Seconds between the heartbeats a runner writes on each job it runs.
+HEARTBEAT_S = 10.0
+
+#: Seconds without a heartbeat after which a running job counts as cut off (six beats).
+STALE_AFTER_S = 6 * HEARTBEAT_S
+
+_ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
+
 
 class _ShuttingDown(LeptonicError):
     """Raised inside a job when its server stops; the run ends failed, not cancelled."""
 
     code = "shutting_down"
+
+
+class _Lost(LeptonicError):
+    """Raised inside a job that is no longer this runner's to run (a sweep failed it)."""
+
+    code = "job_lost"
 
 
 # -- service functions used by the routes ---------------------------------------------
@@ -160,7 +196,12 @@ def submit_event_retrain(
     promote: bool = True,
     reason: str = "retrain",
 ) -> Job:
-    """Queue the retrain of a recommendation endpoint on its new events."""
+    """Queue the retrain of a recommendation endpoint on its new events.
+
+    Its run id is fixed up front, as a training job's is (follow or cancel it by
+    that id); no run is recorded under it when fewer than ``min_new_events``
+    events arrived.
+    """
     platform.endpoints.get(workspace, endpoint)
     if not reason.strip():
         raise InvalidInput("say why (a reason is recorded in the audit log)", field="reason")
@@ -176,6 +217,7 @@ def submit_event_retrain(
                 "reason": reason.strip(),
             },
             created_by=platform.actor,
+            run_id=uuid.uuid4().hex,
             progress={"done": 0, "total": 1, "message": "queued", "log": []},
         )
     )
@@ -282,15 +324,29 @@ def job_for_run(platform: Platform, workspace: str, run_id: str) -> Job:
 def cancel_run(platform: Platform, workspace: str, run_id: str) -> Job:
     """Ask the job of ``run_id`` to stop; :class:`Conflict` once it has finished."""
     job = job_for_run(platform, workspace, run_id)
-    if job.status.finished:
+    return _cancel(platform, job, "run", f"run {job.run_id}")
+
+
+def cancel_job(platform: Platform, workspace: str, job_id: str) -> Job:
+    """Ask a job of any kind (scoring, batch decisions too) to stop; :class:`Conflict`
+    once it has finished."""
+    job = platform.metadata.get_job(workspace, job_id)
+    return _cancel(platform, job, "job", f"{job.kind} job {job.id}")
+
+
+def _cancel(platform: Platform, job: Job, field: str, what: str) -> Job:
+    """Set ``cancel_requested`` if the job is still queued or running (one atomic step)."""
+    cancelled = platform.metadata.update_job_if(
+        job.workspace, job.id, when_status=_ACTIVE, cancel_requested=True
+    )
+    if cancelled is None:
+        status = platform.metadata.get_job(job.workspace, job.id).status
         raise Conflict(
-            f"run {job.run_id} has already finished ({job.status.value}); nothing to cancel",
-            field="run",
+            f"{what} has already finished ({status.value}); nothing to cancel", field=field
         )
-    job = platform.metadata.update_job(workspace, job.id, cancel_requested=True)
-    ref = ObjectRef(workspace, "run", job.run_id or run_id)
-    platform.audit("run.cancel", workspace, [ref], job=job.id)
-    return job
+    refs = [ObjectRef(job.workspace, "run", job.run_id)] if job.run_id else []
+    platform.audit(f"{field}.cancel", job.workspace, refs, job=job.id)
+    return cancelled
 
 
 def run_progress(platform: Platform, workspace: str, run_id: str) -> dict[str, Any]:
@@ -311,7 +367,7 @@ def run_progress(platform: Platform, workspace: str, run_id: str) -> dict[str, A
 
 # -- the runner ----------------------------------------------------------------------------
 class JobRunner:
-    """A pool of worker threads running queued jobs of one store.
+    """A pool of worker threads running queued jobs of one store, and a keeper thread.
 
     Parameters
     ----------
@@ -319,11 +375,18 @@ class JobRunner:
         The server's platform (its stores are shared by the workers).
     workers
         Worker threads; 0 runs nothing in the background (call :meth:`run_one`).
+        The keeper (heartbeats, stale-job sweeps) runs after :meth:`start` either way.
     poll_interval
         Seconds an idle worker waits before looking for work again
         (:meth:`wake` cuts the wait short).
     instance_id
         This server's id, recorded as the owner of the jobs it runs.
+    heartbeat_interval
+        Seconds between the keeper's rounds: a heartbeat on each job this
+        runner runs, then a sweep for stale jobs (:meth:`recover`).
+    stale_after
+        Seconds without a heartbeat after which a running job is failed; more
+        than ``heartbeat_interval`` (several times, so a slow beat is no death).
     """
 
     def __init__(
@@ -333,25 +396,39 @@ class JobRunner:
         workers: int = 1,
         poll_interval: float = 0.5,
         instance_id: str | None = None,
+        heartbeat_interval: float = HEARTBEAT_S,
+        stale_after: float = STALE_AFTER_S,
     ) -> None:
         if workers < 0:
             raise InvalidInput(f"workers must be 0 or more, got {workers}", field="workers")
+        if not 0 < heartbeat_interval < stale_after:
+            raise InvalidInput(
+                f"need 0 < heartbeat_interval < stale_after, got {heartbeat_interval} and "
+                f"{stale_after} seconds; a job is stale after several missed heartbeats",
+                field="stale_after",
+            )
         self.platform = platform
         self.workers = workers
         self.poll_interval = poll_interval
         self.instance_id = instance_id or uuid.uuid4().hex
+        self.heartbeat_interval = heartbeat_interval
+        self.stale_after = stale_after
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._running: dict[str, str] = {}  # id → workspace of the jobs executing here
+        self._running_lock = threading.Lock()
 
     # lifecycle
     def start(self) -> list[Job]:
-        """Recover orphaned jobs, then start the workers; returns the recovered jobs."""
+        """Recover stale jobs, then start the keeper and the workers; returns the recovered jobs."""
         orphans = self.recover()
-        for i in range(self.workers):
-            thread = threading.Thread(
-                target=self._loop, name=f"leptonic-job-worker-{i}", daemon=True
-            )
+        threads = [threading.Thread(target=self._keep, name="leptonic-job-keeper", daemon=True)]
+        threads += [
+            threading.Thread(target=self._loop, name=f"leptonic-job-worker-{i}", daemon=True)
+            for i in range(self.workers)
+        ]
+        for thread in threads:
             thread.start()
             self._threads.append(thread)
         return orphans
@@ -369,11 +446,19 @@ class JobRunner:
         self._wake.set()
 
     def recover(self) -> list[Job]:
-        """Fail jobs left running by a server that is gone, and their runs."""
+        """Fail the running jobs whose heartbeat is older than ``stale_after`` seconds,
+        whoever owns them, and their runs; returns those jobs."""
         now = utcnow()
-        orphans = self.platform.metadata.fail_orphaned_jobs(live_owner=self.instance_id, at=now)
+        stale_before = now - timedelta(seconds=self.stale_after)
+        orphans = self.platform.metadata.fail_stale_jobs(stale_before=stale_before, at=now)
         for job in orphans:
-            logger.warning("job %s (run %s) was cut off: marked failed", job.id, job.run_id)
+            logger.warning(
+                "job %s (run %s, owner %s) sent no heartbeat since %s: marked failed",
+                job.id,
+                job.run_id,
+                job.owner,
+                job.heartbeat_at,
+            )
             if job.run_id is None:
                 continue
             try:
@@ -390,7 +475,32 @@ class JobRunner:
                 )
         return orphans
 
+    def beat(self) -> None:
+        """Write a heartbeat on each job this runner is running."""
+        with self._running_lock:
+            running = list(self._running.items())
+        for job_id, workspace in running:
+            beaten = self.platform.metadata.update_job_if(
+                workspace,
+                job_id,
+                when_status=JobStatus.RUNNING,
+                when_owner=self.instance_id,
+                heartbeat_at=utcnow(),
+            )
+            if beaten is None:  # failed by a sweep: the worker stops at its next step
+                logger.warning("job %s is no longer this server's to run; it stops", job_id)
+                with self._running_lock:
+                    self._running.pop(job_id, None)
+
     # work
+    def _keep(self) -> None:
+        while not self._stopping.wait(self.heartbeat_interval):
+            try:
+                self.beat()
+                self.recover()
+            except Exception:  # keep beating through store hiccups
+                logger.exception("job keeper error")
+
     def _loop(self) -> None:
         while not self._stopping.is_set():
             try:
@@ -411,37 +521,68 @@ class JobRunner:
             return None
         return self.execute(job)
 
+    @contextmanager
+    def _tracking(self, job: Job) -> Iterator[None]:
+        """Keep ``job`` among those the keeper beats for while it runs here."""
+        with self._running_lock:
+            self._running[job.id] = job.workspace
+        try:
+            yield
+        finally:
+            with self._running_lock:
+                self._running.pop(job.id, None)
+
     def execute(self, job: Job) -> Job:
-        """Run a claimed job to its end and record the outcome on it."""
-        metadata = self.platform.metadata
+        """Run a job claimed by this runner to its end and record the outcome on it."""
         work = {
             "train": self._train,
             "score": self._score,
             "decide": self._decide,
             "retrain-events": self._retrain_events,
         }.get(job.kind)
-        if work is None:
-            return metadata.update_job(
-                job.workspace,
-                job.id,
-                status=JobStatus.FAILED,
-                error=f"unknown job kind {job.kind!r}",
-                finished_at=utcnow(),
-            )
         state: dict[str, Any] = dict(job.progress)
         state.setdefault("log", [])
-        update = self._updater(job, state)
+        with self._tracking(job):
+            if work is None:
+                error = f"unknown job kind {job.kind!r}"
+                return self._finish(job, state, JobStatus.FAILED, error=error)
+            update = self._updater(job, state)
+            try:
+                self._check_submitter(job)
+                result = work(job, update)
+            except Cancelled as exc:
+                return self._finish(job, state, JobStatus.CANCELLED, error=str(exc))
+            except _ShuttingDown:
+                return self._finish(job, state, JobStatus.FAILED, error=SHUTDOWN_ERROR)
+            except _Lost as exc:
+                logger.warning("job %s stopped: %s", job.id, exc)
+                return self.platform.metadata.get_job(job.workspace, job.id)
+            except Exception as exc:
+                logger.info("job %s failed: %s: %s", job.id, type(exc).__name__, exc)
+                error = f"{type(exc).__name__}: {exc}"
+                return self._finish(job, state, JobStatus.FAILED, error=error)
+            state["done"] = state.get("total", state.get("done", 0))
+            return self._finish(job, state, JobStatus.SUCCEEDED, result=result)
+
+    def _check_submitter(self, job: Job) -> None:
+        """Refuse a job whose submitter lost the role it needs since it was queued."""
+        # Serving a retrain's result changes live traffic: the route asks an admin for it.
+        promotes = job.kind == "retrain-events" and bool(job.payload.get("promote"))
+        needed = Role.ADMIN if promotes else Role.DEVELOPER
+        metadata = self.platform.metadata
         try:
-            result = work(job, update)
-        except Cancelled as exc:
-            return self._finish(job, state, JobStatus.CANCELLED, error=str(exc))
-        except _ShuttingDown:
-            return self._finish(job, state, JobStatus.FAILED, error=SHUTDOWN_ERROR)
-        except Exception as exc:
-            logger.info("job %s failed: %s: %s", job.id, type(exc).__name__, exc)
-            return self._finish(job, state, JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
-        state["done"] = state.get("total", state.get("done", 0))
-        return self._finish(job, state, JobStatus.SUCCEEDED, result=result)
+            if metadata.get_user(job.created_by).is_admin:
+                return
+        except NotFound:
+            pass  # no such user any more: no membership either
+        membership = metadata.get_membership(job.workspace, job.created_by)
+        if membership is None or not membership.role.allows(needed):
+            have = membership.role.value if membership else "no role"
+            raise PermissionDenied(
+                f"{job.created_by!r} no longer has the {needed.value} role in workspace "
+                f"{job.workspace!r} that this {job.kind} job needs (they have {have}); "
+                "a workspace admin can restore it, then submit the job again"
+            )
 
     def _score(self, job: Job, update: Callable[..., None]) -> dict[str, Any]:
         payload = job.payload
@@ -483,15 +624,22 @@ class JobRunner:
         return {"dataset": decided.dataset, "version": decided.version, "created": created}
 
     def _retrain_events(self, job: Job, update: Callable[..., None]) -> dict[str, Any]:
+        from leptonic.serving.recs_retrain import retrain_recommendation
+
         payload = job.payload
         platform = self.platform.as_user(job.created_by)
+        progress, echo = _training_callbacks(job, update)
         update(message="started")
-        done = platform.endpoints.retrain_from_events(
+        done = retrain_recommendation(
+            platform,
             job.workspace,
             payload["endpoint"],
             min_new_events=payload["min_new_events"],
             promote=payload["promote"],
             reason=payload["reason"],
+            progress=progress,
+            echo=echo,
+            run_id=job.run_id,
         )
         mv = done.outcome.model_version if done.outcome is not None else None
         if done.outcome is None:
@@ -510,17 +658,7 @@ class JobRunner:
     def _train(self, job: Job, update: Callable[..., None]) -> dict[str, Any]:
         payload = job.payload
         platform = self.platform.as_user(job.created_by)
-
-        def progress(done: int, total: int) -> None:
-            update(done=done, total=total, message=f"trial {done} of {total}")
-
-        def echo(line: str) -> None:
-            # Called from the run's error handler too: it must never raise.
-            try:
-                update(line=line, check=False)
-            except Exception:
-                logger.exception("could not record a log line of job %s", job.id)
-
+        progress, echo = _training_callbacks(job, update)
         update(message="started")
         outcome = platform.train(
             job.workspace,
@@ -540,17 +678,34 @@ class JobRunner:
         }
 
     def _updater(self, job: Job, state: dict[str, Any]) -> Callable[..., None]:
+        """Record progress (and a heartbeat) on the job while it is still running here.
+
+        With ``check``, stop the work when the server shuts down, when the job
+        was cancelled, or when it is no longer this runner's (a sweep failed it).
+        """
         metadata = self.platform.metadata
+        what = f"run {job.run_id}" if job.run_id else f"{job.kind} job {job.id}"
 
         def update(line: str | None = None, *, check: bool = True, **changes: Any) -> None:
             if check and self._stopping.is_set():
                 raise _ShuttingDown("the server is shutting down")
-            if check and metadata.get_job(job.workspace, job.id).cancel_requested:
-                raise Cancelled(f"run {job.run_id} was cancelled on request")
             state.update(changes)
             if line is not None:
                 state["log"] = [*state["log"], line][-LOG_TAIL:]
-            metadata.update_job(job.workspace, job.id, progress=dict(state), heartbeat_at=utcnow())
+            current = metadata.update_job_if(
+                job.workspace,
+                job.id,
+                when_status=JobStatus.RUNNING,
+                when_owner=self.instance_id,
+                progress=dict(state),
+                heartbeat_at=utcnow(),
+            )
+            if not check:
+                return
+            if current is None:
+                raise _Lost(f"{what} is no longer running on this server (a sweep failed it)")
+            if current.cancel_requested:
+                raise Cancelled(f"{what} was cancelled on request")
 
         return update
 
@@ -563,14 +718,47 @@ class JobRunner:
         error: str | None = None,
         result: dict[str, Any] | None = None,
     ) -> Job:
+        """Record the job's end, unless it is no longer running here (then log and keep it)."""
         state["message"] = status.value
-        return self.platform.metadata.update_job(
+        now = utcnow()
+        finished = self.platform.metadata.update_job_if(
             job.workspace,
             job.id,
+            when_status=JobStatus.RUNNING,
+            when_owner=self.instance_id,
             status=status,
             error=error,
             result=result or {},
             progress=dict(state),
-            finished_at=utcnow(),
-            heartbeat_at=utcnow(),
+            finished_at=now,
+            heartbeat_at=now,
         )
+        if finished is not None:
+            return finished
+        current = self.platform.metadata.get_job(job.workspace, job.id)
+        logger.warning(
+            "job %s ended %s here, but it was %s meanwhile (%s); left as it is",
+            job.id,
+            status.value,
+            current.status.value,
+            current.error or "no error",
+        )
+        return current
+
+
+def _training_callbacks(
+    job: Job, update: Callable[..., None]
+) -> tuple[Callable[[int, int], None], Callable[[str], None]]:
+    """The ``progress`` and ``echo`` a training run of ``job`` reports through."""
+
+    def progress(done: int, total: int) -> None:
+        update(done=done, total=total, message=f"trial {done} of {total}")
+
+    def echo(line: str) -> None:
+        # Called from the run's error handler too: it must never raise.
+        try:
+            update(line=line, check=False)
+        except Exception:
+            logger.exception("could not record a log line of job %s", job.id)
+
+    return progress, echo

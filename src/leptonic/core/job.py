@@ -28,8 +28,9 @@ class JobStatus(StrEnum):
 class Job:
     """A unit of background work.
 
-    ``owner`` is the id of the server process that runs it; a job left
-    ``running`` by an owner that is gone is failed at the next start.
+    ``owner`` is the id of the server process that runs it, which writes
+    ``heartbeat_at`` regularly; a ``running`` job whose heartbeat has gone
+    stale (its server died) is failed by any server's next sweep.
     ``payload`` holds the request (e.g. a training spec and dataset);
     ``progress`` is ``{"done": int, "total": int, "message": str}``.
     """

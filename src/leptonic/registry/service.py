@@ -169,7 +169,9 @@ class ModelRegistry:
 
     def load_any(self, workspace: str, model: str, version: int) -> AnyPredictor:
         """The predictor of one version, of any task; loaded and verified once, then kept
-        in memory (a recommender's online updates therefore reach every caller)."""
+        in memory and shared by every caller of this registry. Serving does not use this
+        copy for recommenders: each endpoint loads its own (``load_recommender_version``),
+        so its online updates stay with that endpoint and never reach this cache."""
         mv = self.metadata.get_model_version(workspace, model, version)
         cache_key = (mv.artifact_key, mv.artifact_digest)
         with self._lock:

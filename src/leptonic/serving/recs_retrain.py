@@ -20,6 +20,7 @@ it does nothing.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -153,6 +154,9 @@ def retrain_recommendation(
     promote: bool = True,
     reason: str = "retrain",
     settle_s: float = SETTLE_S,
+    progress: Callable[[int, int], None] | None = None,
+    echo: Callable[[str], None] | None = None,
+    run_id: str | None = None,
 ) -> RecsRetrain:
     """Retrain a recommendation endpoint's primary version on its data plus its new events.
 
@@ -161,6 +165,10 @@ def retrain_recommendation(
     background, so the newest ones may not be there yet, and an event that
     arrived before the recorded cutoff but was stored after it would be in no
     model and never replayed.
+
+    ``progress``, ``echo`` and ``run_id`` go to :meth:`Platform.train`, as a
+    background job passes them: the run gets that id, reports each trial, and
+    stops (ends cancelled or failed) when ``progress`` raises.
 
     Raises
     ------
@@ -233,7 +241,16 @@ def retrain_recommendation(
                 "base": str(ObjectRef(workspace, "dataset", base.dataset, base.version)),
             },
         )
-    outcome = platform.train(workspace, dv.dataset, spec, version=dv.version, model_name=mv.model)
+    outcome = platform.train(
+        workspace,
+        dv.dataset,
+        spec,
+        version=dv.version,
+        model_name=mv.model,
+        progress=progress,
+        echo=echo,
+        run_id=run_id,
+    )
     new = outcome.model_version
     platform.audit(
         "endpoint.retrain",

@@ -29,7 +29,7 @@ __all__ = ["ADMIN_STAGES", "router"]
 
 router = APIRouter(tags=["models"])
 
-#: Stages only workspace admins may move a version to.
+#: Stages only workspace admins may move a version to, or out of.
 ADMIN_STAGES = frozenset({Stage.PRODUCTION, Stage.ARCHIVED})
 
 VersionPath = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
@@ -78,9 +78,14 @@ def model_history(scope: Viewer, name: str, limit: Limit = 50, offset: Offset = 
     "/workspaces/{ws}/models/{name}/versions/{version}/stage", response_model=ModelVersionOut
 )
 def set_stage(scope: Developer, name: str, version: VersionPath, body: StageIn) -> object:
-    """Promote or demote a version; production and archived need the admin role."""
+    """Promote or demote a version; moving it to or out of production or archived needs
+    the admin role."""
     if body.stage in ADMIN_STAGES:
         scope.require(Role.ADMIN)
+    elif not scope.allows(Role.ADMIN):
+        current = scope.platform.model_version(scope.workspace, name, version).stage
+        if current in ADMIN_STAGES:
+            scope.require(Role.ADMIN)
     mv = scope.platform.promote(scope.workspace, name, version, body.stage, reason=body.reason)
     return ModelVersionOut.model_validate(mv)
 

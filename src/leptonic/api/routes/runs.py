@@ -68,8 +68,8 @@ def get_run(scope: Viewer, run_id: str) -> object:
             job = jobs.job_for_run(scope.platform, scope.workspace, run_id)
         except NotFound:
             job = None
-        if job is None or job.run_id is None or job.status.finished:
-            raise
+        if job is None or job.run_id is None or job.status.finished or job.kind != "train":
+            raise  # a retrain's run is known once it starts training
         if job.status is JobStatus.RUNNING:  # recorded meanwhile, or about to be
             try:
                 return RunOut.model_validate(scope.platform.get_run(scope.workspace, job.run_id))
@@ -138,3 +138,14 @@ def list_jobs(
 @router.get("/workspaces/{ws}/jobs/{job_id}", response_model=JobOut)
 def get_job(scope: Viewer, job_id: str) -> object:
     return JobOut.model_validate(jobs.get_job(scope.platform, scope.workspace, job_id))
+
+
+@router.post(
+    "/workspaces/{ws}/jobs/{job_id}/cancel",
+    response_model=JobOut,
+    status_code=status.HTTP_202_ACCEPTED,
+)
+def cancel_job(scope: Developer, job_id: str) -> object:
+    """Ask a job of any kind (training, scoring, batch decisions, retrain) to stop; it
+    ends ``cancelled`` at its next step, or never starts if still queued."""
+    return JobOut.model_validate(jobs.cancel_job(scope.platform, scope.workspace, job_id))

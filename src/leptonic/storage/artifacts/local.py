@@ -27,6 +27,15 @@ from leptonic.storage.artifacts.base import (
 __all__ = ["LocalArtifactStore"]
 
 
+def _missing(key: str) -> NotFound:
+    # Name the key, never the server's folder: callers of the API read this.
+    return NotFound(
+        f"artifact {key} not found in the local artifact store; it was deleted or never "
+        "stored here (check LEPTONIC_ARTIFACTS)",
+        field="key",
+    )
+
+
 class LocalArtifactStore(ArtifactStore):
     """Content-addressed files under ``root``."""
 
@@ -79,7 +88,7 @@ class LocalArtifactStore(ArtifactStore):
         try:
             return open(path, "rb")
         except FileNotFoundError:
-            raise NotFound(f"artifact {key} not found in {self.uri}", field="key") from None
+            raise _missing(key) from None
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
@@ -88,7 +97,7 @@ class LocalArtifactStore(ArtifactStore):
         try:
             return self._path(key).stat().st_size
         except FileNotFoundError:
-            raise NotFound(f"artifact {key} not found in {self.uri}", field="key") from None
+            raise _missing(key) from None
 
     def delete(self, key: str) -> None:
         path = self._path(key)
@@ -104,5 +113,5 @@ class LocalArtifactStore(ArtifactStore):
     def local_path(self, key: str) -> Path:
         path = self._path(key)
         if not path.is_file():
-            raise NotFound(f"artifact {key} not found in {self.uri}", field="key")
+            raise _missing(key)
         return path

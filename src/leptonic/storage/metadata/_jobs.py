@@ -7,11 +7,14 @@ semantics are those of :class:`~leptonic.storage.metadata.base.MetadataStore`.
 ``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL, so that concurrent
 workers pass over a job another one is taking instead of waiting for it; on
 SQLite the write transaction (``BEGIN IMMEDIATE``) already holds the database
-lock, and SQLAlchemy leaves the ``FOR UPDATE`` out.
+lock, and SQLAlchemy leaves the ``FOR UPDATE`` out. The same locks make
+:meth:`JobsMixin.update_job_if` (check, then change) and
+:meth:`JobsMixin.fail_stale_jobs` atomic with respect to each other.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -33,6 +36,7 @@ from leptonic.storage.metadata.base import (
     ORPHANED_JOB_ERROR,
     check_job_changes,
     check_job_status,
+    check_job_statuses,
     check_page,
 )
 
@@ -105,17 +109,31 @@ class JobsMixin(SQLStoreBase):
 
     def update_job(self, workspace: str, job_id: str, **changes: Any) -> Job:
         check_job_changes(changes)
-        values = {name: job_column(name, value) for name, value in changes.items()}
+        values = _values(changes)
         with self._write() as conn:
             require_workspace(conn, workspace)
             _require_job(conn, workspace, job_id)
-            if values:
-                conn.execute(
-                    sa.update(_j)
-                    .where(_j.c.workspace == workspace, _j.c.id == job_id)
-                    .values(**values)
-                )
-            return to_job(_require_job(conn, workspace, job_id))
+            return _change(conn, workspace, job_id, values)
+
+    def update_job_if(
+        self,
+        workspace: str,
+        job_id: str,
+        *,
+        when_status: JobStatus | Iterable[JobStatus],
+        when_owner: str | None = None,
+        **changes: Any,
+    ) -> Job | None:
+        check_job_changes(changes)
+        statuses = {s.value for s in check_job_statuses(when_status)}
+        values = _values(changes)
+        with self._write() as conn:
+            require_workspace(conn, workspace)
+            # The row lock (PostgreSQL) or the write lock (SQLite) holds until the change.
+            row = _require_job(conn, workspace, job_id, lock=True)
+            if row.status not in statuses or when_owner not in (None, row.owner):
+                return None
+            return _change(conn, workspace, job_id, values)
 
     def claim_next_job(self, owner: str, at: datetime) -> Job | None:
         next_queued = (
@@ -141,18 +159,18 @@ class JobsMixin(SQLStoreBase):
                 return to_job(_require_job(conn, row.workspace, row.id))
         return None
 
-    def fail_orphaned_jobs(self, live_owner: str, at: datetime) -> list[Job]:
-        orphaned = (
+    def fail_stale_jobs(self, stale_before: datetime, at: datetime) -> list[Job]:
+        stale = (
             sa.select(_j.c.id)
             .where(
                 _j.c.status == JobStatus.RUNNING.value,
-                sa.or_(_j.c.owner.is_(None), _j.c.owner != live_owner),
+                sa.or_(_j.c.heartbeat_at.is_(None), _j.c.heartbeat_at < stale_before),
             )
             .order_by(*_OLDEST_FIRST)
             .with_for_update()
         )
         with self._write() as conn:
-            ids = list(conn.execute(orphaned).scalars())
+            ids = list(conn.execute(stale).scalars())
             if not ids:
                 return []
             conn.execute(
@@ -164,11 +182,28 @@ class JobsMixin(SQLStoreBase):
             return [to_job(r) for r in rows]
 
 
-def _require_job(conn: sa.Connection, workspace: str, job_id: str) -> Row[Any]:
-    row = conn.execute(sa.select(_j).where(_j.c.workspace == workspace, _j.c.id == job_id)).first()
+def _require_job(
+    conn: sa.Connection, workspace: str, job_id: str, *, lock: bool = False
+) -> Row[Any]:
+    query = sa.select(_j).where(_j.c.workspace == workspace, _j.c.id == job_id)
+    row = conn.execute(query.with_for_update() if lock else query).first()
     if row is None:
         raise job_not_found(workspace, job_id)
     return row
+
+
+def _values(changes: dict[str, Any]) -> dict[str, Any]:
+    """The column values of checked job ``changes``."""
+    return {name: job_column(name, value) for name, value in changes.items()}
+
+
+def _change(conn: sa.Connection, workspace: str, job_id: str, values: dict[str, Any]) -> Job:
+    """Write ``values`` to the (existing) job; return its new record."""
+    if values:
+        conn.execute(
+            sa.update(_j).where(_j.c.workspace == workspace, _j.c.id == job_id).values(**values)
+        )
+    return to_job(_require_job(conn, workspace, job_id))
 
 
 def _set(conn: sa.Connection, job_id: str, **values: Any) -> None:

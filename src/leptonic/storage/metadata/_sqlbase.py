@@ -3,11 +3,14 @@
 :class:`SQLStoreBase` holds the engine and opens transactions; the parts of
 :class:`~leptonic.storage.metadata.sql.SQLMetadataStore` (``_access``,
 ``_jobs`` and ``sql`` itself) build on it. Driver errors become
-:class:`~leptonic.errors.StoreError` here, once.
+:class:`~leptonic.errors.StoreError` here, once: the database's address and
+the driver's message go to the log, not into the error, which any API caller
+may read.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -20,6 +23,11 @@ from leptonic.storage.metadata import _tables as t
 from leptonic.storage.metadata._engine import display_uri, driver_message, writer
 
 __all__ = ["SQLStoreBase", "insert_row", "require_workspace", "row_exists"]
+
+logger = logging.getLogger("leptonic.store")
+
+#: Dialect name → the backend's name in messages.
+_BACKENDS = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 
 
 class SQLStoreBase:
@@ -54,10 +62,18 @@ class SQLStoreBase:
         try:
             yield
         except sa.exc.DBAPIError as exc:
+            logger.error(
+                "the metadata store %s failed: %s: %s",
+                display_uri(self.uri),
+                type(exc.orig).__name__,
+                driver_message(exc),
+            )
+            backend = _BACKENDS.get(self.engine.dialect.name, self.engine.dialect.name)
             raise StoreError(
-                f"the metadata store {display_uri(self.uri)} failed: {driver_message(exc)}. "
-                "Check LEPTONIC_DB and that the database is reachable; if the schema is "
-                "out of date, run `leptonic db upgrade`."
+                f"the {backend} metadata store failed; try again. If it keeps failing, an "
+                "operator should check the server log for the database's error, that "
+                "LEPTONIC_DB names a reachable database, and run `leptonic db upgrade` if "
+                "its schema is out of date."
             ) from exc
 
 

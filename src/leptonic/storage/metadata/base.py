@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
@@ -38,6 +38,7 @@ __all__ = [
     "MetadataStore",
     "check_job_changes",
     "check_job_status",
+    "check_job_statuses",
     "check_page",
     "check_role",
     "check_run_status",
@@ -68,8 +69,11 @@ JOB_MUTABLE_FIELDS = frozenset(
     }
 )
 
-#: Error recorded on jobs cut off by a server crash.
-ORPHANED_JOB_ERROR = "interrupted: the server stopped while this job ran; start it again"
+#: Error recorded on running jobs whose heartbeat stopped (their server crashed or hung).
+ORPHANED_JOB_ERROR = (
+    "interrupted: the server running this job stopped sending heartbeats (it stopped, hung "
+    "or lost the database); start it again"
+)
 
 
 def json_value(value: Any, field: str) -> Any:
@@ -154,6 +158,20 @@ def check_job_status(status: str) -> JobStatus:
             f"unknown job status {status!r}; statuses are: {', '.join(s.value for s in JobStatus)}",
             field="status",
         ) from None
+
+
+def check_job_statuses(statuses: str | Iterable[str]) -> frozenset[JobStatus]:
+    """The statuses of an ``update_job_if`` condition (one or several), or :class:`InvalidInput`."""
+    given = (statuses,) if isinstance(statuses, str) else tuple(statuses)
+    if not given:
+        raise InvalidInput(
+            "when_status must name at least one job status, e.g. (JobStatus.RUNNING,)",
+            field="when_status",
+        )
+    try:
+        return frozenset(check_job_status(s) for s in given)
+    except InvalidInput as exc:
+        raise InvalidInput(exc.message, field="when_status") from None
 
 
 def check_role(role: str) -> Role:
@@ -519,6 +537,26 @@ class MetadataStore(EndpointStore, EventStore):
         """
 
     @abc.abstractmethod
+    def update_job_if(
+        self,
+        workspace: str,
+        job_id: str,
+        *,
+        when_status: JobStatus | Iterable[JobStatus],
+        when_owner: str | None = None,
+        **changes: Any,
+    ) -> Job | None:
+        """:meth:`update_job`, but only while the job is in one of the ``when_status``
+        statuses and, when ``when_owner`` is given, owned by ``when_owner``.
+
+        The check and the change are one atomic step, so two callers racing
+        (a worker finishing a job, a sweep failing it, a cancel) never both
+        win. Returns the new record, or None when the job is in another state
+        (nothing changes). An unknown job is :class:`NotFound`; bad changes,
+        or no or unknown ``when_status``, are :class:`InvalidInput`.
+        """
+
+    @abc.abstractmethod
     def claim_next_job(self, owner: str, at: datetime) -> Job | None:
         """Atomically take the oldest queued job of any workspace.
 
@@ -530,14 +568,16 @@ class MetadataStore(EndpointStore, EventStore):
         """
 
     @abc.abstractmethod
-    def fail_orphaned_jobs(self, live_owner: str, at: datetime) -> list[Job]:
-        """Fail every ``running`` job whose owner is not ``live_owner``.
+    def fail_stale_jobs(self, stale_before: datetime, at: datetime) -> list[Job]:
+        """Fail every ``running`` job whose ``heartbeat_at`` is before ``stale_before``.
 
-        Called when a server starts: those jobs were cut off by a crash. Each
-        becomes ``failed`` with ``finished_at=at`` and an error saying the
-        server stopped while it ran (:data:`ORPHANED_JOB_ERROR`). A job with no
-        owner counts as orphaned; queued and finished jobs are left alone.
-        Returns the updated jobs, oldest first.
+        Its server stopped beating for it: it crashed, hung, lost the database,
+        or could not record the job's end. Whoever owns it, each such job
+        becomes ``failed`` with ``finished_at=at`` and
+        :data:`ORPHANED_JOB_ERROR`; a running job without a heartbeat counts as
+        stale. Queued and finished jobs are left alone. Atomic with
+        :meth:`update_job_if`: a job finished meanwhile is not failed. Returns
+        the updated jobs, oldest first.
         """
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import itertools
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, Literal
@@ -38,6 +38,7 @@ from leptonic.storage.metadata.base import (
     check_create,
     check_job_changes,
     check_job_status,
+    check_job_statuses,
     check_page,
     check_role,
     check_run_changes,
@@ -567,11 +568,30 @@ class MemoryMetadataStore(MemoryEndpointsMixin, MemoryEventsMixin, MetadataStore
     def update_job(self, workspace: str, job_id: str, **changes: Any) -> Job:
         check_job_changes(changes)
         with self._lock:
-            updated = _checked(
-                replace(self._job(workspace, job_id), **changes), "progress", "result"
-            )
-            self._jobs[job_id] = updated
-            return copy.deepcopy(updated)
+            return self._change_job(self._job(workspace, job_id), changes)
+
+    def update_job_if(
+        self,
+        workspace: str,
+        job_id: str,
+        *,
+        when_status: JobStatus | Iterable[JobStatus],
+        when_owner: str | None = None,
+        **changes: Any,
+    ) -> Job | None:
+        check_job_changes(changes)
+        statuses = check_job_statuses(when_status)
+        with self._lock:
+            job = self._job(workspace, job_id)
+            if job.status not in statuses or when_owner not in (None, job.owner):
+                return None
+            return self._change_job(job, changes)
+
+    def _change_job(self, job: Job, changes: dict[str, Any]) -> Job:
+        """Store ``job`` with ``changes`` (checked, lock held); return a copy."""
+        updated = _checked(replace(job, **changes), "progress", "result")
+        self._jobs[job.id] = updated
+        return copy.deepcopy(updated)
 
     def claim_next_job(self, owner: str, at: datetime) -> Job | None:
         with self._lock:
@@ -587,15 +607,16 @@ class MemoryMetadataStore(MemoryEndpointsMixin, MemoryEventsMixin, MetadataStore
                 return copy.deepcopy(claimed)
             return None
 
-    def fail_orphaned_jobs(self, live_owner: str, at: datetime) -> list[Job]:
+    def fail_stale_jobs(self, stale_before: datetime, at: datetime) -> list[Job]:
         with self._lock:
-            orphaned = [
+            stale = [
                 j
                 for j in self._jobs.values()
-                if j.status == JobStatus.RUNNING and (j.owner is None or j.owner != live_owner)
+                if j.status == JobStatus.RUNNING
+                and (j.heartbeat_at is None or j.heartbeat_at < stale_before)
             ]
             failed = []
-            for job in sorted(orphaned, key=lambda j: (j.created_at, j.id)):
+            for job in sorted(stale, key=lambda j: (j.created_at, j.id)):
                 updated = replace(
                     job, status=JobStatus.FAILED, error=ORPHANED_JOB_ERROR, finished_at=at
                 )
