@@ -491,6 +491,12 @@ class Client:
     def get_job(self, workspace: str, job_id: str) -> Job:
         return _record(Job, self._json("GET", f"/workspaces/{_q(workspace)}/jobs/{_q(job_id)}"))
 
+    def cancel_job(self, workspace: str, job_id: str) -> Job:
+        """Ask a job of any kind (training, scoring, batch decisions, retrain) to stop."""
+        return _record(
+            Job, self._json("POST", f"/workspaces/{_q(workspace)}/jobs/{_q(job_id)}/cancel")
+        )
+
     def wait_for_job(
         self, workspace: str, job_id: str, *, poll: float = 1.0, timeout: float | None = None
     ) -> Job:

@@ -138,7 +138,8 @@ def test_a_retrain_job_can_be_cancelled_while_it_trains(
 
         def cancel_once_started(run: Any) -> Any:
             created = create_run(run)  # the retrain's run starts, then a cancel comes in
-            sam.cancel_run("shop", run.id)
+            asked = sam.cancel_job("shop", job.id)  # (by the job's id; by its run's too)
+            assert asked.id == job.id and asked.cancel_requested
             return created
 
         monkeypatch.setattr(store, "create_run", cancel_once_started)
