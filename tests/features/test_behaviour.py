@@ -46,6 +46,27 @@ def test_values_and_record_path_agree() -> None:
         np.testing.assert_allclose(got, want, equal_nan=True)
 
 
+def test_stems_differing_by_underscores_get_distinct_names() -> None:
+    # pay1..3 and pay_1..3 both gave pay__mean ...; transform kept one of them
+    df = pd.DataFrame({**{f"pay{i}": [float(i)] * 2 for i in (1, 2, 3)}, "PAY_1": [1.0, 2.0]})
+    df = df.assign(**{f"pay_{i}": [10.0 * i] * 2 for i in (1, 2, 3)}, PAY_2=3.0, PAY_3=4.0)
+    agg = SequenceAggregates().fit(list(df.columns))
+    assert set(agg.families_) == {"pay", "pay_", "PAY_"}
+    names = agg.feature_names_out_
+    assert len(names) == len(set(names)) == 3 * 6
+    assert {"pay__mean", "pay___mean", "PAY__mean"} <= set(names)
+    out = agg.transform(df)
+    assert out.columns.is_unique
+    assert out.loc[0, "pay__mean"] == 2.0 and out.loc[0, "pay___mean"] == 20.0
+    rec = agg.transform_record(df.iloc[0].to_dict())
+    assert rec["pay__mean"] == 2.0 and rec["pay___mean"] == 20.0
+    loaded = SequenceAggregates.from_dict(json.loads(json.dumps(agg.to_dict())))
+    assert loaded.feature_names_out_ == names
+    assert loaded.transform_record(df.iloc[1].to_dict()) == agg.transform_record(
+        df.iloc[1].to_dict()
+    )
+
+
 def test_missing_and_text_values_in_a_record() -> None:
     agg = SequenceAggregates().fit(["m1", "m2", "m3"])
     rec = agg.transform_record({"m1": "3", "m2": None, "m3": "n/a"})

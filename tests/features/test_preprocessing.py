@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leptonic.errors import InvalidInput, NotFitted, SchemaError, TargetError
+from leptonic.errors import DataError, InvalidInput, NotFitted, SchemaError, TargetError
 from leptonic.features import PCAProjection, TabularPreprocessor, WoEBinner
 
 NUMERIC = ["income", "debt", "age", "tenure"]
@@ -99,6 +99,15 @@ def _random_records(frame: pd.DataFrame, n: int, seed: int) -> list[dict[str, An
                 record[name] = value
         records.append(record)
     return records
+
+
+def _refused(pre: TabularPreprocessor, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Take out of ``records`` those that ``pre`` refuses: infinite numbers without clip."""
+    if pre.encoding != "onehot" or pre.clip is not None:
+        return []
+    refused = [r for r in records if any(r.get(c) in (math.inf, -math.inf) for c in NUMERIC)]
+    records[:] = [r for r in records if r not in refused]
+    return refused
 
 
 def _as_row(record: dict[str, Any]) -> pd.DataFrame:
@@ -253,6 +262,55 @@ def test_statistics_come_from_the_training_data_only() -> None:
     assert refit.numeric_stats_["x"] != stats
 
 
+def test_default_clip_keeps_a_rare_flag() -> None:
+    # 4 ones in 1000 rows: both clip quantiles are 0, which used to clip every 1 to 0
+    flag = np.zeros(1000)
+    flag[[10, 200, 500, 900]] = 1.0
+    train = pd.DataFrame({"flag": flag, "x": np.arange(1000.0)})
+    pre = TabularPreprocessor(["flag", "x"], [], scale=False).fit(train)
+    stats = pre.numeric_stats_["flag"]
+    assert (stats["clip_low"], stats["clip_high"]) == (0.0, 1.0)
+    out = pre.transform(train)
+    np.testing.assert_array_equal(out[:, 0], flag)
+    assert pre.transform_record({"flag": 1, "x": 5.0})[0] == 1.0
+    assert pre.transform_record({"flag": 7, "x": 5.0})[0] == 1.0  # the training maximum
+    assert out[:, 1].max() < 999.0  # other columns are still clipped
+
+
+def test_infinite_values_are_clipped_or_refused() -> None:
+    train = pd.DataFrame({"x": np.arange(100.0), "y": np.arange(100.0)})
+    clipped = TabularPreprocessor(["x", "y"], [], scale=False).fit(train)
+    assert clipped.transform_record({"x": math.inf, "y": -math.inf}).tolist() == [
+        clipped.numeric_stats_["x"]["clip_high"],
+        clipped.numeric_stats_["y"]["clip_low"],
+    ]
+    pre = TabularPreprocessor(["x", "y"], [], clip=None).fit(train)
+    bad = pd.DataFrame({"x": [1.0, 2.0], "y": [np.nan, -np.inf]})
+    for call in (lambda: pre.transform(bad), lambda: pre.transform_record({"y": "-inf"})):
+        with pytest.raises(DataError, match=r"'y'.*infinite.*clip") as info:
+            call()
+        assert info.value.field == "y"
+    keep_nan = TabularPreprocessor(["x"], [], clip=None, impute=None).fit(train)
+    assert math.isnan(keep_nan.transform_record({"x": math.nan})[0])  # NaN is still missing
+    with pytest.raises(DataError, match="'x'"):
+        TabularPreprocessor(["x"], [], clip=None, projection="pca").fit(
+            pd.DataFrame({"x": [1.0, 2.0, math.inf]})
+        )
+
+
+@pytest.mark.parametrize("encoding", ["onehot", "woe"])
+@pytest.mark.parametrize("value", ["__missing__", "__other__"])
+def test_categories_named_like_internal_labels_are_refused(encoding: str, value: str) -> None:
+    frame = pd.DataFrame({"c": ["a", "b", value, None] * 25})
+    y = np.array([0, 1] * 50)
+    pre = TabularPreprocessor([], ["c"], encoding=encoding)  # type: ignore[arg-type]
+    with pytest.raises(DataError, match=f"'c'.*{value}.*rename") as info:
+        pre.fit(frame, y)
+    assert info.value.field == "c"
+    ordinal = TabularPreprocessor([], ["c"], encoding="ordinal").fit(frame)
+    assert ordinal.categories_["c"] == sorted(["a", "b", value])  # codes only: no clash
+
+
 def test_missing_indicators_only_for_columns_missing_in_training() -> None:
     pre, _, _ = _fit({})
     assert "income__missing" in pre.feature_names_out_
@@ -341,6 +399,11 @@ def test_lda_projection() -> None:
 def test_transform_record_equals_transform_on_random_records(config: dict[str, Any]) -> None:
     pre, frame, _ = _fit(config)
     records = _random_records(frame, 150, seed=len(repr(config)))
+    for record in _refused(pre, records):
+        with pytest.raises(DataError):
+            pre.transform_record(record)
+        with pytest.raises(DataError):
+            pre.transform(_as_row(record))
     batch = pre.transform(pd.DataFrame([_as_row(r).iloc[0].to_dict() for r in records]))
     for i, record in enumerate(records):
         fast = pre.transform_record(record)
@@ -387,7 +450,11 @@ def test_json_round_trip_transforms_identically(config: dict[str, Any]) -> None:
     assert loaded.feature_names_out_ == pre.feature_names_out_
     assert loaded.categorical_indices_ == pre.categorical_indices_
     np.testing.assert_array_equal(loaded.transform(frame), pre.transform(frame))
-    for record in _random_records(frame, 40, seed=5):
+    records = _random_records(frame, 40, seed=5)
+    for record in _refused(pre, records):
+        with pytest.raises(DataError):
+            loaded.transform_record(record)
+    for record in records:
         np.testing.assert_array_equal(loaded.transform_record(record), pre.transform_record(record))
 
 

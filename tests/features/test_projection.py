@@ -101,8 +101,10 @@ def test_pca_rejects_bad_input() -> None:
     with pytest.raises(InvalidInput) as info:
         PCAProjection(n_components=10).fit(np.ones((5, 3)))
     assert info.value.field == "n_components"
-    with pytest.raises(InvalidInput):
+    with pytest.raises(InvalidInput, match=r"NaN.*impute"):
         PCAProjection().fit(np.array([[1.0, np.nan], [2.0, 3.0]]))
+    with pytest.raises(InvalidInput, match=r"infinite.*clip"):
+        PCAProjection().fit(np.array([[1.0, np.inf], [2.0, 3.0]]))
     with pytest.raises(InvalidInput):
         PCAProjection(n_components=0).fit(np.ones((5, 3)))
     pca = PCAProjection(n_components=1).fit(_correlated())

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leptonic.errors import InvalidInput, NotFitted, SchemaError, TargetError
+from leptonic.errors import DataError, InvalidInput, NotFitted, SchemaError, TargetError
 from leptonic.features import WoEBinner
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
@@ -171,6 +171,41 @@ def test_higher_woe_means_lower_event_rate() -> None:
         assert woes == sorted(woes, reverse=True)
 
 
+def _assert_woe_falls_as_rate_rises(bins: list[dict[str, object]]) -> None:
+    values = [b for b in bins if b["label"] != "__missing__"]
+    rates = [float(b["event_rate"]) for b in values]  # type: ignore[arg-type]
+    woes = [float(b["woe"]) for b in values]  # type: ignore[arg-type]
+    order = sorted(range(len(values)), key=lambda i: (rates[i], -woes[i]))
+    assert order in (list(range(len(values))), list(range(len(values)))[::-1]), rates
+    assert [woes[i] for i in order] == sorted(woes, reverse=True), (rates, woes)
+
+
+def test_monotonic_bins_give_monotonic_woe_with_rare_events() -> None:
+    # event rates 0 < 0.22% < 2%; smoothing towards 50% used to make the
+    # zero-event bin look riskier than the middle one (WoE -0.79 against +0.48)
+    x = np.array([0.0] * 50 + [1.0] * 900 + [2.0] * 50)
+    y = np.zeros(1000, dtype=int)
+    y[[50, 51, 950]] = 1
+    binner = WoEBinner(max_bins=20).fit(pd.DataFrame({"x": x}), y)
+    bins = binner.bins_["x"]
+    assert [b["events"] for b in bins] == [0, 2, 1]
+    _assert_woe_falls_as_rate_rises(bins)
+    assert bins[0]["woe"] > 0  # no events: safer than the population, never riskier
+
+
+def test_monotonic_merge_checks_the_smoothed_rate() -> None:
+    # raw rates 0 < 0.1% < 80% rise, but the 100-row bin without events, smoothed
+    # towards the overall 25%, would be riskier than the 1000-row bin with one
+    x = np.array([0.0] * 100 + [1.0] * 1000 + [2.0] * 500)
+    y = np.zeros(1600, dtype=int)
+    y[100] = 1
+    y[1100:1500] = 1
+    binner = WoEBinner(max_bins=20).fit(pd.DataFrame({"x": x}), y)
+    bins = binner.bins_["x"]
+    assert [b["count"] for b in bins] == [1100, 500]
+    _assert_woe_falls_as_rate_rises(bins)
+
+
 def test_unseen_category_and_unseen_missing_get_neutral_woe() -> None:
     frame = pd.DataFrame({"c": ["a", "b"] * 10, "x": np.arange(20.0)})
     y = np.array([0, 1] * 10)
@@ -204,6 +239,16 @@ def test_rare_categories_grouped_into_other() -> None:
     assert bins[-1]["count"] == 5
     assert binner.transform_value("c", "d") == bins[-1]["woe"]
     assert binner.transform_value("c", "e") == 0.0
+
+
+@pytest.mark.parametrize("value", ["__missing__", "__other__"])
+def test_categories_named_like_bin_labels_are_refused(value: str) -> None:
+    # a real "__missing__" used to be taken for the missing bin, a real
+    # "__other__" gave two bins labelled "__other__"
+    cats = ["a"] * 50 + ["b"] * 40 + [value] * 8 + ["c", None]
+    with pytest.raises(DataError, match=f"'c'.*{value}.*rename") as info:
+        WoEBinner().fit(pd.Series(cats, name="c"), [0, 1] * 50)
+    assert info.value.field == "c"
 
 
 def test_constant_column_gives_one_bin_and_zero_iv() -> None:

@@ -1,15 +1,19 @@
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pytest
 
-from leptonic.errors import SchemaError, TargetError
+from leptonic.errors import DataError, InvalidInput, SchemaError, TargetError
 from leptonic.evaluation.metrics import roc_auc
 from leptonic.storage.artifacts.memory import MemoryArtifactStore
-from leptonic.tasks._data import load_training_data, select_features
+from leptonic.tasks._data import TrainingData, load_training_data, select_features
+from leptonic.tasks.candidates import LightGBMCandidate
 from leptonic.tasks.spec import TrainSpec
-from leptonic.tasks.tabular import make_split, train_tabular
+from leptonic.tasks.tabular import _Search, make_split, train_tabular
 from support import make_version, multiclass_table, regression_table
 
 FAST = {"trials": 4, "timeout_s": 20.0, "candidates": ("logistic", "lightgbm")}
@@ -196,3 +200,73 @@ def test_ensemble_predictor_blends_members(applicant_version, artifacts, applica
     loaded = load_predictor(artifacts, key, digest)
     assert isinstance(loaded, EnsemblePredictor) and loaded.threshold == 0.2
     np.testing.assert_allclose(loaded.predict_batch(rows), expected)
+
+
+def _small_data(n: int = 600, seed: int = 0) -> TrainingData:
+    rng = np.random.default_rng(seed)
+    grade = rng.integers(1, 5, n)  # integer codes of a category: risk not monotone in them
+    income = rng.normal(size=n)
+    logit = np.where(grade == 3, 1.5, -0.5) - income
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+    frame = pd.DataFrame({"grade": grade, "income": income})
+    return TrainingData(frame, y, ["income"], ["grade"], [0, 1], {}, 0)
+
+
+def test_scorecard_bins_declared_categorical_columns_as_categories() -> None:
+    spec = TrainSpec(target="t", candidates=("logistic",), trials=1, timeout_s=None)
+    res = train_tabular(_small_data(), spec, log=lambda _m: None)
+    rows = [row for row in res.iv_table if row["column"] == "grade"]
+    assert {row["kind"] for row in rows} == {"categorical"}
+    assert sorted(row["label"] for row in rows) == ["1", "2", "3", "4"]
+
+
+def test_lightgbm_early_stops_on_the_training_fold_not_the_scored_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = _small_data()
+    spec = TrainSpec(target="t", candidates=("lightgbm",), trials=1, split="cv", cv_folds=3)
+    split = make_split(data.y, spec)
+    calls: list[tuple[np.ndarray, Any]] = []
+    fit = LightGBMCandidate.fit
+
+    def spy(self: LightGBMCandidate, *args: Any, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        calls.append((args[1], kwargs["eval_set"]))  # (params, X, y, ...)
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(LightGBMCandidate, "fit", spy)
+    cand = LightGBMCandidate()
+    _Search(data.frame, data, spec, split, lambda _m: None).evaluate(
+        cand, cand.default_params(spec)
+    )
+    encoded = data.frame[["income"]].to_numpy()[:, 0]  # the ordinal encoding keeps numbers
+    for (tr, va), (X, eval_set) in zip(split.folds, calls, strict=True):
+        assert eval_set is not None
+        stop, fit_rows, scored = set(eval_set[0][:, 0]), set(X[:, 0]), set(encoded[va])
+        assert stop <= set(encoded[tr]) and not stop & scored and not stop & fit_rows
+        assert len(X) + len(eval_set[0]) == len(tr)
+        assert 0.1 < len(eval_set[0]) / len(tr) < 0.2
+        assert eval_set[1].mean() == pytest.approx(data.y[tr].mean(), abs=0.02)  # stratified
+
+
+def test_the_log_says_when_the_timeout_cuts_the_search() -> None:
+    spec = TrainSpec(target="t", candidates=("logistic",), trials=3, timeout_s=1e-6)
+    lines: list[str] = []
+    res = train_tabular(_small_data(), spec, log=lines.append)
+    assert res.leaderboard[0]["trials"] == 1
+    cut = [line for line in lines if "time budget reached" in line]
+    assert cut and "1 of 3" in cut[0] and "timeout_s=None" in cut[0]
+
+
+def test_lda_components_beyond_the_classes_are_refused_before_the_search() -> None:
+    spec = TrainSpec(target="t", projection="lda", n_components=2, trials=3)
+    with pytest.raises(InvalidInput, match=r"n_components is 2.*n_classes - 1 = 1") as info:
+        train_tabular(_small_data(), spec, log=lambda _m: None)
+    assert info.value.field == "n_components"
+
+
+def test_categories_named_like_internal_labels_are_refused_before_the_search() -> None:
+    data = _small_data()
+    data.frame["grade"] = data.frame["grade"].map({1: "a", 2: "b", 3: "__other__", 4: "c"})
+    spec = TrainSpec(target="t", candidates=("lightgbm",), trials=1)  # the scorecard bins it
+    with pytest.raises(DataError, match=r"'grade'.*__other__.*rename"):
+        train_tabular(data, spec, log=lambda _m: None)

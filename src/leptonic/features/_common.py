@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from leptonic.errors import InvalidInput, NotFitted, SchemaError
+from leptonic.errors import DataError, InvalidInput, NotFitted, SchemaError
 
 __all__ = [
     "MISSING",
@@ -26,6 +26,7 @@ __all__ = [
     "category_codes",
     "category_key",
     "check_fitted",
+    "check_reserved_categories",
     "check_saved",
     "check_unique_names",
     "decode_float",
@@ -162,6 +163,32 @@ def category_codes(series: pd.Series) -> tuple[np.ndarray, list[str | None]]:
     """
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     return np.asarray(codes, dtype=np.intp), [category_key(u) for u in uniques]
+
+
+def check_reserved_categories(keys: Iterable[str | None], column: str, *, what: str) -> None:
+    """Raise :class:`~leptonic.errors.DataError` if a category is named like an internal label.
+
+    ``MISSING`` and ``OTHER`` name the bins of missing values and of rare
+    categories; a real category of either name would be mistaken for them.
+
+    Parameters
+    ----------
+    keys
+        The :func:`category_key` of each value of the column.
+    column
+        The column, named in the message.
+    what
+        The caller, e.g. ``"WoEBinner.fit"``.
+    """
+    reserved = sorted({k for k in keys if k in (MISSING, OTHER)})
+    if reserved:
+        raise DataError(
+            f"{what}: categorical column {column!r} holds the value(s) {reserved}, which "
+            f"are reserved for missing values ({MISSING!r}) and rare categories "
+            f"({OTHER!r}); rename them in the data (e.g. {reserved[0].strip('_')!r}) "
+            "and fit again.",
+            field=column,
+        )
 
 
 def require_columns(frame: Any, columns: Iterable[str], *, what: str) -> None:

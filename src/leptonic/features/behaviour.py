@@ -118,7 +118,10 @@ class SequenceAggregates:
     families_ : dict[str, list[str]]
         Stem → member columns in period order.
     feature_names_out_ : list[str]
-        The added columns, ``<stem>__<aggregate>``.
+        The added columns, ``<stem>__<aggregate>``, the stem without its
+        trailing underscores (``PAY_1`` … → ``PAY__mean``), unless two stems
+        differ only by them (``pay1`` … and ``pay_1`` …): those keep their
+        whole stem (``pay__mean`` and ``pay___mean``).
     """
 
     def __init__(self, min_members: int = 3) -> None:
@@ -131,18 +134,25 @@ class SequenceAggregates:
             m = _MEMBER.fullmatch(name)
             if m:
                 groups[m.group(1)].append((int(m.group(2)), name))
-        self.families_ = {
-            stem: [name for _, name in sorted(members)]
-            for stem, members in sorted(groups.items())
-            if len(members) >= self.min_members
-        }
-        self.feature_names_out_ = [
-            f"{stem.rstrip('_')}__{agg}" for stem in self.families_ for agg in AGGREGATES
-        ]
-        self._weights = {
-            stem: self._slope_weights(len(cols)) for stem, cols in self.families_.items()
-        }
+        self._set_families(
+            {
+                stem: [name for _, name in sorted(members)]
+                for stem, members in sorted(groups.items())
+                if len(members) >= self.min_members
+            }
+        )
         return self
+
+    def _set_families(self, families: dict[str, list[str]]) -> None:
+        """Set ``families_`` and what follows from it: output names and slope weights."""
+        stripped = [stem.rstrip("_") for stem in families]
+        self.families_ = families
+        self._names = {
+            stem: [f"{stem if stripped.count(short) > 1 else short}__{agg}" for agg in AGGREGATES]
+            for stem, short in zip(families, stripped, strict=True)
+        }
+        self.feature_names_out_ = [name for names in self._names.values() for name in names]
+        self._weights = {stem: self._slope_weights(len(cols)) for stem, cols in families.items()}
 
     @staticmethod
     def _slope_weights(n: int) -> np.ndarray:
@@ -180,10 +190,10 @@ class SequenceAggregates:
         added: dict[str, np.ndarray] = {}
         for stem, cols in self.families_.items():
             a = np.column_stack([numeric_column(frame[c]) for c in cols])
-            for agg, values in zip(
-                AGGREGATES, self._summarise(a, self._weights[stem]), strict=True
+            for name, values in zip(
+                self._names[stem], self._summarise(a, self._weights[stem]), strict=True
             ):
-                added[f"{stem.rstrip('_')}__{agg}"] = values
+                added[name] = values
         return pd.concat([frame, pd.DataFrame(added, index=frame.index)], axis=1)
 
     def transform_record(self, record: Mapping[str, Any]) -> dict[str, Any]:
@@ -199,11 +209,7 @@ class SequenceAggregates:
         plan = self.__dict__.get("_record_plan")
         if plan is None:
             plan = [
-                (
-                    cols,
-                    [float(x) for x in self._weights[stem]],
-                    [f"{stem.rstrip('_')}__{agg}" for agg in AGGREGATES],
-                )
+                (cols, [float(x) for x in self._weights[stem]], self._names[stem])
                 for stem, cols in self.families_.items()
             ]
             self._record_plan = plan
@@ -224,9 +230,5 @@ class SequenceAggregates:
         families = {str(k): [str(c) for c in v] for k, v in data["families"].items()}
         obj.fit([c for cols in families.values() for c in cols])
         if obj.families_ != families:
-            obj.families_ = families
-            obj._weights = {s: cls._slope_weights(len(c)) for s, c in families.items()}
-            obj.feature_names_out_ = [
-                f"{s.rstrip('_')}__{agg}" for s in families for agg in AGGREGATES
-            ]
+            obj._set_families(families)
         return obj

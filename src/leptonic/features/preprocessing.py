@@ -26,6 +26,7 @@ from leptonic.features._common import (
     category_codes,
     category_key,
     check_fitted,
+    check_reserved_categories,
     check_saved,
     check_unique_names,
     decode_float,
@@ -59,9 +60,13 @@ class TabularPreprocessor(ParamsMixin):
     With ``encoding="onehot"`` (the default) the output is, in order:
 
     1. one column per numeric input: coerced to a number (unparseable → missing),
-       clipped to the training quantiles ``clip``, missing values imputed with
+       clipped to the training quantiles ``clip`` (to the training minimum and
+       maximum where both quantiles are equal, as for a rare 0/1 flag, so that
+       no column is clipped to a single value), missing values imputed with
        the training ``impute`` statistic (computed after clipping), then
-       standardised with the training mean and standard deviation (``scale``);
+       standardised with the training mean and standard deviation (``scale``).
+       Infinite values are clipped like any other; with ``clip=None`` they are
+       refused (:class:`~leptonic.errors.DataError`);
     2. ``"<col>__missing"`` 0/1 indicators, for the numeric columns that had
        missing values in the training data (``add_missing_indicators``);
     3. ``"<col>__outlier"`` 0/1 flags, one per numeric column
@@ -71,7 +76,8 @@ class TabularPreprocessor(ParamsMixin):
        and a last ``"<col>=__other__"``. Missing values count as the category
        ``"__missing__"``. Categories seen in fewer than ``min_category_frac`` of
        the training rows, or beyond the ``max_categories`` most frequent, and
-       categories never seen in training all go to ``"__other__"``.
+       categories never seen in training all go to ``"__other__"``. A real
+       category named ``"__missing__"`` or ``"__other__"`` is refused (rename it).
 
     With ``encoding="woe"`` every numeric and categorical column is replaced
     by its weight of evidence from a :class:`~leptonic.features.WoEBinner`
@@ -216,6 +222,9 @@ class TabularPreprocessor(ParamsMixin):
             If a parameter is out of range, or ``y`` is needed but not given.
         TargetError
             If ``encoding="woe"`` and ``y`` is not binary 0/1.
+        DataError
+            If ``encoding`` is ``"onehot"`` or ``"woe"`` and a categorical column
+            holds the value ``"__missing__"`` or ``"__other__"``.
         """
         numeric, categorical = self._check_params()
         require_columns(X, [*numeric, *categorical], what="TabularPreprocessor.fit")
@@ -242,7 +251,7 @@ class TabularPreprocessor(ParamsMixin):
                 for name in numeric:
                     stats[name] = self._numeric_stats(numeric_column(X[name]))
             for name in categorical:
-                kept[name], rare[name] = self._categories(X[name], n)
+                kept[name], rare[name] = self._categories(name, X[name], n)
 
         self.numeric_ = numeric
         self.categorical_ = categorical
@@ -342,6 +351,8 @@ class TabularPreprocessor(ParamsMixin):
         if self.clip is not None and finite.size:
             q = np.quantile(finite, [float(self.clip[0]), float(self.clip[1])])
             clip_low, clip_high = float(q[0]), float(q[1])
+            if clip_low == clip_high:  # e.g. a rare flag: clipping would leave one value
+                clip_low, clip_high = float(finite.min()), float(finite.max())
         fence_low, fence_high = -_INF, _INF
         if self.flag_outliers and finite.size:
             q1, q3 = (float(v) for v in np.quantile(finite, [0.25, 0.75]))
@@ -376,8 +387,10 @@ class TabularPreprocessor(ParamsMixin):
             "indicator": bool(self.add_missing_indicators and np.isnan(x).any()),
         }
 
-    def _categories(self, series: pd.Series, n: int) -> tuple[list[str], list[str]]:
+    def _categories(self, name: str, series: pd.Series, n: int) -> tuple[list[str], list[str]]:
         codes, keys = category_codes(series)
+        if self.encoding == "onehot":
+            check_reserved_categories(keys, name, what="TabularPreprocessor.fit")
         present = codes >= 0
         counts_u = np.bincount(codes[present], minlength=len(keys)).tolist()
         counts: dict[str, int] = {}
@@ -498,6 +511,9 @@ class TabularPreprocessor(ParamsMixin):
         ------
         SchemaError
             If ``X`` lacks fitted columns (all are named).
+        DataError
+            If ``encoding="onehot"`` without ``clip`` and a numeric value is
+            infinite (the column is named).
         """
         check_fitted(self, "feature_names_out_")
         require_columns(
@@ -531,6 +547,9 @@ class TabularPreprocessor(ParamsMixin):
                 if self._flag_out.size:
                     out[:, self._flag_out] = (raw < a["fence_low"]) | (raw > a["fence_high"])
                 clipped = np.clip(raw, a["clip_low"], a["clip_high"])
+                infinite = np.isinf(clipped).any(axis=0)
+                if infinite.any():
+                    raise _infinite(self.numeric_[int(np.argmax(infinite))])
                 imputed = np.where(missing, a["fill"], clipped)
                 out[:, :p] = (imputed - a["mean"]) / a["scale"]
         if self.encoding == "ordinal":
@@ -554,7 +573,8 @@ class TabularPreprocessor(ParamsMixin):
         Equal to ``transform(pandas.DataFrame([record]))[0]``, without pandas.
         A key absent from ``record`` is a missing value, as are ``None`` and
         NaN; a string in a numeric column is parsed as a number (missing if it
-        does not parse); extra keys are ignored. No validation beyond that.
+        does not parse); extra keys are ignored. No validation beyond that
+        (and the infinite values :meth:`transform` refuses).
 
         Parameters
         ----------
@@ -565,6 +585,11 @@ class TabularPreprocessor(ParamsMixin):
         -------
         numpy.ndarray
             float64 vector of length ``n_features_out_``.
+
+        Raises
+        ------
+        DataError
+            As :meth:`transform`, for an infinite numeric value.
         """
         try:
             record_fn = self._record_fn
@@ -593,6 +618,8 @@ class TabularPreprocessor(ParamsMixin):
                     x = lo
                 elif x > hi:
                     x = hi
+                if x == _INF or x == -_INF:
+                    raise _infinite(name)
             out[vi] = (x - mean) / scale
         for name, lookup, other in self._cat_plan:
             v = get(name)
@@ -693,6 +720,15 @@ def _require_y(y: ArrayLike | None, what: str) -> ArrayLike:
             field="y",
         )
     return y
+
+
+def _infinite(column: str) -> DataError:
+    return DataError(
+        f"numeric column {column!r} holds an infinite value, which would make the "
+        "features infinite; replace it with a finite number or a missing value (NaN is "
+        "imputed), or fit the preprocessor with clip=(0.005, 0.995) to clip it.",
+        field=column,
+    )
 
 
 def _choice(value: Any, allowed: Sequence[Any], field: str) -> None:

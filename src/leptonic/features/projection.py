@@ -34,9 +34,15 @@ def _matrix(X: ArrayLike, *, what: str) -> np.ndarray:
             f"{what} expects a non-empty 2-D numeric matrix, got shape {arr.shape}.",
             field="X",
         )
-    if not np.isfinite(arr).all():
+    if np.isinf(arr).any():
         raise InvalidInput(
-            f"{what}: X holds NaN or infinite values; impute them before projecting "
+            f"{what}: X holds infinite values; replace or clip them before projecting "
+            "(TabularPreprocessor with clip=(0.005, 0.995) clips them).",
+            field="X",
+        )
+    if np.isnan(arr).any():
+        raise InvalidInput(
+            f"{what}: X holds NaN values; impute them before projecting "
             "(TabularPreprocessor with impute='median' does).",
             field="X",
         )

@@ -24,6 +24,7 @@ from leptonic.features._common import (
     category_codes,
     category_key,
     check_fitted,
+    check_reserved_categories,
     check_saved,
     decode_float,
     encode_float,
@@ -44,30 +45,34 @@ _Plan = tuple[bool, list[float], list[float], float, dict[str, float], np.ndarra
 class WoEBinner(ParamsMixin):
     """Bin columns against a binary target and replace each value by its bin's WoE.
 
-    **Sign convention.** For bin *i*, with additive smoothing *s* and *K* bins in
-    the column (the missing-value bin included)::
+    **Sign convention.** For bin *i*, with smoothing *s*, the overall event rate
+    *r* of the fitted rows and *K* bins in the column (the missing-value bin
+    included), every bin gets ``2 * s`` pseudo-rows at the overall event rate::
 
-        p_good_i = (non_events_i + s) / (non_events_total + s * K)
-        p_bad_i  = (events_i     + s) / (events_total     + s * K)
+        p_good_i = (non_events_i + 2 * s * (1 - r)) / (non_events_total + 2 * s * (1 - r) * K)
+        p_bad_i  = (events_i     + 2 * s * r)       / (events_total     + 2 * s * r * K)
         WoE_i    = ln(p_good_i / p_bad_i)
         IV_i     = (p_good_i - p_bad_i) * WoE_i        IV = sum of IV_i
 
     so a **higher WoE means a lower event rate (lower risk)**: the usual scorecard
     convention, under which a logistic regression on WoE features gets negative
-    coefficients when the event is "default". IV is never negative.
+    coefficients when the event is "default". IV is never negative. Smoothing
+    pulls a small bin's WoE towards 0 (the overall rate), never past it: a bin
+    without events never gets a lower WoE than the whole population.
 
     **Numeric columns** start from ``max_bins`` quantile bins, right-closed
     ``(lower, upper]``; adjacent bins holding fewer than ``min_bin_frac`` of the
     rows (and empty ones) are merged into their smaller neighbour; with
-    ``monotonic=True`` adjacent bins are then merged until the event rate rises
-    or falls monotonically across the bins (whichever direction keeps more
-    bins). Missing values get their own bin.
+    ``monotonic=True`` adjacent bins are then merged until both the event rate
+    and the WoE move monotonically across the bins, in opposite directions
+    (whichever direction keeps more bins). Missing values get their own bin.
 
     **Categorical columns** get one bin per category; categories holding fewer
     than ``min_bin_frac`` of the rows are grouped into one ``"__other__"`` bin;
     missing values get their own ``"__missing__"`` bin. Category values are
     compared as text, with integral numbers written without a decimal point
-    (``3``, ``3.0`` and ``"3"`` are the same category).
+    (``3``, ``3.0`` and ``"3"`` are the same category); the values
+    ``"__missing__"`` and ``"__other__"`` are refused (rename them).
 
     **At transform time** a category never seen in training, and a missing
     value in a column that had no missing values in training, get WoE 0: the
@@ -80,11 +85,12 @@ class WoEBinner(ParamsMixin):
     min_bin_frac
         Smallest share of the fitted rows a numeric bin or a category may hold.
     smoothing
-        Added to the event and non-event count of every bin, so that a bin
+        Half the pseudo-rows added to every bin at the overall event rate (see
+        above; with as many events as non-events, ``s`` of each), so that a bin
         without events (or without non-events) gets a finite WoE. ``0`` gives
         the textbook (possibly infinite) WoE.
     monotonic
-        Merge numeric bins until the event rate is monotonic.
+        Merge numeric bins until the event rate and the WoE are monotonic.
 
     Attributes
     ----------
@@ -111,7 +117,7 @@ class WoEBinner(ParamsMixin):
     >>> binner.bins_["home"][0]["categories"]
     ['o']
     >>> round(binner.transform_value("home", "r"), 4)  # riskier than "o": negative
-    -0.5108
+    -0.47
     """
 
     def __init__(
@@ -161,6 +167,9 @@ class WoEBinner(ParamsMixin):
             If ``y`` is not 0/1 or holds only one class.
         InvalidInput
             If a parameter is out of range or ``X`` and ``y`` differ in length.
+        DataError
+            If a categorical column holds the value ``"__missing__"`` or
+            ``"__other__"`` (the labels of the missing and rare bins).
         """
         self._check_params()
         frame = _as_frame(X)
@@ -192,7 +201,7 @@ class WoEBinner(ParamsMixin):
                 bins[name] = self._fit_numeric(numeric_column(series), target, min_count)
             else:
                 kinds[name] = "categorical"
-                bins[name] = self._fit_categorical(series, target, min_count)
+                bins[name] = self._fit_categorical(name, series, target, min_count)
             _fill_woe(bins[name], n_events, n - n_events, float(self.smoothing))
         self.columns_ = columns
         self.kinds_ = kinds
@@ -249,8 +258,9 @@ class WoEBinner(ParamsMixin):
             events = np.bincount(idx, weights=yv, minlength=k).tolist()
             _merge_small(cuts, counts, events, max(min_count, 1.0))
             if self.monotonic and len(counts) > 2:
-                up = _merge_monotone(list(cuts), list(counts), list(events), 1.0)
-                down = _merge_monotone(list(cuts), list(counts), list(events), -1.0)
+                prior = (float(y.mean()), float(self.smoothing))
+                up = _merge_monotone(list(cuts), list(counts), list(events), 1.0, prior)
+                down = _merge_monotone(list(cuts), list(counts), list(events), -1.0, prior)
                 cuts, counts, events = up if len(up[1]) >= len(down[1]) else down
             lowers = [-math.inf, *cuts]
             uppers = [*cuts, math.inf]
@@ -280,9 +290,10 @@ class WoEBinner(ParamsMixin):
         return bins
 
     def _fit_categorical(
-        self, series: pd.Series, y: np.ndarray, min_count: float
+        self, name: str, series: pd.Series, y: np.ndarray, min_count: float
     ) -> list[dict[str, Any]]:
         codes, keys = category_codes(series)
+        check_reserved_categories(keys, name, what="WoEBinner.fit")
         present = codes >= 0
         counts_u = np.bincount(codes[present], minlength=len(keys))
         events_u = np.bincount(codes[present], weights=y[present], minlength=len(keys))
@@ -584,13 +595,24 @@ def _merge_small(
 
 
 def _merge_monotone(
-    cuts: list[float], counts: list[float], events: list[float], direction: float
+    cuts: list[float],
+    counts: list[float],
+    events: list[float],
+    direction: float,
+    prior: tuple[float, float],
 ) -> tuple[list[float], list[float], list[float]]:
-    """Merge adjacent bins until the event rate moves in ``direction`` (±1) throughout."""
+    """Merge adjacent bins until the event rate moves in ``direction`` (±1) throughout.
+
+    Both the raw rate and the smoothed rate the WoE is computed from (``prior``
+    is the overall event rate and the smoothing, see :func:`_fill_woe`) must
+    move that way: the WoE falls exactly as the smoothed rate rises.
+    """
+    rate, s = prior
     while len(counts) > 1:
-        rates = [e / c for e, c in zip(events, counts, strict=True)]
-        for i in range(len(rates) - 1):
-            if direction * (rates[i + 1] - rates[i]) < 0:
+        raw = [e / c for e, c in zip(events, counts, strict=True)]
+        smooth = [(e + 2 * s * rate) / (c + 2 * s) for e, c in zip(events, counts, strict=True)]
+        for i in range(len(raw) - 1):
+            if direction * (raw[i + 1] - raw[i]) < 0 or direction * (smooth[i + 1] - smooth[i]) < 0:
                 _merge(cuts, counts, events, i)
                 break
         else:
@@ -605,9 +627,11 @@ def _fill_woe(
     k = len(bins)
     counts = np.array([b["count"] for b in bins], dtype=np.float64)
     events = np.array([b["events"] for b in bins], dtype=np.float64)
+    rate = n_events / (n_events + n_non_events)
+    s_bad, s_good = 2 * smoothing * rate, 2 * smoothing * (1 - rate)
     with np.errstate(divide="ignore", invalid="ignore"):
-        p_bad = (events + smoothing) / (n_events + smoothing * k)
-        p_good = (counts - events + smoothing) / (n_non_events + smoothing * k)
+        p_bad = (events + s_bad) / (n_events + s_bad * k)
+        p_good = (counts - events + s_good) / (n_non_events + s_good * k)
         woe = np.log(p_good / p_bad)
         iv = (p_good - p_bad) * woe
     iv = np.where(np.isnan(iv), 0.0, iv)

@@ -57,8 +57,15 @@ class TrainSpec:
         Hyperparameter trials in all, shared among the candidates.
     timeout_s
         Wall-clock budget for the search, in seconds (None: trials only).
+        Each candidate gets a share; when its share runs out its search stops
+        before its trials are done, and the run log says so.
     seed
-        Seed for splits, search and models: the same seed gives the same run.
+        Seed for splits, search and models. The same seed gives the same run
+        only when ``timeout_s`` does not cut the search short: how many trials
+        fit in the time depends on the machine's speed and load, so with the
+        default 40 s a slower or busier machine may run fewer trials and
+        choose other parameters (see the log's "time budget reached" lines).
+        Set ``timeout_s=None`` for a run fixed by the seed alone.
     features
         Columns to use; by default every numeric and categorical column.
     exclude
@@ -71,6 +78,8 @@ class TrainSpec:
         :class:`~leptonic.features.behaviour.SequenceAggregates`).
     projection, n_components
         Optional ``pca`` or ``lda`` projection for the linear and MLP models.
+        LDA keeps at most ``n_classes - 1`` components (1 for ``binary``);
+        training refuses more before its search.
     positive_label
         The label of the positive (event) class for ``binary``; needed unless
         labels are 0/1 or booleans.

@@ -28,6 +28,7 @@ from leptonic.evaluation.metrics import (
     roc_auc,
 )
 from leptonic.evaluation.scorecard import Scorecard
+from leptonic.features._common import category_codes, check_reserved_categories
 from leptonic.features.behaviour import SequenceAggregates
 from leptonic.features.woe import WoEBinner
 from leptonic.tasks._data import TrainingData
@@ -114,6 +115,28 @@ def make_split(y: np.ndarray, spec: TrainSpec) -> Split:
     return Split(kind=kind, pool=np.sort(pool), folds=folds, test=np.sort(test))
 
 
+def _early_stopping(
+    cand: Candidate, X: np.ndarray, y: np.ndarray, spec: TrainSpec, fold: int
+) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+    """The rows to fit on and the early-stopping set, both from the training rows ``X``.
+
+    A candidate that early-stops (LightGBM) does so on a seeded share of the
+    training rows, stratified by class, so the rows it is scored on play no
+    part in its fit; the others fit on every row, without an early-stopping set.
+    """
+    share = cand.early_stopping_share
+    if not share:
+        return X, y, None
+    rng = np.random.default_rng((spec.seed, fold))
+    positions = np.arange(len(y))
+    groups = [positions] if spec.task == "regression" else [positions[y == c] for c in np.unique(y)]
+    stop = np.sort(np.concatenate([rng.permutation(g)[: round(share * len(g))] for g in groups]))
+    if not stop.size:
+        return X, y, None
+    keep = np.setdiff1d(positions, stop, assume_unique=True)
+    return X[keep], y[keep], (X[stop], y[stop])
+
+
 def _score(task: str, y: np.ndarray, pred: np.ndarray) -> float:
     """Selection score, higher is better."""
     if task == "binary":
@@ -174,13 +197,14 @@ class _Search:
         facts: list[dict[str, Any]] = []
         for k, (tr, va) in enumerate(self.split.folds):
             pre, Xtr, Xva = self._encoded(cand, params, k)
+            X_fit, y_fit, eval_set = _early_stopping(cand, Xtr, y[tr], self.spec, k)
             est, fact = cand.fit(
                 params,
-                Xtr,
-                y[tr],
+                X_fit,
+                y_fit,
                 self.spec,
                 self.n_classes,
-                eval_set=(Xva, y[va]) if cand.name == "lightgbm" else None,
+                eval_set=eval_set,
                 categorical_indices=list(getattr(pre, "categorical_indices_", [])),
             )
             pred = cand.predict(est, Xva, self.spec)
@@ -215,7 +239,11 @@ class _Search:
             study.enqueue_trial(cand.default_params(spec))
             for i in range(budget):
                 if i > 0 and deadline is not None and time.perf_counter() > deadline:
-                    self.log(f"{cand.name}: time budget reached after {i} trial(s)")
+                    self.log(
+                        f"{cand.name}: time budget reached after {i} of {budget} trial(s); "
+                        "the number of trials depends on the machine's speed and load, so "
+                        "this seed may not repeat the run (timeout_s=None runs every trial)"
+                    )
                     break
                 trial = study.ask()
                 params = cand.suggest(trial, spec)
@@ -387,7 +415,7 @@ def _scorecard(
     from sklearn.linear_model import LogisticRegression
 
     columns = [*data.numeric, *data.categorical]
-    binner = WoEBinner().fit(frame.iloc[rows][columns], data.y[rows])
+    binner = WoEBinner().fit(frame.iloc[rows][columns], data.y[rows], categorical=data.categorical)
     X = binner.transform(frame.iloc[rows][columns])
     lr = LogisticRegression(C=C, max_iter=2000).fit(X, data.y[rows])
     coefs = dict(zip(columns, lr.coef_[0].tolist(), strict=True))
@@ -411,6 +439,7 @@ def train_tabular(
 ) -> TrainingResult:
     """Search the spec's candidates and return the chosen, tested model."""
     log = log or logging.getLogger("leptonic.train").info
+    _check_data(data, spec)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     frame = data.frame
@@ -476,18 +505,18 @@ def train_tabular(
         inputs = [i for i in inputs if i["name"] not in generated]
     n_classes = len(data.classes) if data.classes else 0
 
-    def fit_member(best: _Best, rows: np.ndarray, eval_rows: np.ndarray | None) -> TabularPredictor:
+    def fit_member(best: _Best, rows: np.ndarray, early_stop: bool) -> TabularPredictor:
         cand = best.cand
         params = cand.refit_params(best.params, best.facts) if spec.refit else best.params
         pre = cand.preprocessor(params, data.numeric, data.categorical, spec)
         pre.fit(frame.iloc[rows], y[rows])
-        eval_set = None
-        if eval_rows is not None and cand.name == "lightgbm":
-            eval_set = (pre.transform(frame.iloc[eval_rows]), y[eval_rows])
+        X_fit, y_fit, eval_set = pre.transform(frame.iloc[rows]), y[rows], None
+        if early_stop:  # as the search's fit on the first fold
+            X_fit, y_fit, eval_set = _early_stopping(cand, X_fit, y_fit, spec, 0)
         estimator, _ = cand.fit(
             params,
-            pre.transform(frame.iloc[rows]),
-            y[rows],
+            X_fit,
+            y_fit,
             spec,
             n_classes,
             eval_set=eval_set,
@@ -511,8 +540,7 @@ def train_tabular(
 
     t1 = time.perf_counter()
     fit_rows = split.pool if spec.refit else split.folds[0][0]
-    eval_rows = None if spec.refit else split.folds[0][1]
-    predictor = assemble([fit_member(b, fit_rows, eval_rows) for b in members])
+    predictor = assemble([fit_member(b, fit_rows, not spec.refit) for b in members])
     timings["refit_s"] = time.perf_counter() - t1
 
     test_scores = predictor.predict_encoded(frame.iloc[split.test])
@@ -522,7 +550,7 @@ def train_tabular(
 
     if spec.refit_all:
         every = np.concatenate([split.pool, split.test])
-        predictor = assemble([fit_member(b, every, None) for b in members])
+        predictor = assemble([fit_member(b, every, False) for b in members])
         log(f"refit on all {len(every)} rows")
 
     params: dict[str, Any]
@@ -572,6 +600,28 @@ def train_tabular(
         importance=_importance(predictor),
         timings={k: round(v, 3) for k, v in timings.items()},
     )
+
+
+def _check_data(data: TrainingData, spec: TrainSpec) -> None:
+    """Refuse, before the search, what would make trials (or the scorecard) fail.
+
+    Only LightGBM keeps categories as codes and ignores the projection.
+    """
+    dense = set(spec.candidates) - {"lightgbm"}
+    if spec.projection == "lda" and spec.n_components is not None and dense:
+        n_classes = len(np.unique(data.y))
+        if spec.n_components > n_classes - 1:
+            raise InvalidInput(
+                f"invalid training spec: n_components is {spec.n_components}, but LDA keeps "
+                f"at most n_classes - 1 = {n_classes - 1} axes for the {n_classes} classes "
+                f"of {spec.target!r}; lower it or leave it unset",
+                field="n_components",
+            )
+    if spec.task == "binary" or dense:
+        # the WoE scorecard and one-hot encoding give these labels to missing and rare values
+        for name in data.categorical:
+            _, keys = category_codes(data.frame[name])
+            check_reserved_categories(keys, name, what="training")
 
 
 def _members(predictor: Predictor) -> list[TabularPredictor]:
