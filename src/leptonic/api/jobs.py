@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -494,10 +495,15 @@ class JobRunner:
 
     # work
     def _keep(self) -> None:
+        # beats every interval; sweeps (a write transaction) every half stale period,
+        # often enough since a job goes stale only after ``stale_after``
+        swept = time.monotonic()
         while not self._stopping.wait(self.heartbeat_interval):
             try:
                 self.beat()
-                self.recover()
+                if time.monotonic() - swept >= self.stale_after / 2:
+                    swept = time.monotonic()
+                    self.recover()
             except Exception:  # keep beating through store hiccups
                 logger.exception("job keeper error")
 

@@ -25,7 +25,12 @@ from numpy.typing import ArrayLike
 
 from leptonic.errors import InvalidInput
 from leptonic.evaluation.metrics import roc_auc
-from leptonic.evaluation.multiclass import class_indices, multiclass_metrics, per_class
+from leptonic.evaluation.multiclass import (
+    class_indices,
+    class_labels,
+    confusion_report,
+    multiclass_metrics,
+)
 
 __all__ = [
     "classification_metrics",
@@ -35,34 +40,6 @@ __all__ = [
     "multilabel_metrics",
     "top_k_accuracy",
 ]
-
-
-def _classes(classes: Sequence[Any]) -> list[Any]:
-    labels = list(classes)
-    if len(labels) < 2:
-        raise InvalidInput(f"classes needs at least two labels, got {labels}", field="classes")
-    return labels
-
-
-def _from_confusion(cm: np.ndarray, names: list[str]) -> dict[str, Any]:
-    """Accuracy, macro/weighted F1 and the per-class report of a confusion matrix."""
-    k = len(names)
-    n = int(cm.sum())
-    tp = np.diag(cm).astype(np.float64)
-    support, predicted = cm.sum(axis=1), cm.sum(axis=0)
-    precision = np.divide(tp, predicted, out=np.zeros(k), where=predicted > 0)
-    recall = np.divide(tp, support, out=np.zeros(k), where=support > 0)
-    den = precision + recall
-    f1 = np.divide(2 * precision * recall, den, out=np.zeros(k), where=den > 0)
-    return {
-        "n": n,
-        "classes": names,
-        "accuracy": float(tp.sum() / n) if n else 0.0,
-        "macro_f1": float(f1.mean()),
-        "weighted_f1": float(np.sum(f1 * support) / n) if n else 0.0,
-        "per_class": per_class(names, precision, recall, f1, support),
-        "confusion_matrix": cm.astype(np.int64).tolist(),
-    }
 
 
 def label_metrics(y_true: ArrayLike, y_pred: ArrayLike, classes: Sequence[Any]) -> dict[str, Any]:
@@ -85,7 +62,7 @@ def label_metrics(y_true: ArrayLike, y_pred: ArrayLike, classes: Sequence[Any]) 
         Macro-F1 averages over every class in ``classes``, with F1 = 0 for a
         class that is never predicted nor present.
     """
-    labels = _classes(classes)
+    labels = class_labels(classes)
     t = class_indices(y_true, labels)
     p = class_indices(y_pred, labels)
     if t.size != p.size:
@@ -97,12 +74,12 @@ def label_metrics(y_true: ArrayLike, y_pred: ArrayLike, classes: Sequence[Any]) 
         raise InvalidInput("y_true is empty; pass at least one labelled row", field="y_true")
     k = len(labels)
     cm = np.bincount(t * k + p, minlength=k * k).reshape(k, k)
-    return _from_confusion(cm, [str(c) for c in labels])
+    return confusion_report(cm, [str(c) for c in labels])
 
 
 def top_k_accuracy(y_true: ArrayLike, proba: ArrayLike, classes: Sequence[Any], k: int) -> float:
     """Share of rows whose true class is among the ``k`` most probable (ties: lower index wins)."""
-    labels = _classes(classes)
+    labels = class_labels(classes)
     t = class_indices(y_true, labels)
     p = np.asarray(proba, dtype=np.float64)
     if p.ndim != 2 or p.shape != (t.size, len(labels)):
@@ -131,7 +108,7 @@ def classification_metrics(
     ``per_class``, ``confusion_matrix``) plus ``top_k_accuracy``: ``{k: share}``
     for each ``k`` in ``top_k`` below the number of classes.
     """
-    labels = _classes(classes)
+    labels = class_labels(classes)
     out = multiclass_metrics(y_true, proba, labels)
     out["top_k_accuracy"] = {
         str(k): top_k_accuracy(y_true, proba, labels, k) for k in top_k if k < len(labels)
@@ -165,7 +142,7 @@ def multilabel_metrics(
         true and predicted), ``per_class`` (label → ``precision``, ``recall``,
         ``f1``, ``support``, ``auc`` where the label is both present and absent).
     """
-    labels = _classes(classes)
+    labels = class_labels(classes)
     t = np.asarray(y_true, dtype=np.float64)
     p = np.asarray(proba, dtype=np.float64)
     k = len(labels)

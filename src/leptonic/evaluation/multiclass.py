@@ -17,26 +17,45 @@ from numpy.typing import ArrayLike, NDArray
 from leptonic.errors import InvalidInput, TargetError
 from leptonic.evaluation._common import _EPS, _auc, _curve, _probabilities, _vector
 
-__all__ = ["class_indices", "multiclass_metrics", "per_class"]
+__all__ = ["class_indices", "class_labels", "confusion_report", "multiclass_metrics"]
 
 
-def per_class(
-    names: Sequence[str],
-    precision: NDArray[Any],
-    recall: NDArray[Any],
-    f1: NDArray[Any],
-    support: NDArray[Any],
-) -> dict[str, dict[str, float | int]]:
-    """Precision, recall, F1 and support of each class, by name."""
+def confusion_report(cm: NDArray[Any], names: list[str]) -> dict[str, Any]:
+    """Accuracy, macro/weighted F1, the per-class report and the matrix itself, of a
+    confusion matrix ``cm`` (rows: true class) of the classes ``names``."""
+    k = len(names)
+    n = int(cm.sum())
+    tp = np.diag(cm).astype(np.float64)
+    support, predicted = cm.sum(axis=1), cm.sum(axis=0)
+    precision = np.divide(tp, predicted, out=np.zeros(k), where=predicted > 0)
+    recall = np.divide(tp, support, out=np.zeros(k), where=support > 0)
+    den = precision + recall
+    f1 = np.divide(2 * precision * recall, den, out=np.zeros(k), where=den > 0)
     return {
-        name: {
-            "precision": float(precision[j]),
-            "recall": float(recall[j]),
-            "f1": float(f1[j]),
-            "support": int(support[j]),
-        }
-        for j, name in enumerate(names)
+        "n": n,
+        "classes": names,
+        "accuracy": float(tp.sum() / n) if n else 0.0,
+        "macro_f1": float(f1.mean()),
+        "weighted_f1": float(np.sum(f1 * support) / n) if n else 0.0,
+        "per_class": {
+            name: {
+                "precision": float(precision[j]),
+                "recall": float(recall[j]),
+                "f1": float(f1[j]),
+                "support": int(support[j]),
+            }
+            for j, name in enumerate(names)
+        },
+        "confusion_matrix": cm.astype(np.int64).tolist(),
     }
+
+
+def class_labels(classes: Sequence[Any]) -> list[Any]:
+    """``classes`` as a list; :class:`InvalidInput` for fewer than two."""
+    labels = list(classes)
+    if len(labels) < 2:
+        raise InvalidInput(f"classes needs at least two labels, got {labels}", field="classes")
+    return labels
 
 
 def class_indices(y_true: ArrayLike, classes: Sequence[Any]) -> NDArray[np.int64]:
@@ -92,9 +111,7 @@ def multiclass_metrics(
         ``f1``, ``support``) and ``confusion_matrix`` (rows: true class,
         columns: predicted class).
     """
-    labels = list(classes)
-    if len(labels) < 2:
-        raise InvalidInput(f"classes needs at least two labels, got {labels}", field="classes")
+    labels = class_labels(classes)
     idx = class_indices(y_true, labels)
     p = np.asarray(proba, dtype=np.float64)
     k, n = len(labels), idx.size
@@ -117,26 +134,17 @@ def multiclass_metrics(
         )
     pred = np.argmax(p, axis=1)
     cm = np.bincount(idx * k + pred, minlength=k * k).reshape(k, k)
-    tp = np.diag(cm).astype(np.float64)
-    support, predicted = cm.sum(axis=1), cm.sum(axis=0)
-    precision = np.divide(tp, predicted, out=np.zeros(k), where=predicted > 0)
-    recall = np.divide(tp, support, out=np.zeros(k), where=support > 0)
-    den = precision + recall
-    f1 = np.divide(2 * precision * recall, den, out=np.zeros(k), where=den > 0)
+    support = cm.sum(axis=1)
     clipped = np.clip(p, _EPS, 1.0 - _EPS)
     clipped /= clipped.sum(axis=1, keepdims=True)
     aucs = [
         _auc(_curve((idx == j).astype(np.int64), p[:, j])) for j in range(k) if 0 < support[j] < n
     ]
-    names = [str(c) for c in labels]
+    report = confusion_report(cm, [str(c) for c in labels])
     return {
-        "n": int(n),
-        "classes": names,
-        "accuracy": float(tp.sum() / n),
-        "macro_f1": float(f1.mean()),
-        "weighted_f1": float(np.sum(f1 * support) / n),
+        **{key: report[key] for key in ("n", "classes", "accuracy", "macro_f1", "weighted_f1")},
         "log_loss": float(-np.mean(np.log(clipped[np.arange(n), idx]))),
         "auc_ovr": float(np.mean(aucs)) if aucs else None,
-        "per_class": per_class(names, precision, recall, f1, support),
-        "confusion_matrix": cm.tolist(),
+        "per_class": report["per_class"],
+        "confusion_matrix": report["confusion_matrix"],
     }

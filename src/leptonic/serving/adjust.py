@@ -36,7 +36,7 @@ from leptonic.monitoring.recalibrate import (
     thresholds_for_bad_rate,
 )
 from leptonic.serving.policy import DecisionPolicy
-from leptonic.serving.runtime import ONE_VERSION_KINDS, pii_of
+from leptonic.serving.runtime import ONE_VERSION_KINDS, endpoint_pii
 from leptonic.tasks.spec import spec_from_stored
 
 if TYPE_CHECKING:
@@ -246,16 +246,6 @@ class EndpointAdjustment(abc.ABC):
         )
         return [(p, f) for p, f in labelled if _is_primary(p, primary)]
 
-    def _masked_inputs(self, workspace: str, endpoint: Endpoint) -> set[str]:
-        """The inputs the runtime hashes before logging them: the PII columns of the
-        datasets of the versions it serves (as :func:`~leptonic.serving.runtime.load_runtime`
-        masks them)."""
-        masked: set[str] = set()
-        for route in [*endpoint.routes, *([endpoint.shadow] if endpoint.shadow else [])]:
-            mv = self.platform.model_version(workspace, route.model, route.version)
-            masked.update(pii_of(self.platform.metadata, mv.dataset))
-        return masked
-
     def _recent_alerts(self, workspace: str, name: str, since: datetime) -> list[Alert]:
         """The endpoint's alerts raised at ``since`` or later (pages of the newest first)."""
         found: list[Alert] = []
@@ -303,7 +293,7 @@ class EndpointAdjustment(abc.ABC):
                 profile,
                 [p.inputs for p in mine],
                 [p.score for p in mine],
-                masked=self._masked_inputs(workspace, endpoint),
+                masked=set(endpoint_pii(self.platform.metadata, endpoint)),
             )
             if mine
             else None
@@ -410,7 +400,7 @@ class EndpointAdjustment(abc.ABC):
             workspace, name, route="live", limit=MAX_WINDOW_ROWS, newest_first=True
         )
         mv, profile, mine = self._primary_answers(workspace, primary, predictions)
-        masked = self._masked_inputs(workspace, endpoint)
+        masked = set(endpoint_pii(self.platform.metadata, endpoint)) if mine else set()
         span = (mine[0].at - mine[-1].at) if mine else timedelta(0)
         step = window or _pick_window(span)
         series = drift_over_time(profile, mine, step, masked=masked) if mine else None

@@ -189,7 +189,6 @@ class MicroBatcher(Generic[T, R]):
                 worker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker
-        self._fail_pending(BatcherClosed("the batcher closed before answering"))
         if self._own_executor and self._executor is not None:
             # never blocks the event loop: the worker has stopped, and a model call
             # left running by a timeout ends on its own
@@ -350,15 +349,12 @@ class MicroBatcher(Generic[T, R]):
             if not fut.done():
                 fut.set_result(result)
 
-    def _fail_pending(self, exc: BaseException, queue: asyncio.Queue[Any] | None = None) -> None:
-        """Fail the batch being computed and every queued item with ``exc``."""
+    def _fail_pending(self, exc: BaseException, queue: asyncio.Queue[Any]) -> None:
+        """Fail the batch being computed and every item queued in ``queue`` with ``exc``."""
         for entry in self._batch:
             if not entry[1].done():
                 entry[1].set_exception(exc)
         self._batch = []
-        queue = queue if queue is not None else self._queue
-        if queue is None:
-            return
         while True:
             try:
                 entry = queue.get_nowait()

@@ -62,7 +62,7 @@ def id_value(value: Any, name: str) -> str | int:
         if MIN_ID <= value <= MAX_ID:
             return value
         raise InvalidInput(
-            f"{name} is {_digits(value)}, out of range: a whole-number id lies between "
+            f"{name} is a {value.bit_length()}-bit number, out of range: a whole-number id lies between "
             f"{MIN_ID} and {MAX_ID} (int64); a model with text ids takes a longer one as a "
             "string",
             field=name,
@@ -72,14 +72,6 @@ def id_value(value: Any, name: str) -> str | int:
         f"or a whole number, got {shown(value)}",
         field=name,
     )
-
-
-def _digits(value: int) -> str:
-    """A large integer, shortened for a message (``str()`` of a huge one is slow or refused)."""
-    if value.bit_length() > 200:
-        return f"a {value.bit_length()}-bit number"
-    text = str(value)
-    return text if len(text) <= 40 else f"{text[:20]}…({len(text)} digits)"
 
 
 def shown(value: Any) -> str:

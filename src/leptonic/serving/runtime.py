@@ -41,9 +41,9 @@ __all__ = [
     "EndpointRuntime",
     "OneVersionRuntime",
     "ServedVersion",
+    "endpoint_pii",
     "load_runtime",
     "new_request_id",
-    "pii_of",
 ]
 
 
@@ -350,15 +350,22 @@ def load_runtime(
     method = str(policy.spec.get("tree_reasons", "shap"))
     live = [_served(registry, workspace, r, method) for r in endpoint.routes]
     shadow = _served(registry, workspace, endpoint.shadow, method) if endpoint.shadow else None
-    pii: dict[str, str] = {}
-    for served in [*live, *([shadow] if shadow else [])]:
-        mv = metadata.get_model_version(workspace, served.model, served.version)
-        pii.update(pii_of(metadata, mv.dataset))
+    pii = endpoint_pii(metadata, endpoint)
     salt = metadata.get_workspace(workspace).pii_salt
     return EndpointRuntime(endpoint, policy, live, shadow, log=log, pii=pii, salt=salt)
 
 
-def pii_of(metadata: MetadataStore, dataset_ref: str) -> dict[str, str]:
+def endpoint_pii(metadata: MetadataStore, endpoint: Endpoint) -> dict[str, str]:
+    """The inputs (name → kind) the runtime hashes before logging them: the PII
+    columns of the datasets of every version the endpoint serves (routes, shadow)."""
+    pii: dict[str, str] = {}
+    for route in [*endpoint.routes, *([endpoint.shadow] if endpoint.shadow else [])]:
+        mv = metadata.get_model_version(endpoint.workspace, route.model, route.version)
+        pii.update(_pii_of(metadata, mv.dataset))
+    return pii
+
+
+def _pii_of(metadata: MetadataStore, dataset_ref: str) -> dict[str, str]:
     """The PII columns (name → kind) of a dataset version, which the runtime hashes
     in the logged inputs; empty when the version is gone."""
     from leptonic.core.uri import ObjectRef

@@ -411,7 +411,9 @@ def finetune(
     if spec.resume and spec.checkpoint_dir:
         ck = load_checkpoint(spec.checkpoint_dir, fingerprint, base_digest=base_digest)
         if ck is not None:
-            _check_names(ck, set(_trainable(model)), spec.checkpoint_dir)
+            _check_names(
+                ck, {n for n, q in model.named_parameters() if q.requires_grad}, spec.checkpoint_dir
+            )
             model.load_state_dict({n: v.to(device) for n, v in ck["weights"].items()}, strict=False)
             restore_optimizer(optimizer, ck)
             torch.set_rng_state(ck["rng_state"])
