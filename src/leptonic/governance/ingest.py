@@ -84,13 +84,17 @@ def _flat_schema(path: str | os.PathLike[str], schema: pa.Schema) -> pa.Schema:
 
 
 def _write_stream(
-    stream: BatchStream, out: Path, progress: Progress | None, row_group_size: int
+    stream: BatchStream,
+    schema: pa.Schema,
+    out: Path,
+    progress: Progress | None,
+    row_group_size: int,
 ) -> int:
     """Write the stream's batches to ``out`` in fixed-size row groups; return the row count.
 
-    Struct columns are flattened (see :func:`_flat_schema`).
+    ``schema`` is the stream's, flattened (see :func:`_flat_schema`): struct columns
+    are flattened to match it.
     """
-    schema = _flat_schema(stream.path, stream.schema)
     rows = 0
     pending: list[pa.RecordBatch] = []
     pending_rows = 0
@@ -172,10 +176,11 @@ def write_parquet(
             block_size=block_size,
         )
         with stream:
+            schema = _flat_schema(path, stream.schema)
             if check_header is not None:
-                check_header(_flat_schema(path, stream.schema).names)
+                check_header(schema.names)
             try:
-                return _write_stream(stream, target, progress, row_group_size)
+                return _write_stream(stream, schema, target, progress, row_group_size)
             except ColumnTypeConflict as conflict:
                 target.unlink(missing_ok=True)
                 if column_types.get(conflict.column) == conflict.widened:
