@@ -77,3 +77,50 @@ def postgres_db(postgres_uri: str) -> str:
                 )
             )
     return postgres_uri
+
+
+# --- S3 ----------------------------------------------------------------------
+# ``s3_endpoint`` (session): the address of an S3-compatible server for this
+# test session, LEPTONIC_TEST_S3 when set (a MinIO, say), else moto's S3
+# server started in this process. ``s3_uri`` (per test): an ``s3://`` artifact
+# URI on a fresh, empty bucket, with its own local cache folder.
+
+S3_HOW_TO = "install the dev extra (moto[s3,server]) or set LEPTONIC_TEST_S3=http://host:port"
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    pytest.importorskip("boto3", reason=f"boto3 is not installed; {S3_HOW_TO}")
+    if os.environ.get("LEPTONIC_TEST_S3"):
+        yield os.environ["LEPTONIC_TEST_S3"]
+        return
+    server_module = pytest.importorskip("moto.server", reason=f"moto is not installed; {S3_HOW_TO}")
+    server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_uri(
+    s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    import boto3
+
+    if not os.environ.get("LEPTONIC_TEST_S3"):
+        # moto takes any credentials; a real server reads them from the environment.
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "leptonic-test")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "leptonic-test")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    bucket = f"leptonic-test-{secrets.token_hex(6)}"
+    client = boto3.client("s3", endpoint_url=s3_endpoint)
+    client.create_bucket(Bucket=bucket)
+    cache = tmp_path_factory.mktemp("s3-cache")
+    yield f"s3://{bucket}/artifacts?endpoint={s3_endpoint}&cache={cache}"
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for item in page.get("Contents", ()):
+            client.delete_object(Bucket=bucket, Key=item["Key"])
+    client.delete_bucket(Bucket=bucket)

@@ -1,4 +1,5 @@
-"""The whole credit lifecycle through the Python API, on every metadata backend."""
+"""The whole credit lifecycle through the Python API, on every metadata backend
+(and on PostgreSQL with S3 artifacts, the production pair)."""
 
 from __future__ import annotations
 
@@ -27,17 +28,32 @@ from leptonic.synthetic import write_applicants_csv
 FAST = TrainSpec(target="default", candidates=("logistic", "lightgbm"), trials=4, timeout_s=20.0)
 
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(
+    params=[
+        "memory",
+        "sqlite",
+        pytest.param("postgresql", marks=pytest.mark.postgres),
+        pytest.param("postgresql+s3", marks=pytest.mark.postgres),
+    ]
+)
 def platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Platform]:
+    env = {"LEPTONIC_HOME": str(tmp_path), "LEPTONIC_USER": "ana"}
+    if request.param == "postgresql+s3":
+        env["LEPTONIC_DB"] = request.getfixturevalue("postgres_db")
+        env["LEPTONIC_ARTIFACTS"] = request.getfixturevalue("s3_uri")
+        lp = Platform.open(Settings.from_environ(env))  # as a server reads its environment
+        assert lp.artifacts.uri.startswith("s3://")
+        yield lp
+        lp.close()
+        return
     if request.param == "memory":
         uri = "memory://"
     elif request.param == "sqlite":
         uri = f"sqlite:///{tmp_path / 'leptonic.db'}"
     else:
         uri = request.getfixturevalue("postgres_db")
-    settings = Settings.from_environ({"LEPTONIC_HOME": str(tmp_path), "LEPTONIC_USER": "ana"})
     lp = Platform(
-        settings,
+        Settings.from_environ(env),
         metadata=open_metadata_store(uri),
         artifacts=LocalArtifactStore(tmp_path / "artifacts"),
     )

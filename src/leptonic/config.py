@@ -20,7 +20,8 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "LEPTONIC_HOME": "Folder for the embedded defaults (default ~/.leptonic).",
     "LEPTONIC_DB": "Metadata store URI: sqlite:///path or postgresql://... "
     "(default sqlite:///$LEPTONIC_HOME/leptonic.db).",
-    "LEPTONIC_ARTIFACTS": "Artifact store URI: file:///path or memory:// "
+    "LEPTONIC_ARTIFACTS": "Artifact store URI: file:///path, s3://bucket/prefix "
+    "(?endpoint=http://host:port for S3-compatible stores) or memory:// "
     "(default file://$LEPTONIC_HOME/artifacts).",
     "LEPTONIC_COMPUTE": "Compute URI: local:// (default) or ray://host:port.",
     "LEPTONIC_USER": "Name recorded as the actor of changes (default: the OS user).",

@@ -1,4 +1,4 @@
-"""One conformance suite for every artifact store: memory and local files."""
+"""One conformance suite for every artifact store: memory, local files and S3."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from leptonic.errors import InvalidInput, NotFound, UnsafeArtifact
 from leptonic.storage.artifacts.base import ArtifactStore, key_for_digest
 from leptonic.storage.artifacts.local import LocalArtifactStore
 from leptonic.storage.artifacts.memory import MemoryArtifactStore
+from leptonic.storage.registry import open_artifact_store
 
 
 def _tamper_memory(store: ArtifactStore, key: str) -> None:
@@ -34,21 +35,37 @@ def _tamper_file(store: ArtifactStore, key: str) -> None:
         f.write(bytes([first[0] ^ 0xFF]))
 
 
+def _tamper_s3(store: ArtifactStore, key: str) -> None:
+    # Another tool overwrites the object in the bucket, and this machine has
+    # no local copy yet (as on a fresh server).
+    from leptonic.storage.artifacts.s3 import S3ArtifactStore
+
+    assert isinstance(store, S3ArtifactStore)
+    name = store._object(key)
+    data = bytearray(store._client.get_object(Bucket=store.bucket, Key=name)["Body"].read())
+    data[0] ^= 0xFF
+    store._client.put_object(Bucket=store.bucket, Key=name, Body=bytes(data))
+    store._cached(key[-64:]).unlink(missing_ok=True)
+
+
 TAMPER: dict[str, Callable[[ArtifactStore, str], None]] = {
     "memory": _tamper_memory,
     "file": _tamper_file,
+    "s3": _tamper_s3,
 }
 
 
-@pytest.fixture(params=["memory", "file"])
+@pytest.fixture(params=["memory", "file", "s3"])
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
 @pytest.fixture
-def store(backend: str, tmp_path: Path) -> ArtifactStore:
+def store(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> ArtifactStore:
     if backend == "memory":
         return MemoryArtifactStore.from_uri("memory://")
+    if backend == "s3":
+        return open_artifact_store(request.getfixturevalue("s3_uri"))
     return LocalArtifactStore.from_uri((tmp_path / "artifacts").as_uri())
 
 
@@ -222,13 +239,15 @@ def test_local_path(store: ArtifactStore) -> None:
     assert store.local_path(key).read_bytes() == data
 
 
-def test_failed_stream_leaves_nothing(store: ArtifactStore, tmp_path: Path) -> None:
+def test_failed_stream_leaves_nothing(backend: str, store: ArtifactStore) -> None:
     with pytest.raises(OSError, match="connection reset"):
         store.put_stream(_Broken())  # type: ignore[arg-type]
     assert list(store.keys()) == []
     if isinstance(store, LocalArtifactStore):
         leftovers = [p for p in store.root.rglob("*") if p.is_file()]
         assert leftovers == []
+    if backend == "s3":
+        assert not any(p.is_file() for p in store.cache_dir.rglob("*"))  # type: ignore[attr-defined]
 
 
 def test_local_blobs_are_read_only(tmp_path: Path) -> None:

@@ -81,6 +81,7 @@ ARTIFACT_BACKENDS = BackendRegistry(
     "artifact",
     {
         "file": "leptonic.storage.artifacts.local:LocalArtifactStore",
+        "s3": "leptonic.storage.artifacts.s3:S3ArtifactStore",
         "memory": "leptonic.storage.artifacts.memory:MemoryArtifactStore",
     },
 )
@@ -94,7 +95,7 @@ def open_metadata_store(uri: str, registry: BackendRegistry = METADATA_BACKENDS)
 
 
 def open_artifact_store(uri: str, registry: BackendRegistry = ARTIFACT_BACKENDS) -> ArtifactStore:
-    """Open the artifact store at ``uri`` (``file:///``, ``memory://``)."""
+    """Open the artifact store at ``uri`` (``file:///``, ``s3://``, ``memory://``)."""
     cls = registry.resolve(uri)
     store: ArtifactStore = cls.from_uri(uri)
     return store

@@ -17,7 +17,14 @@ from typing import BinaryIO
 
 from leptonic.errors import InvalidInput, UnsafeArtifact
 
-__all__ = ["CHUNK_SIZE", "ArtifactStore", "digest_file", "key_for_digest", "validate_key"]
+__all__ = [
+    "CHUNK_SIZE",
+    "ArtifactStore",
+    "digest_file",
+    "digest_mismatch",
+    "key_for_digest",
+    "validate_key",
+]
 
 CHUNK_SIZE = 1 << 20
 _KEY = re.compile(r"^sha256/([0-9a-f]{2})/([0-9a-f]{64})$")
@@ -36,6 +43,15 @@ def validate_key(key: str) -> str:
             field="key",
         )
     return m.group(2)
+
+
+def digest_mismatch(key: str) -> UnsafeArtifact:
+    """The error for a blob whose bytes no longer match its key."""
+    return UnsafeArtifact(
+        f"artifact {key} does not match its digest: it was changed after it was "
+        f"stored; restore it from a backup or register the model again",
+        field="key",
+    )
 
 
 def digest_file(path: str | os.PathLike[str]) -> str:
@@ -79,11 +95,7 @@ class ArtifactStore(abc.ABC):
         with self.open(key) as f:
             data = f.read()
         if verify and hashlib.sha256(data).hexdigest() != digest:
-            raise UnsafeArtifact(
-                f"artifact {key} does not match its digest: it was changed after it was "
-                f"stored; restore it from a backup or register the model again",
-                field="key",
-            )
+            raise digest_mismatch(key)
         return data
 
     @abc.abstractmethod
