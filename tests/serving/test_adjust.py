@@ -224,3 +224,53 @@ def test_recalibration_to_equal_edges_says_it_placed_the_review_edge(
     assert policy.decide({}, 0.27).decision == "review"
     assert policy.decide({}, 0.29).decision == "reject"
     assert "would have been empty" in note and "0.28" in note
+
+
+def test_a_tabular_run_keeps_the_baseline_of_its_test_rows(
+    deployed: Deployed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from leptonic.errors import NotFound
+    from leptonic.monitoring.baseline import BASELINE_ARTIFACT, BaselineProfile
+    from leptonic.serving import adjust
+    from leptonic.tasks._data import load_training_data
+    from leptonic.tasks.tabular import make_split
+
+    lp = deployed.platform
+    for model in (deployed.logistic, deployed.lightgbm):
+        mv = lp.model_version("credit", *model)
+        run = lp.get_run("credit", mv.run_id)
+        kept = json.loads(lp.run_artifact("credit", run.id, BASELINE_ARTIFACT))
+        # the model's inputs and scores on the rows its run held out for the test
+        spec = TrainSpec(candidates=(model[0].removeprefix("risk-"),), **FAST)  # type: ignore[arg-type]
+        dv = lp.dataset_version("credit", "applicants")
+        data = load_training_data(dv, lp.artifacts, spec)
+        test = make_split(data.y, spec).test
+        predictor = lp.load_model("credit", *model)
+        frame = data.frame.iloc[test][predictor.input_names].reset_index(drop=True)
+        expected = BaselineProfile.fit(frame, predictor.predict_batch(frame), predictor.inputs)
+        assert kept == expected.to_json()
+        # not the training rows': a boosted model is surer on rows it was fitted on
+        monkeypatch.setattr(adjust, "_baselines", {})
+        with monkeypatch.context() as patched:
+            patched.setattr(lp.endpoints, "_tabular_baseline", _not_called)
+            assert lp.endpoints.baseline("credit", *model).to_json() == kept
+
+    # a kept profile that cannot be read: profiled from the dataset, as before
+    key = lp.get_run("credit", mv.run_id).artifacts[BASELINE_ARTIFACT]
+    read = lp.artifacts.get_bytes
+
+    def lost(k: str, **kwargs: Any) -> bytes:
+        if k == key:
+            raise NotFound(f"artifact {k} is gone")
+        return read(k, **kwargs)
+
+    monkeypatch.setattr(lp.artifacts, "get_bytes", lost)
+    monkeypatch.setattr(adjust, "_baselines", {})
+    again = lp.endpoints.baseline("credit", *deployed.lightgbm)
+    assert again.to_json() != kept and set(again.features) == set(expected.features)
+
+
+def _not_called(*args: Any, **kwargs: Any) -> None:
+    raise AssertionError("the baseline was profiled again from the dataset")

@@ -29,7 +29,9 @@ from leptonic.monitoring.alerts import (
     evaluate_rules,
 )
 from leptonic.monitoring.baseline import (
+    BASELINE_ARTIFACT,
     BASELINE_FORMAT,
+    BASELINE_ROWS,
     DEFAULT_EPSILON,
     BaselineProfile,
     FeatureBins,
@@ -64,7 +66,6 @@ from leptonic.monitoring.recalibrate import (
     thresholds_for_bad_rate,
 )
 from leptonic.monitoring.text import (
-    BASELINE_ARTIFACT,
     MAX_LABELS,
     TEXT_ADVICE,
     TEXT_BASELINE_ROWS,
@@ -80,6 +81,7 @@ __all__ = [
     "BAND_ORDER",
     "BASELINE_ARTIFACT",
     "BASELINE_FORMAT",
+    "BASELINE_ROWS",
     "DEFAULT_EPSILON",
     "MAX_LABELS",
     "TEXT_ADVICE",

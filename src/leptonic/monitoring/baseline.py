@@ -41,10 +41,24 @@ from numpy.typing import ArrayLike, NDArray
 
 from leptonic.errors import InvalidInput
 
-__all__ = ["BASELINE_FORMAT", "DEFAULT_EPSILON", "BaselineProfile", "FeatureBins"]
+__all__ = [
+    "BASELINE_ARTIFACT",
+    "BASELINE_FORMAT",
+    "BASELINE_ROWS",
+    "DEFAULT_EPSILON",
+    "BaselineProfile",
+    "FeatureBins",
+]
 
 #: The ``format`` tag of :meth:`BaselineProfile.to_json`.
 BASELINE_FORMAT = "leptonic-baseline/1"
+
+#: The run artifact holding a model's baseline profile (JSON), written by training:
+#: the model's inputs and answers on the rows or texts its run held out for the test.
+BASELINE_ARTIFACT = "monitoring_baseline.json"
+
+#: Rows profiled for a tabular model's baseline (a seeded sample above it).
+BASELINE_ROWS = 50_000
 
 #: The floor of every proportion.
 DEFAULT_EPSILON = 1e-4

@@ -36,7 +36,7 @@ import pandas as pd
 
 from leptonic.core.endpoint import Prediction
 from leptonic.errors import DataError
-from leptonic.monitoring.baseline import BaselineProfile
+from leptonic.monitoring.baseline import BASELINE_ARTIFACT, BaselineProfile
 
 __all__ = [
     "BASELINE_ARTIFACT",
@@ -50,9 +50,6 @@ __all__ = [
     "text_profile",
     "text_records",
 ]
-
-#: The run artifact holding a text model's baseline profile (JSON), written by training.
-BASELINE_ARTIFACT = "monitoring_baseline.json"
 
 #: Held-out texts scored for a text model's baseline (a seeded sample above it).
 TEXT_BASELINE_ROWS = 2_000

@@ -2,11 +2,13 @@
 alerts, threshold recalibration and retraining.
 
 A part of :class:`~leptonic.serving.service.EndpointService`. The baseline
-of a tabular model version is profiled from the dataset version it was trained
-on, scored by the model itself (at most :data:`BASELINE_ROWS` rows), once per
-process. A text model's is the profile its training run kept of its answers on
-the texts held out for the test (:mod:`leptonic.monitoring.text`); for a run of an
-older release, those texts are scored once per process.
+of a model version is the profile its training run kept
+(:data:`~leptonic.monitoring.baseline.BASELINE_ARTIFACT`) of its inputs and
+answers on the rows or texts held out for the test. For a run of an older
+release it is made once per process: a tabular model's from the dataset
+version it was trained on, scored by the model itself (at most
+:data:`BASELINE_ROWS` rows), a text model's from its test texts
+(:mod:`leptonic.monitoring.text`).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from leptonic.core.uri import ObjectRef
 from leptonic.errors import InvalidInput, LeptonicError
 from leptonic.monitoring._windows import as_utc
 from leptonic.monitoring.alerts import AlertRules, WebhookNotifier, alert_payload, evaluate_rules
-from leptonic.monitoring.baseline import BaselineProfile
+from leptonic.monitoring.baseline import BASELINE_ARTIFACT, BASELINE_ROWS, BaselineProfile
 from leptonic.monitoring.drift import drift_report
 from leptonic.monitoring.performance import outcomes_from_labelled, performance_report
 from leptonic.monitoring.recalibrate import (
@@ -52,7 +54,6 @@ __all__ = ["BASELINE_ROWS", "DEFAULT_WINDOW", "EndpointAdjustment", "RetrainPlan
 TEXT_TASK = "text-classification"
 
 #: Rows of the training dataset profiled for a baseline (a seeded sample above it).
-BASELINE_ROWS = 50_000
 
 #: The monitoring window when none is given.
 DEFAULT_WINDOW = timedelta(hours=24)
@@ -137,9 +138,10 @@ class EndpointAdjustment(abc.ABC):
             cached = _baselines.get(key)
         if cached is not None:
             return cached
-        if mv.task == TEXT_TASK:
+        profile = self._kept_baseline(mv)
+        if profile is None and mv.task == TEXT_TASK:
             profile = self._text_baseline(mv)
-        else:
+        elif profile is None:
             profile = self._tabular_baseline(mv, self._dataset_of(mv))
         with _baselines_lock:
             _baselines[key] = profile
@@ -149,8 +151,20 @@ class EndpointAdjustment(abc.ABC):
         ref = ObjectRef.parse(mv.dataset)
         return self.platform.dataset_version(mv.workspace, ref.name, ref.version)
 
+    def _kept_baseline(self, mv: ModelVersion) -> BaselineProfile | None:
+        """The profile the version's training run kept, if it kept one that can be read
+        (a blob gone or a format of another release: None, and it is made again)."""
+        run = self.platform.metadata.get_run(mv.workspace, mv.run_id)
+        if BASELINE_ARTIFACT not in run.artifacts:
+            return None
+        with contextlib.suppress(LeptonicError, ValueError):
+            kept = self.platform.artifacts.get_bytes(run.artifacts[BASELINE_ARTIFACT])
+            return BaselineProfile.from_json(json.loads(kept))
+        return None
+
     def _tabular_baseline(self, mv: ModelVersion, dv: DatasetVersion) -> BaselineProfile:
-        """A tabular model's inputs and scores on (a sample of) its training rows."""
+        """A tabular model's inputs and scores on (a sample of) its dataset's rows, for
+        a run of an older release that kept no profile."""
         import pyarrow.parquet as pq
 
         predictor = self.platform.load_model(mv.workspace, mv.model, mv.version)
@@ -165,18 +179,12 @@ class EndpointAdjustment(abc.ABC):
 
     def _text_baseline(self, mv: ModelVersion) -> BaselineProfile:
         """A text model profiled on the texts its run held out for the test (the model's
-        answers on texts it was trained on would be surer than on any new text): the
-        profile its run kept, or (a run of an older release, or a profile that cannot
-        be read) made now, the same way."""
-        from leptonic.monitoring.text import BASELINE_ARTIFACT, text_baseline
+        answers on texts it was trained on would be surer than on any new text), for a
+        run of an older release that kept no profile."""
+        from leptonic.monitoring.text import text_baseline
         from leptonic.tasks.textcls import TextClassificationSpec, holdout_positions, load_text_data
 
         run = self.platform.metadata.get_run(mv.workspace, mv.run_id)
-        if BASELINE_ARTIFACT in run.artifacts:
-            # (a blob gone or a format of another release: made again below)
-            with contextlib.suppress(LeptonicError, ValueError):
-                kept = self.platform.artifacts.get_bytes(run.artifacts[BASELINE_ARTIFACT])
-                return BaselineProfile.from_json(json.loads(kept))
         dv = self._dataset_of(mv)
         # only what names the data and its split (a run of an older version may hold
         # fields this one no longer has)

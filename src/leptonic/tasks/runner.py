@@ -15,16 +15,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+import numpy as np
+
 from leptonic.core._time import utcnow
 from leptonic.core.dataset import DatasetVersion
 from leptonic.core.model_version import ModelVersion
 from leptonic.core.run import Run, RunStatus
-from leptonic.errors import Cancelled
+from leptonic.errors import Cancelled, InvalidInput
 from leptonic.evaluation.report import render_report
+from leptonic.monitoring.baseline import BASELINE_ARTIFACT, BASELINE_ROWS, BaselineProfile
 from leptonic.registry.service import ModelRegistry, dataset_ref, run_ref
 from leptonic.storage.artifacts.base import ArtifactStore
 from leptonic.storage.metadata.base import MetadataStore
-from leptonic.tasks._data import load_training_data
+from leptonic.tasks._data import TrainingData, load_training_data
 from leptonic.tasks.spec import TrainSpec, spec_to_dict
 from leptonic.tasks.tabular import TrainingResult, train_tabular
 
@@ -158,6 +161,9 @@ def _train_tabular(
     if result.scorecard is not None:
         saved["scorecard.json"] = _json_artifact(artifacts, result.scorecard.to_dict())
         saved["iv.json"] = _json_artifact(artifacts, result.iv_table)
+    profile = _monitoring_baseline(data, result, spec.seed, log)
+    if profile is not None:
+        saved[BASELINE_ARTIFACT] = _json_artifact(artifacts, profile.to_json())
     metrics = {"valid": result.valid_metrics, "test": result.test_metrics}
     model_version = None
     if model_name is not None:
@@ -182,6 +188,27 @@ def _train_tabular(
         artifacts=saved,
         model_version=model_version,
     )
+
+
+def _monitoring_baseline(
+    data: TrainingData, result: TrainingResult, seed: int, log: RunLog
+) -> BaselineProfile | None:
+    """What monitoring compares an endpoint's traffic with: the model's inputs and
+    scores on the rows held out for the test (scores on training rows would be
+    surer than on any new row, and drift would be found where there is none)."""
+    rows = np.asarray(result.test_rows)
+    scores = np.asarray(result.test_scores)
+    if len(rows) > BASELINE_ROWS:
+        keep = np.sort(np.random.default_rng(seed).choice(len(rows), BASELINE_ROWS, replace=False))
+        rows, scores = rows[keep], scores[keep]
+    predictor = result.predictor
+    try:
+        frame = data.frame.iloc[rows][predictor.input_names].reset_index(drop=True)
+        return BaselineProfile.fit(frame, scores, predictor.inputs)
+    except (InvalidInput, KeyError) as exc:
+        # monitoring then profiles the training rows, as for a run of an older release
+        log(f"no monitoring baseline kept: {exc}")
+        return None
 
 
 def run_training(

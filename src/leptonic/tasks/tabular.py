@@ -65,6 +65,8 @@ class TrainingResult:
     threshold: float | None
     split: dict[str, Any]
     features: dict[str, Any]
+    #: positions in the training frame of the rows held out for the test
+    test_rows: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     iv_table: list[dict[str, Any]] = field(default_factory=list)
     scorecard: Scorecard | None = None
     importance: list[dict[str, Any]] = field(default_factory=list)
@@ -580,6 +582,7 @@ def train_tabular(
         test_metrics=test_metrics,
         y_test=y[split.test],
         test_scores=test_scores,
+        test_rows=split.test,
         threshold=threshold,
         split={
             "kind": split.kind,
