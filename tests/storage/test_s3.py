@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from leptonic.errors import ConfigError, NotFound, StoreError
+from leptonic.errors import ConfigError, NotFound, StoreError, UnsafeArtifact
 from leptonic.storage.artifacts.base import key_for_digest
 from leptonic.storage.registry import open_artifact_store
 
@@ -41,6 +41,9 @@ def _endpoint(s3_uri: str) -> str:
         ("s3://fine-bucket/x?endpont=http://h:9000", "unknown: endpont"),
         ("s3://fine-bucket/x?endpoint=", "once, with a value"),
         ("s3://fine-bucket/x?region=a&region=b", "once, with a value"),
+        ("s3://fine-bucket/x#part", "expected s3://bucket"),
+        ("s3://fine-bucket/x?endpoint=minio:9000", "give its scheme"),
+        ("s3://fine-bucket/x?endpoint=http://127.0.0.1:1&region=us%20east", "check its endpoint"),
     ],
 )
 def test_bad_uris_are_refused(uri: str, match: str) -> None:
@@ -63,8 +66,43 @@ def test_a_missing_bucket_is_a_clear_error(s3_uri: str) -> None:
 
 
 def test_an_unreachable_endpoint_is_a_clear_error(s3_uri: str) -> None:
-    with pytest.raises(StoreError, match="endpoint is reachable"):
+    with pytest.raises(StoreError, match="endpoint is reachable") as info:
         open_artifact_store("s3://some-bucket?endpoint=http://127.0.0.1:1")
+    assert "127.0.0.1" not in str(info.value)
+
+
+def test_a_failed_upload_is_a_clear_error(store: S3ArtifactStore) -> None:
+    # the bucket goes away under a running server
+    store._client.delete_bucket(Bucket=store.bucket)
+    try:
+        with pytest.raises(StoreError, match="does not exist") as info:
+            store.put_bytes(b"lost")
+        assert str(store.cache_dir) not in str(info.value) and "http" not in str(info.value)
+        assert not any((store.cache_dir / "tmp").iterdir())
+    finally:
+        store._client.create_bucket(Bucket=store.bucket)
+
+
+def test_a_refused_request_names_the_fix(store: S3ArtifactStore) -> None:
+    from botocore.exceptions import ClientError
+
+    def deny(**_: object) -> None:
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "PutObject")
+
+    store._client.meta.events.register("before-call.s3.PutObject", deny)
+    with pytest.raises(StoreError, match=r"refused \(AccessDenied\); check the credentials"):
+        store.put_bytes(b"denied")
+
+
+def test_prefix_and_cache_are_read_as_written(s3_uri: str, tmp_path: Path) -> None:
+    endpoint = _endpoint(s3_uri)
+    bucket = urlsplit(s3_uri).netloc
+    cache = tmp_path / "a+b"
+    opened = open_artifact_store(
+        f"s3://{bucket}//team%20a/models/?endpoint={endpoint}&cache={cache}"
+    )
+    assert isinstance(opened, S3ArtifactStore)
+    assert opened.prefix == "team a/models" and opened.cache_dir == cache
 
 
 def test_open_gives_a_seekable_local_copy(store: S3ArtifactStore) -> None:
@@ -75,17 +113,69 @@ def test_open_gives_a_seekable_local_copy(store: S3ArtifactStore) -> None:
         assert f.read(10) == data[50_000:50_010]
 
 
-def test_local_copy_is_downloaded_once_and_checked(store: S3ArtifactStore, tmp_path: Path) -> None:
+def _other(store: S3ArtifactStore, s3_uri: str, name: str = "other") -> S3ArtifactStore:
+    """A store on the same bucket with its own cache (another server)."""
+    cache = f"{store.cache_dir}-{name}"
+    opened = open_artifact_store(s3_uri.replace(str(store.cache_dir), cache))
+    assert isinstance(opened, S3ArtifactStore)
+    return opened
+
+
+def _gets(store: S3ArtifactStore) -> list[str]:
+    calls: list[str] = []
+    store._client.meta.events.register(
+        "before-call.s3.GetObject", lambda model, **_: calls.append(model.name)
+    )
+    return calls
+
+
+def test_local_copy_is_downloaded_once_and_checked(
+    store: S3ArtifactStore, s3_uri: str, tmp_path: Path
+) -> None:
     source = tmp_path / "data.bin"
     source.write_bytes(os.urandom(300_000))
-    key = store.put_file(source)  # a file is uploaded from where it is: no local copy yet
+    key = store.put_file(source)
     cached = store.cache_dir / "sha256" / key[7:9] / key[10:]
-    assert not cached.exists()
-    path = store.local_path(key)
-    assert path == cached and path.read_bytes() == source.read_bytes()
+    assert cached.read_bytes() == source.read_bytes()  # the uploaded bytes are kept
+    assert cached.stat().st_mode & 0o077 == 0  # the owner's only
+    other = _other(store, s3_uri)
+    gets = _gets(other)
+    path = other.local_path(key)
+    assert path.read_bytes() == source.read_bytes() and gets == ["GetObject"]
     first = path.stat().st_ino
-    assert store.local_path(key).stat().st_ino == first  # reused, not fetched again
-    assert not any((store.cache_dir / "tmp").iterdir())
+    assert other.local_path(key).stat().st_ino == first and gets == ["GetObject"]  # reused
+    assert not any((other.cache_dir / "tmp").iterdir())
+
+
+def test_a_damaged_local_copy_is_fetched_again(store: S3ArtifactStore, s3_uri: str) -> None:
+    data = os.urandom(10_000)
+    key = store.put_bytes(data)
+    cached = store.local_path(key)
+    cached.chmod(0o600)
+    cached.write_bytes(bytes([data[0] ^ 0xFF]) + data[1:])  # same size, other bytes
+    # the next process hashes a copy it did not check itself
+    fresh = open_artifact_store(s3_uri)
+    assert isinstance(fresh, S3ArtifactStore)
+    gets = _gets(fresh)
+    assert fresh.local_path(key).read_bytes() == data and gets == ["GetObject"]
+
+
+def test_a_tampered_object_is_refused_on_download(store: S3ArtifactStore, s3_uri: str) -> None:
+    data = b"weights" * 1000
+    key = store.put_bytes(data)
+    name = store._object(key)
+    # overwritten by another tool that copied the object's metadata too
+    head = store._client.head_object(Bucket=store.bucket, Key=name)
+    damaged = bytes([data[0] ^ 0xFF]) + data[1:]
+    store._client.put_object(Bucket=store.bucket, Key=name, Body=damaged, Metadata=head["Metadata"])
+    other = _other(store, s3_uri)
+    for read in (other.local_path, other.open):
+        with pytest.raises(UnsafeArtifact, match="does not match its digest"):
+            read(key)
+    assert not any(p.is_file() for p in other.cache_dir.rglob("*"))
+    # registering again repairs it, although size and metadata still look right
+    assert other.put_bytes(data) == key
+    assert other.get_bytes(key) == data
 
 
 def test_a_blob_deleted_elsewhere_is_not_served_from_the_cache(store: S3ArtifactStore) -> None:

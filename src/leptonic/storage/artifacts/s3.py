@@ -21,9 +21,16 @@ or its size, which is how an object overwritten by another tool is repaired.
 
 ``open`` and ``local_path`` read a local copy: the first call downloads the
 blob into the cache folder, checking its digest on the way, and later calls
-reuse it while the bucket still holds the blob. Cached copies are named by
-digest, so stores on several buckets can share one cache. ``get_bytes`` reads
-the bucket directly.
+reuse it while the bucket still holds the blob (a copy this process did not
+write or check itself is hashed once before it is trusted). Cached copies are
+named by digest, so stores on several buckets can share one cache; they are
+readable by their owner only, and they are kept until the blob is deleted
+through the store: give the cache a folder that may grow as large as the
+models and datasets in use. ``get_bytes`` reads the bucket directly.
+
+Uploads of more than 64 MiB are multipart; a killed process can leave parts
+behind, which a bucket lifecycle rule (``AbortIncompleteMultipartUpload``)
+removes.
 """
 
 from __future__ import annotations
@@ -32,16 +39,16 @@ import hashlib
 import os
 import re
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, NoReturn
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from leptonic.errors import ConfigError, MissingExtra, NotFound, StoreError
 from leptonic.storage.artifacts.base import (
     CHUNK_SIZE,
     ArtifactStore,
-    digest_file,
     digest_mismatch,
     key_for_digest,
     validate_key,
@@ -53,6 +60,20 @@ _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _QUERY = ("endpoint", "region", "cache")
 _DIGEST_META = "sha256"
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
+_REFUSED = {
+    "403",
+    "AccessDenied",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "InvalidToken",
+}
+_ELSEWHERE = {
+    "301",
+    "PermanentRedirect",
+    "AuthorizationHeaderMalformed",
+    "IllegalLocationConstraintException",
+}
 
 
 def _missing(key: str) -> NotFound:
@@ -103,15 +124,26 @@ class S3ArtifactStore(ArtifactStore):
                 f"invalid S3 bucket name {bucket!r}: use 3 to 63 lower-case letters, digits, "
                 "dots or hyphens, e.g. s3://ml-artifacts/leptonic"
             )
+        if endpoint_url is not None and not endpoint_url.startswith(("http://", "https://")):
+            raise ConfigError(
+                "invalid S3 endpoint in the artifact URI: give its scheme, e.g. "
+                "?endpoint=http://minio:9000"
+            )
         self.bucket = bucket
-        self.prefix = prefix.strip("/")
+        self.prefix = "/".join(p for p in prefix.split("/") if p)
         self._base = f"{self.prefix}/sha256/" if self.prefix else "sha256/"
         self.uri = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
         self.cache_dir = Path(cache_dir) if cache_dir is not None else _default_cache()
         self._tmp = self.cache_dir / "tmp"
-        self._tmp.mkdir(parents=True, exist_ok=True)
+        self._tempdir()
+        # Copies checked by this process: digest → (size, mtime, inode) when checked.
+        self._checked: dict[str, tuple[int, int, int]] = {}
+        # Blobs whose stored bytes failed a check here: the next put uploads again.
+        self._damaged: set[str] = set()
+        self._lock = threading.Lock()
         try:
             import boto3
+            from boto3.exceptions import S3UploadFailedError
             from boto3.s3.transfer import TransferConfig
             from botocore.config import Config
             from botocore.exceptions import BotoCoreError, ClientError
@@ -119,13 +151,28 @@ class S3ArtifactStore(ArtifactStore):
             raise MissingExtra("boto3", "s3", "the S3 artifact store") from None
         self._client_error = ClientError
         self._boto_error = BotoCoreError
+        self._upload_error = S3UploadFailedError
         self._transfer = TransferConfig(multipart_threshold=64 << 20, multipart_chunksize=64 << 20)
-        self._client = client or boto3.session.Session().client(
-            "s3",
-            endpoint_url=endpoint_url,
-            region_name=region,
-            config=Config(connect_timeout=10, retries={"mode": "standard", "max_attempts": 3}),
-        )
+        if client is None:
+            options: dict[str, Any] = {
+                "connect_timeout": 10,
+                "retries": {"mode": "standard", "max_attempts": 3},
+            }
+            if endpoint_url is not None:
+                # Checksums only where S3 requires them: several S3-compatible
+                # stores refuse the newer default trailers.
+                options["request_checksum_calculation"] = "when_required"
+                options["response_checksum_validation"] = "when_required"
+            try:
+                client = boto3.session.Session().client(
+                    "s3", endpoint_url=endpoint_url, region_name=region, config=Config(**options)
+                )
+            except (ValueError, BotoCoreError) as exc:
+                raise ConfigError(
+                    f"cannot set up the S3 client for the artifact URI ({type(exc).__name__}); "
+                    "check its endpoint and region, and AWS_PROFILE if set"
+                ) from None
+        self._client = client
         try:
             self._client.head_bucket(Bucket=bucket)
         except (ClientError, BotoCoreError) as exc:
@@ -134,12 +181,13 @@ class S3ArtifactStore(ArtifactStore):
     @classmethod
     def from_uri(cls, uri: str) -> S3ArtifactStore:
         parts = urlsplit(uri)
-        if parts.scheme != "s3" or not parts.netloc:
+        if parts.scheme != "s3" or not parts.netloc or parts.fragment:
             raise ConfigError(
-                f"invalid artifact URI {uri!r}: expected s3://bucket[/prefix], "
+                f"invalid artifact URI {uri!r}: expected s3://bucket[/prefix][?query], "
                 "e.g. s3://ml-artifacts/leptonic?endpoint=http://minio:9000"
             )
-        query = parse_qs(parts.query, keep_blank_values=True)
+        # query values are percent-encoded; a literal '+' stays a '+'
+        query = parse_qs(parts.query.replace("+", "%2B"), keep_blank_values=True)
         unknown = sorted(set(query) - set(_QUERY))
         if unknown or any(len(v) != 1 or not v[0] for v in query.values()):
             raise ConfigError(
@@ -150,7 +198,7 @@ class S3ArtifactStore(ArtifactStore):
         options = {name: values[0] for name, values in query.items()}
         return cls(
             parts.netloc,
-            parts.path,
+            unquote(parts.path),
             endpoint_url=options.get("endpoint"),
             region=options.get("region"),
             cache_dir=Path(options["cache"]).expanduser() if "cache" in options else None,
@@ -159,6 +207,8 @@ class S3ArtifactStore(ArtifactStore):
     # --- errors ----------------------------------------------------------
 
     def _code(self, exc: BaseException) -> str:
+        if isinstance(exc, self._upload_error) and exc.__context__ is not None:
+            exc = exc.__context__  # boto3 raises it while handling the S3 error
         if isinstance(exc, self._client_error):
             return str(exc.response.get("Error", {}).get("Code", ""))
         return ""
@@ -170,11 +220,17 @@ class S3ArtifactStore(ArtifactStore):
             raise _missing(key) from None
         if code in ("NoSuchBucket",) or (key is None and code in _NOT_FOUND):
             hint = f"the bucket {self.bucket!r} does not exist; create it or fix LEPTONIC_ARTIFACTS"
-        elif code in ("403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+        elif code in _REFUSED:
             hint = (
                 f"access to the bucket {self.bucket!r} was refused ({code}); check the "
-                "credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or ~/.aws) and the "
-                "bucket's policy"
+                "credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or ~/.aws) and that "
+                "the bucket's policy allows s3:ListBucket, s3:GetObject, s3:PutObject and "
+                "s3:DeleteObject"
+            )
+        elif code in _ELSEWHERE:
+            hint = (
+                f"the bucket {self.bucket!r} is in another region ({code}); name it in "
+                "the URI, e.g. ?region=eu-west-1"
             )
         elif code:
             hint = f"S3 answered {code}"
@@ -192,6 +248,24 @@ class S3ArtifactStore(ArtifactStore):
 
     def _cached(self, digest: str) -> Path:
         return self.cache_dir / "sha256" / digest[:2] / digest
+
+    def _tempdir(self) -> Path:
+        """The cache's folder for files being written (made again if removed)."""
+        try:
+            # a cache made here is its owner's only (it holds copies of datasets)
+            self.cache_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._tmp.mkdir(mode=0o700, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot use the S3 artifact cache folder ({exc.strerror}); give a writable "
+                "one with ?cache=/path in LEPTONIC_ARTIFACTS"
+            ) from None
+        return self._tmp
+
+    @staticmethod
+    def _identity(path: Path) -> tuple[int, int, int]:
+        st = path.stat()
+        return (st.st_size, st.st_mtime_ns, st.st_ino)
 
     def _stat(self, key: str) -> dict[str, Any] | None:
         """The object's HEAD answer, or None when the bucket does not hold it."""
@@ -214,6 +288,9 @@ class S3ArtifactStore(ArtifactStore):
         return head
 
     def _stored_already(self, key: str, size: int) -> bool:
+        with self._lock:
+            if key[-64:] in self._damaged:
+                return False
         head = self._stat(key)
         meta = (head or {}).get("Metadata") or {}
         return bool(
@@ -235,18 +312,24 @@ class S3ArtifactStore(ArtifactStore):
                 ExtraArgs={"Metadata": {_DIGEST_META: key[-64:]}},
                 Config=self._transfer,
             )
-        except (self._client_error, self._boto_error) as exc:
+        except (self._client_error, self._boto_error, self._upload_error) as exc:
             self._fail(exc, "store a blob")
+        with self._lock:
+            self._damaged.discard(key[-64:])
 
     def put_stream(self, stream: BinaryIO) -> str:
+        # Spooled first, also for a file: the key names exactly the bytes uploaded,
+        # whatever happens to the source meanwhile.
         h = hashlib.sha256()
-        fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="put-")
+        fd, tmp_name = tempfile.mkstemp(dir=self._tempdir(), prefix="put-")
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "wb") as out:
                 while chunk := stream.read(CHUNK_SIZE):
                     h.update(chunk)
                     out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
             key = key_for_digest(h.hexdigest())
             self._upload(tmp, key)
             # The spooled bytes are the blob: keep them as its local copy.
@@ -255,54 +338,79 @@ class S3ArtifactStore(ArtifactStore):
         finally:
             tmp.unlink(missing_ok=True)
 
-    def put_file(self, path: str | os.PathLike[str]) -> str:
-        key = key_for_digest(digest_file(path))
-        self._upload(Path(path), key)
-        return key
-
     def _keep(self, tmp: Path, digest: str) -> None:
+        """Move a file whose bytes hash to ``digest`` (fsynced) into the cache."""
         dest = self._cached(digest)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        os.chmod(tmp, 0o444)
+        os.chmod(tmp, 0o400)
         os.replace(tmp, dest)
+        with self._lock:
+            self._checked[digest] = self._identity(dest)
 
     # --- reading ---------------------------------------------------------
 
+    def _mismatch(self, key: str) -> NoReturn:
+        with self._lock:
+            self._damaged.add(key[-64:])
+        raise digest_mismatch(key)
+
     def _download(self, key: str, digest: str) -> Path:
-        try:
-            body = self._client.get_object(Bucket=self.bucket, Key=self._object(key))["Body"]
-        except (self._client_error, self._boto_error) as exc:
-            self._fail(exc, "read", key)
         h = hashlib.sha256()
-        fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="get-")
+        fd, tmp_name = tempfile.mkstemp(dir=self._tempdir(), prefix="get-")
         tmp = Path(tmp_name)
         try:
-            with os.fdopen(fd, "wb") as out, body:
-                for chunk in body.iter_chunks(CHUNK_SIZE):
-                    h.update(chunk)
-                    out.write(chunk)
+            with os.fdopen(fd, "wb") as out:
+                body = self._client.get_object(Bucket=self.bucket, Key=self._object(key))["Body"]
+                with body:
+                    for chunk in body.iter_chunks(CHUNK_SIZE):
+                        h.update(chunk)
+                        out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
             if h.hexdigest() != digest:
-                raise digest_mismatch(key)
+                self._mismatch(key)
             self._keep(tmp, digest)
-        except self._boto_error as exc:
+        except (self._client_error, self._boto_error) as exc:
             self._fail(exc, "read", key)
         finally:
             tmp.unlink(missing_ok=True)
         return self._cached(digest)
 
+    def _trusted(self, digest: str, cached: Path, size: int) -> bool:
+        """Whether the cached copy holds the blob: checked here before, unchanged since,
+        or (left by another process) hashed now."""
+        try:
+            identity = self._identity(cached)
+        except FileNotFoundError:
+            return False
+        if identity[0] != size:
+            return False
+        with self._lock:
+            if self._checked.get(digest) == identity:
+                return True
+        h = hashlib.sha256()
+        with open(cached, "rb") as f:
+            while chunk := f.read(CHUNK_SIZE):
+                h.update(chunk)
+        if h.hexdigest() != digest:
+            return False
+        with self._lock:
+            self._checked[digest] = identity
+        return True
+
     def local_path(self, key: str) -> Path:
         digest = validate_key(key)
-        size = self._head(key).get("ContentLength")
+        size = int(self._head(key)["ContentLength"])
         cached = self._cached(digest)
-        try:
-            if cached.stat().st_size == size:
-                return cached
-        except FileNotFoundError:
-            pass
+        if self._trusted(digest, cached, size):
+            return cached
         return self._download(key, digest)
 
     def open(self, key: str) -> BinaryIO:
-        return open(self.local_path(key), "rb")
+        try:
+            return open(self.local_path(key), "rb")
+        except FileNotFoundError:  # the copy was removed meanwhile (a delete elsewhere)
+            return open(self.local_path(key), "rb")
 
     def get_bytes(self, key: str, *, verify: bool = True) -> bytes:
         digest = validate_key(key)
@@ -313,7 +421,7 @@ class S3ArtifactStore(ArtifactStore):
         except (self._client_error, self._boto_error) as exc:
             self._fail(exc, "read", key)
         if verify and hashlib.sha256(data).hexdigest() != digest:
-            raise digest_mismatch(key)
+            self._mismatch(key)
         return data
 
     def exists(self, key: str) -> bool:
@@ -331,6 +439,8 @@ class S3ArtifactStore(ArtifactStore):
         except (self._client_error, self._boto_error) as exc:
             self._fail(exc, "delete a blob")
         self._cached(digest).unlink(missing_ok=True)
+        with self._lock:
+            self._checked.pop(digest, None)
 
     def keys(self) -> Iterator[str]:
         pattern = re.compile(re.escape(self._base) + r"([0-9a-f]{2})/([0-9a-f]{64})")
