@@ -36,6 +36,7 @@ bench: install
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/features.py
 	$(BIN)/python benchmarks/credit.py
+	$(BIN)/python benchmarks/compute.py
 	$(BIN)/python benchmarks/api.py
 	$(BIN)/python benchmarks/decisions.py
 	$(BIN)/python benchmarks/serving.py

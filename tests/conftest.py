@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -124,3 +125,18 @@ def s3_uri(
         for item in page.get("Contents", ()):
             client.delete_object(Bucket=bucket, Key=item["Key"])
     client.delete_bucket(Bucket=bucket)
+
+
+# --- Ray ---------------------------------------------------------------------
+# ``ray_executor`` (session): Ray started in this process with 2 CPUs, once for
+# the whole session (a start takes seconds); skips when the ray extra is absent.
+
+
+@pytest.fixture(scope="session")
+def ray_executor() -> Iterator[Any]:
+    pytest.importorskip("ray", reason="the Ray compute backend needs the ray extra")
+    from leptonic.compute import open_executor
+
+    executor = open_executor("ray://local?cpus=2")
+    yield executor
+    executor.close()

@@ -13,6 +13,7 @@ def test_all_names_exist_and_are_sorted() -> None:
 def test_no_private_or_module_leaks() -> None:
     public = {n for n in dir(leptonic) if not n.startswith("_") and n != "annotations"}
     submodules = {
+        "compute",
         "config",
         "core",
         "errors",

@@ -23,7 +23,8 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "LEPTONIC_ARTIFACTS": "Artifact store URI: file:///path, s3://bucket/prefix "
     "(?endpoint=http://host:port for S3-compatible stores) or memory:// "
     "(default file://$LEPTONIC_HOME/artifacts).",
-    "LEPTONIC_COMPUTE": "Compute URI: local:// (default) or ray://host:port.",
+    "LEPTONIC_COMPUTE": "Where training work runs: local:// (default, this process), "
+    "local://?workers=N (N processes), ray://host:port (a Ray cluster) or ray://local.",
     "LEPTONIC_USER": "Name recorded as the actor of changes (default: the OS user).",
     "LEPTONIC_URL": "URL of a Leptonic server; when set the CLI talks to it.",
     "LEPTONIC_TOKEN": "API token for LEPTONIC_URL.",

@@ -21,6 +21,7 @@ import dataclasses
 import hashlib
 import os
 import secrets
+import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 import pyarrow as pa
 
+from leptonic.compute import COMPUTE_BACKENDS, Executor, open_executor
 from leptonic.config import Settings
 from leptonic.core._time import utcnow
 from leptonic.core.access import ApiToken, Membership, Role, User
@@ -78,6 +80,27 @@ def check_score_output(dataset: str, output: str) -> None:
         )
 
 
+class _Compute:
+    """The platform's executor, opened on first use and closed once."""
+
+    def __init__(self, uri: str, executor: Executor | None) -> None:
+        self.uri = uri
+        self._executor = executor
+        self._lock = threading.Lock()
+
+    def get(self) -> Executor:
+        with self._lock:
+            if self._executor is None:
+                self._executor = open_executor(self.uri)
+            return self._executor
+
+    def close(self) -> None:
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.close()
+
+
 class Platform:
     """Leptonic's services over one metadata store and one artifact store.
 
@@ -88,6 +111,9 @@ class Platform:
     metadata, artifacts
         Already-open stores (tests pass memory stores); opened from
         ``settings`` when omitted.
+    compute
+        An already-open executor for training work; opened from
+        ``settings.compute_uri`` on first use when omitted.
     """
 
     def __init__(
@@ -96,18 +122,28 @@ class Platform:
         *,
         metadata: MetadataStore | None = None,
         artifacts: ArtifactStore | None = None,
+        compute: Executor | None = None,
     ) -> None:
         self.settings = settings
+        COMPUTE_BACKENDS.resolve(settings.compute_uri)  # a bad scheme fails now, not at training
         self.metadata = metadata or open_metadata_store(settings.db_uri)
         self.artifacts = artifacts or open_artifact_store(settings.artifacts_uri)
         self.registry = ModelRegistry(self.metadata, self.artifacts)
+        # shared with the copies of as_user; opened on first use (Ray connects then)
+        self._compute = _Compute(settings.compute_uri, compute)
 
     @classmethod
     def open(cls, settings: Settings | None = None) -> Platform:
         """Open the stores named by ``settings`` (read from the environment when omitted)."""
         return cls(settings or Settings.from_environ())
 
+    @property
+    def compute(self) -> Executor:
+        """Where training work runs (``LEPTONIC_COMPUTE``), opened on first use."""
+        return self._compute.get()
+
     def close(self) -> None:
+        self._compute.close()
         self.metadata.close()
 
     def __enter__(self) -> Platform:
@@ -327,6 +363,7 @@ class Platform:
             progress=progress,
             echo=echo,
             run_id=run_id,
+            executor=self.compute if isinstance(spec, TrainSpec) else None,
         )
         refs: list[ObjectRef | str] = [ObjectRef(workspace, "run", outcome.run.id)]
         if outcome.model_version is not None:

@@ -270,3 +270,38 @@ def test_categories_named_like_internal_labels_are_refused_before_the_search() -
     spec = TrainSpec(target="t", candidates=("lightgbm",), trials=1)  # the scorecard bins it
     with pytest.raises(DataError, match=r"'grade'.*__other__.*rename"):
         train_tabular(data, spec, log=lambda _m: None)
+
+
+@pytest.mark.parametrize("uri", ["local://?workers=2", "ray://local?cpus=2"])
+def test_a_search_on_workers_gives_the_same_model(
+    uri: str, applicant_version: Any, artifacts: MemoryArtifactStore, request: pytest.FixtureRequest
+) -> None:
+    from contextlib import nullcontext
+
+    from leptonic.compute import open_executor
+
+    spec = TrainSpec(target="default", seed=2, trials=3, timeout_s=None, ensemble=False)
+    data = load_training_data(applicant_version, artifacts, spec)
+    alone = train_tabular(data, spec)
+    lines: list[str] = []
+    ticks: list[tuple[int, int]] = []
+    shared = request.getfixturevalue("ray_executor") if uri.startswith("ray") else None
+    with nullcontext(shared) if shared else open_executor(uri) as executor:
+        side_by_side = train_tabular(
+            data,
+            spec,
+            log=lines.append,
+            progress=lambda done, total: ticks.append((done, total)),
+            executor=executor,
+        )
+    assert any("side by side" in line for line in lines)
+    assert any(line.startswith("lightgbm trial 0: score") for line in lines), lines  # replayed
+    untimed = [
+        [{k: v for k, v in row.items() if k != "seconds"} for row in result.leaderboard]
+        for result in (side_by_side, alone)
+    ]
+    assert untimed[0] == untimed[1]
+    assert side_by_side.chosen == alone.chosen
+    assert side_by_side.test_metrics == alone.test_metrics
+    np.testing.assert_array_equal(side_by_side.test_scores, alone.test_scores)
+    assert ticks[-1][0] == ticks[-1][1] and ticks == sorted(ticks)

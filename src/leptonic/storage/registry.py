@@ -67,6 +67,10 @@ class BackendRegistry:
         cls: type[Any] = getattr(module, class_name)
         return cls
 
+    def open(self, uri: str) -> Any:
+        """The backend for ``uri``, opened by its class's ``from_uri``."""
+        return self.resolve(uri).from_uri(uri)
+
 
 METADATA_BACKENDS = BackendRegistry(
     "metadata",
@@ -89,13 +93,11 @@ ARTIFACT_BACKENDS = BackendRegistry(
 
 def open_metadata_store(uri: str, registry: BackendRegistry = METADATA_BACKENDS) -> MetadataStore:
     """Open the metadata store at ``uri`` (``sqlite:///``, ``postgresql://``, ``memory://``)."""
-    cls = registry.resolve(uri)
-    store: MetadataStore = cls.from_uri(uri)
+    store: MetadataStore = registry.open(uri)
     return store
 
 
 def open_artifact_store(uri: str, registry: BackendRegistry = ARTIFACT_BACKENDS) -> ArtifactStore:
     """Open the artifact store at ``uri`` (``file:///``, ``s3://``, ``memory://``)."""
-    cls = registry.resolve(uri)
-    store: ArtifactStore = cls.from_uri(uri)
+    store: ArtifactStore = registry.open(uri)
     return store

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
 
+from leptonic.compute.base import Executor
 from leptonic.core._time import utcnow
 from leptonic.core.dataset import DatasetVersion
 from leptonic.core.model_version import ModelVersion
@@ -136,6 +137,7 @@ def _train_tabular(
     actor: str,
     model_name: str | None,
     progress: Callable[[int, int], None] | None,
+    executor: Executor | None,
 ) -> Trained:
     t0 = time.perf_counter()
     data = load_training_data(version, artifacts, spec)
@@ -151,7 +153,7 @@ def _train_tabular(
     for name, why in data.excluded.items():
         log(f"not used: {name} ({why})")
     load_s = time.perf_counter() - t0
-    result = train_tabular(data, spec, log=log, progress=progress)
+    result = train_tabular(data, spec, log=log, progress=progress, executor=executor)
     t1 = time.perf_counter()
     report_key = artifacts.put_bytes(_report(run, version, spec, result).encode("utf-8"))
     saved = {
@@ -222,6 +224,7 @@ def run_training(
     progress: Callable[[int, int], None] | None = None,
     echo: Callable[[str], None] | None = None,
     run_id: str | None = None,
+    executor: Executor | None = None,
 ) -> TrainOutcome[Any]:
     """Train on ``version`` as a new Run; register the model when ``model_name`` is given.
 
@@ -232,7 +235,8 @@ def run_training(
     HTML report, logs and the task's other artifacts) or failed (with the
     error), or cancelled when ``progress`` raises
     :class:`~leptonic.errors.Cancelled`; it is never left running by an error
-    here. ``run_id`` lets a caller (a background job) choose the run's id.
+    here. ``run_id`` lets a caller (a background job) choose the run's id;
+    ``executor`` is where a tabular search runs its candidate families.
     """
     log = RunLog(echo)
     run = metadata.create_run(
@@ -260,6 +264,7 @@ def run_training(
                 actor=actor,
                 model_name=model_name,
                 progress=progress,
+                executor=executor,
             )
         else:
             from leptonic.tasks.runner_tasks import train_task

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from leptonic.compute.base import Executor
 from leptonic.errors import InvalidInput, TargetError
 from leptonic.evaluation.metrics import (
     binary_metrics,
@@ -219,60 +220,103 @@ class _Search:
         assert oof is not None  # at least one fold exists by construction
         return float(np.mean(scores)), oof, facts
 
-    def run(self, cands: list[Candidate], progress: ProgressFn | None) -> list[_Best]:
-        """Search each candidate; return the best trial of each, best first."""
+    def study(self, job: _StudyJob, tick: Callable[[], None] | None = None) -> _StudyOutcome:
+        """One candidate's optuna study: its trials and its best trial (None when every
+        trial failed). ``tick`` is called after each trial."""
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
+        cand, budget, share = job
+        spec = self.spec
+        deadline = None if share is None else time.perf_counter() + share
+        sampler = optuna.samplers.TPESampler(seed=spec.seed, n_startup_trials=4)
+        study = optuna.create_study(direction="maximize", sampler=sampler)
+        study.enqueue_trial(cand.default_params(spec))
+        trials: list[dict[str, Any]] = []
+        best: _Best | None = None
+        for i in range(budget):
+            if i > 0 and deadline is not None and time.perf_counter() > deadline:
+                self.log(
+                    f"{cand.name}: time budget reached after {i} of {budget} trial(s); "
+                    "the number of trials depends on the machine's speed and load, so "
+                    "this seed may not repeat the run (timeout_s=None runs every trial)"
+                )
+                break
+            trial = study.ask()
+            params = cand.suggest(trial, spec)
+            t0 = time.perf_counter()
+            try:
+                score, oof, facts = self.evaluate(cand, params)
+            except (ValueError, FloatingPointError) as exc:
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                self.log(f"{cand.name} trial {i}: failed ({exc}); skipped")
+                continue
+            seconds = time.perf_counter() - t0
+            study.tell(trial, score)
+            trials.append(
+                {
+                    "candidate": cand.name,
+                    "trial": i,
+                    "params": params,
+                    "score": score,
+                    "seconds": round(seconds, 3),
+                }
+            )
+            self.log(f"{cand.name} trial {i}: score {score:.4f} in {seconds:.2f}s {params}")
+            if best is None or score > best.score:
+                best = _Best(score, cand, params, oof, facts)
+            if tick is not None:
+                tick()
+        return _StudyOutcome(trials, best, [])
+
+    def run(
+        self,
+        cands: list[Candidate],
+        progress: ProgressFn | None,
+        executor: Executor | None = None,
+    ) -> list[_Best]:
+        """Search each candidate; return the best trial of each, best first.
+
+        With an ``executor`` of more than one worker the candidates' studies run
+        side by side on it; their log lines then come as each study ends, and so do
+        progress and a cancel."""
         spec = self.spec
         total_w = sum(c.weight for c in cands)
         budgets = [max(1, round(spec.trials * c.weight / total_w)) for c in cands]
+        jobs: list[_StudyJob] = [
+            (c, b, None if spec.timeout_s is None else spec.timeout_s * c.weight / total_w)
+            for c, b in zip(cands, budgets, strict=True)
+        ]
         done = 0
         total = sum(budgets)
-        bests: dict[str, _Best] = {}
         started = time.perf_counter()
-        for cand, budget in zip(cands, budgets, strict=True):
-            deadline = None
-            if spec.timeout_s is not None:
-                share = spec.timeout_s * cand.weight / total_w
-                deadline = time.perf_counter() + share
-            sampler = optuna.samplers.TPESampler(seed=spec.seed, n_startup_trials=4)
-            study = optuna.create_study(direction="maximize", sampler=sampler)
-            study.enqueue_trial(cand.default_params(spec))
-            for i in range(budget):
-                if i > 0 and deadline is not None and time.perf_counter() > deadline:
-                    self.log(
-                        f"{cand.name}: time budget reached after {i} of {budget} trial(s); "
-                        "the number of trials depends on the machine's speed and load, so "
-                        "this seed may not repeat the run (timeout_s=None runs every trial)"
-                    )
-                    break
-                trial = study.ask()
-                params = cand.suggest(trial, spec)
-                t0 = time.perf_counter()
-                try:
-                    score, oof, facts = self.evaluate(cand, params)
-                except (ValueError, FloatingPointError) as exc:
-                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
-                    self.log(f"{cand.name} trial {i}: failed ({exc}); skipped")
-                    continue
-                seconds = time.perf_counter() - t0
-                study.tell(trial, score)
-                self.trials.append(
-                    {
-                        "candidate": cand.name,
-                        "trial": i,
-                        "params": params,
-                        "score": score,
-                        "seconds": round(seconds, 3),
-                    }
-                )
-                self.log(f"{cand.name} trial {i}: score {score:.4f} in {seconds:.2f}s {params}")
-                if cand.name not in bests or score > bests[cand.name].score:
-                    bests[cand.name] = _Best(score, cand, params, oof, facts)
-                done += 1
-                if progress is not None:
-                    progress(done, total)
+
+        def tick(n: int = 1) -> None:
+            nonlocal done
+            done += n
+            if progress is not None:
+                progress(done, total)
+
+        if executor is None or executor.workers == 1 or len(jobs) == 1:
+            outcomes = [self.study(job, tick) for job in jobs]
+        else:
+            self.log(
+                f"searching {len(jobs)} candidate families side by side on {executor.uri} "
+                f"({executor.workers} workers)"
+            )
+
+            def finished(_: int, outcome: _StudyOutcome) -> None:
+                for line in outcome.lines:
+                    self.log(line)
+                tick(len(outcome.trials))
+
+            shared = _SearchInput(self.frame, self.data, self.spec, self.split)
+            outcomes = executor.map(_remote_study, shared, jobs, on_result=finished)
+        bests: dict[str, _Best] = {}
+        for outcome in outcomes:
+            self.trials.extend(outcome.trials)
+            if outcome.best is not None:
+                bests[outcome.best.cand.name] = outcome.best
         if not bests:
             raise InvalidInput(
                 "every training trial failed; see the run log for the errors", field="candidates"
@@ -281,6 +325,36 @@ class _Search:
             progress(total, total)
         self.log(f"search finished in {time.perf_counter() - started:.1f}s")
         return sorted(bests.values(), key=lambda b: -b.score)
+
+
+#: One candidate's study: the family, its trial budget and its share of the time limit.
+_StudyJob = tuple[Candidate, int, float | None]
+
+
+@dataclass
+class _StudyOutcome:
+    trials: list[dict[str, Any]]
+    best: _Best | None
+    lines: list[str]  # log lines of a study run elsewhere
+
+
+@dataclass
+class _SearchInput:
+    """What a worker needs to run a study (sent to each worker once)."""
+
+    frame: pd.DataFrame
+    data: TrainingData
+    spec: TrainSpec
+    split: Split
+
+
+def _remote_study(shared: _SearchInput, job: _StudyJob) -> _StudyOutcome:
+    """A candidate's study in a worker process or on a cluster."""
+    lines: list[str] = []
+    search = _Search(shared.frame, shared.data, shared.spec, shared.split, lines.append)
+    outcome = search.study(job)
+    outcome.lines = lines
+    return outcome
 
 
 #: How much validation score a blend may give up against the best single model and still be
@@ -438,8 +512,12 @@ def train_tabular(
     *,
     log: LogFn | None = None,
     progress: ProgressFn | None = None,
+    executor: Executor | None = None,
 ) -> TrainingResult:
-    """Search the spec's candidates and return the chosen, tested model."""
+    """Search the spec's candidates and return the chosen, tested model.
+
+    With an ``executor`` of several workers (``LEPTONIC_COMPUTE``), the candidate
+    families are searched side by side on it; the result is the same."""
     log = log or logging.getLogger("leptonic.train").info
     _check_data(data, spec)
     timings: dict[str, float] = {}
@@ -469,7 +547,7 @@ def train_tabular(
     )
     cands = [CANDIDATE_CLASSES[name]() for name in spec.candidates]
     search = _Search(frame, data, spec, split, log)
-    bests = search.run(cands, progress)
+    bests = search.run(cands, progress, executor)
     if split.kind == "cv" and len(bests) > 1:
         bests = _rescore(bests, frame, data, spec, split, log)
     timings["search_s"] = time.perf_counter() - t0
