@@ -181,3 +181,8 @@ class MissingExtra(LeptonicError, ImportError):
         )
         self.package = package
         self.extra = extra
+        self.purpose = purpose
+
+    def __reduce__(self) -> tuple[type[MissingExtra], tuple[str, str, str]]:
+        # rebuilt from its own arguments when it crosses processes
+        return (type(self), (self.package, self.extra, self.purpose))

@@ -41,7 +41,7 @@ from leptonic.core.names import validate_name
 from leptonic.core.run import Run
 from leptonic.core.uri import ObjectRef
 from leptonic.core.workspace import Workspace
-from leptonic.errors import InvalidInput, NotFound
+from leptonic.errors import InvalidInput, NotFound, StoreError
 from leptonic.registry.service import ModelRegistry
 from leptonic.serving.service import EndpointService
 from leptonic.storage.artifacts.base import ArtifactStore
@@ -84,12 +84,19 @@ class _Compute:
     """The platform's executor, opened on first use and closed once."""
 
     def __init__(self, uri: str, executor: Executor | None) -> None:
+        if executor is None:  # a bad URI or a missing extra fails now, not at training
+            COMPUTE_BACKENDS.resolve(uri).check_uri(uri)
         self.uri = uri
         self._executor = executor
+        self._closed = False
         self._lock = threading.Lock()
 
     def get(self) -> Executor:
         with self._lock:
+            if self._closed:
+                raise StoreError(
+                    "this platform was closed; open a new one (Platform.open) to train"
+                )
             if self._executor is None:
                 self._executor = open_executor(self.uri)
             return self._executor
@@ -97,6 +104,7 @@ class _Compute:
     def close(self) -> None:
         with self._lock:
             executor, self._executor = self._executor, None
+            self._closed = True
         if executor is not None:
             executor.close()
 
@@ -125,12 +133,11 @@ class Platform:
         compute: Executor | None = None,
     ) -> None:
         self.settings = settings
-        COMPUTE_BACKENDS.resolve(settings.compute_uri)  # a bad scheme fails now, not at training
+        # shared with the copies of as_user; opened on first use (Ray connects then)
+        self._compute = _Compute(settings.compute_uri, compute)
         self.metadata = metadata or open_metadata_store(settings.db_uri)
         self.artifacts = artifacts or open_artifact_store(settings.artifacts_uri)
         self.registry = ModelRegistry(self.metadata, self.artifacts)
-        # shared with the copies of as_user; opened on first use (Ray connects then)
-        self._compute = _Compute(settings.compute_uri, compute)
 
     @classmethod
     def open(cls, settings: Settings | None = None) -> Platform:
@@ -143,8 +150,10 @@ class Platform:
         return self._compute.get()
 
     def close(self) -> None:
-        self._compute.close()
-        self.metadata.close()
+        try:
+            self._compute.close()
+        finally:
+            self.metadata.close()
 
     def __enter__(self) -> Platform:
         return self

@@ -58,3 +58,35 @@ def test_a_bad_compute_uri_fails_when_the_platform_opens(tmp_path: Path) -> None
     env = {"LEPTONIC_HOME": str(tmp_path), "LEPTONIC_COMPUTE": "dask://scheduler:8786"}
     with pytest.raises(UnknownBackend, match="no compute backend"):
         Platform.open(Settings.from_environ(env))
+    env["LEPTONIC_COMPUTE"] = "local://?workers=0"  # checked before any work, too
+    with pytest.raises(ConfigError, match="from 1 to 1024"):
+        Platform.open(Settings.from_environ(env))
+
+
+def test_an_error_that_cannot_cross_processes_comes_back_named() -> None:
+    import pickle
+
+    from leptonic.compute.base import run_task
+    from leptonic.errors import MissingExtra
+
+    class Unpicklable(Exception):
+        def __init__(self, a: int, b: int) -> None:
+            super().__init__(f"{a}/{b}")
+
+    def fail(shared: int, item: int) -> None:
+        raise Unpicklable(shared, item)
+
+    with pytest.raises(RuntimeError, match=r"^Unpicklable: 1/2$"):
+        run_task(fail, 1, 2)
+    again = pickle.loads(pickle.dumps(MissingExtra("ray", "ray", "the Ray backend")))
+    assert type(again) is MissingExtra and again.extra == "ray" and "leptonic[ray]" in str(again)
+
+
+def test_a_closed_platform_does_not_start_workers_again(tmp_path: Path) -> None:
+    from leptonic.errors import StoreError
+
+    env = {"LEPTONIC_HOME": str(tmp_path), "LEPTONIC_COMPUTE": "local://?workers=2"}
+    lp = Platform.open(Settings.from_environ(env))
+    lp.close()
+    with pytest.raises(StoreError, match="was closed"):
+        lp.compute  # noqa: B018

@@ -4,31 +4,63 @@
 is what a laptop or a test wants. ``local://?workers=N`` (or ``workers=auto``,
 one per CPU) runs them in a pool of N worker processes, started on first use
 and kept until :meth:`LocalExecutor.close`. The processes are spawned, not
-forked (a fork of a process with threads, a server's, can deadlock), so a
-worker imports what ``fn`` needs the first time.
-
-A task already running when another fails, or when the caller cancels, runs to
-its end in its worker; its result is dropped.
+forked (a fork of a process with threads, a server's, can deadlock); each may
+use its share of the CPUs for numerical libraries (BLAS, OpenMP). When an item
+fails or the caller stops a map, items still running are stopped by ending
+the pool's processes (unless another map shares them: then they run to their
+end); the next map starts new ones. A worker that dies (out of
+memory, say) fails the map with a :class:`~leptonic.errors.StoreError`, and
+the next map starts a new pool.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from typing import TypeVar
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
-from leptonic.compute.base import Executor, ResultFn, call_all, parse_workers
-from leptonic.errors import ConfigError
+from leptonic.compute.base import (
+    POLL_S,
+    Executor,
+    PollFn,
+    ResultFn,
+    call_all,
+    machine_cpus,
+    parse_workers,
+    run_task,
+)
+from leptonic.errors import ConfigError, StoreError
 
 __all__ = ["LocalExecutor"]
 
 S = TypeVar("S")
 T = TypeVar("T")
 R = TypeVar("R")
+
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+_limits: Any = None  # the worker's thread limits, kept for its life
+
+
+def _start_worker(threads: int) -> None:
+    """A pool process's set-up: its share of the CPUs for numerical libraries."""
+    global _limits
+    for name in _THREAD_VARIABLES:
+        os.environ[name] = str(threads)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - scikit-learn brings it
+        return
+    _limits = threadpool_limits(threads)
+
+
+def _run_pickled(fn: Callable[[S, T], R], shared: bytes, item: T) -> R:
+    return run_task(fn, pickle.loads(shared), item)
 
 
 class LocalExecutor(Executor):
@@ -47,15 +79,17 @@ class LocalExecutor(Executor):
         self.uri = "local://" if workers == 1 else f"local://?workers={workers}"
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
+        self._active = 0  # maps running now (the server's jobs share the pool)
 
-    @classmethod
-    def from_uri(cls, uri: str) -> LocalExecutor:
+    @staticmethod
+    def _parse(uri: str) -> int:
         parts = urlsplit(uri)
         query = parse_qs(parts.query, keep_blank_values=True)
         if (
-            parts.netloc not in ("", "localhost")
+            parts.scheme != "local"
+            or parts.netloc not in ("", "localhost")
             or parts.path not in ("", "/")
-            or (set(query) - {"workers"})
+            or set(query) - {"workers"}
         ):
             raise ConfigError(
                 f"invalid compute URI {uri!r}: expected local:// or local://?workers=N "
@@ -63,20 +97,50 @@ class LocalExecutor(Executor):
             )
         value = query.get("workers", [None])[-1]
         if value == "auto":
-            return cls(os.cpu_count() or 1)
-        return cls(parse_workers(value, uri) or 1)
+            return machine_cpus()
+        return parse_workers(value, uri) or 1
+
+    @classmethod
+    def check_uri(cls, uri: str) -> None:
+        cls._parse(uri)
+
+    @classmethod
+    def from_uri(cls, uri: str) -> LocalExecutor:
+        return cls(cls._parse(uri))
 
     @property
     def workers(self) -> int:
         return self._workers
 
+    @property
+    def runs_here(self) -> bool:
+        return self._workers == 1
+
     def _get_pool(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._pool is None:
+                threads = max(1, machine_cpus() // self._workers)
                 self._pool = ProcessPoolExecutor(
-                    self._workers, mp_context=multiprocessing.get_context("spawn")
+                    self._workers,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_start_worker,
+                    initargs=(threads,),
                 )
             return self._pool
+
+    def _end_pool(self, pool: ProcessPoolExecutor) -> None:
+        """Stop ``pool``'s processes, running items included (a new pool comes next)."""
+        with self._lock:
+            if self._pool is pool:
+                self._pool = None
+        # The pool has no public way to stop items already running: end its processes.
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        for process in processes:
+            process.join(5)
 
     def map(
         self,
@@ -85,28 +149,63 @@ class LocalExecutor(Executor):
         items: Sequence[T],
         *,
         on_result: ResultFn | None = None,
+        poll: PollFn | None = None,
     ) -> list[R]:
-        if self._workers == 1 or len(items) <= 1:
-            return call_all(fn, shared, items, on_result)
+        if self._workers == 1:
+            return call_all(fn, shared, items, on_result, poll)
+        if not items:
+            return []
         pool = self._get_pool()
-        futures: list[Future[R]] = [pool.submit(fn, shared, item) for item in items]
+        with self._lock:
+            self._active += 1
+        try:
+            return self._map(pool, fn, shared, items, on_result, poll)
+        finally:
+            with self._lock:
+                self._active -= 1
+
+    def _map(
+        self,
+        pool: ProcessPoolExecutor,
+        fn: Callable[[S, T], R],
+        shared: S,
+        items: Sequence[T],
+        on_result: ResultFn | None,
+        poll: PollFn | None,
+    ) -> list[R]:
+        blob = pickle.dumps(shared, protocol=pickle.HIGHEST_PROTOCOL)  # once, not per item
+        futures: list[Future[R]] = [pool.submit(_run_pickled, fn, blob, item) for item in items]
         index = {f: i for i, f in enumerate(futures)}
         pending: set[Future[R]] = set(futures)
+        results: dict[int, R] = {}
         try:
             while pending:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                finished, pending = wait(pending, timeout=POLL_S, return_when=FIRST_COMPLETED)
                 for f in sorted(finished, key=index.__getitem__):
-                    result = f.result()  # raises the task's error
+                    results[index[f]] = f.result()  # raises the item's error
                     if on_result is not None:
-                        on_result(index[f], result)
+                        on_result(index[f], results[index[f]])
+                if pending and poll is not None:
+                    poll()
+        except BrokenProcessPool:
+            self._end_pool(pool)
+            raise StoreError(
+                "a compute worker process died (out of memory, or killed); the run is lost, "
+                "and the next one starts new workers (fewer with local://?workers=N "
+                "if memory is short)"
+            ) from None
         except BaseException:
             for f in pending:
                 f.cancel()
+            with self._lock:
+                alone = self._active == 1
+            if alone and any(not f.done() for f in pending):
+                self._end_pool(pool)  # items still running, no other map's: stop them
             raise
-        return [f.result() for f in futures]
+        return [results[i] for i in range(len(items))]
 
     def close(self) -> None:
         with self._lock:
-            pool, self._pool = self._pool, None
+            pool = self._pool
         if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+            self._end_pool(pool)

@@ -1,25 +1,35 @@
 """Work on a Ray cluster: ``ray://host:port``, or ``ray://local`` for one started here.
 
 ``ray://host:port`` connects to a running cluster through the Ray Client (port
-10001 by default on the head node); every node needs the same Leptonic release
-installed, since the tasks import it. ``ray://local`` (``?cpus=N``) starts Ray
-in this process with this machine's CPUs, as a laptop would, and stops it on
-:meth:`RayExecutor.close`. A Ray session already started by the caller is used
-as it is.
+10001 by default on the head node; the ``ray`` extra); every node needs the
+same Leptonic release installed, since the tasks import it. ``ray://local``
+(``?cpus=N``) starts Ray in this process with this machine's CPUs, as a laptop
+would. Ray is one session per process: executors opened on the same URI share
+it, the last one closed stops it, and a session the caller started is used as
+it is and never stopped here.
 
 Each item is one Ray task with one CPU; ``shared`` is put in the object store
-once per call. When an item fails, or the caller cancels, the other tasks are
-cancelled, the running ones stopped.
+once per call. When an item fails, or the caller stops a map, the other tasks
+are cancelled, the running ones stopped.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
-from leptonic.compute.base import Executor, ResultFn, parse_workers
+from leptonic.compute.base import (
+    POLL_S,
+    Executor,
+    PollFn,
+    ResultFn,
+    parse_workers,
+    run_task,
+)
 from leptonic.errors import ConfigError, MissingExtra, StoreError
 
 __all__ = ["RayExecutor"]
@@ -28,10 +38,39 @@ S = TypeVar("S")
 T = TypeVar("T")
 R = TypeVar("R")
 
+# The Ray session this module started: its URI and how many executors use it.
+_session: dict[str, Any] = {"uri": None, "users": 0}
+_session_lock = threading.Lock()
+
 
 def _call(fn: Callable[[S, T], R], shared: S, item: T) -> R:
     """What a Ray task runs (Ray takes Python functions only, not builtins)."""
-    return fn(shared, item)
+    return run_task(fn, shared, item)
+
+
+def _parse(uri: str) -> tuple[str | None, int | None]:
+    """``(client address or None for a local Ray, cpus)``."""
+    parts = urlsplit(uri)
+    query = parse_qs(parts.query, keep_blank_values=True)
+    local = parts.netloc == "local"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme != "ray" or not parts.netloc or parts.path not in ("", "/"):
+        bad = True
+    elif local:
+        bad = bool(set(query) - {"cpus"})
+    else:
+        bad = bool(query) or port is None
+    if bad:
+        raise ConfigError(
+            f"invalid compute URI {uri!r}: expected ray://host:port (a Ray cluster's "
+            "client address) or ray://local[?cpus=N] (Ray started in this process)"
+        )
+    if local:
+        return None, parse_workers(query.get("cpus", [None])[-1], uri, "cpus")
+    return f"ray://{parts.netloc}", None
 
 
 class RayExecutor(Executor):
@@ -52,47 +91,64 @@ class RayExecutor(Executor):
             raise MissingExtra("ray", "ray", "the Ray compute backend") from None
         self._ray = ray
         self.uri = address or ("ray://local" + (f"?cpus={cpus}" if cpus else ""))
-        self._started = False
         self._task: Any = None
-        if ray.is_initialized():
-            return
+        self._joined = False
+        with _session_lock:
+            if ray.is_initialized():
+                if _session["uri"] is None:
+                    return  # the caller's own session: used as it is, never stopped here
+                if _session["uri"] != self.uri:
+                    raise ConfigError(
+                        f"Ray already runs in this process for {_session['uri']}; one "
+                        f"process cannot also use {self.uri} (Ray has one session per "
+                        "process)"
+                    )
+            else:
+                self._start(address, cpus)
+                _session["uri"] = self.uri
+            _session["users"] += 1
+            self._joined = True
+
+    def _start(self, address: str | None, cpus: int | None) -> None:
+        ray = self._ray
         quiet: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
         try:
             if address is None:
                 ray.init(num_cpus=cpus, include_dashboard=False, **quiet)
             else:
                 ray.init(address=address, **quiet)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise StoreError(
-                f"cannot reach the Ray cluster named by LEPTONIC_COMPUTE ({type(exc).__name__}); "
-                "check that its head node runs the Ray Client server (ray start --head, "
-                "port 10001) and that this machine can reach it"
-            ) from exc
-        self._started = True
+        except (ConnectionError, RuntimeError, ValueError, OSError) as exc:
+            if address is None:
+                hint = (
+                    "Ray could not start on this machine; check free memory, /dev/shm "
+                    "and /tmp/ray, or use local://?workers=N"
+                )
+            else:
+                hint = (
+                    "the cluster named by LEPTONIC_COMPUTE was not reached; check that its "
+                    "head node runs the Ray Client server (ray start --head, port 10001) "
+                    "and that this machine can reach it"
+                )
+            raise StoreError(f"{hint} ({type(exc).__name__})") from exc
+
+    @classmethod
+    def check_uri(cls, uri: str) -> None:
+        _parse(uri)
+        if importlib.util.find_spec("ray") is None:
+            raise MissingExtra("ray", "ray", "the Ray compute backend")
 
     @classmethod
     def from_uri(cls, uri: str) -> RayExecutor:
-        parts = urlsplit(uri)
-        query = parse_qs(parts.query, keep_blank_values=True)
-        local = parts.netloc == "local"
-        if parts.scheme != "ray" or not parts.netloc or parts.path not in ("", "/"):
-            bad = True
-        elif local:
-            bad = bool(set(query) - {"cpus"})
-        else:
-            bad = bool(query) or parts.port is None
-        if bad:
-            raise ConfigError(
-                f"invalid compute URI {uri!r}: expected ray://host:port (a Ray cluster's "
-                "client address) or ray://local[?cpus=N] (Ray started in this process)"
-            )
-        if local:
-            return cls(cpus=parse_workers(query.get("cpus", [None])[-1], uri, "cpus"))
-        return cls(f"ray://{parts.netloc}")
+        address, cpus = _parse(uri)
+        return cls(address, cpus=cpus)
 
     @property
     def workers(self) -> int:
         return max(1, int(self._ray.cluster_resources().get("CPU", 1)))
+
+    @property
+    def runs_here(self) -> bool:
+        return False
 
     def map(
         self,
@@ -101,6 +157,7 @@ class RayExecutor(Executor):
         items: Sequence[T],
         *,
         on_result: ResultFn | None = None,
+        poll: PollFn | None = None,
     ) -> list[R]:
         ray = self._ray
         if not items:
@@ -111,21 +168,40 @@ class RayExecutor(Executor):
         refs = [self._task.remote(fn, shared_ref, item) for item in items]
         index = {ref: i for i, ref in enumerate(refs)}
         pending = list(refs)
+        results: dict[int, R] = {}
         try:
             while pending:
-                done, pending = ray.wait(pending, num_returns=1)
+                done, pending = ray.wait(pending, num_returns=1, timeout=POLL_S)
                 for ref in done:
-                    result = ray.get(ref)  # raises the task's error
+                    try:
+                        results[index[ref]] = ray.get(ref)
+                    except ray.exceptions.RayTaskError as exc:
+                        # the task's own error, not Ray's wrapper with the remote traceback
+                        raise (exc.cause or exc) from None
+                    except ray.exceptions.RayError as exc:  # a worker or node lost
+                        raise StoreError(
+                            f"a Ray worker died while running the task ({type(exc).__name__}: "
+                            "out of memory, or its node was lost); the run is lost, and the "
+                            "next run starts new workers"
+                        ) from None
                     if on_result is not None:
-                        on_result(index[ref], result)
+                        on_result(index[ref], results[index[ref]])
+                if pending and not done and poll is not None:
+                    poll()
         except BaseException:
             for ref in pending:
                 ray.cancel(ref, force=True)
             raise
-        results: list[R] = ray.get(refs)
-        return results
+        return [results[i] for i in range(len(items))]
 
     def close(self) -> None:
-        if self._started and self._ray.is_initialized():
-            self._ray.shutdown()
-        self._started = False
+        if not self._joined:
+            return
+        self._joined = False
+        with _session_lock:
+            _session["users"] -= 1
+            if _session["users"] > 0:
+                return
+            _session["uri"] = None
+            if self._ray.is_initialized():
+                self._ray.shutdown()

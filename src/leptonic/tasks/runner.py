@@ -22,7 +22,7 @@ from leptonic.core._time import utcnow
 from leptonic.core.dataset import DatasetVersion
 from leptonic.core.model_version import ModelVersion
 from leptonic.core.run import Run, RunStatus
-from leptonic.errors import Cancelled, InvalidInput
+from leptonic.errors import Cancelled
 from leptonic.evaluation.report import render_report
 from leptonic.monitoring.baseline import BASELINE_ARTIFACT, BASELINE_ROWS, BaselineProfile
 from leptonic.registry.service import ModelRegistry, dataset_ref, run_ref
@@ -163,7 +163,7 @@ def _train_tabular(
     if result.scorecard is not None:
         saved["scorecard.json"] = _json_artifact(artifacts, result.scorecard.to_dict())
         saved["iv.json"] = _json_artifact(artifacts, result.iv_table)
-    profile = _monitoring_baseline(data, result, spec.seed, log)
+    profile = _monitoring_baseline(data, result, spec, log)
     if profile is not None:
         saved[BASELINE_ARTIFACT] = _json_artifact(artifacts, profile.to_json())
     metrics = {"valid": result.valid_metrics, "test": result.test_metrics}
@@ -193,7 +193,7 @@ def _train_tabular(
 
 
 def _monitoring_baseline(
-    data: TrainingData, result: TrainingResult, seed: int, log: RunLog
+    data: TrainingData, result: TrainingResult, spec: TrainSpec, log: RunLog
 ) -> BaselineProfile | None:
     """What monitoring compares an endpoint's traffic with: the model's inputs and
     scores on the rows held out for the test (scores on training rows would be
@@ -201,16 +201,22 @@ def _monitoring_baseline(
     rows = np.asarray(result.test_rows)
     scores = np.asarray(result.test_scores)
     if len(rows) > BASELINE_ROWS:
-        keep = np.sort(np.random.default_rng(seed).choice(len(rows), BASELINE_ROWS, replace=False))
+        rng = np.random.default_rng(spec.seed)
+        keep = np.sort(rng.choice(len(rows), BASELINE_ROWS, replace=False))
         rows, scores = rows[keep], scores[keep]
     predictor = result.predictor
     try:
         frame = data.frame.iloc[rows][predictor.input_names].reset_index(drop=True)
-        return BaselineProfile.fit(frame, scores, predictor.inputs)
-    except (InvalidInput, KeyError) as exc:
+        profile = BaselineProfile.fit(frame, scores, predictor.inputs)
+    except Exception as exc:  # optional: the model trained, whatever happens here
         # monitoring then profiles the training rows, as for a run of an older release
-        log(f"no monitoring baseline kept: {exc}")
+        log(f"no monitoring baseline kept: {type(exc).__name__}: {exc}")
         return None
+    log(
+        f"monitoring baseline: the model's inputs and scores on {len(rows)} test rows"
+        + (" (scored before the refit on every row)" if spec.refit_all else "")
+    )
+    return profile
 
 
 def run_training(

@@ -277,14 +277,24 @@ class _Search:
     ) -> list[_Best]:
         """Search each candidate; return the best trial of each, best first.
 
-        With an ``executor`` of more than one worker the candidates' studies run
-        side by side on it; their log lines then come as each study ends, and so do
-        progress and a cancel."""
+        With an ``executor`` that runs elsewhere the candidates' studies run side by
+        side on it; their log lines and progress then come as each study ends (a
+        cancel is seen within a second). Each study gets its share of
+        ``timeout_s`` by its family's weight, or all of it when there is a worker
+        for every study; with ``timeout_s=None`` the model is the same as here."""
         spec = self.spec
         total_w = sum(c.weight for c in cands)
         budgets = [max(1, round(spec.trials * c.weight / total_w)) for c in cands]
+        side_by_side = executor is not None and not executor.runs_here and len(cands) > 1
+        at_once = side_by_side and executor is not None and executor.workers >= len(cands)
         jobs: list[_StudyJob] = [
-            (c, b, None if spec.timeout_s is None else spec.timeout_s * c.weight / total_w)
+            (
+                c,
+                b,
+                None
+                if spec.timeout_s is None
+                else spec.timeout_s * (1.0 if at_once else c.weight / total_w),
+            )
             for c, b in zip(cands, budgets, strict=True)
         ]
         done = 0
@@ -297,7 +307,7 @@ class _Search:
             if progress is not None:
                 progress(done, total)
 
-        if executor is None or executor.workers == 1 or len(jobs) == 1:
+        if executor is None or not side_by_side:
             outcomes = [self.study(job, tick) for job in jobs]
         else:
             self.log(
@@ -310,13 +320,19 @@ class _Search:
                     self.log(line)
                 tick(len(outcome.trials))
 
+            def check() -> None:  # a cancel or a shutdown, seen while studies run
+                if progress is not None:
+                    progress(done, total)
+
             shared = _SearchInput(self.frame, self.data, self.spec, self.split)
-            outcomes = executor.map(_remote_study, shared, jobs, on_result=finished)
+            outcomes = executor.map(_remote_study, shared, jobs, on_result=finished, poll=check)
         bests: dict[str, _Best] = {}
         for outcome in outcomes:
             self.trials.extend(outcome.trials)
-            if outcome.best is not None:
-                bests[outcome.best.cand.name] = outcome.best
+            best = outcome.best
+            kept = None if best is None else bests.get(best.cand.name)
+            if best is not None and (kept is None or best.score > kept.score):
+                bests[best.cand.name] = best
         if not bests:
             raise InvalidInput(
                 "every training trial failed; see the run log for the errors", field="candidates"
@@ -352,7 +368,12 @@ def _remote_study(shared: _SearchInput, job: _StudyJob) -> _StudyOutcome:
     """A candidate's study in a worker process or on a cluster."""
     lines: list[str] = []
     search = _Search(shared.frame, shared.data, shared.spec, shared.split, lines.append)
-    outcome = search.study(job)
+    try:
+        outcome = search.study(job)
+    except Exception as exc:
+        # the study's last log lines travel with its error
+        exc.add_note("\n".join([f"{job[0].name} study log (last lines):", *lines[-10:]]))
+        raise
     outcome.lines = lines
     return outcome
 
