@@ -503,6 +503,7 @@ class Platform:
                 self.artifacts.local_path(dv.artifact_key),
                 path,
                 progress=progress,
+                executor=self.compute,
             )
             scored, created = self.add_data(
                 workspace,

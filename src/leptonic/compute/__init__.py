@@ -3,7 +3,8 @@
 ``open_executor(uri)`` opens the backend named by ``LEPTONIC_COMPUTE``:
 ``local://`` (the default: in this process), ``local://?workers=N`` (N worker
 processes) or ``ray://host:port`` / ``ray://local`` (Ray tasks). The tabular
-search runs its candidate families on it side by side.
+search runs its candidate families on it side by side, and batch scoring its
+batches.
 """
 
 from __future__ import annotations

@@ -5,17 +5,24 @@ scored with the model's :meth:`predict_batch`, and the scores are written to
 a new Parquet file next to the rows' identifiers, so memory stays bounded by
 the batch size whatever the table's length. Personal data is never copied
 into the output: only identifier and timestamp columns travel with the scores.
+
+With an executor that runs elsewhere (``LEPTONIC_COMPUTE``: worker processes
+or Ray), the batches are scored on its workers, a wave of two per worker at a
+time: the model is sent once per wave, each batch's input columns go to a
+worker and its scores come back, and the batches are written in their order,
+so the file is the same and memory stays bounded by the wave.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from leptonic.compute.base import Executor
 from leptonic.core.dataset import ColumnRole, DatasetVersion
 from leptonic.errors import DataError, SchemaError
 from leptonic.tasks.predictor import Predictor
@@ -56,13 +63,15 @@ def score_to_parquet(
     progress: Callable[[int, int], None] | None = None,
     batch_rows: int = BATCH_ROWS,
     decide: Callable[[pa.Table, np.ndarray], dict[str, pa.Array]] | None = None,
+    executor: Executor | None = None,
 ) -> int:
     """Score every row of ``version`` (its Parquet at ``source``) into ``out``.
 
     ``decide`` adds (or replaces) columns from each batch's rows and scores:
     an endpoint's policy decisions and reason codes. Returns the number of
     rows scored. Raises :class:`SchemaError` naming the columns the model
-    needs that the dataset lacks.
+    needs that the dataset lacks. ``executor`` scores the batches on its
+    workers when it runs elsewhere.
     """
     names = {c.name for c in version.columns}
     missing = [n for n in predictor.input_names if n not in names]
@@ -94,10 +103,12 @@ def score_to_parquet(
     total = parquet.metadata.num_rows
     done = 0
     writer: pq.ParquetWriter | None = None
+    batches = (
+        pa.Table.from_batches([b])
+        for b in parquet.iter_batches(batch_size=batch_rows, columns=reading)
+    )
     try:
-        for batch in parquet.iter_batches(batch_size=batch_rows, columns=reading):
-            table = pa.Table.from_batches([batch])
-            scores = predictor.predict_batch(table)
+        for table, scores in _scored(predictor, batches, executor):
             columns = {name: table.column(name) for name in keep}
             columns.update(score_columns(predictor, np.asarray(scores)))
             if decide is not None:
@@ -117,3 +128,26 @@ def score_to_parquet(
             f"dataset {version.dataset!r} v{version.version} has no rows to score", field="dataset"
         )
     return done
+
+
+def _predict(predictor: Predictor, table: pa.Table) -> np.ndarray:
+    """One batch's scores (what a worker runs)."""
+    return np.asarray(predictor.predict_batch(table))
+
+
+def _scored(
+    predictor: Predictor, batches: Iterator[pa.Table], executor: Executor | None
+) -> Iterator[tuple[pa.Table, np.ndarray]]:
+    """Each batch with its scores, in order: here, or a wave at a time on ``executor``."""
+    if executor is None or executor.runs_here:
+        for table in batches:
+            yield table, np.asarray(predictor.predict_batch(table))
+        return
+    inputs = predictor.input_names
+    wave = 2 * executor.workers
+    while True:
+        tables = [t for _, t in zip(range(wave), batches, strict=False)]
+        if not tables:
+            return
+        scores = executor.map(_predict, predictor, [t.select(inputs) for t in tables])
+        yield from zip(tables, scores, strict=True)

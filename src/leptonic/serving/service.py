@@ -553,6 +553,7 @@ class EndpointService(EndpointAdjustment):
                 path,
                 progress=progress,
                 decide=runtime.decide_table,
+                executor=self.platform.compute,
             )
             scored, created = self.platform.add_data(
                 workspace,
