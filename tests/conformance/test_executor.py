@@ -63,6 +63,7 @@ def test_poll_is_called_while_items_run_and_can_stop_them(executor: Executor) ->
         polls.append(time.perf_counter())
         raise Cancelled("the job was cancelled")
 
+    executor.map(operator.mul, 1, [1, 2])  # workers up (a test before may have ended them)
     t0 = time.perf_counter()
     with pytest.raises(Cancelled):
         executor.map(operator.call, time.sleep, [4.0, 4.0, 4.0, 4.0], poll=stop)
@@ -82,6 +83,7 @@ def test_a_cancel_from_on_result_stops_the_rest(executor: Executor) -> None:
     def cancel(i: int, result: object) -> None:
         raise Cancelled("the job was cancelled")
 
+    executor.map(operator.mul, 1, [1, 2])  # workers up (a test before may have ended them)
     t0 = time.perf_counter()
     with pytest.raises(Cancelled):
         executor.map(operator.call, time.sleep, [0.0] + [2.0] * 8, on_result=cancel)

@@ -36,7 +36,7 @@ def test_batches_scored_on_workers_give_the_same_file(
                 there,
                 batch_rows=400,  # 3000 rows: 8 batches, two waves of four
                 executor=executor,
-                progress=lambda done, total: ticks.append((done, total)),
+                progress=lambda done, total, ticks=ticks: ticks.append((done, total)),
             )
         assert scored == rows == dv.num_rows
         assert pq.read_table(there).equals(pq.read_table(here))
