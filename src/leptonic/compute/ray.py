@@ -2,7 +2,9 @@
 
 ``ray://host:port`` connects to a running cluster through the Ray Client (port
 10001 by default on the head node; the ``ray`` extra); every node needs the
-same Leptonic release installed, since the tasks import it. ``ray://local``
+same Leptonic release installed, since the tasks import it. A cluster with
+token authentication (Ray's default) needs ``RAY_AUTH_MODE=token`` here and its
+token in ``~/.ray/auth_token``. ``ray://local``
 (``?cpus=N``) starts Ray in this process with this machine's CPUs, as a laptop
 would. Ray is one session per process: executors opened on the same URI share
 it, the last one closed stops it, and a session the caller started is used as
@@ -126,8 +128,10 @@ class RayExecutor(Executor):
             else:
                 hint = (
                     "the cluster named by LEPTONIC_COMPUTE was not reached; check that its "
-                    "head node runs the Ray Client server (ray start --head, port 10001) "
-                    "and that this machine can reach it"
+                    "head node runs the Ray Client server (ray start --head, port 10001), "
+                    "that this machine can reach it, and, for a cluster with token "
+                    "authentication, that RAY_AUTH_MODE=token is set here with the "
+                    "cluster's token in ~/.ray/auth_token"
                 )
             raise StoreError(f"{hint} ({type(exc).__name__})") from exc
 
