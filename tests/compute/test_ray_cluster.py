@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -43,7 +44,16 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def auth(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Token authentication (Ray's default) with a token of this test's own."""
+    token = tmp_path_factory.mktemp("ray-token") / "auth_token"
+    token.write_text(secrets.token_hex(32))
+    token.chmod(0o600)
+    return {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)}
+
+
+@pytest.fixture(scope="module")
+def head(tmp_path_factory: pytest.TempPathFactory, auth: dict[str, str]) -> Iterator[str]:
     ray = Path(sys.executable).with_name("ray")
     gcs, client = _free_port(), _free_port()
     temp = tmp_path_factory.mktemp("ray")
@@ -62,6 +72,7 @@ def head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env=auth,
         start_new_session=True,  # its own process group: stopped whole below
     )
     try:
@@ -83,14 +94,15 @@ def head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             proc.wait(10)
 
 
-def test_a_ray_cluster_runs_the_items_through_the_ray_client(head: str) -> None:
-    env = {**os.environ, "RAY_AUTH_MODE": "token"}  # Ray's default for a head node
+def test_a_ray_cluster_runs_the_items_through_the_ray_client(
+    head: str, auth: dict[str, str]
+) -> None:
     done = subprocess.run(
         [sys.executable, "-c", CLIENT, head],
         capture_output=True,
         text=True,
         timeout=180,
-        env=env,
+        env=auth,
         check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
