@@ -68,6 +68,30 @@ def test_packed_logits_equal_the_padded_forward_pass(parts: dict[str, Any], flav
     torch.testing.assert_close(one[0], want[1], atol=1e-5, rtol=1e-5)  # alone = in a batch
 
 
+@pytest.mark.parametrize("flavor", ["cls", "mean"])
+def test_weights_changed_in_place_are_used_at_once(parts: dict[str, Any], flavor: str) -> None:
+    # a soup or a LoRA merge writes the weights in place after the pass is built
+    import copy
+
+    import torch
+
+    from leptonic.tasks.textcls._packed import packed_forward
+
+    net = copy.deepcopy(parts[flavor])
+    forward = packed_forward(net)
+    assert forward is not None
+    ids, mask = _batch(parts["tokenizer"])
+    with torch.inference_mode():
+        forward(ids, mask)  # the fused projections are built here
+    for name, param in net.named_parameters():
+        if name.endswith(("attention.self.key.weight", "attention.self.value.bias")):
+            with torch.no_grad():
+                param.mul_(1.5)
+    with torch.inference_mode():
+        want, got = net(ids, mask), forward(ids, mask)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+
+
 def test_packed_pass_runs_under_bf16_autocast(parts: dict[str, Any]) -> None:
     import torch
 

@@ -6,7 +6,9 @@ batches of 16, about a third of the work. Here the token vectors of a batch are
 packed into one ``(tokens, hidden)`` matrix for every dense layer (the query,
 key, value and output projections and the feed-forward layers: nearly all the
 work) and scattered back to ``(batch, length)`` only for the attention
-itself, whose cost is small at these lengths. Evaluation only (no dropout);
+itself, whose cost is small at these lengths. The query, key and value
+projections are one matrix product; a classifier that reads the first token
+([CLS]) computes the last layer for that token alone. Evaluation only (no dropout);
 the outputs equal the model's own forward pass up to float rounding.
 
 :func:`packed_forward` returns the packed pass of a Leptonic text network
@@ -45,25 +47,68 @@ def _plain_bert(bert: Any) -> bool:
     )
 
 
-def _packed_hidden(bert: Any, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, Any]:
+class _FusedQKV:
+    """A layer's query, key and value projections as one matrix product (one GEMM of
+    three times the width instead of three), rebuilt when one of their weights
+    changes (a soup or a LoRA merge writes them in place)."""
+
+    def __init__(self, att: Any) -> None:
+        self._projections = (att.query, att.key, att.value)
+        self._cached: tuple[Any, torch.Tensor, torch.Tensor] | None = None
+
+    def __call__(self, h: torch.Tensor) -> torch.Tensor:
+        params = [p for m in self._projections for p in (m.weight, m.bias) if p is not None]
+        key = tuple((p.data_ptr(), p._version, p.dtype) for p in params)
+        cached = self._cached
+        if cached is None or cached[0] != key:
+            biases = [m.bias for m in self._projections]
+            if any(b is None for b in biases):  # (not BERT's): three products
+                return torch.cat([m(h) for m in self._projections], dim=-1)
+            weight = torch.cat([m.weight.detach() for m in self._projections])
+            bias = torch.cat([b.detach() for b in biases if b is not None])
+            cached = self._cached = (key, weight, bias)
+        return F.linear(h, cached[1], cached[2])
+
+
+def _fused(bert: Any) -> list[_FusedQKV]:
+    fused: list[_FusedQKV] | None = getattr(bert, "_leptonic_fused_qkv", None)
+    if fused is None:
+        fused = [_FusedQKV(layer.attention.self) for layer in bert.encoder.layer]
+        object.__setattr__(bert, "_leptonic_fused_qkv", fused)  # not a submodule
+    return fused
+
+
+def _packed_hidden(
+    bert: Any, ids: torch.Tensor, mask: torch.Tensor, *, first_only: bool = False
+) -> tuple[torch.Tensor, Any]:
     """The last hidden states of the real tokens, ``(tokens, hidden)`` in row order, and
-    the flat positions they come from in ``(batch × length)``."""
+    the flat positions they come from in ``(batch × length)``; with ``first_only``,
+    those of each row's first token only (``(batch, hidden)``), whose last layer then
+    attends from that token alone: the rest of that layer's work would be dropped."""
     batch, length = ids.shape
     embedded = bert.embeddings(input_ids=ids)
     where = mask.reshape(-1).nonzero().squeeze(1)
     h = embedded.reshape(batch * length, -1).index_select(0, where)
     keep = mask.bool()[:, None, None, :]
-    for layer in bert.encoder.layer:
+    layers = list(bert.encoder.layer)
+    fused = _fused(bert)
+    for n, layer in enumerate(layers):
         att = layer.attention.self
         heads, size = att.num_attention_heads, att.attention_head_size
-        qkv = []
-        for proj in (att.query, att.key, att.value):
-            x = proj(h)
-            full = x.new_zeros(batch * length, x.shape[1]).index_copy_(0, where, x)
-            qkv.append(full.view(batch, length, heads, size).transpose(1, 2))
-        q, k, v = qkv
+        x = fused[n](h)
+        full = x.new_zeros(batch * length, x.shape[1]).index_copy_(0, where, x)
+        q, k, v = full.view(batch, length, 3, heads, size).unbind(2)
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+        last = first_only and n == len(layers) - 1
+        if last:
+            # right padding: a row's first token follows the real tokens of the rows before
+            lengths = mask.sum(dim=1)
+            h = h.index_select(0, torch.cumsum(lengths, 0) - lengths)
+            q = q[:, :, :1]
         ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, scale=att.scaling)
-        ctx = ctx.transpose(1, 2).reshape(batch * length, -1).index_select(0, where)
+        ctx = ctx.transpose(1, 2).reshape(batch * ctx.shape[2], -1)
+        if not last:
+            ctx = ctx.index_select(0, where)
         out = layer.attention.output
         a = out.LayerNorm(out.dense(ctx) + h)
         inner = layer.intermediate.intermediate_act_fn(layer.intermediate.dense(a))
@@ -97,10 +142,7 @@ def packed_forward(net: Any) -> Forward | None:
         def cls_logits(ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
             if not bool(mask[:, 0].all()):  # not right-padded, or an empty row
                 return net(ids, mask)
-            h, _ = _packed_hidden(bert, ids, mask)
-            # right padding: a row's first token ([CLS]) follows the real tokens before it
-            lengths = mask.sum(dim=1)
-            first = h.index_select(0, torch.cumsum(lengths, 0) - lengths)
+            first, _ = _packed_hidden(bert, ids, mask, first_only=True)  # [CLS] rows
             return model.classifier(bert.pooler(first[:, None, :]))
 
         return cls_logits
