@@ -17,6 +17,7 @@ are cancelled, the running ones stopped.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import threading
@@ -39,6 +40,10 @@ __all__ = ["RayExecutor"]
 S = TypeVar("S")
 T = TypeVar("T")
 R = TypeVar("R")
+
+# Connections to a cluster tried when the head's per-client server dies as it starts.
+_CLIENT_ATTEMPTS = 3
+_SERVER_RACE = ("Starting Ray client server failed", "Initialization failure from server")
 
 # The Ray session this module started: its URI and how many executors use it.
 _session: dict[str, Any] = {"uri": None, "users": 0}
@@ -114,26 +119,36 @@ class RayExecutor(Executor):
     def _start(self, address: str | None, cpus: int | None) -> None:
         ray = self._ray
         quiet: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
-        try:
-            if address is None:
-                ray.init(num_cpus=cpus, include_dashboard=False, **quiet)
-            else:
-                ray.init(address=address, **quiet)
-        except (ConnectionError, RuntimeError, ValueError, OSError) as exc:
-            if address is None:
-                hint = (
-                    "Ray could not start on this machine; check free memory, /dev/shm "
-                    "and /tmp/ray, or use local://?workers=N"
-                )
-            else:
-                hint = (
-                    "the cluster named by LEPTONIC_COMPUTE was not reached; check that its "
-                    "head node runs the Ray Client server (ray start --head, port 10001), "
-                    "that this machine can reach it, and, for a cluster with token "
-                    "authentication, that RAY_AUTH_MODE=token is set here with the "
-                    "cluster's token in ~/.ray/auth_token"
-                )
-            raise StoreError(f"{hint} ({type(exc).__name__})") from exc
+        failure: BaseException = ConnectionError("not tried")
+        for _ in range(1 if address is None else _CLIENT_ATTEMPTS):
+            try:
+                if address is None:
+                    ray.init(num_cpus=cpus, include_dashboard=False, **quiet)
+                else:
+                    ray.init(address=address, **quiet)
+                return
+            except (ConnectionError, RuntimeError, ValueError, OSError) as exc:
+                failure = exc
+                if not any(sign in str(exc) for sign in _SERVER_RACE):
+                    break
+                # Ray's head forks a server per client, which dies now and then (ray
+                # issue 63202); the next connection gets a new one
+                with contextlib.suppress(Exception):
+                    ray.shutdown()
+        if address is None:
+            hint = (
+                "Ray could not start on this machine; check free memory, /dev/shm "
+                "and /tmp/ray, or use local://?workers=N"
+            )
+        else:
+            hint = (
+                "the cluster named by LEPTONIC_COMPUTE was not reached; check that its "
+                "head node runs the Ray Client server (ray start --head, port 10001), "
+                "that this machine can reach it, and, for a cluster with token "
+                "authentication, that RAY_AUTH_MODE=token is set here with the "
+                "cluster's token in ~/.ray/auth_token"
+            )
+        raise StoreError(f"{hint} ({type(failure).__name__})") from failure
 
     @classmethod
     def check_uri(cls, uri: str) -> None:

@@ -7,10 +7,11 @@ the batch size whatever the table's length. Personal data is never copied
 into the output: only identifier and timestamp columns travel with the scores.
 
 With an executor that runs elsewhere (``LEPTONIC_COMPUTE``: worker processes
-or Ray), the batches are scored on its workers, a wave of two per worker at a
-time: the model is sent once per wave, each batch's input columns go to a
-worker and its scores come back, and the batches are written in their order,
-so the file is the same and memory stays bounded by the wave.
+or Ray), a table of more than one batch is scored on its workers, a wave of
+two batches per worker at a time (at most :data:`WAVE_ROWS` rows): each
+batch's input columns go to a worker with the model and its scores come back,
+and the batches are written in their order, so the file is the same and memory
+stays bounded by the wave. A cancel is seen within a second, also mid-wave.
 """
 
 from __future__ import annotations
@@ -27,10 +28,13 @@ from leptonic.core.dataset import ColumnRole, DatasetVersion
 from leptonic.errors import DataError, SchemaError
 from leptonic.tasks.predictor import Predictor
 
-__all__ = ["BATCH_ROWS", "score_columns", "score_to_parquet"]
+__all__ = ["BATCH_ROWS", "WAVE_ROWS", "score_columns", "score_to_parquet"]
 
 #: Rows scored at a time.
 BATCH_ROWS = 50_000
+
+#: Most rows held at once when batches are scored on an executor's workers.
+WAVE_ROWS = 400_000
 
 
 def score_columns(predictor: Predictor, scores: np.ndarray) -> dict[str, pa.Array]:
@@ -107,8 +111,14 @@ def score_to_parquet(
         pa.Table.from_batches([b])
         for b in parquet.iter_batches(batch_size=batch_rows, columns=reading)
     )
+
+    def check() -> None:  # a cancel while a wave is on the workers
+        if progress is not None:
+            progress(done, total)
+
+    elsewhere = executor if executor is not None and total > batch_rows else None
     try:
-        for table, scores in _scored(predictor, batches, executor):
+        for table, scores in _scored(predictor, batches, elsewhere, batch_rows, check):
             columns = {name: table.column(name) for name in keep}
             columns.update(score_columns(predictor, np.asarray(scores)))
             if decide is not None:
@@ -136,7 +146,11 @@ def _predict(predictor: Predictor, table: pa.Table) -> np.ndarray:
 
 
 def _scored(
-    predictor: Predictor, batches: Iterator[pa.Table], executor: Executor | None
+    predictor: Predictor,
+    batches: Iterator[pa.Table],
+    executor: Executor | None,
+    batch_rows: int,
+    poll: Callable[[], None],
 ) -> Iterator[tuple[pa.Table, np.ndarray]]:
     """Each batch with its scores, in order: here, or a wave at a time on ``executor``."""
     if executor is None or executor.runs_here:
@@ -144,10 +158,10 @@ def _scored(
             yield table, np.asarray(predictor.predict_batch(table))
         return
     inputs = predictor.input_names
-    wave = 2 * executor.workers
+    wave = max(1, min(2 * executor.workers, WAVE_ROWS // max(1, batch_rows)))
     while True:
         tables = [t for _, t in zip(range(wave), batches, strict=False)]
         if not tables:
             return
-        scores = executor.map(_predict, predictor, [t.select(inputs) for t in tables])
+        scores = executor.map(_predict, predictor, [t.select(inputs) for t in tables], poll=poll)
         yield from zip(tables, scores, strict=True)

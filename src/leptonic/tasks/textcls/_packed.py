@@ -6,9 +6,8 @@ batches of 16, about a third of the work. Here the token vectors of a batch are
 packed into one ``(tokens, hidden)`` matrix for every dense layer (the query,
 key, value and output projections and the feed-forward layers: nearly all the
 work) and scattered back to ``(batch, length)`` only for the attention
-itself, whose cost is small at these lengths. The query, key and value
-projections are one matrix product; a classifier that reads the first token
-([CLS]) computes the last layer for that token alone. Evaluation only (no dropout);
+itself, whose cost is small at these lengths. A classifier that reads the
+first token ([CLS]) computes the last layer for that token alone. Evaluation only (no dropout);
 the outputs equal the model's own forward pass up to float rounding.
 
 :func:`packed_forward` returns the packed pass of a Leptonic text network
@@ -47,37 +46,6 @@ def _plain_bert(bert: Any) -> bool:
     )
 
 
-class _FusedQKV:
-    """A layer's query, key and value projections as one matrix product (one GEMM of
-    three times the width instead of three), rebuilt when one of their weights
-    changes (a soup or a LoRA merge writes them in place)."""
-
-    def __init__(self, att: Any) -> None:
-        self._projections = (att.query, att.key, att.value)
-        self._cached: tuple[Any, torch.Tensor, torch.Tensor] | None = None
-
-    def __call__(self, h: torch.Tensor) -> torch.Tensor:
-        params = [p for m in self._projections for p in (m.weight, m.bias) if p is not None]
-        key = tuple((p.data_ptr(), p._version, p.dtype) for p in params)
-        cached = self._cached
-        if cached is None or cached[0] != key:
-            biases = [m.bias for m in self._projections]
-            if any(b is None for b in biases):  # (not BERT's): three products
-                return torch.cat([m(h) for m in self._projections], dim=-1)
-            weight = torch.cat([m.weight.detach() for m in self._projections])
-            bias = torch.cat([b.detach() for b in biases if b is not None])
-            cached = self._cached = (key, weight, bias)
-        return F.linear(h, cached[1], cached[2])
-
-
-def _fused(bert: Any) -> list[_FusedQKV]:
-    fused: list[_FusedQKV] | None = getattr(bert, "_leptonic_fused_qkv", None)
-    if fused is None:
-        fused = [_FusedQKV(layer.attention.self) for layer in bert.encoder.layer]
-        object.__setattr__(bert, "_leptonic_fused_qkv", fused)  # not a submodule
-    return fused
-
-
 def _packed_hidden(
     bert: Any, ids: torch.Tensor, mask: torch.Tensor, *, first_only: bool = False
 ) -> tuple[torch.Tensor, Any]:
@@ -91,14 +59,15 @@ def _packed_hidden(
     h = embedded.reshape(batch * length, -1).index_select(0, where)
     keep = mask.bool()[:, None, None, :]
     layers = list(bert.encoder.layer)
-    fused = _fused(bert)
     for n, layer in enumerate(layers):
         att = layer.attention.self
         heads, size = att.num_attention_heads, att.attention_head_size
-        x = fused[n](h)
-        full = x.new_zeros(batch * length, x.shape[1]).index_copy_(0, where, x)
-        q, k, v = full.view(batch, length, 3, heads, size).unbind(2)
-        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+        qkv = []
+        for proj in (att.query, att.key, att.value):
+            x = proj(h)
+            full = x.new_zeros(batch * length, x.shape[1]).index_copy_(0, where, x)
+            qkv.append(full.view(batch, length, heads, size).transpose(1, 2))
+        q, k, v = qkv
         last = first_only and n == len(layers) - 1
         if last:
             # right padding: a row's first token follows the real tokens of the rows before
