@@ -11,6 +11,7 @@ import abc
 import hashlib
 import os
 import re
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -23,6 +24,7 @@ __all__ = [
     "digest_file",
     "digest_mismatch",
     "key_for_digest",
+    "spool",
     "validate_key",
 ]
 
@@ -61,6 +63,24 @@ def digest_file(path: str | os.PathLike[str]) -> str:
         while chunk := f.read(CHUNK_SIZE):
             h.update(chunk)
     return h.hexdigest()
+
+
+def spool(stream: BinaryIO, folder: Path, prefix: str) -> tuple[Path, str]:
+    """Copy ``stream`` into a new file in ``folder`` (flushed and fsynced), hashing it
+    on the way: ``(path, SHA-256 hex digest)``. A stream that fails leaves nothing."""
+    h = hashlib.sha256()
+    fd, name = tempfile.mkstemp(dir=folder, prefix=prefix)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while chunk := stream.read(CHUNK_SIZE):
+                h.update(chunk)
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return Path(name), h.hexdigest()
 
 
 class ArtifactStore(abc.ABC):

@@ -7,9 +7,7 @@ its key.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -17,10 +15,10 @@ from urllib.parse import unquote, urlsplit
 
 from leptonic.errors import ConfigError, NotFound
 from leptonic.storage.artifacts.base import (
-    CHUNK_SIZE,
     ArtifactStore,
     digest_file,
     key_for_digest,
+    spool,
     validate_key,
 )
 
@@ -60,27 +58,19 @@ class LocalArtifactStore(ArtifactStore):
         return self.root / "sha256" / digest[:2] / digest
 
     def put_stream(self, stream: BinaryIO) -> str:
-        h = hashlib.sha256()
-        fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="put-")
+        tmp, digest = spool(stream, self._tmp, "put-")
         try:
-            with os.fdopen(fd, "wb") as out:
-                while chunk := stream.read(CHUNK_SIZE):
-                    h.update(chunk)
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            key = key_for_digest(h.hexdigest())
+            key = key_for_digest(digest)
             dest = self._path(key)
-            if dest.exists() and digest_file(dest) == h.hexdigest():
-                os.unlink(tmp_name)  # already stored (a damaged copy is replaced below)
+            if dest.exists() and digest_file(dest) == digest:
+                tmp.unlink()  # already stored (a damaged copy is replaced below)
             else:
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                os.chmod(tmp_name, 0o444)
-                os.replace(tmp_name, dest)
+                os.chmod(tmp, 0o444)
+                os.replace(tmp, dest)
             return key
         except BaseException:
-            if os.path.exists(tmp_name):
-                os.unlink(tmp_name)
+            tmp.unlink(missing_ok=True)
             raise
 
     def open(self, key: str) -> BinaryIO:

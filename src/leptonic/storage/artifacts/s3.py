@@ -38,7 +38,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,10 +46,11 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from leptonic.errors import ConfigError, MissingExtra, NotFound, StoreError
 from leptonic.storage.artifacts.base import (
-    CHUNK_SIZE,
     ArtifactStore,
+    digest_file,
     digest_mismatch,
     key_for_digest,
+    spool,
     validate_key,
 )
 
@@ -320,20 +320,12 @@ class S3ArtifactStore(ArtifactStore):
     def put_stream(self, stream: BinaryIO) -> str:
         # Spooled first, also for a file: the key names exactly the bytes uploaded,
         # whatever happens to the source meanwhile.
-        h = hashlib.sha256()
-        fd, tmp_name = tempfile.mkstemp(dir=self._tempdir(), prefix="put-")
-        tmp = Path(tmp_name)
+        tmp, digest = spool(stream, self._tempdir(), "put-")
         try:
-            with os.fdopen(fd, "wb") as out:
-                while chunk := stream.read(CHUNK_SIZE):
-                    h.update(chunk)
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            key = key_for_digest(h.hexdigest())
+            key = key_for_digest(digest)
             self._upload(tmp, key)
             # The spooled bytes are the blob: keep them as its local copy.
-            self._keep(tmp, h.hexdigest())
+            self._keep(tmp, digest)
             return key
         finally:
             tmp.unlink(missing_ok=True)
@@ -355,23 +347,17 @@ class S3ArtifactStore(ArtifactStore):
         raise digest_mismatch(key)
 
     def _download(self, key: str, digest: str) -> Path:
-        h = hashlib.sha256()
-        fd, tmp_name = tempfile.mkstemp(dir=self._tempdir(), prefix="get-")
-        tmp = Path(tmp_name)
+        folder = self._tempdir()
         try:
-            with os.fdopen(fd, "wb") as out:
-                body = self._client.get_object(Bucket=self.bucket, Key=self._object(key))["Body"]
-                with body:
-                    for chunk in body.iter_chunks(CHUNK_SIZE):
-                        h.update(chunk)
-                        out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            if h.hexdigest() != digest:
-                self._mismatch(key)
-            self._keep(tmp, digest)
+            body = self._client.get_object(Bucket=self.bucket, Key=self._object(key))["Body"]
+            with body:
+                tmp, got = spool(body, folder, "get-")
         except (self._client_error, self._boto_error) as exc:
             self._fail(exc, "read", key)
+        try:
+            if got != digest:
+                self._mismatch(key)
+            self._keep(tmp, digest)
         finally:
             tmp.unlink(missing_ok=True)
         return self._cached(digest)
@@ -388,11 +374,7 @@ class S3ArtifactStore(ArtifactStore):
         with self._lock:
             if self._checked.get(digest) == identity:
                 return True
-        h = hashlib.sha256()
-        with open(cached, "rb") as f:
-            while chunk := f.read(CHUNK_SIZE):
-                h.update(chunk)
-        if h.hexdigest() != digest:
+        if digest_file(cached) != digest:
             return False
         with self._lock:
             self._checked[digest] = identity
