@@ -34,8 +34,9 @@ from leptonic.serving.app import TokenAuth
 pytest.importorskip("implicit", reason="implicit is not installed: pip install 'leptonic[recsys]'")
 
 from leptonic.core.endpoint import Route
+from leptonic.governance.pii import hash_value
 from leptonic.monitoring.recs import recommendation_monitoring
-from leptonic.serving.recs import RecsHost, recommendation_policy
+from leptonic.serving.recs import RecsHost, recommendation_policy, user_is_pii
 from leptonic.serving.recs_app import RecsApp
 from leptonic.tasks.recsys import (
     Interactions,
@@ -124,7 +125,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
             "recommendation",
             "als",
             "r1",
-            f"{WS}/interactions@1",
+            f"leptonic://{WS}/dataset/interactions/1",
             key,
             digest,
             {},
@@ -374,7 +375,7 @@ def _register(shop: Shop, model: str, predictor: Any, signature: dict[str, Any])
             "recommendation",
             "als",
             "r-test",
-            f"{WS}/interactions@1",
+            f"leptonic://{WS}/dataset/interactions/1",
             key,
             digest,
             signature,
@@ -764,6 +765,31 @@ def test_a_version_trained_by_the_platform_is_served(
         assert client.events({"user": "u3", "item": before[0], "kind": "click"}).is_success
         assert before[0] not in client.items("u3", k=5)
         client.http.close()
+
+
+def test_personal_user_ids_are_hashed_in_the_prediction_log(
+    shop: Shop, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    lp = shop.platform
+    data = shop.data.assign(user=shop.data["user"].map(lambda u: f"{u}@example.com"))
+    path = tmp_path_factory.mktemp("interactions") / "mails.parquet"
+    data.to_parquet(path, index=False)
+    dv, _ = lp.add_data(WS, path, name="mail-clicks")
+    assert dv.pii == {"user": "email"}
+    mv = lp.train(WS, "mail-clicks", FAST_ALS, model_name="mail-recs").model_version
+    assert mv is not None and user_is_pii(lp.metadata, mv)
+    assert not user_is_pii(lp.metadata, lp.metadata.get_model_version(WS, *shop.model))
+    lp.endpoints.create(WS, "mail", mv.model, mv.version)
+    host = shop.host("mail")
+    try:
+        answer = host.runtime.recommend({"user": "u3@example.com", "k": 3})
+        assert answer["user"] == "u3@example.com" and len(answer["items"]) == 3
+    finally:
+        host.close()
+    [logged] = lp.metadata.list_predictions(WS, "mail")
+    hashed = hash_value("u3@example.com", lp.metadata.get_workspace(WS).pii_salt)
+    assert logged.entity == hashed and logged.inputs["user"] == hashed
+    assert "example.com" not in json.dumps([logged.inputs, logged.entity, logged.reasons])
 
 
 # -- fuzz -------------------------------------------------------------------------------------

@@ -49,6 +49,7 @@ from leptonic.core.endpoint import Endpoint, PolicyVersion, Prediction
 from leptonic.core.event import Event
 from leptonic.core.model_version import ModelVersion
 from leptonic.errors import AlreadyExists, InvalidInput, MissingExtra, NotFound
+from leptonic.governance.pii import hash_value
 from leptonic.serving.host import ReloadingHost, open_prediction_log, settle_memory
 from leptonic.serving.prediction_log import BatchWriter, PredictionLogWriter
 from leptonic.serving.recs_policy import (
@@ -73,7 +74,7 @@ from leptonic.serving.recs_requests import (
     parse_events,
     shown,
 )
-from leptonic.serving.runtime import OneVersionRuntime, new_request_id
+from leptonic.serving.runtime import OneVersionRuntime, dataset_pii, new_request_id
 from leptonic.storage.metadata.base import MetadataStore
 from leptonic.storage.metadata.event_base import EventStore
 
@@ -94,6 +95,7 @@ __all__ = [
     "events_until",
     "load_recommender_version",
     "recommendation_policy",
+    "user_is_pii",
 ]
 
 logger = logging.getLogger(__name__)
@@ -127,6 +129,21 @@ def load_recommender_version(
     except ImportError as exc:  # scipy
         raise MissingExtra(exc.name or "scipy", "recsys", "serving recommendations") from None
     return mv, load_recommender(artifacts, mv.artifact_key, mv.artifact_digest)
+
+
+def user_is_pii(metadata: MetadataStore, mv: ModelVersion) -> bool:
+    """Whether the user ids of a recommendation version are personal data: its run's
+    user column is a PII column of the dataset it was trained on (a version whose run
+    is gone: the dataset has any PII column). The prediction log then holds their
+    salted hashes."""
+    pii = dataset_pii(metadata, mv.dataset)
+    if not pii:
+        return False
+    try:
+        stored = metadata.get_run(mv.workspace, mv.run_id).spec
+    except NotFound:
+        return True
+    return str(stored.get("user", "user")) in pii
 
 
 def events_until(mv: ModelVersion, endpoint: str | None = None) -> datetime | None:
@@ -222,6 +239,10 @@ class RecsRuntime(OneVersionRuntime):
         The endpoint's stored events of one user (text id) timed from
         ``since`` to ``until`` inclusive, to refuse a resent event from
         before the model's training cut-off (None: not checked).
+    pii_salt
+        The workspace's PII salt when the user ids are personal data
+        (:func:`user_is_pii`): the prediction log then holds each user's
+        salted hash, never the id (None: ids logged as given).
     """
 
     def __init__(
@@ -233,6 +254,7 @@ class RecsRuntime(OneVersionRuntime):
         *,
         log: PredictionLogWriter | None = None,
         lookup: Callable[[str, datetime, datetime], Sequence[Event]] | None = None,
+        pii_salt: str | None = None,
     ) -> None:
         self.policy = RecsPolicy.from_spec(policy.spec)
         super().__init__(
@@ -244,6 +266,7 @@ class RecsRuntime(OneVersionRuntime):
         #: events of this endpoint received until then are in the model's training data
         self.trained_until = events_until(model_version, f"{endpoint.workspace}/{endpoint.name}")
         self._lookup = lookup
+        self.pii_salt = pii_salt
         self._trained_late: set[tuple[Any, Any, float]] = set()
 
     @property
@@ -286,7 +309,8 @@ class RecsRuntime(OneVersionRuntime):
         }
         log = self.log
         if log is not None:
-            inputs: dict[str, Any] = {"user": user, "k": k, "exclude_seen": exclude}
+            logged = user if self.pii_salt is None else hash_value(str(user), self.pii_salt)
+            inputs: dict[str, Any] = {"user": logged, "k": k, "exclude_seen": exclude}
             if filt:
                 inputs["filter"] = filt
             log.append(
@@ -301,7 +325,7 @@ class RecsRuntime(OneVersionRuntime):
                     at=datetime.now(UTC),
                     route="live",
                     policy_version=self.policy_version,
-                    entity=str(user),
+                    entity=str(logged),
                     inputs=inputs,
                     reasons=items,
                     latency_ms=(time.perf_counter() - t0) * 1000.0,
@@ -641,12 +665,22 @@ class RecsHost(ReloadingHost):
                 current.predictor,
                 log=self.log,
                 lookup=self._stored_of,
+                pii_salt=current.pii_salt,
             )
             runtime.replayed, runtime.replay_skipped = current.replayed, current.replay_skipped
             runtime._trained_late = current._trained_late
             return runtime
         mv, predictor = self._loader(route.model, route.version)
-        runtime = RecsRuntime(endpoint, policy, mv, predictor, log=self.log, lookup=self._stored_of)
+        salt = self.metadata.get_workspace(self.workspace).pii_salt
+        runtime = RecsRuntime(
+            endpoint,
+            policy,
+            mv,
+            predictor,
+            log=self.log,
+            lookup=self._stored_of,
+            pii_salt=salt if user_is_pii(self.metadata, mv) else None,
+        )
         self.events.flush()  # everything accepted so far is in the store
         cutoff = runtime.trained_until
         since = None if cutoff is None else cutoff + _TICK

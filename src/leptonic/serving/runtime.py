@@ -41,6 +41,7 @@ __all__ = [
     "EndpointRuntime",
     "OneVersionRuntime",
     "ServedVersion",
+    "dataset_pii",
     "endpoint_pii",
     "load_runtime",
     "new_request_id",
@@ -361,11 +362,11 @@ def endpoint_pii(metadata: MetadataStore, endpoint: Endpoint) -> dict[str, str]:
     pii: dict[str, str] = {}
     for route in [*endpoint.routes, *([endpoint.shadow] if endpoint.shadow else [])]:
         mv = metadata.get_model_version(endpoint.workspace, route.model, route.version)
-        pii.update(_pii_of(metadata, mv.dataset))
+        pii.update(dataset_pii(metadata, mv.dataset))
     return pii
 
 
-def _pii_of(metadata: MetadataStore, dataset_ref: str) -> dict[str, str]:
+def dataset_pii(metadata: MetadataStore, dataset_ref: str) -> dict[str, str]:
     """The PII columns (name → kind) of a dataset version, which the runtime hashes
     in the logged inputs; empty when the version is gone."""
     from leptonic.core.uri import ObjectRef
