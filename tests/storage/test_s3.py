@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -17,7 +18,8 @@ from leptonic.storage.registry import open_artifact_store
 
 pytest.importorskip("boto3", reason="the S3 artifact store needs the s3 extra")
 
-from leptonic.storage.artifacts.s3 import S3ArtifactStore
+from leptonic.storage.artifacts import s3
+from leptonic.storage.artifacts.s3 import S3ArtifactStore, parse_size
 
 
 @pytest.fixture
@@ -215,3 +217,52 @@ def test_large_blobs_use_multipart_uploads(store: S3ArtifactStore) -> None:
     )
     assert store.put_bytes(data) == key
     assert calls == ["HeadObject"]
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        ("1048576", 1 << 20),
+        ("512M", 512 << 20),
+        ("20G", 20 << 30),
+        ("20GiB", 20 << 30),
+        ("2t", 2 << 40),
+    ],
+)
+def test_cache_sizes_are_read_in_binary_units(text: str, size: int) -> None:
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["0", "-5G", "20 gigabytes", "1.5G", "G"])
+def test_a_bad_cache_size_is_refused(s3_uri: str, text: str) -> None:
+    with pytest.raises(ConfigError, match="cache_max"):
+        open_artifact_store(f"{s3_uri}&cache_max={text}")
+
+
+def test_a_full_cache_drops_its_least_recently_used_copies(
+    store: S3ArtifactStore, s3_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(s3, "CACHE_GRACE_S", 0.0)
+    limited = _other(store, f"{s3_uri}&cache_max=250K", "limited")
+    assert limited.cache_max == 250 << 10
+    blobs = [os.urandom(100_000) for _ in range(3)]
+    a, b = (limited.put_bytes(blob) for blob in blobs[:2])
+
+    def cached(key: str) -> bool:
+        return (limited.cache_dir / "sha256" / key[7:9] / key[10:]).exists()
+
+    time.sleep(0.02)
+    limited.local_path(a)  # used: b is now the least recently used
+    time.sleep(0.02)
+    c = limited.put_bytes(blobs[2])
+    assert cached(a) and not cached(b) and cached(c)
+    gets = _gets(limited)
+    with limited.open(b) as f:  # downloaded again; a goes instead
+        assert f.read() == blobs[1]
+    assert gets == ["GetObject"] and not cached(a) and cached(b) and cached(c)
+
+
+def test_copies_in_use_stay_even_over_the_limit(store: S3ArtifactStore, s3_uri: str) -> None:
+    limited = _other(store, f"{s3_uri}&cache_max=150K", "busy")
+    keys = [limited.put_bytes(os.urandom(100_000)) for _ in range(3)]
+    assert all((limited.cache_dir / "sha256" / k[7:9] / k[10:]).exists() for k in keys)

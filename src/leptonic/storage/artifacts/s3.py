@@ -2,7 +2,8 @@
 
 The URI names the bucket and an optional key prefix; its query may set
 ``endpoint`` (MinIO, Ceph, R2... e.g. ``?endpoint=http://minio:9000``),
-``region`` and ``cache`` (a local folder, default ``~/.cache/leptonic/s3``)::
+``region``, ``cache`` (a local folder, default ``~/.cache/leptonic/s3``) and
+``cache_max`` (the most the cache may hold, e.g. ``?cache_max=20G``)::
 
     LEPTONIC_ARTIFACTS='s3://ml-artifacts/leptonic?endpoint=http://minio:9000&region=us-east-1'
 
@@ -24,9 +25,14 @@ blob into the cache folder, checking its digest on the way, and later calls
 reuse it while the bucket still holds the blob (a copy this process did not
 write or check itself is hashed once before it is trusted). Cached copies are
 named by digest, so stores on several buckets can share one cache; they are
-readable by their owner only, and they are kept until the blob is deleted
-through the store: give the cache a folder that may grow as large as the
-models and datasets in use. ``get_bytes`` reads the bucket directly.
+readable by their owner only. Without ``cache_max`` they are kept until the
+blob is deleted through the store. With it, each new copy is followed by
+removing the least recently used ones until the cache holds at most
+``cache_max`` bytes (digits with an optional ``K``, ``M``, ``G`` or ``T``:
+binary units), except copies used in the last ``CACHE_GRACE_S`` seconds (a
+caller may still be reading a path it was given): the cache can then exceed
+the limit for a while. A removed copy is downloaded again when next needed.
+``get_bytes`` reads the bucket directly.
 
 Uploads of more than 64 MiB are multipart; a killed process can leave parts
 behind, which a bucket lifecycle rule (``AbortIncompleteMultipartUpload``)
@@ -35,10 +41,12 @@ removes.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, NoReturn
@@ -54,10 +62,26 @@ from leptonic.storage.artifacts.base import (
     validate_key,
 )
 
-__all__ = ["S3ArtifactStore"]
+__all__ = ["CACHE_GRACE_S", "S3ArtifactStore", "parse_size"]
+
+#: Seconds after its last use during which a cached copy is never removed to make room.
+CACHE_GRACE_S = 600.0
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_QUERY = ("endpoint", "region", "cache")
+_QUERY = ("endpoint", "region", "cache", "cache_max")
+_SIZE = re.compile(r"^(\d+)\s*([KMGT]?)(?:i?B)?$", re.IGNORECASE)
+
+
+def parse_size(text: str, name: str = "cache_max") -> int:
+    """Bytes of a size written as digits with an optional binary unit: ``512M``, ``20G``,
+    ``20GiB``, ``1048576``. :class:`ConfigError` naming ``name`` otherwise."""
+    m = _SIZE.fullmatch(text.strip())
+    if m is None or int(m.group(1)) <= 0:
+        raise ConfigError(
+            f"invalid {name} {text!r} in the artifact URI: give a size above 0 in bytes "
+            "with an optional K, M, G or T (binary units), e.g. ?cache_max=20G"
+        )
+    return int(m.group(1)) << (10 * " KMGT".index(m.group(2).upper() or " "))
 _DIGEST_META = "sha256"
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 _REFUSED = {
@@ -104,6 +128,8 @@ class S3ArtifactStore(ArtifactStore):
         The bucket's region; boto3's default when omitted.
     cache_dir
         Local folder for downloaded copies.
+    cache_max
+        The most the cache may hold in bytes (None: no limit); see above.
     client
         An already configured boto3 S3 client (the other connection
         settings are then ignored).
@@ -117,6 +143,7 @@ class S3ArtifactStore(ArtifactStore):
         endpoint_url: str | None = None,
         region: str | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
+        cache_max: int | None = None,
         client: Any = None,
     ) -> None:
         if not isinstance(bucket, str) or not _BUCKET.fullmatch(bucket) or ".." in bucket:
@@ -133,7 +160,12 @@ class S3ArtifactStore(ArtifactStore):
         self.prefix = "/".join(p for p in prefix.split("/") if p)
         self._base = f"{self.prefix}/sha256/" if self.prefix else "sha256/"
         self.uri = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
+        if cache_max is not None and (
+            isinstance(cache_max, bool) or not isinstance(cache_max, int) or cache_max <= 0
+        ):
+            raise ConfigError(f"cache_max must be a number of bytes above 0, got {cache_max!r}")
         self.cache_dir = Path(cache_dir) if cache_dir is not None else _default_cache()
+        self.cache_max = cache_max
         self._tmp = self.cache_dir / "tmp"
         self._tempdir()
         # Copies checked by this process: digest → (size, mtime, inode) when checked.
@@ -202,6 +234,7 @@ class S3ArtifactStore(ArtifactStore):
             endpoint_url=options.get("endpoint"),
             region=options.get("region"),
             cache_dir=Path(options["cache"]).expanduser() if "cache" in options else None,
+            cache_max=parse_size(options["cache_max"]) if "cache_max" in options else None,
         )
 
     # --- errors ----------------------------------------------------------
@@ -338,6 +371,40 @@ class S3ArtifactStore(ArtifactStore):
         os.replace(tmp, dest)
         with self._lock:
             self._checked[digest] = self._identity(dest)
+        if self.cache_max is not None:
+            self._make_room(keep=dest)
+
+    def _make_room(self, keep: Path) -> None:
+        """Remove the least recently used copies (not ``keep``, none used in the last
+        ``CACHE_GRACE_S`` seconds) until the cache holds at most ``cache_max`` bytes.
+        Other processes sharing the folder may remove the same copies: a copy already
+        gone is skipped."""
+        assert self.cache_max is not None
+        copies: list[tuple[float, int, Path]] = []
+        for path in (self.cache_dir / "sha256").glob("??/*"):
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                continue
+            copies.append((st.st_atime, st.st_size, path))
+        total = sum(size for _, size, _ in copies)
+        recent = time.time() - CACHE_GRACE_S
+        for used, size, path in sorted(copies, key=lambda c: c[0]):
+            if total <= self.cache_max:
+                break
+            if used >= recent or path == keep:
+                continue
+            path.unlink(missing_ok=True)
+            with self._lock:
+                self._checked.pop(path.name, None)
+            total -= size
+
+    @staticmethod
+    def _used(cached: Path) -> None:
+        """Mark a cached copy as used now: its access time is the cache's recency (its
+        modification time, part of what a check remembers, is left as it is)."""
+        with contextlib.suppress(OSError):  # removed meanwhile, or another user's folder
+            os.utime(cached, ns=(time.time_ns(), cached.stat().st_mtime_ns))
 
     # --- reading ---------------------------------------------------------
 
@@ -385,6 +452,8 @@ class S3ArtifactStore(ArtifactStore):
         size = int(self._head(key)["ContentLength"])
         cached = self._cached(digest)
         if self._trusted(digest, cached, size):
+            if self.cache_max is not None:
+                self._used(cached)
             return cached
         return self._download(key, digest)
 
