@@ -784,12 +784,18 @@ def test_personal_user_ids_are_hashed_in_the_prediction_log(
     try:
         answer = host.runtime.recommend({"user": "u3@example.com", "k": 3})
         assert answer["user"] == "u3@example.com" and len(answer["items"]) == 3
+        host.post_events(
+            {"user": "u3@example.com", "item": answer["items"][0]["item"], "kind": "click"}
+        )
     finally:
         host.close()
     [logged] = lp.metadata.list_predictions(WS, "mail")
     hashed = hash_value("u3@example.com", lp.metadata.get_workspace(WS).pii_salt)
     assert logged.entity == hashed and logged.inputs["user"] == hashed
     assert "example.com" not in json.dumps([logged.inputs, logged.entity, logged.reasons])
+    # monitoring matches the hashed recommendation with the user's click
+    report = recommendation_monitoring(lp.metadata, lp.artifacts, WS, "mail")
+    assert report.recommendations == 1 and report.clicked == 1
 
 
 # -- fuzz -------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +31,8 @@ import numpy as np
 
 from leptonic.core.endpoint import Prediction
 from leptonic.core.event import Event
-from leptonic.errors import InvalidInput
+from leptonic.errors import InvalidInput, NotFound
+from leptonic.governance.pii import hash_value
 from leptonic.monitoring.drift import psi
 
 if TYPE_CHECKING:
@@ -196,6 +197,32 @@ def recommendation_report(
     )
 
 
+def _with_user_ids(
+    metadata: MetadataStore, workspace: str, served: list[Prediction], events: list[Event]
+) -> list[Prediction]:
+    """The recommendations with the user id as ``entity`` where the log holds its salted
+    hash (versions whose user ids are personal data), matched through the events' users."""
+    from leptonic.serving.recs import user_is_pii
+
+    hashed: set[tuple[str, int]] = set()
+    for model, version in {(p.model, p.version) for p in served}:
+        try:
+            if user_is_pii(metadata, metadata.get_model_version(workspace, model, version)):
+                hashed.add((model, version))
+        except NotFound:  # a version deleted since: its entities may be hashes
+            hashed.add((model, version))
+    if not hashed:
+        return served
+    salt = metadata.get_workspace(workspace).pii_salt
+    user_of = {hash_value(u, salt): u for u in {e.user for e in events}}
+    return [
+        replace(p, entity=user_of.get(p.entity or "", p.entity))
+        if (p.model, p.version) in hashed
+        else p
+        for p in served
+    ]
+
+
 def recommendation_monitoring(
     metadata: MetadataStore,
     artifacts: ArtifactStore,
@@ -231,7 +258,7 @@ def recommendation_monitoring(
     )
     ids = [str(i) for i in predictor.item_ids]
     return recommendation_report(
-        served,
+        _with_user_ids(metadata, workspace, served, events),
         events,
         catalogue=ids,
         training_popularity=dict(zip(ids, predictor.popularity.tolist(), strict=True)),
