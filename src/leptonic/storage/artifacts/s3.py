@@ -82,6 +82,8 @@ def parse_size(text: str, name: str = "cache_max") -> int:
             "with an optional K, M, G or T (binary units), e.g. ?cache_max=20G"
         )
     return int(m.group(1)) << (10 * " KMGT".index(m.group(2).upper() or " "))
+
+
 _DIGEST_META = "sha256"
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 _REFUSED = {
