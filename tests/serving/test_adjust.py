@@ -3,12 +3,14 @@ version's decisions only, repeated alerts, and recalibrating points policies."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from leptonic import TrainSpec
@@ -108,13 +110,26 @@ def test_a_categorical_input_hashed_as_pii_is_skipped_not_alerted(deployed: Depl
     mv = outcome.model_version
     lp.endpoints.create("credit", "households", mv.model, mv.version)
     host = EndpointHost(lp.metadata, lp.registry, "credit", "households", reload_interval=0)
+    records = [
+        {"surname": r["surname"], "income": r["income"]} for r in frame.head(300).to_dict("records")
+    ]
     try:
-        for row in frame.head(300).to_dict("records"):
-            host.runtime.decide({"surname": row["surname"], "income": row["income"]})
+        answers = [host.runtime.decide(record) for record in records]
+        table = pa.Table.from_pylist(records)
+        batch = host.runtime.decide_table(table, [a["score"] for a in answers])
     finally:
         host.close()
-    logged = lp.endpoints.predictions("credit", "households", limit=1)[0]
-    assert logged.inputs["surname"] not in set(frame["surname"])  # logged as a hash
+    surnames = set(frame["surname"])
+    # the answer names the surname; the log and the batch output hold its salted hash
+    assert any(
+        r["feature"] == "surname" and r["value"] in surnames for a in answers for r in a["reasons"]
+    )
+    logged = lp.endpoints.predictions("credit", "households", limit=300)
+    assert logged[0].inputs["surname"] not in surnames  # logged as a hash
+    reasons = [r for p in logged for r in p.reasons if r["feature"] == "surname"]
+    written = [json.loads(cell) for cell in batch["reasons"].to_pylist()]
+    for text in (json.dumps([p.reasons for p in logged]), json.dumps(written)):
+        assert reasons and not any(name in text for name in surnames)
     report = lp.endpoints.monitor("credit", "households")
     assert report["n"] == 300
     assert "surname" not in report["psi"] and "PII" in report["drift"]["skipped"]["surname"]

@@ -52,7 +52,7 @@ from leptonic.features._common import MISSING, OTHER, category_key, to_float
 from leptonic.features.preprocessing import TabularPreprocessor
 from leptonic.tasks.predictor import EnsemblePredictor, Predictor, TabularPredictor
 
-__all__ = ["TREE_METHODS", "Explainer"]
+__all__ = ["TREE_METHODS", "Explainer", "format_number"]
 
 #: How LightGBM contributions are computed: exact TreeSHAP, or path attributions.
 TREE_METHODS = ("shap", "path")
@@ -492,7 +492,8 @@ def _label(name: str) -> str:
     return " ".join(name.replace("__", " ").replace("_", " ").split())
 
 
-def _fmt(x: float) -> str:
+def format_number(x: float) -> str:
+    """A number as reason texts spell it: whole numbers without a point, else 6 digits."""
     if math.isinf(x):
         return "inf" if x > 0 else "-inf"
     if x.is_integer() and abs(x) < 1e15:
@@ -554,8 +555,8 @@ def _woe_numeric(label: str, bins: list[dict[str, Any]], overall: float, event: 
         if x != x:
             return when_missing
         if not phrases:
-            return f"{label} {_fmt(x)}"
-        return f"{label} {_fmt(x)}{phrases[bisect_left(edges, x)]}"
+            return f"{label} {format_number(x)}"
+        return f"{label} {format_number(x)}{phrases[bisect_left(edges, x)]}"
 
     return text
 
@@ -600,6 +601,6 @@ def _plain_numeric(label: str, event: str, average: float | None) -> Text:
         x = value if type(value) is float else to_float(value)
         if x != x:
             return f"{label} is missing"
-        return f"{label} {_fmt(x)} raises the {event} risk{tail}"
+        return f"{label} {format_number(x)} raises the {event} risk{tail}"
 
     return text
