@@ -270,6 +270,18 @@ def test_a_text_run_on_a_missing_column_fails_clearly(lp: Platform, tmp_path: Pa
     assert run.status.value == "failed" and "category" in (run.error or "")
 
 
+def test_a_text_run_on_a_personal_label_column_is_refused(lp: Platform, tmp_path: Path) -> None:
+    frame = utterances().dropna()
+    frame["agent"] = [f"agent{i % 4}@bank.example" for i in range(len(frame))]
+    add(lp, frame, "handled", tmp_path)
+    spec = TextClassificationSpec(text="utterance", label="agent", mode="tfidf")
+    with pytest.raises(SchemaError, match="label column 'agent' holds personal data") as info:
+        lp.train(WS, "handled", spec)
+    assert "@" not in str(info.value)
+    (run,) = lp.list_runs(WS)
+    assert run.status.value == "failed" and "bank.example" not in (run.error or "")
+
+
 # -- specs as JSON, the API request and the CLI ------------------------------------------
 
 

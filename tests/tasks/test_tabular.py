@@ -34,6 +34,15 @@ def test_pii_allowed_explicitly(applicant_version) -> None:  # type: ignore[no-u
     assert "phone" in categorical and "phone" not in excluded
 
 
+def test_a_pii_target_is_refused_unless_allowed(applicant_version) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(TargetError, match="holds personal data") as info:
+        select_features(applicant_version, TrainSpec(target="email", task="multiclass"))
+    assert info.value.field == "target" and "@" not in str(info.value)
+    spec = TrainSpec(target="email", task="multiclass", allow_pii=("email",))
+    numeric, categorical, _ = select_features(applicant_version, spec)
+    assert "email" not in numeric + categorical
+
+
 def test_pii_allowed_in_training_by_the_contract(artifacts: MemoryArtifactStore) -> None:
     import dataclasses
 

@@ -69,6 +69,15 @@ def select_features(
     wanted = set(spec.features) if spec.features is not None else None
     contract = version.source.get("contract") or {}
     allowed = {*spec.allow_pii, *contract.get("pii", {}).get("allow_in_training", ())}
+    target = next(c for c in version.columns if c.name == spec.target)
+    if target.pii and target.name not in allowed:
+        # its values would become class labels, seen in reports, models and errors
+        raise TargetError(
+            f"target column {spec.target!r} holds personal data ({target.pii}): a model's "
+            "classes and reports would show its values to every member; choose another "
+            "target, or list it in allow_pii to train on it anyway",
+            field="target",
+        )
     for col in version.columns:
         if col.name == spec.target:
             continue

@@ -489,7 +489,8 @@ def load_text_data(
     Raises
     ------
     SchemaError
-        The text or label column is not in the dataset.
+        The text or label column is not in the dataset, or the label column holds
+        personal data.
     DataError
         No usable row is left.
     """
@@ -505,6 +506,15 @@ def load_text_data(
                 f"v{version.version}; columns are: {', '.join(names)}",
                 field=role,
             )
+    pii = next(c.pii for c in version.columns if c.name == spec.label)
+    if pii:
+        raise SchemaError(
+            f"label column {spec.label!r} holds personal data ({pii}): a model's classes and "
+            "reports would show its values to every member; choose another label column, "
+            "or declare it not personal in the dataset's contract ([pii] "
+            f"{spec.label} = false)",
+            field="label",
+        )
     table = pq.read_table(
         artifacts.local_path(version.artifact_key), columns=[spec.text, spec.label]
     )
