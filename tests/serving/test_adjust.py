@@ -4,6 +4,7 @@ version's decisions only, repeated alerts, and recalibrating points policies."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -120,6 +121,15 @@ def test_a_categorical_input_hashed_as_pii_is_skipped_not_alerted(deployed: Depl
     finally:
         host.close()
     surnames = set(frame["surname"])
+    # the run's files any member may read name the surname's bins by position
+    kept = outcome.run.artifacts
+    assert {"report.html", "iv.json", "monitoring_baseline.json"} <= set(kept)
+    for name in kept:
+        blob = lp.artifacts.get_bytes(kept[name]).decode("utf-8")
+        blob = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", blob)  # plots
+        assert not [s for s in surnames if s in blob], name
+    shown = json.dumps([mv.signature, mv.metrics, outcome.run.metrics, outcome.run.params])
+    assert not [s for s in surnames if s in shown]
     # the answer names the surname; the log and the batch output hold its salted hash
     assert any(
         r["feature"] == "surname" and r["value"] in surnames for a in answers for r in a["reasons"]

@@ -274,12 +274,13 @@ def _bin_records(
     columns, present = _columns(records, list(profile.features))
     binned: dict[str, NDArray[np.int64]] = {}
     skipped: dict[str, str] = {}
+    why_masked = (
+        "masked by the PII policy before logging: its logged values are hashes, "
+        "not comparable with the training values"
+    )
     for name, fb in profile.features.items():
         if name in hidden:
-            skipped[name] = (
-                "masked by the PII policy before logging: its logged values are hashes, "
-                "not comparable with the training values"
-            )
+            skipped[name] = why_masked
             continue
         if name not in columns:
             if len(records):
@@ -298,7 +299,9 @@ def _bin_records(
             binned[name] = fb.assign_numbers(x)
         else:
             binned[name] = fb.assign(values)
-    ignored = tuple(sorted(present - set(profile.features)))
+    # a profile kept by a training run leaves personal inputs out
+    skipped.update({name: why_masked for name in sorted(hidden & present) if name not in skipped})
+    ignored = tuple(sorted(present - set(profile.features) - hidden))
     return binned, skipped, ignored
 
 

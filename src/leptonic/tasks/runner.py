@@ -11,7 +11,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -24,6 +24,7 @@ from leptonic.core.model_version import ModelVersion
 from leptonic.core.run import Run, RunStatus
 from leptonic.errors import Cancelled
 from leptonic.evaluation.report import render_report
+from leptonic.features._common import MISSING
 from leptonic.monitoring.baseline import BASELINE_ARTIFACT, BASELINE_ROWS, BaselineProfile
 from leptonic.registry.service import ModelRegistry, dataset_ref, run_ref
 from leptonic.storage.artifacts.base import ArtifactStore
@@ -87,14 +88,56 @@ def _json_artifact(artifacts: ArtifactStore, value: Any) -> str:
     return artifacts.put_bytes(json.dumps(value, indent=2, default=str).encode("utf-8"))
 
 
-def _report(run: Run, version: DatasetVersion, spec: TrainSpec, result: TrainingResult) -> str:
+def _bins_masked(
+    rows: list[dict[str, Any]], personal: Collection[str], column: str, label: str
+) -> list[dict[str, Any]]:
+    """Rows of a bin table (WoE bins, scorecard points) where a personal column's bins
+    are named by position (``bin 1``...) instead of by the values they hold."""
+    seen: dict[str, int] = {}
+    out = []
+    for row in rows:
+        name = str(row.get(column))
+        if name in personal and row.get(label) != MISSING:
+            seen[name] = seen.get(name, 0) + 1
+            row = {**row, label: f"bin {seen[name]}"}
+        out.append(row)
+    return out
+
+
+def _importance_masked(
+    rows: list[dict[str, Any]], personal: Collection[str]
+) -> list[dict[str, Any]]:
+    """Feature importance rows where a personal column's one-hot features
+    (``column=value``) are named by position (``column=value 1``...)."""
+    seen: dict[str, int] = {}
+    out = []
+    for row in rows:
+        column, eq, _ = str(row.get("feature")).partition("=")
+        if eq and column in personal:
+            seen[column] = seen.get(column, 0) + 1
+            row = {**row, "feature": f"{column}=value {seen[column]}"}
+        out.append(row)
+    return out
+
+
+def _report(
+    run: Run,
+    version: DatasetVersion,
+    spec: TrainSpec,
+    result: TrainingResult,
+    personal: Collection[str] = (),
+) -> str:
     tables: dict[str, list[dict[str, Any]]] = {}
     if result.importance:
-        tables["Feature importance"] = result.importance
+        tables["Feature importance"] = _importance_masked(result.importance, personal)
     if result.iv_table:
-        tables["Information value (WoE bins)"] = result.iv_table
+        tables["Information value (WoE bins)"] = _bins_masked(
+            result.iv_table, personal, "column", "label"
+        )
     if result.scorecard is not None:
-        tables["Scorecard points"] = result.scorecard.points_table()
+        tables["Scorecard points"] = _bins_masked(
+            result.scorecard.points_table(), personal, "feature", "bin"
+        )
     tables["Data quality issues"] = list(version.quality.get("issues", [])) or [
         {"issue": "none found"}
     ]
@@ -155,15 +198,27 @@ def _train_tabular(
     load_s = time.perf_counter() - t0
     result = train_tabular(data, spec, log=log, progress=progress, executor=executor)
     t1 = time.perf_counter()
-    report_key = artifacts.put_bytes(_report(run, version, spec, result).encode("utf-8"))
+    # the run's pages and files name a personal column's bins by position: any member
+    # may read them (the model itself keeps the values it needs to score)
+    personal = {c.name for c in version.columns if c.pii}
+    report = _report(run, version, spec, result, personal)
     saved = {
-        "report.html": report_key,
+        "report.html": artifacts.put_bytes(report.encode("utf-8")),
         "leaderboard.json": _json_artifact(artifacts, result.leaderboard),
     }
     if result.scorecard is not None:
-        saved["scorecard.json"] = _json_artifact(artifacts, result.scorecard.to_dict())
-        saved["iv.json"] = _json_artifact(artifacts, result.iv_table)
-    profile = _monitoring_baseline(data, result, spec, log)
+        card = result.scorecard.to_dict()
+        for name in personal & set(card["bins"]):
+            rows = [{"column": name, **b} for b in card["bins"][name]]
+            card["bins"][name] = [
+                {k: v for k, v in row.items() if k != "column"}
+                for row in _bins_masked(rows, personal, "column", "label")
+            ]
+        saved["scorecard.json"] = _json_artifact(artifacts, card)
+        saved["iv.json"] = _json_artifact(
+            artifacts, _bins_masked(result.iv_table, personal, "column", "label")
+        )
+    profile = _monitoring_baseline(data, result, spec, log, personal)
     if profile is not None:
         saved[BASELINE_ARTIFACT] = _json_artifact(artifacts, profile.to_json())
     metrics = {"valid": result.valid_metrics, "test": result.test_metrics}
@@ -193,7 +248,11 @@ def _train_tabular(
 
 
 def _monitoring_baseline(
-    data: TrainingData, result: TrainingResult, spec: TrainSpec, log: RunLog
+    data: TrainingData,
+    result: TrainingResult,
+    spec: TrainSpec,
+    log: RunLog,
+    personal: Collection[str] = (),
 ) -> BaselineProfile | None:
     """What monitoring compares an endpoint's traffic with: the model's inputs and
     scores on the rows held out for the test (scores on training rows would be
@@ -205,9 +264,12 @@ def _monitoring_baseline(
         keep = np.sort(rng.choice(len(rows), BASELINE_ROWS, replace=False))
         rows, scores = rows[keep], scores[keep]
     predictor = result.predictor
+    # personal inputs (allowed in training) are logged hashed: drift skips them, and
+    # the profile, which any member may read, keeps none of their values
+    inputs = [i for i in predictor.inputs if i["name"] not in personal]
     try:
-        frame = data.frame.iloc[rows][predictor.input_names].reset_index(drop=True)
-        profile = BaselineProfile.fit(frame, scores, predictor.inputs)
+        frame = data.frame.iloc[rows][[i["name"] for i in inputs]].reset_index(drop=True)
+        profile = BaselineProfile.fit(frame, scores, inputs)
     except Exception as exc:  # optional: the model trained, whatever happens here
         # monitoring then profiles the training rows, as for a run of an older release
         log(f"no monitoring baseline kept: {type(exc).__name__}: {exc}")
