@@ -134,11 +134,15 @@ class RemoteEndpoints:
         route: str | None = "live",
         limit: int = 100,
         offset: int = 0,
+        raw: bool = False,
     ) -> list[Prediction]:
+        """The prediction log, newest first; a text endpoint's kept texts as hashes
+        unless ``raw`` (which needs the raw_pii grant)."""
         from leptonic.sdk import _record
 
         path = self._path(workspace, name) + "/predictions"
-        items = self._client._page(path, limit, offset, route=route)
+        params = {"route": route, **({"raw": "true"} if raw else {})}
+        items = self._client._page(path, limit, offset, **params)
         return [_record(Prediction, d, workspace=workspace, endpoint=name) for d in items]
 
     def monitor(

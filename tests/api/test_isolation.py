@@ -173,3 +173,10 @@ def test_raw_pii_needs_the_grant(populated: Server) -> None:
         raw = ana.get(url, params={"raw": "true"}).json()
     assert masked["rows"][0]["email"] != raw["rows"][0]["email"]
     assert "@" in raw["rows"][0]["email"]
+    log = "/workspaces/alpha/endpoints/scorecard/predictions"
+    with populated.client("dev") as dev:
+        refused = dev.get(log, params={"raw": "true"})
+        assert refused.status_code == 403 and refused.json()["error"]["field"] == "raw"
+        assert dev.get(log).status_code == 200
+    with populated.client("ana") as ana:
+        assert ana.get(log, params={"raw": "true"}).json()["items"]

@@ -30,6 +30,7 @@ import pytest
 from leptonic import Platform, Settings
 from leptonic.core.access import Role
 from leptonic.errors import InvalidInput, NotFound
+from leptonic.governance.pii import hash_value
 from leptonic.serving.app import TokenAuth
 from leptonic.synthetic import support_tickets
 from serving.conftest import free_port
@@ -371,6 +372,7 @@ def test_a_full_queue_gets_503_with_retry_after(desk: Desk) -> None:
 # -- logging, policies, deployment ---------------------------------------------------------
 def test_answers_are_logged_with_a_hash_not_the_text(desk: Desk, live_server: Any) -> None:
     lp = desk.platform
+    salt = lp.metadata.get_workspace(WS).pii_salt
     for policy, logged_text in (({}, False), ({"log_text": True}, True)):
         name, server = _serve(desk, live_server, policy)
         with server, httpx.Client(base_url=server.url) as http:
@@ -381,10 +383,13 @@ def test_answers_are_logged_with_a_hash_not_the_text(desk: Desk, live_server: An
         (record,) = lp.endpoints.predictions(WS, name)  # the server's shutdown wrote it
         assert record.request_id == rid and record.decision == "lost_card"
         assert record.reasons[0]["label"] == "lost_card" and record.inputs["chars"] == 18
-        if logged_text:
-            assert record.inputs["text"] == "my card was stolen"
+        assert "text" not in record.inputs and len(record.inputs["text_hash"]) == 16
+        (kept,) = lp.endpoints.predictions(WS, name, raw=True)  # with the raw_pii grant
+        if logged_text:  # the same hash when shown masked
+            assert kept.inputs["text"] == "my card was stolen"
+            assert record.inputs["text_hash"] == hash_value("my card was stolen", salt)
         else:
-            assert "text" not in record.inputs and len(record.inputs["text_hash"]) == 16
+            assert kept.inputs == record.inputs
 
 
 def test_a_text_endpoint_is_monitored_for_label_confidence_and_length_drift(

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +25,8 @@ from leptonic.core.endpoint import Endpoint, Feedback, PolicyVersion, Prediction
 from leptonic.core.names import validate_name
 from leptonic.core.uri import ObjectRef
 from leptonic.errors import Conflict, InvalidInput
-from leptonic.serving.adjust import EndpointAdjustment
+from leptonic.governance.pii import hash_value
+from leptonic.serving.adjust import TEXT_TASK, EndpointAdjustment
 from leptonic.serving.feedback import parse_feedback, record_feedback
 from leptonic.serving.policy import DecisionPolicy, default_policy
 from leptonic.serving.runtime import ONE_VERSION_KINDS
@@ -63,6 +64,13 @@ def _ref(endpoint: Endpoint | tuple[str, str]) -> ObjectRef:
 
 #: The longest retention :meth:`EndpointService.prune` takes, in days (100 years).
 MAX_RETENTION_DAYS = 36_500
+
+
+def _text_hashed(inputs: Mapping[str, Any], salt: str) -> dict[str, Any]:
+    """A text endpoint's logged inputs with the text replaced by its salted hash."""
+    out = {k: v for k, v in inputs.items() if k != "text"}
+    out["text_hash"] = hash_value(str(inputs["text"]), salt)
+    return out
 
 
 def _reason(reason: str) -> str:
@@ -447,11 +455,25 @@ class EndpointService(EndpointAdjustment):
         route: str | None = "live",
         limit: int = 100,
         offset: int = 0,
+        raw: bool = False,
     ) -> list[Prediction]:
-        self.get(workspace, name)
-        return self.metadata.list_predictions(
+        """Logged predictions, newest first. Personal data is masked as logged (PII
+        inputs hashed); the texts a text endpoint keeps (its policy's ``log_text``) are
+        shown as their salted hash (``text_hash``) unless ``raw``."""
+        endpoint = self.get(workspace, name)
+        items = self.metadata.list_predictions(
             workspace, name, since=since, until=until, route=route, limit=limit, offset=offset
         )
+        if raw or not any("text" in p.inputs for p in items):
+            return items
+        policy = self.metadata.get_policy_version(workspace, name, endpoint.policy_version)
+        if policy.spec.get("kind") != TEXT_TASK:
+            return items
+        salt = self.metadata.get_workspace(workspace).pii_salt
+        return [
+            replace(p, inputs=_text_hashed(p.inputs, salt)) if "text" in p.inputs else p
+            for p in items
+        ]
 
     def prune(self, workspace: str, name: str, *, older_than_days: float, reason: str) -> int:
         """Delete the endpoint's predictions logged more than ``older_than_days`` days

@@ -46,7 +46,7 @@ from leptonic.api.schemas import (
     probe_page,
 )
 from leptonic.core.access import Role
-from leptonic.errors import InvalidInput
+from leptonic.errors import InvalidInput, PermissionDenied
 from leptonic.serving.requests import parse_json
 
 __all__ = ["router"]
@@ -192,10 +192,19 @@ def predictions(
     route: Annotated[str | None, Query(pattern="^(live|shadow)$")] = "live",
     limit: Limit = 50,
     offset: Offset = 0,
+    raw: bool = False,
 ) -> object:
-    """The prediction log, newest first (inputs are masked as logged)."""
+    """The prediction log, newest first: inputs masked as logged, and the texts a text
+    endpoint keeps shown as their salted hash unless ``raw`` (which needs the raw_pii
+    grant)."""
+    if raw and not scope.raw_pii:
+        raise PermissionDenied(
+            f"raw personal data in {scope.workspace!r} needs the raw_pii grant; "
+            "ask a workspace admin, or drop raw=true to see logged texts as hashes",
+            field="raw",
+        )
     items = scope.platform.endpoints.predictions(
-        scope.workspace, name, route=route, limit=limit + 1, offset=offset
+        scope.workspace, name, route=route, limit=limit + 1, offset=offset, raw=raw
     )
     return probe_page(items, limit, offset, PredictionOut.model_validate)
 
