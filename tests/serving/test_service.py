@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from leptonic.core.endpoint import Prediction
+from leptonic.core.uri import ObjectRef
 from leptonic.errors import Conflict, InvalidInput, NotFound, StoreError
 from leptonic.serving.host import EndpointHost
 from serving.conftest import Deployed
@@ -29,8 +30,13 @@ def test_traffic_changes_are_checked_and_audited(deployed: Deployed) -> None:
         eps.canary("credit", "traffic", gbm, 99, 10, reason="no such version")
     with pytest.raises(InvalidInput, match="reason"):
         eps.canary("credit", "traffic", gbm, gbm_version, 10, reason=" ")
+    endpoint_ref = ObjectRef("credit", "endpoint", "traffic")
+    upstream = lp.metadata.lineage(endpoint_ref, "upstream")
+    assert ObjectRef("credit", "model", gbm, 99) not in upstream  # a refused split left none
     ep = eps.canary("credit", "traffic", gbm, gbm_version, 10, reason="try gbm")
     assert [(r.model, r.percent) for r in ep.routes] == [(model, 90.0), (gbm, 10.0)]
+    upstream = lp.metadata.lineage(endpoint_ref, "upstream")
+    assert ObjectRef("credit", "model", gbm, gbm_version) in upstream
     ep = eps.promote("credit", "traffic", reason="gbm is better")
     assert [(r.model, r.version, r.percent) for r in ep.routes] == [(gbm, gbm_version, 100.0)]
     with pytest.raises(Conflict):

@@ -234,6 +234,10 @@ class EndpointService(EndpointAdjustment):
         updated = self.metadata.update_endpoint(
             workspace, name, expected_revision=current.revision, routes=routes
         )
+        for r in routes:  # recorded once the split is stored (a refused one leaves none)
+            self.metadata.add_lineage(
+                ObjectRef(workspace, "model", r.model, r.version), _ref(updated)
+            )
         self.platform.audit(
             action,
             workspace,
@@ -263,9 +267,6 @@ class EndpointService(EndpointAdjustment):
         routes = (
             Route(primary.model, primary.version, 100.0 - float(percent)),
             Route(model, version, float(percent)),
-        )
-        self.metadata.add_lineage(
-            ObjectRef(workspace, "model", model, version), _ref((workspace, name))
         )
         return self.set_routes(workspace, name, routes, reason=reason, action="endpoint.canary")
 
@@ -333,10 +334,13 @@ class EndpointService(EndpointAdjustment):
             self._check_version(workspace, model, version)
             shadow = Route(model, int(version), 0.0)
             check_routes(current.routes, shadow)
-            self.metadata.add_lineage(ObjectRef(workspace, "model", model, version), _ref(current))
         updated = self.metadata.update_endpoint(
             workspace, name, expected_revision=current.revision, shadow=shadow
         )
+        if shadow is not None:
+            self.metadata.add_lineage(
+                ObjectRef(workspace, "model", shadow.model, shadow.version), _ref(updated)
+            )
         self.platform.audit(
             "endpoint.shadow",
             workspace,
