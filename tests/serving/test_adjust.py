@@ -16,6 +16,7 @@ import pytest
 
 from leptonic import TrainSpec
 from leptonic.core.endpoint import Prediction
+from leptonic.errors import InvalidInput
 from leptonic.governance.schema import Contract
 from leptonic.serving.host import EndpointHost
 from leptonic.serving.policy import DecisionPolicy
@@ -299,3 +300,16 @@ def test_a_tabular_run_keeps_the_baseline_of_its_test_rows(
 
 def _not_called(*args: Any, **kwargs: Any) -> None:
     raise AssertionError("the baseline was profiled again from the dataset")
+
+
+def test_a_bad_webhook_is_refused_before_any_alert_is_stored(deployed: Deployed) -> None:
+    lp = deployed.platform.as_user("boss")
+    lp.endpoints.create("credit", "hooked", *deployed.logistic)
+    _log(deployed, "hooked", np.linspace(0.01, 0.99, 50), inputs=[{"age": 99}] * 50)
+    rules = {"psi": {"threshold": 0.0001, "min_predictions": 1}}
+    for url in ("not a url", "ftp://host/x", "http://[bad/"):
+        with pytest.raises(InvalidInput) as info:
+            lp.endpoints.monitor("credit", "hooked", rules=rules, webhook=url)
+        assert info.value.field == "webhook"
+    assert lp.metadata.list_alerts("credit", "hooked") == []
+    assert lp.endpoints.monitor("credit", "hooked", rules=rules)["alerts"]  # they would fire

@@ -47,6 +47,7 @@ __all__ = [
     "PsiRule",
     "WebhookNotifier",
     "alert_payload",
+    "check_webhook_url",
     "evaluate_rules",
 ]
 
@@ -446,12 +447,17 @@ def alert_payload(alert: Alert) -> dict[str, Any]:
     }
 
 
-def _check_url(url: Any) -> str:
-    parts = urlsplit(url) if isinstance(url, str) else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+def check_webhook_url(url: Any, field: str = "url") -> str:
+    """``url`` if it is an http(s) URL with a host; :class:`InvalidInput` naming ``field``."""
+    try:
+        parts = urlsplit(url) if isinstance(url, str) else None
+        host = parts.hostname if parts is not None else None
+    except ValueError:  # e.g. a bad port or bracketed host
+        parts = host = None
+    if parts is None or parts.scheme not in ("http", "https") or not host:
         raise InvalidInput(
             f"webhook URL must be an http:// or https:// URL with a host, got {url!r}",
-            field="url",
+            field=field,
         )
     return url
 
@@ -494,7 +500,7 @@ class WebhookNotifier:
     """
 
     def __init__(self, url: str, timeout: float = 2.0, *, max_queue: int = 1000) -> None:
-        self.url = _check_url(url)
+        self.url = check_webhook_url(url)
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
             raise InvalidInput(
                 f"timeout must be a positive number, got {timeout!r}", field="timeout"

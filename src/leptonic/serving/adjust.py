@@ -29,7 +29,13 @@ from leptonic.core.model_version import ModelVersion
 from leptonic.core.uri import ObjectRef
 from leptonic.errors import InvalidInput, LeptonicError
 from leptonic.monitoring._windows import as_utc
-from leptonic.monitoring.alerts import AlertRules, WebhookNotifier, alert_payload, evaluate_rules
+from leptonic.monitoring.alerts import (
+    AlertRules,
+    WebhookNotifier,
+    alert_payload,
+    check_webhook_url,
+    evaluate_rules,
+)
 from leptonic.monitoring.baseline import BASELINE_ARTIFACT, BASELINE_ROWS, BaselineProfile
 from leptonic.monitoring.drift import drift_report
 from leptonic.monitoring.performance import outcomes_from_labelled, performance_report
@@ -293,6 +299,8 @@ class EndpointAdjustment(abc.ABC):
         ``since`` or ``until`` is read as UTC."""
         endpoint = self.get(workspace, name)
         alert_rules = AlertRules.from_spec(rules)
+        if webhook:  # checked before any alert is stored
+            check_webhook_url(webhook, "webhook")
         primary = endpoint.routes[0]
         predictions, start, end = self._window_predictions(workspace, name, since, until, last)
         mv, profile, mine = self._primary_answers(workspace, primary, predictions)
