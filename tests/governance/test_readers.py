@@ -407,3 +407,28 @@ def test_public_names_resolve() -> None:
         assert getattr(readers, name) is not None, name
     assert readers.ColumnTypeConflict is _csv.ColumnTypeConflict
     assert not {"connect_duckdb", "parquet_sql", "quote_ident", "sample_sql"} & set(readers.__all__)
+
+
+@pytest.mark.parametrize("encoding", ["hex", "base64", "rot13"])
+def test_a_codec_that_is_not_a_text_encoding_is_refused(tmp_path: Path, encoding: str) -> None:
+    path = _write(tmp_path / "a.csv", "a,b\n1,2\n")
+    with pytest.raises(DataError, match=f"not a text encoding: '{encoding}'") as info:
+        open_batches(path, encoding=encoding)
+    assert info.value.field == "encoding"
+
+
+@pytest.mark.parametrize("name", ["a.csv", "a.jsonl"])
+def test_bytes_of_another_encoding_are_named(tmp_path: Path, name: str) -> None:
+    text = "a,b\n1,2\n" if name.endswith("csv") else '{"a": 1}\n{"a": 2}\n'
+    path = _write(tmp_path / name, text)
+    with pytest.raises(DataError, match=r"not valid 'utf-16' text.*pass the file's real") as info:
+        _read_all(path, encoding="utf-16")
+    assert info.value.field == "encoding"
+
+
+@pytest.mark.parametrize("lines", ["{}\n{}\n", '{"a": {}}\n{"a": {}}\n'])
+def test_records_without_fields_are_refused(tmp_path: Path, lines: str) -> None:
+    from leptonic.governance.ingest import write_parquet
+
+    with pytest.raises(DataError, match="the file has no columns"):
+        write_parquet(_write(tmp_path / "e.jsonl", lines), tmp_path / "out.parquet")

@@ -281,17 +281,15 @@ def open_csv(
     _sniff_delimiter(path, header, sep)
     schema = pa.schema([])
 
-    def encoding_error(detail: str) -> DataError:
-        return DataError(
-            f"{path}: the file is not valid UTF-8 ({detail}); pass --encoding latin-1 "
-            f"(or the file's encoding)",
-            field="encoding",
-        )
+    def encoding_problem(detail: str) -> DataError:
+        from leptonic.governance.readers import encoding_error
+
+        return encoding_error(path, detail, encoding)
 
     def describe(exc: Exception) -> DataError:
         text = _without_rows(str(exc))
-        if isinstance(exc, UnicodeDecodeError) or "invalid UTF8" in text:
-            return encoding_error(text)
+        if isinstance(exc, UnicodeError) or "invalid UTF8" in text:
+            return encoding_problem(text)
         m = _CONVERSION.search(text)
         if m and int(m.group(1)) < len(schema):
             index = int(m.group(1))
@@ -326,7 +324,7 @@ def open_csv(
                     quoted_strings_can_be_null=True,
                 ),
             )
-        except (pa.ArrowException, UnicodeDecodeError) as exc:
+        except (pa.ArrowException, UnicodeError) as exc:
             source.close()
             if "Empty CSV" in str(exc):
                 raise DataError(
@@ -343,10 +341,10 @@ def open_csv(
     reader, source = open_reader(as_text)
     try:
         names = reader.schema.names
-    except UnicodeDecodeError as exc:
+    except UnicodeError as exc:
         reader.close()
         source.close()
-        raise encoding_error(f"in the column names: {exc}") from None
+        raise encoding_problem(f"in the column names: {exc}") from None
     inferred = {n: t for n, t in zip(names, reader.schema.types, strict=True) if _is_number_type(t)}
     if inferred:
         reader.close()
@@ -360,7 +358,7 @@ def open_csv(
         if binary:
             reader.close()
             source.close()
-            raise encoding_error(f"column(s) {', '.join(map(repr, binary))} hold other bytes")
+            raise encoding_problem(f"column(s) {', '.join(map(repr, binary))} hold other bytes")
     if len(schema) == 1 and not explicit:
         _sniff_delimiter(path, schema.names[0], sep)
     positions = {i: numeric[n] for i, n in enumerate(names) if n in numeric}

@@ -71,6 +71,12 @@ def _flatten(table: pa.Table) -> pa.Table:
 def _flat_schema(path: str | os.PathLike[str], schema: pa.Schema) -> pa.Schema:
     """The schema of the snapshot: ``schema`` flattened, refusing names that collide."""
     flat = _flatten(schema.remove_metadata().empty_table()).schema
+    if not flat.names:
+        raise DataError(
+            f"{path}: the file has no columns (its records have no fields, or only empty "
+            "nested objects); each record must hold at least one field",
+            field="path",
+        )
     seen: set[str] = set()
     for name in flat.names:
         if name in seen:

@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
-from leptonic.errors import DataError, InvalidInput
+from leptonic.errors import DataError, InvalidInput, LeptonicError
 from leptonic.governance._csv import ColumnTypeConflict, open_csv
 
 __all__ = [
@@ -34,7 +34,9 @@ __all__ = [
     "FORMATS",
     "BatchStream",
     "ColumnTypeConflict",
+    "check_encoding",
     "detect_format",
+    "encoding_error",
     "open_batches",
 ]
 
@@ -57,6 +59,35 @@ DEFAULT_BLOCK_SIZE = 4 << 20
 _PARQUET_BATCH_ROWS = 65_536
 _JSON_TYPE_CHANGE = re.compile(r"Column\((/[^)]*)\) changed from (\w+) to (\w+)")
 _JSON_TWICE = re.compile(r"Column\((/[^)]*)\) was specified twice")
+
+
+def check_encoding(encoding: str | None, error: type[LeptonicError] = DataError) -> None:
+    """Refuse (``error``, field ``encoding``) a name that is not a text encoding Python
+    knows: an unknown one, or a codec such as ``hex`` or ``base64`` that maps bytes to
+    bytes."""
+    if encoding is None:
+        return
+    try:
+        text = getattr(codecs.lookup(encoding), "_is_text_encoding", True)
+    except LookupError:
+        text = None
+    if not text:
+        known = "unknown text encoding" if text is None else "not a text encoding:"
+        raise error(
+            f"{known} {encoding!r}; use a Python codec name such as 'utf-8', 'latin-1' "
+            "or 'cp1252'",
+            field="encoding",
+        )
+
+
+def encoding_error(path: Path | str, detail: str, encoding: str | None) -> DataError:
+    """The error for bytes that do not decode: names the encoding tried and the fix."""
+    if encoding is None:
+        fix = "pass --encoding latin-1 (or the file's encoding)"
+    else:
+        fix = "pass the file's real encoding with --encoding (e.g. latin-1, cp1252, utf-16)"
+    tried = "UTF-8" if encoding is None else f"{encoding!r} text"
+    return DataError(f"{path}: the file is not valid {tried} ({detail}); {fix}", field="encoding")
 
 
 def detect_format(path: str | os.PathLike[str], fmt: str | None = None) -> str:
@@ -154,7 +185,7 @@ class BatchStream:
                     batch = next(self._batches)
                 except StopIteration:
                     break
-                except (pa.ArrowException, UnicodeDecodeError) as exc:
+                except (pa.ArrowException, UnicodeError) as exc:
                     raise self._describe_error(exc) from None
                 if batch.num_rows == 0:
                     continue
@@ -248,15 +279,7 @@ def open_batches(
     """
     p = Path(path)
     kind = detect_format(p, fmt)
-    if encoding is not None:
-        try:
-            codecs.lookup(encoding)
-        except LookupError:
-            raise DataError(
-                f"unknown text encoding {encoding!r}; use a Python codec name such as "
-                f"'utf-8', 'latin-1' or 'cp1252'",
-                field="encoding",
-            ) from None
+    check_encoding(encoding)
     if not p.exists():
         raise DataError(f"{p}: no such file; check the path", field="path")
     if not p.is_file():
@@ -289,12 +312,8 @@ def open_batches(
     try:
         try:
             names = stream.schema.names
-        except UnicodeDecodeError as exc:
-            raise DataError(
-                f"{p}: the column names are not valid UTF-8 ({exc}); pass --encoding latin-1 "
-                f"(or the file's encoding)",
-                field="encoding",
-            ) from None
+        except UnicodeError as exc:
+            raise encoding_error(p, f"in the column names: {exc}", encoding) from None
         _check_names(p, names)
     except BaseException:
         stream.close()
@@ -384,12 +403,8 @@ def _open_json(path: Path, size: int, encoding: str | None, block_size: int) -> 
 
     def describe(exc: Exception) -> DataError:
         text = str(exc)
-        if isinstance(exc, UnicodeDecodeError) or "utf-8" in text.lower() or "utf8" in text.lower():
-            return DataError(
-                f"{path}: the file is not valid UTF-8 ({text}); pass --encoding latin-1 "
-                f"(or the file's encoding)",
-                field="encoding",
-            )
+        if isinstance(exc, UnicodeError) or "utf-8" in text.lower() or "utf8" in text.lower():
+            return encoding_error(path, text, encoding)
         if "Empty JSON" in text:
             return DataError(
                 f"{path}: the file holds no JSON objects; export the data again",
@@ -417,7 +432,7 @@ def _open_json(path: Path, size: int, encoding: str | None, block_size: int) -> 
 
     try:
         reader = pa_json.open_json(raw, read_options=pa_json.ReadOptions(block_size=block_size))
-    except (pa.ArrowException, UnicodeDecodeError) as exc:
+    except (pa.ArrowException, UnicodeError) as exc:
         source.close()
         raise describe(exc) from None
     return BatchStream(

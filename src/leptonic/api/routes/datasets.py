@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import codecs
 import json
 import math
 import re
@@ -31,6 +30,7 @@ from leptonic.api.schemas import (
 )
 from leptonic.core.names import validate_name
 from leptonic.errors import InvalidInput, LeptonicError, PermissionDenied, SchemaError
+from leptonic.governance.readers import check_encoding
 from leptonic.governance.schema import Contract
 
 __all__ = ["receive_upload", "router"]
@@ -67,19 +67,6 @@ async def receive_upload(request: Request, folder: Path, filename: str, max_byte
     if size == 0:
         raise InvalidInput("the request body is empty: send the file's bytes", field="body")
     return path
-
-
-def _check_encoding(encoding: str | None) -> None:
-    if encoding is None:
-        return
-    try:
-        codecs.lookup(encoding)
-    except LookupError:
-        raise InvalidInput(
-            f"unknown text encoding {encoding!r}; use one Python knows, "
-            "such as utf-8, latin-1 or cp1252",
-            field="encoding",
-        ) from None
 
 
 def _upload_name(dataset: str, filename: str | None, fmt: str | None) -> str:
@@ -145,7 +132,7 @@ async def upload_version(
     the same content twice gives the existing version (``created`` false).
     """
     validate_name(name, "dataset")
-    _check_encoding(encoding)
+    check_encoding(encoding, InvalidInput)
     declared = _parse_contract(contract)
     upload_name = _upload_name(name, filename, format)
     folder = Path(tempfile.mkdtemp(prefix="leptonic-upload-"))
