@@ -74,8 +74,7 @@ def check_encoding(encoding: str | None, error: type[LeptonicError] = DataError)
     if not text:
         known = "unknown text encoding" if text is None else "not a text encoding:"
         raise error(
-            f"{known} {encoding!r}; use a Python codec name such as 'utf-8', 'latin-1' "
-            "or 'cp1252'",
+            f"{known} {encoding!r}; use a Python codec name such as 'utf-8', 'latin-1' or 'cp1252'",
             field="encoding",
         )
 
