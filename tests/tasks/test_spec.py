@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
 from leptonic.errors import InvalidInput
-from leptonic.tasks.spec import TrainSpec
+from leptonic.tasks.recsys.spec import RecommenderSpec
+from leptonic.tasks.spec import MAX_SEED, TrainSpec
+from leptonic.tasks.textcls.spec import TextClassificationSpec
 
 
 def test_defaults_are_the_credit_scoring_split() -> None:
@@ -83,3 +86,20 @@ def test_wrong_types_from_a_dict_name_the_field(data: dict[str, object], field: 
     with pytest.raises(InvalidInput) as info:
         TrainSpec.from_dict({"target": "y", **data})
     assert info.value.field == field
+
+
+@pytest.mark.parametrize("seed", [-1, 2**30, 2**70])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda seed: TrainSpec(target="y", seed=seed),
+        lambda seed: RecommenderSpec(seed=seed),
+        lambda seed: TextClassificationSpec(seed=seed),
+    ],
+    ids=["tabular", "recommender", "text"],
+)
+def test_a_seed_out_of_range_is_refused(make: Any, seed: int) -> None:
+    with pytest.raises(InvalidInput, match="use a whole number from 0 to") as info:
+        make(seed)
+    assert info.value.field == "seed"
+    assert make(MAX_SEED).seed == MAX_SEED

@@ -18,12 +18,17 @@ if TYPE_CHECKING:
 __all__ = [
     "ALL_TASKS",
     "CANDIDATES",
+    "MAX_SEED",
     "TASKS",
     "TrainSpec",
     "spec_from_dict",
     "spec_from_stored",
     "spec_to_dict",
 ]
+
+#: The largest seed a spec takes (derived seeds, such as a soup's ``seed + i``, stay
+#: within what numpy, torch and LightGBM accept).
+MAX_SEED = 2**30 - 1
 
 TASKS = ("binary", "multiclass", "regression")
 #: Every task a training run can do (the tabular ones, then the others).
@@ -146,6 +151,8 @@ class TrainSpec:
             if not _is_int(value):
                 raise bad(name, f"is {value!r}; it must be a whole number")
             object.__setattr__(self, name, int(value))
+        if not 0 <= self.seed <= MAX_SEED:
+            raise bad("seed", f"is {self.seed}; use a whole number from 0 to {MAX_SEED}")
         if self.n_components is not None and self.n_components < 1:
             raise bad("n_components", "must be at least 1 (or unset)")
         for name in ("behaviour_aggregates", "refit", "refit_all", "ensemble"):

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from leptonic.errors import InvalidInput
+from leptonic.tasks.spec import MAX_SEED
 
 __all__ = ["CANDIDATES", "CONFIDENCE", "SPLITS", "RecommenderSpec"]
 
@@ -128,6 +129,8 @@ class RecommenderSpec:
             if not _is_int(value):
                 raise bad(name, f"is {value!r}; it must be a whole number")
             object.__setattr__(self, name, int(value))
+        if not 0 <= self.seed <= MAX_SEED:
+            raise bad("seed", f"is {self.seed}; use a whole number from 0 to {MAX_SEED}")
         for name in ("test_fraction", "valid_fraction", "timeout_s", "min_weight"):
             value = getattr(self, name)
             if value is None and name in ("timeout_s", "min_weight"):

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from leptonic.errors import InvalidInput
+from leptonic.tasks.spec import MAX_SEED
 
 __all__ = ["MODES", "MODE_FIELDS", "TASK", "TextClassificationSpec", "used_fields"]
 
@@ -264,6 +265,8 @@ class TextClassificationSpec:
             if not _is_int(value):
                 raise bad(name, f"is {value!r}; it must be a whole number")
             object.__setattr__(self, name, int(value))
+        if not 0 <= self.seed <= MAX_SEED:
+            raise bad("seed", f"is {self.seed}; use a whole number from 0 to {MAX_SEED}")
         for name in positive_ints:
             if getattr(self, name) < 1:
                 raise bad(name, "must be at least 1")
