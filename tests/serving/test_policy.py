@@ -377,3 +377,51 @@ def test_tree_reasons_method_is_part_of_the_spec() -> None:
     with pytest.raises(InvalidInput) as info:
         DecisionPolicy.from_spec({**spec, "tree_reasons": "lime"})
     assert info.value.field == "tree_reasons"
+
+
+_HUGE = 10**400  # a JSON integer beyond the float range
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        (
+            {"bands": [{"decision": "approve", "max": _HUGE}, {"decision": "reject"}]},
+            "bands[0].max",
+        ),
+        (
+            {"score": "points", "bands": [{"decision": "a", "min": _HUGE}, {"decision": "r"}]},
+            "bands[0].min",
+        ),
+        (
+            {
+                "score": "points",
+                "base_score": _HUGE,
+                "bands": [{"decision": "a", "min": 500}, {"decision": "r"}],
+            },
+            "base_score",
+        ),
+        (
+            {
+                "bands": [{"decision": "a", "max": 0.1}, {"decision": "r"}],
+                "rules": [
+                    {"field": "age", "op": "<", "value": _HUGE, "decision": "r", "reason": "x"}
+                ],
+            },
+            "rules[0].value",
+        ),
+        (
+            {
+                "bands": [{"decision": "a", "max": 0.1}, {"decision": "r"}],
+                "rules": [
+                    {"field": "age", "op": "in", "value": [_HUGE], "decision": "r", "reason": "x"}
+                ],
+            },
+            "rules[0].value[0]",
+        ),
+    ],
+)
+def test_integers_beyond_the_float_range_are_refused(spec: dict[str, Any], field: str) -> None:
+    with pytest.raises(InvalidInput) as info:
+        DecisionPolicy.from_spec(spec)
+    assert info.value.field == field

@@ -34,7 +34,7 @@ __all__ = ["Scorecard"]
 def _number(value: Any, name: str, *, positive: bool = False) -> float:
     try:
         out = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int beyond floats
         out = math.nan
     if not math.isfinite(out) or (positive and out <= 0):
         need = "a positive finite number" if positive else "a finite number"

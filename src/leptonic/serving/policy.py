@@ -62,7 +62,7 @@ from typing import Any
 
 from leptonic.errors import InvalidInput
 from leptonic.serving.policy_decision import Decision
-from leptonic.serving.policy_rules import OPS, Test, compile_test
+from leptonic.serving.policy_rules import OPS, Test, as_float, compile_test
 from leptonic.serving.policy_spec import parse_spec
 
 __all__ = ["OPS", "Decision", "DecisionPolicy", "default_policy"]
@@ -362,7 +362,7 @@ def default_policy(threshold: float, *, review_width: float = 0.5) -> dict[str, 
         raise InvalidInput(
             f"review_width must be a number, got {review_width!r}", field="review_width"
         )
-    width = float(review_width)
+    width = as_float(review_width)
     if not (math.isfinite(width) and width >= 0.0):
         raise InvalidInput(
             f"review_width must be a log-odds width >= 0, got {review_width!r}; 0.5 is usual",
@@ -392,7 +392,7 @@ def default_policy(threshold: float, *, review_width: float = 0.5) -> dict[str, 
 def _unit_interval(value: Any, field: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidInput(f"{field} must be a number in (0, 1), got {value!r}", field=field)
-    x = float(value)
+    x = as_float(value)
     if not 0.0 < x < 1.0:
         raise InvalidInput(f"{field} must be a probability in (0, 1), got {value!r}", field=field)
     return x

@@ -16,7 +16,7 @@ from typing import Any
 from leptonic.errors import InvalidInput
 from leptonic.features._common import category_key, to_float
 
-__all__ = ["OPS", "Test", "compile_test", "rule_value"]
+__all__ = ["OPS", "Test", "as_float", "compile_test", "rule_value"]
 
 #: Rule operators.
 OPS = ("<", "<=", ">", ">=", "==", "!=", "in", "not_in", "is_missing")
@@ -30,7 +30,16 @@ def _is_number(value: Any) -> bool:
 
 
 def _finite_number(value: Any) -> bool:
-    return _is_number(value) and math.isfinite(value)
+    return _is_number(value) and math.isfinite(as_float(value))
+
+
+def as_float(value: int | float) -> float:
+    """``float(value)``, or an infinity for an int beyond the float range (which a
+    finiteness check then refuses) instead of an OverflowError."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
 
 
 def rule_value(op: str, rule: Mapping[str, Any], where: str) -> Any:

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 from leptonic.errors import InvalidInput
 from leptonic.evaluation.scorecard import Scorecard
-from leptonic.serving.policy_rules import OPS, rule_value
+from leptonic.serving.policy_rules import OPS, as_float, rule_value
 
 __all__ = ["PolicySpec", "parse_spec"]
 
@@ -205,7 +205,7 @@ def _parse_bands(bands: Any, score: str) -> tuple[tuple[str, float | None], ...]
             raise InvalidInput(
                 f"{where}.{key} must be a number, got {edge!r}", field=f"{where}.{key}"
             )
-        edge = float(edge)
+        edge = as_float(edge)
         if key == "max":
             if not 0.0 < edge <= 1.0:
                 raise InvalidInput(
