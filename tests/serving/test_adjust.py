@@ -313,3 +313,24 @@ def test_a_bad_webhook_is_refused_before_any_alert_is_stored(deployed: Deployed)
         assert info.value.field == "webhook"
     assert lp.metadata.list_alerts("credit", "hooked") == []
     assert lp.endpoints.monitor("credit", "hooked", rules=rules)["alerts"]  # they would fire
+
+
+@pytest.mark.parametrize(
+    "at", ["9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00", "1850-01-01T00:00:00Z"]
+)
+def test_times_out_of_range_are_refused_naming_the_field(deployed: Deployed, at: str) -> None:
+    lp = deployed.platform.as_user("boss")
+    name = f"timed-{at[:4]}"
+    lp.endpoints.create("credit", name, *deployed.logistic)
+    (rid,) = _log(deployed, name, [0.2])
+    with pytest.raises(InvalidInput) as info:
+        lp.endpoints.feedback("credit", name, [{"request_id": rid, "label": 1, "at": at}])
+    assert info.value.field == "[0].at"
+    when = datetime.fromisoformat(at)
+    for bound in ("since", "until"):
+        with pytest.raises(InvalidInput) as info:
+            lp.endpoints.monitor("credit", name, **{bound: when})
+        assert info.value.field == bound
+    with pytest.raises(InvalidInput) as info:
+        lp.endpoints.recalibrate("credit", name, target_approval_rate=0.5, since=when, reason="r")
+    assert info.value.field == "since"

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from leptonic.core._time import checked_utc
 from leptonic.core.endpoint import Prediction
 from leptonic.core.event import Event
 from leptonic.errors import InvalidInput, NotFound
@@ -242,6 +243,8 @@ def recommendation_monitoring(
     """
     from leptonic.serving.recs import load_recommender_version
 
+    since = None if since is None else checked_utc(since, "since")
+    until = None if until is None else checked_utc(until, "until")
     route = metadata.get_endpoint(workspace, endpoint).routes[0]
     _, predictor = load_recommender_version(
         metadata, artifacts, workspace, route.model, route.version

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from leptonic.core._time import checked_utc
 from leptonic.core.dataset import DatasetVersion
 from leptonic.core.endpoint import Alert, Endpoint, Feedback, PolicyVersion, Prediction, Route
 from leptonic.core.model_version import ModelVersion
@@ -86,8 +87,8 @@ class RetrainPlan:
 
 def _window(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
     """The window ``[since, until)`` in aware UTC (a naive datetime is read as UTC)."""
-    end = as_utc(until) if until is not None else datetime.now(UTC)
-    start = as_utc(since) if since is not None else end - DEFAULT_WINDOW
+    end = checked_utc(until, "until") if until is not None else datetime.now(UTC)
+    start = checked_utc(since, "since") if since is not None else end - DEFAULT_WINDOW
     if start >= end:
         raise InvalidInput("the window's start must come before its end", field="since")
     return start, end

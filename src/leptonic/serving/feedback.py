@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from leptonic.core._time import checked_utc
 from leptonic.core.endpoint import Feedback
 from leptonic.errors import InvalidInput, NotFound
 from leptonic.governance.pii import hash_value
@@ -41,14 +42,14 @@ def _time(value: Any, where: str) -> datetime:
     if value is None:
         return datetime.now(UTC)
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
+        return checked_utc(value, f"{where}.at")
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value)
         except ValueError:
             pass
         else:
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+            return checked_utc(parsed, f"{where}.at")
     raise InvalidInput(
         f"{where}.at must be an ISO 8601 time such as '2026-11-30T09:00:00Z', got {value!r}",
         field=f"{where}.at",
