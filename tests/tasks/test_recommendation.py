@@ -148,6 +148,15 @@ def test_bad_training_tables() -> None:
         Interactions.from_table(df.iloc[:0])
 
 
+def test_a_catalogue_no_larger_than_k_is_refused() -> None:
+    df = interactions()
+    few = df[df["item"].isin(sorted(df["item"].unique())[:7])]
+    data = Interactions.from_table(few)
+    with pytest.raises(DataError, match="set k to at most 6") as err:
+        fit_recommender(data, RecommenderSpec(k=10, candidates=("popularity",), trials=1))
+    assert err.value.field == "k"
+
+
 def test_iso_timestamps_are_parsed() -> None:
     df = interactions().head(20)
     df["ts"] = pd.to_datetime(df["ts"], unit="s", utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ")

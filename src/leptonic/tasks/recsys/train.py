@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from leptonic.errors import InvalidInput
+from leptonic.errors import DataError, InvalidInput
 from leptonic.evaluation.ranking import metric_curves, random_split, ranking_metrics, time_split
 from leptonic.tasks.recsys._data import Interactions, attribute_table
 from leptonic.tasks.recsys._models import CANDIDATE_CLASSES, Candidate, ModelState, blend_als
@@ -384,6 +384,12 @@ def fit_recommender(
         default the spec's item / user column) for filters and cold start.
     """
     log = log or logger.info
+    if spec.k >= data.n_items:
+        raise DataError(
+            f"the catalogue has {data.n_items} item(s), so a top-{spec.k} list would rank "
+            f"all of it; set k to at most {max(data.n_items - 1, 1)}, or add items",
+            field="k",
+        )
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     search = _Search(data, spec, log)
