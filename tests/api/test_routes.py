@@ -386,3 +386,18 @@ def test_smoke_on_postgresql(
             assert {"dataset.add", "run.submit", "run.train"} <= {e["action"] for e in events}
     finally:
         lp.close()
+
+
+def test_a_model_name_of_another_task_is_a_409_before_any_job(populated: Server) -> None:
+    with populated.client("root") as c:
+        jobs = len(populated.platform.metadata.list_jobs("alpha"))
+        r = c.post(
+            "/workspaces/alpha/runs",
+            json={
+                "dataset": "applicants",
+                "spec": {"target": "default", "task": "multiclass"},
+                "model": "scorecard",
+            },
+        )
+    assert error_of(r, 409)["field"] == "model"
+    assert len(populated.platform.metadata.list_jobs("alpha")) == jobs

@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from leptonic import InvalidInput, ObjectRef, Platform, SchemaError, Settings, UnsafeArtifact
+from leptonic.errors import Conflict, StoreError
 from leptonic.registry.service import ModelRegistry
 from leptonic.storage.artifacts.local import LocalArtifactStore
 from leptonic.storage.registry import open_metadata_store
@@ -149,6 +150,42 @@ def test_a_recommendation_run_is_recorded_registered_and_loaded_back(
     tamper(lp, mv.artifact_key)
     with pytest.raises(UnsafeArtifact):
         ModelRegistry(lp.metadata, lp.artifacts).load_any(WS, "recs", mv.version)
+
+
+def test_a_model_name_of_another_task_is_refused_before_training(
+    lp: Platform, tmp_path: Path
+) -> None:
+    add(lp, interactions(), "events", tmp_path)
+    add(lp, utterances().dropna(), "utterances", tmp_path)
+    text = TextClassificationSpec(text="utterance", label="intent", mode="tfidf")
+    lp.train(WS, "utterances", text, model_name="shared")
+    runs = len(lp.list_runs(WS))
+    spec = recommender_spec(candidates=("popularity",))
+    with pytest.raises(Conflict, match="holds text-classification models") as info:
+        lp.train(WS, "events", spec, model_name="shared")
+    assert info.value.field == "model" and len(lp.list_runs(WS)) == runs  # no run, no blobs
+
+
+def test_a_version_whose_run_then_fails_is_archived(
+    lp: Platform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add(lp, utterances().dropna(), "utterances", tmp_path)
+    update_run = lp.metadata.update_run
+
+    def failing(*args: Any, **kw: Any) -> Any:
+        if kw.get("status") is not None and kw["status"].value == "succeeded":
+            raise StoreError("the metadata store went away")
+        return update_run(*args, **kw)
+
+    monkeypatch.setattr(lp.metadata, "update_run", failing)
+    spec = TextClassificationSpec(text="utterance", label="intent", mode="tfidf")
+    with pytest.raises(StoreError):
+        lp.train(WS, "utterances", spec, model_name="intents")
+    (run,) = lp.list_runs(WS)
+    (mv,) = lp.metadata.list_model_versions(WS, "intents")
+    assert run.status.value == "failed" and mv.run_id == run.id
+    assert mv.stage.value == "archived"
+    assert "archived intents v1" in lp.run_artifact(WS, run.id, "log.txt").decode()
 
 
 def test_a_recommendation_run_on_missing_columns_fails_clearly(

@@ -246,8 +246,10 @@ def submit_training(
     """
     if model_name is not None:
         from leptonic.core.names import validate_name
+        from leptonic.registry.service import check_model_task
 
         validate_name(model_name, "model")
+        check_model_task(platform.metadata, workspace, model_name, spec_to_dict(spec)["task"])
     dv = platform.dataset_version(workspace, dataset, version)
     run_id = uuid.uuid4().hex
     # A text run has no trial budget: its total comes with its first progress step.

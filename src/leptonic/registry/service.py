@@ -17,7 +17,7 @@ from leptonic.storage.artifacts.base import ArtifactStore
 from leptonic.storage.metadata.base import MetadataStore
 from leptonic.tasks.predictor import AnyPredictor, EnsemblePredictor, Predictor, TabularPredictor
 
-__all__ = ["ModelRegistry", "dataset_ref", "model_version_ref", "run_ref"]
+__all__ = ["ModelRegistry", "check_model_task", "dataset_ref", "model_version_ref", "run_ref"]
 
 
 def dataset_ref(v: DatasetVersion) -> ObjectRef:
@@ -67,6 +67,25 @@ def _events_of(dataset: DatasetVersion) -> dict[str, Any]:
     return {}
 
 
+def _same_task(existing: Model, task: str) -> None:
+    if existing.task != task:
+        raise Conflict(
+            f"model {existing.name!r} holds {existing.task} models; this one is {task} — "
+            "register it under another name",
+            field="model",
+        )
+
+
+def check_model_task(metadata: MetadataStore, workspace: str, model: str, task: str) -> None:
+    """Refuse, before any training, a model name that holds models of another task
+    (:class:`Conflict`, field ``model``); a new name is fine."""
+    try:
+        existing = metadata.get_model(workspace, model)
+    except NotFound:
+        return
+    _same_task(existing, task)
+
+
 class ModelRegistry:
     """Registers fitted predictors and loads them back, once, from memory afterwards.
 
@@ -107,12 +126,7 @@ class ModelRegistry:
                 )
             except AlreadyExists:
                 existing = self.metadata.get_model(workspace, model)
-        if existing.task != predictor.task:
-            raise Conflict(
-                f"model {model!r} holds {existing.task} models; this one is {predictor.task} — "
-                f"register it under another name",
-                field="model",
-            )
+        _same_task(existing, predictor.task)
         card = render_model_card(
             model=model,
             version=None,

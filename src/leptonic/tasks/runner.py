@@ -20,13 +20,13 @@ import numpy as np
 from leptonic.compute.base import Executor
 from leptonic.core._time import utcnow
 from leptonic.core.dataset import DatasetVersion
-from leptonic.core.model_version import ModelVersion
+from leptonic.core.model_version import ModelVersion, Stage
 from leptonic.core.run import Run, RunStatus
 from leptonic.errors import Cancelled
 from leptonic.evaluation.report import render_report
 from leptonic.features._common import MISSING
 from leptonic.monitoring.baseline import BASELINE_ARTIFACT, BASELINE_ROWS, BaselineProfile
-from leptonic.registry.service import ModelRegistry, dataset_ref, run_ref
+from leptonic.registry.service import ModelRegistry, check_model_task, dataset_ref, run_ref
 from leptonic.storage.artifacts.base import ArtifactStore
 from leptonic.storage.metadata.base import MetadataStore
 from leptonic.tasks._data import TrainingData, load_training_data
@@ -63,7 +63,8 @@ class Trained:
     metrics: dict[str, Any]
     timings: dict[str, float]
     artifacts: dict[str, str]
-    model_version: ModelVersion | None = None
+    #: Columns left out of the features, and why (recorded on the model version).
+    excluded: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -170,15 +171,12 @@ def _report(
 
 
 def _train_tabular(
-    metadata: MetadataStore,
     artifacts: ArtifactStore,
     version: DatasetVersion,
     spec: TrainSpec,
     run: Run,
     log: RunLog,
     *,
-    actor: str,
-    model_name: str | None,
     progress: Callable[[int, int], None] | None,
     executor: Executor | None,
 ) -> Trained:
@@ -222,19 +220,6 @@ def _train_tabular(
     if profile is not None:
         saved[BASELINE_ARTIFACT] = _json_artifact(artifacts, profile.to_json())
     metrics = {"valid": result.valid_metrics, "test": result.test_metrics}
-    model_version = None
-    if model_name is not None:
-        model_version = ModelRegistry(metadata, artifacts).register(
-            version.workspace,
-            model_name,
-            result.predictor,
-            run=run,
-            dataset=version,
-            metrics=metrics,
-            excluded=result.features["excluded"],
-            actor=actor,
-        )
-        log(f"registered {model_name} v{model_version.version}")
     timings = {"load_s": round(load_s, 3), **result.timings}
     timings["report_s"] = round(time.perf_counter() - t1, 3)
     return Trained(
@@ -243,7 +228,7 @@ def _train_tabular(
         metrics=metrics,
         timings=timings,
         artifacts=saved,
-        model_version=model_version,
+        excluded=dict(result.features["excluded"]),
     )
 
 
@@ -281,6 +266,23 @@ def _monitoring_baseline(
     return profile
 
 
+def _archive(metadata: MetadataStore, mv: ModelVersion, actor: str, log: RunLog) -> None:
+    """Archive a version registered by a run that then failed (best effort: the run's
+    own error is what the caller sees)."""
+    try:
+        metadata.set_stage(
+            mv.workspace,
+            mv.model,
+            mv.version,
+            Stage.ARCHIVED,
+            actor=actor,
+            reason="its training run failed after registering it",
+        )
+        log(f"archived {mv.model} v{mv.version}: the run failed after registering it")
+    except Exception as exc:  # the store that failed the run may fail this too
+        log(f"could not archive {mv.model} v{mv.version}: {type(exc).__name__}: {exc}")
+
+
 def run_training(
     metadata: MetadataStore,
     artifacts: ArtifactStore,
@@ -306,6 +308,8 @@ def run_training(
     here. ``run_id`` lets a caller (a background job) choose the run's id;
     ``executor`` is where a tabular search runs its candidate families.
     """
+    if model_name is not None:  # before any work: a name of another task fails at the end
+        check_model_task(metadata, version.workspace, model_name, spec_to_dict(spec)["task"])
     log = RunLog(echo)
     run = metadata.create_run(
         Run(
@@ -320,34 +324,30 @@ def run_training(
         )
     )
     metadata.add_lineage(dataset_ref(version), run_ref(run))
+    model_version: ModelVersion | None = None
     try:
         if isinstance(spec, TrainSpec):
             trained = _train_tabular(
-                metadata,
-                artifacts,
-                version,
-                spec,
-                run,
-                log,
-                actor=actor,
-                model_name=model_name,
-                progress=progress,
-                executor=executor,
+                artifacts, version, spec, run, log, progress=progress, executor=executor
             )
         else:
             from leptonic.tasks.runner_tasks import train_task
 
-            trained = train_task(
-                metadata,
-                artifacts,
-                version,
-                spec,
-                run,
-                log,
+            trained = train_task(artifacts, version, spec, run, log, progress=progress)
+        # The model is registered last, once everything else of the run is written;
+        # should the run still fail, the version is archived (see below).
+        if model_name is not None:
+            model_version = ModelRegistry(metadata, artifacts).register(
+                version.workspace,
+                model_name,
+                trained.result.predictor,
+                run=run,
+                dataset=version,
+                metrics=trained.metrics,
+                excluded=trained.excluded,
                 actor=actor,
-                model_name=model_name,
-                progress=progress,
             )
+            log(f"registered {model_name} v{model_version.version}")
         timings = {**trained.timings, "total_s": round(time.perf_counter() - log.started, 3)}
         log("done")
         saved = {**trained.artifacts, "log.txt": artifacts.put_bytes(log.text())}
@@ -361,10 +361,12 @@ def run_training(
             artifacts=saved,
             finished_at=utcnow(),
         )
-        return TrainOutcome(run=run, model_version=trained.model_version, result=trained.result)
+        return TrainOutcome(run=run, model_version=model_version, result=trained.result)
     except BaseException as exc:
         cancelled = isinstance(exc, Cancelled)
         log(f"cancelled: {exc}" if cancelled else f"failed: {type(exc).__name__}: {exc}")
+        if model_version is not None:  # registered, but its run did not succeed
+            _archive(metadata, model_version, actor, log)
         log_key = artifacts.put_bytes(log.text())
         metadata.update_run(
             run.workspace,

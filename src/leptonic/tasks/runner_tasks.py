@@ -22,9 +22,8 @@ import numpy as np
 from leptonic.core.dataset import DatasetVersion
 from leptonic.core.run import Run
 from leptonic.errors import SchemaError
-from leptonic.registry.service import ModelRegistry, dataset_ref
+from leptonic.registry.service import dataset_ref
 from leptonic.storage.artifacts.base import ArtifactStore
-from leptonic.storage.metadata.base import MetadataStore
 from leptonic.tasks.runner import RunLog, Trained
 
 if TYPE_CHECKING:
@@ -38,36 +37,21 @@ ProgressFn = Callable[[int, int], None]
 
 
 def train_task(
-    metadata: MetadataStore,
     artifacts: ArtifactStore,
     version: DatasetVersion,
     spec: RecommenderSpec | TextClassificationSpec,
     run: Run,
     log: RunLog,
     *,
-    actor: str,
-    model_name: str | None,
     progress: ProgressFn | None,
 ) -> Trained:
-    """Train ``spec``'s task on ``version`` for ``run``; register the model as ``model_name``."""
+    """Train ``spec``'s task on ``version`` for ``run`` (the caller registers the model)."""
     from leptonic.tasks.recsys.spec import RecommenderSpec
 
     if isinstance(spec, RecommenderSpec):
         trained = _recommendation(artifacts, version, spec, run, log, progress)
     else:
         trained = _text_classification(artifacts, version, spec, run, log, progress)
-    if model_name is not None:
-        trained.model_version = ModelRegistry(metadata, artifacts).register(
-            version.workspace,
-            model_name,
-            trained.result.predictor,
-            run=run,
-            dataset=version,
-            metrics=trained.metrics,
-            excluded={},
-            actor=actor,
-        )
-        log(f"registered {model_name} v{trained.model_version.version}")
     return trained
 
 
