@@ -123,6 +123,7 @@ def test_multiclass_and_regression(artifacts: MemoryArtifactStore) -> None:
         ([None, None, None, None], "binary", "no values"),
         ([0, 1, 0, 1], "multiclass", "only 2 classes"),
         (["a", "b", "a", "b"], "regression", "non-numeric"),
+        ([1.5, float("inf"), 2.5, 3.0], "regression", "1 infinite value"),
     ],
 )
 def test_bad_targets_are_refused(

@@ -122,6 +122,13 @@ def _encode_target(values: pd.Series, spec: TrainSpec) -> tuple[np.ndarray, list
                 f"regression needs numbers — use task binary/multiclass for labels",
                 field="target",
             )
+        infinite = int(np.isinf(y.to_numpy(dtype=float)).sum())
+        if infinite:
+            raise TargetError(
+                f"target {name!r} has {infinite} infinite value(s); replace them with numbers "
+                "or leave them empty (rows without a target are left out)",
+                field="target",
+            )
         if y.nunique() < 2:
             raise TargetError(
                 f"target {name!r} is constant ({y.iloc[0]!r}); nothing to learn", field="target"
