@@ -288,3 +288,23 @@ def test_mask_dictionary_and_chunked_columns() -> None:
     assert masked.column("email").to_pylist()[1] is None
     cats = masked.column("cat").to_pylist()
     assert cats[0] == cats[2] != cats[1]
+
+
+def test_list_columns_are_detected_and_masked_element_by_element(tmp_path: Path) -> None:
+    emails = pa.array(
+        [["ada@example.com", "ada@work.org"], None, [], ["bob@example.com", None]],
+        pa.large_list(pa.string()),
+    )
+    table = pa.table({"emails": emails, "n": [1, 2, 3, 4]})
+    path = tmp_path / "lists.parquet"
+    pq.write_table(table, path)
+    assert detect_pii_in_table(table) == {"emails": "email"} == detect_pii(path)
+    hashed = mask_table(table, {"emails": "email"}, "hash", "s1").column("emails").to_pylist()
+    assert hashed == [
+        [hash_value("ada@example.com", "s1"), hash_value("ada@work.org", "s1")],
+        None,
+        [],
+        [hash_value("bob@example.com", "s1"), None],
+    ]
+    redacted = mask_table(table.slice(1), {"emails": "email"}, "redact").column("emails")
+    assert redacted.to_pylist() == [None, [], ["***", None]]

@@ -22,15 +22,16 @@ kind            a value matches when
 =============== ==============================================================
 
 A column holds PII of a kind when at least ``threshold`` (60 %) of its sampled
-non-null values match; when several kinds do, the best rate wins, ties going
+non-null values match (a list column: of the values in its lists); when several kinds do, the best rate wins, ties going
 to the order above. Masking (:func:`mask_table`) hashes, redacts or drops the
-PII columns of an Arrow table.
+PII columns of an Arrow table (a list column element by element).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -163,7 +164,13 @@ def _match_rates(name: str, values: pa.Array) -> dict[str, float]:
     return rates
 
 
+def _is_list(t: pa.DataType) -> bool:
+    return bool(pa.types.is_list(t) or pa.types.is_large_list(t))
+
+
 def _classify(name: str, values: pa.Array, threshold: float) -> str | None:
+    if _is_list(values.type):  # a list column: its elements are tested
+        values = pc.list_flatten(values)
     values = values.drop_null()
     if len(values) == 0:
         return None
@@ -184,6 +191,8 @@ def _classify(name: str, values: pa.Array, threshold: float) -> str | None:
 
 def _candidate(field: pa.Field) -> bool:
     t = field.type
+    if _is_list(t):
+        t = t.value_type
     if pa.types.is_dictionary(t):
         t = t.value_type
     return bool(pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_integer(t))
@@ -351,10 +360,20 @@ def mask_table(
         return table.drop_columns(targets)
     for name in targets:
         index = table.schema.get_field_index(name)
-        values = _as_strings(table.column(index))
+        column = table.column(index)
+        lists = _is_list(column.type)
+        if lists:  # masked element by element; the lists keep their shape
+            nested = column.combine_chunks()
+            values = _as_strings(pa.chunked_array([pc.list_flatten(nested)]))
+        else:
+            values = _as_strings(column)
         if chosen is MaskingPolicy.HASH:
             masked = _hash_column(values, salt, hash_length)
         else:
             masked = _redact_column(values, pii[name], keep_last)
-        table = table.set_column(index, pa.field(name, pa.string()), masked)
+        if lists:
+            offsets = pc.list_value_length(nested).fill_null(0)
+            starts = pa.array([0, *itertools.accumulate(offsets.to_pylist())], pa.int32())
+            masked = pa.ListArray.from_arrays(starts, masked, mask=nested.is_null())
+        table = table.set_column(index, pa.field(name, masked.type), masked)
     return table
