@@ -188,6 +188,9 @@ def test_spec_validation() -> None:
     assert err.value.field == "confidence"
     with pytest.raises(InvalidInput):
         RecommenderSpec.from_dict({"colour": "red"})
+    with pytest.raises(InvalidInput, match="as user does") as err:
+        RecommenderSpec(user="customer", item="customer")
+    assert err.value.field == "item"
 
 
 # -- training ------------------------------------------------------------------------------------

@@ -108,6 +108,15 @@ class RecommenderSpec:
         for name in ("user", "item"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
                 raise bad(name, "must name a column of the interactions table")
+        named = [n for n in ("user", "item", "timestamp", "weight") if getattr(self, n)]
+        for i, name in enumerate(named):
+            other = next((o for o in named[:i] if getattr(self, o) == getattr(self, name)), None)
+            if other is not None:
+                raise bad(
+                    name,
+                    f"names column {getattr(self, name)!r}, as {other} does; each role "
+                    "needs its own column",
+                )
         for name in ("timestamp", "weight"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value):
