@@ -307,7 +307,7 @@ def test_a_bad_webhook_is_refused_before_any_alert_is_stored(deployed: Deployed)
     lp.endpoints.create("credit", "hooked", *deployed.logistic)
     _log(deployed, "hooked", np.linspace(0.01, 0.99, 50), inputs=[{"age": 99}] * 50)
     rules = {"psi": {"threshold": 0.0001, "min_predictions": 1}}
-    for url in ("not a url", "ftp://host/x", "http://[bad/"):
+    for url in ("not a url", "ftp://host/x", "http://[bad/", "http://h:99999/x", "http://a b/x"):
         with pytest.raises(InvalidInput) as info:
             lp.endpoints.monitor("credit", "hooked", rules=rules, webhook=url)
         assert info.value.field == "webhook"

@@ -26,6 +26,7 @@ from leptonic.monitoring.alerts import (
     PsiRule,
     WebhookNotifier,
     alert_payload,
+    check_webhook_url,
     evaluate_rules,
 )
 from leptonic.monitoring.baseline import (
@@ -104,6 +105,7 @@ __all__ = [
     "WebhookNotifier",
     "alert_payload",
     "band_bad_rate_plot",
+    "check_webhook_url",
     "distribution_plot",
     "drift_over_time",
     "drift_report",

@@ -452,9 +452,16 @@ def check_webhook_url(url: Any, field: str = "url") -> str:
     try:
         parts = urlsplit(url) if isinstance(url, str) else None
         host = parts.hostname if parts is not None else None
-    except ValueError:  # e.g. a bad port or bracketed host
+        if parts is not None:
+            parts.port  # noqa: B018 - raises ValueError for a port that is not one
+    except ValueError:  # a bad port or bracketed host
         parts = host = None
-    if parts is None or parts.scheme not in ("http", "https") or not host:
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not host
+        or any(c.isspace() for c in str(url))
+    ):
         raise InvalidInput(
             f"webhook URL must be an http:// or https:// URL with a host, got {url!r}",
             field=field,
@@ -463,10 +470,13 @@ def check_webhook_url(url: Any, field: str = "url") -> str:
 
 
 def _redacted(url: str) -> str:
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path}"
+    """The URL without credentials or query (never raises)."""
+    try:
+        parts = urlsplit(url)
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}"
+    except ValueError:
+        return "the webhook URL"
 
 
 _STOP = object()
