@@ -88,7 +88,7 @@ def test_wrong_types_from_a_dict_name_the_field(data: dict[str, object], field: 
     assert info.value.field == field
 
 
-@pytest.mark.parametrize("seed", [-1, 2**30, 2**70])
+@pytest.mark.parametrize("seed", [-1, MAX_SEED + 1, 2**70])
 @pytest.mark.parametrize(
     "make",
     [
@@ -103,3 +103,4 @@ def test_a_seed_out_of_range_is_refused(make: Any, seed: int) -> None:
         make(seed)
     assert info.value.field == "seed"
     assert make(MAX_SEED).seed == MAX_SEED
+    assert make(1_234_567_890).seed == 1_234_567_890  # a seed earlier releases stored

@@ -26,9 +26,10 @@ __all__ = [
     "spec_to_dict",
 ]
 
-#: The largest seed a spec takes (derived seeds, such as a soup's ``seed + i``, stay
-#: within what numpy, torch and LightGBM accept).
-MAX_SEED = 2**30 - 1
+#: The largest seed a spec takes: what scikit-learn, numpy and LightGBM accept (below
+#: 2**32), less room for the seeds derived from it (a soup's ``seed + i``, a split's
+#: ``seed + 1``...).
+MAX_SEED = 2**32 - 2**16 - 1
 
 TASKS = ("binary", "multiclass", "regression")
 #: Every task a training run can do (the tabular ones, then the others).
