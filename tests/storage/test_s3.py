@@ -266,3 +266,22 @@ def test_copies_in_use_stay_even_over_the_limit(store: S3ArtifactStore, s3_uri: 
     limited = _other(store, f"{s3_uri}&cache_max=150K", "busy")
     keys = [limited.put_bytes(os.urandom(100_000)) for _ in range(3)]
     assert all((limited.cache_dir / "sha256" / k[7:9] / k[10:]).exists() for k in keys)
+
+
+def test_a_copy_counts_as_used_when_it_is_cached_not_when_its_download_began(
+    store: S3ArtifactStore, s3_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = store.put_bytes(os.urandom(10_000))
+    other = _other(store, s3_uri, "slow")
+    spool = s3.spool
+
+    def slow(*args: object, **kw: object) -> tuple[Path, str]:  # a download of an hour
+        tmp, digest = spool(*args, **kw)  # type: ignore[arg-type]
+        hour_ago = time.time_ns() - 3600 * 10**9
+        os.utime(tmp, ns=(hour_ago, hour_ago))
+        return tmp, digest
+
+    monkeypatch.setattr(s3, "spool", slow)
+    before = time.time()
+    path = other.local_path(key)
+    assert path.stat().st_atime >= before - 1  # not the first to go when room is made

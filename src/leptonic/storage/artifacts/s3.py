@@ -370,6 +370,7 @@ class S3ArtifactStore(ArtifactStore):
         dest = self._cached(digest)
         dest.parent.mkdir(parents=True, exist_ok=True)
         os.chmod(tmp, 0o400)
+        self._used(tmp)  # used now, however long the download took
         os.replace(tmp, dest)
         with self._lock:
             self._checked[digest] = self._identity(dest)
@@ -453,9 +454,10 @@ class S3ArtifactStore(ArtifactStore):
         digest = validate_key(key)
         size = int(self._head(key)["ContentLength"])
         cached = self._cached(digest)
-        if self._trusted(digest, cached, size):
-            if self.cache_max is not None:
-                self._used(cached)
+        # marked used first: a process making room leaves it alone while it is checked
+        # (also without cache_max here: another process may share the folder with one)
+        self._used(cached)
+        if self._trusted(digest, cached, size) and cached.exists():
             return cached
         return self._download(key, digest)
 
