@@ -148,13 +148,15 @@ def test_bad_training_tables() -> None:
         Interactions.from_table(df.iloc[:0])
 
 
-def test_a_catalogue_no_larger_than_k_is_refused() -> None:
+def test_a_catalogue_smaller_than_k_is_refused() -> None:
     df = interactions()
-    few = df[df["item"].isin(sorted(df["item"].unique())[:7])]
+    few = df[df["item"].isin(sorted(df["item"].unique())[:20])]
     data = Interactions.from_table(few)
-    with pytest.raises(DataError, match="set k to at most 6") as err:
-        fit_recommender(data, RecommenderSpec(k=10, candidates=("popularity",), trials=1))
+    with pytest.raises(DataError, match="set k to at most 20") as err:
+        fit_recommender(data, RecommenderSpec(k=21, candidates=("popularity",), trials=1))
     assert err.value.field == "k"
+    fitted = fit_recommender(data, RecommenderSpec(k=20, candidates=("popularity",), trials=1))
+    assert fitted.predictor.n_items == 20  # a top-k of the whole catalogue still trains
 
 
 def test_iso_timestamps_are_parsed() -> None:

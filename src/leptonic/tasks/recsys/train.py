@@ -384,10 +384,10 @@ def fit_recommender(
         default the spec's item / user column) for filters and cold start.
     """
     log = log or logger.info
-    if spec.k >= data.n_items:
+    if spec.k > data.n_items:
         raise DataError(
-            f"the catalogue has {data.n_items} item(s), so a top-{spec.k} list would rank "
-            f"all of it; set k to at most {max(data.n_items - 1, 1)}, or add items",
+            f"the catalogue has {data.n_items} item(s), fewer than k = {spec.k}; set k to "
+            f"at most {data.n_items}, or add items",
             field="k",
         )
     timings: dict[str, float] = {}
