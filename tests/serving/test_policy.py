@@ -425,3 +425,28 @@ def test_integers_beyond_the_float_range_are_refused(spec: dict[str, Any], field
     with pytest.raises(InvalidInput) as info:
         DecisionPolicy.from_spec(spec)
     assert info.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({"min_confidence": _HUGE}, "policy.min_confidence"),
+        ({"max_wait_ms": _HUGE}, "policy.max_wait_ms"),
+        ({"max_wait_ms": math.nan}, "policy.max_wait_ms"),
+    ],
+)
+def test_text_policies_refuse_numbers_beyond_floats(spec: dict[str, Any], field: str) -> None:
+    from leptonic.serving.text import TextPolicy
+
+    with pytest.raises(InvalidInput) as info:
+        TextPolicy.from_spec(spec)
+    assert info.value.field == field
+
+
+def test_recommendation_weights_beyond_floats_are_refused() -> None:
+    from leptonic.serving.recs_policy import RecsPolicy, weight_ok
+
+    with pytest.raises(InvalidInput) as info:
+        RecsPolicy.from_spec({"weights": {"interaction": _HUGE}})
+    assert info.value.field == "weights"
+    assert not weight_ok(_HUGE) and not weight_ok(math.nan) and weight_ok(3)

@@ -8,7 +8,6 @@ restart (:class:`~leptonic.serving.recs.RecsHost`).
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -157,6 +156,5 @@ def weight_ok(w: Any) -> bool:
     return (
         not isinstance(w, bool)
         and isinstance(w, int | float)
-        and math.isfinite(w)
-        and 0 <= w <= MAX_WEIGHT
+        and 0 <= w <= MAX_WEIGHT  # compared first: an int beyond floats has no float
     )

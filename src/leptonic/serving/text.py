@@ -22,7 +22,6 @@ like.
 from __future__ import annotations
 
 import logging
-import math
 import tempfile
 import threading
 import time
@@ -148,7 +147,7 @@ class TextPolicy:
         if floor is not None and (
             isinstance(floor, bool)
             or not isinstance(floor, int | float)
-            or not 0.0 <= float(floor) <= 1.0
+            or not 0.0 <= floor <= 1.0  # no float(): an int beyond floats overflows
         ):
             raise _bad(
                 "min_confidence", f"must be a probability from 0 to 1 or null, got {floor!r}"
@@ -160,8 +159,7 @@ class TextPolicy:
         if (
             isinstance(wait, bool)
             or not isinstance(wait, int | float)
-            or not math.isfinite(wait)
-            or not 0 <= wait <= 1000
+            or not 0 <= wait <= 1000  # also refuses NaN and infinities
         ):
             raise _bad(
                 "max_wait_ms", f"must be a number of milliseconds from 0 to 1000, got {wait!r}"
