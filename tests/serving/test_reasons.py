@@ -375,3 +375,26 @@ def test_explains_a_model_from_the_training_path() -> None:
     )
     assert "applicant_id" not in explainer.features and "default" not in explainer.features
     assert explainer.reasons(dict(records[0], late_payments_12m=10), 1)[0]["feature"]
+
+
+def test_a_reason_made_again_around_a_hash_names_no_value(
+    woe: TabularPredictor, trees: TabularPredictor
+) -> None:
+    words = Explainer(woe)
+    hidden = words.reason_text("late_payments_12m", "8", "h4sh")
+    assert (
+        hidden.startswith("late payments 12m h4sh is in bin ")
+        and "(" not in hidden.split("rate")[0]
+    )
+    assert words.reason_text("late_payments_12m", 8) == words._texts[
+        words.features.index("late_payments_12m")
+    ](8)
+    assert words.reason_text("home_ownership", "rent", "h4sh").startswith("home ownership 'h4sh'")
+    assert words.reason_text("home_ownership", "castle", "h4sh") == (
+        "home ownership 'h4sh' was not seen in training"
+    )
+    plain = Explainer(trees)
+    assert plain.reason_text("annual_income", "52000", "h4sh") == (
+        "annual income h4sh raises the default risk"
+    )
+    assert plain.reason_text("region", "north", "h4sh") == "region 'h4sh' raises the default risk"

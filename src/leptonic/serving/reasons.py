@@ -58,7 +58,9 @@ __all__ = ["TREE_METHODS", "Explainer", "format_number"]
 TREE_METHODS = ("shap", "path")
 
 Background: TypeAlias = pa.Table | pd.DataFrame | Sequence[Mapping[str, Any]]
-Text: TypeAlias = Callable[[Any], str]
+#: A reason's sentence for a value; ``shown`` (personal data: its hash) is printed
+#: instead of the value, and bins are then named by position, not by their values.
+Text: TypeAlias = Callable[[Any, str | None], str]
 
 
 class Explainer:
@@ -234,10 +236,16 @@ class Explainer:
                     "feature": name,
                     "value": value,
                     "contribution": float(c[g]),
-                    "text": texts[g](value),
+                    "text": texts[g](value, None),
                 }
             )
         return out
+
+    def reason_text(self, feature: str, value: Any, shown: str | None = None) -> str:
+        """The sentence of a reason on ``feature`` at ``value``; with ``shown`` (a PII
+        feature's hash) that is printed instead of the value, and bins are named by
+        position instead of by the values they hold."""
+        return self._texts[self.features.index(feature)](value, shown)
 
     def __repr__(self) -> str:
         flavors = "+".join(m.flavor for m, _, _ in self._parts)
@@ -550,13 +558,16 @@ def _woe_numeric(label: str, bins: list[dict[str, Any]], overall: float, event: 
     if missing is not None:
         when_missing += _rate(missing, overall, event)
 
-    def text(value: Any) -> str:
+    hidden = [f" is in bin {i}{_rate(b, overall, event)}" for i, b in enumerate(values, 1)]
+
+    def text(value: Any, shown: str | None = None) -> str:
         x = value if type(value) is float else to_float(value)
         if x != x:
             return when_missing
+        said = format_number(x) if shown is None else shown
         if not phrases:
-            return f"{label} {format_number(x)}"
-        return f"{label} {format_number(x)}{phrases[bisect_left(edges, x)]}"
+            return f"{label} {said}"
+        return f"{label} {said}{(phrases if shown is None else hidden)[bisect_left(edges, x)]}"
 
     return text
 
@@ -572,24 +583,25 @@ def _woe_categorical(label: str, bins: list[dict[str, Any]], overall: float, eve
         for key in b["categories"]:
             phrases[key] = rare + _rate(b, overall, event, verb="" if rare else "comes")
 
-    def text(value: Any) -> str:
+    def text(value: Any, shown: str | None = None) -> str:
         key = value if type(value) is str else category_key(value)
         if key is None:
             return when_missing
         phrase = phrases.get(key)
+        said = key if shown is None else shown
         if phrase is None:
-            return f"{label} '{key}' was not seen in training"
-        return f"{label} '{key}'{phrase}"
+            return f"{label} '{said}' was not seen in training"
+        return f"{label} '{said}'{phrase}"
 
     return text
 
 
 def _plain_categorical(label: str, event: str) -> Text:
-    def text(value: Any) -> str:
+    def text(value: Any, shown: str | None = None) -> str:
         key = value if type(value) is str else category_key(value)
         if key is None:
             return f"{label} is missing"
-        return f"{label} '{key}' raises the {event} risk"
+        return f"{label} '{key if shown is None else shown}' raises the {event} risk"
 
     return text
 
@@ -597,10 +609,11 @@ def _plain_categorical(label: str, event: str) -> Text:
 def _plain_numeric(label: str, event: str, average: float | None) -> Text:
     tail = "" if average is None else f" (training average {average:.4g})"
 
-    def text(value: Any) -> str:
+    def text(value: Any, shown: str | None = None) -> str:
         x = value if type(value) is float else to_float(value)
         if x != x:
             return f"{label} is missing"
-        return f"{label} {format_number(x)} raises the {event} risk{tail}"
+        said = format_number(x) if shown is None else shown
+        return f"{label} {said} raises the {event} risk{tail}"
 
     return text

@@ -30,7 +30,7 @@ from leptonic.governance.pii import hash_value
 from leptonic.registry.service import ModelRegistry
 from leptonic.serving.policy import DecisionPolicy
 from leptonic.serving.prediction_log import PredictionLogWriter
-from leptonic.serving.reasons import Explainer, format_number
+from leptonic.serving.reasons import Explainer
 from leptonic.serving.requests import RequestSchema, parse_json
 from leptonic.serving.traffic import TrafficSplit
 from leptonic.storage.metadata.base import MetadataStore
@@ -184,19 +184,21 @@ class EndpointRuntime:
                 out[name] = hash_value(str(value), self.salt)
         return out
 
-    def _masked_reasons(self, reasons: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _masked_reasons(
+        self, reasons: list[dict[str, Any]], explainer: Explainer
+    ) -> list[dict[str, Any]]:
         """Reason codes for the log and batch output: the value of a PII feature (one a
-        run was allowed to train on) becomes its salted hash, in ``value`` and ``text``."""
+        run was allowed to train on) becomes its salted hash, and its sentence is made
+        again around the hash (bins named by position, not by the values they hold)."""
         if not self.pii or not reasons:
             return reasons
         out = []
         for reason in reasons:
             value = reason.get("value")
-            if reason.get("feature") in self.pii and value is not None:
+            name = reason.get("feature")
+            if name in self.pii and value is not None and not reason.get("rule"):
                 hashed = hash_value(str(value), self.salt)
-                text = str(reason.get("text", ""))
-                for shown in _spellings(value):
-                    text = text.replace(shown, hashed)
+                text = explainer.reason_text(str(name), value, hashed)
                 reason = {**reason, "value": hashed, "text": text}
             out.append(reason)
         return out
@@ -264,7 +266,7 @@ class EndpointRuntime:
                     policy_version=self.policy_version,
                     entity=entity,
                     inputs=self._masked(record),
-                    reasons=self._masked_reasons(reasons),
+                    reasons=self._masked_reasons(reasons, served.explainer),
                     latency_ms=(time.perf_counter() - t0) * 1000.0,
                 )
             )
@@ -298,7 +300,7 @@ class EndpointRuntime:
             else:
                 why = []
             decisions.append(outcome.decision)
-            reasons.append(orjson.dumps(self._masked_reasons(why)).decode())
+            reasons.append(orjson.dumps(self._masked_reasons(why, served.explainer)).decode())
         return {
             "decision": pa.array(decisions, pa.string()),
             "reasons": pa.array(reasons, pa.string()),
@@ -331,14 +333,6 @@ class EndpointRuntime:
                 latency_ms=(time.perf_counter() - t0) * 1000.0,
             )
         )
-
-
-def _spellings(value: Any) -> list[str]:
-    """How a reason's text may spell a value: as given, and a number as the texts format it."""
-    shown = {str(value)}
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        shown.add(format_number(float(value)))
-    return sorted(shown, key=len, reverse=True)
 
 
 def _served(
