@@ -245,3 +245,15 @@ def test_drift_report_on_100k_records_is_fast(
     assert report.n == 100_000
     # well under a second on a quiet machine; generous here for shared CI cores
     assert best < 3.0, f"drift_report took {best:.2f}s on 100k records"
+
+
+def test_a_masked_input_left_out_of_the_profile_is_skipped_and_extras_ignored(
+    profile: BaselineProfile, make_applicants: Applicants, make_records: Records
+) -> None:
+    frame, scores = make_applicants(300, seed=4)
+    records = make_records(frame)
+    for i, r in enumerate(records):
+        r["surname"] = f"{i * 7919:016x}"  # a model input hashed, not in the kept profile
+        r["email"] = f"{i * 104729:016x}"  # a personal field the model does not use
+    report = drift_report(profile, records, scores, masked={"surname"})
+    assert "PII" in report.skipped["surname"] and report.ignored == ("email",)

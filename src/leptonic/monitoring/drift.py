@@ -14,8 +14,9 @@ windows read high; alert rules demand a minimum count.
 
 Inputs of logged predictions that the profile does not know (masked PII such
 as hashed e-mails, extra fields) are ignored and listed in
-:attr:`DriftReport.ignored`. A profiled input named in ``masked`` (logged as
-hashes by the PII policy, whose training values were not hashed), a numeric
+:attr:`DriftReport.ignored`. An input named in ``masked`` (a model input logged
+as hashes by the PII policy, whose training values were not hashed; a profile
+kept by a training run leaves such inputs out), a numeric
 input whose logged values are mostly text, or an input that no record holds
 (dropped by the PII policy) is skipped, with the reason in
 :attr:`DriftReport.skipped`, rather than read as a drift to 100% ``other`` or

@@ -94,6 +94,13 @@ def _window(since: datetime | None, until: datetime | None) -> tuple[datetime, d
     return start, end
 
 
+def _masked_inputs(metadata: Any, endpoint: Endpoint, mv: ModelVersion) -> set[str]:
+    """The model's inputs that the runtime hashes before logging (PII it may train on);
+    other personal fields a request carries are not inputs, and drift ignores them."""
+    inputs = {str(i.get("name")) for i in (mv.signature or {}).get("inputs", [])}
+    return set(endpoint_pii(metadata, endpoint)) & inputs
+
+
 def _is_primary(prediction: Prediction, primary: Route) -> bool:
     return (prediction.model, prediction.version) == (primary.model, primary.version)
 
@@ -310,7 +317,7 @@ class EndpointAdjustment(abc.ABC):
                 profile,
                 [p.inputs for p in mine],
                 [p.score for p in mine],
-                masked=set(endpoint_pii(self.platform.metadata, endpoint)),
+                masked=_masked_inputs(self.platform.metadata, endpoint, mv),
             )
             if mine
             else None
@@ -417,7 +424,7 @@ class EndpointAdjustment(abc.ABC):
             workspace, name, route="live", limit=MAX_WINDOW_ROWS, newest_first=True
         )
         mv, profile, mine = self._primary_answers(workspace, primary, predictions)
-        masked = set(endpoint_pii(self.platform.metadata, endpoint)) if mine else set()
+        masked = _masked_inputs(self.platform.metadata, endpoint, mv) if mine else set()
         span = (mine[0].at - mine[-1].at) if mine else timedelta(0)
         step = window or _pick_window(span)
         series = drift_over_time(profile, mine, step, masked=masked) if mine else None
