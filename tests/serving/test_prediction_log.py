@@ -174,3 +174,28 @@ def test_close_does_not_wait_on_a_write_that_never_returns(tmp_path: Path) -> No
     release.set()  # the stuck write fails now: its batch is set aside too
     writer._thread.join(5)
     assert writer.spilled == 5 and writer.written == 0 and writer.pending == 0
+
+
+class _Undecodable:
+    """A store whose driver cannot encode one record's text (as PostgreSQL refuses NUL)."""
+
+    def __init__(self) -> None:
+        self.stored: list[str] = []
+
+    def append_predictions(self, batch: Sequence[Prediction]) -> int:
+        if any("\x00" in (p.entity or "") for p in batch):
+            raise ValueError("A string literal cannot contain NUL (0x00) characters.")
+        self.stored.extend(p.request_id for p in batch)
+        return len(batch)
+
+
+def test_a_record_the_driver_cannot_encode_does_not_hold_up_the_rest(tmp_path: Path) -> None:
+    store = _Undecodable()
+    writer = PredictionLogWriter(store, batch_size=4, interval=60, spill_dir=tmp_path)  # type: ignore[arg-type]
+    _stop_thread(writer)
+    for i in range(6):
+        p = _prediction(i)
+        writer.append(Prediction(**{**p.__dict__, "entity": "a\x00b" if i == 2 else "e"}))
+    assert writer.flush() == 5 and writer.pending == 0  # one set aside, none held up
+    writer.close()
+    assert store.stored == [f"r{i:06d}" for i in range(6) if i != 2] and writer.spilled == 1

@@ -61,7 +61,9 @@ def test_non_finite_numbers_are_named(body: bytes, field: str) -> None:
     assert info.value.field == field
 
 
-@pytest.mark.parametrize("body", [b"", b"{", b"income=3", b"\xff\xfe", b'{"a": 1} x'])
+@pytest.mark.parametrize(
+    "body", [b"", b"{", b"income=3", b"\xff\xfe", b'{"a": 1} x', b'{"id": "\\ud800"}']
+)
 def test_non_json_is_a_clear_error(body: bytes) -> None:
     with pytest.raises(InvalidInput, match="not valid JSON") as info:
         parse_json(body)

@@ -46,8 +46,11 @@ class PredictionSink(Protocol):
 
 logger = logging.getLogger(__name__)
 
-#: Errors that retrying will not fix.
-_PERMANENT = (InvalidInput, AlreadyExists, NotFound)
+#: Errors that retrying will not fix: the store refused the records themselves (a
+#: ValueError or TypeError: text a driver cannot encode, such as NUL for PostgreSQL,
+#: a number out of range). Their batch is halved until the refused record is alone,
+#: and that one is set aside, instead of holding up every record behind it.
+_PERMANENT = (InvalidInput, AlreadyExists, NotFound, ValueError, TypeError, OverflowError)
 
 
 T = TypeVar("T")

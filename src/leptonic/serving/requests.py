@@ -78,7 +78,13 @@ def parse_json(body: bytes) -> Any:
             "send a finite number, or null for a missing value",
             field=where,
         )
-    return value  # pragma: no cover - orjson and json disagree otherwise
+    # json read what orjson refused: text that is not Unicode (a lone surrogate such
+    # as "\ud800"), which no store or answer could hold
+    raise InvalidInput(
+        f"the request body is not valid JSON text ({orjson_error}); send UTF-8 text "
+        "without lone surrogate escapes such as \\ud800",
+        field="body",
+    )
 
 
 class RequestSchema:
