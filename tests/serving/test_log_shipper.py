@@ -134,3 +134,47 @@ def test_a_record_that_is_not_json_is_set_aside(tmp_path: Path) -> None:
     lines = (tmp_path / "spill" / PredictionLogWriter.spill_file).read_text().splitlines()
     assert [json.loads(line)["prediction"]["request_id"] for line in lines] == ["r000150"]
     store.close()
+
+
+def test_a_signal_to_the_process_group_does_not_cut_the_writer_short(
+    tmp_path: Path, caplog: Any
+) -> None:
+    import os
+    import signal
+    import time
+
+    uri = f"sqlite:///{tmp_path / 'meta.db'}"
+    store = with_endpoint(open_metadata_store(uri))
+    appender = ProcessAppender(uri)
+    appender.append_predictions(_predictions(0, 50))
+    process = appender._process
+    assert process is not None and os.getpgid(process.pid) != os.getpgid(0)  # not our group
+    deadline = time.monotonic() + 30
+    while len(_logged(store)) < 50 and time.monotonic() < deadline:  # it runs and writes
+        time.sleep(0.1)
+    for sig in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C, a service manager's stop
+        os.kill(process.pid, sig)
+    appender.append_predictions(_predictions(50, 50))
+    appender.close()
+    assert appender.summary == {"received": 100, "written": 100, "spilled": 0}
+    assert appender.restarts == 0 and len(_logged(store)) == 100
+    store.close()
+
+
+def test_records_lost_with_a_killed_writer_are_reported(tmp_path: Path, caplog: Any) -> None:
+    import os
+    import signal
+    import time
+
+    uri = f"sqlite:///{tmp_path / 'meta.db'}"
+    store = with_endpoint(open_metadata_store(uri))
+    appender = ProcessAppender(uri)
+    process = appender._start()
+    os.kill(process.pid, signal.SIGKILL)
+    time.sleep(0.2)
+    with contextlib.suppress(Exception):
+        appender._send(process.stdin, _predictions(0, 3))  # type: ignore[arg-type]
+        appender._child_sent += 3
+    appender.close()
+    assert "is lost" in caplog.text
+    store.close()

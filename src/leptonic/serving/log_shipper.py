@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import struct
 import subprocess
 import sys
@@ -122,12 +123,18 @@ class ProcessAppender:
         self.sent = 0
         self.restarts = -1
         self.summary: dict[str, int] | None = None
+        self._child_sent = 0  # records sent to the current child
 
     def _start(self) -> subprocess.Popen[bytes]:
         args = [sys.executable, "-m", "leptonic.serving.log_shipper", self.uri]
         if self.spill_dir is not None:
             args.append(self.spill_dir)
-        self._process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        # its own session: a Ctrl-C at the terminal reaches the serving process only,
+        # which then sends the end marker; the child writes what it has and exits
+        self._process = subprocess.Popen(
+            args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True
+        )
+        self._child_sent = 0
         self.restarts += 1
         return self._process
 
@@ -154,6 +161,7 @@ class ProcessAppender:
                     f"the prediction log writer process stopped ({exc}); a new one is started"
                 ) from exc
         self.sent += len(predictions)
+        self._child_sent += len(predictions)
         return len(predictions)
 
     @staticmethod
@@ -200,6 +208,14 @@ class ProcessAppender:
             logger.error("prediction log writer ended badly: %s", exc)
         finally:
             _discard(process)
+        received = None if self.summary is None else self.summary.get("received")
+        if received != self._child_sent:
+            logger.error(
+                "prediction log writer: %d record(s) sent to the writer process, %s received "
+                "by it: the difference is lost (was the writer process killed?)",
+                self._child_sent,
+                "none reported" if received is None else received,
+            )
 
 
 def _discard(process: subprocess.Popen[bytes]) -> None:
@@ -208,10 +224,13 @@ def _discard(process: subprocess.Popen[bytes]) -> None:
         if stream is not None:
             with contextlib.suppress(OSError, ValueError):
                 stream.close()
-    if process.poll() is None:
-        process.terminate()
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(5)
+    if process.poll() is None:  # its input is closed: it writes what it has and exits
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(5)
+    if process.poll() is None:  # it ignores SIGTERM (see main): stop it
+        process.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(5)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -220,6 +239,12 @@ def main(argv: list[str] | None = None) -> None:
     if not args:
         sys.exit("usage: python -m leptonic.serving.log_shipper URI [SPILL_DIR]")
     logging.basicConfig(level=logging.WARNING)
+    # The serving process decides when this one ends (the end marker, or the end of
+    # its input when the serving process is gone); a signal to the whole process
+    # group (Ctrl-C, a service manager stopping the group) must not cut it short
+    # before it has written what it was sent.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # the serving process answers requests; this one may wait for idle CPU
     os.nice(10)
     _child(args[0], args[1] if len(args) > 1 else None, sys.stdin.buffer, sys.stdout.buffer)
