@@ -178,3 +178,17 @@ def test_records_lost_with_a_killed_writer_are_reported(tmp_path: Path, caplog: 
     appender.close()
     assert "is lost" in caplog.text
     store.close()
+
+
+def test_sync_returns_once_everything_sent_is_written(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'meta.db'}"
+    store = with_endpoint(open_metadata_store(uri))
+    appender = ProcessAppender(uri)
+    appender.sync()  # nothing sent yet: nothing to wait for
+    for start in range(0, 60, 20):
+        appender.append_predictions(_predictions(start, 20))
+        appender.sync()
+        assert len(_logged(store)) == start + 20  # written, not only received
+    appender.close()
+    assert appender.summary == {"received": 60, "written": 60, "spilled": 0}
+    store.close()

@@ -202,3 +202,26 @@ def test_a_prune_that_fails_part_way_is_audited(
     (event,) = lp.audit_log(workspace="credit", action="endpoint.prune", limit=1)
     assert event.objects[0] == "leptonic://credit/endpoint/half-pruned"
     assert "the database went away" in event.details["error"] and "again" in event.details["error"]
+
+
+def test_an_outcome_follows_its_decision_at_once_with_a_writer_process(
+    deployed: Deployed,
+) -> None:
+    from leptonic.serving.app import EndpointApp
+    from leptonic.serving.feedback import parse_feedback
+
+    lp = deployed.platform.as_user("boss")
+    lp.endpoints.create("credit", "piped", *deployed.logistic, entity_key="applicant_id")
+    host = EndpointHost(
+        lp.metadata, lp.registry, "credit", "piped", reload_interval=0, separate_writer=True
+    )
+    app = EndpointApp(host)
+    try:
+        assert host._shipper is not None  # decisions are written by a child process
+        for record in deployed.records(20):
+            rid = host.runtime.decide(record)["request_id"]
+            outcome = parse_feedback({"request_id": rid, "label": 1})
+            (stored,) = app._record_feedback("boss", outcome)
+            assert stored.request_id == rid
+    finally:
+        host.close()

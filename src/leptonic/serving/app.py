@@ -356,7 +356,7 @@ class EndpointApp(DataPlaneApp):
     def _record_feedback(self, user: str, items: list[dict[str, Any]]) -> list[Feedback]:
         """Store outcomes (off the event loop): queued decisions are written first,
         so an outcome may follow its decision at once."""
-        self.host.log.flush()
+        self.host.flush_log()
         runtime = self.host.runtime
         key = runtime.entity_key
         metadata = self.host.metadata

@@ -160,6 +160,13 @@ class EndpointHost(ReloadingHost):
         logger.info("endpoint %s: now serving revision %d", self.name, self.runtime.revision)
         return True
 
+    def flush_log(self) -> None:
+        """Write every queued prediction now, through the writer process if there is one
+        (it has them written, not only received, when this returns)."""
+        self.log.flush()
+        if self._shipper is not None:
+            self._shipper.sync()
+
     def close(self) -> None:
         """Stop watching and write every queued prediction (of a log it owns)."""
         self._stop_watching()

@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import select
 import signal
 import struct
 import subprocess
@@ -35,7 +36,7 @@ import threading
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO, Any, BinaryIO
 
 import orjson
 
@@ -48,6 +49,8 @@ logger = logging.getLogger(__name__)
 
 #: Each batch on the pipe is prefixed with its length; 0 ends the stream.
 _HEADER = struct.Struct(">I")
+#: A frame length that asks the child to write everything received and say so.
+_SYNC = 0xFFFFFFFF
 
 
 def _encode(batch: Sequence[Prediction]) -> bytes:
@@ -85,6 +88,15 @@ def _child(uri: str, spill_dir: str | None, stream: BinaryIO, out: BinaryIO) -> 
                 size = _HEADER.unpack(_read_exact(stream, _HEADER.size))[0]
                 if size == 0:
                     break
+                if size == _SYNC:  # the serving process waits until all is written
+                    try:
+                        writer.flush()
+                        ack: dict[str, Any] = {"synced": received}
+                    except Exception as exc:
+                        ack = {"synced": received, "error": f"{type(exc).__name__}: {exc}"}
+                    out.write(orjson.dumps(ack) + b"\n")
+                    out.flush()
+                    continue
                 payload = _read_exact(stream, size)
             except EOFError:  # the serving process is gone: write what we have
                 logger.error("prediction log writer: the serving process went away")
@@ -175,6 +187,30 @@ class ProcessAppender:
             ) from None
         stdin.write(_HEADER.pack(len(payload)) + payload)
         stdin.flush()
+
+    def sync(self, timeout: float = 30.0) -> None:
+        """Wait until the child has written everything sent so far (an outcome posted
+        right after its decision then finds it). :class:`StoreError` if it cannot."""
+        with self._lock:
+            process = self._process
+            if process is None or self._child_sent == 0:
+                return
+            assert process.stdin is not None and process.stdout is not None
+            try:
+                process.stdin.write(_HEADER.pack(_SYNC))
+                process.stdin.flush()
+                ready, _, _ = select.select([process.stdout], [], [], timeout)
+                line = process.stdout.readline() if ready else b""
+            except (OSError, ValueError) as exc:
+                raise StoreError(f"the prediction log writer process stopped ({exc})") from exc
+            if not line:
+                raise StoreError(
+                    f"the prediction log writer process did not write its queue within "
+                    f"{timeout:.0f} s; try again"
+                )
+            ack = orjson.loads(line)
+            if "error" in ack:
+                raise StoreError(f"the prediction log could not be written: {ack['error']}")
 
     def close(self, timeout: float = 90.0) -> None:
         """Send the end marker and wait until the child has written everything.
