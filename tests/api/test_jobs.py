@@ -408,3 +408,30 @@ def test_shutdown_stops_a_running_job(tmp_path: Path, applicants_csv: Path) -> N
     assert job.status == JobStatus.FAILED and job.error == SHUTDOWN_ERROR
     run = lp.metadata.get_run("alpha", run_id)
     assert run.status == RunStatus.FAILED and run.finished_at is not None
+
+
+def test_a_cancel_after_the_output_is_written_is_too_late(
+    make_server: Any, applicants_csv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = make_server(workers=1)
+    score = Platform.score
+
+    def score_then_cancelled(self: Platform, workspace: str, *args: Any, **kw: Any) -> Any:
+        out = score(self, workspace, *args, **kw)  # the output dataset is written
+        (job,) = [j for j in self.metadata.list_jobs(workspace) if j.kind == "score"]
+        jobs.cancel_job(self, workspace, job.id)  # a cancel that arrives just then
+        return out
+
+    monkeypatch.setattr(Platform, "score", score_then_cancelled)
+    with setup_workspace(server, applicants_csv) as c:
+        r = c.post(f"{W}/runs", json={"dataset": "applicants", "spec": TRAIN, "model": "sc"})
+        run_id = r.json()["run_id"]
+        wait_until(lambda: progress_of(c, run_id)["status"] in FINISHED)
+        job_id = c.post(f"{W}/models/sc/versions/1/score", json={"dataset": "applicants"}).json()[
+            "id"
+        ]
+        job = wait_until(
+            lambda: (j := c.get(f"{W}/jobs/{job_id}").json())["status"] in FINISHED and j
+        )
+    assert job["status"] == "succeeded", job  # what it did is what it reports
+    assert job["result"]["dataset"] == "applicants-scores"

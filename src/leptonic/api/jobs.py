@@ -609,7 +609,10 @@ class JobRunner:
             output=payload.get("output"),
             progress=progress,
         )
-        update(line=f"wrote {scored.dataset} v{scored.version} ({scored.num_rows} rows)")
+        # written: a cancel that comes now is too late (the job ends succeeded)
+        update(
+            line=f"wrote {scored.dataset} v{scored.version} ({scored.num_rows} rows)", check=False
+        )
         return {"dataset": scored.dataset, "version": scored.version, "created": created}
 
     def _decide(self, job: Job, update: Callable[..., None]) -> dict[str, Any]:
@@ -628,7 +631,11 @@ class JobRunner:
             output=payload.get("output"),
             progress=progress,
         )
-        update(line=f"wrote {decided.dataset} v{decided.version} ({decided.num_rows} rows)")
+        # written: a cancel that comes now is too late (the job ends succeeded)
+        update(
+            line=f"wrote {decided.dataset} v{decided.version} ({decided.num_rows} rows)",
+            check=False,
+        )
         return {"dataset": decided.dataset, "version": decided.version, "created": created}
 
     def _retrain_events(self, job: Job, update: Callable[..., None]) -> dict[str, Any]:
@@ -650,10 +657,14 @@ class JobRunner:
             run_id=job.run_id,
         )
         mv = done.outcome.model_version if done.outcome is not None else None
+        # done (maybe served already): a cancel that comes now is too late
         if done.outcome is None:
-            update(line=f"{done.new_events} new event(s): fewer than asked, not retrained")
+            update(
+                line=f"{done.new_events} new event(s): fewer than asked, not retrained",
+                check=False,
+            )
         else:
-            update(line=f"run {done.outcome.run.id} on {done.new_events} new event(s)")
+            update(line=f"run {done.outcome.run.id} on {done.new_events} new event(s)", check=False)
         return {
             "new_events": done.new_events,
             "run_id": done.outcome.run.id if done.outcome is not None else None,
