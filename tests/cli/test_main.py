@@ -132,6 +132,19 @@ def test_bad_file(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "[encoding]" in out or "error [" in out
 
 
+def test_file_system_errors_are_one_clear_line(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(capsys, "workspace", "create", "ws")
+    folder = home / "a-folder"
+    folder.mkdir()
+    code, out = run(capsys, "endpoint", "feedback", "ep", "-w", "ws", str(folder))
+    assert code == 1 and "cannot read feedback file" in out and "Traceback" not in out
+    monkeypatch.setenv("LEPTONIC_HOME", "/etc/passwd")  # a file, not a folder
+    code, out = run(capsys, "workspace", "list")
+    assert code == 1 and "/etc/passwd" in out and "Traceback" not in out
+
+
 def test_usage_error_exit_code(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out = run(capsys, "train", "-w", "ws")
     assert code == 2 and "Missing option" in out

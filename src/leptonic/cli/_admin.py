@@ -48,7 +48,7 @@ def db_upgrade() -> None:
 def server(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    workers: Annotated[int, typer.Option(help="Background job worker threads.")] = 2,
+    workers: Annotated[int, typer.Option(min=0, help="Background job worker threads.")] = 2,
     max_upload_mb: Annotated[int, typer.Option(help="Largest dataset upload, MiB.")] = 5120,
 ) -> None:
     """Run the platform server (REST API under /api/v1, docs at /docs)."""

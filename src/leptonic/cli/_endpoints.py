@@ -43,6 +43,8 @@ def _read_json(path: Path, what: str) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InvalidInput(f"{what} file {path} does not exist", field=what) from None
+    except OSError as exc:  # a folder, no permission
+        raise InvalidInput(f"cannot read {what} file {path}: {exc.strerror}", field=what) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"{what} file {path} is not valid JSON: {exc}", field=what) from None
 

@@ -324,6 +324,8 @@ def train(
                 progress=lambda done, total: update(done, total),
             )
     console.print(f"run [bold]{run.id}[/bold]: {run.status.value} {run.error or ''}")
+    if run.status.value != "succeeded":
+        raise typer.Exit(1)
 
 
 def _train_spec(
@@ -510,7 +512,9 @@ def models_show(
         versions = lp.model_versions(workspace, name)
         if not versions:
             raise LeptonicError(f"model {name!r} has no versions yet")
-        mv = lp.model_version(workspace, name, version or versions[-1].version)
+        mv = lp.model_version(
+            workspace, name, version if version is not None else versions[-1].version
+        )
         history = lp.stage_history(workspace, name, mv.version)
     console.print(
         kv_table(
@@ -598,7 +602,7 @@ def demo(
     home: Annotated[Path, typer.Option(help="Folder for the demo's stores.")] = Path(
         "demo-output/home"
     ),
-    rows: Annotated[int, typer.Option(help="Applicants to generate.")] = 20_000,
+    rows: Annotated[int, typer.Option(min=1000, help="Applicants to generate.")] = 20_000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
 ) -> None:
     """Run the whole credit-scoring lifecycle on generated data."""
@@ -610,7 +614,9 @@ def demo(
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: domain errors become a one-line message and exit code 1.
 
-    Usage errors are Typer's (exit code 2); anything else is a bug and keeps its traceback.
+    A file-system error (a folder given for a file, a missing folder, no permission) is
+    one line and exit code 1 too. Usage errors are Typer's (exit code 2); anything else
+    is a bug and keeps its traceback.
     """
     try:
         app(args=argv)
@@ -619,6 +625,13 @@ def main(argv: list[str] | None = None) -> None:
 
         where = escape(f" [{exc.field}]") if exc.field else ""
         err_console.print(f"[bold red]error{where}:[/bold red] {escape(str(exc))}", highlight=False)
+        sys.exit(1)
+    except OSError as exc:  # a path that is a folder, not writable, missing...
+        from rich.markup import escape
+
+        what = exc.strerror or str(exc)
+        path = f": {exc.filename}" if exc.filename else ""
+        err_console.print(f"[bold red]error:[/bold red] {escape(what + path)}", highlight=False)
         sys.exit(1)
 
 

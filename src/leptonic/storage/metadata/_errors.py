@@ -63,8 +63,7 @@ def token_not_found(token_id: str | None = None) -> NotFound:
             field="token",
         )
     return NotFound(
-        f"API token {token_id!r} not found; list a user's tokens with "
-        "`leptonic tokens list --user NAME`",
+        f"API token {token_id!r} not found; list a user's tokens with `leptonic tokens list USER`",
         field="token",
     )
 

@@ -322,6 +322,8 @@ class _Search:
             raise InvalidInput(
                 "every training trial failed; see the run log for the errors", field="candidates"
             )
+        if progress is not None:  # trials cut by the time budget, or failed, end it too
+            progress(total, total)
         return sorted(bests.values(), key=lambda b: -b[0])
 
 
