@@ -89,6 +89,12 @@ def test_cli_talks_to_the_server(
         *("--candidates", "logistic", "--trials", "2", "--model", "sc"),
     )
     assert code == 0 and "succeeded" in out, out
+    code, out, err = run(
+        capsys,
+        *("train", "-w", "credit", "-d", "applicants", "--target", "no_such_column"),
+        *("--candidates", "logistic", "--trials", "2"),
+    )
+    assert code == 1 and "failed" in out and "queued on the server" in err  # a failed run
     code, out, _ = run(capsys, "runs", "list", "-w", "credit")
     assert "succeeded" in out
     code, out, _ = run(capsys, "models", "list", "-w", "credit")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -314,15 +315,19 @@ def train(
                 )
             _print_outcome(outcome)
             return
-        with progress_bar(_progress_label(spec), getattr(spec, "trials", None)) as update:
-            run = lp.train(
-                workspace,
-                dataset,
-                spec,
-                version=version,
-                model_name=model,
-                progress=lambda done, total: update(done, total),
-            )
+        job = lp.start_run(workspace, dataset, spec, version=version, model_name=model)
+        run_id = job.run_id or ""
+        err_console.print(f"run {run_id} queued on the server (job {job.id})", highlight=False)
+        try:
+            with progress_bar(_progress_label(spec), getattr(spec, "trials", None)) as update:
+                run = lp.wait_for_run(
+                    workspace, run_id, progress=lambda done, total: update(done, total)
+                )
+        except KeyboardInterrupt:  # the server's job would run on: stop it too
+            with contextlib.suppress(LeptonicError):
+                lp.cancel_run(workspace, run_id)
+            err_console.print(f"cancelled run {run_id} on the server", highlight=False)
+            raise typer.Exit(130) from None
     console.print(f"run [bold]{run.id}[/bold]: {run.status.value} {run.error or ''}")
     if run.status.value != "succeeded":
         raise typer.Exit(1)
