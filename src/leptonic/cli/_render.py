@@ -34,7 +34,7 @@ def fmt(value: Any) -> str:
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
     t = Table(title=title, header_style="bold")
     for c in columns:
-        t.add_column(c)
+        t.add_column(c, overflow="fold")  # a narrow terminal wraps values, never cuts them
     for row in rows:
         t.add_row(*(fmt(v) for v in row))
     return t

@@ -407,6 +407,7 @@ def _print_outcome(outcome: Any) -> None:
         else:
             keys = ("auc", "ks", "gini", "pr_auc", "brier", "accuracy", "macro_f1", "rmse", "r2")
         chosen = result.chosen
+    keys = tuple(k for k in keys if any(m and m.get(k) is not None for _, m in splits))
     rows = [(name, *[m.get(k) for k in keys]) for name, m in splits if m]
     console.print(table("Metrics", ["split", *keys], rows))
     console.print(f"run [bold]{outcome.run.id}[/bold]: {outcome.run.status.value}, chose {chosen}")
