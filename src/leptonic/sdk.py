@@ -307,6 +307,7 @@ class Client:
         if not source.is_file():
             raise errors.DataError(f"{source}: no such file", field="path")
         dataset = name or _default_dataset_name(source)
+        self.get_workspace(workspace)  # a missing workspace is said before the upload
 
         def chunks() -> Iterator[bytes]:
             sent = 0

@@ -113,6 +113,7 @@ def test_lifecycle_from_the_terminal(home: Path, capsys: pytest.CaptureFixture[s
         (["workspace", "create", "../x"], "invalid workspace name"),
         (["data", "list", "-w", "nowhere"], "workspace 'nowhere' not found"),
         (["models", "promote", "m", "1", "staging", "-w", "nowhere", "--reason", "x"], "not found"),
+        (["endpoint", "batch", "ep", "-w", "ws", "/no/such/file.csv"], "no such file"),
     ],
 )
 def test_errors_are_one_clear_line(
@@ -140,6 +141,9 @@ def test_file_system_errors_are_one_clear_line(
     folder.mkdir()
     code, out = run(capsys, "endpoint", "feedback", "ep", "-w", "ws", str(folder))
     assert code == 1 and "cannot read feedback file" in out and "Traceback" not in out
+    csv = write_applicants_csv(home / "few.csv", n=50)
+    code, out = run(capsys, "data", "add", str(csv), "-w", "ws", "--contract", str(folder))
+    assert code == 1 and "is a folder" in out and "Traceback" not in out
     monkeypatch.setenv("LEPTONIC_HOME", "/etc/passwd")  # a file, not a folder
     code, out = run(capsys, "workspace", "list")
     assert code == 1 and "/etc/passwd" in out and "Traceback" not in out

@@ -18,7 +18,8 @@ import typer
 from leptonic.cli._render import console, err_console, table
 from leptonic.config import Settings
 from leptonic.core.endpoint import Endpoint
-from leptonic.errors import InvalidInput, LeptonicError
+from leptonic.errors import DataError, InvalidInput, LeptonicError
+from leptonic.governance.readers import FORMATS
 from leptonic.platform import Platform
 
 __all__ = ["endpoint_app"]
@@ -237,7 +238,9 @@ def batch(
     with _local() as lp:
         dataset = source
         path = Path(source)
-        if path.suffix.lower() in (".csv", ".parquet", ".jsonl", ".json") and path.exists():
+        if path.suffix.lower() in FORMATS or "/" in source:  # a file, not a dataset name
+            if not path.is_file():
+                raise DataError(f"{source}: no such file; check the path", field="source")
             added, _ = lp.add_data(workspace, path)
             dataset, version = added.dataset, added.version
         with Progress(console=err_console, transient=True) as bar:

@@ -281,7 +281,8 @@ def load_contract(path: str | os.PathLike[str]) -> Contract:
     """
     p = Path(path)
     if not p.is_file():
-        raise SchemaError(f"contract file {p} not found; check the path", field="contract")
+        what = "is a folder, not a file" if p.is_dir() else "not found"
+        raise SchemaError(f"contract file {p} {what}; check the path", field="contract")
     try:
         if p.suffix.lower() == ".json":
             data = json.loads(p.read_text(encoding="utf-8"))
