@@ -149,3 +149,27 @@ def test_health_and_routes(served: tuple[str, Deployed]) -> None:
     assert info["routes"][0]["percent"] == 100 and info["entity_key"] == "applicant_id"
     assert httpx.get(f"{url}/decide").status_code == 405
     assert httpx.get(f"{url}/nope").status_code == 404
+
+
+def test_a_refused_token_is_refused_again_without_a_query(deployed: Deployed) -> None:
+    from leptonic.errors import Unauthenticated
+
+    metadata = deployed.platform.metadata
+    auth = TokenAuth(metadata, "credit", ttl=60.0)
+    lookups: list[str] = []
+    lookup = metadata.get_token_by_hash
+
+    def counted(digest: str) -> Any:
+        lookups.append(digest)
+        return lookup(digest)
+
+    metadata.get_token_by_hash = counted  # type: ignore[method-assign]
+    try:
+        for _ in range(50):  # a flood of one unknown token
+            with pytest.raises(Unauthenticated, match="unknown API token"):
+                auth.caller(b"Bearer lep_no-such-token")
+        assert len(lookups) == 1
+        user, _ = auth.caller(f"Bearer {deployed.tokens['dev']}".encode())
+        assert user and len(lookups) == 2  # a good token is still looked up
+    finally:
+        del metadata.get_token_by_hash  # type: ignore[method-assign]

@@ -88,13 +88,17 @@ def _error_body(status: int, code: str, message: str, field: str | None) -> byte
 
 
 class TokenAuth:
-    """API tokens → the caller's role in one workspace, cached for ``ttl`` seconds."""
+    """API tokens → the caller's role in one workspace, cached for ``ttl`` seconds (a
+    refused token is refused again from the cache for as long)."""
 
     def __init__(self, metadata: MetadataStore, workspace: str, *, ttl: float = 30.0) -> None:
         self.metadata = metadata
         self.workspace = workspace
         self.ttl = ttl
         self._cache: dict[bytes, tuple[float, str, Role | None]] = {}
+        # tokens refused (unknown, revoked, expired, malformed): refused again without a
+        # query for ``ttl`` seconds
+        self._refused: dict[bytes, tuple[float, str, str | None]] = {}
         self._lock = threading.Lock()
 
     def caller(self, header: bytes | None) -> tuple[str, Role]:
@@ -109,7 +113,17 @@ class TokenAuth:
         if cached is not None and cached[0] > now:
             user, role = cached[1], cached[2]
         else:
-            user, role = self._lookup(header)
+            refused = self._refused.get(header)
+            if refused is not None and refused[0] > now:  # a flood of bad tokens: no query
+                raise Unauthenticated(refused[1], field=refused[2])
+            try:
+                user, role = self._lookup(header)
+            except Unauthenticated as exc:
+                with self._lock:
+                    if len(self._refused) > 10_000:
+                        self._refused.clear()
+                    self._refused[header] = (now + self.ttl, exc.message, exc.field)
+                raise
             with self._lock:
                 if len(self._cache) > 10_000:
                     self._cache.clear()
