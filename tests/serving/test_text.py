@@ -305,7 +305,7 @@ def test_non_json_too_large_bodies_and_tokens(served: Served, desk: Desk) -> Non
     # JSON may escape a lone surrogate, which no UTF-8 text holds: a 422, not a 500
     for body, field, words in (
         (rb'{"text": "a\ud800b"}', "text", "unpaired surrogate"),
-        (rb'{"texts": ["fine", "\udfff"]}', "texts", "row 1 has an unpaired surrogate"),
+        (rb'{"texts": ["fine", "\udfff"]}', "texts[1]", "unpaired surrogate"),
     ):
         r = served.http.post("/predict", content=body)
         assert r.status_code == 422 and r.json()["error"]["field"] == field, r.text

@@ -50,6 +50,34 @@ def _find_non_finite(value: Any, path: str) -> str | None:
     return None
 
 
+def _not_text(s: str) -> bool:
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _find_surrogate(value: Any, path: str) -> str | None:
+    """The path of the first key or string holding a lone surrogate (no UTF-8 text)."""
+    if isinstance(value, str):
+        return path if _not_text(value) else None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            where = f"{path}.{k}" if path else str(k)
+            if _not_text(str(k)):
+                return path or "body"
+            found = _find_surrogate(v, where)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            found = _find_surrogate(v, f"{path}[{i}]")
+            if found:
+                return found
+    return None
+
+
 def parse_json(body: bytes) -> Any:
     """Parse a request body; :class:`InvalidInput` naming the field for NaN,
     Infinity or an overflowing number, and saying what is wrong otherwise."""
@@ -80,10 +108,11 @@ def parse_json(body: bytes) -> Any:
         )
     # json read what orjson refused: text that is not Unicode (a lone surrogate such
     # as "\ud800"), which no store or answer could hold
+    where = _find_surrogate(value, "") or "body"
     raise InvalidInput(
-        f"the request body is not valid JSON text ({orjson_error}); send UTF-8 text "
-        "without lone surrogate escapes such as \\ud800",
-        field="body",
+        f"field {where!r} has an unpaired surrogate (an escape such as \\ud800 alone), "
+        "which is not text; send valid Unicode text",
+        field=where,
     )
 
 
