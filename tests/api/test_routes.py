@@ -401,3 +401,14 @@ def test_a_model_name_of_another_task_is_a_409_before_any_job(populated: Server)
         )
     assert error_of(r, 409)["field"] == "model"
     assert len(populated.platform.metadata.list_jobs("alpha")) == jobs
+
+
+def test_a_lone_surrogate_in_a_request_is_a_422(server: Server) -> None:
+    server.platform.create_workspace("alpha")
+    with server.client("root") as c:
+        r = c.post(
+            f"{W}/runs",
+            content=b'{"dataset": "x\\ud800", "spec": {"target": "y"}}',
+            headers={"Content-Type": "application/json"},
+        )
+    assert "unpaired surrogate" in error_of(r, 422)["message"]

@@ -141,6 +141,22 @@ async def _http_error(request: Request, raised: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, str(exc.detail), None, exc.headers)
 
 
+async def _unencodable(request: Request, raised: Exception) -> JSONResponse:
+    """Text a store cannot encode comes from the request (this server's own text is
+    Unicode): a lone surrogate escape such as ``\\ud800`` in a JSON string."""
+    if "surrogate" not in str(raised):
+        logger.error("unexpected error in %s %s", request.method, request.url.path, exc_info=raised)
+        return error_response(
+            500, "internal_error", "internal server error; the server log has the details"
+        )
+    return error_response(
+        422,
+        "invalid_input",
+        "the request holds text with an unpaired surrogate (an escape such as \\ud800 "
+        "alone), which is not text; send valid Unicode text",
+    )
+
+
 class CatchAllMiddleware:
     """Turn an unexpected exception into a generic ``500`` JSON body (and log it)."""
 
@@ -176,4 +192,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(LeptonicError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(UnicodeEncodeError, _unencodable)
     app.add_middleware(CatchAllMiddleware)
