@@ -82,8 +82,13 @@ def create_app(
         lp: Platform = (
             platform if platform is not None else await run_in_threadpool(Platform, settings)
         )
-        runner = JobRunner(lp, workers=workers, poll_interval=poll_interval)
-        hosts = HostPool(lp.metadata, lp.registry, spill_dir=settings.home / "spill")
+        try:  # a bad setting (e.g. workers < 0) closes the platform just opened
+            runner = JobRunner(lp, workers=workers, poll_interval=poll_interval)
+            hosts = HostPool(lp.metadata, lp.registry, spill_dir=settings.home / "spill")
+        except BaseException:
+            if platform is None:
+                lp.close()
+            raise
         try:
             if bootstrap:
                 await run_in_threadpool(bootstrap_admin, lp, settings.home)

@@ -437,11 +437,13 @@ class JobRunner:
         return orphans
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop the workers; a job still running ends failed (its run too)."""
+        """Stop the workers, waiting ``timeout`` seconds in all (not per worker); a job
+        still running ends failed (its run too)."""
         self._stopping.set()
         self._wake.set()
+        deadline = time.monotonic() + timeout
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))
         self._threads.clear()
 
     def wake(self) -> None:
