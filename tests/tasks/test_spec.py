@@ -104,3 +104,18 @@ def test_a_seed_out_of_range_is_refused(make: Any, seed: int) -> None:
     assert info.value.field == "seed"
     assert make(MAX_SEED).seed == MAX_SEED
     assert make(1_234_567_890).seed == 1_234_567_890  # a seed earlier releases stored
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"timeout_s": float("nan")},
+        {"pdo": float("inf")},
+        {"base_score": 10**400},
+        {"fractions": (0.5, float("nan"), 0.2)},
+    ],
+)
+def test_non_finite_numbers_are_refused_naming_the_field(fields: dict[str, Any]) -> None:
+    with pytest.raises(InvalidInput) as info:
+        TrainSpec(target="y", **fields)
+    assert info.value.field == next(iter(fields))
