@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -34,48 +34,39 @@ def _float_or_marker(text: str) -> float | _NonFinite:
     return value if math.isfinite(value) else _NonFinite(text)
 
 
-def _find_non_finite(value: Any, path: str) -> str | None:
-    if isinstance(value, _NonFinite):
-        return path
+def _find(value: Any, path: str, bad: Callable[[Any], bool]) -> str | None:
+    """The path (``a.b[1]``) of the first value, or key, for which ``bad`` holds; a
+    bad key is reported at its object's path (``body`` at the top)."""
+    if bad(value):
+        return path or "body"
     if isinstance(value, dict):
         for k, v in value.items():
-            found = _find_non_finite(v, f"{path}.{k}" if path else str(k))
+            if bad(k):
+                return path or "body"
+            found = _find(v, f"{path}.{k}" if path else str(k), bad)
             if found:
                 return found
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            found = _find_non_finite(v, f"{path}[{i}]")
+            found = _find(v, f"{path}[{i}]", bad)
             if found:
                 return found
     return None
 
 
-def _not_text(s: str) -> bool:
+def _non_finite(value: Any) -> bool:
+    return isinstance(value, _NonFinite)
+
+
+def _not_text(value: Any) -> bool:
+    """A string holding a lone surrogate (it has no UTF-8 form)."""
+    if not isinstance(value, str):
+        return False
     try:
-        s.encode("utf-8")
+        value.encode("utf-8")
     except UnicodeEncodeError:
         return True
     return False
-
-
-def _find_surrogate(value: Any, path: str) -> str | None:
-    """The path of the first key or string holding a lone surrogate (no UTF-8 text)."""
-    if isinstance(value, str):
-        return path if _not_text(value) else None
-    if isinstance(value, dict):
-        for k, v in value.items():
-            where = f"{path}.{k}" if path else str(k)
-            if _not_text(str(k)):
-                return path or "body"
-            found = _find_surrogate(v, where)
-            if found:
-                return found
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            found = _find_surrogate(v, f"{path}[{i}]")
-            if found:
-                return found
-    return None
 
 
 def parse_json(body: bytes) -> Any:
@@ -87,7 +78,7 @@ def parse_json(body: bytes) -> Any:
         orjson_error = str(exc)
     try:
         value = json.loads(body, parse_constant=_NonFinite, parse_float=_float_or_marker)
-        where = _find_non_finite(value, "")
+        where = _find(value, "", _non_finite)
     except (ValueError, UnicodeDecodeError):
         raise InvalidInput(
             f"the request body is not valid JSON ({orjson_error}); "
@@ -108,7 +99,7 @@ def parse_json(body: bytes) -> Any:
         )
     # json read what orjson refused: text that is not Unicode (a lone surrogate such
     # as "\ud800"), which no store or answer could hold
-    where = _find_surrogate(value, "") or "body"
+    where = _find(value, "", _not_text) or "body"
     raise InvalidInput(
         f"field {where!r} has an unpaired surrogate (an escape such as \\ud800 alone), "
         "which is not text; send valid Unicode text",

@@ -7,6 +7,7 @@ trainer is run here, recommendation and text classification by
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import time
@@ -89,19 +90,27 @@ def _json_artifact(artifacts: ArtifactStore, value: Any) -> str:
     return artifacts.put_bytes(json.dumps(value, indent=2, default=str).encode("utf-8"))
 
 
+def _by_position(rows: list[dict[str, Any]], label: str) -> list[dict[str, Any]]:
+    """The bins of one column named ``bin 1``, ``bin 2``... (``missing`` kept)."""
+    n = 0
+    out = []
+    for row in rows:
+        if row.get(label) != MISSING:
+            n += 1
+            row = {**row, label: f"bin {n}"}
+        out.append(row)
+    return out
+
+
 def _bins_masked(
     rows: list[dict[str, Any]], personal: Collection[str], column: str, label: str
 ) -> list[dict[str, Any]]:
-    """Rows of a bin table (WoE bins, scorecard points) where a personal column's bins
-    are named by position (``bin 1``...) instead of by the values they hold."""
-    seen: dict[str, int] = {}
-    out = []
-    for row in rows:
-        name = str(row.get(column))
-        if name in personal and row.get(label) != MISSING:
-            seen[name] = seen.get(name, 0) + 1
-            row = {**row, label: f"bin {seen[name]}"}
-        out.append(row)
+    """Rows of a bin table (WoE bins, scorecard points; a column's rows together)
+    where a personal column's bins are named by position instead of by their values."""
+    out: list[dict[str, Any]] = []
+    for name, group in itertools.groupby(rows, key=lambda row: row.get(column)):
+        part = list(group)
+        out += _by_position(part, label) if name in personal else part
     return out
 
 
@@ -207,11 +216,7 @@ def _train_tabular(
     if result.scorecard is not None:
         card = result.scorecard.to_dict()
         for name in personal & set(card["bins"]):
-            rows = [{"column": name, **b} for b in card["bins"][name]]
-            card["bins"][name] = [
-                {k: v for k, v in row.items() if k != "column"}
-                for row in _bins_masked(rows, personal, "column", "label")
-            ]
+            card["bins"][name] = _by_position(card["bins"][name], "label")
         saved["scorecard.json"] = _json_artifact(artifacts, card)
         saved["iv.json"] = _json_artifact(
             artifacts, _bins_masked(result.iv_table, personal, "column", "label")
