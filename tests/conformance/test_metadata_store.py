@@ -406,6 +406,38 @@ def test_update_run_changes_only_what_is_named(store: MetadataStore, ws: str) ->
     assert store.update_run(ws, "r1") == failed
 
 
+def test_update_run_if_changes_only_in_the_named_state(store: MetadataStore, ws: str) -> None:
+    store.create_run(run(ws, "r1", status=RunStatus.RUNNING))
+    swept = store.update_run_if(
+        ws, "r1", when_status=RunStatus.RUNNING, status=RunStatus.FAILED, error="orphaned"
+    )
+    assert swept is not None and swept.status is RunStatus.FAILED
+    late = store.update_run_if(
+        ws, "r1", when_status=[RunStatus.RUNNING], status="succeeded", metrics={"auc": 0.9}
+    )
+    assert late is None  # the sweep won: the run stays failed, without the late metrics
+    assert store.get_run(ws, "r1") == swept
+    either = (RunStatus.RUNNING, RunStatus.FAILED)
+    assert store.update_run_if(ws, "r1", when_status=either, error=UNICODE) == replace(
+        swept, error=UNICODE
+    )
+
+
+def test_update_run_if_checks_its_arguments(store: MetadataStore, ws: str) -> None:
+    original = store.create_run(run(ws, "r1"))
+    with pytest.raises(NotFound, match="'r9'"):
+        store.update_run_if(ws, "r9", when_status=RunStatus.RUNNING, error="x")
+    with pytest.raises(InvalidInput, match="at least one run status") as info:
+        store.update_run_if(ws, "r1", when_status=(), error="x")
+    assert info.value.field == "when_status"
+    with pytest.raises(InvalidInput, match=r"'done'.*succeeded") as info:
+        store.update_run_if(ws, "r1", when_status="done", error="x")
+    assert info.value.field == "when_status"
+    with pytest.raises(InvalidInput, match="seed"):
+        store.update_run_if(ws, "r1", when_status=RunStatus.RUNNING, seed=3)
+    assert store.get_run(ws, "r1") == original
+
+
 @pytest.mark.parametrize("field", ["id", "created_by", "seed", "spec", "inputs", "created_at"])
 def test_update_run_refuses_immutable_fields(store: MetadataStore, ws: str, field: str) -> None:
     original = store.create_run(run(ws, "r1"))

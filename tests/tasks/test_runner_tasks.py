@@ -17,9 +17,11 @@ import pandas as pd
 import pytest
 
 from leptonic import InvalidInput, ObjectRef, Platform, SchemaError, Settings, UnsafeArtifact
+from leptonic.core import RunStatus
 from leptonic.errors import Conflict, StoreError
 from leptonic.registry.service import ModelRegistry
 from leptonic.storage.artifacts.local import LocalArtifactStore
+from leptonic.storage.metadata.base import ORPHANED_JOB_ERROR
 from leptonic.storage.registry import open_metadata_store
 from leptonic.tasks import RecommenderSpec, TextClassificationSpec, TrainSpec, spec_from_dict
 from leptonic.tasks.spec import spec_to_dict
@@ -170,14 +172,14 @@ def test_a_version_whose_run_then_fails_is_archived(
     lp: Platform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     add(lp, utterances().dropna(), "utterances", tmp_path)
-    update_run = lp.metadata.update_run
+    update_run_if = lp.metadata.update_run_if
 
     def failing(*args: Any, **kw: Any) -> Any:
         if kw.get("status") is not None and kw["status"].value == "succeeded":
             raise StoreError("the metadata store went away")
-        return update_run(*args, **kw)
+        return update_run_if(*args, **kw)
 
-    monkeypatch.setattr(lp.metadata, "update_run", failing)
+    monkeypatch.setattr(lp.metadata, "update_run_if", failing)
     spec = TextClassificationSpec(text="utterance", label="intent", mode="tfidf")
     with pytest.raises(StoreError):
         lp.train(WS, "utterances", spec, model_name="intents")
@@ -186,6 +188,34 @@ def test_a_version_whose_run_then_fails_is_archived(
     assert run.status.value == "failed" and mv.run_id == run.id
     assert mv.stage.value == "archived"
     assert "archived intents v1" in lp.run_artifact(WS, run.id, "log.txt").decode()
+
+
+def test_a_run_failed_by_a_sweep_while_training_stays_failed(
+    lp: Platform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add(lp, utterances().dropna(), "utterances", tmp_path)
+    update_run_if = lp.metadata.update_run_if
+
+    def swept_first(workspace: str, run_id: str, **kw: Any) -> Any:
+        if kw.get("status") is RunStatus.SUCCEEDED:  # the keeper of a server got there first
+            update_run_if(
+                workspace,
+                run_id,
+                when_status=RunStatus.RUNNING,
+                status=RunStatus.FAILED,
+                error=ORPHANED_JOB_ERROR,
+            )
+        return update_run_if(workspace, run_id, **kw)
+
+    monkeypatch.setattr(lp.metadata, "update_run_if", swept_first)
+    spec = TextClassificationSpec(text="utterance", label="intent", mode="tfidf")
+    with pytest.raises(Conflict, match="was marked failed while it was still training"):
+        lp.train(WS, "utterances", spec, model_name="intents")
+    (run,) = lp.list_runs(WS)
+    assert run.status is RunStatus.FAILED and run.error == ORPHANED_JOB_ERROR
+    assert run.metrics == {}
+    (mv,) = lp.metadata.list_model_versions(WS, "intents")
+    assert mv.stage.value == "archived"
 
 
 def test_a_recommendation_run_on_missing_columns_fails_clearly(

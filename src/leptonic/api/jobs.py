@@ -466,18 +466,17 @@ class JobRunner:
             )
             if job.run_id is None:
                 continue
-            try:
-                run = self.platform.metadata.get_run(job.workspace, job.run_id)
-            except NotFound:
-                continue
-            if not run.status.finished:
-                self.platform.metadata.update_run(
+            try:  # a run that ended meanwhile keeps its ending
+                self.platform.metadata.update_run_if(
                     job.workspace,
-                    run.id,
+                    job.run_id,
+                    when_status=RunStatus.RUNNING,
                     status=RunStatus.FAILED,
                     error=job.error or ORPHANED_JOB_ERROR,
                     finished_at=now,
                 )
+            except NotFound:
+                continue
         return orphans
 
     def beat(self) -> None:

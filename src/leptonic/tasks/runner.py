@@ -23,7 +23,7 @@ from leptonic.core._time import utcnow
 from leptonic.core.dataset import DatasetVersion
 from leptonic.core.model_version import ModelVersion, Stage
 from leptonic.core.run import Run, RunStatus
-from leptonic.errors import Cancelled
+from leptonic.errors import Cancelled, Conflict
 from leptonic.evaluation.report import render_report
 from leptonic.features._common import MISSING
 from leptonic.monitoring.baseline import BASELINE_ARTIFACT, BASELINE_ROWS, BaselineProfile
@@ -356,9 +356,12 @@ def run_training(
         timings = {**trained.timings, "total_s": round(time.perf_counter() - log.started, 3)}
         log("done")
         saved = {**trained.artifacts, "log.txt": artifacts.put_bytes(log.text())}
-        run = metadata.update_run(
+        # Only a run still running ends succeeded: one a sweep failed meanwhile (its
+        # job missed heartbeats) stays failed, and the model it registered is archived.
+        succeeded = metadata.update_run_if(
             run.workspace,
             run.id,
+            when_status=RunStatus.RUNNING,
             status=RunStatus.SUCCEEDED,
             params=trained.params,
             metrics=trained.metrics,
@@ -366,16 +369,24 @@ def run_training(
             artifacts=saved,
             finished_at=utcnow(),
         )
-        return TrainOutcome(run=run, model_version=model_version, result=trained.result)
+        if succeeded is None:
+            ended = metadata.get_run(run.workspace, run.id)
+            raise Conflict(
+                f"run {run.id} was marked {ended.status} while it was still training "
+                f"({ended.error or 'by another process'}); its results are not kept. "
+                "Train again"
+            )
+        return TrainOutcome(run=succeeded, model_version=model_version, result=trained.result)
     except BaseException as exc:
         cancelled = isinstance(exc, Cancelled)
         log(f"cancelled: {exc}" if cancelled else f"failed: {type(exc).__name__}: {exc}")
         if model_version is not None:  # registered, but its run did not succeed
             _archive(metadata, model_version, actor, log)
         log_key = artifacts.put_bytes(log.text())
-        metadata.update_run(
+        metadata.update_run_if(  # a run ended elsewhere keeps that ending
             run.workspace,
             run.id,
+            when_status=RunStatus.RUNNING,
             status=RunStatus.CANCELLED if cancelled else RunStatus.FAILED,
             error=f"{type(exc).__name__}: {exc}",
             artifacts={"log.txt": log_key},

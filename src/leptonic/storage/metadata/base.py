@@ -42,6 +42,7 @@ __all__ = [
     "check_page",
     "check_role",
     "check_run_status",
+    "check_run_statuses",
     "check_stage",
     "check_transition",
     "json_value",
@@ -158,6 +159,20 @@ def check_job_status(status: str) -> JobStatus:
             f"unknown job status {status!r}; statuses are: {', '.join(s.value for s in JobStatus)}",
             field="status",
         ) from None
+
+
+def check_run_statuses(statuses: str | Iterable[str]) -> frozenset[RunStatus]:
+    """The statuses of an ``update_run_if`` condition (one or several), or :class:`InvalidInput`."""
+    given = (statuses,) if isinstance(statuses, str) else tuple(statuses)
+    if not given:
+        raise InvalidInput(
+            "when_status must name at least one run status, e.g. (RunStatus.RUNNING,)",
+            field="when_status",
+        )
+    try:
+        return frozenset(check_run_status(s) for s in given)
+    except InvalidInput as exc:
+        raise InvalidInput(exc.message, field="when_status") from None
 
 
 def check_job_statuses(statuses: str | Iterable[str]) -> frozenset[JobStatus]:
@@ -342,6 +357,25 @@ class MetadataStore(EndpointStore, EventStore):
     @abc.abstractmethod
     def update_run(self, workspace: str, run_id: str, **changes: Any) -> Run:
         """Change the fields named in :data:`RUN_MUTABLE_FIELDS`; return the new record."""
+
+    @abc.abstractmethod
+    def update_run_if(
+        self,
+        workspace: str,
+        run_id: str,
+        *,
+        when_status: RunStatus | Iterable[RunStatus],
+        **changes: Any,
+    ) -> Run | None:
+        """:meth:`update_run`, but only while the run is in one of the ``when_status``
+        statuses.
+
+        The check and the change are one atomic step, so a worker finishing a
+        run and a sweep failing it as orphaned never both win. Returns the new
+        record, or None when the run is in another state (nothing changes). An
+        unknown run is :class:`NotFound`; bad changes, or no or unknown
+        ``when_status``, are :class:`InvalidInput`.
+        """
 
     # -- models -------------------------------------------------------------
     @abc.abstractmethod

@@ -42,6 +42,7 @@ from leptonic.storage.metadata.base import (
     check_page,
     check_role,
     check_run_changes,
+    check_run_statuses,
     check_same_workspace,
     check_stage,
     check_transition,
@@ -248,6 +249,21 @@ class MemoryMetadataStore(MemoryEndpointsMixin, MemoryEventsMixin, MetadataStore
             updated = _checked(replace(run, **changes), "params", "metrics", "timings", "artifacts")
             self._runs[(workspace, run_id)] = updated
             return copy.deepcopy(updated)
+
+    def update_run_if(
+        self,
+        workspace: str,
+        run_id: str,
+        *,
+        when_status: RunStatus | Iterable[RunStatus],
+        **changes: Any,
+    ) -> Run | None:
+        check_run_changes(changes)
+        statuses = check_run_statuses(when_status)
+        with self._lock:
+            if self.get_run(workspace, run_id).status not in statuses:
+                return None
+            return self.update_run(workspace, run_id, **changes)
 
     # -- models -------------------------------------------------------------
     def create_model(self, model: Model) -> Model:

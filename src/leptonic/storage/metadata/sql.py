@@ -18,7 +18,7 @@ are stored in UTC and read back timezone-aware.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, Literal
@@ -58,6 +58,7 @@ from leptonic.storage.metadata.base import (
     check_page,
     check_run_changes,
     check_run_status,
+    check_run_statuses,
     check_same_workspace,
     check_stage,
     check_transition,
@@ -326,6 +327,31 @@ class SQLMetadataStore(AccessMixin, JobsMixin, EndpointsMixin, EventsMixin, Meta
                 )
             return to_run(_require_run(conn, workspace, run_id))
 
+    def update_run_if(
+        self,
+        workspace: str,
+        run_id: str,
+        *,
+        when_status: RunStatus | Iterable[RunStatus],
+        **changes: Any,
+    ) -> Run | None:
+        check_run_changes(changes)
+        statuses = {s.value for s in check_run_statuses(when_status)}
+        values = {name: run_column(name, value) for name, value in changes.items()}
+        with self._write() as conn:
+            require_workspace(conn, workspace)
+            # The row lock (PostgreSQL) or the write lock (SQLite) holds until the change.
+            row = _require_run(conn, workspace, run_id, lock=True)
+            if row.status not in statuses:
+                return None
+            if values:
+                conn.execute(
+                    sa.update(t.runs)
+                    .where(t.runs.c.workspace == workspace, t.runs.c.id == run_id)
+                    .values(**values)
+                )
+            return to_run(_require_run(conn, workspace, run_id))
+
     # -- models -------------------------------------------------------------
     def create_model(self, model: Model) -> Model:
         self._create_named(
@@ -542,9 +568,12 @@ def _require_dataset(
     return row
 
 
-def _require_run(conn: sa.Connection, workspace: str, run_id: str) -> Row[Any]:
+def _require_run(
+    conn: sa.Connection, workspace: str, run_id: str, *, lock: bool = False
+) -> Row[Any]:
     r = t.runs
-    row = conn.execute(sa.select(r).where(r.c.workspace == workspace, r.c.id == run_id)).first()
+    query = sa.select(r).where(r.c.workspace == workspace, r.c.id == run_id)
+    row = conn.execute(query.with_for_update() if lock else query).first()
     if row is None:
         raise NotFound(
             f"run {run_id!r} not found in workspace {workspace!r}; "
