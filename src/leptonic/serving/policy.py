@@ -60,9 +60,10 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
+from leptonic.core._numbers import as_float
 from leptonic.errors import InvalidInput
 from leptonic.serving.policy_decision import Decision
-from leptonic.serving.policy_rules import OPS, Test, as_float, compile_test
+from leptonic.serving.policy_rules import OPS, Test, compile_test
 from leptonic.serving.policy_spec import parse_spec
 
 __all__ = ["OPS", "Decision", "DecisionPolicy", "default_policy"]

@@ -13,10 +13,11 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from leptonic.core._numbers import as_float
 from leptonic.errors import InvalidInput
 from leptonic.features._common import category_key, to_float
 
-__all__ = ["OPS", "Test", "as_float", "compile_test", "rule_value"]
+__all__ = ["OPS", "Test", "compile_test", "rule_value"]
 
 #: Rule operators.
 OPS = ("<", "<=", ">", ">=", "==", "!=", "in", "not_in", "is_missing")
@@ -31,15 +32,6 @@ def _is_number(value: Any) -> bool:
 
 def _finite_number(value: Any) -> bool:
     return _is_number(value) and math.isfinite(as_float(value))
-
-
-def as_float(value: int | float) -> float:
-    """``float(value)``, or an infinity for an int beyond the float range (which a
-    finiteness check then refuses) instead of an OverflowError."""
-    try:
-        return float(value)
-    except OverflowError:
-        return math.inf if value > 0 else -math.inf
 
 
 def rule_value(op: str, rule: Mapping[str, Any], where: str) -> Any:

@@ -15,9 +15,10 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
+from leptonic.core._numbers import as_float
 from leptonic.errors import InvalidInput
 from leptonic.evaluation.scorecard import Scorecard
-from leptonic.serving.policy_rules import OPS, as_float, rule_value
+from leptonic.serving.policy_rules import OPS, rule_value
 
 __all__ = ["PolicySpec", "parse_spec"]
 

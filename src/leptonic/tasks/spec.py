@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from leptonic.core._numbers import as_float
 from leptonic.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -163,11 +164,11 @@ class TrainSpec:
             value = getattr(self, name)
             if value is None and name == "timeout_s":
                 continue
-            if not _is_number(value) or not np.isfinite(_as_float(value)):
+            if not _is_number(value) or not np.isfinite(as_float(value)):
                 raise bad(name, f"is {value!r}; it must be a finite number")
             object.__setattr__(self, name, float(value))
         if not isinstance(self.fractions, list | tuple) or not all(
-            _is_number(f) and np.isfinite(_as_float(f)) for f in self.fractions
+            _is_number(f) and np.isfinite(as_float(f)) for f in self.fractions
         ):
             raise bad("fractions", "must be three positive train/valid/test fractions")
         object.__setattr__(self, "fractions", tuple(float(f) for f in self.fractions))
@@ -292,14 +293,6 @@ def spec_to_dict(spec: TrainSpec | RecommenderSpec | TextClassificationSpec) -> 
     if "task" not in data:  # a RecommenderSpec has one task and no field for it
         data = {"task": "recommendation", **data}
     return data
-
-
-def _as_float(value: Any) -> float:
-    """``float(value)``; an infinity for an int beyond the float range."""
-    try:
-        return float(value)
-    except OverflowError:
-        return float("inf")
 
 
 def _is_int(value: Any) -> bool:
