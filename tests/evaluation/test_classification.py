@@ -12,6 +12,7 @@ from leptonic.evaluation.classification import (
     classification_plots,
     classification_report,
     label_metrics,
+    multilabel_metrics,
     top_k_accuracy,
 )
 
@@ -88,3 +89,21 @@ def test_bad_input_is_named() -> None:
         label_metrics(["a"], ["a"], ["a"])
     with pytest.raises(InvalidInput, match="shape"):
         top_k_accuracy([0, 1], [[0.5, 0.5]], ["a", "b"], 1)
+
+
+def test_a_bad_prediction_is_named_as_y_pred() -> None:
+    with pytest.raises(TargetError, match=r"y_pred holds labels \['zzz'\]") as info:
+        label_metrics(["a", "b"], ["a", "zzz"], ["a", "b"])
+    assert info.value.field == "y_pred"
+
+
+@pytest.mark.parametrize(
+    ("proba", "match"),
+    [([[np.nan, 0.2], [np.nan, 0.9]], "NaN"), ([[5.0, 0.2], [-3.0, 0.9]], r"\[0, 1\]")],
+)
+def test_multilabel_metrics_refuses_what_is_not_a_probability(
+    proba: list[list[float]], match: str
+) -> None:
+    with pytest.raises(InvalidInput, match=match) as info:
+        multilabel_metrics([[1, 0], [1, 1]], proba, ["a", "b"])
+    assert info.value.field == "proba"

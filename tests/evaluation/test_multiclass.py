@@ -65,3 +65,10 @@ def test_multiclass_rejects_unknown_labels_and_bad_shapes() -> None:
         ev.multiclass_metrics(["a", "b", "a"], proba[:, :1], ["a", "b"])
     with pytest.raises(InvalidInput, match="sum to 1"):
         ev.multiclass_metrics(["a", "b", "a"], proba * 0.5, ["a", "b"])
+
+
+def test_integer_labels_of_float_classes_are_labels_not_positions() -> None:
+    proba = [[0.9, 0.05, 0.05], [0.05, 0.9, 0.05], [0.05, 0.9, 0.05]]
+    m = ev.multiclass_metrics(np.array([1, 2, 2]), proba, [1.0, 2.0, 3.0])
+    assert m["accuracy"] == 1.0
+    assert m["confusion_matrix"] == [[1, 0, 0], [0, 2, 0], [0, 0, 0]]

@@ -218,3 +218,31 @@ def test_report_is_self_contained_html() -> None:
     assert popularity_plot([], [1, 2, 3]).startswith(b"\x89PNG")
     with pytest.raises(InvalidInput):
         metric_curve_plot(curves, "auc")
+
+
+def test_an_item_recommended_twice_is_one_hit() -> None:
+    recs = np.array([[1, 1, 1], [2, 0, 2]])
+    m = ranking_metrics(recs, [[1], [2, 0]], k=3)
+    assert m["recall@3"] == 1.0 and m["map@3"] <= 1.0 and m["ndcg@3"] <= 1.0
+    assert recall_at_k(np.array([[1, 1, 1]]), [[1]], 3) == 1.0
+    assert ndcg_at_k(np.array([[1, 1, 1]]), [[1]], 3) == 1.0
+    assert map_at_k(np.array([[1, 1, 1]]), [[1]], 3) == 1.0
+
+
+def test_coverage_counts_recommended_items_beyond_the_relevant_ones() -> None:
+    m = ranking_metrics(np.array([[0, 1], [2, 3]]), [[1], [1]], k=2)
+    assert m["coverage@2"] == 1.0  # four items seen, all four shown
+
+
+def test_a_boolean_indicator_array_is_read_as_users_by_items() -> None:
+    recs = np.array([[1, 3], [0, 2]])
+    indicator = np.array([[False, True, False, True], [True, False, False, False]])
+    assert recall_at_k(recs, indicator, 2) == recall_at_k(recs, sp.csr_matrix(indicator), 2)
+    assert recall_at_k(recs, indicator, 2) == 1.0
+
+
+def test_the_callers_sparse_matrix_is_left_as_given() -> None:
+    rel = sp.csr_matrix((np.array([1.0, 0.0, 1.0]), np.array([1, 2, 0]), np.array([0, 2, 3])))
+    before = (rel.nnz, rel.indptr.tolist(), rel.indices.tolist())
+    ranking_metrics(np.array([[1, 0], [0, 1]]), rel, k=2)
+    assert (rel.nnz, rel.indptr.tolist(), rel.indices.tolist()) == before

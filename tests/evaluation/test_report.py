@@ -238,3 +238,17 @@ def test_plots_are_small_pngs(draw: Any) -> None:
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     assert len(png) < 150_000
     assert plots.png_data_uri(png).startswith("data:image/png;base64,")
+
+
+def test_a_binary_report_on_one_class_says_why_it_has_no_roc_plot() -> None:
+    html = render_report(
+        task="binary",
+        y_true=np.array([0, 0, 0]),
+        y_score=np.array([0.1, 0.2, 0.3]),
+        title="tiny",
+        summary={},
+        metrics={},
+        leaderboard=[],
+    )
+    assert "No ROC or KS plot: the labels hold one class only" in html
+    assert "Score distribution by class" in html

@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from leptonic.errors import InvalidInput
+from leptonic.evaluation._common import _probabilities
 from leptonic.evaluation.metrics import roc_auc
 from leptonic.evaluation.multiclass import (
     class_indices,
@@ -64,7 +65,7 @@ def label_metrics(y_true: ArrayLike, y_pred: ArrayLike, classes: Sequence[Any]) 
     """
     labels = class_labels(classes)
     t = class_indices(y_true, labels)
-    p = class_indices(y_pred, labels)
+    p = class_indices(y_pred, labels, "y_pred")
     if t.size != p.size:
         raise InvalidInput(
             f"y_true has {t.size} labels but y_pred has {p.size}; pass one prediction per row",
@@ -155,6 +156,9 @@ def multilabel_metrics(
         raise InvalidInput("y_true is empty; pass at least one labelled row", field="y_true")
     if not np.isin(t, (0.0, 1.0)).all():
         raise InvalidInput("y_true must hold only 0 and 1 (label absent / present)", field="y_true")
+    if not np.isfinite(p).all():
+        raise InvalidInput("proba holds NaN or infinite values", field="proba")
+    _probabilities(p.ravel(), "proba")
     if not 0.0 < threshold < 1.0:
         raise InvalidInput(f"threshold must be between 0 and 1, got {threshold}", field="threshold")
     truth, pred = t > 0.5, p >= threshold

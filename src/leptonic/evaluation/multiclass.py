@@ -58,29 +58,36 @@ def class_labels(classes: Sequence[Any]) -> list[Any]:
     return labels
 
 
-def class_indices(y_true: ArrayLike, classes: Sequence[Any]) -> NDArray[np.int64]:
-    y = _vector(y_true, "y_true")
+def class_indices(
+    y_true: ArrayLike, classes: Sequence[Any], name: str = "y_true"
+) -> NDArray[np.int64]:
+    """The position in ``classes`` of each label of ``y_true`` (named ``name`` in errors).
+
+    When no class label is a number, integer values are taken as positions
+    already (as trainers encode targets); otherwise they are labels.
+    """
+    y = _vector(y_true, name)
     index = {c: i for i, c in enumerate(classes)}
     if len(index) != len(classes):
         raise InvalidInput(f"classes must be distinct, got {list(classes)}", field="classes")
-    integer_labels = any(isinstance(c, numbers.Integral) for c in classes)
-    if np.issubdtype(y.dtype, np.integer) and not integer_labels:
-        # Integer codes for non-integer labels: positions in ``classes``, as trainers encode.
+    numeric_labels = any(isinstance(c, numbers.Number) for c in classes)
+    if np.issubdtype(y.dtype, np.integer) and not numeric_labels:
+        # Integer codes for non-numeric labels: positions in ``classes``, as trainers encode.
         bad = (y < 0) | (y >= len(classes))
         if bad.any():
             raise TargetError(
-                f"y_true holds class positions outside 0..{len(classes) - 1}, such as "
+                f"{name} holds class positions outside 0..{len(classes) - 1}, such as "
                 f"{int(y[np.argmax(bad)])}; pass labels from classes or their positions",
-                field="y_true",
+                field=name,
             )
         return y.astype(np.int64)
     values, inverse = np.unique(y, return_inverse=True)
     unknown = [v for v in values.tolist() if v not in index]
     if unknown:
         raise TargetError(
-            f"y_true holds labels {unknown[:5]} that are not among classes {list(classes)}; "
+            f"{name} holds labels {unknown[:5]} that are not among classes {list(classes)}; "
             "pass the classes the model was trained on, in the order of the proba columns",
-            field="y_true",
+            field=name,
         )
     lookup = np.array([index[v] for v in values.tolist()], dtype=np.int64)
     return lookup[inverse.reshape(-1)]
@@ -94,8 +101,8 @@ def multiclass_metrics(
     Parameters
     ----------
     y_true
-        True labels, each one of ``classes``; or, when no class label is an
-        integer, integer positions in ``classes`` (as trainers encode targets).
+        True labels, each one of ``classes``; or, when no class label is a
+        number, integer positions in ``classes`` (as trainers encode targets).
     proba
         Array of shape ``(n, len(classes))``; column ``j`` is the probability of ``classes[j]``.
     classes

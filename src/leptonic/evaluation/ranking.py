@@ -88,7 +88,9 @@ def _relevant_csr(relevant: Any, n_users: int) -> Any:
     import scipy.sparse as sp
 
     if sp.issparse(relevant):
-        m = sp.csr_matrix(relevant)
+        m = sp.csr_matrix(relevant, copy=True)  # tidied below: not the caller's arrays
+    elif isinstance(relevant, np.ndarray) and relevant.ndim == 2 and relevant.dtype == bool:
+        m = sp.csr_matrix(relevant)  # an indicator matrix (users × items)
     elif isinstance(relevant, Sequence | np.ndarray):
         rows = [np.asarray(r, dtype=np.int64).ravel() for r in relevant]
         lengths = np.array([len(r) for r in rows], dtype=np.int64)
@@ -100,7 +102,8 @@ def _relevant_csr(relevant: Any, n_users: int) -> Any:
         m = sp.csr_matrix((np.ones(cols.size), cols, indptr), shape=(len(rows), n_items))
     else:
         raise InvalidInput(
-            "relevant must be a scipy.sparse matrix (users × items) or a list of item-index arrays",
+            "relevant must be a scipy.sparse matrix or a boolean array (users × items), or "
+            "a list of item-index arrays",
             field="relevant",
         )
     if m.shape[0] != n_users:
@@ -139,7 +142,19 @@ def hit_matrix(recommended: ArrayLike, relevant: Any) -> tuple[np.ndarray, np.nd
     pos = np.minimum(pos, max(rel_keys.size - 1, 0))
     hits = (rel_keys[pos] == rec_keys) if rel_keys.size else np.zeros_like(recs, dtype=bool)
     hits &= recs >= 0
+    hits &= ~_repeats(recs)  # an item recommended twice is one hit
     return hits, n_relevant
+
+
+def _repeats(recs: np.ndarray) -> np.ndarray:
+    """Where a row repeats an item that it holds at an earlier position."""
+    order = np.argsort(recs, axis=1, kind="stable")
+    ranked = np.take_along_axis(recs, order, axis=1)
+    repeated = np.zeros_like(recs, dtype=bool)
+    repeated[:, 1:] = ranked[:, 1:] == ranked[:, :-1]
+    out = np.zeros_like(repeated)
+    np.put_along_axis(out, order, repeated, axis=1)
+    return out
 
 
 # -- metrics -----------------------------------------------------------------------------------
@@ -282,8 +297,9 @@ def ranking_metrics(
     per_user = _per_user(hits, n_rel, k)
     mask = _scored(n_rel)
     out = {f"{name}@{k}": _mean(values, mask) for name, values in per_user.items()}
-    if n_items is None:
-        n_items = int(_relevant_csr(relevant, recs.shape[0]).shape[1])
+    if n_items is None:  # the catalogue as far as seen: relevant and recommended items
+        width = int(_relevant_csr(relevant, recs.shape[0]).shape[1])
+        n_items = max(width, int(recs.max(initial=-1)) + 1)
     scored_recs = recs[mask]
     out[f"coverage@{k}"] = catalogue_coverage(scored_recs, n_items) if mask.any() else 0.0
     if item_popularity is not None:

@@ -139,10 +139,17 @@ def _figure(png: bytes, caption: str) -> str:
 
 
 def _binary_plots(y_true: np.ndarray, y_score: np.ndarray) -> list[str]:
-    figures = [
-        _figure(plots.roc_plot(y_true, y_score), "ROC curve"),
-        _figure(plots.ks_plot(y_true, y_score), "KS: cumulative score distributions"),
-    ]
+    labels = np.asarray(y_true)
+    if labels.size and np.unique(labels).size > 1:
+        figures = [
+            _figure(plots.roc_plot(y_true, y_score), "ROC curve"),
+            _figure(plots.ks_plot(y_true, y_score), "KS: cumulative score distributions"),
+        ]
+    else:  # a tiny split, or an anomaly split without positives
+        figures = [
+            '<p class="empty">No ROC or KS plot: the labels hold one class only; they need '
+            "both positives and negatives.</p>"
+        ]
     score = np.asarray(y_score, dtype=np.float64)
     if score.size and score.min() >= 0.0 and score.max() <= 1.0:
         figures.append(
