@@ -27,7 +27,8 @@ def _tamper_memory(store: ArtifactStore, key: str) -> None:
 
 
 def _tamper_file(store: ArtifactStore, key: str) -> None:
-    path = store.local_path(key)
+    assert isinstance(store, LocalArtifactStore)
+    path = store._path(key)
     path.chmod(path.stat().st_mode | stat.S_IWUSR)
     with open(path, "r+b") as f:
         first = f.read(1)
@@ -159,6 +160,11 @@ def test_tampered_blob_is_refused(backend: str, store: ArtifactStore) -> None:
     with pytest.raises(UnsafeArtifact, match="does not match its digest") as info:
         store.get_bytes(key)
     assert info.value.field == "key"
+    # datasets are read by path, bundles by stream: neither hands out the bad bytes
+    with pytest.raises(UnsafeArtifact, match="does not match its digest"):
+        store.local_path(key)
+    with pytest.raises(UnsafeArtifact, match="does not match its digest"):
+        store.open(key)
     assert store.get_bytes(key, verify=False) != b"weights" * 100
 
 

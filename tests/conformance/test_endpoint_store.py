@@ -687,3 +687,15 @@ def test_concurrent_changes(
     added = _in_threads(4, lambda i: handles[i % 2].add_policy_version(policy(ws, reason=str(i))))
     assert sorted(p.version for p in added) == [2, 3, 4, 5]
     assert store.get_endpoint(ws, "decide").revision == 6
+
+
+@pytest.mark.parametrize("field", ["request_id", "entity"])
+def test_a_prediction_with_a_nul_character_is_refused(
+    store: MetadataStore, ws: str, field: str
+) -> None:
+    # PostgreSQL cannot store NUL in text: every backend refuses it, naming the field
+    create(store, ws)
+    with pytest.raises(InvalidInput, match="NUL") as info:
+        store.append_predictions([pred(ws, "r1"), pred(ws, "r2", **{field: "c\x00"})])
+    assert info.value.field == field
+    assert store.list_predictions(ws, "decide") == []

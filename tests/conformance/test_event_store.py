@@ -217,3 +217,13 @@ def test_stored_events_are_read_back_in_utc(store: MetadataStore, ws: str) -> No
     assert got.at == at and got.at.tzinfo is not None
     assert got.at.astimezone(UTC).utcoffset() == timedelta(0)
     assert got.at.microsecond == 999999
+
+
+@pytest.mark.parametrize("field", ["id", "user", "item"])
+def test_an_id_with_a_nul_character_is_refused(store: MetadataStore, ws: str, field: str) -> None:
+    # PostgreSQL cannot store NUL in text: every backend refuses it, naming the field
+    create(store, ws)
+    with pytest.raises(InvalidInput, match="NUL") as info:
+        store.append_events([event(ws, "e1"), event(ws, "e2", 1, **{field: "a\x00b"})])
+    assert info.value.field == field
+    assert store.count_events(ws, "decide") == 0

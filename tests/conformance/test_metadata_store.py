@@ -438,6 +438,55 @@ def test_update_run_if_checks_its_arguments(store: MetadataStore, ws: str) -> No
     assert store.get_run(ws, "r1") == original
 
 
+def test_update_run_checks_field_types(store: MetadataStore, ws: str) -> None:
+    original = store.create_run(run(ws, "r1"))
+    with pytest.raises(InvalidInput, match="started_at must be a datetime") as info:
+        store.update_run(ws, "r1", started_at="yesterday")
+    assert info.value.field == "started_at"
+    with pytest.raises(InvalidInput, match="error must be a str") as info:
+        store.update_run(ws, "r1", error=42)
+    assert info.value.field == "error"
+    assert store.get_run(ws, "r1") == original
+
+
+def test_create_run_refuses_an_unknown_status(store: MetadataStore, ws: str) -> None:
+    with pytest.raises(InvalidInput, match=r"'bogus'.*succeeded"):
+        store.create_run(run(ws, "r1", status="bogus"))
+    assert store.list_runs(ws) == []
+
+
+def test_times_are_kept_in_utc_and_naive_ones_read_as_utc(store: MetadataStore, ws: str) -> None:
+    naive = datetime(2024, 5, 1, 12, 0)
+    store.create_run(run(ws, "r1", created_at=naive))
+    store.create_run(run(ws, "r2", created_at=datetime(2024, 5, 1, 18, 0, tzinfo=PLUS_0530)))
+    got = store.get_run(ws, "r1")
+    assert got.created_at == naive.replace(tzinfo=UTC) and got.created_at.utcoffset() == timedelta(
+        0
+    )
+    assert store.get_run(ws, "r2").created_at.utcoffset() == timedelta(0)
+    # naive and aware times sort together (12:00 UTC vs 12:30 UTC)
+    assert [r.id for r in store.list_runs(ws)] == ["r2", "r1"]
+
+
+def test_returned_records_are_copies(store: MetadataStore, ws: str) -> None:
+    store.create_model(Model(ws, "scorecard", task="binary", created_at=T0))
+    added = store.add_model_version(model_version(ws, metrics={"auc": 0.9}))
+    added.metrics["auc"] = 0.1
+    got = store.get_model_version(ws, "scorecard", 1)
+    got.metrics["auc"] = 0.2
+    staged = store.set_stage(ws, "scorecard", 1, Stage.STAGING, actor="ana", reason="test")
+    staged.metrics["auc"] = 0.3
+    assert store.get_model_version(ws, "scorecard", 1).metrics == {"auc": 0.9}
+
+
+def test_a_refused_first_version_creates_no_dataset(store: MetadataStore, ws: str) -> None:
+    bad = dataset_version(ws, "fresh", "h9", quality={"x": float("nan")})
+    with pytest.raises(InvalidInput, match="quality"):
+        store.add_dataset_version(bad, create=Dataset(ws, "fresh"))
+    with pytest.raises(NotFound):
+        store.get_dataset(ws, "fresh")
+
+
 @pytest.mark.parametrize("field", ["id", "created_by", "seed", "spec", "inputs", "created_at"])
 def test_update_run_refuses_immutable_fields(store: MetadataStore, ws: str, field: str) -> None:
     original = store.create_run(run(ws, "r1"))

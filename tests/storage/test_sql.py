@@ -78,20 +78,6 @@ def test_repr_hides_the_password(tmp_path: Path) -> None:
     assert "s3cret" not in repr(store)
 
 
-def test_update_run_checks_column_types(tmp_path: Path) -> None:
-    from leptonic.core import Run, RunStatus
-
-    with SQLMetadataStore.from_uri(f"sqlite:///{tmp_path / 'x.db'}") as store:
-        store.create_workspace(Workspace("credit"))
-        run = store.create_run(Run("r1", "credit", RunStatus.QUEUED, spec={}, seed=1))
-        with pytest.raises(InvalidInput, match="started_at must be a datetime") as info:
-            store.update_run("credit", "r1", started_at="yesterday")
-        assert info.value.field == "started_at"
-        with pytest.raises(InvalidInput, match="error must be a str"):
-            store.update_run("credit", "r1", error=42)
-        assert store.get_run("credit", "r1") == run
-
-
 def test_database_errors_name_the_backend_not_its_address(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -124,3 +110,35 @@ def test_postgresql_errors_hide_host_user_and_database(caplog: pytest.LogCapture
     for secret in ("payroll_admin", "payroll_db", "127.0.0.1", "s3cret", "refused"):
         assert secret not in message
     assert "payroll_db" in caplog.text and "s3cret" not in caplog.text
+
+
+def test_a_sqlite_uri_may_start_in_the_home_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with SQLMetadataStore.from_uri("sqlite:///~/sub/x.db") as store:
+        store.create_workspace(Workspace("credit"))
+    assert (tmp_path / "sub" / "x.db").is_file()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def sql_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'x.db'}"
+    return str(request.getfixturevalue("postgres_db"))
+
+
+def test_a_missing_required_value_is_not_taken_for_a_name_in_use(sql_uri: str) -> None:
+    # a NOT NULL violation is the caller's mistake, not a concurrent writer's name
+    with SQLMetadataStore.from_uri(sql_uri) as store:
+        with pytest.raises(InvalidInput, match="a required field is missing"):
+            store.create_workspace(Workspace("credit", description=None))  # type: ignore[arg-type]
+        assert store.list_workspaces() == []
+
+
+@pytest.mark.postgres
+def test_text_postgresql_cannot_store_is_refused_not_retried(postgres_db: str) -> None:
+    with SQLMetadataStore.from_uri(postgres_db) as store:
+        with pytest.raises(InvalidInput, match="NUL character"):
+            store.create_workspace(Workspace("credit", description="a\x00b"))
+        assert store.list_workspaces() == []

@@ -14,12 +14,17 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(at: datetime) -> datetime:
+    """``at`` as an aware UTC datetime (a naive one is taken to be UTC already)."""
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
 def checked_utc(value: datetime, field: str) -> datetime:
     """``value`` as an aware UTC datetime (a naive one is read as UTC); :class:`InvalidInput`
     naming ``field`` when it lies outside 1900-2200 (or beyond what a datetime holds once
     converted, such as year 9999 at -05:00)."""
     try:
-        at = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        at = as_utc(value)
     except (OverflowError, ValueError):
         at = None
     if at is None or not EARLIEST <= at < LATEST:

@@ -13,19 +13,13 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 from numpy.typing import NDArray
 
+from leptonic.core._time import as_utc
 from leptonic.errors import InvalidInput
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 #: The most windows one series may hold; a smaller window over a long span is refused.
 MAX_WINDOWS = 10_000
-
-
-def as_utc(at: datetime) -> datetime:
-    """``at`` as an aware UTC datetime (a naive one is taken to be UTC already)."""
-    if at.tzinfo is None:
-        return at.replace(tzinfo=UTC)
-    return at.astimezone(UTC)
 
 
 def check_window(window: timedelta) -> float:

@@ -19,10 +19,11 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from leptonic.core._time import as_utc
 from leptonic.core.endpoint import Feedback, Prediction
 from leptonic.errors import InvalidInput
 from leptonic.evaluation.metrics import ks_statistic, roc_auc
-from leptonic.monitoring._windows import as_utc, assign_windows, epoch_seconds
+from leptonic.monitoring._windows import assign_windows, epoch_seconds
 
 __all__ = [
     "BAND_ORDER",

@@ -23,13 +23,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from leptonic.core._time import checked_utc
+from leptonic.core._time import as_utc, checked_utc
 from leptonic.core.dataset import DatasetVersion
 from leptonic.core.endpoint import Alert, Endpoint, Feedback, PolicyVersion, Prediction, Route
 from leptonic.core.model_version import ModelVersion
 from leptonic.core.uri import ObjectRef
 from leptonic.errors import InvalidInput, LeptonicError
-from leptonic.monitoring._windows import as_utc
 from leptonic.monitoring.alerts import (
     AlertRules,
     WebhookNotifier,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from leptonic.core._time import as_utc
 from leptonic.errors import InvalidInput
 from leptonic.serving.recs_policy import MAX_WEIGHT, RecsPolicy, weight_ok
 from leptonic.storage.metadata.event_base import MAX_EVENT_ID_LENGTH
@@ -26,7 +27,6 @@ __all__ = [
     "RECOMMEND_FIELDS",
     "SIMILAR_FIELDS",
     "ParsedEvent",
-    "as_utc",
     "check_fields",
     "check_k",
     "id_value",
@@ -133,10 +133,6 @@ def parse_time(value: Any, name: str, now: datetime) -> datetime:
             field=name,
         )
     return at
-
-
-def as_utc(at: datetime) -> datetime:
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
 def check_k(value: Any, default: int, cap: int) -> int:

@@ -2,12 +2,16 @@
 
 Writes go to a temporary file in the same folder, are flushed and fsynced,
 then renamed into place, so a crash never leaves a half-written blob under
-its key.
+its key. Reads check the bytes against the key: a file is hashed the first
+time it is opened or handed out by path here, and again once it changes, so
+a damaged or tampered blob is refused (:class:`~leptonic.errors.UnsafeArtifact`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -17,6 +21,7 @@ from leptonic.errors import ConfigError, NotFound
 from leptonic.storage.artifacts.base import (
     ArtifactStore,
     digest_file,
+    digest_mismatch,
     key_for_digest,
     spool,
     validate_key,
@@ -43,6 +48,9 @@ class LocalArtifactStore(ArtifactStore):
         self.root.mkdir(parents=True, exist_ok=True)
         self._tmp = self.root / "tmp"
         self._tmp.mkdir(exist_ok=True)
+        # digest → (size, mtime, inode) of the file when its bytes last matched the key
+        self._checked: dict[str, tuple[int, int, int]] = {}
+        self._lock = threading.Lock()
 
     @classmethod
     def from_uri(cls, uri: str) -> LocalArtifactStore:
@@ -73,12 +81,41 @@ class LocalArtifactStore(ArtifactStore):
             tmp.unlink(missing_ok=True)
             raise
 
-    def open(self, key: str) -> BinaryIO:
+    def _verified(self, key: str) -> Path:
+        """The blob's file, once its bytes are known to match the key: hashed the first
+        time it is used here, and again whenever its size, time or inode change."""
+        digest = validate_key(key)
         path = self._path(key)
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            raise _missing(key) from None
+        identity = (st.st_size, st.st_mtime_ns, st.st_ino)
+        with self._lock:
+            if self._checked.get(digest) == identity:
+                return path
+        if digest_file(path) != digest:
+            raise digest_mismatch(key)
+        with self._lock:
+            self._checked[digest] = identity
+        return path
+
+    def open(self, key: str) -> BinaryIO:
+        path = self._verified(key)
         try:
             return open(path, "rb")
         except FileNotFoundError:
             raise _missing(key) from None
+
+    def get_bytes(self, key: str, *, verify: bool = True) -> bytes:
+        digest = validate_key(key)
+        try:
+            data = self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise _missing(key) from None
+        if verify and hashlib.sha256(data).hexdigest() != digest:
+            raise digest_mismatch(key)
+        return data
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
@@ -101,7 +138,4 @@ class LocalArtifactStore(ArtifactStore):
                 yield key_for_digest(p.name)
 
     def local_path(self, key: str) -> Path:
-        path = self._path(key)
-        if not path.is_file():
-            raise _missing(key)
-        return path
+        return self._verified(key)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import shutil
 import tempfile
 import threading
@@ -13,7 +14,12 @@ from pathlib import Path
 from typing import BinaryIO
 
 from leptonic.errors import NotFound
-from leptonic.storage.artifacts.base import ArtifactStore, key_for_digest, validate_key
+from leptonic.storage.artifacts.base import (
+    ArtifactStore,
+    digest_mismatch,
+    key_for_digest,
+    validate_key,
+)
 
 __all__ = ["MemoryArtifactStore"]
 
@@ -44,8 +50,17 @@ class MemoryArtifactStore(ArtifactStore):
             except KeyError:
                 raise NotFound(f"artifact {key} not found in memory store", field="key") from None
 
+    def _verified(self, key: str) -> bytes:
+        data = self._get(key)
+        if hashlib.sha256(data).hexdigest() != key[-64:]:
+            raise digest_mismatch(key)
+        return data
+
     def open(self, key: str) -> BinaryIO:
-        return io.BytesIO(self._get(key))
+        return io.BytesIO(self._verified(key))
+
+    def get_bytes(self, key: str, *, verify: bool = True) -> bytes:
+        return self._verified(key) if verify else self._get(key)
 
     def exists(self, key: str) -> bool:
         validate_key(key)
@@ -65,11 +80,16 @@ class MemoryArtifactStore(ArtifactStore):
             return iter(sorted(self._blobs))
 
     def local_path(self, key: str) -> Path:
-        data = self._get(key)
-        if self._spill is None:
-            self._spill = Path(tempfile.mkdtemp(prefix="leptonic-mem-"))
-            weakref.finalize(self, shutil.rmtree, self._spill, ignore_errors=True)
-        path = self._spill / validate_key(key)
-        if not path.exists():
-            path.write_bytes(data)
+        data = self._verified(key)
+        with self._lock:
+            if self._spill is None:
+                self._spill = Path(tempfile.mkdtemp(prefix="leptonic-mem-"))
+                weakref.finalize(self, shutil.rmtree, self._spill, ignore_errors=True)
+            spill = self._spill
+        path = spill / validate_key(key)
+        if not path.exists():  # written whole, then renamed: a reader never sees part of it
+            fd, tmp = tempfile.mkstemp(dir=spill, prefix=".part-")
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
         return path

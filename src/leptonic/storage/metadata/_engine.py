@@ -84,7 +84,9 @@ def _sqlite_engine(url: URL) -> sa.Engine:
             f"the metadata store URI {url.render_as_string()!r} names no database file: "
             "use sqlite:///path/to/leptonic.db (or memory:// for a throwaway store)"
         )
-    Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    path = Path(database).expanduser()  # sqlite:///~/leptonic.db: in the home folder
+    path.parent.mkdir(parents=True, exist_ok=True)
+    url = url.set(database=str(path))
     engine = sa.create_engine(url, connect_args={"check_same_thread": False})
 
     @event.listens_for(engine, "connect")

@@ -13,10 +13,10 @@ import itertools
 import threading
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from leptonic.core._time import utcnow
+from leptonic.core._time import as_utc, utcnow
 from leptonic.core.endpoint import Alert, Endpoint, Feedback, PolicyVersion, Prediction
 from leptonic.core.model_version import ModelVersion
 from leptonic.core.workspace import Workspace
@@ -51,11 +51,6 @@ from leptonic.storage.metadata.endpoint_base import (
 __all__ = ["MemoryEndpointsMixin"]
 
 _Key = tuple[str, str]  # (workspace, endpoint)
-
-
-def _utc(value: datetime) -> datetime:
-    """A naive datetime taken as UTC (as the SQL store does); aware ones unchanged."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def _in_window(at: datetime, since: datetime | None, until: datetime | None) -> bool:
@@ -176,7 +171,7 @@ class MemoryEndpointsMixin(EndpointStore):
             for p in batch:
                 stored = replace(
                     copy.deepcopy(p),
-                    at=_utc(p.at),
+                    at=as_utc(p.at),
                     score=float(p.score),
                     latency_ms=float(p.latency_ms),
                 )
@@ -260,7 +255,7 @@ class MemoryEndpointsMixin(EndpointStore):
                 if (f.request_id, "live") not in self._predictions[(f.workspace, f.endpoint)]:
                     raise feedback_without_prediction(f.workspace, f.endpoint, f.request_id)
             for f in latest:
-                stored = replace(f, label=float(f.label), at=_utc(f.at))
+                stored = replace(f, label=float(f.label), at=as_utc(f.at))
                 self._feedback[(f.workspace, f.endpoint)][f.request_id] = stored
             return len(items)
 
@@ -378,8 +373,8 @@ class MemoryEndpointsMixin(EndpointStore):
         """The stored predictions (not copies) in the window, of the route (None: all)."""
         check_prediction_route(route)
         check_window(since, until)
-        since = None if since is None else _utc(since)
-        until = None if until is None else _utc(until)
+        since = None if since is None else as_utc(since)
+        until = None if until is None else as_utc(until)
         with self._lock:
             self._endpoint(workspace, endpoint)
             return [

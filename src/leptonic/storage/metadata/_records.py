@@ -7,7 +7,6 @@ scalars...), naming the field and the fix.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import Row
@@ -20,7 +19,6 @@ from leptonic.core.job import Job, JobStatus
 from leptonic.core.model_version import Model, ModelVersion, Stage, StageTransition
 from leptonic.core.run import Run, RunStatus
 from leptonic.core.workspace import Workspace
-from leptonic.errors import InvalidInput
 from leptonic.storage.metadata.base import json_value
 
 __all__ = [
@@ -75,15 +73,6 @@ def run_column(name: str, value: Any) -> Any:
         return json_value(value, name)
     if name == "status":
         return RunStatus(value).value
-    if name in ("started_at", "finished_at") and not isinstance(value, datetime | None):
-        raise InvalidInput(
-            f"run field {name} must be a datetime or None, got {type(value).__name__}",
-            field=name,
-        )
-    if name == "error" and not isinstance(value, str | None):
-        raise InvalidInput(
-            f"run field error must be a str or None, got {type(value).__name__}", field=name
-        )
     return value
 
 

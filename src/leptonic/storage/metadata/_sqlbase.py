@@ -3,9 +3,10 @@
 :class:`SQLStoreBase` holds the engine and opens transactions; the parts of
 :class:`~leptonic.storage.metadata.sql.SQLMetadataStore` (``_access``,
 ``_jobs`` and ``sql`` itself) build on it. Driver errors become
-:class:`~leptonic.errors.StoreError` here, once: the database's address and
-the driver's message go to the log, not into the error, which any API caller
-may read.
+:class:`~leptonic.errors.StoreError` here, once (or
+:class:`~leptonic.errors.InvalidInput` when the database refused a value:
+retrying would not help): the database's address and the driver's message
+go to the log, not into the error, which any API caller may read.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Row
 
-from leptonic.errors import NotFound, StoreError
+from leptonic.errors import InvalidInput, NotFound, StoreError
 from leptonic.storage.metadata import _tables as t
 from leptonic.storage.metadata._engine import display_uri, driver_message, writer
 
@@ -61,6 +62,10 @@ class SQLStoreBase:
     def _errors(self) -> Iterator[None]:
         try:
             yield
+        except (sa.exc.DataError, sa.exc.IntegrityError, OverflowError, UnicodeEncodeError) as exc:
+            # the database (or its driver) refused a value: retrying will not help
+            logger.info("the metadata store refused a value: %s", _message(exc))
+            raise InvalidInput(_refused(exc)) from exc
         except sa.exc.DBAPIError as exc:
             logger.error(
                 "the metadata store %s failed: %s: %s",
@@ -85,11 +90,53 @@ def row_exists(conn: sa.Connection, table: sa.Table, **keys: Any) -> bool:
 
 
 def insert_row(conn: sa.Connection, table: sa.Table, on_conflict: Exception, **values: Any) -> None:
-    """Insert one row; raise ``on_conflict`` if a unique key is taken meanwhile."""
+    """Insert one row; raise ``on_conflict`` if a unique key is taken meanwhile (any
+    other integrity error, such as a missing required value, propagates)."""
     try:
         conn.execute(sa.insert(table).values(**values))
-    except sa.exc.IntegrityError:
-        raise on_conflict from None
+    except sa.exc.IntegrityError as exc:
+        if _unique_violation(exc):
+            raise on_conflict from None
+        raise
+
+
+def _unique_violation(exc: sa.exc.IntegrityError) -> bool:
+    """Whether ``exc`` is a unique or primary key taken (not NOT NULL, not a foreign key)."""
+    orig = exc.orig
+    sqlstate = getattr(orig, "sqlstate", None)  # PostgreSQL (psycopg)
+    if sqlstate is not None:
+        return bool(sqlstate == "23505")
+    name = getattr(orig, "sqlite_errorname", "")  # SQLite
+    return name in ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY")
+
+
+def _message(exc: BaseException) -> str:
+    orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+    return " ".join(str(orig).split())
+
+
+def _refused(exc: BaseException) -> str:
+    """What to tell the caller about a value the database refused (not the driver's
+    own words, which name the database's internals)."""
+    text = _message(exc)
+    if "0x00" in text:  # psycopg: "text fields cannot contain NUL (0x00) bytes"
+        return (
+            "text may not contain the NUL character (\\x00); remove it from the ids, names "
+            "and other text of this request"
+        )
+    if isinstance(exc, UnicodeEncodeError):
+        return (
+            "text holds characters that cannot be stored (such as lone surrogates); "
+            "send valid Unicode"
+        )
+    if isinstance(exc, OverflowError) or "out of range" in text:
+        return "a number is out of the range the database stores; give a smaller one"
+    if isinstance(exc, sa.exc.IntegrityError):
+        return (
+            "the record is incomplete: a required field is missing (None) or names an "
+            "object that does not exist; fill it in"
+        )
+    return "the database refused a value of this request; check its fields"
 
 
 def require_workspace(conn: sa.Connection, name: str) -> Row[Any]:

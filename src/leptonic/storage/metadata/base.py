@@ -222,6 +222,17 @@ def check_run_changes(changes: dict[str, Any]) -> None:
         )
     if "status" in changes:
         changes["status"] = check_run_status(changes["status"])
+    for name in ("started_at", "finished_at"):
+        if name in changes and not isinstance(changes[name], datetime | None):
+            raise InvalidInput(
+                f"run field {name} must be a datetime or None, got {type(changes[name]).__name__}",
+                field=name,
+            )
+    if "error" in changes and not isinstance(changes["error"], str | None):
+        raise InvalidInput(
+            f"run field error must be a str or None, got {type(changes['error']).__name__}",
+            field="error",
+        )
 
 
 #: What each job field other than ``status`` must hold, as (types, description).

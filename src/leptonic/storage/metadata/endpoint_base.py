@@ -303,10 +303,16 @@ def check_predictions(predictions: Sequence[Prediction]) -> list[tuple[Predictio
                 f"expected Prediction records, got {type(p).__name__}", field="predictions"
             )
         rid = p.request_id
-        if not isinstance(rid, str) or not rid:
+        if not isinstance(rid, str) or not rid or "\x00" in rid:
             raise InvalidInput(
-                f"a prediction's request_id must be a non-empty str, got {rid!r}",
+                f"a prediction's request_id must be a non-empty str without NUL (\\x00), "
+                f"got {rid!r}",
                 field="request_id",
+            )
+        if isinstance(p.entity, str) and "\x00" in p.entity:
+            raise InvalidInput(
+                f"prediction {rid!r}: entity {p.entity!r} holds NUL (\\x00); remove it",
+                field="entity",
             )
         if p.route not in PREDICTION_ROUTES:
             raise InvalidInput(

@@ -16,9 +16,10 @@ import numbers
 import re
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
+from leptonic.core._time import as_utc
 from leptonic.core.event import Event
 from leptonic.errors import AlreadyExists, InvalidInput
 
@@ -43,16 +44,11 @@ _KIND = re.compile(r"[a-z][a-z0-9_-]{0,31}\Z")
 EventTime = Literal["received_at", "at"]
 
 
-def _utc(value: datetime) -> datetime:
-    """A naive datetime taken as UTC; an aware one converted to UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def event_exists(event: Event) -> AlreadyExists:
     """The error for an event whose ``(user, item, at)`` the endpoint already holds."""
     return AlreadyExists(
         f"endpoint {event.endpoint!r} already recorded the event of user {event.user!r} on "
-        f"item {event.item!r} at {_utc(event.at).isoformat()}; an event is recorded once "
+        f"item {event.item!r} at {as_utc(event.at).isoformat()}; an event is recorded once "
         "(do not resend it; a new interaction needs its own time)",
         field="at",
     )
@@ -67,11 +63,16 @@ def event_id_taken(event: Event) -> AlreadyExists:
 
 
 def _text(value: object, name: str, where: str) -> None:
-    if not isinstance(value, str) or not value or len(value) > MAX_EVENT_ID_LENGTH:
+    if (
+        not isinstance(value, str)
+        or not value
+        or len(value) > MAX_EVENT_ID_LENGTH
+        or "\x00" in value
+    ):
         shown = repr(value) if isinstance(value, str | int | float | None) else type(value).__name__
         raise InvalidInput(
             f"{where}: {name} must be a non-empty str of at most {MAX_EVENT_ID_LENGTH} "
-            f"characters, got {shown}",
+            f"characters, without NUL (\\x00), got {shown}",
             field=name,
         )
 
@@ -119,7 +120,7 @@ def check_events(events: Sequence[Event]) -> list[Event]:
                     f"{where}: {name} must be a datetime, got {type(getattr(e, name)).__name__}",
                     field=name,
                 )
-        e = replace(e, at=_utc(e.at), received_at=_utc(e.received_at), weight=float(w))
+        e = replace(e, at=as_utc(e.at), received_at=as_utc(e.received_at), weight=float(w))
         if (e.workspace, e.endpoint, e.id) in ids:
             raise event_id_taken(e)
         key = (e.workspace, e.endpoint, e.user, e.item, e.at)
@@ -154,7 +155,7 @@ def check_event_query(
     for name, number in (("limit", 0 if limit is None else limit), ("offset", offset)):
         if isinstance(number, bool) or not isinstance(number, int) or number < 0:
             raise InvalidInput(f"{name} must be a whole number >= 0, got {number!r}", field=name)
-    return (None if since is None else _utc(since), None if until is None else _utc(until))
+    return (None if since is None else as_utc(since), None if until is None else as_utc(until))
 
 
 class EventStore(abc.ABC):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 import threading
 from collections.abc import Iterable, Sequence
@@ -10,7 +11,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, Literal
 
-from leptonic.core._time import utcnow
+from leptonic.core._time import as_utc, utcnow
 from leptonic.core.access import ApiToken, Membership, User
 from leptonic.core.audit import AuditEvent
 from leptonic.core.dataset import Dataset, DatasetVersion
@@ -42,6 +43,7 @@ from leptonic.storage.metadata.base import (
     check_page,
     check_role,
     check_run_changes,
+    check_run_status,
     check_run_statuses,
     check_same_workspace,
     check_stage,
@@ -54,11 +56,22 @@ __all__ = ["MemoryMetadataStore"]
 
 
 def _checked(record: Any, *fields: str) -> Any:
-    """A deep copy of ``record`` after checking that its JSON ``fields`` could go to SQL."""
+    """A deep copy of ``record`` after checking that its JSON ``fields`` could go to SQL,
+    with its times in UTC as SQL keeps them (a naive time is read as UTC)."""
     for name in fields:
         value = getattr(record, name)
         json_value(list(value) if isinstance(value, tuple) else value, name)
-    return copy.deepcopy(record)
+    return copy.deepcopy(_in_utc(record))
+
+
+def _in_utc(record: Any) -> Any:
+    """``record`` (a dataclass) with each datetime field in UTC."""
+    times = {
+        f.name: as_utc(value)
+        for f in dataclasses.fields(record)
+        if isinstance(value := getattr(record, f.name), datetime)
+    }
+    return replace(record, **times) if times else record
 
 
 class MemoryMetadataStore(MemoryEndpointsMixin, MemoryEventsMixin, MetadataStore):
@@ -157,6 +170,7 @@ class MemoryMetadataStore(MemoryEndpointsMixin, MemoryEventsMixin, MetadataStore
     ) -> tuple[DatasetVersion, bool]:
         with self._lock:
             check_create(version, create)
+            _checked(version, "quality", "source")  # before a dataset is created for it
             if create is not None and (version.workspace, version.dataset) not in self._datasets:
                 self.create_dataset(create)
             self.get_dataset(version.workspace, version.dataset)
@@ -197,10 +211,17 @@ class MemoryMetadataStore(MemoryEndpointsMixin, MemoryEventsMixin, MetadataStore
             self.get_workspace(run.workspace)
             if any(rid == run.id for (_, rid) in self._runs):
                 raise AlreadyExists(f"run {run.id!r} already exists", field="id")
-            self._runs[(run.workspace, run.id)] = _checked(
-                run, "spec", "params", "metrics", "timings", "artifacts", "inputs"
+            stored = _checked(
+                replace(run, status=check_run_status(run.status)),
+                "spec",
+                "params",
+                "metrics",
+                "timings",
+                "artifacts",
+                "inputs",
             )
-            return run
+            self._runs[(run.workspace, run.id)] = stored
+            return copy.deepcopy(stored)
 
     def get_run(self, workspace: str, run_id: str) -> Run:
         with self._lock:
@@ -328,14 +349,14 @@ class MemoryMetadataStore(MemoryEndpointsMixin, MemoryEventsMixin, MetadataStore
             )
             for source in lineage_from:
                 self._edges.add((source, replace(target, version=stored.version)))
-            return stored
+            return copy.deepcopy(stored)
 
     def get_model_version(self, workspace: str, model: str, version: int) -> ModelVersion:
         with self._lock:
             self.get_model(workspace, model)
             for v in self._model_versions[(workspace, model)]:
                 if v.version == version:
-                    return v
+                    return copy.deepcopy(v)
             raise NotFound(
                 f"model {model!r} in workspace {workspace!r} has no version {version}",
                 field="version",
@@ -399,7 +420,7 @@ class MemoryMetadataStore(MemoryEndpointsMixin, MemoryEventsMixin, MetadataStore
             self._transitions.append(
                 StageTransition(workspace, model, version, mv.stage, stage, actor, reason, at)
             )
-            return updated
+            return copy.deepcopy(updated)
 
     def list_stage_transitions(
         self, workspace: str, model: str, version: int | None = None
