@@ -1297,6 +1297,11 @@ def test_find_job_by_run(store: MetadataStore, ws: str) -> None:
     assert store.find_job_by_run("fraud", "run-a") is None  # other workspaces see nothing
     with pytest.raises(NotFound):
         store.find_job_by_run("ghost", "run-a")
+    # two jobs of one run (a retry): the oldest is found, whatever the insertion order
+    store.create_job(job(ws, "j4", run_id="run-c", created_at=T0 + timedelta(minutes=2)))
+    store.create_job(job(ws, "j3", run_id="run-c", created_at=T0 + timedelta(minutes=1)))
+    found = store.find_job_by_run(ws, "run-c")
+    assert found is not None and found.id == "j3"
 
 
 def test_job_ids_are_unique_and_need_a_workspace(store: MetadataStore, ws: str) -> None:

@@ -84,7 +84,8 @@ class JobsMixin(SQLStoreBase):
 
     def find_job_by_run(self, workspace: str, run_id: str) -> Job | None:
         j = t.jobs
-        query = sa.select(j).where(j.c.workspace == workspace, j.c.run_id == run_id).limit(1)
+        query = sa.select(j).where(j.c.workspace == workspace, j.c.run_id == run_id)
+        query = query.order_by(*_OLDEST_FIRST).limit(1)  # the first, as the memory store
         with self._read() as conn:
             require_workspace(conn, workspace)
             row = conn.execute(query).first()

@@ -66,6 +66,12 @@ class SQLStoreBase:
             # the database (or its driver) refused a value: retrying will not help
             logger.info("the metadata store refused a value: %s", _message(exc))
             raise InvalidInput(_refused(exc)) from exc
+        except sa.exc.TimeoutError as exc:  # every pooled connection is in use
+            logger.error("the metadata store %s: %s", display_uri(self.uri), exc)
+            raise StoreError(
+                "the metadata store is busy: no database connection came free in time; "
+                "try again (an operator may raise the pool size or the server's capacity)"
+            ) from exc
         except sa.exc.DBAPIError as exc:
             logger.error(
                 "the metadata store %s failed: %s: %s",

@@ -576,10 +576,11 @@ class MemoryMetadataStore(MemoryEndpointsMixin, MemoryEventsMixin, MetadataStore
     def find_job_by_run(self, workspace: str, run_id: str) -> Job | None:
         with self._lock:
             self.get_workspace(workspace)
-            for job in self._jobs.values():
-                if job.workspace == workspace and job.run_id == run_id:
-                    return copy.deepcopy(job)
-            return None
+            found = [
+                j for j in self._jobs.values() if j.workspace == workspace and j.run_id == run_id
+            ]
+            first = min(found, key=lambda j: (j.created_at, j.id), default=None)
+            return copy.deepcopy(first)
 
     def list_jobs(
         self,
