@@ -83,6 +83,24 @@ def test_category_values_compare_as_text_with_integral_floats_as_integers() -> N
     ]
 
 
+def test_true_and_1_are_two_categories_in_any_order() -> None:
+    flags = np.array([1] * 50 + [True] * 50, dtype=object)
+    inputs = [{"name": "flag", "type": "categorical"}]
+    profiles = [
+        BaselineProfile.fit(pd.DataFrame({"flag": order}), np.zeros(100), inputs)
+        for order in (flags, flags[::-1])
+    ]
+    for profile in profiles:
+        flag = profile.features["flag"]
+        assert sorted(flag.categories) == ["1", "True"]
+        assert flag.proportions[:2] == pytest.approx((0.5, 0.5), abs=1e-3)
+    flag = profiles[0].features["flag"]
+    one, true = flag.categories.index("1"), flag.categories.index("True")
+    values = [True, 1, 1.0, "1", np.True_, "True", False, 0]
+    assert flag.assign(values).tolist() == [true, one, one, one, true, true, 2, 2]
+    assert flag.assign(values[::-1]).tolist() == [2, 2, true, true, one, one, one, true]
+
+
 def test_all_missing_numeric_column_gets_one_bin_and_missing() -> None:
     frame = pd.DataFrame({"x": [np.nan] * 10})
     profile = BaselineProfile.fit(frame, np.zeros(10), [{"name": "x", "type": "numeric"}])

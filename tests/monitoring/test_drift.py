@@ -152,6 +152,16 @@ def test_numeric_text_and_stray_values(profile: BaselineProfile) -> None:
     assert max(age.actual) == 0.75
 
 
+def test_a_numeric_input_logged_as_lists_is_skipped(profile: BaselineProfile) -> None:
+    records: list[dict[str, Any]] = [{"age": [30, 40], "region": "north"} for _ in range(3)]
+    report = drift_report(profile, records, [0.1] * 3)
+    assert "age" not in report.features and "not numbers" in report.skipped["age"]
+    assert report.features["region"].n == 3
+    mixed: list[dict[str, Any]] = [{"age": [30, 40]}, {"age": 41}, {"age": 42}]
+    age = drift_report(profile, mixed, [0.1] * 3).features["age"]
+    assert age.n_missing == 1  # one list among numbers: missing, like stray text
+
+
 def test_bins_match_a_record_by_record_reference(
     profile: BaselineProfile, make_applicants: Applicants
 ) -> None:

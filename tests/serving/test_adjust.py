@@ -201,6 +201,53 @@ def test_the_monitor_report_reads_the_primary_versions_outcomes(
     assert seen["performance"].overall.n == 100 and seen["performance"].overall.auc == 1.0
 
 
+def test_the_monitor_report_reads_outcomes_of_the_period_its_drift_covers(
+    deployed: Deployed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from leptonic.monitoring import plots
+    from leptonic.serving import adjust
+
+    lp = deployed.platform.as_user("boss")
+    lp.endpoints.create("credit", "long-labelled", *deployed.logistic)
+    name, version = deployed.logistic
+    now = datetime.now(UTC)
+    # decisions of the last 15 months, labelled since; the report reads the newest rows only
+    old = [f"old-{i}" for i in range(90)]
+    deployed.platform.metadata.append_predictions(
+        [
+            Prediction(
+                workspace="credit",
+                endpoint="long-labelled",
+                request_id=rid,
+                model=name,
+                version=version,
+                score=0.1 + 0.8 * (i % 2),
+                decision="approve",
+                at=now - timedelta(days=450) + timedelta(days=5 * i),
+            )
+            for i, rid in enumerate(old)
+        ]
+    )
+    recent = _log(deployed, "long-labelled", [0.1, 0.6] * 20, tag="recent")
+    monkeypatch.setattr(adjust, "MAX_WINDOW_ROWS", len(recent))
+    lp.endpoints.feedback(
+        "credit",
+        "long-labelled",
+        [{"request_id": r, "label": i % 2} for i, r in enumerate(old + recent)],
+    )
+    seen: dict[str, Any] = {}
+    real = plots.monitoring_report_html
+
+    def spy(**kwargs: Any) -> str:
+        seen.update(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(plots, "monitoring_report_html", spy)
+    lp.endpoints.monitor_report("credit", "long-labelled")  # the drift rows span 40 seconds
+    assert seen["series"].window == timedelta(minutes=1)
+    assert seen["performance"].overall.n == len(recent)
+
+
 def test_a_repeated_alert_is_not_stored_or_posted_again(deployed: Deployed) -> None:
     lp = deployed.platform.as_user("boss")
     lp.endpoints.create("credit", "repeated", *deployed.logistic)

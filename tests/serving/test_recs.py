@@ -461,6 +461,32 @@ def test_ids_are_compared_as_the_model_spells_them(shop: Shop, numbered: tuple[s
     assert host.events.spilled == 0
 
 
+def test_the_log_spells_the_user_as_the_events_do(shop: Shop, numbered: tuple[str, int]) -> None:
+    name = "numbered-log"
+    shop.platform.endpoints.create(WS, name, *numbered)
+    start = datetime.now(UTC) - timedelta(seconds=1)
+    host = shop.host(name)
+    try:
+        answer = host.runtime.recommend({"user": "05", "k": 3})
+        assert answer["user"] == "05"  # the answer echoes the request
+        host.post_events({"user": 5, "item": answer["items"][0]["item"], "kind": "click"})
+        host.runtime.pii_salt = "pepper"  # as for personal user ids: the log holds a hash
+        host.runtime.recommend({"user": " 007", "k": 3})
+    finally:
+        host.close()
+    lp = shop.platform
+    logged = sorted(lp.metadata.list_predictions(WS, name), key=lambda p: p.at)
+    assert [(p.entity, p.inputs["user"]) for p in logged] == [
+        ("5", 5),
+        (hash_value("7", "pepper"), hash_value("7", "pepper")),
+    ]
+    (event,) = lp.metadata.list_events(WS, name)
+    assert event.user == "5"
+    # so monitoring joins the recommendation with its click
+    report = recommendation_monitoring(lp.metadata, lp.artifacts, WS, name, since=start)
+    assert report.recommendations == 2 and report.clicked == 1
+
+
 def test_replay_skips_and_counts_ids_the_model_cannot_hold(
     shop: Shop, numbered: tuple[str, int]
 ) -> None:

@@ -725,3 +725,167 @@ def test_shortlists_only_for_factor_models_within_budget() -> None:
     assert q.precompute(size=2)
     assert q._shortlists is not None and q._shortlists.top(code, 3) is None  # too short: scored
     assert len(q.recommend("u0", 3)) == 3
+
+
+# -- edge cases: users the model cannot score, items without factors, races -------------------
+def _knn_without_neighbours() -> RecommenderPredictor:
+    """Item-kNN over i0..i3 where only i1 and i2 are neighbours; user c saw i0 alone,
+    user d i1 alone."""
+    import scipy.sparse as sp
+
+    from leptonic.tasks.recsys._data import Ids
+    from leptonic.tasks.recsys._models import ModelState
+
+    raw = sp.csr_matrix(
+        np.array([[0, 1, 1, 1], [0, 1, 0, 1], [1, 0, 0, 0], [0, 1, 0, 0]], dtype=float)
+    )
+    sim = sp.csr_matrix(np.array([[0, 0, 0, 0], [0, 0, 0.5, 0], [0, 0.5, 0, 0], [0, 0, 0, 0]]))
+    sim.sort_indices()
+    arrays = {
+        "sim_indptr": sim.indptr.astype(np.int64),
+        "sim_indices": sim.indices.astype(np.int32),
+        "sim_data": sim.data.astype(np.float32),
+    }
+    return RecommenderPredictor(
+        ModelState("item_knn", {}, Confidence(), arrays),
+        user_ids=Ids(["a", "b", "c", "d"], "str"),
+        item_ids=Ids(["i0", "i1", "i2", "i3"], "str"),
+        raw=raw,
+    )
+
+
+def test_item_knn_user_whose_items_have_no_neighbours_gets_the_cold_start() -> None:
+    p = _knn_without_neighbours()
+    # popularity: i1 (3 users), i3 (2), i0 and i2 (1); the seen i0 left out
+    assert p.recommend("c", 2) == [("i1", 3.0, None), ("i3", 2.0, None)]
+    assert p.recommend("c", 1, exclude_seen=False) == [("i1", 3.0, None)]
+    code = p.user_code("c")
+    assert code is not None
+    assert p.recommend_codes(np.array([code]), 2).tolist() == [[1, 3]]
+    assert p.recommend("d", 1) == [("i2", 0.5, "i1")]  # a user with neighbours: as before
+
+
+@pytest.mark.parametrize("kind", ["als", "bpr"])
+@pytest.mark.parametrize("listed", [False, True])
+def test_a_user_whose_items_have_no_factors_gets_the_cold_start(kind: str, listed: bool) -> None:
+    p = fitted(kind)
+    if listed:
+        assert p.precompute(size=10)
+    p.add_items(["fresh"])
+    p.add_user("newcomer")
+    cold = p.recommend("newcomer", 5)
+    p.add_events("newcomer", ["fresh"], timestamps=[T0 + 10**6])
+    # the fresh item has no factors: nothing to score from, so the popular items, unexplained
+    assert p.recommend("newcomer", 5) == cold
+    assert all(b is None for _, _, b in cold) and cold[0][1] > 0
+    code = p.user_code("newcomer")
+    assert code is not None
+    top = p.recommend_codes(np.array([code]), 5)[0]
+    assert [p.item_ids[c] for c in top] == [i for i, _, _ in cold]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_item_without_factors_or_neighbours_has_no_similar_items(kind: str) -> None:
+    p = fitted(kind)
+    p.add_items(["fresh"])
+    assert p.similar_items("fresh", 3) == []
+    assert len(p.similar_items("i1", 3)) == 3
+
+
+def _write_between_catalogue_and_state(
+    p: RecommenderPredictor, monkeypatch: pytest.MonkeyPatch, item: str
+) -> None:
+    """Run a writer right after the next reader took the catalogue (checking ``k`` is the
+    first thing a reader does with it): ``item`` added, and an event of u1 on it."""
+    check_k = p._check_k
+
+    def interleaved(k: Any, cat: Any) -> int:
+        monkeypatch.setattr(p, "_check_k", check_k)
+        p.add_items([item])
+        p.add_events("u1", [item], timestamps=[T0 + 10**6 + len(p.seen("u1"))])
+        return check_k(k, cat)
+
+    monkeypatch.setattr(p, "_check_k", interleaved)
+
+
+@pytest.mark.parametrize(("kind", "listed"), [("als", False), ("als", True), ("item_knn", False)])
+def test_a_reader_leaves_out_items_added_after_it_took_the_catalogue(
+    kind: str, listed: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = fitted(kind)
+    if listed:
+        assert p.precompute(size=10)
+    _write_between_catalogue_and_state(p, monkeypatch, "late")
+    answer = p.recommend("u1", 5)
+    assert len(answer) == 5 and all(i != "late" and b != "late" for i, _, b in answer)
+    assert "late" in p.seen("u1")
+    _write_between_catalogue_and_state(p, monkeypatch, "later")
+    code = p.user_code("u1")
+    assert code is not None
+    top = p.recommend_codes(np.array([code]), 5)[0]
+    assert (top >= 0).all() and p.item_code("later") not in top.tolist()
+
+
+def test_popularity_similar_items_while_a_writer_adds_users() -> None:
+    p = fitted("popularity")
+    p.add_events("u1", ["i2"], timestamps=[T0 + 10**6])
+    code = p.user_code("u1")
+    assert code is not None
+    real = p._online[code]
+    wrote: list[int] = []
+
+    class Interleaved:
+        """u1's state, whose items start a writer adding a user on first read."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        @property
+        def items(self) -> np.ndarray:
+            if not wrote:
+                wrote.append(1)
+                p.add_user("late")
+                p.add_events("late", ["i2"], timestamps=[T0 + 10**6])
+            return real.items
+
+    p._online[code] = Interleaved()  # type: ignore[assignment]
+    similar = p.similar_items("i2", 3)  # reads u1's items while other users' are read
+    assert wrote and len(similar) == 3 and p.user_code("late") in p._online
+
+
+def test_add_events_takes_one_weight_and_arrays() -> None:
+    p = fitted("als")
+    code = p.user_code("u1")
+    assert code is not None
+
+    def raw_of(item: str) -> float:
+        items, _, raw, _ = p._view(code)
+        where = np.flatnonzero(items == p.item_code(item))
+        return float(raw[where[0]]) if where.size else 0.0
+
+    before = raw_of("i5")
+    assert p.add_events("u1", "i5", weights=2.0, timestamps=T0 + 10**6) == 1
+    assert p.add_events("u1", "i5", weights=np.float64(3.0), timestamps=T0 + 10**6 + 1) == 1
+    assert p.add_events("u1", "i5", weights=np.array(1.5), timestamps=T0 + 10**6 + 2) == 1
+    assert raw_of("i5") == pytest.approx(before + 6.5)
+    assert p.add_events("u1", np.array(["i6", "i7"]), timestamps=[T0 + 10**6] * 2) == 2
+    assert {"i6", "i7"} <= set(p.seen("u1"))
+    with pytest.raises(InvalidInput) as info:
+        p.add_events("u1", ["i6", "i7"], weights=2.0, timestamps=[T0 + 10**7] * 2)
+    assert info.value.field == "weights"
+
+
+def test_event_times_are_kept_once_per_user_not_copied_per_event() -> None:
+    p = fitted("als")
+    code, item = p.user_code("u1"), p.item_code("i5")
+    assert code is not None and item is not None
+    p.add_events("u1", ["i5"], timestamps=[T0 + 10**6])
+    times = p._online[code].times
+    for n in range(1, 5):
+        p.add_events("u1", ["i5"], timestamps=[T0 + 10**6 + n])
+        assert p._online[code].times is times  # one index, added to: no copy per event
+    for n in range(5):  # every earlier event is still recognised and refused
+        assert p.holds_event(code, item, T0 + 10**6 + n)
+        with pytest.raises(InvalidInput, match="duplicate"):
+            p.add_events("u1", ["i5"], timestamps=[T0 + 10**6 + n])
+    assert not p.holds_event(code, item, T0 + 10**6 + 5)

@@ -87,30 +87,39 @@ def _category_key(value: Any) -> str | None:
     return str(value)
 
 
+#: Types whose equal values have one key (``1 == 1.0``, both ``"1"``): factorised as they are.
+#: Others go through their key first: ``True == 1`` but they are different categories.
+_PLAIN_TYPES = frozenset({str, int, float, type(None), np.str_, np.int64, np.float64})
+
+
 def _factorize(values: Sequence[Any] | NDArray[Any]) -> tuple[NDArray[np.int64], list[str | None]]:
-    """Codes of ``values`` into their distinct keys (``-1`` for missing) and the keys."""
+    """Codes of ``values`` into their distinct keys (``-1`` for missing) and the keys.
+
+    The result does not depend on the order of the values."""
     if isinstance(values, np.ndarray) and values.dtype == object and values.ndim == 1:
-        arr = values.copy()
+        arr = values
     else:
         arr = np.fromiter(values, dtype=object, count=len(values))
-    try:
-        codes, uniques = pd.factorize(arr)
-    except TypeError:  # unhashable values (lists, dicts): compare their text
-        arr[:] = [None if v is None else str(v) for v in arr]
-        codes, uniques = pd.factorize(arr)
+    if not set(map(type, arr)) <= _PLAIN_TYPES:
+        # booleans (True == 1), unhashable lists...: factorise their keys
+        arr = np.fromiter(map(_category_key, arr), dtype=object, count=len(arr))
+    codes, uniques = pd.factorize(arr)
     return np.asarray(codes, dtype=np.int64), [_category_key(u) for u in uniques]
 
 
 def _to_float(values: Sequence[Any] | NDArray[Any]) -> tuple[NDArray[np.float64], int]:
     """``values`` as floats (missing → NaN) and how many present values were not numbers.
 
-    Values that are not numbers become NaN too, and are counted.
+    Values that are not numbers (text, lists...) become NaN too, and are counted.
     """
     try:
-        return np.asarray(values, dtype=np.float64), 0
+        x = np.asarray(values, dtype=np.float64)
+        if x.ndim == 1:
+            return x, 0
     except (TypeError, ValueError):
         pass
-    series = pd.Series(np.asarray(values, dtype=object), dtype=object)
+    # one object per value: lists of equal length would otherwise make a 2-D array
+    series = pd.Series(np.fromiter(values, dtype=object, count=len(values)), dtype=object)
     present = ~series.isna().to_numpy()
     numbers_ = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     invalid = int(np.sum(present & np.isnan(numbers_)))

@@ -293,8 +293,8 @@ def _bin_records(
             x, invalid = _to_float(values)
             if invalid and 2 * invalid >= invalid + int(np.sum(~np.isnan(x))):
                 skipped[name] = (
-                    f"{invalid:,} of the logged values are text, not numbers "
-                    "(masked by the PII policy?)"
+                    f"{invalid:,} of the logged values are not numbers (text or lists; "
+                    "masked by the PII policy?)"
                 )
                 continue
             binned[name] = fb.assign_numbers(x)
@@ -310,7 +310,9 @@ def _score_bins(profile: BaselineProfile, scores: Sequence[float] | ArrayLike) -
     try:
         x = np.asarray(scores, dtype=np.float64)
     except (TypeError, ValueError):  # None or text among them: missing
-        x, _ = _to_float(np.asarray(scores, dtype=object))
+        x = np.asarray(scores, dtype=object)
+        if x.ndim == 1:
+            x, _ = _to_float(x)
     if x.ndim != 1:
         raise InvalidInput("scores must be a 1-D list of numbers", field="scores")
     return profile.score.assign_numbers(x)

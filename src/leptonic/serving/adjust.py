@@ -432,7 +432,14 @@ class EndpointAdjustment(abc.ABC):
             if mine
             else None
         )
-        labelled = self._primary_labelled(workspace, name, primary) if mv.task != TEXT_TASK else []
+        labelled: list[tuple[Prediction, Feedback]] = []
+        if mine and mv.task != TEXT_TASK:
+            # the outcomes of the decisions the drift rows cover: the window was sized
+            # for that span, and labels of older decisions could need far more windows
+            times = [p.at for p in mine]
+            labelled = self._primary_labelled(
+                workspace, name, primary, min(times), max(times) + timedelta(microseconds=1)
+            )
         performance = (
             performance_report(outcomes_from_labelled(labelled), step) if labelled else None
         )

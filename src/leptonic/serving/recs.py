@@ -309,7 +309,11 @@ class RecsRuntime(OneVersionRuntime):
         }
         log = self.log
         if log is not None:
-            logged = user if self.pii_salt is None else hash_value(str(user), self.pii_salt)
+            # the user as the model spells it ("05" and 5 are 5 with integer ids), as
+            # apply_events stores their events: click-through joins the two
+            key = p.user_key(user)
+            spelled = user if key is None else key
+            logged = spelled if self.pii_salt is None else hash_value(str(spelled), self.pii_salt)
             inputs: dict[str, Any] = {"user": logged, "k": k, "exclude_seen": exclude}
             if filt:
                 inputs["filter"] = filt

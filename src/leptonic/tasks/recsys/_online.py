@@ -40,13 +40,21 @@ _NO_VALUES = np.zeros(0, dtype=np.float64)
 
 @dataclass(frozen=True)
 class UserState:
-    """A user's online state; replaced as a whole on every update."""
+    """A user's online state; replaced as a whole on every update.
+
+    ``times`` (item code → the times of the user's online events on it, for
+    repeat detection) is the exception: one index per user, shared by the
+    user's successive states and only added to, by the writer, once an update
+    has succeeded. Copying it on every event would make each event cost as
+    much as all the user's earlier ones; a reader holding an older state may
+    see the times of newer events, which only makes it refuse a resend sooner.
+    """
 
     items: np.ndarray  # sorted item codes
     raw: np.ndarray  # summed raw weights
     conf: np.ndarray  # confidences
     vector: np.ndarray | None
-    times: dict[int, frozenset[float]] = field(default_factory=dict)
+    times: dict[int, set[float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -165,7 +173,7 @@ class OnlineUpdates(abc.ABC):
         self,
         user: Any,
         items: Sequence[Any] | Any,
-        weights: Sequence[float] | None = None,
+        weights: Sequence[float] | float | None = None,
         timestamps: Sequence[Any] | None = None,
     ) -> int:
         """Apply a user's new events at once; the next ``recommend`` reflects them.
@@ -184,7 +192,8 @@ class OnlineUpdates(abc.ABC):
         items
             Item ids, all in the catalogue (add new ones with :meth:`add_items`).
         weights
-            Raw weights (rating, quantity...) per event; default 1.
+            Raw weights (rating, quantity...) per event, or one number for
+            one event; default 1.
         timestamps
             Event times (epoch seconds, datetimes or ISO 8601); default now.
             An event whose (user, item, time) was already applied is refused.
@@ -199,6 +208,8 @@ class OnlineUpdates(abc.ABC):
             raise InvalidInput(
                 f"unknown user {user!r}; register the user first with add_user()", field="user"
             )
+        if isinstance(items, np.ndarray):
+            items = items.tolist()  # a 0-d array gives its one value: wrapped below
         if isinstance(items, str | int | np.integer) or not isinstance(items, Sequence):
             items = [items]
         n = len(items)
@@ -217,7 +228,14 @@ class OnlineUpdates(abc.ABC):
                     field="items",
                 )
             codes[j] = c
-        w = np.ones(n) if weights is None else check_weights(list(weights), field="weights")
+        if weights is None:
+            w = np.ones(n)
+        else:
+            if isinstance(weights, np.ndarray):
+                weights = weights.tolist()  # a 0-d array gives its one value: wrapped below
+            if isinstance(weights, str) or not isinstance(weights, Sequence):
+                weights = [weights]  # one weight, like one timestamp
+            w = check_weights(list(weights), field="weights")
         if w.size != n:
             raise InvalidInput(f"weights has {w.size} values for {n} items", field="weights")
         if timestamps is None:
@@ -275,16 +293,14 @@ class OnlineUpdates(abc.ABC):
         cat = self._cat
         old = self._online.get(code)
         items, _, raw, vector = self._view(code)
-        times = dict(old.times) if old is not None else {}
+        times = old.times if old is not None else {}  # shared, added to below (see UserState)
         for c, t in zip(codes.tolist(), ts.tolist(), strict=True):
-            if t in times.get(c, frozenset()) or self._last_time(code, c) == t:
+            if t in times.get(c, ()) or self._last_time(code, c) == t:
                 raise InvalidInput(
                     f"duplicate event: item {cat.ids.values[c]!r} at time {t} was already "
                     "recorded for this user",
                     field="timestamps",
                 )
-        for c, t in zip(codes.tolist(), ts.tolist(), strict=True):
-            times[c] = times.get(c, frozenset()) | {t}
         merged, inverse = np.unique(np.r_[items, codes], return_inverse=True)
         new_raw = np.bincount(inverse, weights=np.r_[raw, w])
         new_conf = self.confidence(new_raw)
@@ -295,6 +311,8 @@ class OnlineUpdates(abc.ABC):
         short = self._shortlists
         if short is not None:  # unlisted until listed again: answers score the catalogue
             short.set_row(code, None)
+        for c, t in zip(codes.tolist(), ts.tolist(), strict=True):
+            times.setdefault(c, set()).add(t)
         self._online[code] = UserState(merged, new_raw, new_conf, new_vector, times)
         for c in np.unique(codes).tolist():
             if c in self._fresh:
@@ -315,6 +333,13 @@ class OnlineUpdates(abc.ABC):
     ) -> np.ndarray | None:
         if cat.item_factors is None:
             return None
+        if self.kind in ("als", "bpr") and not cat.item_factors[items].any():
+            # every seen item was added online and has no factors yet: nothing to fold in
+            # from. A zero vector (BPR: but its constant 1) sends the user to the cold start.
+            zero = np.zeros(cat.item_factors.shape[1], dtype=np.float32)
+            if self.kind == "bpr":
+                zero[-1] = 1.0
+            return zero
         if self.kind == "als" and cat.gram is not None:
             parts = []
             for m in self._members:

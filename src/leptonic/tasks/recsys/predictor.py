@@ -16,9 +16,11 @@ Thread safety: any number of readers may call ``recommend``,
 Readers never lock: a user's state is replaced as a whole (an immutable
 record swapped in one assignment) and the catalogue is copied on write when
 items are added, so a reader sees a user either before or after an event,
-never half-way. Two benign races remain: popularity counts and the factors
-of items added online are updated in place, so a concurrent reader may see
-the previous or the new value of one item.
+never half-way. A reader takes the catalogue first, then the user's state,
+which may already hold events on items added after that catalogue: it
+leaves those items out. Two benign races remain: popularity counts and the
+factors of items added online are updated in place, so a concurrent reader
+may see the previous or the new value of one item.
 """
 
 from __future__ import annotations
@@ -257,6 +259,25 @@ class RecommenderPredictor(OnlineUpdates):
         vec = self._user_factors[code] if self._user_factors is not None else None
         return self._indices[lo:hi], self._conf[lo:hi], self._raw[lo:hi], vec
 
+    def _seen_in(
+        self, cat: Catalogue, code: int, st: UserState | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(seen items, confidences, vector) of ``code`` in state ``st``, the items limited
+        to those of ``cat``: a writer may have added items, and the user's events on
+        them, after the reader took ``cat``."""
+        items, conf, _, vector = self._view_of(code, st)
+        if items.size and items[-1] >= cat.n_items:  # sorted: only the last needs a look
+            keep = items < cat.n_items
+            items, conf = items[keep], conf[keep]
+        return items, conf, vector
+
+    def _has_signal(self, vectors: np.ndarray) -> Any:
+        """Whether each user vector (a row, or one vector) says anything: not all zero
+        (BPR: its last component is the constant 1 that reads the item biases). A user
+        whose seen items have no factors yet (all added online) gets a zero vector."""
+        body = vectors[..., :-1] if self.kind == "bpr" else vectors
+        return np.any(body != 0, axis=-1)
+
     def _attributes_of(self, code: int) -> dict[str, Any]:
         attrs = {}
         if code < self._n_base:
@@ -269,12 +290,19 @@ class RecommenderPredictor(OnlineUpdates):
     # -- scoring -------------------------------------------------------------------------------
     def _scores(
         self, cat: Catalogue, items: np.ndarray, conf: np.ndarray, vector: np.ndarray | None
-    ) -> np.ndarray:
-        if self.kind in ("als", "bpr") and vector is not None and cat.item_factors is not None:
+    ) -> np.ndarray | None:
+        """Scores of every item of ``cat`` for a user with seen ``items``; None when those
+        items say nothing (no factors, no neighbours): the caller falls back to the cold
+        start."""
+        if self.kind in ("als", "bpr") and cat.item_factors is not None:
+            if vector is None or not self._has_signal(vector):
+                return None
             return np.asarray(cat.item_factors @ vector, dtype=np.float64)
         if self.kind == "item_knn" and cat.similarity is not None:
             cols, vals, _ = self._gather(cat, items, conf)
-            return np.bincount(cols, weights=vals, minlength=cat.n_items)
+            if cols.size == 0:
+                return None
+            return np.bincount(cols, weights=vals, minlength=cat.n_items).astype(np.float64)
         return cat.popularity.copy()
 
     @staticmethod
@@ -387,7 +415,10 @@ class RecommenderPredictor(OnlineUpdates):
             A user id. An unknown user, or one without events, gets the cold
             start: the most popular items, or the most popular within the
             segments of ``user_attributes`` (or the attributes the user was
-            registered with) when those are known.
+            registered with) when those are known. So does a user whose seen
+            items tell the model nothing yet (item-kNN: none has neighbours;
+            ALS, BPR: all were added online and have no factors yet), their
+            seen items left out.
         k
             How many items; 1 ≤ k ≤ min(max_k, catalogue size). Fewer come
             back when the filter or the seen items leave fewer.
@@ -413,10 +444,12 @@ class RecommenderPredictor(OnlineUpdates):
             if listed is not None:
                 return listed
         if code is not None:
-            items, conf, _, vector = self._view(code)
+            items, conf, vector = self._seen_in(cat, code, self._online.get(code))
         else:
             items, conf, vector = _NO_ITEMS, _NO_VALUES, None
-        if items.size == 0:
+        scores = self._scores(cat, items, conf, vector) if items.size else None
+        explained = scores is not None
+        if scores is None:  # no events, or none the model can score from: the cold start
             if user_attributes is not None and not isinstance(user_attributes, Mapping):
                 raise InvalidInput(
                     "user_attributes must be a mapping, e.g. {'gender': 'F'}",
@@ -426,14 +459,12 @@ class RecommenderPredictor(OnlineUpdates):
             if attrs is None and code is not None:
                 attrs = self._attributes_of(code)
             scores = self._cold_scores(cat, attrs)
-        else:
-            scores = self._scores(cat, items, conf, vector)
-            if exclude_seen:
-                scores[items[items < cat.n_items]] = -np.inf
+        if exclude_seen:
+            scores[items] = -np.inf
         if filter:
             scores[~cat.filter_mask(filter)] = -np.inf
         top = top_k(scores, k)
-        because = self._because(cat, top, items, conf)
+        because = self._because(cat, top, items, conf) if explained else [None] * top.size
         names = cat.ids.values
         return [(names[i], float(scores[i]), b) for i, b in zip(top.tolist(), because, strict=True)]
 
@@ -460,10 +491,18 @@ class RecommenderPredictor(OnlineUpdates):
             if work > budget or self._n_base * size * BYTES_PER_ENTRY > max_bytes:
                 return False
             indptr, indices, conf = self._indptr, self._indices, self._conf
+            # a user whose vector says nothing is not listed: the cold start answers them
+            signal = self._has_signal(users[: self._n_base])
+
+            def seen(u: int) -> tuple[np.ndarray, np.ndarray]:
+                if not signal[u]:
+                    return _NO_ITEMS, _NO_VALUES
+                return indices[indptr[u] : indptr[u + 1]], conf[indptr[u] : indptr[u + 1]]
+
             short = build_shortlists(
                 users[: self._n_base],
                 factors[: cat.n_items],
-                lambda u: (indices[indptr[u] : indptr[u + 1]], conf[indptr[u] : indptr[u + 1]]),
+                seen,
                 self._fresh_codes,
                 size,
                 unit=unit,
@@ -484,7 +523,7 @@ class RecommenderPredictor(OnlineUpdates):
         """A stored user's answer from the shortlist, items added online merged in."""
         mask = cat.filter_mask(filter) if filter else None
         st = self._online.get(code)  # the list must come from this same state
-        items, conf, _, vector = self._view_of(code, st)
+        items, conf, vector = self._seen_in(cat, code, st)
 
         def explain(codes: np.ndarray) -> np.ndarray:
             return self._because_codes(cat, codes, items, conf)
@@ -518,11 +557,13 @@ class RecommenderPredictor(OnlineUpdates):
     def _listed_row(self, code: int, size: int) -> Row | None:
         """A fresh list of ``size`` items for ``code`` from its current state."""
         cat, st = self._cat, self._online.get(code)
-        items, conf, _, vector = self._view_of(code, st)
+        items, conf, vector = self._seen_in(cat, code, st)
         if items.size == 0 or vector is None:
             return None
         scores = self._scores(cat, items, conf, vector)
-        scores[items[items < cat.n_items]] = -np.inf
+        if scores is None:  # the vector says nothing: the cold start answers
+            return None
+        scores[items] = -np.inf
         fresh = self._fresh_codes
         scores[fresh[fresh < cat.n_items]] = -np.inf
         return best_row(scores, size, origin=st)
@@ -539,6 +580,8 @@ class RecommenderPredictor(OnlineUpdates):
         if code is None:
             raise InvalidInput(f"unknown item {item!r}: it is not in the catalogue", field="item")
         if self.kind in ("als", "bpr") and cat.unit is not None:
+            if not cat.unit[code].any():  # added online, no events yet: no factors to compare
+                return []
             scores = np.asarray(cat.unit @ cat.unit[code], dtype=np.float64)
         elif self.kind == "item_knn" and cat.similarity is not None:
             indptr, indices, data = cat.similarity
@@ -557,7 +600,9 @@ class RecommenderPredictor(OnlineUpdates):
     def _cooccurrence(self, code: int, n_items: int) -> np.ndarray:
         rows = np.repeat(np.arange(self._n_base), np.diff(self._indptr))
         users = set(rows[self._indices == code].tolist())
-        users |= {u for u, st in self._online.items() if code in set(st.items.tolist())}
+        # a snapshot: writers add users while readers run, and readers do not lock
+        online = list(self._online.items())
+        users |= {u for u, st in online if code in st.items}
         counts = np.zeros(n_items)
         for u in sorted(users):
             seen = self._view(u)[0]
@@ -627,25 +672,28 @@ class RecommenderPredictor(OnlineUpdates):
             )
         for start in range(0, users.size, chunk):
             block = users[start : start + chunk]
-            views = [self._view(int(u)) for u in block]
+            views = [self._seen_in(cat, int(u), self._online.get(int(u))) for u in block]
             lens = np.array([v[0].size for v in views], dtype=np.int64)
             seen_rows = np.repeat(np.arange(block.size), lens)
             seen_cols = np.concatenate([v[0] for v in views]) if block.size else _NO_ITEMS
+            cold = lens == 0
             if self.kind in ("als", "bpr") and cat.item_factors is not None:
                 width = cat.item_factors.shape[1]
                 vecs = np.stack(
-                    [v[3] if v[3] is not None else np.zeros(width, np.float32) for v in views]
+                    [v[2] if v[2] is not None else np.zeros(width, np.float32) for v in views]
                 )
                 scores = np.asarray(vecs @ cat.item_factors.T, dtype=np.float64)
+                cold |= ~self._has_signal(vecs)
             elif sim is not None:
                 conf = np.concatenate([v[1] for v in views]) if block.size else _NO_VALUES
                 rows = sp.csr_matrix(
                     (conf, seen_cols, np.r_[0, np.cumsum(lens)]), shape=(block.size, cat.n_items)
                 )
-                scores = np.asarray((rows @ sim).toarray(), dtype=np.float64)
+                product = sp.csr_matrix(rows @ sim)
+                cold |= np.diff(product.indptr) == 0  # no seen item has a neighbour
+                scores = np.asarray(product.toarray(), dtype=np.float64)
             else:
                 scores = np.tile(cat.popularity, (block.size, 1))
-            cold = lens == 0
             if cold.any():
                 scores[cold] = cat.popularity
             if exclude_seen:
