@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leptonic.errors import NotFitted
+from leptonic.errors import InvalidInput, NotFitted
 from leptonic.features.behaviour import SequenceAggregates
 
 
@@ -113,3 +113,15 @@ def test_record_path_equals_batch_path_exactly(members: int) -> None:
         one = agg.transform_record(frame.iloc[i].to_dict())
         for name in agg.feature_names_out_:
             np.testing.assert_equal(one[name], batch.loc[i, name], err_msg=f"{name} row {i}")
+
+
+def test_aggregates_named_like_existing_columns_are_refused() -> None:
+    # m__mean was added a second time; the record path overwrote the input's value
+    with pytest.raises(InvalidInput, match=r"\['m__mean'\].*\['m1', 'm2', 'm3'\].*rename") as info:
+        SequenceAggregates().fit(["m1", "m2", "m3", "m__mean"])
+    assert info.value.field == "m__mean"
+    agg = SequenceAggregates().fit(["m1", "m2", "m3"])
+    frame = pd.DataFrame({"m1": [1.0], "m2": [2.0], "m3": [3.0], "m__max": ["x"]})
+    with pytest.raises(InvalidInput, match=r"\['m__max'\]"):
+        agg.transform(frame)
+    assert list(agg.transform(frame.drop(columns="m__max")).columns[3:]) == agg.feature_names_out_

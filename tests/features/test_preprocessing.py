@@ -234,6 +234,55 @@ def test_bad_column_lists() -> None:
         TabularPreprocessor([], []).fit(frame, y)
 
 
+def test_repeated_column_names_raise_schema_error() -> None:
+    frame = pd.DataFrame([[1.0, 2.0, "a"], [3.0, 4.0, "b"]], columns=["n", "n", "c"])
+    with pytest.raises(SchemaError, match=r"more than one column named \['n'\]") as info:
+        TabularPreprocessor(["n"], ["c"]).fit(frame)
+    assert info.value.field == "n"
+    pre = TabularPreprocessor(["n"], ["c"]).fit(frame.iloc[:, 1:])
+    with pytest.raises(SchemaError, match=r"\['n'\]"):
+        pre.transform(frame)
+    TabularPreprocessor([], ["c"]).fit(frame)  # repeats among unused columns do no harm
+
+
+@pytest.mark.parametrize("kind", ["numeric", "categorical"])
+def test_cells_holding_lists_raise_data_error(kind: str) -> None:
+    frame = pd.DataFrame({"c": [["a"], ["b"], ["a"]]})
+    columns: dict[str, list[str]] = {"numeric": [], "categorical": [], kind: ["c"]}
+    with pytest.raises(DataError, match=r"'c'.*\['a'\].*one value per cell") as info:
+        TabularPreprocessor(**columns).fit(frame)
+    assert info.value.field == "c"
+
+
+@pytest.mark.parametrize("encoding", ["onehot", "ordinal", "woe"])
+@pytest.mark.parametrize(
+    ("values", "match"),
+    [
+        (pd.to_datetime(["2020-01-01", "2021-06-01", None, "2022-01-01"]), "dates or durations"),
+        (pd.to_datetime(["2020-01-01"] * 4).tz_localize("UTC"), "dates or durations"),
+        (pd.to_timedelta([1, 2, 3, 4], unit="D"), "dates or durations"),
+        (["low", "high", None, "high"], r"no numbers \(values such as \['low', 'high'\]\)"),
+    ],
+    ids=["datetime", "datetime-tz", "timedelta", "text"],
+)
+def test_dates_durations_and_text_listed_as_numeric_are_refused(
+    encoding: str, values: Any, match: str
+) -> None:
+    # they used to become all-missing: a constant 0 with a constant missing indicator
+    frame = pd.DataFrame({"d": values, "n": [1.0, 2.0, 3.0, 4.0]})
+    pre = TabularPreprocessor(["d", "n"], [], encoding=encoding)  # type: ignore[arg-type]
+    with pytest.raises(DataError, match=rf"numeric column 'd' holds {match}.*categorical") as info:
+        pre.fit(frame, [0, 1, 0, 1])
+    assert info.value.field == "d"
+
+
+def test_numbers_as_text_and_all_missing_numeric_columns_are_accepted() -> None:
+    frame = pd.DataFrame({"t": ["1.5", "x", None, "4"], "e": [None] * 4, "n": [1.0] * 4})
+    pre = TabularPreprocessor(["t", "e", "n"], [], scale=False, clip=None).fit(frame)
+    assert pre.transform(frame)[:, 0].tolist() == [1.5, 2.75, 2.75, 4.0]  # median imputed
+    assert pre.numeric_stats_["e"]["fill"] == 0.0
+
+
 # ------------------------------------------------------ fit on training data
 
 
@@ -296,6 +345,20 @@ def test_infinite_values_are_clipped_or_refused() -> None:
         TabularPreprocessor(["x"], [], clip=None, projection="pca").fit(
             pd.DataFrame({"x": [1.0, 2.0, math.inf]})
         )
+
+
+@pytest.mark.parametrize(
+    "values", [[math.inf, -math.inf, math.inf], [math.inf, math.nan, math.nan]]
+)
+def test_a_column_without_finite_values_is_refused_when_clipping(values: list[float]) -> None:
+    # fit used to succeed without clip bounds; transform then refused the column,
+    # advising to fit with clip, which was set
+    frame = pd.DataFrame({"x": values, "z": [1.0, 2.0, 3.0]})
+    with pytest.raises(DataError, match=r"'x' has no finite values") as info:
+        TabularPreprocessor(["x", "z"], []).fit(frame)
+    assert info.value.field == "x"
+    TabularPreprocessor(["x", "z"], [], encoding="ordinal").fit(frame)  # nothing to clip
+    TabularPreprocessor(["x", "z"], [], clip=None).fit(frame)  # refused at transform
 
 
 @pytest.mark.parametrize("encoding", ["onehot", "woe"])
@@ -392,6 +455,22 @@ def test_lda_projection() -> None:
     assert pre.transform(frame).shape == (len(frame), 1)
 
 
+@pytest.mark.parametrize(
+    ("x", "y", "match"),
+    [
+        ([1.0, 1.0, 1.0, 1.0], [0, 1, 0, 1], "every feature is constant"),
+        ([1.0, 2.0, 1.0, 2.0], [0, 0, 1, 1], "class means coincide"),
+    ],
+)
+def test_lda_on_features_that_do_not_separate_the_classes_is_refused(
+    x: list[float], y: list[int], match: str
+) -> None:
+    frame = pd.DataFrame({"n": x, "c": ["a"] * 4})
+    pre = TabularPreprocessor(["n"], ["c"], projection="lda")
+    with pytest.raises(DataError, match=rf"{match}.*projection=None"):
+        pre.fit(frame, y)
+
+
 # ---------------------------------------------- record path == table path
 
 
@@ -415,6 +494,46 @@ def test_transform_record_equals_transform_on_random_records(config: dict[str, A
         else:
             np.testing.assert_allclose(fast, slow, rtol=1e-12, atol=1e-12, err_msg=repr(record))
             np.testing.assert_allclose(fast, batch[i], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "Float32", "float32[pyarrow]", "float16"])
+def test_float32_categories_match_the_numbers_served_as_json(dtype: str) -> None:
+    # float32(0.7) widened as is is 0.699999988..., a key no served 0.7 matched
+    frame = pd.DataFrame({"grade": pd.Series([1.5, 2.5, 0.7, 0.7, 3.0, None], dtype=dtype)})
+    pre = TabularPreprocessor([], ["grade"], min_category_frac=0).fit(frame)
+    assert pre.feature_names_out_ == [
+        "grade=0.7",
+        "grade=1.5",
+        "grade=2.5",
+        "grade=3",
+        "grade=__missing__",
+        "grade=__other__",
+    ]
+    served = pd.DataFrame({"grade": [0.7, 3, None]})
+    expected = pre.transform(frame.iloc[[2, 4, 5]])
+    np.testing.assert_array_equal(pre.transform(served), expected)
+    records = [pre.transform_record({"grade": v}) for v in (0.7, 3, np.float32(0.7))]
+    np.testing.assert_array_equal(records, expected[[0, 1, 0]])
+
+
+@pytest.mark.parametrize("encoding", ["woe", "onehot"])
+def test_float32_numbers_fall_where_the_numbers_served_as_json_do(encoding: str) -> None:
+    # WoE edges (and clip bounds) were cut at 0.699999988..., so a served 0.7
+    # landed in the next bin
+    rng = np.random.default_rng(0)
+    values = rng.choice([0.7, 0.9, 1.5], 1200)
+    y = (rng.random(1200) < np.select([values < 0.8, values < 1.0], [0.1, 0.3], 0.6)).astype(int)
+    frame = pd.DataFrame({"rate": values.astype(np.float32)})
+    pre = TabularPreprocessor(["rate"], [], encoding=encoding, clip=(0.0, 0.5))  # type: ignore[arg-type]
+    pre.fit(frame, y)
+    served = [0.7, 0.9, 1.5]
+    table = pre.transform(pd.DataFrame({"rate": np.array(served, dtype=np.float32)}))
+    np.testing.assert_array_equal(pre.transform(pd.DataFrame({"rate": served})), table)
+    np.testing.assert_array_equal([pre.transform_record({"rate": v}) for v in served], table)
+    if encoding == "woe":
+        assert len(set(table[:, 0])) == 3  # one bin per value
+    else:
+        assert pre.numeric_stats_["rate"]["clip_high"] == 0.9
 
 
 def test_transform_record_on_training_rows() -> None:

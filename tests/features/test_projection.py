@@ -8,7 +8,7 @@ from sklearn.datasets import load_iris
 from sklearn.decomposition import PCA
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
-from leptonic.errors import InvalidInput, NotFitted
+from leptonic.errors import DataError, InvalidInput, NotFitted
 from leptonic.features import LDAProjection, PCAProjection
 
 
@@ -142,6 +142,25 @@ def test_lda_needs_labels_and_valid_components() -> None:
     assert info.value.field == "n_components"
     with pytest.raises(InvalidInput):
         LDAProjection().fit(X, np.zeros(len(X)))
+
+
+@pytest.mark.parametrize(
+    ("X", "y", "match"),
+    [
+        # all constant: scikit-learn failed with a bare IndexError
+        ([[1.0, 5.0]] * 4, [0, 1, 0, 1], "every feature is constant, so the features do not"),
+        ([[0.0], [1.0], [0.0], [1.0]], [0, 1, 0, 1], "constant within each class"),
+        # coinciding class means: no axis, an (n, 0) output
+        ([[1.0], [2.0], [1.0], [2.0]], [0, 0, 1, 1], "class means coincide, so the features do"),
+    ],
+    ids=["constant", "constant-within-classes", "same-means"],
+)
+def test_lda_refuses_features_that_do_not_separate_the_classes(
+    X: list[list[float]], y: list[int], match: str
+) -> None:
+    with pytest.raises(DataError, match=rf"{match}.*projection=None") as info:
+        LDAProjection().fit(np.array(X), y)
+    assert info.value.field == "X"
 
 
 # -------------------------------------------------- single vector, persistence

@@ -229,6 +229,36 @@ def test_numeric_strings_and_integral_categories_are_coerced() -> None:
     assert binner.transform_value("x", "7.5") == binner.transform_value("x", 7.5)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "Float32", "float32[pyarrow]"])
+def test_float32_values_are_binned_as_the_numbers_served_as_json(dtype: str) -> None:
+    # edges were cut at float32(0.7) widened as is, 0.699999988..., below a served 0.7
+    rng = np.random.default_rng(0)
+    values = rng.choice([0.7, 0.9, 1.5], 600)
+    y = (rng.random(600) < np.select([values < 0.8, values < 1.0], [0.1, 0.3], 0.6)).astype(int)
+    x = pd.Series(values, dtype=dtype, name="x")
+    binner = WoEBinner().fit(x, y)
+    assert [b["upper"] for b in binner.bins_["x"]] == [0.7, 0.9, math.inf]
+    table = binner.transform(pd.Series([0.7, 0.9, 1.5], dtype=dtype, name="x"))
+    assert [binner.transform_value("x", v) for v in (0.7, 0.9, 1.5)] == table.tolist()
+    assert len(set(table.tolist())) == 3
+    categories = WoEBinner(min_bin_frac=0.0).fit(x.to_frame(), y, categorical=["x"])
+    assert sorted(b["label"] for b in categories.bins_["x"]) == ["0.7", "0.9", "1.5"]
+    assert categories.transform_value("x", 0.7) == categories.transform(x.iloc[values == 0.7])[0]
+
+
+def test_dates_binned_as_numbers_are_refused() -> None:
+    frame = pd.DataFrame({"d": pd.to_datetime(["2020-01-01", "2021-01-01"] * 5)})
+    with pytest.raises(DataError, match=r"'d' holds dates.*categorical") as info:
+        WoEBinner().fit(frame, np.array([0, 1] * 5), categorical=[])
+    assert info.value.field == "d"
+
+
+def test_repeated_column_names_are_refused() -> None:
+    frame = pd.DataFrame([[1.0, 2.0], [3.0, 4.0]], columns=["a", "a"])
+    with pytest.raises(SchemaError, match=r"more than one column named \['a'\]"):
+        WoEBinner().fit(frame, [0, 1])
+
+
 def test_rare_categories_grouped_into_other() -> None:
     cats = ["a"] * 50 + ["b"] * 45 + ["c"] * 3 + ["d"] * 2
     y = np.array([0, 1] * 50)

@@ -274,6 +274,49 @@ def test_lda_components_beyond_the_classes_are_refused_before_the_search() -> No
     assert info.value.field == "n_components"
 
 
+@pytest.mark.parametrize(
+    ("candidates", "n_components", "width"),
+    [
+        (("logistic", "lightgbm"), 3, "into 2 feature"),  # WoE: income and grade
+        (("mlp",), 7, "into 6 feature"),  # one-hot: income, grade 1-4, grade=__other__
+    ],
+)
+def test_pca_components_beyond_the_encoded_features_are_refused_before_the_search(
+    candidates: tuple[str, ...], n_components: int, width: str
+) -> None:
+    # the linear family's trials all failed and were skipped: lightgbm was chosen silently
+    spec = TrainSpec(
+        target="t", candidates=candidates, projection="pca", n_components=n_components, trials=2
+    )
+    lines: list[str] = []
+    with pytest.raises(InvalidInput, match=rf"n_components is {n_components}.*{width}") as info:
+        train_tabular(_small_data(), spec, log=lines.append)
+    assert info.value.field == "n_components" and "lower n_components" in str(info.value)
+    assert not any("trial" in line for line in lines)
+
+
+def test_preprocessing_errors_are_raised_not_skipped_as_failed_trials() -> None:
+    data = _small_data(200)
+    data.frame["income"] = 1.0
+    data.frame["grade"] = "x"
+    spec = TrainSpec(target="t", candidates=("logistic",), trials=1, projection="lda")
+    # scikit-learn's IndexError escaped, or "every training trial failed" hid the cause
+    with pytest.raises(DataError, match=r"do not separate the classes.*projection=None"):
+        train_tabular(data, spec, log=lambda _m: None)
+
+
+def test_behaviour_aggregates_named_like_inputs_are_refused() -> None:
+    data = _small_data()
+    rng = np.random.default_rng(1)
+    for column in ("m1", "m2", "m3", "m__mean"):
+        data.frame[column] = rng.normal(size=len(data.y))
+    data.numeric.extend(["m1", "m2", "m3", "m__mean"])
+    spec = TrainSpec(target="t", candidates=("logistic",), trials=1)
+    with pytest.raises(InvalidInput, match=r"\['m__mean'\].*rename") as info:
+        train_tabular(data, spec, log=lambda _m: None)
+    assert info.value.field == "m__mean"
+
+
 def test_categories_named_like_internal_labels_are_refused_before_the_search() -> None:
     data = _small_data()
     data.frame["grade"] = data.frame["grade"].map({1: "a", 2: "b", 3: "__other__", 4: "c"})

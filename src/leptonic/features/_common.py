@@ -31,6 +31,7 @@ __all__ = [
     "check_unique_names",
     "decode_float",
     "encode_float",
+    "fit_numeric_column",
     "numeric_column",
     "require_columns",
     "to_float",
@@ -104,10 +105,14 @@ def to_float(value: Any) -> float:
     """Coerce one value of a numeric column to ``float``; missing or unparseable → NaN.
 
     ``None``, NaN, ``pandas.NA`` and strings that do not parse as a number are
-    all missing. Booleans become 0.0 / 1.0.
+    all missing. Booleans become 0.0 / 1.0. A float32 / float16 number becomes
+    the float64 of its shortest decimal form (``float32(0.7)`` → ``0.7``), as in
+    :func:`numeric_column`.
     """
     if value is None:
         return math.nan
+    if isinstance(value, np.floating) and value.itemsize < 8:
+        return float(str(value))
     try:
         return float(value)
     except (TypeError, ValueError, OverflowError):
@@ -121,7 +126,10 @@ def category_key(value: Any) -> str | None:
     as they do in Python (and in :func:`pandas.factorize`): integers, integral
     floats and booleans become their integer text (``3`` and ``3.0`` → ``"3"``,
     ``True`` → ``"1"``), so a category seen as an int in training matches a
-    float at serving time. ``None``, NaN, ``pandas.NA`` and ``NaT`` are missing.
+    float at serving time. A float32 / float16 number is read as the float64 of
+    its shortest decimal form first (``float32(0.7)`` → ``"0.7"``), so it
+    matches the same number sent as JSON. ``None``, NaN, ``pandas.NA`` and
+    ``NaT`` are missing.
     """
     if value is None or value is _NA or value is _NAT:
         return None
@@ -132,7 +140,8 @@ def category_key(value: Any) -> str | None:
     if isinstance(value, (int, np.integer)):
         return str(int(value))
     if isinstance(value, (float, np.floating)):
-        x = float(value)
+        narrow = isinstance(value, np.floating) and value.itemsize < 8
+        x = float(str(value)) if narrow else float(value)
         if math.isnan(x):
             return None
         if x.is_integer():
@@ -141,13 +150,100 @@ def category_key(value: Any) -> str | None:
     return str(value)
 
 
+def _narrow_float(dtype: Any) -> np.dtype[Any] | None:
+    """The numpy dtype of a float32 / float16 column (numpy, nullable or Arrow), else None."""
+    np_dtype = getattr(dtype, "numpy_dtype", dtype)
+    if isinstance(np_dtype, np.dtype) and np_dtype.kind == "f" and np_dtype.itemsize < 8:
+        return np_dtype
+    return None
+
+
+def _widen(values: np.ndarray) -> np.ndarray:
+    """float32 / float16 values as the float64 of their shortest decimal form.
+
+    ``float32(0.7)`` is ``0.699999988…`` when widened as is; its shortest
+    decimal form ``"0.7"`` gives the float64 ``0.7`` that JSON and Python
+    send at serving time. Each distinct value is converted once.
+    """
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    lookup = np.append(np.asarray(uniques).astype(str).astype(np.float64), math.nan)
+    return lookup[codes]
+
+
+def _factorize(series: pd.Series) -> tuple[np.ndarray, Any]:
+    """:func:`pandas.factorize`, with a clear error for cells that hold lists or dicts."""
+    try:
+        return pd.factorize(series, use_na_sentinel=True)
+    except TypeError:
+        column = str(series.name)
+        example = next((v for v in series if not isinstance(v, str) and not _hashable(v)), None)
+        raise DataError(
+            f"column {column!r} holds values that are not single numbers or strings "
+            f"(e.g. {example!r}, a {type(example).__name__}); give one value per cell: "
+            "spread the items over separate columns or join them into a string.",
+            field=column,
+        ) from None
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
 def numeric_column(series: pd.Series) -> np.ndarray:
-    """Return a column as a float64 array, coercing exactly as :func:`to_float` does."""
+    """Return a column as a float64 array, coercing exactly as :func:`to_float` does.
+
+    float32 / float16 values become the float64 of their shortest decimal form
+    (see :func:`to_float`), so a value stored as float32 in training matches the
+    same number sent as JSON at serving time.
+
+    Raises
+    ------
+    DataError
+        If a cell holds a list, dict or other unhashable value.
+    """
     if pd.api.types.is_numeric_dtype(series.dtype):
+        narrow = _narrow_float(series.dtype)
+        if narrow is not None:
+            return _widen(series.to_numpy(dtype=narrow, na_value=np.nan))
         return series.to_numpy(dtype=np.float64, na_value=np.nan)
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    codes, uniques = _factorize(series)
     lookup = np.array([to_float(u) for u in uniques] + [math.nan], dtype=np.float64)
     return lookup[codes]
+
+
+def fit_numeric_column(series: pd.Series, column: str, *, what: str) -> np.ndarray:
+    """:func:`numeric_column` of a training column, refusing one that holds no numbers.
+
+    Dates, durations and text would otherwise all become missing and the
+    column a constant.
+
+    Raises
+    ------
+    DataError
+        If the column's dtype is a date or a duration, or it has values and none
+        of them is a number.
+    """
+    dtype = series.dtype
+    if getattr(dtype, "kind", "") in ("M", "m"):  # datetime64, timedelta64 (numpy, tz, Arrow)
+        raise DataError(
+            f"{what}: numeric column {column!r} holds dates or durations (dtype {dtype}), "
+            "not numbers; convert it to a number first (e.g. days since a fixed date, "
+            "or a duration in days) or declare it categorical.",
+            field=column,
+        )
+    x = numeric_column(series)
+    if np.isnan(x).all() and series.notna().any():
+        examples = [str(v) for v in series[series.notna()].unique()[:3]]
+        raise DataError(
+            f"{what}: numeric column {column!r} holds no numbers (values such as "
+            f"{examples}); convert it to numbers or declare it categorical.",
+            field=column,
+        )
+    return x
 
 
 def category_codes(series: pd.Series) -> tuple[np.ndarray, list[str | None]]:
@@ -160,8 +256,16 @@ def category_codes(series: pd.Series) -> tuple[np.ndarray, list[str | None]]:
     keys
         Key of each code (several codes may share a key, e.g. ``1`` and ``"1"``;
         a key may be ``None`` for values that are missing only after normalising).
+
+    Raises
+    ------
+    DataError
+        If a cell holds a list, dict or other unhashable value.
     """
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    codes, uniques = _factorize(series)
+    narrow = _narrow_float(series.dtype)
+    if narrow is not None:  # pandas widens float32 uniques as is: key their decimal form
+        uniques = _widen(np.asarray(uniques, dtype=narrow)).tolist()
     return np.asarray(codes, dtype=np.intp), [category_key(u) for u in uniques]
 
 
@@ -192,13 +296,25 @@ def check_reserved_categories(keys: Iterable[str | None], column: str, *, what: 
 
 
 def require_columns(frame: Any, columns: Iterable[str], *, what: str) -> None:
-    """Raise :class:`~leptonic.errors.SchemaError` naming the ``columns`` absent from ``frame``."""
+    """Raise :class:`~leptonic.errors.SchemaError` naming the ``columns`` absent from ``frame``.
+
+    Also when one of ``columns`` names several columns of ``frame``.
+    """
     if not isinstance(frame, pd.DataFrame):
         raise InvalidInput(
             f"{what} expects a pandas DataFrame, got {type(frame).__name__}; "
             "wrap the data with pandas.DataFrame(...).",
             field="X",
         )
+    if not frame.columns.is_unique:
+        repeated = set(frame.columns[frame.columns.duplicated()])
+        duplicated = list(dict.fromkeys(c for c in columns if c in repeated))
+        if duplicated:
+            raise SchemaError(
+                f"{what}: the input has more than one column named {duplicated}; "
+                "rename or drop the duplicates so that each name is used once.",
+                field=str(duplicated[0]),
+            )
     present = set(frame.columns)
     missing = [c for c in columns if c not in present]
     if missing:

@@ -15,13 +15,13 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from leptonic.errors import NotFitted
+from leptonic.errors import InvalidInput, NotFitted
 from leptonic.features._common import numeric_column, to_float
 
 __all__ = ["AGGREGATES", "SequenceAggregates"]
@@ -128,7 +128,14 @@ class SequenceAggregates:
         self.min_members = min_members
 
     def fit(self, columns: Sequence[str]) -> SequenceAggregates:
-        """Find the families among ``columns`` (the numeric feature names)."""
+        """Find the families among ``columns`` (the numeric feature names).
+
+        Raises
+        ------
+        InvalidInput
+            If an aggregate would take the name of one of ``columns``
+            (``m1, m2, m3`` and ``m__mean``).
+        """
         groups: dict[str, list[tuple[int, str]]] = defaultdict(list)
         for name in columns:
             m = _MEMBER.fullmatch(name)
@@ -141,7 +148,24 @@ class SequenceAggregates:
                 if len(members) >= self.min_members
             }
         )
+        self._check_clash(columns, "input column(s)")
         return self
+
+    def _check_clash(self, columns: Iterable[Any], what: str) -> None:
+        """Refuse ``columns`` that hold a name the aggregates are about to take."""
+        present = set(columns)
+        clash = [name for name in self.feature_names_out_ if name in present]
+        if not clash:
+            return
+        family = next(
+            cols for stem, cols in self.families_.items() if clash[0] in self._names[stem]
+        )
+        raise InvalidInput(
+            f"the behaviour aggregate column(s) {clash}, summaries of {family}, would "
+            f"take the name(s) of existing {what}; rename those column(s) (e.g. "
+            f"{clash[0].replace('__', '_', 1)!r}) or turn the behaviour aggregates off.",
+            field=clash[0],
+        )
 
     def _set_families(self, families: dict[str, list[str]]) -> None:
         """Set ``families_`` and what follows from it: output names and slope weights."""
@@ -183,10 +207,17 @@ class SequenceAggregates:
         return [mean, np.sqrt(var), lo, hi, slope, npos]
 
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """``frame`` with the aggregate columns appended (a new frame)."""
+        """``frame`` with the aggregate columns appended (a new frame).
+
+        Raises
+        ------
+        InvalidInput
+            If ``frame`` already has a column named like one of the aggregates.
+        """
         self._check()
         if not self.families_:
             return frame
+        self._check_clash(frame.columns, "column(s) of the data")
         added: dict[str, np.ndarray] = {}
         for stem, cols in self.families_.items():
             a = np.column_stack([numeric_column(frame[c]) for c in cols])

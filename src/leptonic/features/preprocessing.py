@@ -31,6 +31,7 @@ from leptonic.features._common import (
     check_unique_names,
     decode_float,
     encode_float,
+    fit_numeric_column,
     numeric_column,
     require_columns,
     to_float,
@@ -217,14 +218,19 @@ class TabularPreprocessor(ParamsMixin):
         Raises
         ------
         SchemaError
-            If ``X`` lacks one of the columns (all missing ones are named).
+            If ``X`` lacks one of the columns (all missing ones are named), or
+            has several columns of one of their names.
         InvalidInput
             If a parameter is out of range, or ``y`` is needed but not given.
         TargetError
             If ``encoding="woe"`` and ``y`` is not binary 0/1.
         DataError
             If ``encoding`` is ``"onehot"`` or ``"woe"`` and a categorical column
-            holds the value ``"__missing__"`` or ``"__other__"``.
+            holds the value ``"__missing__"`` or ``"__other__"``; if a numeric
+            column holds dates, durations or text that is not a number; if
+            ``clip`` is set and a numeric column has infinite but no finite
+            values; if a cell holds a list or a dict; or if ``projection="lda"``
+            and the features do not separate the classes.
         """
         numeric, categorical = self._check_params()
         require_columns(X, [*numeric, *categorical], what="TabularPreprocessor.fit")
@@ -239,7 +245,7 @@ class TabularPreprocessor(ParamsMixin):
         if self.projection == "lda":
             _require_y(y, "projection='lda'")
         woe: WoEBinner | None = None
-        if self.encoding == "woe":
+        if self.encoding == "woe":  # the binner checks the numeric columns
             target = _require_y(y, "encoding='woe'")
             woe = WoEBinner(max_bins=self.woe_max_bins)
             woe.fit(X[[*numeric, *categorical]], target, categorical=categorical)
@@ -247,9 +253,10 @@ class TabularPreprocessor(ParamsMixin):
         kept: dict[str, list[str]] = {}
         rare: dict[str, list[str]] = {}
         if self.encoding != "woe":
-            if self.encoding == "onehot":
-                for name in numeric:
-                    stats[name] = self._numeric_stats(numeric_column(X[name]))
+            for name in numeric:
+                x = fit_numeric_column(X[name], name, what="TabularPreprocessor.fit")
+                if self.encoding == "onehot":
+                    stats[name] = self._numeric_stats(name, x)
             for name in categorical:
                 kept[name], rare[name] = self._categories(name, X[name], n)
 
@@ -345,9 +352,17 @@ class TabularPreprocessor(ParamsMixin):
                 )
         return numeric, categorical
 
-    def _numeric_stats(self, x: np.ndarray) -> dict[str, Any]:
+    def _numeric_stats(self, name: str, x: np.ndarray) -> dict[str, Any]:
         finite = x[np.isfinite(x)]
         clip_low, clip_high = -_INF, _INF
+        if self.clip is not None and not finite.size and np.isinf(x).any():
+            raise DataError(
+                f"TabularPreprocessor.fit: numeric column {name!r} has no finite values "
+                "in the training data (only infinite or missing ones), so there is "
+                "nothing to clip them to; replace the infinite values with finite "
+                "numbers or missing values (NaN), or drop the column.",
+                field=name,
+            )
         if self.clip is not None and finite.size:
             q = np.quantile(finite, [float(self.clip[0]), float(self.clip[1])])
             clip_low, clip_high = float(q[0]), float(q[1])

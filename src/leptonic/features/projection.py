@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from leptonic.errors import InvalidInput
+from leptonic.errors import DataError, InvalidInput
 from leptonic.features._common import (
     ParamsMixin,
     check_fitted,
@@ -67,6 +67,30 @@ def _encode_matrix(a: np.ndarray) -> list[Any]:
 
 def _decode_matrix(rows: Any) -> np.ndarray:
     return np.array([[decode_float(v) for v in row] for row in rows], dtype=np.float64)
+
+
+def _check_spread(arr: np.ndarray, first: np.ndarray) -> None:
+    """Refuse a matrix without spread within the classes, where LDA is undefined.
+
+    ``first`` is, for each row, the position of the first row of its class.
+    scikit-learn's LDA scales by the spread of the rows around their class
+    mean and fails with a bare ``IndexError`` when there is none.
+    """
+    if not (arr == arr[first]).all():
+        return
+    if (arr == arr[0]).all():
+        raise DataError(
+            "LDAProjection.fit: every feature is constant, so the features do not "
+            "separate the classes and LDA has no axis to find; train without the "
+            "projection (projection=None) or add informative features.",
+            field="X",
+        )
+    raise DataError(
+        "LDAProjection.fit: every feature is constant within each class, so LDA, "
+        "which scales by the spread within the classes, is undefined; train without "
+        "the projection (projection=None).",
+        field="X",
+    )
 
 
 class _Projection(ParamsMixin):
@@ -210,7 +234,9 @@ class PCAProjection(_Projection):
         limit = min(n, p)
         if self.n_components is not None and self.n_components > limit:
             raise InvalidInput(
-                f"n_components={self.n_components} exceeds min(n_rows, n_features) = {limit}.",
+                f"n_components={self.n_components} exceeds min(n_rows, n_features) = {limit}; "
+                f"lower it to {limit} or less, or leave it None to keep the components "
+                "that explain min_variance of the variance.",
                 field="n_components",
             )
         mean = arr.mean(axis=0)
@@ -294,6 +320,9 @@ class LDAProjection(_Projection):
         InvalidInput
             If ``y`` is missing, has fewer than two classes, or ``n_components``
             exceeds ``n_classes - 1``.
+        DataError
+            If the features do not separate the classes: every feature is
+            constant (within each class), or the class means coincide.
 
         Returns
         -------
@@ -316,7 +345,7 @@ class LDAProjection(_Projection):
                 f"got shape {labels.shape}.",
                 field="y",
             )
-        classes = np.unique(labels)
+        classes, first, index = np.unique(labels, return_index=True, return_inverse=True)
         if classes.size < 2:
             raise InvalidInput("LDA needs at least two classes in y.", field="y")
         limit = min(classes.size - 1, arr.shape[1])
@@ -326,8 +355,18 @@ class LDAProjection(_Projection):
                 f"= {limit}.",
                 field="n_components",
             )
+        _check_spread(arr, first[index.reshape(-1)])
         lda = LinearDiscriminantAnalysis(solver="svd", n_components=self.n_components)
-        lda.fit(arr, labels)
+        with np.errstate(divide="ignore", invalid="ignore"):  # no axis: refused just below
+            lda.fit(arr, labels)
+        if lda.scalings_.shape[1] == 0:
+            raise DataError(
+                "LDAProjection.fit: the class means coincide, so the features do not "
+                "separate the classes and LDA finds no discriminant axis; train without "
+                "the projection (projection=None) or add features that differ between "
+                "the classes.",
+                field="X",
+            )
         k = limit if self.n_components is None else int(self.n_components)
         k = min(k, lda.scalings_.shape[1])
         self.xbar_ = np.asarray(lda.xbar_, dtype=np.float64).copy()

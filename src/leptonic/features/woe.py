@@ -28,6 +28,7 @@ from leptonic.features._common import (
     check_saved,
     decode_float,
     encode_float,
+    fit_numeric_column,
     numeric_column,
     require_columns,
     to_float,
@@ -167,14 +168,19 @@ class WoEBinner(ParamsMixin):
             If ``y`` is not 0/1 or holds only one class.
         InvalidInput
             If a parameter is out of range or ``X`` and ``y`` differ in length.
+        SchemaError
+            If ``X`` has several columns of one name.
         DataError
             If a categorical column holds the value ``"__missing__"`` or
-            ``"__other__"`` (the labels of the missing and rare bins).
+            ``"__other__"`` (the labels of the missing and rare bins), a column
+            binned as numeric holds dates, durations or text that is not a
+            number, or a cell holds a list or a dict.
         """
         self._check_params()
         frame = _as_frame(X)
         target = _binary_target(y, len(frame))
         columns = [str(c) for c in frame.columns]
+        require_columns(frame, columns, what="WoEBinner.fit")  # refuses repeated names
         forced = None if categorical is None else set(categorical)
         if forced is not None:
             unknown = sorted(forced - set(columns))
@@ -198,7 +204,8 @@ class WoEBinner(ParamsMixin):
                 ) and not pd.api.types.is_bool_dtype(series.dtype)
             if numeric:
                 kinds[name] = "numeric"
-                bins[name] = self._fit_numeric(numeric_column(series), target, min_count)
+                x = fit_numeric_column(series, name, what="WoEBinner.fit")
+                bins[name] = self._fit_numeric(x, target, min_count)
             else:
                 kinds[name] = "categorical"
                 bins[name] = self._fit_categorical(name, series, target, min_count)

@@ -31,6 +31,7 @@ from leptonic.evaluation.metrics import (
 from leptonic.evaluation.scorecard import Scorecard
 from leptonic.features._common import category_codes, check_reserved_categories
 from leptonic.features.behaviour import SequenceAggregates
+from leptonic.features.preprocessing import TabularPreprocessor
 from leptonic.features.woe import WoEBinner
 from leptonic.tasks._data import TrainingData
 from leptonic.tasks.candidates import CANDIDATE_CLASSES, Candidate
@@ -245,9 +246,15 @@ class _Search:
             trial = study.ask()
             params = cand.suggest(trial, spec)
             t0 = time.perf_counter()
+            stage = "preprocessing"
             try:
+                for k in range(len(self.split.folds)):
+                    self._encoded(cand, params, k)  # kept for evaluate
+                stage = "fit"
                 score, oof, facts = self.evaluate(cand, params)
             except (ValueError, FloatingPointError) as exc:
+                if stage == "preprocessing" and isinstance(exc, InvalidInput):
+                    raise  # the data's fault, not these parameters': no trial would pass
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
                 self.log(f"{cand.name} trial {i}: failed ({exc}); skipped")
                 continue
@@ -540,7 +547,6 @@ def train_tabular(
     With an ``executor`` of several workers (``LEPTONIC_COMPUTE``), the candidate
     families are searched side by side on it; the result is the same."""
     log = log or logging.getLogger("leptonic.train").info
-    _check_data(data, spec)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     frame = data.frame
@@ -561,6 +567,7 @@ def train_tabular(
             log(f"behaviour aggregates for {', '.join(behaviour.families_)}")
         else:
             behaviour = None
+    _check_data(data, spec)
     split = make_split(data.y, spec)
     log(
         f"split {split.kind}: {len(split.pool)} rows for search "
@@ -719,11 +726,49 @@ def _check_data(data: TrainingData, spec: TrainSpec) -> None:
                 f"of {spec.target!r}; lower it or leave it unset",
                 field="n_components",
             )
+    if spec.projection == "pca" and spec.n_components is not None and dense:
+        widths = _encoded_widths(data, spec, sorted(dense))
+        narrowest = min(width for width, _ in widths.values())
+        if spec.n_components > narrowest:
+            each = "; ".join(f"{name}: {w} with {how}" for name, (w, how) in widths.items())
+            raise InvalidInput(
+                f"invalid training spec: n_components is {spec.n_components}, but PCA keeps "
+                "at most one component per encoded feature, and the training data encodes "
+                f"into {narrowest} feature(s) for a candidate that projects them ({each}); "
+                f"lower n_components to {narrowest} or less, or leave it unset (PCA then "
+                "keeps the components that explain 95% of the variance)",
+                field="n_components",
+            )
     if spec.task == "binary" or dense:
         # the WoE scorecard and one-hot encoding give these labels to missing and rare values
         for name in data.categorical:
             _, keys = category_codes(data.frame[name])
             check_reserved_categories(keys, name, what="training")
+
+
+def _encoded_widths(
+    data: TrainingData, spec: TrainSpec, names: list[str]
+) -> dict[str, tuple[int, str]]:
+    """Features each candidate's default preprocessing makes of the data, before projecting.
+
+    Each entry is ``(width, how)``. WoE gives one feature per input column, the
+    fewest; one-hot's width comes from fitting the preprocessing, without the
+    projection, on the whole table (a fold may hold a few categories fewer).
+    """
+    widths: dict[str, tuple[int, str]] = {}
+    fitted: dict[str, int] = {}
+    for name in names:
+        cand = CANDIDATE_CLASSES[name]()
+        pre = cand.preprocessor(cand.default_params(spec), data.numeric, data.categorical, spec)
+        if pre.encoding == "woe":
+            widths[name] = (len(data.numeric) + len(data.categorical), "WoE encoding")
+            continue
+        params = {**pre.get_params(), "projection": None, "n_components": None, "clip": None}
+        key = repr(sorted(params.items()))
+        if key not in fitted:
+            fitted[key] = TabularPreprocessor(**params).fit(data.frame).n_features_out_
+        widths[name] = (fitted[key], f"{pre.encoding} encoding")
+    return widths
 
 
 def _members(predictor: Predictor) -> list[TabularPredictor]:
