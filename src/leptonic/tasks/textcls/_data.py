@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from leptonic.errors import InvalidInput, TargetError
 
@@ -18,6 +19,7 @@ __all__ = [
     "data_digest",
     "encode_labels",
     "encode_multilabels",
+    "label_text",
     "multilabel_strata",
     "stratified_split",
 ]
@@ -40,6 +42,46 @@ def _rows(values: Any, name: str) -> list[Any]:
     return list(values)
 
 
+def _missing(value: Any) -> bool:
+    """None, NaN, ``pandas.NA`` or ``NaT`` (without comparing: ``NA != NA`` is not a bool)."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    return isinstance(value, float | np.floating) and math.isnan(value)
+
+
+def label_text(value: Any, i: int, field: str) -> str:
+    """The class name of one label, the same whichever path it came by (a dataset's
+    column read by Arrow, or Python values): booleans are ``"true"`` / ``"false"``,
+    integral numbers their integer text (``1``, ``1.0`` and ``"1"`` are one class).
+
+    Raises
+    ------
+    TargetError
+        The label is missing, or several labels (a list: multi-label data).
+    """
+    if _missing(value):
+        raise TargetError(
+            f"{field} at row {i} is missing; drop unlabelled rows before training",
+            field=field,
+        )
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | np.bool_):
+        return "true" if value else "false"
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        x = float(value)
+        return str(int(x)) if x.is_integer() else repr(x)
+    if isinstance(value, list | tuple | set | frozenset | dict | np.ndarray):
+        raise TargetError(
+            f"{field} at row {i} holds several labels ({type(value).__name__}); a text with "
+            "several labels needs a multi-label classifier: set multi_label=True",
+            field=field,
+        )
+    return str(value)
+
+
 def check_texts(texts: Any, *, max_chars: int, field: str = "text") -> list[str]:
     """``texts`` as a list of non-empty strings of at most ``max_chars`` characters.
 
@@ -55,7 +97,7 @@ def check_texts(texts: Any, *, max_chars: int, field: str = "text") -> list[str]
         raise InvalidInput(f"no texts given in {field!r}; pass at least one text", field=field)
     for i, text in enumerate(rows):
         if not isinstance(text, str):
-            what = "missing" if text is None or text != text else f"a {type(text).__name__}"
+            what = "missing" if _missing(text) else f"a {type(text).__name__}"
             raise InvalidInput(
                 f"{field} at row {i} is {what}, not a string; give every row a text",
                 field=field,
@@ -90,7 +132,8 @@ def encode_labels(
 ) -> tuple[np.ndarray, list[str]]:
     """Labels as positions in the label map (built from the data when ``label_map`` is None).
 
-    Labels are compared as strings (``1`` and ``"1"`` are one class).
+    Labels are compared by their :func:`label_text` (``1``, ``1.0`` and ``"1"`` are
+    one class; ``True`` is ``"true"``).
 
     Raises
     ------
@@ -99,14 +142,7 @@ def encode_labels(
         or a label is not in ``label_map``.
     """
     rows = _rows(labels, field)
-    names: list[str] = []
-    for i, value in enumerate(rows):
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            raise TargetError(
-                f"{field} at row {i} is missing; drop unlabelled rows before training",
-                field=field,
-            )
-        names.append(str(value))
+    names = [label_text(value, i, field) for i, value in enumerate(rows)]
     seen = sorted(set(names))
     if not seen:
         raise TargetError(f"no labels given in {field!r}; pass one label per text", field=field)
@@ -141,7 +177,7 @@ def _label_map(
 
 def _label_set(value: Any, i: int, separator: str, field: str) -> list[str]:
     """The labels of one multi-label cell: a list of labels, or a string joined by ``separator``."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if _missing(value):
         raise TargetError(
             f"{field} at row {i} is missing; give an empty list (or an empty string) for a "
             "text with no label, or drop unlabelled rows",
@@ -159,9 +195,9 @@ def _label_set(value: Any, i: int, separator: str, field: str) -> list[str]:
         )
     names = []
     for part in parts:
-        if part is None or (isinstance(part, float) and math.isnan(part)):
+        if _missing(part):
             raise TargetError(f"{field} at row {i} lists a missing label", field=field)
-        name = str(part).strip()
+        name = label_text(part, i, field).strip()
         if name:
             names.append(name)
     return names

@@ -28,6 +28,7 @@ from leptonic.tasks.textcls._data import Encoded, data_digest
 from leptonic.tasks.textcls._progress import LogFn, Progress, ProgressFn, format_seconds
 from leptonic.tasks.textcls._runtime import (
     autocast,
+    check_max_length,
     peft_module,
     pick_device,
     pick_precision,
@@ -331,6 +332,7 @@ def finetune(
     device = pick_device(spec.device)
     precision = pick_precision(spec.precision, device)
     base = resolve_base_model(spec.base_model)
+    check_max_length(spec.max_length, base)
     k = len(classes)
     seed_everything(spec.seed if init_seed is None else init_seed)
     t0 = time.perf_counter()

@@ -17,6 +17,7 @@ import numpy as np
 from leptonic.tasks.textcls._data import Encoded
 from leptonic.tasks.textcls._progress import LogFn, Progress, ProgressFn
 from leptonic.tasks.textcls._runtime import (
+    check_max_length,
     quiet_transformers,
     resolve_base_model,
     seed_everything,
@@ -255,6 +256,7 @@ def fit_frozen(
     t0 = time.perf_counter()
     seed_everything(spec.seed)
     base = resolve_base_model(spec.base_model)
+    check_max_length(spec.max_length, base)
     device = pick_device(spec.device)
     with quiet_transformers():
         tokenizer = tf.AutoTokenizer.from_pretrained(base, local_files_only=True)

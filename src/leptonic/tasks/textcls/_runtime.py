@@ -20,9 +20,11 @@ from leptonic.errors import InvalidInput, MissingExtra
 
 __all__ = [
     "DEFAULT_BASE_MODEL",
+    "check_max_length",
     "native_bf16",
     "pick_device",
     "pick_precision",
+    "position_limit",
     "quiet_transformers",
     "resolve_base_model",
     "seed_everything",
@@ -136,6 +138,41 @@ def resolve_base_model(name: str | os.PathLike[str] | None) -> Path:
             field="base_model",
         )
     return path.resolve()
+
+
+#: Model types whose position ids start after the padding id (RoBERTa's scheme).
+_OFFSET_POSITIONS = {"roberta", "xlm-roberta", "camembert", "longformer"}
+
+
+def position_limit(config: Any) -> int | None:
+    """The most tokens an encoder with this config reads (its position embeddings), or
+    None when the config does not say."""
+    positions = getattr(config, "max_position_embeddings", None)
+    if not isinstance(positions, int):
+        return None
+    if getattr(config, "model_type", "") in _OFFSET_POSITIONS:
+        positions -= int(getattr(config, "pad_token_id", 1) or 0) + 1
+    return positions
+
+
+def check_max_length(max_length: int, base: Path) -> None:
+    """Refuse a ``max_length`` beyond what the base encoder at ``base`` reads.
+
+    Raises
+    ------
+    InvalidInput
+        ``max_length`` exceeds the encoder's position embeddings: a longer
+        text would fail inside the model, in training or when served.
+    """
+    with quiet_transformers():
+        config = transformers_module().AutoConfig.from_pretrained(base, local_files_only=True)
+    limit = position_limit(config)
+    if limit is not None and max_length > limit:
+        raise InvalidInput(
+            f"max_length is {max_length} tokens, but the base encoder reads at most {limit} "
+            f"(its position embeddings); set max_length to {limit} or less",
+            field="max_length",
+        )
 
 
 def pick_device(device: str) -> Any:

@@ -480,7 +480,7 @@ def holdout_positions(
 
 def load_text_data(
     version: Any, artifacts: Any, spec: TextClassificationSpec
-) -> tuple[list[str], list[str], dict[str, int]]:
+) -> tuple[list[str], list[Any], dict[str, int]]:
     """The text and label columns of a dataset version, without unusable rows.
 
     Rows with a missing label, or a missing or blank text, are dropped and
@@ -527,8 +527,7 @@ def load_text_data(
             label = pc.fill_null(pc.cast(label, "string"), "")
         else:
             label = pc.fill_null(label, pa.scalar([], label.type))
-    else:
-        label = pc.cast(label, "string")
+    # (a single label stays as stored: encode_labels names its class, as for Python values)
     has_label = pc.is_valid(label)
     has_text = pc.and_(
         pc.is_valid(text), pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(text)), 0)

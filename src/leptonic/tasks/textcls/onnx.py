@@ -94,6 +94,8 @@ class OnnxTextPredictor(TextPredictor):
         all of them as one batch padded to the longest (what the graph must mask)."""
         from leptonic.tasks.textcls._data import Encoded
 
+        # within the model's max_chars: the long check text is there to fill max_length
+        texts = [t[: self.max_chars] for t in texts]
         answered = np.abs(self.predict_batch(texts) - self.source.predict_batch(texts))
         enc = Encoded.from_texts(self.tokenizer, list(texts), self.max_length)
         ids, mask = enc.pad(np.arange(len(texts)))

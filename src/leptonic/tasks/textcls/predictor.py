@@ -34,6 +34,7 @@ from leptonic.tasks.textcls._data import Encoded, check_texts, encode_labels, en
 from leptonic.tasks.textcls._multilabel import sigmoid as _sigmoid
 from leptonic.tasks.textcls._runtime import (
     autocast,
+    position_limit,
     quiet_transformers,
     torch_module,
     transformers_module,
@@ -211,6 +212,12 @@ class TextPredictor:
         #: the padding-free pass of ``net`` (BERT encoders), or None: ``net``'s own
         self._packed: Any = None
         if net is not None:
+            # a text longer than the encoder's positions would fail inside it: cut there
+            encoder = getattr(net, "encoder", None)
+            config = getattr(net, "config", None) or getattr(encoder, "config", None)
+            limit = position_limit(config)
+            if limit is not None:
+                self.max_length = min(self.max_length, limit)
             torch = torch_module()
             self._device = torch.device(device)
             self.net = net.to(self._device).eval()
@@ -314,7 +321,11 @@ class TextPredictor:
 
     def answer(self, p: np.ndarray, *, top_k: int = 3) -> dict[str, Any]:
         """The JSON answer for one row of probabilities (see :meth:`predict_one`)."""
-        order = np.argsort(-p, kind="stable")[: max(1, top_k)]
+        if isinstance(top_k, bool) or not isinstance(top_k, int | np.integer):
+            raise InvalidInput(
+                f"top_k must be a whole number of labels, got {top_k!r}", field="top_k"
+            )
+        order = np.argsort(-p, kind="stable")[: max(1, int(top_k))]
         best = int(order[0])
         out = {
             "label": self.classes[best],
