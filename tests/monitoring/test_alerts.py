@@ -27,7 +27,7 @@ from leptonic.monitoring import (
     evaluate_rules,
     performance_report,
 )
-from leptonic.monitoring.drift import DriftReport
+from leptonic.monitoring.drift import DriftReport, FeatureDrift
 
 START = datetime(2025, 3, 1, tzinfo=UTC)
 END = START + timedelta(days=1)
@@ -126,6 +126,37 @@ def test_psi_rule_settings(shifted: Callable[[int], DriftReport]) -> None:
     assert _evaluate(AlertRules(psi=None), drift) == []
 
 
+def _feature(name: str, psi: float) -> FeatureDrift:
+    return FeatureDrift(name, "numeric", psi, 500, 0, ("low", "high"), (0.5, 0.5), (0.1, 0.9))
+
+
+def test_an_input_named_score_and_the_model_score_have_their_own_subjects() -> None:
+    drift = DriftReport(
+        500, {"score": _feature("score", 0.9), "age": _feature("age", 0.5)}, _feature("", 0.8), {}
+    )
+    alerts = _evaluate(AlertRules(), drift)
+    by_subject = {a.subject: a for a in alerts}
+    assert [a.subject for a in alerts] == ["score", "age", "model score"]
+    assert by_subject["score"].value == 0.9 and by_subject["score"].details["kind"] == "numeric"
+    assert by_subject["score"].message.startswith("input 'score' has drifted")
+    model = by_subject["model score"]
+    assert model.value == 0.8 and model.details["kind"] == "score"
+    assert model.message.startswith("the model score has drifted")
+    # ignoring the input leaves the score's subject as it is, run after run
+    kept = _evaluate(AlertRules(psi=PsiRule(ignore=("score",))), drift)
+    assert [a.subject for a in kept] == ["age", "model score"]
+    # an input masked (skipped) under that name counts too; a further clash is numbered
+    masked = DriftReport(500, {}, _feature("", 0.8), {"score": "masked as PII"})
+    assert [a.subject for a in _evaluate(AlertRules(), masked)] == ["model score"]
+    both = DriftReport(
+        500,
+        {"score": _feature("score", 0.0), "model score": _feature("model score", 0.0)},
+        _feature("", 0.8),
+        {},
+    )
+    assert [a.subject for a in _evaluate(AlertRules(), both)] == ["model score 2"]
+
+
 def test_auc_drop_alert_with_enough_outcomes() -> None:
     perf = performance_report(_labelled(400, 80, separation=0.3))
     auc = perf.overall.auc
@@ -219,14 +250,18 @@ def test_bad_specs_name_the_field(spec: Any, field: str) -> None:
 
 
 class _Hook:
-    """A local HTTP server that records posted JSON; ``/fail`` answers 500, ``/slow`` waits."""
+    """A local HTTP server that records posted JSON; ``/fail`` answers 500, ``/gone``
+    404, ``/flaky`` and ``/busy`` 503 and 429 to their first post, ``/slow`` waits."""
 
     def __init__(self) -> None:
         self.bodies: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.arrived = threading.Event()
+        self.answered = threading.Event()
         self.release = threading.Event()
         hook = self
+        first = {"/flaky": 503, "/busy": 429}
+        always = {"/fail": 500, "/gone": 404}
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
@@ -236,9 +271,10 @@ class _Hook:
                     hook.release.wait(10)
                 hook.bodies.append(json.loads(body))
                 hook.headers.append(dict(self.headers))
-                self.send_response(500 if self.path == "/fail" else 204)
+                self.send_response(first.pop(self.path, None) or always.get(self.path, 204))
                 self.send_header("Content-Length", "0")
                 self.end_headers()
+                hook.answered.set()
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -302,16 +338,71 @@ def test_webhook_posts_alerts_as_json(hook: _Hook) -> None:
 
 
 def test_webhook_records_failures_without_raising(hook: _Hook) -> None:
-    refused = WebhookNotifier(f"http://127.0.0.1:{_free_port()}/x", timeout=2.0)
+    refused = WebhookNotifier(
+        f"http://127.0.0.1:{_free_port()}/x", timeout=2.0, retries=1, backoff=0.001
+    )
     assert refused.notify(_alert())
     refused.close()
     assert refused.sent == 0 and refused.failures == 1
     assert refused.last_error is not None and "ConnectError" in refused.last_error
-    with WebhookNotifier(hook.url + "/fail", timeout=5.0) as failing:
-        failing.notify(_alert())
-        failing.notify(_alert())
+    assert "after 2 tries" in refused.last_error
+    with WebhookNotifier(hook.url + "/fail", timeout=5.0, retries=2, backoff=0.001) as failing:
+        failing.notify(_alert("a"))
+        failing.notify(_alert("b"))
     assert failing.failures == 2 and failing.sent == 0
     assert failing.last_error is not None and "HTTP 500" in failing.last_error
+    assert [b["subject"] for b in hook.bodies] == ["a"] * 3 + ["b"] * 3  # tried 3 times each
+    assert [a.subject for a in failing.undelivered] == ["a", "b"]
+
+
+def test_webhook_retries_what_may_pass_later(hook: _Hook) -> None:
+    for path in ("/flaky", "/busy"):
+        hook.bodies.clear()
+        with WebhookNotifier(hook.url + path, timeout=5.0, backoff=0.001) as notifier:
+            notifier.notify(_alert("a"))
+            notifier.notify(_alert("b"))
+        assert notifier.sent == 2 and notifier.failures == 0 and notifier.undelivered == []
+        assert [b["subject"] for b in hook.bodies] == ["a", "a", "b"], path
+    with WebhookNotifier(hook.url + "/gone", timeout=5.0, backoff=0.001) as gone:
+        gone.notify(_alert("c"))
+    assert gone.failures == 1 and "HTTP 404" in (gone.last_error or "")
+    assert [b["subject"] for b in hook.bodies].count("c") == 1  # a 4xx is not retried
+
+
+def test_webhook_close_counts_what_it_could_not_deliver(hook: _Hook) -> None:
+    notifier = WebhookNotifier(hook.url + "/slow", timeout=10.0)
+    for subject in ("a", "b", "c"):
+        assert notifier.notify(_alert(subject))
+    assert hook.arrived.wait(10)  # the worker is posting "a"; "b" and "c" wait
+    notifier.close(timeout=0.05)
+    assert notifier.sent == 0 and notifier.failures == 3
+    assert [a.subject for a in notifier.undelivered] == ["a", "b", "c"]
+    assert "close timed out after 0.05s with 3 alert(s) undelivered" in (notifier.last_error or "")
+    hook.release.set()  # "a" arrives after all, but it was counted already
+    notifier._thread.join(5)
+    assert not notifier._thread.is_alive()
+    assert notifier.sent == 0 and notifier.failures == 3
+    assert [b["subject"] for b in hook.bodies] == ["a"]
+
+
+def test_webhook_close_cuts_a_retrys_wait_short(hook: _Hook) -> None:
+    notifier = WebhookNotifier(hook.url + "/fail", timeout=5.0, retries=1, backoff=60.0)
+    notifier.notify(_alert())
+    assert hook.answered.wait(10)  # the first try failed; the retry waits a minute
+    notifier.close(timeout=0.05)
+    notifier._thread.join(5)
+    assert not notifier._thread.is_alive()  # cut short
+    assert notifier.sent == 0 and notifier.failures == 1 and len(hook.bodies) == 1
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("retries", -1), ("retries", 1.5), ("retries", True), ("backoff", -0.1), ("backoff", "1")],
+)
+def test_webhook_retry_settings_are_checked(option: str, value: Any) -> None:
+    with pytest.raises(InvalidInput) as info:
+        WebhookNotifier("http://127.0.0.1:1/x", **{option: value})
+    assert info.value.field == option
 
 
 def test_webhook_queue_is_bounded(hook: _Hook) -> None:
@@ -321,6 +412,7 @@ def test_webhook_queue_is_bounded(hook: _Hook) -> None:
     assert notifier.notify(_alert("b"))  # waits in the queue
     assert not notifier.notify(_alert("c"))  # queue full: dropped, counted
     assert notifier.failures == 1 and "queue full" in (notifier.last_error or "")
+    assert [a.subject for a in notifier.undelivered] == ["c"]
     hook.release.set()
     notifier.close()
     assert notifier.sent == 2

@@ -3,10 +3,14 @@ version's decisions only, repeated alerts, and recalibrating points policies."""
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 import re
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import numpy as np
@@ -18,6 +22,9 @@ from leptonic import TrainSpec
 from leptonic.core.endpoint import Prediction
 from leptonic.errors import InvalidInput
 from leptonic.governance.schema import Contract
+from leptonic.monitoring import WebhookNotifier
+from leptonic.monitoring.drift import DriftReport, FeatureDrift
+from leptonic.serving import adjust
 from leptonic.serving.host import EndpointHost
 from leptonic.serving.policy import DecisionPolicy
 from serving.conftest import FAST, Deployed
@@ -360,6 +367,95 @@ def test_a_bad_webhook_is_refused_before_any_alert_is_stored(deployed: Deployed)
         assert info.value.field == "webhook"
     assert lp.metadata.list_alerts("credit", "hooked") == []
     assert lp.endpoints.monitor("credit", "hooked", rules=rules)["alerts"]  # they would fire
+
+
+@pytest.fixture
+def hook() -> Iterator[tuple[str, list[tuple[str, dict[str, Any]]]]]:
+    """A local webhook: ``/flaky`` answers 503 to its first post, ``/gone`` 404 to all;
+    yields its URL and the (path, body) of each post."""
+    posts: list[tuple[str, dict[str, Any]]] = []
+    first = {"/flaky": 503}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            posts.append((self.path, json.loads(body)))
+            self.send_response(first.pop(self.path, None) or (404 if self.path == "/gone" else 204))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", posts
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_the_webhooks_delivery_is_reported_and_a_failed_post_retried(
+    deployed: Deployed,
+    hook: tuple[str, list[tuple[str, dict[str, Any]]]],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    url, posts = hook
+    monkeypatch.setattr(
+        adjust, "WebhookNotifier", functools.partial(WebhookNotifier, backoff=0.001)
+    )
+    lp = deployed.platform.as_user("boss")
+    rules = {"psi": {"threshold": 0.0001, "min_predictions": 1}}
+    for name in ("hook-flaky", "hook-gone"):
+        lp.endpoints.create("credit", name, *deployed.logistic)
+        _log(deployed, name, np.linspace(0.01, 0.99, 50), inputs=[{"age": 99}] * 50)
+    flaky = lp.endpoints.monitor("credit", "hook-flaky", rules=rules, webhook=url + "/flaky")
+    ids = [a["id"] for a in flaky["alerts"]]
+    assert ids and flaky["webhook"] == {
+        "sent": len(ids),
+        "failed": 0,
+        "undelivered": [],
+        "error": None,
+    }
+    assert [b["id"] for _, b in posts] == [ids[0], *ids]  # the first was answered 503, then sent
+    with caplog.at_level(logging.WARNING, logger="leptonic.monitoring"):
+        gone = lp.endpoints.monitor("credit", "hook-gone", rules=rules, webhook=url + "/gone")
+    ids = [a["id"] for a in gone["alerts"]]
+    assert gone["webhook"]["sent"] == 0 and gone["webhook"]["failed"] == len(ids)
+    assert gone["webhook"]["undelivered"] == ids and "HTTP 404" in gone["webhook"]["error"]
+    assert f"{len(ids)} of {len(ids)} alert(s) of endpoint 'hook-gone'" in caplog.text
+    assert lp.endpoints.monitor("credit", "hook-gone", rules=rules)["webhook"] is None
+
+
+def test_an_input_named_score_keeps_its_psi_beside_the_model_scores(
+    deployed: Deployed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lp = deployed.platform.as_user("boss")
+    lp.endpoints.create("credit", "scored", *deployed.logistic)
+    _log(deployed, "scored", np.linspace(0.01, 0.99, 50), inputs=[{"age": 99}] * 50)
+    real = adjust.drift_report
+
+    def with_a_score_input(*args: Any, **kwargs: Any) -> DriftReport:
+        report = real(*args, **kwargs)
+        score = FeatureDrift("score", "numeric", 7.5, 50, 0, ("lo", "hi"), (0.5, 0.5), (0.0, 1.0))
+        return DriftReport(
+            report.n, {"score": score, **report.features}, report.score, report.skipped
+        )
+
+    monkeypatch.setattr(adjust, "drift_report", with_a_score_input)
+    rules = {"psi": {"threshold": 0.0001, "min_predictions": 1}}
+    report = lp.endpoints.monitor("credit", "scored", rules=rules)
+    assert report["psi"]["score"] == 7.5
+    assert report["psi"]["model score"] == report["drift"]["score"]["psi"] != 7.5
+    subjects = [a["subject"] for a in report["alerts"]]
+    assert "score" in subjects and "model score" in subjects
+    assert len(subjects) == len(set(subjects))
+    again = lp.endpoints.monitor("credit", "scored", rules=rules)
+    assert again["alerts"] == [] and len(again["repeated"]) == len(subjects)
 
 
 @pytest.mark.parametrize(

@@ -28,6 +28,7 @@ from leptonic.monitoring.alerts import (
     alert_payload,
     check_webhook_url,
     evaluate_rules,
+    score_subject,
 )
 from leptonic.monitoring.baseline import (
     BASELINE_ARTIFACT,
@@ -117,6 +118,7 @@ __all__ = [
     "performance_report",
     "psi",
     "psi_plot",
+    "score_subject",
     "text_baseline",
     "text_profile",
     "text_records",

@@ -21,14 +21,18 @@ alerts on noise:
 
 :func:`evaluate_rules` returns :class:`~leptonic.core.endpoint.Alert` records
 for the store; :class:`WebhookNotifier` posts them as JSON from a background
-thread without ever blocking or raising into its caller.
+thread without ever blocking or raising into its caller, retries posts that
+may pass later and counts the alerts it could not deliver.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import queue
 import threading
+import time
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -49,6 +53,7 @@ __all__ = [
     "alert_payload",
     "check_webhook_url",
     "evaluate_rules",
+    "score_subject",
 ]
 
 
@@ -241,6 +246,20 @@ def _span(start: datetime, end: datetime) -> str:
     return f"{start.isoformat(timespec='minutes')} to {end.isoformat(timespec='minutes')}"
 
 
+def score_subject(drift: DriftReport) -> str:
+    """The subject of the model score's drift: ``score``, unless one of the profile's
+    inputs has that name; then ``model score`` (numbered if an input has that name
+    too), so that an input's alerts and PSI never share a subject with the score's."""
+    inputs = {*drift.features, *drift.skipped}
+    if "score" not in inputs:
+        return "score"
+    subject, i = "model score", 1
+    while subject in inputs:
+        i += 1
+        subject = f"model score {i}"
+    return subject
+
+
 def _psi_alerts(
     rule: PsiRule,
     drift: DriftReport,
@@ -251,19 +270,19 @@ def _psi_alerts(
     described: Mapping[str, str],
     advice: str | None,
 ) -> list[Alert]:
-    subjects: list[tuple[str, FeatureDrift]] = [
-        (name, d) for name, d in drift.features.items() if name not in rule.ignore
+    subjects: list[tuple[str, FeatureDrift, bool]] = [
+        (name, d, False) for name, d in drift.features.items() if name not in rule.ignore
     ]
     if rule.include_score:
-        subjects.append(("score", drift.score))
+        subjects.append((score_subject(drift), drift.score, True))
     alerts = []
-    for name, d in subjects:
+    for name, d, is_score in subjects:
         if d.psi is None or d.n < rule.min_predictions or d.psi <= rule.threshold:
             continue
         if name in described:
             what = f"{described[name]} ({name!r})"
         else:
-            what = "the model score" if d is drift.score else f"input {name!r}"
+            what = "the model score" if is_score else f"input {name!r}"
         todo = advice or f"Check the upstream data for {name!r}, then consider retraining."
         message = (
             f"{what} has drifted on endpoint {endpoint!r}: PSI {d.psi:.3f} over {d.n:,} "
@@ -282,7 +301,7 @@ def _psi_alerts(
                 window_start=start,
                 window_end=end,
                 details={
-                    "kind": "score" if d is drift.score else d.kind,
+                    "kind": "score" if is_score else d.kind,
                     "n": d.n,
                     "n_missing": d.n_missing,
                     "labels": list(d.labels),
@@ -379,7 +398,9 @@ def evaluate_rules(
     subjects
         What a drift subject measures, by name, for the alert messages (a text
         endpoint's ``label`` is "the share of each predicted label", not an
-        input); unnamed subjects are inputs, and ``score`` the model score.
+        input); unnamed subjects are inputs, and ``score`` the model score
+        (``model score`` when an input is named ``score``; its ``details`` say
+        ``"kind": "score"``).
     advice
         What a PSI alert's message tells to do; unset: check the upstream
         data for the input, then consider retraining.
@@ -486,11 +507,19 @@ class WebhookNotifier:
     """Posts alerts as JSON to a URL from a background thread.
 
     :meth:`notify` only queues the alert (a bounded queue: when it is full the
-    alert is dropped and counted as a failure) and never raises. Failed
-    posts (connection errors, timeouts, non-2xx answers) are not retried;
-    they are counted in :attr:`failures` with the last one in
-    :attr:`last_error`. :meth:`close` delivers what is queued, then stops the
-    thread. Redirects are not followed.
+    alert is dropped and counted as a failure) and never raises. A post that
+    fails on the way (a connection error or timeout) or is answered 429 or
+    5xx is tried again up to ``retries`` times, after ``backoff`` seconds,
+    then twice that, and so on; an alert is posted at least once and, when
+    an answer was lost, possibly twice (its ``id`` tells the copies apart).
+    Other answers (3xx, 4xx) are not retried. An alert not delivered counts
+    in :attr:`failures`, is kept in :attr:`undelivered` and the last reason
+    in :attr:`last_error`. :meth:`close` delivers what is queued, then stops
+    the thread; alerts it could not deliver in its ``timeout`` count as
+    failures. Redirects are not followed.
+
+    Each alert takes at most ``(retries + 1) * timeout`` seconds of posting
+    plus ``backoff * (2**retries - 1)`` seconds of waiting.
 
     Parameters
     ----------
@@ -499,7 +528,11 @@ class WebhookNotifier:
     timeout
         Seconds allowed for each post.
     max_queue
-        Alerts that may wait for delivery.
+        Alerts that may wait for delivery (and undelivered alerts kept).
+    retries
+        Further tries of a post that failed on the way or was answered 429 or 5xx.
+    backoff
+        Seconds before the first retry; each further retry waits twice as long.
 
     Examples
     --------
@@ -509,7 +542,15 @@ class WebhookNotifier:
     >>> notifier.close()  # doctest: +SKIP
     """
 
-    def __init__(self, url: str, timeout: float = 2.0, *, max_queue: int = 1000) -> None:
+    def __init__(
+        self,
+        url: str,
+        timeout: float = 2.0,
+        *,
+        max_queue: int = 1000,
+        retries: int = 3,
+        backoff: float = 0.5,
+    ) -> None:
         self.url = check_webhook_url(url)
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
             raise InvalidInput(
@@ -519,13 +560,30 @@ class WebhookNotifier:
             raise InvalidInput(
                 f"max_queue must be an integer >= 1, got {max_queue!r}", field="max_queue"
             )
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise InvalidInput(f"retries must be an integer >= 0, got {retries!r}", field="retries")
+        if (
+            isinstance(backoff, bool)
+            or not isinstance(backoff, int | float)
+            or not math.isfinite(backoff)
+            or backoff < 0
+        ):
+            raise InvalidInput(
+                f"backoff must be a number of seconds >= 0, got {backoff!r}", field="backoff"
+            )
         self.timeout = float(timeout)
+        self.retries = retries
+        self.backoff = float(backoff)
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_queue)
         self._lock = threading.Lock()
         self._closed = False
+        self._abandoned = False  # close timed out: the worker stops, nothing more counts
+        self._wake = threading.Event()  # cuts a retry's wait short when abandoned
+        self._current: Alert | None = None  # the alert being posted
         self._sent = 0
         self._failures = 0
         self._last_error: str | None = None
+        self._undelivered: deque[Alert] = deque(maxlen=max_queue)
         self._thread = threading.Thread(target=self._run, name="leptonic-webhook", daemon=True)
         self._thread.start()
 
@@ -542,7 +600,8 @@ class WebhookNotifier:
 
     @property
     def failures(self) -> int:
-        """Alerts not delivered: failed posts and alerts dropped on a full queue."""
+        """Alerts not delivered: failed posts (after their retries), alerts dropped on
+        a full or closed queue, and alerts still waiting when :meth:`close` timed out."""
         with self._lock:
             return self._failures
 
@@ -552,26 +611,37 @@ class WebhookNotifier:
         with self._lock:
             return self._last_error
 
-    def _fail(self, error: str) -> None:
+    @property
+    def undelivered(self) -> list[Alert]:
+        """The alerts counted in :attr:`failures`, oldest first (at most ``max_queue``,
+        the newest)."""
         with self._lock:
-            self._failures += 1
-            self._last_error = error
+            return list(self._undelivered)
+
+    def _fail(self, alert: Alert, error: str) -> None:
+        """Count ``alert`` as not delivered (the lock held)."""
+        self._failures += 1
+        self._last_error = error
+        self._undelivered.append(alert)
 
     def notify(self, alert: Alert) -> bool:
         """Queue ``alert`` for delivery; False (and a failure counted) if it cannot be."""
         try:
             with self._lock:
                 if self._closed:
-                    self._failures += 1
-                    self._last_error = "notifier is closed"
+                    self._fail(alert, "notifier is closed")
                     return False
-                self._queue.put_nowait(alert)
+                try:
+                    self._queue.put_nowait(alert)
+                except queue.Full:
+                    self._fail(
+                        alert, f"queue full ({self._queue.maxsize} alerts waiting); alert dropped"
+                    )
+                    return False
             return True
-        except queue.Full:
-            self._fail(f"queue full ({self._queue.maxsize} alerts waiting); alert dropped")
-            return False
         except Exception as exc:  # never raise into the caller
-            self._fail(f"{type(exc).__name__}: {exc}")
+            with self._lock:
+                self._fail(alert, f"{type(exc).__name__}: {exc}")
             return False
 
     def _run(self) -> None:
@@ -586,34 +656,98 @@ class WebhookNotifier:
                 item = self._queue.get()
                 if item is _STOP:
                     return
-                self._post(client, item)
+                with self._lock:
+                    if self._abandoned:  # close timed out after this alert left the queue
+                        self._fail(item, "close timed out before the alert was posted")
+                        continue
+                    self._current = item
+                self._deliver(client, item)
 
-    def _post(self, client: Any, alert: Alert) -> None:
+    def _deliver(self, client: Any, alert: Alert) -> None:
+        """Post ``alert``, retrying what may pass on a later try, and count the outcome."""
+        error: str | None = None
+        tries = 0
+        for attempt in range(self.retries + 1):
+            if attempt and self._wake.wait(self.backoff * 2 ** (attempt - 1)):
+                break  # close timed out: the alert is already counted
+            tries += 1
+            error, again = self._post(client, alert)
+            if error is None or not again:
+                break
+        with self._lock:
+            if self._current is not alert:  # counted as undelivered when close timed out
+                return
+            self._current = None
+            if error is None:
+                self._sent += 1
+            else:
+                after = f" (after {tries} tries)" if tries > 1 else ""
+                self._fail(alert, f"post to {_redacted(self.url)} {error}{after}")
+
+    def _post(self, client: Any, alert: Alert) -> tuple[str | None, bool]:
+        """One post: None or what went wrong, and whether a retry may do better."""
+        import httpx
+
         try:
             response = client.post(self.url, json=alert_payload(alert))
-            if 200 <= response.status_code < 300:
-                with self._lock:
-                    self._sent += 1
-                return
-            error = f"answered HTTP {response.status_code}: {response.text[:200]}"
+        except httpx.TransportError as exc:  # connection refused or reset, timeouts
+            return f"failed: {type(exc).__name__}: {exc}", True
         except Exception as exc:  # a failed post must not stop the worker
-            error = f"failed: {type(exc).__name__}: {exc}"
-        self._fail(f"post to {_redacted(self.url)} {error}")
+            return f"failed: {type(exc).__name__}: {exc}", False
+        status = response.status_code
+        if 200 <= status < 300:
+            return None, False
+        return f"answered HTTP {status}: {response.text[:200]}", status == 429 or status >= 500
 
     def close(self, timeout: float | None = None) -> None:
-        """Deliver the queued alerts, then stop; waits at most ``timeout`` seconds (None: all)."""
+        """Deliver the queued alerts, then stop; waits at most ``timeout`` seconds (None:
+        until all are posted or have failed, retries included).
+
+        Alerts not delivered by then count in :attr:`failures` and
+        :attr:`undelivered`; one whose post was under way may still arrive.
+        """
         with self._lock:
             if self._closed:
                 return
             self._closed = True
+        deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
         try:
-            self._queue.put(_STOP, timeout=timeout)  # may wait for room while the worker drains
+            self._queue.put(_STOP, timeout=_left(deadline))  # may wait for the worker to drain
         except queue.Full:
-            return
-        self._thread.join(timeout)
+            pass
+        else:
+            self._thread.join(_left(deadline))
+        if self._thread.is_alive():
+            self._abandon(timeout)
+
+    def _abandon(self, timeout: float | None) -> None:
+        """Count what is queued or being posted as undelivered and let the worker stop."""
+        with self._lock:
+            self._abandoned = True
+            left = [] if self._current is None else [self._current]
+            self._current = None
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not _STOP:
+                    left.append(item)
+            waited = "" if timeout is None else f" after {timeout:g}s"
+            error = f"close timed out{waited} with {len(left)} alert(s) undelivered"
+            for alert in left:
+                self._fail(alert, error)
+        self._wake.set()
+        with contextlib.suppress(queue.Full):
+            self._queue.put_nowait(_STOP)
 
     def __enter__(self) -> WebhookNotifier:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _left(deadline: float | None) -> float | None:
+    """Seconds until ``deadline`` (a :func:`time.monotonic` time; None: no limit)."""
+    return None if deadline is None else max(0.0, deadline - time.monotonic())

@@ -21,6 +21,7 @@ import numpy as np
 from leptonic.core.endpoint import Alert
 from leptonic.evaluation.plots import png_data_uri
 from leptonic.evaluation.report import _CSS, _anchor, _e, _key_values, _table
+from leptonic.monitoring.alerts import score_subject
 from leptonic.monitoring.baseline import BaselineProfile
 from leptonic.monitoring.drift import DriftReport, DriftSeries, FeatureDrift
 from leptonic.monitoring.performance import PerformanceReport, PerformanceWindow
@@ -215,7 +216,7 @@ def _drift_rows(drift: DriftReport, threshold: float) -> list[dict[str, Any]]:
     for d in [drift.score, *sorted(drift.features.values(), key=lambda f: -(f.psi or 0.0))]:
         rows.append(
             {
-                "subject": "score" if d is drift.score else d.name,
+                "subject": score_subject(drift) if d is drift.score else d.name,
                 "kind": "score" if d is drift.score else d.kind,
                 "psi": d.psi,
                 "n": d.n,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import json
+import logging
 import math
 import threading
 from collections.abc import Mapping
@@ -35,6 +36,7 @@ from leptonic.monitoring.alerts import (
     alert_payload,
     check_webhook_url,
     evaluate_rules,
+    score_subject,
 )
 from leptonic.monitoring.baseline import BASELINE_ARTIFACT, BASELINE_ROWS, BaselineProfile
 from leptonic.monitoring.drift import drift_report
@@ -69,6 +71,11 @@ MAX_WINDOW_ROWS = 200_000
 
 #: Stored alerts read per page when looking for the one a new alert repeats.
 _ALERT_PAGE = 200
+
+#: Seconds a check waits for its alerts to reach the webhook (retries included).
+_WEBHOOK_WAIT = 5.0
+
+logger = logging.getLogger("leptonic.monitoring")
 
 _baselines: dict[tuple[str, str], BaselineProfile] = {}
 _baselines_lock = threading.Lock()
@@ -303,7 +310,14 @@ class EndpointAdjustment(abc.ABC):
         ``drift.skipped``). An alert that repeats one raised within the last window
         length (same rule and subject, overlapping window) is neither stored nor
         posted again; ``repeated`` lists the ids of the alerts it repeats. A naive
-        ``since`` or ``until`` is read as UTC."""
+        ``since`` or ``until`` is read as UTC.
+
+        With ``webhook``, ``webhook`` in the result says how the new alerts fared:
+        ``sent``, ``failed``, the ids ``undelivered`` (after the notifier's retries,
+        within 5 seconds in all) and the last ``error``; failures are also logged as
+        a warning. An undelivered alert stays stored (:meth:`alerts` lists it), but a
+        later check does not post it again: it repeats it. Without ``webhook``,
+        ``webhook`` is None."""
         endpoint = self.get(workspace, name)
         alert_rules = AlertRules.from_spec(rules)
         if webhook:  # checked before any alert is stored
@@ -360,13 +374,7 @@ class EndpointAdjustment(abc.ABC):
                 alerts=[a.id for a in stored],
                 rules=[f"{a.rule}:{a.subject}" for a in stored],
             )
-            if webhook:
-                notifier = WebhookNotifier(webhook)
-                try:
-                    for a in stored:
-                        notifier.notify(a)
-                finally:
-                    notifier.close(timeout=5.0)
+        delivery = self._post_alerts(workspace, name, webhook, stored) if webhook else None
         return {
             "endpoint": name,
             "model": primary.model,
@@ -374,16 +382,46 @@ class EndpointAdjustment(abc.ABC):
             "window_start": start.isoformat(),
             "window_end": end.isoformat(),
             "n": len(mine),
-            "psi": {
-                **(drift.psi if drift else {}),
-                **({"score": drift.score.psi} if drift else {}),
-            },
+            # the score under its alerts' subject, which no input's name takes
+            "psi": {**drift.psi, score_subject(drift): drift.score.psi} if drift else {},
             "drift": drift.to_dict() if drift else None,
             "performance": performance.overall.to_dict() if performance else None,
             "baseline_auc": baseline_auc,
             "rules": alert_rules.to_spec(),
             "alerts": [alert_payload(a) for a in stored],
             "repeated": repeated,
+            "webhook": delivery,
+        }
+
+    def _post_alerts(
+        self, workspace: str, name: str, webhook: str, alerts: list[Alert]
+    ) -> dict[str, Any]:
+        """Post ``alerts`` to ``webhook``; what was sent and what was not (logged)."""
+        if not alerts:
+            return {"sent": 0, "failed": 0, "undelivered": [], "error": None}
+        notifier = WebhookNotifier(webhook)
+        try:
+            for a in alerts:
+                notifier.notify(a)
+        finally:
+            notifier.close(timeout=_WEBHOOK_WAIT)
+        undelivered = [a.id for a in notifier.undelivered]
+        if notifier.failures:
+            logger.warning(
+                "%d of %d alert(s) of endpoint %r in workspace %r were not delivered to the "
+                "webhook (ids %s): %s",
+                notifier.failures,
+                len(alerts),
+                name,
+                workspace,
+                undelivered,
+                notifier.last_error,
+            )
+        return {
+            "sent": notifier.sent,
+            "failed": notifier.failures,
+            "undelivered": undelivered,
+            "error": notifier.last_error,
         }
 
     def alerts(
