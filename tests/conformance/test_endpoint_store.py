@@ -699,3 +699,25 @@ def test_a_prediction_with_a_nul_character_is_refused(
         store.append_predictions([pred(ws, "r1"), pred(ws, "r2", **{field: "c\x00"})])
     assert info.value.field == field
     assert store.list_predictions(ws, "decide") == []
+
+
+def test_alerts_are_marked_delivered_for_their_endpoint_only(store: MetadataStore, ws: str) -> None:
+    create(store, ws)
+    create(store, ws, "other")
+    window = (T0, T0 + timedelta(days=1))
+    mine = store.add_alert(Alert(ws, "decide", "psi", "age", 0.4, 0.25, "drift", *window))
+    theirs = store.add_alert(Alert(ws, "other", "psi", "age", 0.4, 0.25, "drift", *window))
+    assert mine.delivered_at is None and mine.id is not None and theirs.id is not None
+    at = datetime(2024, 5, 2, 17, 30, tzinfo=PLUS_0530)
+    assert store.set_alerts_delivered(ws, "decide", [mine.id, theirs.id], at) == 1
+    got = {a.endpoint: a for a in store.list_alerts(ws)}
+    assert got["decide"].delivered_at == at and got["decide"].delivered_at.utcoffset() == timedelta(
+        0
+    )
+    assert got["other"].delivered_at is None
+    assert store.set_alerts_delivered(ws, "decide", [], at) == 0
+    with pytest.raises(InvalidInput) as info:
+        store.set_alerts_delivered(ws, "decide", ["1"], at)  # type: ignore[list-item]
+    assert info.value.field == "alert_ids"
+    with pytest.raises(NotFound):
+        store.set_alerts_delivered(ws, "ghost", [mine.id], at)

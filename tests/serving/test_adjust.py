@@ -420,6 +420,7 @@ def test_the_webhooks_delivery_is_reported_and_a_failed_post_retried(
         "failed": 0,
         "undelivered": [],
         "error": None,
+        "reposted": [],
     }
     assert [b["id"] for _, b in posts] == [ids[0], *ids]  # the first was answered 503, then sent
     with caplog.at_level(logging.WARNING, logger="leptonic.monitoring"):
@@ -429,6 +430,39 @@ def test_the_webhooks_delivery_is_reported_and_a_failed_post_retried(
     assert gone["webhook"]["undelivered"] == ids and "HTTP 404" in gone["webhook"]["error"]
     assert f"{len(ids)} of {len(ids)} alert(s) of endpoint 'hook-gone'" in caplog.text
     assert lp.endpoints.monitor("credit", "hook-gone", rules=rules)["webhook"] is None
+
+
+def test_an_alert_no_webhook_took_is_posted_again_by_the_next_check(
+    deployed: Deployed,
+    hook: tuple[str, list[tuple[str, dict[str, Any]]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url, posts = hook
+    monkeypatch.setattr(
+        adjust, "WebhookNotifier", functools.partial(WebhookNotifier, backoff=0.001)
+    )
+    lp = deployed.platform.as_user("boss")
+    rules = {"psi": {"threshold": 0.0001, "min_predictions": 1}}
+    lp.endpoints.create("credit", "hook-later", *deployed.logistic)
+    _log(deployed, "hook-later", np.linspace(0.01, 0.99, 50), inputs=[{"age": 99}] * 50)
+    gone = lp.endpoints.monitor("credit", "hook-later", rules=rules, webhook=url + "/gone")
+    ids = [a["id"] for a in gone["alerts"]]
+    assert ids and gone["webhook"]["undelivered"] == ids
+    stored = lp.metadata.list_alerts("credit", "hook-later")
+    assert all(a.delivered_at is None for a in stored)
+    # the same findings: not stored again, but posted to the webhook that now answers
+    posts.clear()
+    later = lp.endpoints.monitor("credit", "hook-later", rules=rules, webhook=url + "/ok")
+    assert later["alerts"] == [] and sorted(later["repeated"]) == sorted(ids)
+    assert sorted(later["webhook"]["reposted"]) == sorted(ids) and later["webhook"]["sent"] == len(
+        ids
+    )
+    assert sorted(b["id"] for _, b in posts) == sorted(ids)
+    assert all(a.delivered_at is not None for a in lp.metadata.list_alerts("credit", "hook-later"))
+    # delivered now: a third check neither stores nor posts them
+    posts.clear()
+    third = lp.endpoints.monitor("credit", "hook-later", rules=rules, webhook=url + "/ok")
+    assert third["webhook"]["reposted"] == [] and posts == []
 
 
 def test_an_input_named_score_keeps_its_psi_beside_the_model_scores(

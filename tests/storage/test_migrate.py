@@ -52,7 +52,7 @@ def test_migrations_ship_with_the_package() -> None:
     assert (MIGRATIONS_DIR / "env.py").is_file()
     assert (MIGRATIONS_DIR / "versions" / "0001_initial.py").is_file()
     assert (MIGRATIONS_DIR / "versions" / "0002_access_audit_jobs.py").is_file()
-    assert head_revision() == "0005"
+    assert head_revision() == "0006"
 
 
 def test_fresh_sqlite_database_has_no_revision(tmp_path: Path) -> None:

@@ -142,6 +142,7 @@ class AlertOut(_Out):
     at: datetime
     status: str
     details: dict[str, Any]
+    delivered_at: datetime | None = None
 
 
 class AlertStatusIn(_In):

@@ -121,4 +121,6 @@ class Alert:
     at: datetime = field(default_factory=utcnow)
     status: str = "open"
     details: dict[str, Any] = field(default_factory=dict)
+    #: when a webhook took the alert; None: never delivered (see ``monitor``)
+    delivered_at: datetime | None = None
     id: int | None = None

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from leptonic.core._time import as_utc, checked_utc
+from leptonic.core._time import as_utc, checked_utc, utcnow
 from leptonic.core.dataset import DatasetVersion
 from leptonic.core.endpoint import Alert, Endpoint, Feedback, PolicyVersion, Prediction, Route
 from leptonic.core.model_version import ModelVersion
@@ -313,11 +313,13 @@ class EndpointAdjustment(abc.ABC):
         ``since`` or ``until`` is read as UTC.
 
         With ``webhook``, ``webhook`` in the result says how the new alerts fared:
-        ``sent``, ``failed``, the ids ``undelivered`` (after the notifier's retries,
+        ``sent``, ``failed``, the ids ``reposted`` (earlier alerts posted again, see
+        below) and ``undelivered`` (after the notifier's retries,
         within 5 seconds in all) and the last ``error``; failures are also logged as
-        a warning. An undelivered alert stays stored (:meth:`alerts` lists it), but a
-        later check does not post it again: it repeats it. Without ``webhook``,
-        ``webhook`` is None."""
+        a warning. A delivered alert is marked (``delivered_at``); one that is not
+        stays open and undelivered, and a later check with a webhook that repeats it
+        posts it again (as it does an open alert raised by a check without webhook).
+        Without ``webhook``, ``webhook`` is None."""
         endpoint = self.get(workspace, name)
         alert_rules = AlertRules.from_spec(rules)
         if webhook:  # checked before any alert is stored
@@ -358,12 +360,16 @@ class EndpointAdjustment(abc.ABC):
         )
         repeated: list[int] = []
         fresh: list[Alert] = []
+        # open findings that no webhook has taken yet are posted again with this check's
+        undelivered: dict[int, Alert] = {}
         for alert in raised:
             same = next((e for e in earlier if _repeats(alert, e)), None)
             if same is None:
                 fresh.append(alert)
             elif same.id is not None:
                 repeated.append(same.id)
+                if same.delivered_at is None and same.status == "open":
+                    undelivered[same.id] = same
         stored: list[Alert] = [self.platform.metadata.add_alert(a) for a in fresh]
         if stored:
             ref = ObjectRef(workspace, "endpoint", name)
@@ -374,7 +380,10 @@ class EndpointAdjustment(abc.ABC):
                 alerts=[a.id for a in stored],
                 rules=[f"{a.rule}:{a.subject}" for a in stored],
             )
-        delivery = self._post_alerts(workspace, name, webhook, stored) if webhook else None
+        delivery = None
+        if webhook:
+            delivery = self._post_alerts(workspace, name, webhook, [*undelivered.values(), *stored])
+            delivery["reposted"] = list(undelivered)
         return {
             "endpoint": name,
             "model": primary.model,
@@ -406,6 +415,9 @@ class EndpointAdjustment(abc.ABC):
         finally:
             notifier.close(timeout=_WEBHOOK_WAIT)
         undelivered = [a.id for a in notifier.undelivered]
+        delivered = [a.id for a in alerts if a.id is not None and a.id not in undelivered]
+        if delivered:  # what is not marked is posted again when a later check repeats it
+            self.platform.metadata.set_alerts_delivered(workspace, name, delivered, utcnow())
         if notifier.failures:
             logger.warning(
                 "%d of %d alert(s) of endpoint %r in workspace %r were not delivered to the "

@@ -64,6 +64,7 @@ from leptonic.storage.metadata.endpoint_base import (
     check_alert_endpoint,
     check_alert_status,
     check_before,
+    check_delivered,
     check_endpoint_changes,
     check_feedback,
     check_policy,
@@ -450,6 +451,21 @@ class EndpointsMixin(SQLStoreBase):
                 .values(status=status)
             )
             return to_alert(_require_alert(conn, workspace, alert_id))
+
+    def set_alerts_delivered(
+        self, workspace: str, endpoint: str, alert_ids: Sequence[int], at: datetime
+    ) -> int:
+        ids = check_delivered(alert_ids, at)
+        with self._write() as conn:
+            _require_endpoint(conn, workspace, endpoint)
+            if not ids:
+                return 0
+            changed = conn.execute(
+                sa.update(_a)
+                .where(_a.c.workspace == workspace, _a.c.endpoint == endpoint, _a.c.id.in_(ids))
+                .values(delivered_at=at)
+            )
+            return int(changed.rowcount)
 
 
 # -- helpers ---------------------------------------------------------------------------

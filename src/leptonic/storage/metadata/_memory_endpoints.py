@@ -39,6 +39,7 @@ from leptonic.storage.metadata.endpoint_base import (
     check_alert_endpoint,
     check_alert_status,
     check_before,
+    check_delivered,
     check_endpoint_changes,
     check_feedback,
     check_policy,
@@ -333,6 +334,19 @@ class MemoryEndpointsMixin(EndpointStore):
                     self._alerts[i] = replace(alert, status=status)
                     return copy.deepcopy(self._alerts[i])
             raise alert_not_found(workspace, alert_id)
+
+    def set_alerts_delivered(
+        self, workspace: str, endpoint: str, alert_ids: Sequence[int], at: datetime
+    ) -> int:
+        ids = set(check_delivered(alert_ids, at))
+        with self._lock:
+            self._endpoint(workspace, endpoint)
+            marked = 0
+            for i, alert in enumerate(self._alerts):
+                if alert.id in ids and (alert.workspace, alert.endpoint) == (workspace, endpoint):
+                    self._alerts[i] = replace(alert, delivered_at=as_utc(at))
+                    marked += 1
+            return marked
 
     # -- helpers ---------------------------------------------------------------------
     def _endpoint(self, workspace: str, name: str) -> Endpoint:

@@ -374,6 +374,7 @@ def alert_values(alert: Alert) -> dict[str, Any]:
         "at": alert.at,
         "status": alert.status,
         "details": alert.details,
+        "delivered_at": alert.delivered_at,
     }
 
 
@@ -391,5 +392,6 @@ def to_alert(row: Row[Any]) -> Alert:
         at=row.at,
         status=row.status,
         details=row.details,
+        delivered_at=row.delivered_at,
         id=row.id,
     )

@@ -445,6 +445,7 @@ alerts = sa.Table(
     _when("at"),
     _text("status"),
     _json("details"),
+    sa.Column("delivered_at", UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(["workspace", "endpoint"], ["endpoints.workspace", "endpoints.name"]),
     sa.Index("ix_alerts_workspace_id", "workspace", "id"),
     sa.Index("ix_alerts_workspace_endpoint_id", "workspace", "endpoint", "id"),

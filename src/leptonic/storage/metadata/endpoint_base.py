@@ -34,6 +34,7 @@ __all__ = [
     "check_alert",
     "check_alert_status",
     "check_before",
+    "check_delivered",
     "check_endpoint_changes",
     "check_feedback",
     "check_policy",
@@ -165,6 +166,7 @@ _ALERT_KINDS: dict[str, _Kind] = {
     **dict.fromkeys(("value", "threshold"), _NUMBER),
     **dict.fromkeys(("window_start", "window_end", "at"), _TIME),
     "details": _DICT,
+    "delivered_at": ((datetime, type(None)), "a datetime or None"),
 }
 
 
@@ -467,6 +469,19 @@ def check_alert_endpoint(alert_id: int, owner: str, endpoint: str | None) -> Non
         )
 
 
+def check_delivered(alert_ids: Sequence[int], at: Any) -> list[int]:
+    """The arguments of :meth:`EndpointStore.set_alerts_delivered`: ``alert_ids`` as a
+    list of ints; :class:`InvalidInput` naming the first bad one, or a bad ``at``."""
+    if isinstance(alert_ids, str | bytes) or not isinstance(alert_ids, Sequence):
+        raise InvalidInput("alert_ids must be a list of alert ids", field="alert_ids")
+    for i in alert_ids:
+        if isinstance(i, bool) or not isinstance(i, int):
+            raise InvalidInput(f"alert ids are whole numbers, got {i!r}", field="alert_ids")
+    if not isinstance(at, datetime):
+        raise InvalidInput(f"at must be a datetime, got {at!r}", field="at")
+    return list(alert_ids)
+
+
 def check_alert(alert: Alert) -> None:
     """Raise :class:`InvalidInput` unless ``alert`` can be stored."""
     if not isinstance(alert, Alert):
@@ -668,3 +683,11 @@ class EndpointStore(abc.ABC):
         with ``endpoint``, :class:`InvalidInput` (nothing changed) for an alert of
         another endpoint.
         """
+
+    @abc.abstractmethod
+    def set_alerts_delivered(
+        self, workspace: str, endpoint: str, alert_ids: Sequence[int], at: datetime
+    ) -> int:
+        """Record that a webhook took these alerts of ``endpoint`` at ``at``; returns how
+        many were marked. Ids of other endpoints or workspaces are left alone (not
+        counted). :class:`NotFound` if the endpoint does not exist."""
