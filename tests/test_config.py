@@ -39,3 +39,60 @@ def test_relative_home_is_made_absolute(tmp_path: Path, monkeypatch: pytest.Monk
     s = Settings.from_environ({"LEPTONIC_HOME": "rel/home"})
     assert s.home == tmp_path / "rel" / "home"
     assert s.artifacts_uri == (tmp_path / "rel" / "home" / "artifacts").as_uri()
+
+
+def test_a_home_with_uri_characters_keeps_its_database_inside(tmp_path: Path) -> None:
+    from leptonic import Platform
+
+    home = tmp_path / "a?b" / "p%41x #1"
+    with Platform.open(Settings.for_home(home)) as lp:
+        lp.create_workspace("credit")
+    assert (home / "leptonic.db").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a?b"]
+
+
+@pytest.mark.parametrize(
+    ("env", "match"),
+    [
+        ({"LEPTONIC_HOME": "~nosuchuser-leptonic/x"}, "LEPTONIC_HOME"),
+        ({"LEPTONIC_URL": "localhost:8000"}, "LEPTONIC_URL"),
+        ({"LEPTONIC_URL": "http://[::1"}, "LEPTONIC_URL"),
+        ({"LEPTONIC_URL": "ftp://host/x"}, "LEPTONIC_URL"),
+    ],
+)
+def test_bad_settings_name_the_variable(env: dict[str, str], match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        Settings.from_environ(env)
+
+
+def test_a_home_that_is_a_file_is_refused_clearly(tmp_path: Path) -> None:
+    from leptonic import Platform
+
+    (tmp_path / "taken").write_text("not a folder")
+    with pytest.raises(ConfigError, match="writable folder"):
+        Platform.open(Settings.for_home(tmp_path / "taken"))
+    with pytest.raises(ConfigError, match="three slashes"):
+        Platform.open(
+            Settings.from_environ(
+                {"LEPTONIC_HOME": str(tmp_path), "LEPTONIC_DB": "sqlite://localhost/x.db"}
+            )
+        )
+
+
+def test_a_failed_open_closes_the_metadata_store(tmp_path: Path) -> None:
+    from leptonic import Platform
+    from leptonic.storage.metadata.sql import SQLMetadataStore
+
+    closed: list[object] = []
+    real = SQLMetadataStore.close
+
+    def close(self: SQLMetadataStore) -> None:
+        closed.append(self)
+        real(self)
+
+    env = {"LEPTONIC_HOME": str(tmp_path), "LEPTONIC_ARTIFACTS": "file://elsewhere/x"}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(SQLMetadataStore, "close", close)
+        with pytest.raises(ConfigError, match="invalid artifact URI"):
+            Platform.open(Settings.from_environ(env))
+    assert len(closed) == 1

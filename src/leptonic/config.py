@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote, urlsplit
 
 from leptonic.errors import ConfigError
 
@@ -74,14 +75,25 @@ class Settings:
                 f"unknown environment variable(s) {', '.join(unknown)}; "
                 f"Leptonic reads only: {known}. Unset or rename them."
             )
-        home = Path(env.get("LEPTONIC_HOME") or Path.home() / ".leptonic").expanduser().absolute()
+        try:
+            home = Path(env.get("LEPTONIC_HOME") or Path.home() / ".leptonic").expanduser()
+        except RuntimeError:  # "~nosuchuser/..." or no home folder to expand
+            raise ConfigError(
+                f"LEPTONIC_HOME {env.get('LEPTONIC_HOME', '~/.leptonic')!r} names a home folder "
+                "that cannot be found; give an absolute path"
+            ) from None
+        home = home.absolute()
+        url = env.get("LEPTONIC_URL") or None
+        if url is not None:
+            _check_url(url)
         return cls(
             home=home,
-            db_uri=env.get("LEPTONIC_DB") or f"sqlite:///{home / 'leptonic.db'}",
+            # quoted: a "?", "#" or "%" in the folder's name is part of the path
+            db_uri=env.get("LEPTONIC_DB") or "sqlite:///" + quote(str(home / "leptonic.db")),
             artifacts_uri=env.get("LEPTONIC_ARTIFACTS") or (home / "artifacts").as_uri(),
             compute_uri=env.get("LEPTONIC_COMPUTE") or "local://",
             user=env.get("LEPTONIC_USER") or env.get("USER") or "local",
-            url=env.get("LEPTONIC_URL") or None,
+            url=url,
             token=env.get("LEPTONIC_TOKEN") or None,
         )
 
@@ -89,3 +101,17 @@ class Settings:
     def for_home(cls, home: str | os.PathLike[str], user: str = "local") -> Settings:
         """Embedded defaults under ``home`` (SQLite + local files)."""
         return cls.from_environ({"LEPTONIC_HOME": str(home), "LEPTONIC_USER": user})
+
+
+def _check_url(url: str) -> None:
+    """Refuse a ``LEPTONIC_URL`` that is no http(s) address of a server."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises for a port that is no number
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"LEPTONIC_URL {url!r} is not a server address; give one such as "
+            "http://leptonic.example:8000"
+        )

@@ -136,7 +136,12 @@ class Platform:
         # shared with the copies of as_user; opened on first use (Ray connects then)
         self._compute = _Compute(settings.compute_uri, compute)
         self.metadata = metadata or open_metadata_store(settings.db_uri)
-        self.artifacts = artifacts or open_artifact_store(settings.artifacts_uri)
+        try:
+            self.artifacts = artifacts or open_artifact_store(settings.artifacts_uri)
+        except BaseException:
+            if metadata is None:  # opened here: its connections go with the failure
+                self.metadata.close()
+            raise
         self.registry = ModelRegistry(self.metadata, self.artifacts)
 
     @classmethod

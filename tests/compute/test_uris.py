@@ -32,6 +32,13 @@ def test_local_uris() -> None:
         ("ray://head:10001?cpus=2", "expected ray://host:port"),
         ("ray://local?workers=2", "expected ray://host:port"),
         ("ray://local?cpus=-1", "from 1 to 1024"),
+        ("local://?workers=1_0", "from 1 to 1024"),
+        ("local://?workers=%20%203", "from 1 to 1024"),
+        ("local://#frag", "expected local://"),
+        ("local://[", "expected local://"),
+        ("ray://:10001", "expected ray://host:port"),
+        ("ray://head:0", "expected ray://host:port"),
+        ("ray://[::1", "expected ray://host:port"),
     ],
 )
 def test_bad_uris_are_refused(uri: str, match: str) -> None:

@@ -117,10 +117,8 @@ def parse_workers(value: str | None, uri: str, what: str = "workers") -> int | N
     """A positive worker count from a URI's query (``None`` when not given)."""
     if value is None:
         return None
-    try:
-        n = int(value)
-    except ValueError:
-        n = 0
+    # ASCII digits only: int() would also take "1_0", " 3" and other scripts' digits
+    n = int(value) if value.isascii() and value.isdigit() else 0
     if n < 1 or n > 1024:
         raise ConfigError(
             f"invalid compute URI {uri!r}: {what} must be a whole number from 1 to 1024, "

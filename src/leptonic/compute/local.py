@@ -63,6 +63,10 @@ def _run_pickled(fn: Callable[[S, T], R], shared: bytes, item: T) -> R:
     return run_task(fn, pickle.loads(shared), item)
 
 
+class _StalePool(Exception):
+    """The pool broke before this map could use it (a worker died while it was idle)."""
+
+
 class LocalExecutor(Executor):
     """Items run in this process (``workers=1``) or in a pool of worker processes.
 
@@ -83,12 +87,16 @@ class LocalExecutor(Executor):
 
     @staticmethod
     def _parse(uri: str) -> int:
-        parts = urlsplit(uri)
+        try:
+            parts = urlsplit(uri)
+        except ValueError:  # an unmatched "["
+            parts = urlsplit("invalid://")
         query = parse_qs(parts.query, keep_blank_values=True)
         if (
             parts.scheme != "local"
             or parts.netloc not in ("", "localhost")
             or parts.path not in ("", "/")
+            or parts.fragment
             or set(query) - {"workers"}
         ):
             raise ConfigError(
@@ -116,7 +124,9 @@ class LocalExecutor(Executor):
     def runs_here(self) -> bool:
         return self._workers == 1
 
-    def _get_pool(self) -> ProcessPoolExecutor:
+    def _take_pool(self) -> ProcessPoolExecutor:
+        """The pool (started if need be), counted as used by one more map: both under
+        the lock, so that a failing map never ends a pool another is about to use."""
         with self._lock:
             if self._pool is None:
                 threads = max(1, machine_cpus() // self._workers)
@@ -126,6 +136,7 @@ class LocalExecutor(Executor):
                     initializer=_start_worker,
                     initargs=(threads,),
                 )
+            self._active += 1
             return self._pool
 
     def _end_pool(self, pool: ProcessPoolExecutor) -> None:
@@ -155,14 +166,20 @@ class LocalExecutor(Executor):
             return call_all(fn, shared, items, on_result, poll)
         if not items:
             return []
-        pool = self._get_pool()
-        with self._lock:
-            self._active += 1
-        try:
-            return self._map(pool, fn, shared, items, on_result, poll)
-        finally:
-            with self._lock:
-                self._active -= 1
+        for fresh in (False, True):
+            pool = self._take_pool()
+            try:
+                return self._map(pool, fn, shared, items, on_result, poll)
+            except _StalePool:
+                if fresh:  # a new pool broke at once: workers cannot start
+                    raise StoreError(
+                        "compute worker processes could not start (out of memory?); try "
+                        "again, or use fewer workers with local://?workers=N"
+                    ) from None
+            finally:
+                with self._lock:
+                    self._active -= 1
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _map(
         self,
@@ -174,7 +191,15 @@ class LocalExecutor(Executor):
         poll: PollFn | None,
     ) -> list[R]:
         blob = pickle.dumps(shared, protocol=pickle.HIGHEST_PROTOCOL)  # once, not per item
-        futures: list[Future[R]] = [pool.submit(_run_pickled, fn, blob, item) for item in items]
+        futures: list[Future[R]] = []
+        try:
+            for item in items:
+                futures.append(pool.submit(_run_pickled, fn, blob, item))
+        except (BrokenProcessPool, RuntimeError):  # a worker died while the pool was idle
+            for f in futures:
+                f.cancel()
+            self._end_pool(pool)
+            raise _StalePool from None
         index = {f: i for i, f in enumerate(futures)}
         pending: set[Future[R]] = set(futures)
         results: dict[int, R] = {}

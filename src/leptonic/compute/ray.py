@@ -21,6 +21,7 @@ import contextlib
 import importlib.util
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
@@ -57,19 +58,21 @@ def _call(fn: Callable[[S, T], R], shared: S, item: T) -> R:
 
 def _parse(uri: str) -> tuple[str | None, int | None]:
     """``(client address or None for a local Ray, cpus)``."""
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+        port = parts.port
+    except ValueError:  # an unmatched "[", a port that is no number
+        raise ConfigError(
+            f"invalid compute URI {uri!r}: expected ray://host:port or ray://local[?cpus=N]"
+        ) from None
     query = parse_qs(parts.query, keep_blank_values=True)
     local = parts.netloc == "local"
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    if parts.scheme != "ray" or not parts.netloc or parts.path not in ("", "/"):
+    if parts.scheme != "ray" or not parts.netloc or parts.path not in ("", "/") or parts.fragment:
         bad = True
     elif local:
         bad = bool(set(query) - {"cpus"})
     else:
-        bad = bool(query) or port is None
+        bad = bool(query) or not parts.hostname or port is None or not 1 <= port <= 65535
     if bad:
         raise ConfigError(
             f"invalid compute URI {uri!r}: expected ray://host:port (a Ray cluster's "
@@ -100,6 +103,7 @@ class RayExecutor(Executor):
         self.uri = address or ("ray://local" + (f"?cpus={cpus}" if cpus else ""))
         self._task: Any = None
         self._joined = False
+        self._closed = False
         with _session_lock:
             if ray.is_initialized():
                 if _session["uri"] is None:
@@ -161,8 +165,15 @@ class RayExecutor(Executor):
         address, cpus = _parse(uri)
         return cls(address, cpus=cpus)
 
+    def _check_open(self) -> None:
+        # Ray starts a session of its own on first use after a shutdown: on this machine,
+        # not on the cluster, and never stopped. A closed executor runs nothing.
+        if self._closed:
+            raise StoreError(f"the compute executor {self.uri} is closed; open a new one")
+
     @property
     def workers(self) -> int:
+        self._check_open()
         return max(1, int(self._ray.cluster_resources().get("CPU", 1)))
 
     @property
@@ -179,6 +190,7 @@ class RayExecutor(Executor):
         poll: PollFn | None = None,
     ) -> list[R]:
         ray = self._ray
+        self._check_open()
         if not items:
             return []
         if self._task is None:
@@ -188,6 +200,7 @@ class RayExecutor(Executor):
         index = {ref: i for i, ref in enumerate(refs)}
         pending = list(refs)
         results: dict[int, R] = {}
+        polled = time.monotonic()
         try:
             while pending:
                 done, pending = ray.wait(pending, num_returns=1, timeout=POLL_S)
@@ -205,7 +218,9 @@ class RayExecutor(Executor):
                         ) from None
                     if on_result is not None:
                         on_result(index[ref], results[index[ref]])
-                if pending and not done and poll is not None:
+                # about every POLL_S seconds, also while results keep coming
+                if pending and poll is not None and time.monotonic() - polled >= POLL_S:
+                    polled = time.monotonic()
                     poll()
         except BaseException:
             for ref in pending:
@@ -214,6 +229,7 @@ class RayExecutor(Executor):
         return [results[i] for i in range(len(items))]
 
     def close(self) -> None:
+        self._closed = True
         if not self._joined:
             return
         self._joined = False

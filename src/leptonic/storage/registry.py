@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from leptonic.errors import ConfigError, UnknownBackend
 from leptonic.storage.artifacts.base import ArtifactStore
@@ -55,7 +54,7 @@ class BackendRegistry:
                 f"invalid {self.kind} store URI {uri!r}: expected '<scheme>://...', "
                 f"with a scheme among {', '.join(self.schemes)}"
             )
-        scheme = urlsplit(uri).scheme.split("+", 1)[0]
+        scheme = uri.split("://", 1)[0].split("+", 1)[0].lower()
         target = self._backends.get(scheme)
         if target is None:
             raise UnknownBackend(

@@ -54,12 +54,22 @@ class LocalArtifactStore(ArtifactStore):
 
     @classmethod
     def from_uri(cls, uri: str) -> LocalArtifactStore:
-        parts = urlsplit(uri)
+        try:
+            parts = urlsplit(uri)
+        except ValueError:  # an unmatched "["
+            parts = urlsplit("file://invalid")
         if parts.netloc not in ("", "localhost") or not parts.path:
             raise ConfigError(
                 f"invalid artifact URI {uri!r}: use an absolute path, e.g. file:///srv/artifacts"
             )
-        return cls(unquote(parts.path))
+        path = unquote(parts.path)
+        try:
+            return cls(path)
+        except OSError as exc:
+            raise ConfigError(
+                f"the artifact folder {path!r} cannot be used ({exc.strerror or exc}); point "
+                "LEPTONIC_ARTIFACTS (or LEPTONIC_HOME) at a writable folder"
+            ) from None
 
     def _path(self, key: str) -> Path:
         digest = validate_key(key)

@@ -214,7 +214,10 @@ class S3ArtifactStore(ArtifactStore):
 
     @classmethod
     def from_uri(cls, uri: str) -> S3ArtifactStore:
-        parts = urlsplit(uri)
+        try:
+            parts = urlsplit(uri)
+        except ValueError:  # an unmatched "["
+            parts = urlsplit("invalid://")
         if parts.scheme != "s3" or not parts.netloc or parts.fragment:
             raise ConfigError(
                 f"invalid artifact URI {uri!r}: expected s3://bucket[/prefix][?query], "

@@ -84,8 +84,20 @@ def _sqlite_engine(url: URL) -> sa.Engine:
             f"the metadata store URI {url.render_as_string()!r} names no database file: "
             "use sqlite:///path/to/leptonic.db (or memory:// for a throwaway store)"
         )
-    path = Path(database).expanduser()  # sqlite:///~/leptonic.db: in the home folder
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if url.host:  # sqlite://host/x.db: SQLite has no server
+        raise ConfigError(
+            f"the metadata store URI {url.render_as_string()!r} names a host; SQLite opens a "
+            "file: use sqlite:///path/to/leptonic.db (three slashes, then the path)"
+        )
+    try:
+        path = Path(database).expanduser()  # sqlite:///~/leptonic.db: in the home folder
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (RuntimeError, OSError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(
+            f"the metadata store's folder for {database!r} cannot be used ({reason}); "
+            "point LEPTONIC_DB (or LEPTONIC_HOME) at a writable folder"
+        ) from None
     url = url.set(database=str(path))
     engine = sa.create_engine(url, connect_args={"check_same_thread": False})
 
