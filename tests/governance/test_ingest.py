@@ -24,6 +24,7 @@ from leptonic.errors import (
     TargetError,
 )
 from leptonic.governance.ingest import ingest, preview, read_version, write_parquet
+from leptonic.governance.pii import hash_value
 from leptonic.governance.schema import Contract
 from leptonic.storage.artifacts.base import ArtifactStore
 from leptonic.storage.artifacts.local import LocalArtifactStore
@@ -516,3 +517,121 @@ def test_german_credit(
     assert version.quality["target"]["counts"] == {"0": 700, "1": 300}
     assert version.quality["all_null_columns"] == []
     assert version.quality["duplicate_rows"] == 0
+
+
+# -- names, nested records and JSON types ------------------------------------------
+
+
+def test_names_that_differ_only_in_case_are_refused(
+    tmp_path: Path, tmp_root: Path, metadata: MemoryMetadataStore, artifacts: MemoryArtifactStore
+) -> None:
+    rows = "".join(
+        f"{i},{'yes' if i % 2 else 'no'},user{i}@example.com,{i % 2}\n" for i in range(50)
+    )
+    src = tmp_path / "case.csv"
+    src.write_text("id,Email,email,y\n" + rows, encoding="utf-8")
+    with pytest.raises(DataError, match="'Email' and 'email' differ only in case"):
+        _ingest(src, metadata, artifacts, target="y")
+    _assert_nothing_written(metadata, artifacts, tmp_root)
+    nested = tmp_path / "nested.jsonl"
+    nested.write_text('{"a": {"B": 1}, "a.b": 2}\n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"'a\.B' and 'a\.b'.* differ only in case") as err:
+        _ingest(nested, metadata, artifacts)
+    assert err.value.field == "a.b"
+    _assert_nothing_written(metadata, artifacts, tmp_root)
+
+
+def test_comma_space_csv_gets_its_names_and_pii(
+    tmp_path: Path, tmp_root: Path, metadata: MemoryMetadataStore, artifacts: MemoryArtifactStore
+) -> None:
+    rows = "".join(
+        f"{i}, user{i}@example.com, +1 555 123 {1000 + i}, {i % 2}\n" for i in range(100)
+    )
+    src = tmp_path / "spaced.csv"
+    src.write_text("id, email, phone, y\n" + rows, encoding="utf-8")
+    version, _ = _ingest(src, metadata, artifacts, target="y")
+    assert [c.name for c in version.columns] == ["id", "email", "phone", "y"]
+    assert version.pii == {"email": "email", "phone": "phone"}
+    assert version.column("y").role is ColumnRole.TARGET
+
+
+def test_lists_of_nested_records_are_scanned_and_masked(
+    tmp_path: Path, tmp_root: Path, metadata: MemoryMetadataStore, artifacts: MemoryArtifactStore
+) -> None:
+    rows = [
+        {"id": i, "y": i % 2, "contacts": [{"email": f"user{i}@example.com", "phone": None}]}
+        for i in range(50)
+    ]
+    src = tmp_path / "contacts.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    version, _ = _ingest(src, metadata, artifacts, target="y")
+    assert version.pii == {"contacts": "email"}
+    assert version.column("contacts").role is ColumnRole.PII
+    ws = metadata.get_workspace("credit")
+    masked = preview(version, artifacts, workspace=ws, limit=2)
+    assert "@example.com" not in str(masked.to_pylist())
+    first = [{"email": hash_value("user0@example.com", "pepper"), "phone": None}]
+    assert masked.column("contacts")[0].as_py() == first
+    raw = preview(version, artifacts, workspace=ws, limit=1, raw=True)
+    assert raw.column("contacts").to_pylist() == [[{"email": "user0@example.com", "phone": None}]]
+
+
+def test_a_type_conflict_in_a_stripped_column_is_read_again(tmp_path: Path) -> None:
+    rows = "".join(f"{i}, {i}\n" for i in range(3000))
+    src = tmp_path / "w.csv"
+    src.write_text("a, b\n" + rows + "1, 1.5\n", encoding="utf-8")
+    assert write_parquet(src, tmp_path / "out.parquet", block_size=4096) == 3001
+    table = pq.read_table(tmp_path / "out.parquet")
+    assert table.schema.names == ["a", "b"] and table.schema.field("b").type == pa.float64()
+
+
+@pytest.mark.parametrize(
+    ("last", "expected"),
+    [
+        ('{"i": 1.5, "a": null}', {"i": pa.float64(), "a": pa.null()}),  # ints, then a decimal
+        ('{"i": 1, "a": "x"}', {"i": pa.int64(), "a": pa.string()}),  # all null, then text
+        ('{"i": 1, "a": null, "z": 3}', {"i": pa.int64(), "a": pa.null(), "z": pa.int64()}),
+        (
+            '{"i": 1, "a": null, "c": {"n": 2}}',
+            {"i": pa.int64(), "a": pa.null(), "c.n": pa.int64()},
+        ),
+    ],
+)
+def test_json_types_that_change_after_the_first_block_are_read_again(
+    tmp_path: Path, last: str, expected: dict[str, pa.DataType]
+) -> None:
+    rows = "".join(f'{{"i": {i}, "a": null}}\n' for i in range(3000))
+    src = tmp_path / "late.jsonl"
+    src.write_text(rows + last + "\n", encoding="utf-8")
+    assert write_parquet(src, tmp_path / "out.parquet", block_size=4096) == 3001
+    table = pq.read_table(tmp_path / "out.parquet")
+    assert dict(zip(table.schema.names, table.schema.types, strict=True)) == expected
+    flat = {k: v for k, v in json.loads(last).items() if k != "c"}
+    assert {k: table.column(k)[-1].as_py() for k in flat} == flat
+    assert table.column("i")[:3].to_pylist() == [0, 1, 2]
+
+
+def test_json_integer_beyond_64_bits_after_the_first_block_is_refused(
+    tmp_path: Path, tmp_root: Path, metadata: MemoryMetadataStore, artifacts: MemoryArtifactStore
+) -> None:
+    rows = "".join(f'{{"id": {i}}}\n' for i in range(3000))
+    src = tmp_path / "ids.jsonl"
+    src.write_text(rows + '{"id": 99999999999999999999}\n', encoding="utf-8")
+    with pytest.raises(DataError, match="'id' holds the integer 99999999999999999999") as err:
+        write_parquet(src, tmp_path / "out.parquet", block_size=4096)
+    assert err.value.field == "id" and not (tmp_path / "out.parquet").exists()
+    small = tmp_path / "small.jsonl"
+    small.write_text('{"id": 1, "y": 0}\n{"id": 99999999999999999999, "y": 1}\n', encoding="utf-8")
+    with pytest.raises(DataError, match='quote such values as strings \\("id": "9999'):
+        _ingest(small, metadata, artifacts)
+    _assert_nothing_written(metadata, artifacts, tmp_root)
+
+
+def test_a_file_row_number_column_is_sampled(
+    tmp_path: Path, tmp_root: Path, metadata: MemoryMetadataStore, artifacts: MemoryArtifactStore
+) -> None:
+    rows = "".join(f"{i},{i % 7},user{i}@example.com\n" for i in range(25_000))
+    src = tmp_path / "frn.csv"
+    src.write_text("file_row_number,x,email\n" + rows, encoding="utf-8")
+    version, _ = _ingest(src, metadata, artifacts)
+    assert version.num_rows == 25_000 and version.pii == {"email": "email"}

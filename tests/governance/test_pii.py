@@ -308,3 +308,83 @@ def test_list_columns_are_detected_and_masked_element_by_element(tmp_path: Path)
     ]
     redacted = mask_table(table.slice(1), {"emails": "email"}, "redact").column("emails")
     assert redacted.to_pylist() == [None, [], ["***", None]]
+
+
+def test_values_with_surrounding_spaces_are_detected() -> None:
+    assert _kind("contact", [f" {e}" for e in EMAILS]) == "email"
+    assert _kind("contact_number", [f"{p}  " for p in PHONES]) == "phone"
+    assert _kind("contact", [*(f"\t{e} " for e in EMAILS[:7]), "  ", " ", ""]) == "email"
+
+
+def test_codes_dates_and_grouped_numbers_are_not_phones() -> None:
+    assert _kind("zip", ["12345-6789", "90210-1234", "10001-0001"]) is None
+    assert _kind("amount", ["1 234 567", "2 345 678", "12 345 678"]) is None
+    assert _kind("amount", ["1.234.567", "2.345.678", "12.345.678"]) is None
+    assert _kind("opened", ["2024.01.02", "2024.01.03", "2023.12.31"]) is None
+    assert _kind("isbn", ["978-3-16-148410-0", "978-0-306-40615-7", "978-1-4028-9462-6"]) is None
+    assert _kind("hours", ["0800-1700", "0900-1800", "1000-1900"]) is None
+    # dashes or dots alone need a phone-like column name; + or (area code) do not
+    dashed = ["555-123-4567", "555-987-6543", "212-555-0100"]
+    assert _kind("reference", dashed) is None
+    assert _kind("home_phone", dashed) == "phone"
+    assert _kind("contact", ["+1 555-123-4567", "(555) 987-6543", "+44 20 7946 0958"]) == "phone"
+    assert _kind("mobile", ["612 345 678", "698 765 432", "611 122 233"]) == "phone"
+
+
+def test_last_first_names_and_camel_case_column_names() -> None:
+    assert _kind("full_name", ["Lovelace, Ada", "Hopper, Grace", "Turing, Alan"]) == "person_name"
+    assert _kind("fullName", NAMES) == "person_name"
+    assert _kind("full_name", ["Lovelace,", "Hopper,", "Turing,"]) is None
+    ssns = ["123456789", "987654321", "111223333"]
+    assert _kind("socialSecurityNumber", ssns) == "national_id"
+    assert _kind("passportNo", ["X1234567", "P9988776", "K5544332"]) == "national_id"
+
+
+def _contacts() -> pa.Table:
+    contacts = pa.array(
+        [
+            [{"email": "ada@example.com", "phone": "+44 20 7946 0001", "rank": 1}],
+            None,
+            [],
+            [
+                {"email": "bob@example.com", "phone": None, "rank": 2},
+                {"email": "cy@example.org", "phone": "+44 20 7946 0003", "rank": 3},
+            ],
+        ]
+    )
+    return pa.table({"id": [1, 2, 3, 4], "contacts": contacts})
+
+
+def test_lists_of_records_are_scanned_field_by_field(tmp_path: Path) -> None:
+    table = _contacts()
+    path = tmp_path / "contacts.parquet"
+    pq.write_table(table, path)
+    assert detect_pii_in_table(table) == {"contacts": "email"} == detect_pii(path)
+    # each field is tested under its own name
+    people = pa.table({"people": pa.array([{"name": "Ada Lovelace", "city": "Paris"}] * 3)})
+    assert detect_pii_in_table(people) == {"people": "person_name"}
+    numbers = pa.table({"items": pa.array([[{"sku": "A-1", "qty": 2}]] * 3)})
+    assert detect_pii_in_table(numbers) == {}
+
+
+def test_lists_of_records_are_masked_field_by_field() -> None:
+    table = _contacts()
+    hashed = mask_table(table, {"contacts": "email"}, "hash", "s1").column("contacts").to_pylist()
+
+    def h(value: str) -> str:
+        return hash_value(value, "s1")
+
+    assert hashed == [
+        [{"email": h("ada@example.com"), "phone": h("+44 20 7946 0001"), "rank": h("1")}],
+        None,
+        [],
+        [
+            {"email": h("bob@example.com"), "phone": None, "rank": h("2")},
+            {"email": h("cy@example.org"), "phone": h("+44 20 7946 0003"), "rank": h("3")},
+        ],
+    ]
+    redacted = mask_table(table, {"contacts": "email"}, "redact").column("contacts").to_pylist()
+    assert redacted[0] == [{"email": "***", "phone": "***", "rank": "***"}]
+    assert redacted[1:3] == [None, []]
+    assert redacted[3][0] == {"email": "***", "phone": None, "rank": "***"}
+    assert mask_table(table, {"contacts": "email"}, "drop").column_names == ["id"]

@@ -432,3 +432,115 @@ def test_records_without_fields_are_refused(tmp_path: Path, lines: str) -> None:
 
     with pytest.raises(DataError, match="the file has no columns"):
         write_parquet(_write(tmp_path / "e.jsonl", lines), tmp_path / "out.parquet")
+
+
+# -- column names ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["c.csv", "c.jsonl", "c.parquet"])
+def test_names_that_differ_only_in_case_are_refused(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    if name.endswith("csv"):
+        _write(path, "id,Email,email,y\n1,yes,a@x.org,0\n")
+    elif name.endswith("jsonl"):
+        _write(path, '{"id": 1, "Email": "yes", "email": "a@x.org"}\n')
+    else:
+        pq.write_table(pa.table({"id": [1], "Email": ["yes"], "email": ["a@x.org"]}), path)
+    with pytest.raises(DataError, match="'Email' and 'email' differ only in case") as err:
+        open_batches(path)
+    assert err.value.field == "columns" and "rename one of them" in str(err.value)
+
+
+def test_names_are_stripped_of_surrounding_spaces(tmp_path: Path) -> None:
+    path = _write(tmp_path / "s.csv", "id, email, y \n1, a@x.org, 0\n2, b@x.org, 1\n")
+    table = _read_all(path)
+    assert table.column_names == ["id", "email", "y"]
+    assert table.column("y").to_pylist() == [0, 1]
+    json_path = _write(tmp_path / "s.jsonl", '{" id": 1, "y ": 2}\n')
+    assert _read_all(json_path).column_names == ["id", "y"]
+
+
+def test_names_equal_once_stripped_are_refused(tmp_path: Path) -> None:
+    path = _write(tmp_path / "s.csv", "a, b,b \n1,2,3\n")
+    with pytest.raises(DataError, match="' b' and 'b ' are the same once the spaces") as err:
+        open_batches(path)
+    assert err.value.field == "columns"
+
+
+# -- explicit delimiters -------------------------------------------------------------
+
+
+def test_an_explicit_delimiter_is_not_second_guessed(tmp_path: Path) -> None:
+    path = _write(tmp_path / "n.csv", "Name | Title\nAda Lovelace | Countess\n")
+    assert _read_all(path, delimiter=",").column_names == ["Name | Title"]
+    path = _write(tmp_path / "r.csv", "rate (a,b)\n1\n")
+    assert _read_all(path, delimiter=";").column_names == ["rate (a,b)"]
+    with pytest.raises(DataError, match=re.escape("looks '|'-separated")):
+        open_batches(_write(tmp_path / "p.csv", "a|b\n1|2\n"))  # not given: still checked
+
+
+# -- JSON lines: integers beyond 64 bits, types that change ------------------------
+
+
+@pytest.mark.parametrize(
+    ("lines", "column", "literal"),
+    [
+        ('{"a": 1}\n{"a": 99999999999999999999}\n', "a", "99999999999999999999"),
+        ('{"a": -9223372036854775809}\n', "a", "-9223372036854775809"),
+        ('{"c": {"n": 1}}\n{"c": {"n": 12345678901234567890123}}\n', "c.n", None),
+        ('{"c": [1, 99999999999999999999]}\n', "c", None),
+    ],
+)
+def test_json_integers_beyond_64_bits_are_refused(
+    tmp_path: Path, lines: str, column: str, literal: str | None
+) -> None:
+    path = _write(tmp_path / "big.jsonl", lines)
+    with pytest.raises(DataError, match="beyond the 64-bit range") as err:
+        list(open_batches(path))
+    assert err.value.field == column
+    message = str(err.value)
+    assert f"column {column!r}" in message and "quote such values as strings" in message
+    if literal is not None:
+        assert literal in message
+
+
+def test_json_integers_within_64_bits_and_large_floats_are_kept(tmp_path: Path) -> None:
+    lines = '{"i": -9223372036854775808, "f": 1.5}\n{"i": 9223372036854775807, "f": 1e20}\n'
+    table = _read_all(_write(tmp_path / "ok.jsonl", lines))
+    assert table.column("i").to_pylist() == [-(2**63), 2**63 - 1]
+    assert table.column("f").to_pylist() == [1.5, 1e20]
+
+
+@pytest.mark.parametrize(
+    ("last", "column", "widened"),
+    [
+        ('{"a": 1.5, "b": null}', "a", pa.float64()),
+        ('{"a": 1, "b": "x"}', "b", pa.string()),
+        ('{"a": 1, "b": null, "z": true}', "z", pa.bool_()),
+    ],
+)
+def test_json_types_that_change_after_the_first_block_are_widened(
+    tmp_path: Path, last: str, column: str, widened: pa.DataType
+) -> None:
+    rows = "".join(f'{{"a": {i}, "b": null}}\n' for i in range(3000))
+    path = _write(tmp_path / "w.jsonl", rows + last + "\n")
+    with pytest.raises(ColumnTypeConflict) as err:
+        list(open_batches(path, block_size=4096))
+    assert (err.value.column, err.value.widened) == (column, widened)
+    assert f"column {column!r}" in str(err.value) and f"read it as {widened}" in str(err.value)
+    table = _read_all(path, block_size=4096, column_types={column: widened})
+    assert table.num_rows == 3001
+    assert table.to_pylist()[-1] == json.loads(last)
+
+
+def test_json_nested_types_are_widened_and_conflicts_named(tmp_path: Path) -> None:
+    rows = "".join(f'{{"c": {{"n": {i}}}}}\n' for i in range(3000))
+    path = _write(tmp_path / "n.jsonl", rows + '{"c": {"n": 0.5, "m": "x"}}\n')
+    with pytest.raises(ColumnTypeConflict) as err:
+        list(open_batches(path, block_size=4096))
+    widened = pa.struct([("n", pa.float64()), ("m", pa.string())])
+    assert (err.value.column, err.value.widened) == ("c", widened)
+    path = _write(tmp_path / "x.jsonl", rows + '{"c": {"n": "x"}}\n')
+    with pytest.raises(DataError, match=r"column 'c\.n' changes from number to string") as err2:
+        list(open_batches(path, block_size=4096))
+    assert err2.value.field == "c.n"

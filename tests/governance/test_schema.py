@@ -265,3 +265,32 @@ def test_nested_and_binary_columns_are_ignored(tmp_path: Path) -> None:
     table = pa.table({"tags": [["a"], ["b", "c"]], "blob": [b"\x00", b"\x01"], "x": [1, 2]})
     roles = _roles(infer_schema(_write(tmp_path, table)))
     assert roles == {"tags": "ignore", "blob": "ignore", "x": "numeric"}
+
+
+def test_durations_and_times_of_day_are_not_timestamps(tmp_path: Path) -> None:
+    n = 10
+    table = pa.table(
+        {
+            "waited": pa.array([dt.timedelta(seconds=i) for i in range(n)], pa.duration("s")),
+            "at": pa.array([dt.time(9, i) for i in range(n)], pa.time64("us")),
+            "day": pa.array([dt.date(2024, 1, 1 + i) for i in range(n)], pa.date32()),
+            "when": pa.array([dt.datetime(2024, 1, 1, i) for i in range(n)], pa.timestamp("s")),
+        }
+    )
+    roles = _roles(infer_schema(_write(tmp_path, table)))
+    assert roles == {"waited": "ignore", "at": "ignore", "day": "timestamp", "when": "timestamp"}
+
+
+def test_nan_counts_as_missing(tmp_path: Path) -> None:
+    table = pa.table(
+        {
+            "half_nan": [float("nan") if i % 2 else float(i) for i in range(100)],
+            "all_nan": [float("nan")] * 100,
+            "full": [float(i) for i in range(100)],
+        }
+    )
+    by_name = {c.name: c for c in infer_schema(_write(tmp_path, table))}
+    assert by_name["half_nan"].nullable and by_name["all_nan"].nullable
+    assert not by_name["full"].nullable
+    assert by_name["half_nan"].role is ColumnRole.NUMERIC
+    assert by_name["all_nan"].role is ColumnRole.IGNORE  # no values, as the quality report says

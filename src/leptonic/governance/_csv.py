@@ -1,6 +1,7 @@
 """Reading CSV files for :func:`~leptonic.governance.readers.open_batches`.
 
-The header is checked for a delimiter other than the one given, and Arrow's
+When no delimiter is given, the header is checked for another common
+separator than the default one (an explicit delimiter is trusted), and Arrow's
 errors become a :class:`~leptonic.errors.DataError` that names the line of a
 ragged row (found again with Python's CSV reader) and never quotes it.
 Numeric columns are read as text and converted batch by batch, so that a
@@ -264,9 +265,12 @@ def open_csv(
     encoding: str | None,
     column_types: Mapping[str, pa.DataType],
     block_size: int,
+    *,
+    default: str = ",",
 ) -> CsvSource:
+    """Open a CSV file; ``delimiter`` ``None`` means ``default``, checked against the header."""
     explicit = delimiter is not None
-    sep = delimiter or ","
+    sep = delimiter if delimiter is not None else default
     if len(sep) != 1:
         raise InvalidInput(
             f"delimiter {sep!r} must be a single character (e.g. ',' ';' '|' or '\\t')",
@@ -278,7 +282,8 @@ def open_csv(
         raise DataError(
             f"{path}: the first line is blank; it must hold the column names", field="path"
         )
-    _sniff_delimiter(path, header, sep)
+    if not explicit:
+        _sniff_delimiter(path, header, sep)
     schema = pa.schema([])
 
     def encoding_problem(detail: str) -> DataError:

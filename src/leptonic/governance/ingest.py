@@ -69,7 +69,11 @@ def _flatten(table: pa.Table) -> pa.Table:
 
 
 def _flat_schema(path: str | os.PathLike[str], schema: pa.Schema) -> pa.Schema:
-    """The schema of the snapshot: ``schema`` flattened, refusing names that collide."""
+    """The schema of the snapshot: ``schema`` flattened, refusing names that collide.
+
+    Names collide when equal without regard to case: DuckDB, which reads the
+    snapshot, does not tell ``customer.Email`` from ``customer.email``.
+    """
     flat = _flatten(schema.remove_metadata().empty_table()).schema
     if not flat.names:
         raise DataError(
@@ -77,15 +81,22 @@ def _flat_schema(path: str | os.PathLike[str], schema: pa.Schema) -> pa.Schema:
             "nested objects); each record must hold at least one field",
             field="path",
         )
-    seen: set[str] = set()
+    seen: dict[str, str] = {}
     for name in flat.names:
-        if name in seen:
+        other = seen.get(name.casefold())
+        if other == name:
             raise DataError(
                 f"{path}: column {name!r} appears twice once nested fields are flattened "
                 f"(a column named {name!r} and a nested field at that path); rename one of them",
                 field=name,
             )
-        seen.add(name)
+        if other is not None:
+            raise DataError(
+                f"{path}: columns {other!r} and {name!r} (nested fields are flattened to "
+                f"paths) differ only in case, which SQL does not tell apart; rename one of them",
+                field=name,
+            )
+        seen[name.casefold()] = name
     return flat
 
 
@@ -142,11 +153,11 @@ def write_parquet(
 ) -> int:
     """Stream a data file into a deterministic Parquet file; return the row count.
 
-    A CSV column whose later values do not fit the type inferred from the
-    first block is read again with a wider type (the stream restarts, and
-    so does ``progress``). Struct columns (nested JSON objects, Parquet
-    structs) become one column per field, named by their path
-    (``customer.email``).
+    A CSV or JSON-lines column whose later values do not fit the type
+    inferred from the first block is read again with a wider type (the
+    stream restarts, and so does ``progress``). Struct columns (nested JSON
+    objects, Parquet structs) become one column per field, named by their
+    path (``customer.email``).
 
     Parameters
     ----------

@@ -1,8 +1,10 @@
 """Personal data: detection on a bounded sample, and masking.
 
 Detection reads at most ``sample_size`` evenly spaced rows of a Parquet
-snapshot (through DuckDB) and tests each candidate column's non-null values
-against patterns, vectorised with Arrow's RE2 regular expressions:
+snapshot (through DuckDB) and tests each candidate column's non-null values,
+trimmed of surrounding whitespace (blank ones are not counted), against
+patterns, vectorised with Arrow's RE2 regular expressions. Column names are
+compared in snake case (``socialSecurityNumber`` is ``social_security_number``):
 
 =============== ==============================================================
 kind            a value matches when
@@ -14,17 +16,24 @@ kind            a value matches when
                 like a national id (``ssn``, ``national_id``, ``passport_no``...)
                 and the value looks like an identifier
 ``phone``       it has 7-15 digits in a phone layout (``+``, spaces, dashes, dots,
-                parentheses), is not a date or a decimal number, and has a
-                ``+``/separator unless the column is named like a phone column
+                parentheses) and is not a date, a decimal number, an IP address
+                or a ZIP+4 code (``12345-6789``); unless the column is named like
+                a phone column, it must also have a ``+`` or an area code in
+                parentheses, or be spaced (but not grouped in thousands, as
+                ``1 234 567``): digits with only dashes or dots are not enough
 ``person_name`` the column is named like a person's name (``name``,
                 ``first_name``, ``customer_name``...) and the value is 1-4
-                capitalised alphabetic words
+                capitalised alphabetic words, the first optionally followed by a
+                comma (``Lovelace, Ada``)
 =============== ==============================================================
 
 A column holds PII of a kind when at least ``threshold`` (60 %) of its sampled
-non-null values match (a list column: of the values in its lists); when several kinds do, the best rate wins, ties going
-to the order above. Masking (:func:`mask_table`) hashes, redacts or drops the
-PII columns of an Arrow table (a list column element by element).
+non-null values match. A list column is tested on the values in its lists,
+and a struct (or a list of structs, as a JSON array of objects) field by
+field, each field by its own name: the column takes the best kind of its
+fields. When several kinds match, the best rate wins, ties going to the order
+above. Masking (:func:`mask_table`) hashes, redacts or drops the PII columns
+of an Arrow table (a list column element by element, a struct field by field).
 """
 
 from __future__ import annotations
@@ -34,7 +43,7 @@ import hmac
 import itertools
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from enum import StrEnum
 
 import pyarrow as pa
@@ -66,12 +75,19 @@ _EMAIL = r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$"
 _CARD = r"^\d(?:[ -]?\d){12,18}$"
 _SSN = r"^\d{3}-\d{2}-\d{4}$"
 _PHONE = r"^(\+\d{1,3}[ .-]?)?(\(\d{1,5}\)[ .-]?)?\d{1,5}([ .-]?\d{1,5}){0,5}$"
-_PHONE_MARKS = r"[+() .-]"
+#: Marks only phones carry: a country code or an area code in parentheses.
+_PHONE_SIGNS = r"[+(]"
+#: Dates (ISO with dashes or dots, day-month-year), decimals, IPv4 addresses, ZIP+4 codes.
 _NOT_PHONE = (
-    r"^(\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d+\.\d+|\d{1,3}(\.\d{1,3}){3})$"
+    r"^(\d{4}[.-]\d{1,2}[.-]\d{1,2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d+\.\d+|"
+    r"\d{1,3}(\.\d{1,3}){3}|\d{5}-\d{4})$"
 )
+#: A number grouped in thousands: ``1 234 567``, ``1.234.567``.
+_GROUPED_NUMBER = r"^\d{1,3}([ .]\d{3})+$"
 _ID_LIKE = r"^[A-Za-z0-9][A-Za-z0-9 ./-]{3,24}$"
-_PERSON = r"^\p{Lu}[\p{L}'’.-]*(?:\s+\p{Lu}[\p{L}'’.-]*){0,3}$"
+_NAME_WORD = r"\p{Lu}[\p{L}'’.-]*"
+#: 1-4 capitalised words; the first may end with a comma ("Lovelace, Ada").
+_PERSON = rf"^{_NAME_WORD}(?:(?:,\s*|\s+){_NAME_WORD}(?:\s+{_NAME_WORD}){{0,2}})?$"
 
 _NAME_COLUMN = re.compile(
     r"^(?:(?:first|last|full|middle|given|family|maiden|customer|client|person|contact|"
@@ -129,7 +145,9 @@ def luhn_valid(s: str) -> bool:
     return total % 10 == 0
 
 
-def _normalise(name: str) -> str:
+def _snake(name: str) -> str:
+    """``customerId`` and ``Customer ID`` → ``customer_id``."""
+    name = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name)
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 
@@ -138,9 +156,9 @@ def _rate(mask: pa.Array, n: int) -> float:
 
 
 def _match_rates(name: str, values: pa.Array) -> dict[str, float]:
-    """Kind → share of ``values`` (non-null strings) that match it."""
+    """Kind → share of ``values`` (non-null, trimmed, non-blank strings) that match it."""
     n = len(values)
-    key = _normalise(name)
+    key = _snake(name)
     rates: dict[str, float] = {}
     rates["email"] = _rate(pc.match_substring_regex(values, _EMAIL), n)
     card_shape = pc.match_substring_regex(values, _CARD)
@@ -157,7 +175,12 @@ def _match_rates(name: str, values: pa.Array) -> dict[str, float]:
     )
     phone = pc.and_(phone, pc.invert(pc.match_substring_regex(values, _NOT_PHONE)))
     if not _PHONE_COLUMN.search(key):
-        phone = pc.and_(phone, pc.match_substring_regex(values, _PHONE_MARKS))
+        # digits with only dashes or dots are as often codes, dates or ranges
+        spaced = pc.and_(
+            pc.match_substring(values, " "),
+            pc.invert(pc.match_substring_regex(values, _GROUPED_NUMBER)),
+        )
+        phone = pc.and_(phone, pc.or_(pc.match_substring_regex(values, _PHONE_SIGNS), spaced))
     rates["phone"] = _rate(phone, n)
     if _NAME_COLUMN.match(key):
         rates["person_name"] = _rate(pc.match_substring_regex(values, _PERSON), n)
@@ -168,12 +191,29 @@ def _is_list(t: pa.DataType) -> bool:
     return bool(pa.types.is_list(t) or pa.types.is_large_list(t))
 
 
-def _classify(name: str, values: pa.Array, threshold: float) -> str | None:
-    if _is_list(values.type):  # a list column: its elements are tested
-        values = pc.list_flatten(values)
+def _struct_fields(t: pa.DataType) -> list[pa.Field]:
+    return [t.field(i) for i in range(t.num_fields)]
+
+
+def _leaves(name: str, values: pa.Array) -> Iterator[tuple[str, pa.Array]]:
+    """``(name, values)`` of each scalar part of ``values``.
+
+    A list gives its elements; a struct each of its fields, under the field's
+    own name (``email`` of ``contacts: list<struct<email, phone>>``).
+    """
+    if _is_list(values.type):
+        yield from _leaves(name, pc.list_flatten(values))
+    elif pa.types.is_struct(values.type):
+        fields = _struct_fields(values.type)
+        for f, child in zip(fields, values.flatten(), strict=True):
+            yield from _leaves(f.name, child)
+    else:
+        yield name, values
+
+
+def _leaf_rates(name: str, values: pa.Array) -> dict[str, float]:
+    """Kind → match rate of one scalar array; empty when it holds no testable strings."""
     values = values.drop_null()
-    if len(values) == 0:
-        return None
     if (
         pa.types.is_integer(values.type)
         or pa.types.is_large_string(values.type)
@@ -181,21 +221,36 @@ def _classify(name: str, values: pa.Array, threshold: float) -> str | None:
     ):
         values = pc.cast(values, pa.string())
     if not pa.types.is_string(values.type):
-        return None
-    rates = _match_rates(name, values)
-    best = max(rates[k] for k in rates)
-    if best < threshold:
-        return None
-    return next(k for k in PII_KINDS if rates.get(k, -1.0) == best)
+        return {}
+    values = pc.utf8_trim_whitespace(values)
+    values = values.filter(pc.greater(pc.utf8_length(values), 0))
+    if len(values) == 0:
+        return {}
+    return _match_rates(name, values)
 
 
-def _candidate(field: pa.Field) -> bool:
-    t = field.type
+def _classify(name: str, values: pa.Array, threshold: float) -> str | None:
+    best: tuple[float, int] | None = None
+    for leaf_name, leaf in _leaves(name, values):
+        for kind, rate in _leaf_rates(leaf_name, leaf).items():
+            key = (rate, -PII_KINDS.index(kind))
+            if rate >= threshold and (best is None or key > best):
+                best = key
+    return None if best is None else PII_KINDS[-best[1]]
+
+
+def _candidate_type(t: pa.DataType) -> bool:
     if _is_list(t):
-        t = t.value_type
+        return _candidate_type(t.value_type)
+    if pa.types.is_struct(t):
+        return any(_candidate_type(f.type) for f in _struct_fields(t))
     if pa.types.is_dictionary(t):
         t = t.value_type
     return bool(pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_integer(t))
+
+
+def _candidate(field: pa.Field) -> bool:
+    return _candidate_type(field.type)
 
 
 def detect_pii_in_table(table: pa.Table, *, threshold: float = DEFAULT_THRESHOLD) -> dict[str, str]:
@@ -236,7 +291,8 @@ def detect_pii(
     threshold
         Share of sampled non-null values that must match a kind.
     columns
-        Only these columns; all string and integer columns by default.
+        Only these columns; by default all string and integer columns, and
+        list and struct columns holding such values.
     temp_directory
         Where DuckDB may spill.
 
@@ -279,8 +335,7 @@ def hash_value(value: str, salt: str, length: int = 16) -> str:
     return digest[:length]
 
 
-def _as_strings(column: pa.ChunkedArray) -> pa.Array:
-    array = column.combine_chunks()
+def _as_strings(array: pa.Array) -> pa.Array:
     if pa.types.is_dictionary(array.type):
         array = array.dictionary_decode()
     if pa.types.is_string(array.type):
@@ -298,7 +353,7 @@ def _hash_column(values: pa.Array, salt: str, length: int) -> pa.Array:
     return pc.take(hashed, encoded.indices)
 
 
-def _redact_column(values: pa.Array, kind: str, keep_last: int) -> pa.Array:
+def _redact_column(values: pa.Array, kind: str | None, keep_last: int) -> pa.Array:
     stars = pa.scalar("***", pa.string())
     if kind in ("card_number", "phone") and keep_last > 0:
         digits = pc.replace_substring_regex(values, r"\D", "")
@@ -337,7 +392,9 @@ def mask_table(
     Returns
     -------
     pyarrow.Table
-        A new table; masked columns are strings.
+        A new table; masked columns are strings (list and struct columns keep
+        their shape, with strings inside; ``"redact"`` hides every field of a
+        struct as ``***``).
 
     Examples
     --------
@@ -358,22 +415,24 @@ def mask_table(
     targets = [name for name in table.column_names if name in pii]
     if chosen is MaskingPolicy.DROP:
         return table.drop_columns(targets)
+
+    def mask(values: pa.Array, kind: str | None) -> pa.Array:
+        if _is_list(values.type):  # masked element by element; the lists keep their shape
+            masked = mask(pc.list_flatten(values), kind)
+            offsets = pc.list_value_length(values).fill_null(0)
+            starts = pa.array([0, *itertools.accumulate(offsets.to_pylist())], pa.int32())
+            return pa.ListArray.from_arrays(starts, masked, mask=values.is_null())
+        if pa.types.is_struct(values.type):  # field by field, each fully redacted
+            names = [f.name for f in _struct_fields(values.type)]
+            children = [mask(child, None) for child in values.flatten()]
+            return pa.StructArray.from_arrays(children, names=names, mask=values.is_null())
+        strings = _as_strings(values)
+        if chosen is MaskingPolicy.HASH:
+            return _hash_column(strings, salt, hash_length)
+        return _redact_column(strings, kind, keep_last)
+
     for name in targets:
         index = table.schema.get_field_index(name)
-        column = table.column(index)
-        lists = _is_list(column.type)
-        if lists:  # masked element by element; the lists keep their shape
-            nested = column.combine_chunks()
-            values = _as_strings(pa.chunked_array([pc.list_flatten(nested)]))
-        else:
-            values = _as_strings(column)
-        if chosen is MaskingPolicy.HASH:
-            masked = _hash_column(values, salt, hash_length)
-        else:
-            masked = _redact_column(values, pii[name], keep_last)
-        if lists:
-            offsets = pc.list_value_length(nested).fill_null(0)
-            starts = pa.array([0, *itertools.accumulate(offsets.to_pylist())], pa.int32())
-            masked = pa.ListArray.from_arrays(starts, masked, mask=nested.is_null())
+        masked = mask(table.column(index).combine_chunks(), pii[name])
         table = table.set_column(index, pa.field(name, masked.type), masked)
     return table

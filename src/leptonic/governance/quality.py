@@ -41,7 +41,13 @@ import pyarrow.parquet as pq
 
 from leptonic.core.dataset import Column, ColumnRole
 from leptonic.errors import SchemaError
-from leptonic.governance.sql import connect_duckdb, parquet_sql, quote_ident, sample_sql
+from leptonic.governance.sql import (
+    connect_duckdb,
+    parquet_sql,
+    quote_ident,
+    sample_sql,
+    value_sql,
+)
 
 __all__ = [
     "HIGH_MISSING_RATE",
@@ -98,14 +104,6 @@ def _is_string(t: pa.DataType) -> bool:
 
 def _is_numeric(t: pa.DataType) -> bool:
     return bool(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t))
-
-
-def _value_sql(f: pa.Field) -> str:
-    """SQL for the values of column ``f``: NaN counts as missing (NULL) in a float column."""
-    q = quote_ident(f.name)
-    if pa.types.is_floating(f.type):
-        return f"(CASE WHEN isnan({q}) THEN NULL ELSE {q} END)"
-    return q
 
 
 def _issue(severity: str, column: str | None, check: str, message: str) -> dict[str, Any]:
@@ -270,7 +268,7 @@ def quality_report(
         agg = _Aggregates()
         strings: list[str] = []
         for f in schema:
-            q = _value_sql(f)
+            q = value_sql(f)
             agg.add(f.name, "count", f"count({q})")
             if pa.types.is_null(f.type) or pa.types.is_nested(f.type):
                 continue
@@ -301,7 +299,7 @@ def quality_report(
         mismatch_kinds = _mismatch_candidates(con, parquet_path, rows, strings)
         agg2 = _Aggregates()
         for name, (lo, hi) in fences.items():
-            q = _value_sql(schema.field(name))
+            q = value_sql(schema.field(name))
             agg2.add(name, "outliers", f"count(*) FILTER (WHERE {q} < {lo!r} OR {q} > {hi!r})")
         casts = {"numeric": "DOUBLE", "date": "TIMESTAMP"}
         for name, kind in mismatch_kinds:
@@ -439,7 +437,7 @@ def quality_report(
                 target, str(schema.field(target).type), ColumnRole.TARGET
             )
             report["target"], target_issues = _target_report(
-                con, source, column, _value_sql(schema.field(target)), rows, stats[target]
+                con, source, column, value_sql(schema.field(target)), rows, stats[target]
             )
             issues.extend(target_issues)
 

@@ -6,6 +6,10 @@ by row group (``ParquetFile.iter_batches``). Every problem a person can fix
 in the file, or with an option, becomes a :class:`~leptonic.errors.DataError`
 that names the file and the fix.
 
+Column names lose surrounding whitespace (``id, email`` has a column
+``email``) and must then differ by more than case: SQL (DuckDB, which reads
+the snapshots) matches names without regard to case.
+
 The CSV reader lives in :mod:`leptonic.governance._csv`; the helpers that read
 a stored Parquet snapshot through DuckDB are in :mod:`leptonic.governance.sql`.
 """
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import json
 import os
 import re
 from collections import Counter
@@ -23,6 +28,7 @@ from types import TracebackType
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
@@ -59,6 +65,12 @@ DEFAULT_BLOCK_SIZE = 4 << 20
 _PARQUET_BATCH_ROWS = 65_536
 _JSON_TYPE_CHANGE = re.compile(r"Column\((/[^)]*)\) changed from (\w+) to (\w+)")
 _JSON_TWICE = re.compile(r"Column\((/[^)]*)\) was specified twice")
+#: Errors of a JSON-lines stream whose types were fixed by its first block.
+_JSON_LATER_TYPE = re.compile(r"changed from \w+ to \w+|Failed to convert JSON to|unexpected field")
+_JSON_UNPARSED = re.compile(r"couldn't parse:(.*)$", re.DOTALL)
+#: JSON integers beyond int64 become float64 in Arrow's JSON reader.
+_INT64_LIMIT = 2**63
+_TIME_UNITS = ("s", "ms", "us", "ns")
 
 
 def check_encoding(encoding: str | None, error: type[LeptonicError] = DataError) -> None:
@@ -165,6 +177,15 @@ class BatchStream:
         self._describe_error = describe_error
         self._bytes_done = 0
 
+    def _rename(self, names: list[str]) -> None:
+        """Give the columns ``names`` (the stream's own names, cleaned) from now on."""
+        self.schema = pa.schema(
+            [f.with_name(n) for f, n in zip(self.schema, names, strict=True)],
+            metadata=self.schema.metadata,
+        )
+        batches = self._batches
+        self._batches = (batch.rename_columns(names) for batch in batches)
+
     @property
     def bytes_read(self) -> int:
         """Bytes of the file consumed so far (the whole size once exhausted)."""
@@ -242,8 +263,10 @@ def open_batches(
     encoding
         Text encoding of a CSV or JSON-lines file; UTF-8 by default.
     column_types
-        CSV only: column name → Arrow type, for columns whose type must not be
-        inferred from the first block (see :class:`ColumnTypeConflict`).
+        CSV and JSON lines: column name (as written in the file) → Arrow type,
+        for columns whose type must not be inferred from the first block (see
+        :class:`ColumnTypeConflict`). A JSON-lines file is then first scanned
+        block by block, so that every column's type holds all its values.
     block_size
         Bytes parsed at a time for text formats.
 
@@ -256,10 +279,15 @@ def open_batches(
     ------
     DataError
         For a missing, empty, unreadable or malformed file, with the fix
-        (naming lines and columns, never quoting a row).
+        (naming lines and columns, never quoting a row), and for column
+        names that are empty or that clash once stripped of surrounding
+        whitespace and compared without regard to case.
 
     Notes
     -----
+    Column names are stripped of surrounding whitespace (a header written
+    ``id, email`` has a column ``email``).
+
     CSV cells are values as written, with two rules for what is missing and
     one for what is a number:
 
@@ -275,6 +303,13 @@ def open_batches(
       stream raise :class:`ColumnTypeConflict` with ``widened`` a string, in
       whichever block it comes (:func:`~leptonic.governance.ingest.write_parquet`
       then reads the column as text).
+
+    JSON values keep their JSON types. A column whose type changes after the
+    first block in a way one type still holds (integers then decimals, nulls
+    then values, a new field) makes the stream raise
+    :class:`ColumnTypeConflict` with the type that holds them all; a column
+    holding an integer beyond the 64-bit range (which a JSON reader can only
+    keep as an approximate float) is refused: such ids must be quoted.
     """
     p = Path(path)
     kind = detect_format(p, fmt)
@@ -292,12 +327,12 @@ def open_batches(
     if kind == "parquet":
         stream = _open_parquet(p, size)
     elif kind == "json":
-        stream = _open_json(p, size, encoding, block_size)
+        stream = _open_json(p, size, encoding, block_size, column_types or {})
     else:
         tab = (fmt or p.suffix).lower().lstrip(".") == "tsv"
-        if delimiter is None and tab:
-            delimiter = "\t"
-        source = open_csv(p, delimiter, encoding, column_types or {}, block_size)
+        source = open_csv(
+            p, delimiter, encoding, column_types or {}, block_size, default="\t" if tab else ","
+        )
         stream = BatchStream(
             p,
             "csv",
@@ -313,14 +348,21 @@ def open_batches(
             names = stream.schema.names
         except UnicodeError as exc:
             raise encoding_error(p, f"in the column names: {exc}", encoding) from None
-        _check_names(p, names)
+        clean = _check_names(p, names)
+        if clean != names:
+            stream._rename(clean)
     except BaseException:
         stream.close()
         raise
     return stream
 
 
-def _check_names(path: Path, names: list[str]) -> None:
+def _check_names(path: Path, names: list[str]) -> list[str]:
+    """``names`` stripped of surrounding whitespace, refusing empty or clashing ones.
+
+    Names clash when they are equal once stripped and case-folded: SQL does
+    not tell ``Email`` from ``email``.
+    """
     for i, name in enumerate(names):
         if not isinstance(name, str) or not name.strip():
             hint = " (an unnamed first column is often a saved row index: name or drop it)"
@@ -342,6 +384,22 @@ def _check_names(path: Path, names: list[str]) -> None:
             f"rename them so that every column name is unique",
             field="columns",
         )
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(name.strip().casefold(), []).append(name)
+    for group in groups.values():
+        if len(group) > 1:
+            a, b = group[:2]
+            how = (
+                "are the same once the spaces around them are removed"
+                if a.strip() == b.strip()
+                else "differ only in case, which SQL does not tell apart"
+            )
+            raise DataError(
+                f"{path}: column names {a!r} and {b!r} {how}; rename one of them",
+                field="columns",
+            )
+    return [name.strip() for name in names]
 
 
 # -- Parquet -------------------------------------------------------------------
@@ -384,7 +442,184 @@ def _open_parquet(path: Path, size: int) -> BatchStream:
 # -- JSON lines ----------------------------------------------------------------
 
 
-def _open_json(path: Path, size: int, encoding: str | None, block_size: int) -> BatchStream:
+class _IntText(str):
+    """A JSON integer as written (``json.loads(..., parse_int=_IntText)``)."""
+
+
+def _struct_fields(t: pa.DataType) -> list[pa.Field]:
+    return [t.field(i) for i in range(t.num_fields)]
+
+
+def _json_input(path: Path, encoding: str | None) -> tuple[Any, Any]:
+    """The open file and a UTF-8 stream of it."""
+    source = pa.OSFile(str(path), "rb")
+    raw: Any = source
+    if encoding is not None and codecs.lookup(encoding).name != "utf-8":
+        raw = pa.transcoding_input_stream(source, encoding, "utf-8")
+    return source, raw
+
+
+def _json_error(path: Path, exc: Exception, encoding: str | None) -> DataError:
+    """The error for an Arrow JSON reader's ``exc`` that no type widening gets past."""
+    text = str(exc)
+    if isinstance(exc, UnicodeError) or "utf-8" in text.lower() or "utf8" in text.lower():
+        return encoding_error(path, text, encoding)
+    if "Empty JSON" in text:
+        return DataError(
+            f"{path}: the file holds no JSON objects; export the data again",
+            field="path",
+        )
+    m = _JSON_TWICE.search(text)
+    if m:
+        return DataError(
+            f"{path}: duplicate column name {_json_path(m.group(1))!r} in an object; "
+            f"rename it so that every key is unique",
+            field="columns",
+        )
+    m = _JSON_TYPE_CHANGE.search(text)
+    if m:
+        return _json_type_change(path, _json_path(m.group(1)), m.group(2), m.group(3))
+    return DataError(
+        f"{path}: malformed JSON lines ({text}); each line must be one JSON object",
+        field="path",
+    )
+
+
+def _json_path(pointer: str) -> str:
+    """A field's path in Arrow's JSON errors (``/customer/[]/age``) as a column name."""
+    return ".".join(part for part in pointer.split("/") if part and part != "[]")
+
+
+def _json_type_change(path: Path, column: str, before: str, after: str) -> DataError:
+    return DataError(
+        f"{path}: column {column!r} changes from {before} to {after} values part-way through "
+        f"the file; give the column one JSON type (e.g. quote every value) or convert the "
+        f"file to CSV",
+        field=column,
+    )
+
+
+def _json_kind(t: pa.DataType) -> str:
+    """The kind of JSON values Arrow reads as ``t``."""
+    if pa.types.is_integer(t) or pa.types.is_floating(t):
+        return "number"
+    if pa.types.is_string(t) or pa.types.is_timestamp(t):
+        return "string"
+    if pa.types.is_boolean(t):
+        return "boolean"
+    if pa.types.is_struct(t):
+        return "object"
+    if pa.types.is_list(t):
+        return "array"
+    return str(t)
+
+
+def _merge_types(path: Path, column: str, a: pa.DataType, b: pa.DataType) -> pa.DataType:
+    """The type that holds the values Arrow inferred as ``a`` (earlier) and ``b`` (later).
+
+    Integers and decimals make float64, dates and other strings make strings,
+    null makes the other type, objects merge field by field.
+
+    Raises
+    ------
+    DataError
+        When the JSON kinds differ (numbers and strings...), naming the column.
+    """
+    if a == b or pa.types.is_null(b):
+        return a
+    if pa.types.is_null(a):
+        return b
+    kinds = (_json_kind(a), _json_kind(b))
+    if kinds == ("number", "number"):
+        return pa.float64()
+    if kinds == ("string", "string"):
+        if pa.types.is_timestamp(a) and pa.types.is_timestamp(b):
+            return max(a, b, key=lambda t: _TIME_UNITS.index(t.unit))
+        return pa.string()
+    if kinds == ("object", "object"):
+        fields = {f.name: f.type for f in _struct_fields(a)}
+        for f in _struct_fields(b):
+            before = fields.get(f.name)
+            name = f"{column}.{f.name}"
+            fields[f.name] = f.type if before is None else _merge_types(path, name, before, f.type)
+        return pa.struct(list(fields.items()))
+    if kinds == ("array", "array"):
+        return pa.list_(_merge_types(path, column, a.value_type, b.value_type))
+    raise _json_type_change(path, column, *kinds)
+
+
+def _json_schema(path: Path, encoding: str | None, block_size: int) -> pa.Schema:
+    """The schema that holds every line of a JSON-lines file.
+
+    Each block of whole lines is read on its own and the inferred types
+    merged (see :func:`_merge_types`); new fields are added in the order
+    they first appear. The file is parsed once more, a block at a time.
+    """
+    merged: dict[str, pa.DataType] = {}
+    source, raw = _json_input(path, encoding)
+    rest = b""
+    try:
+        while True:
+            data = raw.read(block_size)
+            buffer = rest + data
+            cut = buffer.rfind(b"\n") + 1 if data else len(buffer)
+            block, rest = buffer[:cut], buffer[cut:]
+            if block.strip():
+                options = pa_json.ReadOptions(block_size=len(block) + 1, use_threads=False)
+                schema = pa_json.read_json(pa.BufferReader(block), read_options=options).schema
+                for f in schema:
+                    before = merged.get(f.name)
+                    merged[f.name] = (
+                        f.type if before is None else _merge_types(path, f.name, before, f.type)
+                    )
+            if not data:
+                break
+    except (pa.ArrowException, UnicodeError) as exc:
+        raise _json_error(path, exc, encoding) from None
+    finally:
+        source.close()
+    return pa.schema(list(merged.items()))
+
+
+def _json_conflict(
+    path: Path, encoding: str | None, block_size: int, current: pa.Schema | None, text: str
+) -> DataError | None:
+    """A :class:`ColumnTypeConflict` for the first column whose type ``current`` lacks.
+
+    ``current`` is the schema the stream inferred from its first block, and
+    ``text`` the reader's error; a column no type holds is a plain DataError.
+    None when the whole file fits ``current`` after all.
+    """
+    try:
+        merged = _json_schema(path, encoding, block_size)
+    except DataError as exc:
+        return exc
+    if current is None:
+        return None
+    m = _JSON_UNPARSED.search(text)
+    value = m.group(1).strip() if m else ""
+    for f in merged:
+        index = current.get_field_index(f.name)
+        before = current.field(index).type if index >= 0 else None
+        if before != f.type:
+            seen = "was absent from" if before is None else f"looked like {before} in"
+            return ColumnTypeConflict(
+                f"{path}: column {f.name!r} {seen} the first rows but holds other values "
+                f"further down; read it as {f.type}",
+                column=f.name,
+                value=value,
+                widened=f.type,
+            )
+    return None
+
+
+def _open_json(
+    path: Path,
+    size: int,
+    encoding: str | None,
+    block_size: int,
+    column_types: Mapping[str, pa.DataType],
+) -> BatchStream:
     with open(path, "rb") as f:
         head = f.read(4096).lstrip()
     if head.startswith(b"\xef\xbb\xbf"):
@@ -395,50 +630,36 @@ def _open_json(path: Path, size: int, encoding: str | None, block_size: int) -> 
             f"(JSON lines): convert it, e.g. with `jq -c '.[]' {path.name} > data.jsonl`",
             field="path",
         )
-    source = pa.OSFile(str(path), "rb")
-    raw: Any = source
-    if encoding is not None and codecs.lookup(encoding).name != "utf-8":
-        raw = pa.transcoding_input_stream(source, encoding, "utf-8")
+    parse = pa_json.ParseOptions()
+    if column_types:  # a type changed after the first block: use the types of all blocks
+        merged = _json_schema(path, encoding, block_size)
+        explicit = pa.schema([(f.name, column_types.get(f.name, f.type)) for f in merged])
+        parse = pa_json.ParseOptions(explicit_schema=explicit, unexpected_field_behavior="infer")
+    source, raw = _json_input(path, encoding)
+    current: pa.Schema | None = None
 
     def describe(exc: Exception) -> DataError:
-        text = str(exc)
-        if isinstance(exc, UnicodeError) or "utf-8" in text.lower() or "utf8" in text.lower():
-            return encoding_error(path, text, encoding)
-        if "Empty JSON" in text:
-            return DataError(
-                f"{path}: the file holds no JSON objects; export the data again",
-                field="path",
-            )
-        m = _JSON_TWICE.search(text)
-        if m:
-            return DataError(
-                f"{path}: duplicate column name {m.group(1).lstrip('/')!r} in an object; "
-                f"rename it so that every key is unique",
-                field="columns",
-            )
-        m = _JSON_TYPE_CHANGE.search(text)
-        if m:
-            return DataError(
-                f"{path}: column {m.group(1).lstrip('/')!r} changes from {m.group(2)} to "
-                f"{m.group(3)} values part-way through the file; give the column one JSON type "
-                f"(e.g. quote every value) or convert the file to CSV",
-                field=m.group(1).lstrip("/"),
-            )
-        return DataError(
-            f"{path}: malformed JSON lines ({text}); each line must be one JSON object",
-            field="path",
-        )
+        if not isinstance(exc, UnicodeError) and _JSON_LATER_TYPE.search(str(exc)):
+            conflict = _json_conflict(path, encoding, block_size, current, str(exc))
+            if conflict is not None:
+                return conflict
+        return _json_error(path, exc, encoding)
 
     try:
-        reader = pa_json.open_json(raw, read_options=pa_json.ReadOptions(block_size=block_size))
+        reader = pa_json.open_json(
+            raw,
+            read_options=pa_json.ReadOptions(block_size=block_size),
+            parse_options=parse,
+        )
     except (pa.ArrowException, UnicodeError) as exc:
         source.close()
         raise describe(exc) from None
+    current = reader.schema
     return BatchStream(
         path,
         "json",
         reader.schema,
-        _checked_utf8(reader),
+        _checked(path, encoding, reader),
         position=source.tell,
         total_bytes=size,
         closers=(reader, source),
@@ -446,13 +667,84 @@ def _open_json(path: Path, size: int, encoding: str | None, block_size: int) -> 
     )
 
 
-def _checked_utf8(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """Pass batches through, refusing string columns that hold invalid UTF-8.
+def _float_leaves(
+    names: tuple[str, ...], values: pa.Array
+) -> Iterator[tuple[tuple[str, ...], pa.Array]]:
+    """``(field path, values)`` of the floating-point parts of ``values``."""
+    if pa.types.is_floating(values.type):
+        yield names, values
+    elif pa.types.is_struct(values.type):
+        for f, child in zip(_struct_fields(values.type), values.flatten(), strict=True):
+            yield from _float_leaves((*names, f.name), child)
+    elif pa.types.is_list(values.type) or pa.types.is_large_list(values.type):
+        yield from _float_leaves(names, pc.list_flatten(values))
 
-    The JSON reader does not check string bytes; a full validation does.
+
+def _json_values(value: Any, names: tuple[str, ...]) -> Iterator[Any]:
+    """The values at field path ``names`` of a parsed JSON ``value`` (through arrays)."""
+    if isinstance(value, list):
+        for item in value:
+            yield from _json_values(item, names)
+    elif not names:
+        yield value
+    elif isinstance(value, dict) and names[0] in value:
+        yield from _json_values(value[names[0]], names[1:])
+
+
+def _big_json_integer(path: Path, encoding: str | None, names: tuple[str, ...]) -> str | None:
+    """The first integer beyond the 64-bit range written at field path ``names``, if any."""
+    utf8 = encoding is None or codecs.lookup(encoding).name == "utf-8"
+    with open(path, encoding="utf-8-sig" if utf8 else encoding, errors="replace") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line, parse_int=_IntText)
+            except ValueError:
+                continue
+            for value in _json_values(record, names):
+                if isinstance(value, _IntText) and (
+                    len(value.lstrip("-")) > 19 or not -_INT64_LIMIT <= int(value) < _INT64_LIMIT
+                ):
+                    return str(value)
+    return None
+
+
+def _checked(
+    path: Path, encoding: str | None, batches: Iterator[pa.RecordBatch]
+) -> Iterator[pa.RecordBatch]:
+    """Pass batches through, refusing invalid UTF-8 and integers beyond the 64-bit range.
+
+    The JSON reader does not check string bytes; a full validation does. It
+    reads an integer beyond int64 as an approximate float (``1e+20``): a
+    float field holding a value that large is looked up in the file's text.
+
+    Raises
+    ------
+    DataError
+        For a field holding such an integer, naming it and the fix.
     """
+    exact: set[tuple[str, ...]] = set()
     for batch in batches:
-        for column in batch.columns:
+        for field, column in zip(batch.schema, batch.columns, strict=True):
             if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
                 column.validate(full=True)
+            for names, values in _float_leaves((field.name,), column):
+                if names in exact:
+                    continue
+                if not pc.any(pc.greater_equal(pc.abs(values), float(_INT64_LIMIT))).as_py():
+                    continue
+                literal = _big_json_integer(path, encoding, names)
+                if literal is None:
+                    exact.add(names)
+                    continue
+                name = ".".join(names)
+                shown = literal if len(literal) <= 30 else literal[:27] + "..."
+                raise DataError(
+                    f"{path}: column {name!r} holds the integer {shown}, beyond the 64-bit "
+                    f"range, which JSON readers keep only as an approximate float (ids would "
+                    f'change); quote such values as strings ({json.dumps(names[-1])}: "{shown}"), '
+                    f"or convert the file to CSV, which keeps them as text",
+                    field=name,
+                )
         yield batch

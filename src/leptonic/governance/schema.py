@@ -23,8 +23,11 @@ from DuckDB aggregates over the file. The rules, first match wins:
 1. a role declared in the contract;
 2. the target (from the contract or the ``target`` argument; a target is never guessed);
 3. ``pii`` when the column holds personal data and is not in ``allow_in_training``;
-4. ``ignore`` for a column with no values, or of a type no role fits (binary, nested);
-5. ``timestamp`` for date/time types, and for strings that all parse as ISO dates/times;
+4. ``ignore`` for a column with no values (NaN counts as none), or of a type no role
+   fits (binary, nested, durations and times of day: declare a role, or convert
+   them to numbers, e.g. a duration in days);
+5. ``timestamp`` for timestamp and date types, and for strings that all parse as ISO
+   dates/times;
 6. ``id`` for an integer or string column named like an id (``id``, ``*_id``,
    ``uuid``, ``*_key``...) whose values are all present and all distinct;
 7. ``categorical`` for booleans;
@@ -53,8 +56,14 @@ import pyarrow.parquet as pq
 
 from leptonic.core.dataset import Column, ColumnRole
 from leptonic.errors import SchemaError
-from leptonic.governance.pii import PII_KINDS
-from leptonic.governance.sql import connect_duckdb, parquet_sql, quote_ident, sample_sql
+from leptonic.governance.pii import PII_KINDS, _snake
+from leptonic.governance.sql import (
+    connect_duckdb,
+    parquet_sql,
+    quote_ident,
+    sample_sql,
+    value_sql,
+)
 
 __all__ = [
     "CATEGORICAL_MAX_DISTINCT",
@@ -78,12 +87,6 @@ CONTRACT_PII_KINDS: tuple[str, ...] = (*PII_KINDS, "other")
 _SCREEN_ROWS = 10_000
 _TOP_KEYS = ("target", "description", "roles", "pii")
 _ID_NAME = re.compile(r"^(?:id|uuid|guid|key)$|_(?:id|uuid|guid|key)$|^id_")
-
-
-def _snake(name: str) -> str:
-    """``customerId`` and ``Customer ID`` → ``customer_id``."""
-    name = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name)
-    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 
 def _roles_help() -> str:
@@ -319,12 +322,17 @@ def _column_stats(
 ) -> dict[str, dict[str, Any]]:
     """Per column: non-null count; for ``undecided`` columns also distinct count and string facts.
 
+    NaN counts as missing in floating-point columns (as in the quality report).
+
     Whether strings parse as timestamps is first screened on a sample; only
     the columns whose sampled values all parse are checked in full.
     """
     rows = pq.read_metadata(parquet_path).num_rows
     strings = [f.name for f in schema if f.name in undecided and _is_string(f.type)]
     with connect_duckdb(temp_directory=temp_directory) as con:
+        # NaN is missing, as in the quality report: keep DuckDB from folding isnan()
+        # to false from the Parquet statistics (which leave NaN out).
+        con.execute("SET disabled_optimizers = 'statistics_propagation'")
         maybe_time: set[str] = set()
         if strings:
             screen = ", ".join(
@@ -337,7 +345,7 @@ def _column_stats(
         exprs: list[str] = ["count(*)"]
         keys: list[tuple[str, str]] = []
         for f in schema:
-            q = quote_ident(f.name)
+            q = value_sql(f)
             exprs.append(f"count({q})")
             keys.append((f.name, "count"))
             if f.name not in undecided or not (_is_string(f.type) or _is_numeric(f.type)):
@@ -368,7 +376,7 @@ def _infer_role(f: pa.Field, s: Mapping[str, Any]) -> ColumnRole:
     count = int(s.get("count") or 0)
     if count == 0 or pa.types.is_null(t):
         return ColumnRole.IGNORE
-    if pa.types.is_temporal(t):
+    if pa.types.is_timestamp(t) or pa.types.is_date(t):
         return ColumnRole.TIMESTAMP
     if _is_string(t) and s.get("timestamps") == count:
         return ColumnRole.TIMESTAMP
