@@ -57,6 +57,7 @@ def save_checkpoint(
     optimizer: Any,
     rng_state: Any,
     state: dict[str, Any],
+    cuda_rng_state: Any = None,
 ) -> None:
     """Write the checkpoint of ``epoch`` (1-based) and drop the previous one's files."""
     from safetensors.torch import save_file
@@ -65,6 +66,8 @@ def save_checkpoint(
     root.mkdir(parents=True, exist_ok=True)
     opt_tensors, groups = _optimizer_tensors(optimizer)
     opt_tensors["rng.torch"] = rng_state
+    if cuda_rng_state is not None:  # a GPU's dropout draws from its own generator
+        opt_tensors["rng.cuda"] = cuda_rng_state
     weights_file = f"weights-e{epoch}.safetensors"
     optimizer_file = f"optimizer-e{epoch}.safetensors"
     best_file = f"best-e{epoch}.safetensors" if best is not None else None
@@ -109,7 +112,8 @@ def load_checkpoint(
     """The checkpoint in ``folder`` (``None`` when there is none).
 
     Returns ``state`` plus ``weights``, ``best`` (or None), ``optimizer``
-    (tensors) and ``rng_state``; apply the optimizer part with :func:`restore_optimizer`.
+    (tensors), ``rng_state`` and ``cuda_rng_state`` (None unless saved on a GPU); apply
+    the optimizer part with :func:`restore_optimizer`.
 
     Raises
     ------
@@ -162,6 +166,7 @@ def load_checkpoint(
     if "rng.torch" not in opt:
         raise _unreadable(root, "its optimizer file has no random state")
     doc["rng_state"] = opt.pop("rng.torch")
+    doc["cuda_rng_state"] = opt.pop("rng.cuda", None)
     doc["optimizer"] = opt
     doc["weights"] = tensors(files.get("weights"))
     doc["best"] = tensors(files["best"]) if files.get("best") else None

@@ -419,6 +419,8 @@ def finetune(
             model.load_state_dict({n: v.to(device) for n, v in ck["weights"].items()}, strict=False)
             restore_optimizer(optimizer, ck)
             torch.set_rng_state(ck["rng_state"])
+            if device.type == "cuda" and ck["cuda_rng_state"] is not None:
+                torch.cuda.set_rng_state(ck["cuda_rng_state"], device)
             best = ck["best"]
             start_epoch = int(ck["epoch"])
             state.update({key: ck[key] for key in state})
@@ -489,6 +491,7 @@ def finetune(
                 best=best,
                 optimizer=optimizer,
                 rng_state=torch.get_rng_state(),
+                cuda_rng_state=torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
                 state={
                     **state,
                     "fingerprint": fingerprint,
