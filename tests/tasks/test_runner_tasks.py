@@ -218,6 +218,21 @@ def test_a_run_failed_by_a_sweep_while_training_stays_failed(
     assert mv.stage.value == "archived"
 
 
+def test_the_registry_keeps_the_most_recently_used_models(lp: Platform, tmp_path: Path) -> None:
+    add(lp, utterances().dropna(), "utterances", tmp_path)
+    for seed in (1, 2, 3):
+        spec = TextClassificationSpec(text="utterance", label="intent", mode="tfidf", seed=seed)
+        lp.train(WS, "utterances", spec, model_name="intents")
+    registry = ModelRegistry(lp.metadata, lp.artifacts, max_cached=2)
+    first = registry.load_any(WS, "intents", 1)
+    registry.load_any(WS, "intents", 2)
+    assert registry.load_any(WS, "intents", 1) is first  # used again: kept
+    registry.load_any(WS, "intents", 3)  # v2, the least recently used, goes
+    assert len(registry._cache) == 2 and registry.load_any(WS, "intents", 1) is first
+    with pytest.raises(InvalidInput, match="max_cached"):
+        ModelRegistry(lp.metadata, lp.artifacts, max_cached=0)
+
+
 def test_a_recommendation_run_on_missing_columns_fails_clearly(
     lp: Platform, tmp_path: Path
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from typing import Any
 
 from leptonic.core.dataset import DatasetVersion
@@ -91,13 +92,23 @@ class ModelRegistry:
 
     Every task's models are registered the same way (bundle, digest, card,
     lineage). :meth:`load` returns tabular models, what decision endpoints and
-    batch scoring serve; :meth:`load_any` returns a model of any task.
+    batch scoring serve; :meth:`load_any` returns a model of any task. The
+    ``max_cached`` most recently used models stay in memory (a long-running
+    server loads many versions over time; an endpoint keeps its own model).
     """
 
-    def __init__(self, metadata: MetadataStore, artifacts: ArtifactStore) -> None:
+    def __init__(
+        self, metadata: MetadataStore, artifacts: ArtifactStore, *, max_cached: int = 16
+    ) -> None:
+        if isinstance(max_cached, bool) or not isinstance(max_cached, int) or max_cached < 1:
+            raise InvalidInput(
+                f"max_cached must be a whole number of 1 or more, got {max_cached!r}",
+                field="max_cached",
+            )
         self.metadata = metadata
         self.artifacts = artifacts
-        self._cache: dict[tuple[str, str], AnyPredictor] = {}
+        self.max_cached = max_cached
+        self._cache: OrderedDict[tuple[str, str], AnyPredictor] = OrderedDict()
         self._lock = threading.Lock()
 
     def register(
@@ -190,11 +201,15 @@ class ModelRegistry:
         cache_key = (mv.artifact_key, mv.artifact_digest)
         with self._lock:
             cached = self._cache.get(cache_key)
-        if cached is not None:
-            return cached
+            if cached is not None:
+                self._cache.move_to_end(cache_key)
+                return cached
         predictor = load_predictor(self.artifacts, mv.artifact_key, mv.artifact_digest)
         with self._lock:
             predictor = self._cache.setdefault(cache_key, predictor)
+            self._cache.move_to_end(cache_key)
+            while len(self._cache) > self.max_cached:
+                self._cache.popitem(last=False)  # the least recently used
         return predictor
 
     def promote(
