@@ -272,3 +272,20 @@ def test_local_store_from_uri(tmp_path: Path) -> None:
     assert store.root.is_dir()
     key = store.put_bytes(b"x")
     assert LocalArtifactStore.from_uri(store.uri).get_bytes(key) == b"x"
+
+
+def test_local_store_removes_what_a_crashed_writer_left(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from leptonic.storage.artifacts.local import STALE_TMP_S
+
+    root = tmp_path / "artifacts"
+    LocalArtifactStore(root)
+    old, fresh = root / "tmp" / "put-crashed", root / "tmp" / "put-writing"
+    old.write_bytes(b"half")
+    fresh.write_bytes(b"half")
+    then = time.time() - STALE_TMP_S - 60
+    os.utime(old, (then, then))
+    LocalArtifactStore(root)  # the next process to open the store
+    assert not old.exists() and fresh.exists()  # another process may still be writing that

@@ -9,9 +9,11 @@ a damaged or tampered blob is refused (:class:`~leptonic.errors.UnsafeArtifact`)
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -27,7 +29,10 @@ from leptonic.storage.artifacts.base import (
     validate_key,
 )
 
-__all__ = ["LocalArtifactStore"]
+__all__ = ["STALE_TMP_S", "LocalArtifactStore"]
+
+#: Seconds after which a temporary file of an unfinished write is taken as left by a crash.
+STALE_TMP_S = 24 * 3600
 
 
 def _missing(key: str) -> NotFound:
@@ -48,6 +53,7 @@ class LocalArtifactStore(ArtifactStore):
         self.root.mkdir(parents=True, exist_ok=True)
         self._tmp = self.root / "tmp"
         self._tmp.mkdir(exist_ok=True)
+        self._sweep_tmp()
         # digest → (size, mtime, inode) of the file when its bytes last matched the key
         self._checked: dict[str, tuple[int, int, int]] = {}
         self._lock = threading.Lock()
@@ -70,6 +76,15 @@ class LocalArtifactStore(ArtifactStore):
                 f"the artifact folder {path!r} cannot be used ({exc.strerror or exc}); point "
                 "LEPTONIC_ARTIFACTS (or LEPTONIC_HOME) at a writable folder"
             ) from None
+
+    def _sweep_tmp(self) -> None:
+        """Remove temporary files a crashed writer left behind: those untouched for a
+        day (a live writer's file is younger; another process may be writing one)."""
+        cutoff = time.time() - STALE_TMP_S
+        for path in self._tmp.iterdir():
+            with contextlib.suppress(OSError):  # gone meanwhile, or not ours to remove
+                if path.is_file() and path.stat().st_mtime < cutoff:
+                    path.unlink()
 
     def _path(self, key: str) -> Path:
         digest = validate_key(key)
