@@ -26,7 +26,7 @@ from leptonic.api import create_app
 from leptonic.api.testing import InProcessTransport, serve_in_process
 from leptonic.core.access import Role
 from leptonic.core.run import RunStatus
-from leptonic.errors import PermissionDenied, SchemaError, Unauthenticated
+from leptonic.errors import PermissionDenied, SchemaError, StoreError, Unauthenticated
 from leptonic.sdk import _error
 from leptonic.storage.artifacts.memory import MemoryArtifactStore
 from leptonic.storage.metadata.memory import MemoryMetadataStore
@@ -249,3 +249,51 @@ def test_a_contract_that_is_not_json_is_refused(
         )
     assert r.status_code == 422
     assert r.json()["error"]["field"] == "contract" and "not JSON" in r.json()["error"]["message"]
+
+
+def test_lists_longer_than_a_page_are_fetched_page_by_page(
+    client: Client, served: tuple[Platform, InProcessTransport, str]
+) -> None:
+    lp, _, _ = served
+    lp.create_workspace("credit")
+    for i in range(520):  # more than the server's largest page (500)
+        lp.audit("test.event", "credit", [], n=i)
+    events = client.audit_log(workspace="credit", action="test.event", limit=1000)
+    assert len(events) == 520
+    assert len(client.audit_log(workspace="credit", action="test.event", limit=510)) == 510
+    assert client.audit_log(workspace="credit", action="test.event", limit=0) == []
+    with pytest.raises(InvalidInput, match="limit"):
+        client.audit_log(limit=-1)
+
+
+def test_an_empty_name_is_refused_before_it_becomes_another_route(client: Client) -> None:
+    with pytest.raises(InvalidInput, match="empty"):
+        client.get_workspace("")
+
+
+def test_a_redirect_is_not_taken_for_an_answer() -> None:
+    def redirect(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(307, headers={"Location": "/elsewhere"})
+
+    with (
+        Client(URL, "lep_x", transport=httpx.MockTransport(redirect)) as c,
+        pytest.raises(StoreError, match="HTTP 307"),
+    ):
+        c.list_workspaces()
+
+
+def test_an_unanswered_post_says_it_may_have_been_carried_out() -> None:
+    def slow(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    with Client(URL, "lep_x", transport=httpx.MockTransport(slow)) as c:
+        with pytest.raises(StoreError, match="may have been carried out"):
+            c.create_workspace("credit")
+        with pytest.raises(StoreError, match="did not answer in time"):
+            c.list_workspaces()
+
+
+def test_uploads_carry_the_description(client: Client, csv: Path) -> None:
+    client.create_workspace("credit")
+    client.add_data("credit", csv, name="apps", description="applicants of 2024")
+    assert [d.description for d in client.list_datasets("credit")] == ["applicants of 2024"]

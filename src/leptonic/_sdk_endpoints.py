@@ -131,17 +131,24 @@ class RemoteEndpoints:
         workspace: str,
         name: str,
         *,
+        since: datetime | None = None,
+        until: datetime | None = None,
         route: str | None = "live",
         limit: int = 100,
         offset: int = 0,
         raw: bool = False,
     ) -> list[Prediction]:
-        """The prediction log, newest first; a text endpoint's kept texts as hashes
-        unless ``raw`` (which needs the raw_pii grant)."""
+        """The prediction log, newest first (``route`` None: both routes); a text
+        endpoint's kept texts as hashes unless ``raw`` (which needs the raw_pii grant)."""
         from leptonic.sdk import _record
 
         path = self._path(workspace, name) + "/predictions"
-        params = {"route": route, **({"raw": "true"} if raw else {})}
+        params: dict[str, Any] = {
+            "route": "all" if route is None else route,
+            "since": _iso(since),
+            "until": _iso(until),
+            **({"raw": "true"} if raw else {}),
+        }
         items = self._client._page(path, limit, offset, **params)
         return [_record(Prediction, d, workspace=workspace, endpoint=name) for d in items]
 

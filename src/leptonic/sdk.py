@@ -58,11 +58,17 @@ R = TypeVar("R")
 
 def _q(segment: str) -> str:
     """``segment`` escaped for one URL path segment (no ``/`` or ``..`` tricks)."""
-    return quote(str(segment), safe="")
+    text = str(segment)
+    if not text:  # "/workspaces/" is another route (or a redirect), not this one
+        raise errors.InvalidInput("a name or id is empty; give one")
+    return quote(text, safe="")
 
 
 #: Bytes per chunk of a streamed upload.
 UPLOAD_CHUNK = 1024 * 1024
+
+#: The largest page the server gives (``leptonic.api.schemas.MAX_PAGE``).
+MAX_PAGE = 500
 
 _BY_STATUS: dict[int, type[errors.LeptonicError]] = {
     401: errors.Unauthenticated,
@@ -192,6 +198,17 @@ class Client:
             kwargs["params"] = {k: v for k, v in params.items() if v is not None}
         try:
             response = self._http.request(method, path, **kwargs)
+        except httpx.TimeoutException as exc:
+            if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout) or method == "GET":
+                raise errors.StoreError(
+                    f"the Leptonic server at {self.url} did not answer in time ({exc}); try again"
+                ) from exc
+            # sent, unanswered: the server may have done it; resending could do it twice
+            raise errors.StoreError(
+                f"the Leptonic server at {self.url} did not answer {method} {path} in time; "
+                "it may have been carried out: check (list the runs, jobs or versions) "
+                "before sending it again"
+            ) from exc
         except httpx.TransportError as exc:
             raise errors.StoreError(
                 f"cannot reach the Leptonic server at {self.url}: {exc}; "
@@ -199,6 +216,12 @@ class Client:
             ) from exc
         if response.status_code >= 400:
             raise _error(response)
+        if not 200 <= response.status_code < 300:  # a redirect: not an answer of this API
+            raise errors.StoreError(
+                f"the Leptonic server at {self.url} answered {method} {path} with HTTP "
+                f"{response.status_code}; check LEPTONIC_URL (it names the server, e.g. "
+                "http://host:8000)"
+            )
         return response
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -212,8 +235,20 @@ class Client:
             offset = page["next_offset"]
 
     def _page(self, path: str, limit: int, offset: int, **params: Any) -> list[dict[str, Any]]:
-        page = self._json("GET", path, params={**params, "limit": limit, "offset": offset})
-        return list(page["items"])
+        """``limit`` items from ``offset``, in pages of at most 500 (the server's largest)."""
+        for name, value in (("limit", limit), ("offset", offset)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise errors.InvalidInput(
+                    f"{name} must be a whole number >= 0, got {value!r}", field=name
+                )
+        items: list[dict[str, Any]] = []
+        next_offset: int | None = offset
+        while next_offset is not None and len(items) < limit:
+            size = min(MAX_PAGE, limit - len(items))
+            page = self._json("GET", path, params={**params, "limit": size, "offset": next_offset})
+            items.extend(page["items"])
+            next_offset = page["next_offset"] if page["items"] else None
+        return items[:limit]
 
     # -- caller, users, tokens, roles ---------------------------------------------
     def me(self) -> tuple[User, list[Membership]]:
@@ -293,6 +328,7 @@ class Client:
         encoding: str | None = None,
         progress: Callable[[int, int], None] | None = None,
         contract: str | os.PathLike[str] | None = None,
+        description: str = "",
     ) -> tuple[DatasetVersion, bool]:
         """Upload a file (streamed in chunks) as a new version; ``(version, created)``.
 
@@ -325,6 +361,7 @@ class Client:
             "encoding": encoding,
             "filename": source.name,
             "contract": declared,
+            "description": description or None,
         }
         data = self._json(
             "POST",

@@ -87,7 +87,7 @@ def test_upload(populated: Server, applicants_csv: Path, tmp_path: Path) -> None
     url = f"{W}/datasets/applicants/versions"
     with populated.client("dev") as c:
         again = c.post(url, params={"filename": "a.csv"}, content=applicants_csv.read_bytes())
-        assert again.status_code == 201 and again.json()["created"] is False
+        assert again.status_code == 200 and again.json()["created"] is False  # nothing new
         parquet = tmp_path / "small.parquet"
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -412,3 +412,62 @@ def test_a_lone_surrogate_in_a_request_is_a_422(server: Server) -> None:
             headers={"Content-Type": "application/json"},
         )
     assert "unpaired surrogate" in error_of(r, 422)["message"]
+
+
+def test_a_form_upload_is_refused_not_stored_with_its_boundaries(populated: Server) -> None:
+    with populated.client("dev") as c:
+        r = c.post(
+            f"{W}/datasets/form/versions",
+            params={"filename": "d.csv"},
+            files={"file": ("d.csv", b"amount\n1\n2\n", "text/csv")},
+        )
+        err = error_of(r, 415)
+        assert err["field"] == "body" and "--data-binary" in err["message"]
+        assert error_of(c.get(f"{W}/datasets/form/versions"), 404)
+
+
+def test_a_new_dataset_gets_its_description_by_upload(populated: Server, tmp_path: Path) -> None:
+    with populated.client("dev") as c:
+        r = c.post(
+            f"{W}/datasets/described/versions",
+            params={"filename": "d.csv", "description": "loans of 2024"},
+            content=b"amount,y\n1,0\n2,1\n3,0\n",
+        )
+        assert r.status_code == 201
+        listed = {d["name"]: d for d in c.get(f"{W}/datasets").json()["items"]}
+        assert listed["described"]["description"] == "loans of 2024"
+
+
+def test_bad_json_is_named_as_the_body(populated: Server) -> None:
+    with populated.client("root") as c:
+        r = c.post("/workspaces", content=b"{bad", headers={"Content-Type": "application/json"})
+        err = error_of(r, 422)
+        assert err["field"] == "body" and "not valid JSON" in err["message"]
+        deep = b'{"name": "w", "description": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+        r = c.post("/workspaces", content=deep, headers={"Content-Type": "application/json"})
+        assert error_of(r, 422)["field"] == "body"
+
+
+def test_the_history_of_a_missing_version_is_not_found(populated: Server) -> None:
+    with populated.client("vera") as c:
+        assert error_of(c.get(f"{W}/models/scorecard/versions/99/history"), 404)
+        assert c.get(f"{W}/models/scorecard/versions/1/history").status_code == 200
+
+
+def test_a_decision_endpoints_retrain_records_its_reason(populated: Server) -> None:
+    with populated.client("dev") as c:
+        r = c.post(f"{W}/endpoints/scorecard/retrain", json={"reason": "drift-ticket-42"})
+        assert r.status_code == 202
+    events = populated.platform.audit_log(action="endpoint.retrain")
+    assert [e.details["reason"] for e in events] == ["drift-ticket-42"]
+
+
+def test_predictions_of_all_routes_and_a_time_window(populated: Server) -> None:
+    with populated.client("vera") as c:
+        everything = c.get(f"{W}/endpoints/scorecard/predictions", params={"route": "all"})
+        assert everything.status_code == 200 and len(everything.json()["items"]) >= 1
+        later = c.get(
+            f"{W}/endpoints/scorecard/predictions",
+            params={"route": "all", "since": "2199-01-01T00:00:00Z"},
+        )
+        assert later.json()["items"] == []

@@ -38,6 +38,12 @@ def test_endpoint_lifecycle_through_the_sdk(populated: Server) -> None:
         server.app.state.endpoint_hosts.log.flush()
         logged = dev.endpoints.predictions("alpha", "scorecard", limit=10)
         assert answer["request_id"] in {p.request_id for p in logged}
+        # route None: both routes, as Platform.endpoints.predictions reads it
+        both = dev.endpoints.predictions("alpha", "scorecard", route=None, limit=10)
+        local = server.platform.endpoints.predictions("alpha", "scorecard", route=None, limit=10)
+        assert [p.request_id for p in both] == [p.request_id for p in local]
+        since = datetime(2199, 1, 1, tzinfo=UTC)
+        assert dev.endpoints.predictions("alpha", "scorecard", since=since) == []
         spec = {"bands": [{"decision": "yes", "max": 0.3}, {"decision": "no"}], "reasons": 2}
         policy = endpoints.set_policy("alpha", "scorecard", spec, reason="simpler")
         assert policy.version == 2 and [

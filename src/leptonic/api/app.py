@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from leptonic.api.auth import bootstrap_admin
 from leptonic.api.errors import install_error_handlers
 from leptonic.api.jobs import JobRunner
+from leptonic.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware
 from leptonic.api.routes import api_router
 from leptonic.config import Settings
 from leptonic.platform import Platform
@@ -48,6 +49,7 @@ def create_app(
     platform: Platform | None = None,
     workers: int = 1,
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     poll_interval: float = 0.5,
     bootstrap: bool = True,
 ) -> FastAPI:
@@ -65,6 +67,9 @@ def create_app(
         Background job worker threads (0: jobs stay queued).
     max_upload_bytes
         Largest dataset upload accepted; larger ones get ``413``.
+    max_body_bytes
+        Largest other request body (JSON) accepted, checked before it is read
+        or the caller authenticated; larger ones get ``413``.
     poll_interval
         Seconds an idle job worker waits before looking for queued jobs again.
     bootstrap
@@ -116,6 +121,7 @@ def create_app(
     )
     app.state.max_upload_bytes = max_upload_bytes
     install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, limit=max_body_bytes)
     app.include_router(api_router, prefix=API_PREFIX)
     mount_ui(app)
     return app

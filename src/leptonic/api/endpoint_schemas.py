@@ -176,4 +176,6 @@ class RetrainIn(_In):
     promote: bool = Field(
         True, description="Recommendation endpoints: serve the new version when it is registered."
     )
-    reason: str = Field("retrain", description="Why (recorded in the audit log).")
+    reason: str = Field(
+        "retrain", min_length=1, max_length=2000, description="Why (recorded in the audit log)."
+    )

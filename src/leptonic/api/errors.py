@@ -42,6 +42,7 @@ from leptonic.errors import (
 __all__ = [
     "ERROR_STATUS",
     "PayloadTooLarge",
+    "UnsupportedMediaType",
     "error_response",
     "install_error_handlers",
     "status_for",
@@ -56,9 +57,16 @@ class PayloadTooLarge(InvalidInput):
     code = "payload_too_large"
 
 
+class UnsupportedMediaType(InvalidInput):
+    """A request body of a type the route does not read (a form for a raw file)."""
+
+    code = "unsupported_media_type"
+
+
 #: Domain error class → HTTP status. A subclass takes the status of its nearest listed class.
 ERROR_STATUS: dict[type[LeptonicError], int] = {
     PayloadTooLarge: 413,
+    UnsupportedMediaType: 415,
     NotFound: 404,
     AlreadyExists: 409,
     Conflict: 409,
@@ -123,6 +131,11 @@ async def _validation_error(request: Request, raised: Exception) -> JSONResponse
     if not errors:
         return error_response(422, "invalid_input", "invalid request")
     first = errors[0]
+    if first.get("type") == "json_invalid":  # its location is a character position
+        reason = (first.get("ctx") or {}).get("error") or "not JSON"
+        return error_response(
+            422, "invalid_input", f"the request body is not valid JSON ({reason})", "body"
+        )
     field = _location(first.get("loc", ()))
     cause = (first.get("ctx") or {}).get("error")
     if isinstance(cause, LeptonicError):
@@ -138,6 +151,15 @@ async def _validation_error(request: Request, raised: Exception) -> JSONResponse
 async def _http_error(request: Request, raised: Exception) -> JSONResponse:
     exc = cast(StarletteHTTPException, raised)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
+    if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+        # FastAPI's answer to JSON its parser gave up on: nested too deeply, mostly
+        return error_response(
+            422,
+            "invalid_input",
+            "the request body could not be read as JSON (nested too deeply?); send a "
+            "flatter JSON document",
+            "body",
+        )
     return error_response(exc.status_code, code, str(exc.detail), None, exc.headers)
 
 

@@ -232,4 +232,8 @@ class ModelRegistry:
     def history(
         self, workspace: str, model: str, version: int | None = None
     ) -> list[StageTransition]:
+        """Stage changes, oldest first, of the model or one version (:class:`NotFound`
+        for a version that does not exist, rather than no changes)."""
+        if version is not None:
+            self.metadata.get_model_version(workspace, model, version)
         return self.metadata.list_stage_transitions(workspace, model, version)

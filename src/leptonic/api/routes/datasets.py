@@ -12,12 +12,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi import Path as PathParam
 from starlette.concurrency import run_in_threadpool
 
 from leptonic.api.auth import Developer, Viewer
-from leptonic.api.errors import PayloadTooLarge
+from leptonic.api.errors import PayloadTooLarge, UnsupportedMediaType
 from leptonic.api.schemas import (
     DatasetOut,
     DatasetVersionOut,
@@ -45,8 +45,17 @@ async def receive_upload(request: Request, folder: Path, filename: str, max_byte
     """Stream the request body into ``folder / filename``, chunk by chunk.
 
     Raises :class:`PayloadTooLarge` past ``max_bytes`` (checked on the
-    declared length first, then while reading).
+    declared length first, then while reading), and :class:`UnsupportedMediaType`
+    for a form (multipart or url-encoded): its boundaries and headers would be
+    stored as the file's rows.
     """
+    kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if kind.startswith("multipart/") or kind == "application/x-www-form-urlencoded":
+        raise UnsupportedMediaType(
+            f"the upload is sent as a form ({kind}); send the file's bytes as the request "
+            "body (Content-Type: application/octet-stream), e.g. curl --data-binary @file.csv",
+            field="body",
+        )
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise PayloadTooLarge(
@@ -114,6 +123,7 @@ def _parse_contract(text: str | None) -> Contract | None:
 )
 async def upload_version(
     request: Request,
+    response: Response,
     scope: Developer,
     name: str,
     target: str | None = None,
@@ -121,6 +131,9 @@ async def upload_version(
     encoding: Annotated[str | None, Query(max_length=40)] = None,
     format: Annotated[str | None, Query(max_length=20)] = None,
     filename: Annotated[str | None, Query(max_length=255)] = None,
+    description: Annotated[
+        str | None, Query(max_length=2000, description="The dataset's description, if new.")
+    ] = None,
     contract: Annotated[
         str | None,
         Query(max_length=8192, description="The data contract as JSON (the TOML file's content)."),
@@ -129,7 +142,7 @@ async def upload_version(
     """Add the file in the request body as a new version of dataset ``name``.
 
     The body is the raw file (CSV, Parquet or JSON lines), streamed to disk;
-    the same content twice gives the existing version (``created`` false).
+    the same content twice gives the existing version (``created`` false, status 200).
     """
     validate_name(name, "dataset")
     check_encoding(encoding, InvalidInput)
@@ -151,6 +164,7 @@ async def upload_version(
                 encoding=encoding,
                 fmt=format,
                 contract=declared,
+                description=description or "",
                 origin={
                     "path": f"upload:{filename or upload_name}",
                     "uploaded_by": scope.caller.user.name,
@@ -163,6 +177,8 @@ async def upload_version(
             raise
     finally:
         await run_in_threadpool(shutil.rmtree, folder, True)
+    if not created:  # the same content again: the existing version, nothing created
+        response.status_code = status.HTTP_200_OK
     return {"version": DatasetVersionOut.model_validate(version), "created": created}
 
 

@@ -11,6 +11,7 @@ model to production.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, status
@@ -46,6 +47,7 @@ from leptonic.api.schemas import (
     probe_page,
 )
 from leptonic.core.access import Role
+from leptonic.core.uri import ObjectRef
 from leptonic.errors import InvalidInput, PermissionDenied
 from leptonic.serving.requests import parse_json
 
@@ -189,14 +191,16 @@ async def feedback(request: Request, scope: Developer, name: str) -> dict[str, i
 def predictions(
     scope: Viewer,
     name: str,
-    route: Annotated[str | None, Query(pattern="^(live|shadow)$")] = "live",
+    route: Annotated[str, Query(pattern="^(live|shadow|all)$")] = "live",
+    since: datetime | None = None,
+    until: datetime | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
     raw: bool = False,
 ) -> object:
-    """The prediction log, newest first: inputs masked as logged, and the texts a text
-    endpoint keeps shown as their salted hash unless ``raw`` (which needs the raw_pii
-    grant)."""
+    """The prediction log, newest first (of one route, or ``all``; logged from ``since``
+    to before ``until``): inputs masked as logged, and the texts a text endpoint keeps
+    shown as their salted hash unless ``raw`` (which needs the raw_pii grant)."""
     if raw and not scope.raw_pii:
         raise PermissionDenied(
             f"raw personal data in {scope.workspace!r} needs the raw_pii grant; "
@@ -204,7 +208,14 @@ def predictions(
             field="raw",
         )
     items = scope.platform.endpoints.predictions(
-        scope.workspace, name, route=route, limit=limit + 1, offset=offset, raw=raw
+        scope.workspace,
+        name,
+        since=since,
+        until=until,
+        route=None if route == "all" else route,
+        limit=limit + 1,
+        offset=offset,
+        raw=raw,
     )
     return probe_page(items, limit, offset, PredictionOut.model_validate)
 
@@ -320,6 +331,18 @@ def retrain(request: Request, scope: Developer, name: str, body: RetrainIn) -> o
         plan.spec,
         version=plan.dataset_version,
         model_name=plan.model,
+    )
+    refs = [ObjectRef(scope.workspace, "endpoint", name)]
+    if job.run_id is not None:
+        refs.append(ObjectRef(scope.workspace, "run", job.run_id))
+    scope.platform.audit(  # as Platform.endpoints.retrain records it
+        "endpoint.retrain",
+        scope.workspace,
+        refs,
+        dataset=plan.dataset,
+        dataset_version=plan.dataset_version,
+        reason=body.reason,
+        job=job.id,
     )
     request.app.state.runner.wake()
     return JobOut.model_validate(job)
