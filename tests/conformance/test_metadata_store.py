@@ -468,6 +468,32 @@ def test_times_are_kept_in_utc_and_naive_ones_read_as_utc(store: MetadataStore, 
     assert [r.id for r in store.list_runs(ws)] == ["r2", "r1"]
 
 
+def test_a_model_is_created_with_its_first_version(store: MetadataStore, ws: str) -> None:
+    model = Model(ws, "scorecard", task="binary", created_at=T0)
+    first = store.add_model_version(model_version(ws), create=model)
+    assert first.version == 1 and store.get_model(ws, "scorecard") == model
+    second = store.add_model_version(model_version(ws), create=model)  # exists: just added
+    assert second.version == 2 and store.list_models(ws) == [model]
+
+
+def test_a_refused_first_version_creates_no_model(store: MetadataStore, ws: str) -> None:
+    model = Model(ws, "scorecard", task="binary", created_at=T0)
+    with pytest.raises(InvalidInput, match="metrics"):
+        store.add_model_version(model_version(ws, metrics={"auc": float("nan")}), create=model)
+    with pytest.raises(InvalidInput, match="create names model") as info:
+        store.add_model_version(model_version(ws), create=Model(ws, "other", task="binary"))
+    assert info.value.field == "create"
+    assert store.list_models(ws) == []
+
+
+def test_a_version_of_another_task_is_refused(store: MetadataStore, ws: str) -> None:
+    store.create_model(Model(ws, "scorecard", task="binary", created_at=T0))
+    with pytest.raises(Conflict, match="holds binary models") as info:
+        store.add_model_version(model_version(ws, task="regression"))
+    assert info.value.field == "model"
+    assert store.list_model_versions(ws, "scorecard") == []
+
+
 def test_returned_records_are_copies(store: MetadataStore, ws: str) -> None:
     store.create_model(Model(ws, "scorecard", task="binary", created_at=T0))
     added = store.add_model_version(model_version(ws, metrics={"auc": 0.9}))
@@ -823,7 +849,14 @@ def test_records_round_trip(store: MetadataStore, ws: str) -> None:
     model = Model(ws, "ranker", task="recommendation", description=UNICODE, created_at=T0)
     store.create_model(model)
     assert store.get_model(ws, "ranker") == model
-    mv = model_version(ws, "ranker", signature=NESTED, metrics={"ndcg@10": 0.3}, model_card=UNICODE)
+    mv = model_version(
+        ws,
+        "ranker",
+        task="recommendation",
+        signature=NESTED,
+        metrics={"ndcg@10": 0.3},
+        model_card=UNICODE,
+    )
     added = store.add_model_version(mv)
     assert store.get_model_version(ws, "ranker", 1) == added == replace(mv, version=1)
 

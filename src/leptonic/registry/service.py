@@ -11,7 +11,7 @@ from leptonic.core.model_version import Model, ModelVersion, Stage, StageTransit
 from leptonic.core.names import validate_name
 from leptonic.core.run import Run
 from leptonic.core.uri import ObjectRef
-from leptonic.errors import AlreadyExists, Conflict, InvalidInput, NotFound
+from leptonic.errors import Conflict, InvalidInput, NotFound
 from leptonic.registry.model_card import render_model_card
 from leptonic.registry.serialization import load_predictor, save_predictor
 from leptonic.storage.artifacts.base import ArtifactStore
@@ -129,15 +129,10 @@ class ModelRegistry:
         flavor, inputs, classes, threshold = _signature(predictor)
         key, digest = save_predictor(predictor, self.artifacts)
         try:
-            existing = self.metadata.get_model(workspace, model)
-        except NotFound:
-            try:
-                existing = self.metadata.create_model(
-                    Model(workspace, model, predictor.task, description)
-                )
-            except AlreadyExists:
-                existing = self.metadata.get_model(workspace, model)
-        _same_task(existing, predictor.task)
+            _same_task(self.metadata.get_model(workspace, model), predictor.task)
+            create = None
+        except NotFound:  # created with its first version: never left empty
+            create = Model(workspace, model, predictor.task, description)
         card = render_model_card(
             model=model,
             version=None,
@@ -172,6 +167,7 @@ class ModelRegistry:
                 created_by=actor,
             ),
             lineage_from=[run_ref(run)],
+            create=create,
         )
         return mv
 

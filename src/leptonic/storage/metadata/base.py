@@ -400,14 +400,20 @@ class MetadataStore(EndpointStore, EventStore):
 
     @abc.abstractmethod
     def add_model_version(
-        self, version: ModelVersion, *, lineage_from: Sequence[ObjectRef] = ()
+        self,
+        version: ModelVersion,
+        *,
+        lineage_from: Sequence[ObjectRef] = (),
+        create: Model | None = None,
     ) -> ModelVersion:
-        """Store a version of an existing model, atomically, with its first stage transition.
+        """Store a version of a model, atomically, with its first stage transition.
 
         The store assigns the next version number; the version starts in stage
         ``candidate`` with a transition ``None → candidate`` by its creator.
         A lineage edge from each ref in ``lineage_from`` (same workspace) to the
-        new version is written in the same transaction.
+        new version is written in the same transaction. With ``create``, the
+        model is created first when it does not exist, in the same transaction:
+        a version that fails leaves no empty model behind.
         """
 
     @abc.abstractmethod
@@ -636,6 +642,29 @@ def check_create(version: DatasetVersion, create: Dataset | None) -> None:
             f"create names dataset {create.workspace}/{create.name} but the version belongs "
             f"to {version.workspace}/{version.dataset}",
             field="create",
+        )
+
+
+def check_create_model(version: ModelVersion, create: Model | None) -> None:
+    """Refuse a ``create`` record that names another model than ``version``."""
+    if create is not None and (create.workspace, create.name) != (
+        version.workspace,
+        version.model,
+    ):
+        raise InvalidInput(
+            f"create names model {create.workspace}/{create.name} but the version belongs "
+            f"to {version.workspace}/{version.model}",
+            field="create",
+        )
+
+
+def check_version_task(model: str, model_task: str, version: ModelVersion) -> None:
+    """Refuse (:class:`Conflict`) a version of another task than its model's."""
+    if model_task != version.task:
+        raise Conflict(
+            f"model {model!r} holds {model_task} models; this one is {version.task} — "
+            "register it under another name",
+            field="model",
         )
 
 

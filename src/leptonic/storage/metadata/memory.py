@@ -37,6 +37,7 @@ from leptonic.storage.metadata.base import (
     ORPHANED_JOB_ERROR,
     MetadataStore,
     check_create,
+    check_create_model,
     check_job_changes,
     check_job_status,
     check_job_statuses,
@@ -48,6 +49,7 @@ from leptonic.storage.metadata.base import (
     check_same_workspace,
     check_stage,
     check_transition,
+    check_version_task,
     json_value,
     ref_sort_key,
 )
@@ -321,13 +323,23 @@ class MemoryMetadataStore(MemoryEndpointsMixin, MemoryEventsMixin, MetadataStore
             )
 
     def add_model_version(
-        self, version: ModelVersion, *, lineage_from: Sequence[ObjectRef] = ()
+        self,
+        version: ModelVersion,
+        *,
+        lineage_from: Sequence[ObjectRef] = (),
+        create: Model | None = None,
     ) -> ModelVersion:
+        check_create_model(version, create)
         target = ObjectRef(version.workspace, "model", version.model)
         for source in lineage_from:
             check_same_workspace(source, target)
         with self._lock:
-            self.get_model(version.workspace, version.model)
+            # checked before a model is created for it
+            _checked(version, "signature", "metrics")
+            if create is not None and (version.workspace, version.model) not in self._models:
+                self.create_model(create)
+            model = self.get_model(version.workspace, version.model)
+            check_version_task(version.model, model.task, version)
             versions = self._model_versions[(version.workspace, version.model)]
             stored = _checked(
                 replace(version, version=len(versions) + 1, stage=Stage.CANDIDATE),

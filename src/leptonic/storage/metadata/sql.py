@@ -55,6 +55,7 @@ from leptonic.storage.metadata._sqlbase import insert_row, require_workspace, ro
 from leptonic.storage.metadata.base import (
     MetadataStore,
     check_create,
+    check_create_model,
     check_page,
     check_run_changes,
     check_run_status,
@@ -62,6 +63,7 @@ from leptonic.storage.metadata.base import (
     check_same_workspace,
     check_stage,
     check_transition,
+    check_version_task,
     ref_sort_key,
 )
 from leptonic.storage.metadata.migrate import upgrade
@@ -393,8 +395,13 @@ class SQLMetadataStore(AccessMixin, JobsMixin, EndpointsMixin, EventsMixin, Meta
             return [to_model(r) for r in rows]
 
     def add_model_version(
-        self, version: ModelVersion, *, lineage_from: Sequence[ObjectRef] = ()
+        self,
+        version: ModelVersion,
+        *,
+        lineage_from: Sequence[ObjectRef] = (),
+        create: Model | None = None,
     ) -> ModelVersion:
+        check_create_model(version, create)
         for source in lineage_from:
             check_same_workspace(source, ObjectRef(version.workspace, "model", version.model))
         values = {
@@ -417,7 +424,22 @@ class SQLMetadataStore(AccessMixin, JobsMixin, EndpointsMixin, EventsMixin, Meta
         for _ in range(_VERSION_RETRIES):
             try:
                 with self._write() as conn:
-                    _require_model(conn, version.workspace, version.model, lock=True)
+                    if create is not None and not row_exists(
+                        conn, t.models, workspace=create.workspace, name=create.name
+                    ):
+                        require_workspace(conn, create.workspace)
+                        insert_row(
+                            conn,
+                            t.models,
+                            _Retry(),  # created meanwhile: the next try finds it
+                            workspace=create.workspace,
+                            name=create.name,
+                            task=create.task,
+                            description=create.description,
+                            created_at=create.created_at,
+                        )
+                    row = _require_model(conn, version.workspace, version.model, lock=True)
+                    check_version_task(version.model, row.task, version)
                     mine = (mv.c.workspace == version.workspace) & (mv.c.model == version.model)
                     number = _next_version(conn, mv.c.version, mine)
                     insert_row(conn, mv, _Retry(), **values, version=number)
