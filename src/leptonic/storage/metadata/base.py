@@ -632,28 +632,19 @@ class MetadataStore(EndpointStore, EventStore):
         """
 
 
-def check_create(version: DatasetVersion, create: Dataset | None) -> None:
-    """Refuse a ``create`` record that names another dataset than ``version``."""
-    if create is not None and (create.workspace, create.name) != (
-        version.workspace,
-        version.dataset,
-    ):
+def check_create(version: DatasetVersion | ModelVersion, create: Dataset | Model | None) -> None:
+    """Refuse a ``create`` record that names another dataset (or model) than ``version``."""
+    if create is None:
+        return
+    kind, owner = (
+        ("model", version.model)
+        if isinstance(version, ModelVersion)
+        else ("dataset", version.dataset)
+    )
+    if (create.workspace, create.name) != (version.workspace, owner):
         raise InvalidInput(
-            f"create names dataset {create.workspace}/{create.name} but the version belongs "
-            f"to {version.workspace}/{version.dataset}",
-            field="create",
-        )
-
-
-def check_create_model(version: ModelVersion, create: Model | None) -> None:
-    """Refuse a ``create`` record that names another model than ``version``."""
-    if create is not None and (create.workspace, create.name) != (
-        version.workspace,
-        version.model,
-    ):
-        raise InvalidInput(
-            f"create names model {create.workspace}/{create.name} but the version belongs "
-            f"to {version.workspace}/{version.model}",
+            f"create names {kind} {create.workspace}/{create.name} but the version belongs "
+            f"to {version.workspace}/{owner}",
             field="create",
         )
 

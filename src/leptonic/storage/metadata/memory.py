@@ -37,7 +37,6 @@ from leptonic.storage.metadata.base import (
     ORPHANED_JOB_ERROR,
     MetadataStore,
     check_create,
-    check_create_model,
     check_job_changes,
     check_job_status,
     check_job_statuses,
@@ -329,7 +328,7 @@ class MemoryMetadataStore(MemoryEndpointsMixin, MemoryEventsMixin, MetadataStore
         lineage_from: Sequence[ObjectRef] = (),
         create: Model | None = None,
     ) -> ModelVersion:
-        check_create_model(version, create)
+        check_create(version, create)
         target = ObjectRef(version.workspace, "model", version.model)
         for source in lineage_from:
             check_same_workspace(source, target)

@@ -55,7 +55,6 @@ from leptonic.storage.metadata._sqlbase import insert_row, require_workspace, ro
 from leptonic.storage.metadata.base import (
     MetadataStore,
     check_create,
-    check_create_model,
     check_page,
     check_run_changes,
     check_run_status,
@@ -401,7 +400,7 @@ class SQLMetadataStore(AccessMixin, JobsMixin, EndpointsMixin, EventsMixin, Meta
         lineage_from: Sequence[ObjectRef] = (),
         create: Model | None = None,
     ) -> ModelVersion:
-        check_create_model(version, create)
+        check_create(version, create)
         for source in lineage_from:
             check_same_workspace(source, ObjectRef(version.workspace, "model", version.model))
         values = {
