@@ -4,16 +4,18 @@ versions, checks on every change, recalibration by bad rate and batch decisions.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import orjson
 import pyarrow.parquet as pq
 import pytest
 
+from leptonic import TrainSpec
 from leptonic.core.endpoint import Prediction
 from leptonic.core.uri import ObjectRef
 from leptonic.errors import Conflict, InvalidInput, NotFound, StoreError
 from leptonic.serving.host import EndpointHost
-from serving.conftest import Deployed
+from serving.conftest import FAST, Deployed
 
 
 def test_traffic_changes_are_checked_and_audited(deployed: Deployed) -> None:
@@ -225,3 +227,113 @@ def test_an_outcome_follows_its_decision_at_once_with_a_writer_process(
             assert stored.request_id == rid
     finally:
         host.close()
+
+
+@pytest.fixture(scope="module")
+def without_age(deployed: Deployed) -> tuple[str, int]:
+    """A logistic model that does not take ``age``."""
+    spec = TrainSpec(candidates=("logistic",), exclude=("age",), **FAST)  # type: ignore[arg-type]
+    outcome = deployed.platform.train("credit", "applicants", spec, model_name="risk-noage")
+    assert outcome.model_version is not None
+    return outcome.model_version.model, outcome.model_version.version
+
+
+def test_serving_a_version_keeps_the_policy_rules_and_shadow_meaningful(
+    deployed: Deployed, without_age: tuple[str, int]
+) -> None:
+    lp = deployed.platform.as_user("boss")
+    model, version = deployed.logistic
+    rules = [{"field": "age", "op": "is_missing", "decision": "review", "reason": "no age"}]
+    policy = {"bands": [{"decision": "approve", "max": 0.3}, {"decision": "reject"}]}
+    lp.endpoints.create("credit", "ruled", model, version, policy={**policy, "rules": rules})
+    # the rule names a field requests would no longer carry: refused, as set_policy does
+    with pytest.raises(InvalidInput, match="age"):
+        lp.endpoints.deploy("credit", "ruled", *without_age, reason="fewer inputs")
+    assert lp.endpoints.get("credit", "ruled").routes[0].model == model
+    # a shadow needing a field the live version does not take would fail every request
+    lp.endpoints.create("credit", "lean", *without_age)
+    with pytest.raises(InvalidInput, match="needs field") as info:
+        lp.endpoints.set_shadow("credit", "lean", model, version, reason="compare")
+    assert info.value.field == "model" and lp.endpoints.get("credit", "lean").shadow is None
+    # and serving a version without a field the shadow needs is refused the same way
+    lp.endpoints.create("credit", "wide", model, version)
+    lp.endpoints.set_shadow("credit", "wide", *deployed.lightgbm, reason="compare")
+    with pytest.raises(InvalidInput, match="needs field"):
+        lp.endpoints.deploy("credit", "wide", *without_age, reason="fewer inputs")
+
+
+def test_rollback_undoes_the_endpoints_own_last_promotion_only(deployed: Deployed) -> None:
+    lp = deployed.platform.as_user("boss")
+    model, version = deployed.logistic
+    gbm, gbm_version = deployed.lightgbm
+    lp.endpoints.create("credit", "roll-a", model, version)
+    lp.endpoints.deploy("credit", "roll-a", gbm, gbm_version, reason="gbm")
+    lp.endpoints.create("credit", "roll-b", model, version)
+    for i in range(25):  # another endpoint's promotions come later in the audit log
+        target = (gbm, gbm_version) if i % 2 == 0 else (model, version)
+        lp.endpoints.deploy("credit", "roll-b", *target, reason=f"flip {i}")
+    ep = lp.endpoints.rollback("credit", "roll-a", reason="undo")
+    assert [(r.model, r.version) for r in ep.routes] == [(model, version)]
+    # the last change was that rollback, not a promotion: nothing more to undo
+    with pytest.raises(Conflict, match="not a promotion"):
+        lp.endpoints.rollback("credit", "roll-a", reason="again")
+
+
+def test_a_canary_changed_meanwhile_is_a_conflict_not_a_lost_update(
+    deployed: Deployed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lp = deployed.platform.as_user("boss")
+    model, version = deployed.logistic
+    gbm, gbm_version = deployed.lightgbm
+    lp.endpoints.create("credit", "raced", model, version)
+    real = type(lp.endpoints)._refuse_single
+
+    def another_operator_deploys(self: Any, *args: Any, **kwargs: Any) -> None:
+        real(self, *args, **kwargs)
+        monkeypatch.setattr(type(lp.endpoints), "_refuse_single", real)
+        lp.endpoints.deploy("credit", "raced", gbm, gbm_version, reason="operator B")
+
+    monkeypatch.setattr(type(lp.endpoints), "_refuse_single", another_operator_deploys)
+    with pytest.raises(Conflict):
+        lp.endpoints.canary("credit", "raced", gbm, gbm_version, 10, reason="A")
+    assert [(r.model, r.percent) for r in lp.endpoints.get("credit", "raced").routes] == [
+        (gbm, 100.0)
+    ]
+
+
+@pytest.mark.parametrize("percent", [0.004, "10", None, [10], True])
+def test_a_canary_share_must_be_a_number_the_split_can_route(
+    deployed: Deployed, percent: Any
+) -> None:
+    lp = deployed.platform.as_user("boss")
+    lp.endpoints.create("credit", f"tiny-{abs(hash(str(percent)))}", *deployed.logistic)
+    with pytest.raises(InvalidInput, match="percent") as info:
+        lp.endpoints.canary(
+            "credit", f"tiny-{abs(hash(str(percent)))}", *deployed.lightgbm, percent, reason="x"
+        )
+    assert info.value.field == "percent"
+
+
+@pytest.mark.parametrize("spec", [[1], "bands"])
+def test_a_policy_that_is_no_mapping_is_refused_clearly(deployed: Deployed, spec: Any) -> None:
+    lp = deployed.platform.as_user("boss")
+    with pytest.raises(InvalidInput, match="mapping") as info:
+        lp.endpoints.create("credit", "badpolicy", *deployed.logistic, policy=spec)
+    assert info.value.field == "policy"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [({"last": -50}, "last"), ({"last": "300"}, "last"), ({"since": "2024-01-01"}, "since")],
+)
+def test_recalibration_checks_its_window(
+    deployed: Deployed, kwargs: dict[str, Any], field: str
+) -> None:
+    lp = deployed.platform.as_user("boss")
+    if "recal-window" not in {e.name for e in lp.endpoints.list_endpoints("credit")}:
+        lp.endpoints.create("credit", "recal-window", *deployed.logistic)
+    with pytest.raises(InvalidInput) as info:
+        lp.endpoints.recalibrate(
+            "credit", "recal-window", target_bad_rate=0.05, reason="x", **kwargs
+        )
+    assert info.value.field == field

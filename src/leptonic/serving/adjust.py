@@ -93,11 +93,22 @@ class RetrainPlan:
 
 def _window(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
     """The window ``[since, until)`` in aware UTC (a naive datetime is read as UTC)."""
+    for field, value in (("since", since), ("until", until)):
+        if value is not None and not isinstance(value, datetime):
+            raise InvalidInput(
+                f"{field} must be a datetime, got {type(value).__name__} {value!r}", field=field
+            )
     end = checked_utc(until, "until") if until is not None else datetime.now(UTC)
     start = checked_utc(since, "since") if since is not None else end - DEFAULT_WINDOW
     if start >= end:
         raise InvalidInput("the window's start must come before its end", field="since")
     return start, end
+
+
+def _check_last(last: Any) -> None:
+    """``last`` (how many of the newest answers) is None or a whole number ≥ 1."""
+    if last is not None and (isinstance(last, bool) or not isinstance(last, int) or last < 1):
+        raise InvalidInput(f"last must be a whole number of 1 or more, got {last!r}", field="last")
 
 
 def _masked_inputs(metadata: Any, endpoint: Endpoint, mv: ModelVersion) -> set[str]:
@@ -252,6 +263,7 @@ class EndpointAdjustment(abc.ABC):
         until: datetime | None,
         last: int | None,
     ) -> tuple[list[Prediction], datetime, datetime]:
+        _check_last(last)
         start, end = _window(since, until)
         limit = min(last or MAX_WINDOW_ROWS, MAX_WINDOW_ROWS)
         items = self.platform.metadata.list_predictions(
@@ -527,6 +539,7 @@ class EndpointAdjustment(abc.ABC):
                 "give exactly one of target_approval_rate or target_bad_rate",
                 field="target_approval_rate",
             )
+        _check_last(last)
         endpoint = self.get(workspace, name)
         current = self.platform.metadata.get_policy_version(
             workspace, name, endpoint.policy_version

@@ -21,6 +21,7 @@ from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from leptonic.core.audit import AuditEvent
 from leptonic.core.endpoint import Endpoint, Feedback, PolicyVersion, Prediction, Route
 from leptonic.core.names import validate_name
 from leptonic.core.uri import ObjectRef
@@ -30,6 +31,7 @@ from leptonic.serving.adjust import TEXT_TASK, EndpointAdjustment
 from leptonic.serving.feedback import parse_feedback, record_feedback
 from leptonic.serving.policy import DecisionPolicy, default_policy
 from leptonic.serving.runtime import ONE_VERSION_KINDS
+from leptonic.serving.traffic import BUCKETS
 from leptonic.storage.metadata.endpoint_base import check_routes
 
 if TYPE_CHECKING:
@@ -62,8 +64,36 @@ def _ref(endpoint: Endpoint | tuple[str, str]) -> ObjectRef:
     return ObjectRef(endpoint[0], "endpoint", endpoint[1])
 
 
+def _spec_mapping(spec: Any, field: str) -> dict[str, Any]:
+    """A policy spec given in Python as a dict, or :class:`InvalidInput` naming ``field``."""
+    if not isinstance(spec, Mapping):
+        raise InvalidInput(
+            f"{field} must be a mapping (a JSON object) such as {{'bands': [...]}}, got "
+            f"{type(spec).__name__}",
+            field=field,
+        )
+    return dict(spec)
+
+
 #: The longest retention :meth:`EndpointService.prune` takes, in days (100 years).
 MAX_RETENTION_DAYS = 36_500
+
+#: The smallest canary share: one of the split's buckets (less would route no traffic).
+MIN_PERCENT = 100 / BUCKETS
+
+#: Audit actions that set an endpoint's routes (what :meth:`EndpointService.rollback` reads).
+_ROUTES_ACTIONS = frozenset(
+    (
+        "endpoint.create",
+        "endpoint.traffic",
+        "endpoint.canary",
+        "endpoint.promote",
+        "endpoint.rollback",
+    )
+)
+_AUDIT_PAGE = 500
+#: How far back in the workspace's audit log a rollback looks for the last promotion.
+_ROLLBACK_LOOKBACK = 20_000
 
 
 def _text_hashed(inputs: Mapping[str, Any], salt: str) -> dict[str, Any]:
@@ -175,7 +205,7 @@ class EndpointService(EndpointAdjustment):
                     predictor.threshold if predictor.threshold is not None else 0.5
                 )
             else:
-                spec = DecisionPolicy.from_spec(dict(policy)).to_spec()
+                spec = DecisionPolicy.from_spec(_spec_mapping(policy, "policy")).to_spec()
             DecisionPolicy.from_spec(spec).check_fields(
                 names | ({entity_key} if entity_key else set())
             )
@@ -217,12 +247,18 @@ class EndpointService(EndpointAdjustment):
         *,
         reason: str,
         action: str = "endpoint.traffic",
+        expected: Endpoint | None = None,
     ) -> Endpoint:
-        """Replace the traffic split (checked; audited with the previous split)."""
+        """Replace the traffic split (checked; audited with the previous split).
+
+        ``expected`` is the endpoint as the caller read it to work out ``routes``:
+        a change stored since is a :class:`Conflict`, not silently replaced.
+        """
         reason = _reason(reason)
-        current = self.get(workspace, name)
+        current = expected if expected is not None else self.get(workspace, name)
         routes = check_routes(routes, current.shadow)
-        kind = self.policy(workspace, name).spec.get("kind")
+        policy = self.policy(workspace, name, current.policy_version)
+        kind = policy.spec.get("kind")
         if kind in ONE_VERSION_KINDS and len(routes) > 1:
             raise InvalidInput(
                 f"a {kind} endpoint serves one version; canary splits are for decision "
@@ -231,6 +267,12 @@ class EndpointService(EndpointAdjustment):
             )
         for r in routes:
             self._check_version(workspace, r.model, r.version, kind)
+        if kind not in ONE_VERSION_KINDS:  # the rules must still name fields requests carry
+            DecisionPolicy.from_spec(dict(policy.spec)).check_fields(
+                self._served_fields(workspace, routes, current.entity_key)
+            )
+            if current.shadow is not None:
+                self._check_shadow_fields(workspace, routes, current.shadow, current.entity_key)
         updated = self.metadata.update_endpoint(
             workspace, name, expected_revision=current.revision, routes=routes
         )
@@ -252,9 +294,14 @@ class EndpointService(EndpointAdjustment):
         self, workspace: str, name: str, model: str, version: int, percent: float, *, reason: str
     ) -> Endpoint:
         """Send ``percent`` of entities to ``model`` v``version``; the primary keeps the rest."""
-        if isinstance(percent, bool) or not 0 < float(percent) < 100:
+        if (
+            isinstance(percent, bool)
+            or not isinstance(percent, int | float)
+            or not MIN_PERCENT <= float(percent) <= 100 - MIN_PERCENT
+        ):
             raise InvalidInput(
-                f"a canary takes between 0 and 100 percent of traffic, got {percent!r}",
+                f"a canary takes from {MIN_PERCENT} to {100 - MIN_PERCENT} percent of traffic "
+                f"(the split's resolution), got {percent!r}",
                 field="percent",
             )
         current = self.get(workspace, name)
@@ -268,7 +315,9 @@ class EndpointService(EndpointAdjustment):
             Route(primary.model, primary.version, 100.0 - float(percent)),
             Route(model, version, float(percent)),
         )
-        return self.set_routes(workspace, name, routes, reason=reason, action="endpoint.canary")
+        return self.set_routes(
+            workspace, name, routes, reason=reason, action="endpoint.canary", expected=current
+        )
 
     def deploy(
         self, workspace: str, name: str, model: str, version: int, *, reason: str
@@ -299,26 +348,46 @@ class EndpointService(EndpointAdjustment):
             (Route(canary.model, canary.version, 100.0),),
             reason=reason,
             action="endpoint.promote",
+            expected=current,
         )
 
     def rollback(self, workspace: str, name: str, *, reason: str) -> Endpoint:
-        """Drop the canary; right after a promotion, restore the routes it replaced."""
+        """Drop the canary; right after a promotion (when it is the endpoint's last change
+        of routes), serve again the primary it replaced."""
         current = self.get(workspace, name)
         if len(current.routes) > 1:
             primary = current.routes[0]
             routes: tuple[Route, ...] = (Route(primary.model, primary.version, 100.0),)
         else:
-            last = self.platform.audit_log(workspace=workspace, action="endpoint.promote", limit=20)
-            ref = str(_ref(current))
-            event = next((e for e in last if e.objects and e.objects[0] == ref), None)
-            if event is None:
+            event = self._last_routes_change(current)
+            if event is None or event.action != "endpoint.promote":
+                what = "no change of routes" if event is None else f"a {event.action}"
                 raise Conflict(
-                    f"endpoint {name!r} has no canary and no promotion to roll back",
+                    f"endpoint {name!r} has no canary, and its last change of routes was "
+                    f"{what}, not a promotion: nothing to roll back (deploy the version to "
+                    "serve instead)",
                     field="routes",
                 )
             previous = routes_from_json(event.details["previous_routes"])
             routes = (Route(previous[0].model, previous[0].version, 100.0),)
-        return self.set_routes(workspace, name, routes, reason=reason, action="endpoint.rollback")
+        return self.set_routes(
+            workspace, name, routes, reason=reason, action="endpoint.rollback", expected=current
+        )
+
+    def _last_routes_change(self, endpoint: Endpoint) -> AuditEvent | None:
+        """The newest audit event that set ``endpoint``'s routes (None: none found among
+        the workspace's latest :data:`_ROLLBACK_LOOKBACK` events)."""
+        ref = str(_ref(endpoint))
+        for offset in range(0, _ROLLBACK_LOOKBACK, _AUDIT_PAGE):
+            page = self.metadata.list_audit(
+                workspace=endpoint.workspace, limit=_AUDIT_PAGE, offset=offset
+            )
+            for event in page:
+                if event.action in _ROUTES_ACTIONS and event.objects and event.objects[0] == ref:
+                    return event
+            if len(page) < _AUDIT_PAGE:
+                break
+        return None
 
     def set_shadow(
         self, workspace: str, name: str, model: str | None, version: int | None, *, reason: str
@@ -334,6 +403,7 @@ class EndpointService(EndpointAdjustment):
             self._check_version(workspace, model, version)
             shadow = Route(model, int(version), 0.0)
             check_routes(current.routes, shadow)
+            self._check_shadow_fields(workspace, current.routes, shadow, current.entity_key)
         updated = self.metadata.update_endpoint(
             workspace, name, expected_revision=current.revision, shadow=shadow
         )
@@ -413,16 +483,39 @@ class EndpointService(EndpointAdjustment):
         kind = self.policy(workspace, name).spec.get("kind")
         if kind in ("text-classification", "recommendation"):
             return self._store_policy(workspace, name, _served_policy(kind, spec), reason)
-        policy = DecisionPolicy.from_spec(dict(spec))
+        policy = DecisionPolicy.from_spec(_spec_mapping(spec, "spec"))
+        policy.check_fields(self._served_fields(workspace, endpoint.routes, endpoint.entity_key))
+        return self._store_policy(workspace, name, policy.to_spec(), reason)
+
+    def _check_shadow_fields(
+        self, workspace: str, routes: Sequence[Route], shadow: Route, entity_key: str | None
+    ) -> None:
+        """Refuse a shadow that needs fields the live requests do not carry: every request
+        would then be refused for lack of them, live traffic included."""
+        served = self._served_fields(workspace, routes, entity_key)
+        needed = self._served_fields(workspace, [shadow], None)
+        missing = sorted(needed - served)
+        if missing:
+            raise InvalidInput(
+                f"the shadow {shadow.model} v{shadow.version} needs field(s) "
+                f"{', '.join(missing)} that the live version(s) do not take, so requests do "
+                "not carry them; shadow a version with the live inputs, or stop the shadow "
+                "(set_shadow(None)) before serving a version without them",
+                field="model",
+            )
+
+    def _served_fields(
+        self, workspace: str, routes: Sequence[Route], entity_key: str | None
+    ) -> set[str]:
+        """The fields a decision request carries: the routed models' inputs, the entity key."""
         names: set[str] = set()
-        for r in endpoint.routes:
+        for r in routes:
             names |= {
                 i["name"] for i in self.platform.load_model(workspace, r.model, r.version).inputs
             }
-        if endpoint.entity_key:
-            names.add(endpoint.entity_key)
-        policy.check_fields(names)
-        return self._store_policy(workspace, name, policy.to_spec(), reason)
+        if entity_key:
+            names.add(entity_key)
+        return names
 
     def _store_policy(
         self, workspace: str, name: str, spec: dict[str, Any], reason: str
