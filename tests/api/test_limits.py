@@ -22,3 +22,25 @@ def test_json_bodies_over_the_limit_are_refused_unread(make_server: Any) -> None
         assert error_of(r, 413)["code"] == "payload_too_large"
     with server.client("root") as c:
         assert c.post("/workspaces", json={"name": "small"}).status_code == 201
+
+
+def test_uploads_behind_a_root_path_keep_their_own_limit() -> None:
+    import asyncio
+
+    from leptonic.api.limits import BodyLimitMiddleware
+
+    seen: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(scope["path"])
+
+    limited = BodyLimitMiddleware(app, limit=10)
+    path = "/leptonic/api/v1/workspaces/w/datasets/d/versions"  # behind uvicorn --root-path
+    scope = {
+        "type": "http",
+        "path": path,
+        "root_path": "/leptonic",
+        "headers": [(b"content-length", b"1000000")],
+    }
+    asyncio.run(limited(scope, None, None))
+    assert seen == [path]  # passed on: the upload route streams under its own limit

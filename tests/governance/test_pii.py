@@ -323,10 +323,12 @@ def test_codes_dates_and_grouped_numbers_are_not_phones() -> None:
     assert _kind("opened", ["2024.01.02", "2024.01.03", "2023.12.31"]) is None
     assert _kind("isbn", ["978-3-16-148410-0", "978-0-306-40615-7", "978-1-4028-9462-6"]) is None
     assert _kind("hours", ["0800-1700", "0900-1800", "1000-1900"]) is None
-    # dashes or dots alone need a phone-like column name; + or (area code) do not
-    dashed = ["555-123-4567", "555-987-6543", "212-555-0100"]
+    # other dashed or dotted digits need a phone-like column name; + or (area code), or
+    # the North American layout, do not
+    dashed = ["55-512-34567", "55-598-76543", "21-255-50100"]
     assert _kind("reference", dashed) is None
     assert _kind("home_phone", dashed) == "phone"
+    assert _kind("emergency_contact", ["555-123-4567", "555.987.6543", "212-555-0100"]) == "phone"
     assert _kind("contact", ["+1 555-123-4567", "(555) 987-6543", "+44 20 7946 0958"]) == "phone"
     assert _kind("mobile", ["612 345 678", "698 765 432", "611 122 233"]) == "phone"
 

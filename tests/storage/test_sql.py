@@ -142,3 +142,18 @@ def test_text_postgresql_cannot_store_is_refused_not_retried(postgres_db: str) -
         with pytest.raises(InvalidInput, match="NUL character"):
             store.create_workspace(Workspace("credit", description="a\x00b"))
         assert store.list_workspaces() == []
+
+
+def test_a_unique_conflict_is_recognised_with_psycopg2_too() -> None:
+    import sqlalchemy as sa
+
+    from leptonic.storage.metadata._sqlbase import _unique_violation
+
+    class Psycopg2Error(Exception):
+        pgcode = "23505"
+
+    class NotNull(Exception):
+        pgcode = "23502"
+
+    assert _unique_violation(sa.exc.IntegrityError("INSERT", {}, Psycopg2Error()))
+    assert not _unique_violation(sa.exc.IntegrityError("INSERT", {}, NotNull()))

@@ -719,3 +719,14 @@ def test_a_run_is_compared_with_the_tfidf_baseline(tiny: tuple[list[str], list[s
     assert {"test", "baseline_tfidf", "comparison"} <= set(recorded)
     json.dumps(recorded)  # JSON-ready for the run record
     assert result.predictor.info["test_metrics"]["accuracy"] == result.test_metrics["accuracy"]
+
+
+def test_labels_of_older_models_and_float32_labels_keep_their_names() -> None:
+    import numpy as np
+
+    from leptonic.tasks.textcls._data import encode_labels, label_text
+
+    # a label map spelled the way earlier releases named Python values
+    y, classes = encode_labels([True, False, 1.0], ["False", "True", "1.0"])
+    assert classes == ["False", "True", "1.0"] and y.tolist() == [1, 0, 2]
+    assert label_text(np.float32(0.7), 0, "label") == "0.7"

@@ -152,12 +152,12 @@ async def _http_error(request: Request, raised: Exception) -> JSONResponse:
     exc = cast(StarletteHTTPException, raised)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
-        # FastAPI's answer to JSON its parser gave up on: nested too deeply, mostly
+        # FastAPI's answer to a body its parser gave up on (bad UTF-8, too deep)
         return error_response(
             422,
             "invalid_input",
-            "the request body could not be read as JSON (nested too deeply?); send a "
-            "flatter JSON document",
+            "the request body could not be read as JSON: send UTF-8 JSON that is not "
+            "nested too deeply",
             "body",
         )
     return error_response(exc.status_code, code, str(exc.detail), None, exc.headers)

@@ -22,7 +22,7 @@ __all__ = ["DEFAULT_MAX_BODY_BYTES", "BodyLimitMiddleware"]
 DEFAULT_MAX_BODY_BYTES = 16 * 1024**2
 
 #: POST routes that stream their body to disk, with a limit of their own.
-_STREAMED = re.compile(r"^/api/v\d+/workspaces/[^/]+/datasets/[^/]+/versions/?$")
+_STREAMED = re.compile(r"/api/v\d+/workspaces/[^/]+/datasets/[^/]+/versions/?$")
 
 
 class BodyLimitMiddleware:
@@ -33,7 +33,8 @@ class BodyLimitMiddleware:
         self.limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or _STREAMED.match(scope.get("path", "")):
+        # (searched, not matched: behind a proxy the path starts with the root path)
+        if scope["type"] != "http" or _STREAMED.search(scope.get("path", "")):
             await self.app(scope, receive, send)
             return
         declared = _content_length(scope)

@@ -77,6 +77,8 @@ _SSN = r"^\d{3}-\d{2}-\d{4}$"
 _PHONE = r"^(\+\d{1,3}[ .-]?)?(\(\d{1,5}\)[ .-]?)?\d{1,5}([ .-]?\d{1,5}){0,5}$"
 #: Marks only phones carry: a country code or an area code in parentheses.
 _PHONE_SIGNS = r"[+(]"
+#: The North American layout, 555-123-4567 or 555.123.4567: a phone wherever it is.
+_NANP = r"^\d{3}[-.]\d{3}[-.]\d{4}$"
 #: Dates (ISO with dashes or dots, day-month-year), decimals, IPv4 addresses, ZIP+4 codes.
 _NOT_PHONE = (
     r"^(\d{4}[.-]\d{1,2}[.-]\d{1,2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d+\.\d+|"
@@ -180,7 +182,11 @@ def _match_rates(name: str, values: pa.Array) -> dict[str, float]:
             pc.match_substring(values, " "),
             pc.invert(pc.match_substring_regex(values, _GROUPED_NUMBER)),
         )
-        phone = pc.and_(phone, pc.or_(pc.match_substring_regex(values, _PHONE_SIGNS), spaced))
+        signs = pc.or_(
+            pc.match_substring_regex(values, _PHONE_SIGNS),
+            pc.match_substring_regex(values, _NANP),
+        )
+        phone = pc.and_(phone, pc.or_(signs, spaced))
     rates["phone"] = _rate(phone, n)
     if _NAME_COLUMN.match(key):
         rates["person_name"] = _rate(pc.match_substring_regex(values, _PERSON), n)

@@ -6,9 +6,8 @@ by row group (``ParquetFile.iter_batches``). Every problem a person can fix
 in the file, or with an option, becomes a :class:`~leptonic.errors.DataError`
 that names the file and the fix.
 
-Column names lose surrounding whitespace (``id, email`` has a column
-``email``) and must then differ by more than case: SQL (DuckDB, which reads
-the snapshots) matches names without regard to case.
+Column names are kept as written and must differ by more than case: SQL
+(DuckDB, which reads the snapshots) matches names without regard to case.
 
 The CSV reader lives in :mod:`leptonic.governance._csv`; the helpers that read
 a stored Parquet snapshot through DuckDB are in :mod:`leptonic.governance.sql`.
@@ -177,15 +176,6 @@ class BatchStream:
         self._describe_error = describe_error
         self._bytes_done = 0
 
-    def _rename(self, names: list[str]) -> None:
-        """Give the columns ``names`` (the stream's own names, cleaned) from now on."""
-        self.schema = pa.schema(
-            [f.with_name(n) for f, n in zip(self.schema, names, strict=True)],
-            metadata=self.schema.metadata,
-        )
-        batches = self._batches
-        self._batches = (batch.rename_columns(names) for batch in batches)
-
     @property
     def bytes_read(self) -> int:
         """Bytes of the file consumed so far (the whole size once exhausted)."""
@@ -280,14 +270,10 @@ def open_batches(
     DataError
         For a missing, empty, unreadable or malformed file, with the fix
         (naming lines and columns, never quoting a row), and for column
-        names that are empty or that clash once stripped of surrounding
-        whitespace and compared without regard to case.
+        names that are empty or that differ only in case.
 
     Notes
     -----
-    Column names are stripped of surrounding whitespace (a header written
-    ``id, email`` has a column ``email``).
-
     CSV cells are values as written, with two rules for what is missing and
     one for what is a number:
 
@@ -348,20 +334,19 @@ def open_batches(
             names = stream.schema.names
         except UnicodeError as exc:
             raise encoding_error(p, f"in the column names: {exc}", encoding) from None
-        clean = _check_names(p, names)
-        if clean != names:
-            stream._rename(clean)
+        _check_names(p, names)
     except BaseException:
         stream.close()
         raise
     return stream
 
 
-def _check_names(path: Path, names: list[str]) -> list[str]:
-    """``names`` stripped of surrounding whitespace, refusing empty or clashing ones.
+def _check_names(path: Path, names: list[str]) -> None:
+    """Refuse empty, repeated or clashing column names (kept as written: a dataset's
+    next version must name its columns as the earlier ones did).
 
-    Names clash when they are equal once stripped and case-folded: SQL does
-    not tell ``Email`` from ``email``.
+    Names clash when they are equal once case-folded: SQL does not tell
+    ``Email`` from ``email``.
     """
     for i, name in enumerate(names):
         if not isinstance(name, str) or not name.strip():
@@ -386,20 +371,15 @@ def _check_names(path: Path, names: list[str]) -> list[str]:
         )
     groups: dict[str, list[str]] = {}
     for name in names:
-        groups.setdefault(name.strip().casefold(), []).append(name)
+        groups.setdefault(name.casefold(), []).append(name)
     for group in groups.values():
         if len(group) > 1:
             a, b = group[:2]
-            how = (
-                "are the same once the spaces around them are removed"
-                if a.strip() == b.strip()
-                else "differ only in case, which SQL does not tell apart"
-            )
             raise DataError(
-                f"{path}: column names {a!r} and {b!r} {how}; rename one of them",
+                f"{path}: column names {a!r} and {b!r} differ only in case, which SQL does "
+                "not tell apart; rename one of them",
                 field="columns",
             )
-    return [name.strip() for name in names]
 
 
 # -- Parquet -------------------------------------------------------------------

@@ -46,14 +46,14 @@ async def receive_upload(request: Request, folder: Path, filename: str, max_byte
 
     Raises :class:`PayloadTooLarge` past ``max_bytes`` (checked on the
     declared length first, then while reading), and :class:`UnsupportedMediaType`
-    for a form (multipart or url-encoded): its boundaries and headers would be
-    stored as the file's rows.
+    for a multipart form: its boundaries and headers would be stored as the
+    file's rows.
     """
     kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if kind.startswith("multipart/") or kind == "application/x-www-form-urlencoded":
+    if kind.startswith("multipart/"):  # (curl --data-binary says url-encoded: the bytes)
         raise UnsupportedMediaType(
             f"the upload is sent as a form ({kind}); send the file's bytes as the request "
-            "body (Content-Type: application/octet-stream), e.g. curl --data-binary @file.csv",
+            "body, e.g. curl --data-binary @file.csv -H 'Content-Type: application/octet-stream'",
             field="body",
         )
     declared = request.headers.get("content-length")

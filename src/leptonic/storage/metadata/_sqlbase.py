@@ -109,7 +109,8 @@ def insert_row(conn: sa.Connection, table: sa.Table, on_conflict: Exception, **v
 def _unique_violation(exc: sa.exc.IntegrityError) -> bool:
     """Whether ``exc`` is a unique or primary key taken (not NOT NULL, not a foreign key)."""
     orig = exc.orig
-    sqlstate = getattr(orig, "sqlstate", None)  # PostgreSQL (psycopg)
+    # PostgreSQL: psycopg 3 names it sqlstate, psycopg2 pgcode
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
     if sqlstate is not None:
         return bool(sqlstate == "23505")
     name = getattr(orig, "sqlite_errorname", "")  # SQLite

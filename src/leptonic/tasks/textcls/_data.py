@@ -71,7 +71,9 @@ def label_text(value: Any, i: int, field: str) -> str:
     if isinstance(value, int | np.integer):
         return str(int(value))
     if isinstance(value, float | np.floating):
-        x = float(value)
+        # a float32 through its shortest decimal form (0.7, not 0.699999988...), as Arrow
+        narrow = isinstance(value, np.floating) and value.itemsize < 8
+        x = float(str(value)) if narrow else float(value)
         return str(int(x)) if x.is_integer() else repr(x)
     if isinstance(value, list | tuple | set | frozenset | dict | np.ndarray):
         raise TargetError(
@@ -143,6 +145,12 @@ def encode_labels(
     """
     rows = _rows(labels, field)
     names = [label_text(value, i, field) for i, value in enumerate(rows)]
+    if label_map is not None:  # a model trained before label_text spelled True "True"
+        known = set(label_map)
+        names = [
+            n if n in known or str(v) not in known else str(v)
+            for n, v in zip(names, rows, strict=True)
+        ]
     seen = sorted(set(names))
     if not seen:
         raise TargetError(f"no labels given in {field!r}; pass one label per text", field=field)

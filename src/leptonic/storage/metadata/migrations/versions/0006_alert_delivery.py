@@ -1,6 +1,6 @@
 """When a webhook took each alert, so that a check posts again what it could not deliver.
 
-Adds one nullable column: alerts of earlier revisions read as never delivered.
+Adds one nullable column; alerts of earlier revisions read as delivered when raised.
 
 Revision ID: 0006
 Revises: 0005
@@ -22,6 +22,9 @@ depends_on: str | None = None
 
 def upgrade() -> None:
     op.add_column("alerts", sa.Column("delivered_at", UTCDateTime(), nullable=True))
+    # earlier alerts count as delivered: the first check after the upgrade must not post
+    # again what earlier releases already posted
+    op.execute("UPDATE alerts SET delivered_at = at")
 
 
 def downgrade() -> None:
