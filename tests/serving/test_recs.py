@@ -634,6 +634,10 @@ def test_new_users_and_items_when_the_policy_allows_them(shop: Shop, live_server
     with live_server(shop.app(shop.host(name))) as server:
         client = Client(server.url, shop.tokens["dev"])
         assert client.recommend("newbie")["cold_start"] is True
+        # events only on a new item (no factors yet): still the cold start, and said so
+        r = client.events([{"user": "fresh", "item": "brand-new-2", "weight": 5}])
+        assert r.status_code == 200, r.text
+        assert client.recommend("fresh")["cold_start"] is True
         r = client.events(
             [
                 {"user": "newbie", "item": "i2", "weight": 5},

@@ -291,10 +291,12 @@ class RecsRuntime(OneVersionRuntime):
         attrs = mapping(record.get("user_attributes"), "user_attributes", '{"gender": "F"}')
         p = self.predictor
         recs = p.recommend(user, k, exclude_seen=exclude, filter=filt, user_attributes=attrs)
-        # cold: no events. A warm user's items name the seen item behind them
-        # (except with the popularity model), so the seen set is rarely listed.
+        # cold: no events, or events the model cannot score from yet (items added online,
+        # without neighbours): the cold start answers. A warm user's items name the seen
+        # item behind them (except with the popularity model, which names none).
+        unexplained = all(b is None for _, _, b in recs)
         cold = p.user_code(user) is None or (
-            all(b is None for _, _, b in recs) and not p.seen(user)
+            unexplained and (not p.seen(user) or (bool(recs) and p.kind != "popularity"))
         )
         items = [{"item": i, "score": s, "because": b} for i, s, b in recs]
         request_id = new_request_id()
