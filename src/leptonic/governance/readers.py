@@ -690,6 +690,23 @@ def _big_json_integer(path: Path, encoding: str | None, names: tuple[str, ...]) 
     return None
 
 
+#: An integer literal of 19 digits or more (2**63 has 19): what may lie beyond int64.
+_LONG_INTEGER = re.compile(rb"(?<![\d.eE])-?\d{19,}(?![\d.eE])")
+
+
+def _has_long_integer(path: Path) -> bool:
+    """Whether the file holds a 19+ digit integer literal anywhere (in a string too):
+    one pass over its bytes, before any line is parsed again for one."""
+    overlap = 64  # a literal cut by a chunk's end is found in the next one
+    tail = b""
+    with open(path, "rb") as f:
+        while chunk := f.read(4 << 20):
+            if _LONG_INTEGER.search(tail + chunk):
+                return True
+            tail = chunk[-overlap:]
+    return False
+
+
 def _checked(
     path: Path, encoding: str | None, batches: Iterator[pa.RecordBatch]
 ) -> Iterator[pa.RecordBatch]:
@@ -705,6 +722,7 @@ def _checked(
         For a field holding such an integer, naming it and the fix.
     """
     exact: set[tuple[str, ...]] = set()
+    long_literals: bool | None = None  # looked for once, on the first large float
     for batch in batches:
         for field, column in zip(batch.schema, batch.columns, strict=True):
             if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
@@ -714,7 +732,9 @@ def _checked(
                     continue
                 if not pc.any(pc.greater_equal(pc.abs(values), float(_INT64_LIMIT))).as_py():
                     continue
-                literal = _big_json_integer(path, encoding, names)
+                if long_literals is None:
+                    long_literals = _has_long_integer(path)
+                literal = _big_json_integer(path, encoding, names) if long_literals else None
                 if literal is None:
                     exact.add(names)
                     continue
