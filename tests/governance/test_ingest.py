@@ -612,6 +612,14 @@ def test_json_types_that_change_after_the_first_block_are_read_again(
     assert table.column("i")[:3].to_pylist() == [0, 1, 2]
 
 
+def test_json_ids_beyond_2_53_then_decimals_are_refused_not_rounded(tmp_path: Path) -> None:
+    src = tmp_path / "ids.jsonl"
+    src.write_text('{"a": 9007199254740993}\n' * 200 + '{"a": 0.5}\n', encoding="utf-8")
+    with pytest.raises(DataError, match="beyond 2\\*\\*53") as info:
+        write_parquet(src, tmp_path / "out.parquet", block_size=256)
+    assert info.value.field == "a"
+
+
 def test_json_integer_beyond_64_bits_after_the_first_block_is_refused(
     tmp_path: Path, tmp_root: Path, metadata: MemoryMetadataStore, artifacts: MemoryArtifactStore
 ) -> None:

@@ -536,6 +536,8 @@ def _json_schema(path: Path, encoding: str | None, block_size: int) -> pa.Schema
     they first appear. The file is parsed once more, a block at a time.
     """
     merged: dict[str, pa.DataType] = {}
+    exact_limit = 2**53  # the largest integers a float64 keeps exactly
+    large: set[str] = set()  # integer columns holding values a float would round
     source, raw = _json_input(path, encoding)
     rest = b""
     try:
@@ -546,7 +548,13 @@ def _json_schema(path: Path, encoding: str | None, block_size: int) -> pa.Schema
             block, rest = buffer[:cut], buffer[cut:]
             if block.strip():
                 options = pa_json.ReadOptions(block_size=len(block) + 1, use_threads=False)
-                schema = pa_json.read_json(pa.BufferReader(block), read_options=options).schema
+                table = pa_json.read_json(pa.BufferReader(block), read_options=options)
+                schema = table.schema
+                for f, column in zip(schema, table.columns, strict=True):
+                    if pa.types.is_integer(f.type) and column.null_count < len(column):
+                        low, high = pc.min_max(column).values()
+                        if max(abs(low.as_py()), abs(high.as_py())) > exact_limit:
+                            large.add(f.name)
                 for f in schema:
                     before = merged.get(f.name)
                     merged[f.name] = (
@@ -558,6 +566,14 @@ def _json_schema(path: Path, encoding: str | None, block_size: int) -> pa.Schema
         raise _json_error(path, exc, encoding) from None
     finally:
         source.close()
+    for name in sorted(large):
+        if pa.types.is_floating(merged[name]):
+            raise DataError(
+                f"{path}: column {name!r} holds integers beyond 2**53 and, further down, "
+                "decimals; as one number type they would be rounded (ids would change): "
+                "quote the integers as strings, or keep the column to whole numbers",
+                field=name,
+            )
     return pa.schema(list(merged.items()))
 
 
