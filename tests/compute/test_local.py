@@ -26,3 +26,18 @@ def test_workers_that_died_while_idle_are_replaced_by_the_next_map() -> None:
         assert executor._pool is not pool
     finally:
         executor.close()
+
+
+def test_a_closed_executor_starts_no_new_workers() -> None:
+    from leptonic.errors import StoreError
+
+    executor = LocalExecutor(2)
+    assert executor.map(operator.mul, 2, [1]) == [2]
+    executor.close()
+    try:
+        executor.map(operator.mul, 2, [1])
+    except StoreError as exc:
+        assert "closed" in str(exc)
+    else:
+        raise AssertionError("a closed executor ran a map")
+    assert executor._pool is None

@@ -58,3 +58,17 @@ def test_explicit_bf16_without_hardware_support_is_kept_with_a_warning(
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert pick_precision("bf16", torch.device("cpu")) == "bf16"
+
+
+def test_position_limit_reads_absolute_position_tables_only() -> None:
+    from types import SimpleNamespace
+
+    from leptonic.tasks.textcls._runtime import position_limit
+
+    assert position_limit(SimpleNamespace(max_position_embeddings=512, model_type="bert")) == 512
+    roberta = SimpleNamespace(max_position_embeddings=514, model_type="roberta", pad_token_id=1)
+    assert position_limit(roberta) == 512
+    deberta = SimpleNamespace(
+        max_position_embeddings=512, model_type="deberta-v2", position_biased_input=False
+    )
+    assert position_limit(deberta) is None

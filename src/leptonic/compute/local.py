@@ -84,6 +84,7 @@ class LocalExecutor(Executor):
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
         self._active = 0  # maps running now (the server's jobs share the pool)
+        self._closed = False
 
     @staticmethod
     def _parse(uri: str) -> int:
@@ -128,6 +129,8 @@ class LocalExecutor(Executor):
         """The pool (started if need be), counted as used by one more map: both under
         the lock, so that a failing map never ends a pool another is about to use."""
         with self._lock:
+            if self._closed:  # a pool started now would outlive its owner
+                raise StoreError("the compute executor is closed; open a new one")
             if self._pool is None:
                 threads = max(1, machine_cpus() // self._workers)
                 self._pool = ProcessPoolExecutor(
@@ -231,6 +234,7 @@ class LocalExecutor(Executor):
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             pool = self._pool
         if pool is not None:
             self._end_pool(pool)

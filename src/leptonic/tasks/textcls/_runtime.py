@@ -150,6 +150,8 @@ def position_limit(config: Any) -> int | None:
     positions = getattr(config, "max_position_embeddings", None)
     if not isinstance(positions, int):
         return None
+    if getattr(config, "position_biased_input", True) is False:
+        return None  # relative positions only (DeBERTa v2/v3): no absolute table to outrun
     if getattr(config, "model_type", "") in _OFFSET_POSITIONS:
         positions -= int(getattr(config, "pad_token_id", 1) or 0) + 1
     return positions
