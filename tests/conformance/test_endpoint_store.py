@@ -721,3 +721,15 @@ def test_alerts_are_marked_delivered_for_their_endpoint_only(store: MetadataStor
     assert info.value.field == "alert_ids"
     with pytest.raises(NotFound):
         store.set_alerts_delivered(ws, "ghost", [mine.id], at)
+
+
+def test_a_policy_worked_out_from_a_replaced_one_is_a_conflict(
+    store: MetadataStore, ws: str
+) -> None:
+    create(store, ws)  # policy version 1 active
+    second = store.add_policy_version(policy(ws, spec={"kind": "b"}), expected_active=1)
+    assert second.version == 2 and store.get_endpoint(ws, "decide").policy_version == 2
+    with pytest.raises(Conflict, match="now runs policy version 2, not 1") as info:
+        store.add_policy_version(policy(ws, spec={"kind": "stale"}), expected_active=1)
+    assert info.value.field == "policy_version"
+    assert [p.version for p in store.list_policy_versions(ws, "decide")] == [1, 2]

@@ -337,3 +337,29 @@ def test_recalibration_checks_its_window(
             "credit", "recal-window", target_bad_rate=0.05, reason="x", **kwargs
         )
     assert info.value.field == field
+
+
+def test_a_recalibration_does_not_overwrite_a_policy_set_meanwhile(
+    deployed: Deployed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from leptonic.serving import adjust
+
+    lp = deployed.platform.as_user("boss")
+    lp.endpoints.create("credit", "recal-race", *deployed.logistic)
+    spec = {"bands": [{"decision": "approve", "max": 0.2}, {"decision": "reject"}]}
+    real = adjust.thresholds_for_approval_rate
+
+    def and_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        lp.endpoints.set_policy("credit", "recal-race", spec, reason="operator B")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(adjust, "thresholds_for_approval_rate", and_meanwhile)
+    host = EndpointHost(lp.metadata, lp.registry, "credit", "recal-race", reload_interval=0)
+    try:
+        for record in deployed.records(150):
+            host.runtime.decide({k: v for k, v in record.items() if k != "applicant_id"})
+    finally:
+        host.close()
+    with pytest.raises(Conflict, match="now runs policy version 2"):
+        lp.endpoints.recalibrate("credit", "recal-race", target_approval_rate=0.5, reason="A")
+    assert lp.endpoints.policy("credit", "recal-race").reason == "operator B"

@@ -152,7 +152,13 @@ class EndpointAdjustment(abc.ABC):
 
     @abc.abstractmethod
     def set_policy(
-        self, workspace: str, name: str, spec: Mapping[str, Any], *, reason: str
+        self,
+        workspace: str,
+        name: str,
+        spec: Mapping[str, Any],
+        *,
+        reason: str,
+        based_on: int | None = None,
     ) -> PolicyVersion: ...
 
     @abc.abstractmethod
@@ -577,7 +583,10 @@ class EndpointAdjustment(abc.ABC):
             ]
         )
         spec["description"] = note
-        return self.set_policy(workspace, name, spec, reason=f"{reason} ({note})")
+        # worked out from the active version: a policy set meanwhile is a Conflict
+        return self.set_policy(
+            workspace, name, spec, reason=f"{reason} ({note})", based_on=current.version
+        )
 
     def retrain_plan(
         self,

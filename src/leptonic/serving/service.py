@@ -475,17 +475,25 @@ class EndpointService(EndpointAdjustment):
 
     # -- policies ------------------------------------------------------------
     def set_policy(
-        self, workspace: str, name: str, spec: Mapping[str, Any], *, reason: str
+        self,
+        workspace: str,
+        name: str,
+        spec: Mapping[str, Any],
+        *,
+        reason: str,
+        based_on: int | None = None,
     ) -> PolicyVersion:
-        """Store and activate a new policy version."""
+        """Store and activate a new policy version; with ``based_on`` (the version the
+        spec was worked out from), a :class:`Conflict` if another one is active by now."""
         reason = _reason(reason)
         endpoint = self.get(workspace, name)
         kind = self.policy(workspace, name).spec.get("kind")
         if kind in ("text-classification", "recommendation"):
-            return self._store_policy(workspace, name, _served_policy(kind, spec), reason)
+            served = _served_policy(kind, spec)
+            return self._store_policy(workspace, name, served, reason, based_on)
         policy = DecisionPolicy.from_spec(_spec_mapping(spec, "spec"))
         policy.check_fields(self._served_fields(workspace, endpoint.routes, endpoint.entity_key))
-        return self._store_policy(workspace, name, policy.to_spec(), reason)
+        return self._store_policy(workspace, name, policy.to_spec(), reason, based_on)
 
     def _check_shadow_fields(
         self, workspace: str, routes: Sequence[Route], shadow: Route, entity_key: str | None
@@ -518,10 +526,16 @@ class EndpointService(EndpointAdjustment):
         return names
 
     def _store_policy(
-        self, workspace: str, name: str, spec: dict[str, Any], reason: str
+        self,
+        workspace: str,
+        name: str,
+        spec: dict[str, Any],
+        reason: str,
+        based_on: int | None = None,
     ) -> PolicyVersion:
         stored = self.metadata.add_policy_version(
-            PolicyVersion(workspace, name, 0, spec, reason=reason, created_by=self.platform.actor)
+            PolicyVersion(workspace, name, 0, spec, reason=reason, created_by=self.platform.actor),
+            expected_active=based_on,
         )
         self.platform.audit(
             "endpoint.policy",

@@ -72,6 +72,7 @@ from leptonic.storage.metadata.endpoint_base import (
     check_predictions,
     check_window,
     new_endpoint,
+    policy_replaced,
 )
 
 __all__ = ["PRUNE_BATCH", "EndpointsMixin"]
@@ -147,11 +148,19 @@ class EndpointsMixin(SQLStoreBase):
             conn.execute(sa.update(_e).where(*_endpoint_is(workspace, name)).values(**values))
             return updated
 
-    def add_policy_version(self, policy: PolicyVersion, *, activate: bool = True) -> PolicyVersion:
+    def add_policy_version(
+        self,
+        policy: PolicyVersion,
+        *,
+        activate: bool = True,
+        expected_active: int | None = None,
+    ) -> PolicyVersion:
         check_policy(policy)
         ws, name = policy.workspace, policy.endpoint
         with self._write() as conn:
             current = _require_endpoint(conn, ws, name, lock=True)
+            if expected_active is not None and current.policy_version != expected_active:
+                raise policy_replaced(name, expected_active, current.policy_version)
             highest = conn.execute(
                 sa.select(sa.func.max(_pv.c.version)).where(*_policy_of(ws, name))
             ).scalar()

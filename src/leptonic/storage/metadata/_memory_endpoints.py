@@ -47,6 +47,7 @@ from leptonic.storage.metadata.endpoint_base import (
     check_predictions,
     check_window,
     new_endpoint,
+    policy_replaced,
 )
 
 __all__ = ["MemoryEndpointsMixin"]
@@ -133,10 +134,18 @@ class MemoryEndpointsMixin(EndpointStore):
             self._endpoints[(workspace, name)] = copy.deepcopy(updated)
             return copy.deepcopy(updated)
 
-    def add_policy_version(self, policy: PolicyVersion, *, activate: bool = True) -> PolicyVersion:
+    def add_policy_version(
+        self,
+        policy: PolicyVersion,
+        *,
+        activate: bool = True,
+        expected_active: int | None = None,
+    ) -> PolicyVersion:
         check_policy(policy)
         with self._lock:
             current = self._endpoint(policy.workspace, policy.endpoint)
+            if expected_active is not None and current.policy_version != expected_active:
+                raise policy_replaced(policy.endpoint, expected_active, current.policy_version)
             key = (policy.workspace, policy.endpoint)
             versions = self._policies[key]
             stored = copy.deepcopy(replace(policy, version=versions[-1].version + 1))

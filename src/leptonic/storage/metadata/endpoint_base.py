@@ -22,7 +22,7 @@ import orjson
 
 from leptonic.core.endpoint import Alert, Endpoint, Feedback, PolicyVersion, Prediction, Route
 from leptonic.core.names import validate_name
-from leptonic.errors import InvalidInput
+from leptonic.errors import Conflict, InvalidInput
 from leptonic.storage.metadata._errors import prediction_exists, revision_conflict
 
 __all__ = [
@@ -44,6 +44,7 @@ __all__ = [
     "check_window",
     "json_text",
     "new_endpoint",
+    "policy_replaced",
 ]
 
 #: Fields of an :class:`Endpoint` that :meth:`EndpointStore.update_endpoint` may change.
@@ -482,6 +483,15 @@ def check_delivered(alert_ids: Sequence[int], at: Any) -> list[int]:
     return list(alert_ids)
 
 
+def policy_replaced(endpoint: str, expected: int, active: int) -> Conflict:
+    """The error for a policy derived from version ``expected`` while ``active`` is active."""
+    return Conflict(
+        f"endpoint {endpoint!r} now runs policy version {active}, not {expected} that this "
+        "change was worked out from; look at the new policy and try again",
+        field="policy_version",
+    )
+
+
 def check_alert(alert: Alert) -> None:
     """Raise :class:`InvalidInput` unless ``alert`` can be stored."""
     if not isinstance(alert, Alert):
@@ -538,13 +548,21 @@ class EndpointStore(abc.ABC):
         """
 
     @abc.abstractmethod
-    def add_policy_version(self, policy: PolicyVersion, *, activate: bool = True) -> PolicyVersion:
+    def add_policy_version(
+        self,
+        policy: PolicyVersion,
+        *,
+        activate: bool = True,
+        expected_active: int | None = None,
+    ) -> PolicyVersion:
         """Store the endpoint's next policy version (its ``version`` field is
         ignored and assigned: highest + 1); with ``activate`` it also becomes
         the endpoint's ``policy_version`` (revision + 1), in the same transaction.
 
         :class:`NotFound` if the endpoint does not exist; :class:`InvalidInput`
-        if the spec is not a JSON dict.
+        if the spec is not a JSON dict; :class:`Conflict` (nothing stored) when
+        ``expected_active`` is given and another policy version is active: the
+        caller derived this one from a policy that was replaced meanwhile.
         """
 
     @abc.abstractmethod
