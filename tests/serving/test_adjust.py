@@ -182,10 +182,24 @@ def test_recalibration_counts_the_primary_versions_score_decisions(deployed: Dep
     assert "200 recent decisions" in policy.spec["description"]
 
 
+def _spy_on_report(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """What the monitoring report is drawn from: filled when ``monitor_report`` runs."""
+    from leptonic.monitoring import plots
+
+    seen: dict[str, Any] = {}
+    real = plots.monitoring_report_html
+
+    def spy(**kwargs: Any) -> str:
+        seen.update(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(plots, "monitoring_report_html", spy)
+    return seen
+
+
 def test_the_monitor_report_reads_the_primary_versions_outcomes(
     deployed: Deployed, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from leptonic.monitoring import plots
 
     lp = deployed.platform.as_user("boss")
     lp.endpoints.create("credit", "reported", *deployed.logistic)
@@ -196,14 +210,7 @@ def test_the_monitor_report_reads_the_primary_versions_outcomes(
         "credit", "reported", [{"request_id": r, "label": i % 2} for i, r in enumerate(ours)]
     )
     lp.endpoints.feedback("credit", "reported", [{"request_id": r, "label": 1} for r in theirs])
-    seen: dict[str, Any] = {}
-    real = plots.monitoring_report_html
-
-    def spy(**kwargs: Any) -> str:
-        seen.update(kwargs)
-        return real(**kwargs)
-
-    monkeypatch.setattr(plots, "monitoring_report_html", spy)
+    seen = _spy_on_report(monkeypatch)
     lp.endpoints.monitor_report("credit", "reported")
     assert seen["performance"].overall.n == 100 and seen["performance"].overall.auc == 1.0
 
@@ -211,7 +218,6 @@ def test_the_monitor_report_reads_the_primary_versions_outcomes(
 def test_the_monitor_report_reads_outcomes_of_the_period_its_drift_covers(
     deployed: Deployed, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from leptonic.monitoring import plots
     from leptonic.serving import adjust
 
     lp = deployed.platform.as_user("boss")
@@ -242,14 +248,7 @@ def test_the_monitor_report_reads_outcomes_of_the_period_its_drift_covers(
         "long-labelled",
         [{"request_id": r, "label": i % 2} for i, r in enumerate(old + recent)],
     )
-    seen: dict[str, Any] = {}
-    real = plots.monitoring_report_html
-
-    def spy(**kwargs: Any) -> str:
-        seen.update(kwargs)
-        return real(**kwargs)
-
-    monkeypatch.setattr(plots, "monitoring_report_html", spy)
+    seen = _spy_on_report(monkeypatch)
     lp.endpoints.monitor_report("credit", "long-labelled")  # the drift rows span 40 seconds
     assert seen["series"].window == timedelta(minutes=1)
     assert seen["performance"].overall.n == len(recent)
@@ -370,9 +369,12 @@ def test_a_bad_webhook_is_refused_before_any_alert_is_stored(deployed: Deployed)
 
 
 @pytest.fixture
-def hook() -> Iterator[tuple[str, list[tuple[str, dict[str, Any]]]]]:
+def hook(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, list[tuple[str, dict[str, Any]]]]]:
     """A local webhook: ``/flaky`` answers 503 to its first post, ``/gone`` 404 to all;
-    yields its URL and the (path, body) of each post."""
+    yields its URL and the (path, body) of each post. Retries wait a millisecond."""
+    monkeypatch.setattr(
+        adjust, "WebhookNotifier", functools.partial(WebhookNotifier, backoff=0.001)
+    )
     posts: list[tuple[str, dict[str, Any]]] = []
     first = {"/flaky": 503}
 
@@ -401,13 +403,9 @@ def hook() -> Iterator[tuple[str, list[tuple[str, dict[str, Any]]]]]:
 def test_the_webhooks_delivery_is_reported_and_a_failed_post_retried(
     deployed: Deployed,
     hook: tuple[str, list[tuple[str, dict[str, Any]]]],
-    monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     url, posts = hook
-    monkeypatch.setattr(
-        adjust, "WebhookNotifier", functools.partial(WebhookNotifier, backoff=0.001)
-    )
     lp = deployed.platform.as_user("boss")
     rules = {"psi": {"threshold": 0.0001, "min_predictions": 1}}
     for name in ("hook-flaky", "hook-gone"):
@@ -433,14 +431,9 @@ def test_the_webhooks_delivery_is_reported_and_a_failed_post_retried(
 
 
 def test_an_alert_no_webhook_took_is_posted_again_by_the_next_check(
-    deployed: Deployed,
-    hook: tuple[str, list[tuple[str, dict[str, Any]]]],
-    monkeypatch: pytest.MonkeyPatch,
+    deployed: Deployed, hook: tuple[str, list[tuple[str, dict[str, Any]]]]
 ) -> None:
     url, posts = hook
-    monkeypatch.setattr(
-        adjust, "WebhookNotifier", functools.partial(WebhookNotifier, backoff=0.001)
-    )
     lp = deployed.platform.as_user("boss")
     rules = {"psi": {"threshold": 0.0001, "min_predictions": 1}}
     lp.endpoints.create("credit", "hook-later", *deployed.logistic)

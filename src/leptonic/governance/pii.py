@@ -197,10 +197,6 @@ def _is_list(t: pa.DataType) -> bool:
     return bool(pa.types.is_list(t) or pa.types.is_large_list(t))
 
 
-def _struct_fields(t: pa.DataType) -> list[pa.Field]:
-    return [t.field(i) for i in range(t.num_fields)]
-
-
 def _leaves(name: str, values: pa.Array) -> Iterator[tuple[str, pa.Array]]:
     """``(name, values)`` of each scalar part of ``values``.
 
@@ -210,7 +206,7 @@ def _leaves(name: str, values: pa.Array) -> Iterator[tuple[str, pa.Array]]:
     if _is_list(values.type):
         yield from _leaves(name, pc.list_flatten(values))
     elif pa.types.is_struct(values.type):
-        fields = _struct_fields(values.type)
+        fields = list(values.type)
         for f, child in zip(fields, values.flatten(), strict=True):
             yield from _leaves(f.name, child)
     else:
@@ -249,7 +245,7 @@ def _candidate_type(t: pa.DataType) -> bool:
     if _is_list(t):
         return _candidate_type(t.value_type)
     if pa.types.is_struct(t):
-        return any(_candidate_type(f.type) for f in _struct_fields(t))
+        return any(_candidate_type(f.type) for f in t)
     if pa.types.is_dictionary(t):
         t = t.value_type
     return bool(pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_integer(t))
@@ -429,7 +425,7 @@ def mask_table(
             starts = pa.array([0, *itertools.accumulate(offsets.to_pylist())], pa.int32())
             return pa.ListArray.from_arrays(starts, masked, mask=values.is_null())
         if pa.types.is_struct(values.type):  # field by field, each fully redacted
-            names = [f.name for f in _struct_fields(values.type)]
+            names = [f.name for f in list(values.type)]
             children = [mask(child, None) for child in values.flatten()]
             return pa.StructArray.from_arrays(children, names=names, mask=values.is_null())
         strings = _as_strings(values)

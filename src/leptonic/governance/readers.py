@@ -426,10 +426,6 @@ class _IntText(str):
     """A JSON integer as written (``json.loads(..., parse_int=_IntText)``)."""
 
 
-def _struct_fields(t: pa.DataType) -> list[pa.Field]:
-    return [t.field(i) for i in range(t.num_fields)]
-
-
 def _json_input(path: Path, encoding: str | None) -> tuple[Any, Any]:
     """The open file and a UTF-8 stream of it."""
     source = pa.OSFile(str(path), "rb")
@@ -517,8 +513,8 @@ def _merge_types(path: Path, column: str, a: pa.DataType, b: pa.DataType) -> pa.
             return max(a, b, key=lambda t: _TIME_UNITS.index(t.unit))
         return pa.string()
     if kinds == ("object", "object"):
-        fields = {f.name: f.type for f in _struct_fields(a)}
-        for f in _struct_fields(b):
+        fields = {f.name: f.type for f in a}
+        for f in b:
             before = fields.get(f.name)
             name = f"{column}.{f.name}"
             fields[f.name] = f.type if before is None else _merge_types(path, name, before, f.type)
@@ -670,7 +666,7 @@ def _float_leaves(
     if pa.types.is_floating(values.type):
         yield names, values
     elif pa.types.is_struct(values.type):
-        for f, child in zip(_struct_fields(values.type), values.flatten(), strict=True):
+        for f, child in zip(list(values.type), values.flatten(), strict=True):
             yield from _float_leaves((*names, f.name), child)
     elif pa.types.is_list(values.type) or pa.types.is_large_list(values.type):
         yield from _float_leaves(names, pc.list_flatten(values))

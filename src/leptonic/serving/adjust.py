@@ -606,6 +606,30 @@ class EndpointAdjustment(abc.ABC):
         dv = self.platform.dataset_version(workspace, dataset or ref.name, dataset_version)
         return RetrainPlan(dv.dataset, dv.version, spec_from_stored(run.spec), model or mv.model)
 
+    def audit_retrain(
+        self,
+        workspace: str,
+        name: str,
+        plan: RetrainPlan,
+        run_id: str | None,
+        reason: str,
+        **details: Any,
+    ) -> None:
+        """Record ``endpoint.retrain`` for a training of ``plan`` (run ``run_id``), run now
+        or queued as a job (``details``: e.g. its id)."""
+        refs = [ObjectRef(workspace, "endpoint", name)]
+        if run_id is not None:
+            refs.append(ObjectRef(workspace, "run", run_id))
+        self.platform.audit(
+            "endpoint.retrain",
+            workspace,
+            refs,
+            dataset=plan.dataset,
+            dataset_version=plan.dataset_version,
+            reason=reason,
+            **details,
+        )
+
     def retrain(
         self,
         workspace: str,
@@ -633,14 +657,7 @@ class EndpointAdjustment(abc.ABC):
         outcome = self.platform.train(
             workspace, plan.dataset, plan.spec, version=plan.dataset_version, model_name=plan.model
         )
-        self.platform.audit(
-            "endpoint.retrain",
-            workspace,
-            [ObjectRef(workspace, "endpoint", name), ObjectRef(workspace, "run", outcome.run.id)],
-            dataset=plan.dataset,
-            dataset_version=plan.dataset_version,
-            reason=reason,
-        )
+        self.audit_retrain(workspace, name, plan, outcome.run.id, reason)
         mv = outcome.model_version
         if canary_percent is not None and mv is not None:
             self.canary(workspace, name, mv.model, mv.version, canary_percent, reason=reason)

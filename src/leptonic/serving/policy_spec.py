@@ -70,7 +70,7 @@ def parse_spec(spec: Mapping[str, Any]) -> PolicySpec:
     """
     if not isinstance(spec, Mapping):
         raise InvalidInput(
-            f"a decision policy must be a JSON object, got {type(spec).__name__}",
+            f"a decision policy must be a JSON object (a mapping), got {type(spec).__name__}",
             field="policy",
         )
     unknown = [k for k in spec if k not in _KEYS]

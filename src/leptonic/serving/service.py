@@ -64,17 +64,6 @@ def _ref(endpoint: Endpoint | tuple[str, str]) -> ObjectRef:
     return ObjectRef(endpoint[0], "endpoint", endpoint[1])
 
 
-def _spec_mapping(spec: Any, field: str) -> dict[str, Any]:
-    """A policy spec given in Python as a dict, or :class:`InvalidInput` naming ``field``."""
-    if not isinstance(spec, Mapping):
-        raise InvalidInput(
-            f"{field} must be a mapping (a JSON object) such as {{'bands': [...]}}, got "
-            f"{type(spec).__name__}",
-            field=field,
-        )
-    return dict(spec)
-
-
 #: The longest retention :meth:`EndpointService.prune` takes, in days (100 years).
 MAX_RETENTION_DAYS = 36_500
 
@@ -205,7 +194,7 @@ class EndpointService(EndpointAdjustment):
                     predictor.threshold if predictor.threshold is not None else 0.5
                 )
             else:
-                spec = DecisionPolicy.from_spec(_spec_mapping(policy, "policy")).to_spec()
+                spec = DecisionPolicy.from_spec(policy).to_spec()
             DecisionPolicy.from_spec(spec).check_fields(
                 names | ({entity_key} if entity_key else set())
             )
@@ -268,7 +257,7 @@ class EndpointService(EndpointAdjustment):
         for r in routes:
             self._check_version(workspace, r.model, r.version, kind)
         if kind not in ONE_VERSION_KINDS:  # the rules must still name fields requests carry
-            DecisionPolicy.from_spec(dict(policy.spec)).check_fields(
+            DecisionPolicy.from_spec(policy.spec).check_fields(
                 self._served_fields(workspace, routes, current.entity_key)
             )
             if current.shadow is not None:
@@ -491,7 +480,7 @@ class EndpointService(EndpointAdjustment):
         if kind in ("text-classification", "recommendation"):
             served = _served_policy(kind, spec)
             return self._store_policy(workspace, name, served, reason, based_on)
-        policy = DecisionPolicy.from_spec(_spec_mapping(spec, "spec"))
+        policy = DecisionPolicy.from_spec(spec)
         policy.check_fields(self._served_fields(workspace, endpoint.routes, endpoint.entity_key))
         return self._store_policy(workspace, name, policy.to_spec(), reason, based_on)
 

@@ -47,7 +47,6 @@ from leptonic.api.schemas import (
     probe_page,
 )
 from leptonic.core.access import Role
-from leptonic.core.uri import ObjectRef
 from leptonic.errors import InvalidInput, PermissionDenied
 from leptonic.serving.requests import parse_json
 
@@ -332,17 +331,8 @@ def retrain(request: Request, scope: Developer, name: str, body: RetrainIn) -> o
         version=plan.dataset_version,
         model_name=plan.model,
     )
-    refs = [ObjectRef(scope.workspace, "endpoint", name)]
-    if job.run_id is not None:
-        refs.append(ObjectRef(scope.workspace, "run", job.run_id))
-    scope.platform.audit(  # as Platform.endpoints.retrain records it
-        "endpoint.retrain",
-        scope.workspace,
-        refs,
-        dataset=plan.dataset,
-        dataset_version=plan.dataset_version,
-        reason=body.reason,
-        job=job.id,
+    platform.endpoints.audit_retrain(
+        scope.workspace, name, plan, job.run_id, body.reason, job=job.id
     )
     request.app.state.runner.wake()
     return JobOut.model_validate(job)

@@ -12,6 +12,7 @@ import hashlib
 import os
 import re
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -21,6 +22,7 @@ from leptonic.errors import InvalidInput, UnsafeArtifact
 __all__ = [
     "CHUNK_SIZE",
     "ArtifactStore",
+    "VerifiedFiles",
     "digest_file",
     "digest_mismatch",
     "key_for_digest",
@@ -30,6 +32,48 @@ __all__ = [
 
 CHUNK_SIZE = 1 << 20
 _KEY = re.compile(r"^sha256/([0-9a-f]{2})/([0-9a-f]{64})$")
+
+
+class VerifiedFiles:
+    """Which files' bytes matched their digest, and the file as it was then (size,
+    modification time, inode): a file is hashed once, and again once it changes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seen: dict[str, tuple[int, int, int]] = {}
+
+    @staticmethod
+    def _identity(path: Path) -> tuple[int, int, int]:
+        st = path.stat()
+        return (st.st_size, st.st_mtime_ns, st.st_ino)
+
+    def matches(self, path: Path, digest: str, size: int | None = None) -> bool:
+        """Whether ``path`` holds the bytes of ``digest`` (of ``size`` bytes, if given):
+        known from before and unchanged since, or hashed now. False if it is gone."""
+        try:
+            identity = self._identity(path)
+        except FileNotFoundError:
+            return False
+        if size is not None and identity[0] != size:
+            return False
+        with self._lock:
+            if self._seen.get(digest) == identity:
+                return True
+        if digest_file(path) != digest:
+            return False
+        with self._lock:
+            self._seen[digest] = identity
+        return True
+
+    def trust(self, path: Path, digest: str) -> None:
+        """Record ``path``, just written from bytes hashed to ``digest``, as matching."""
+        identity = self._identity(path)
+        with self._lock:
+            self._seen[digest] = identity
+
+    def forget(self, digest: str) -> None:
+        with self._lock:
+            self._seen.pop(digest, None)
 
 
 def key_for_digest(hexdigest: str) -> str:

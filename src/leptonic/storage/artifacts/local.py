@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from urllib.parse import unquote, urlsplit
 from leptonic.errors import ConfigError, NotFound
 from leptonic.storage.artifacts.base import (
     ArtifactStore,
+    VerifiedFiles,
     digest_file,
     digest_mismatch,
     key_for_digest,
@@ -54,9 +54,7 @@ class LocalArtifactStore(ArtifactStore):
         self._tmp = self.root / "tmp"
         self._tmp.mkdir(exist_ok=True)
         self._sweep_tmp()
-        # digest → (size, mtime, inode) of the file when its bytes last matched the key
-        self._checked: dict[str, tuple[int, int, int]] = {}
-        self._lock = threading.Lock()
+        self._verified_files = VerifiedFiles()
 
     @classmethod
     def from_uri(cls, uri: str) -> LocalArtifactStore:
@@ -111,18 +109,8 @@ class LocalArtifactStore(ArtifactStore):
         time it is used here, and again whenever its size, time or inode change."""
         digest = validate_key(key)
         path = self._path(key)
-        try:
-            st = path.stat()
-        except FileNotFoundError:
-            raise _missing(key) from None
-        identity = (st.st_size, st.st_mtime_ns, st.st_ino)
-        with self._lock:
-            if self._checked.get(digest) == identity:
-                return path
-        if digest_file(path) != digest:
-            raise digest_mismatch(key)
-        with self._lock:
-            self._checked[digest] = identity
+        if not self._verified_files.matches(path, digest):
+            raise digest_mismatch(key) if path.exists() else _missing(key)
         return path
 
     def open(self, key: str) -> BinaryIO:

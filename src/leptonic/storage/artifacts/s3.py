@@ -55,7 +55,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from leptonic.errors import ConfigError, MissingExtra, NotFound, StoreError
 from leptonic.storage.artifacts.base import (
     ArtifactStore,
-    digest_file,
+    VerifiedFiles,
     digest_mismatch,
     key_for_digest,
     spool,
@@ -170,8 +170,8 @@ class S3ArtifactStore(ArtifactStore):
         self.cache_max = cache_max
         self._tmp = self.cache_dir / "tmp"
         self._tempdir()
-        # Copies checked by this process: digest → (size, mtime, inode) when checked.
-        self._checked: dict[str, tuple[int, int, int]] = {}
+        # Copies whose bytes this process checked (hashed again once they change).
+        self._verified_files = VerifiedFiles()
         # Blobs whose stored bytes failed a check here: the next put uploads again.
         self._damaged: set[str] = set()
         self._lock = threading.Lock()
@@ -300,11 +300,6 @@ class S3ArtifactStore(ArtifactStore):
             ) from None
         return self._tmp
 
-    @staticmethod
-    def _identity(path: Path) -> tuple[int, int, int]:
-        st = path.stat()
-        return (st.st_size, st.st_mtime_ns, st.st_ino)
-
     def _stat(self, key: str) -> dict[str, Any] | None:
         """The object's HEAD answer, or None when the bucket does not hold it."""
         try:
@@ -375,8 +370,7 @@ class S3ArtifactStore(ArtifactStore):
         os.chmod(tmp, 0o400)
         self._used(tmp)  # used now, however long the download took
         os.replace(tmp, dest)
-        with self._lock:
-            self._checked[digest] = self._identity(dest)
+        self._verified_files.trust(dest, digest)
         if self.cache_max is not None:
             self._make_room(keep=dest)
 
@@ -401,8 +395,7 @@ class S3ArtifactStore(ArtifactStore):
             if used >= recent or path == keep:
                 continue
             path.unlink(missing_ok=True)
-            with self._lock:
-                self._checked.pop(path.name, None)
+            self._verified_files.forget(path.name)
             total -= size
 
     @staticmethod
@@ -435,24 +428,6 @@ class S3ArtifactStore(ArtifactStore):
             tmp.unlink(missing_ok=True)
         return self._cached(digest)
 
-    def _trusted(self, digest: str, cached: Path, size: int) -> bool:
-        """Whether the cached copy holds the blob: checked here before, unchanged since,
-        or (left by another process) hashed now."""
-        try:
-            identity = self._identity(cached)
-        except FileNotFoundError:
-            return False
-        if identity[0] != size:
-            return False
-        with self._lock:
-            if self._checked.get(digest) == identity:
-                return True
-        if digest_file(cached) != digest:
-            return False
-        with self._lock:
-            self._checked[digest] = identity
-        return True
-
     def local_path(self, key: str) -> Path:
         digest = validate_key(key)
         size = int(self._head(key)["ContentLength"])
@@ -460,7 +435,7 @@ class S3ArtifactStore(ArtifactStore):
         # marked used first: a process making room leaves it alone while it is checked
         # (also without cache_max here: another process may share the folder with one)
         self._used(cached)
-        if self._trusted(digest, cached, size) and cached.exists():
+        if self._verified_files.matches(cached, digest, size) and cached.exists():
             return cached
         return self._download(key, digest)
 
@@ -497,8 +472,7 @@ class S3ArtifactStore(ArtifactStore):
         except (self._client_error, self._boto_error) as exc:
             self._fail(exc, "delete a blob")
         self._cached(digest).unlink(missing_ok=True)
-        with self._lock:
-            self._checked.pop(digest, None)
+        self._verified_files.forget(digest)
 
     def keys(self) -> Iterator[str]:
         pattern = re.compile(re.escape(self._base) + r"([0-9a-f]{2})/([0-9a-f]{64})")

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import abc
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from leptonic.core.access import ApiToken, Membership, Role, User
 from leptonic.core.audit import AuditEvent
@@ -161,32 +161,34 @@ def check_job_status(status: str) -> JobStatus:
         ) from None
 
 
-def check_run_statuses(statuses: str | Iterable[str]) -> frozenset[RunStatus]:
-    """The statuses of an ``update_run_if`` condition (one or several), or :class:`InvalidInput`."""
+S = TypeVar("S", RunStatus, JobStatus)
+
+
+def _statuses(
+    statuses: str | Iterable[str], check: Callable[[str], S], kind: str, example: str
+) -> frozenset[S]:
+    """The statuses of a ``when_status`` condition (one or several), each read by ``check``;
+    :class:`InvalidInput` naming ``when_status``."""
     given = (statuses,) if isinstance(statuses, str) else tuple(statuses)
     if not given:
         raise InvalidInput(
-            "when_status must name at least one run status, e.g. (RunStatus.RUNNING,)",
+            f"when_status must name at least one {kind} status, e.g. ({example},)",
             field="when_status",
         )
     try:
-        return frozenset(check_run_status(s) for s in given)
+        return frozenset(check(s) for s in given)
     except InvalidInput as exc:
         raise InvalidInput(exc.message, field="when_status") from None
+
+
+def check_run_statuses(statuses: str | Iterable[str]) -> frozenset[RunStatus]:
+    """The statuses of an ``update_run_if`` condition (one or several), or :class:`InvalidInput`."""
+    return _statuses(statuses, check_run_status, "run", "RunStatus.RUNNING")
 
 
 def check_job_statuses(statuses: str | Iterable[str]) -> frozenset[JobStatus]:
     """The statuses of an ``update_job_if`` condition (one or several), or :class:`InvalidInput`."""
-    given = (statuses,) if isinstance(statuses, str) else tuple(statuses)
-    if not given:
-        raise InvalidInput(
-            "when_status must name at least one job status, e.g. (JobStatus.RUNNING,)",
-            field="when_status",
-        )
-    try:
-        return frozenset(check_job_status(s) for s in given)
-    except InvalidInput as exc:
-        raise InvalidInput(exc.message, field="when_status") from None
+    return _statuses(statuses, check_job_status, "job", "JobStatus.RUNNING")
 
 
 def check_role(role: str) -> Role:

@@ -192,19 +192,8 @@ class SQLMetadataStore(AccessMixin, JobsMixin, EndpointsMixin, EventsMixin, Meta
         for _ in range(_VERSION_RETRIES):
             try:
                 with self._write() as conn:
-                    if create is not None and not row_exists(
-                        conn, t.datasets, workspace=create.workspace, name=create.name
-                    ):
-                        require_workspace(conn, create.workspace)
-                        insert_row(
-                            conn,
-                            t.datasets,
-                            _Retry(),
-                            workspace=create.workspace,
-                            name=create.name,
-                            description=create.description,
-                            created_at=create.created_at,
-                        )
+                    if create is not None:
+                        _create_missing(conn, t.datasets, create)
                     _require_dataset(conn, version.workspace, version.dataset, lock=True)
                     mine = (dv.c.workspace == version.workspace) & (dv.c.dataset == version.dataset)
                     existing = conn.execute(
@@ -315,18 +304,9 @@ class SQLMetadataStore(AccessMixin, JobsMixin, EndpointsMixin, EventsMixin, Meta
             return [to_run(row) for row in conn.execute(query)]
 
     def update_run(self, workspace: str, run_id: str, **changes: Any) -> Run:
-        check_run_changes(changes)
-        values = {name: run_column(name, value) for name, value in changes.items()}
-        with self._write() as conn:
-            require_workspace(conn, workspace)
-            _require_run(conn, workspace, run_id)
-            if values:
-                conn.execute(
-                    sa.update(t.runs)
-                    .where(t.runs.c.workspace == workspace, t.runs.c.id == run_id)
-                    .values(**values)
-                )
-            return to_run(_require_run(conn, workspace, run_id))
+        changed = self._change_run(workspace, run_id, None, changes)
+        assert changed is not None  # no condition: always changed
+        return changed
 
     def update_run_if(
         self,
@@ -336,14 +316,21 @@ class SQLMetadataStore(AccessMixin, JobsMixin, EndpointsMixin, EventsMixin, Meta
         when_status: RunStatus | Iterable[RunStatus],
         **changes: Any,
     ) -> Run | None:
-        check_run_changes(changes)
         statuses = {s.value for s in check_run_statuses(when_status)}
+        return self._change_run(workspace, run_id, statuses, changes)
+
+    def _change_run(
+        self, workspace: str, run_id: str, statuses: set[str] | None, changes: dict[str, Any]
+    ) -> Run | None:
+        """Apply checked ``changes``, only while the run's status is in ``statuses`` (None:
+        whatever it is); None when it is not."""
+        check_run_changes(changes)
         values = {name: run_column(name, value) for name, value in changes.items()}
         with self._write() as conn:
             require_workspace(conn, workspace)
             # The row lock (PostgreSQL) or the write lock (SQLite) holds until the change.
-            row = _require_run(conn, workspace, run_id, lock=True)
-            if row.status not in statuses:
+            row = _require_run(conn, workspace, run_id, lock=statuses is not None)
+            if statuses is not None and row.status not in statuses:
                 return None
             if values:
                 conn.execute(
@@ -423,20 +410,8 @@ class SQLMetadataStore(AccessMixin, JobsMixin, EndpointsMixin, EventsMixin, Meta
         for _ in range(_VERSION_RETRIES):
             try:
                 with self._write() as conn:
-                    if create is not None and not row_exists(
-                        conn, t.models, workspace=create.workspace, name=create.name
-                    ):
-                        require_workspace(conn, create.workspace)
-                        insert_row(
-                            conn,
-                            t.models,
-                            _Retry(),  # created meanwhile: the next try finds it
-                            workspace=create.workspace,
-                            name=create.name,
-                            task=create.task,
-                            description=create.description,
-                            created_at=create.created_at,
-                        )
+                    if create is not None:
+                        _create_missing(conn, t.models, create, task=create.task)
                     row = _require_model(conn, version.workspace, version.model, lock=True)
                     check_version_task(version.model, row.task, version)
                     mine = (mv.c.workspace == version.workspace) & (mv.c.model == version.model)
@@ -587,6 +562,26 @@ def _require_dataset(
             field="dataset",
         )
     return row
+
+
+def _create_missing(
+    conn: sa.Connection, table: sa.Table, record: Dataset | Model, **values: Any
+) -> None:
+    """Insert the dataset or model ``record`` unless it exists; one created meanwhile
+    raises :class:`_Retry` (the next try finds it)."""
+    if row_exists(conn, table, workspace=record.workspace, name=record.name):
+        return
+    require_workspace(conn, record.workspace)
+    insert_row(
+        conn,
+        table,
+        _Retry(),
+        workspace=record.workspace,
+        name=record.name,
+        description=record.description,
+        created_at=record.created_at,
+        **values,
+    )
 
 
 def _require_run(
