@@ -96,3 +96,20 @@ def test_a_failed_open_closes_the_metadata_store(tmp_path: Path) -> None:
         with pytest.raises(ConfigError, match="invalid artifact URI"):
             Platform.open(Settings.from_environ(env))
     assert len(closed) == 1
+
+
+def test_webhook_hosts_are_read_as_lower_case_patterns() -> None:
+    s = Settings.from_environ(
+        {"LEPTONIC_WEBHOOK_HOSTS": " Hooks.Example.com., *.alerts.example.com,[::1],10.0.0.7"}
+    )
+    assert s.webhook_hosts == ("hooks.example.com", "*.alerts.example.com", "::1", "10.0.0.7")
+    assert Settings.from_environ({}).webhook_hosts is None
+    assert Settings.from_environ({"LEPTONIC_WEBHOOK_HOSTS": " "}).webhook_hosts is None
+
+
+@pytest.mark.parametrize(
+    "value", ["https://hooks.example.com", "hooks.example.com:8443", "a/b", "*", "x,,y", "*.a*.b"]
+)
+def test_a_webhook_host_entry_that_is_no_host_is_refused(value: str) -> None:
+    with pytest.raises(ConfigError, match="LEPTONIC_WEBHOOK_HOSTS entry"):
+        Settings.from_environ({"LEPTONIC_WEBHOOK_HOSTS": value})

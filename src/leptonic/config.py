@@ -6,6 +6,7 @@ plain dict and nothing reads ``os.environ`` behind the caller's back.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "LEPTONIC_USER": "Name recorded as the actor of changes (default: the OS user).",
     "LEPTONIC_URL": "URL of a Leptonic server; when set the CLI talks to it.",
     "LEPTONIC_TOKEN": "API token for LEPTONIC_URL.",
+    "LEPTONIC_WEBHOOK_HOSTS": "Hosts that alert webhooks may post to, comma-separated; "
+    "*.example.com allows its subdomains (default: any host).",
 }
 
 
@@ -48,6 +51,13 @@ class Settings:
         Compute backend URI.
     user
         Actor recorded on changes (stage transitions, runs).
+    url, token
+        A server for the CLI and SDK to talk to, and its API token.
+    webhook_hosts
+        Host names alert webhooks may post to (``*.example.com`` allows the
+        subdomains of ``example.com``); None allows any host. A server that
+        workspace admins reach should set it: a webhook is posted from the
+        server's network.
     """
 
     home: Path
@@ -57,6 +67,7 @@ class Settings:
     user: str = "local"
     url: str | None = None
     token: str | None = field(default=None, repr=False)
+    webhook_hosts: tuple[str, ...] | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -95,6 +106,7 @@ class Settings:
             user=env.get("LEPTONIC_USER") or env.get("USER") or "local",
             url=url,
             token=env.get("LEPTONIC_TOKEN") or None,
+            webhook_hosts=_webhook_hosts(env.get("LEPTONIC_WEBHOOK_HOSTS")),
         )
 
     @classmethod
@@ -115,3 +127,31 @@ def _check_url(url: str) -> None:
             f"LEPTONIC_URL {url!r} is not a server address; give one such as "
             "http://leptonic.example:8000"
         )
+
+
+def _ipv6(name: str) -> bool:
+    try:
+        ipaddress.IPv6Address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _webhook_hosts(value: str | None) -> tuple[str, ...] | None:
+    """``LEPTONIC_WEBHOOK_HOSTS`` as lower-case host patterns; None when unset."""
+    if value is None or not value.strip():
+        return None
+    hosts = []
+    for raw in value.split(","):
+        host = raw.strip().lower().rstrip(".")
+        if host.startswith("[") and host.endswith("]"):  # an IPv6 address as URLs write it
+            host = host[1:-1]
+        name = host.removeprefix("*.")
+        if not name or any(c in name for c in "/*@?#[] ") or (":" in name and not _ipv6(name)):
+            raise ConfigError(
+                f"LEPTONIC_WEBHOOK_HOSTS entry {raw.strip()!r} is not a host name; give host "
+                "names or addresses without scheme, port or path, comma-separated, e.g. "
+                "hooks.example.com,*.alerts.example.com"
+            )
+        hosts.append(host)
+    return tuple(hosts)

@@ -23,6 +23,7 @@ from leptonic.monitoring import (
     PsiRule,
     WebhookNotifier,
     alert_payload,
+    check_webhook_url,
     drift_report,
     evaluate_rules,
     performance_report,
@@ -434,3 +435,26 @@ def test_webhook_repr_hides_credentials() -> None:
         assert "secret" not in repr(notifier) and "token" not in repr(notifier)
     finally:
         notifier.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("https://hooks.example.com/a", True),
+        ("https://HOOKS.example.com./a", True),
+        ("https://team.alerts.example.com:8443/a", True),
+        ("https://alerts.example.com/a", False),  # "*." allows subdomains only
+        ("http://169.254.169.254/latest", False),
+        ("https://hooks.example.com.evil.net/a", False),
+        ("https://evilalerts.example.com/a", False),
+        ("http://[::1]:9000/a", True),
+    ],
+)
+def test_webhook_hosts_outside_the_allow_list_are_refused(url: str, allowed: bool) -> None:
+    hosts = ("hooks.example.com", "*.alerts.example.com", "::1")
+    if allowed:
+        assert check_webhook_url(url, "webhook", hosts) == url
+    else:
+        with pytest.raises(InvalidInput, match="LEPTONIC_WEBHOOK_HOSTS") as info:
+            check_webhook_url(url, "webhook", hosts)
+        assert info.value.field == "webhook"

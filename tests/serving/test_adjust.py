@@ -3,6 +3,7 @@ version's decisions only, repeated alerts, and recalibrating points policies."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -364,6 +365,11 @@ def test_a_bad_webhook_is_refused_before_any_alert_is_stored(deployed: Deployed)
         with pytest.raises(InvalidInput) as info:
             lp.endpoints.monitor("credit", "hooked", rules=rules, webhook=url)
         assert info.value.field == "webhook"
+    # a server that allows only its own hook hosts refuses others (its network posts them)
+    lp.settings = dataclasses.replace(lp.settings, webhook_hosts=("hooks.example.com",))
+    with pytest.raises(InvalidInput, match="LEPTONIC_WEBHOOK_HOSTS") as info:
+        lp.endpoints.monitor("credit", "hooked", rules=rules, webhook="http://10.0.0.1/x")
+    assert info.value.field == "webhook"
     assert lp.metadata.list_alerts("credit", "hooked") == []
     assert lp.endpoints.monitor("credit", "hooked", rules=rules)["alerts"]  # they would fire
 

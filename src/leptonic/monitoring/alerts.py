@@ -468,8 +468,14 @@ def alert_payload(alert: Alert) -> dict[str, Any]:
     }
 
 
-def check_webhook_url(url: Any, field: str = "url") -> str:
-    """``url`` if it is an http(s) URL with a host; :class:`InvalidInput` naming ``field``."""
+def check_webhook_url(
+    url: Any, field: str = "url", allowed_hosts: Sequence[str] | None = None
+) -> str:
+    """``url`` if it is an http(s) URL with a host; :class:`InvalidInput` naming ``field``.
+
+    With ``allowed_hosts`` (lower-case host names; ``*.example.com`` matches the
+    subdomains of ``example.com``), the URL's host must also be one of them.
+    """
     try:
         parts = urlsplit(url) if isinstance(url, str) else None
         host = parts.hostname if parts is not None else None
@@ -487,7 +493,23 @@ def check_webhook_url(url: Any, field: str = "url") -> str:
             f"webhook URL must be an http:// or https:// URL with a host, got {url!r}",
             field=field,
         )
+    if allowed_hosts is not None and not _host_allowed(host, allowed_hosts):
+        raise InvalidInput(
+            f"webhook host {host!r} is not one this server may post to "
+            f"(LEPTONIC_WEBHOOK_HOSTS: {', '.join(allowed_hosts) or 'none'}); use one of "
+            "those hosts or ask the server's administrator to add it",
+            field=field,
+        )
     return url
+
+
+def _host_allowed(host: str, allowed_hosts: Sequence[str]) -> bool:
+    """Whether ``host`` is one of ``allowed_hosts`` or a subdomain of a ``*.`` entry."""
+    host = host.lower().rstrip(".")
+    return any(
+        host.endswith(pattern[1:]) if pattern.startswith("*.") else host == pattern
+        for pattern in allowed_hosts
+    )
 
 
 def _redacted(url: str) -> str:

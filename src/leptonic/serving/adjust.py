@@ -341,7 +341,7 @@ class EndpointAdjustment(abc.ABC):
         endpoint = self.get(workspace, name)
         alert_rules = AlertRules.from_spec(rules)
         if webhook:  # checked before any alert is stored
-            check_webhook_url(webhook, "webhook")
+            check_webhook_url(webhook, "webhook", self.platform.settings.webhook_hosts)
         primary = endpoint.routes[0]
         predictions, start, end = self._window_predictions(workspace, name, since, until, last)
         mv, profile, mine = self._primary_answers(workspace, primary, predictions)
