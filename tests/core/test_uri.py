@@ -20,6 +20,9 @@ def test_round_trip() -> None:
         "leptonic://ws/dataset/d/x",
         "leptonic://ws/dataset//1",
         "leptonic://ws/dataset/d/1/2",
+        "leptonic://ws/dataset/d/²",  # a digit to str.isdigit, no number to int()
+        "leptonic://ws/dataset/d/" + "9" * 5000,  # beyond int()'s digit limit
+        "leptonic://ws/dataset/d/-1",
     ],
 )
 def test_bad_refs(text: str) -> None:

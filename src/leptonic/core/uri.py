@@ -44,9 +44,13 @@ class ObjectRef:
             )
         version = None
         if len(parts) == 4:
-            if not parts[3].isdigit():
+            # ASCII digits only ("²" is a digit to str.isdigit) and a version's size
+            if not (parts[3].isascii() and parts[3].isdigit() and len(parts[3]) <= 18):
+                shown = text if len(text) <= 120 else text[:120] + "…"
                 raise InvalidInput(
-                    f"invalid version {parts[3]!r} in {text!r}: expected a number", field="ref"
+                    f"invalid version in {shown!r}: expected a whole number such as "
+                    f"'leptonic://{parts[0]}/{parts[1]}/{parts[2]}/3'",
+                    field="ref",
                 )
             version = int(parts[3])
         return cls(parts[0], parts[1], parts[2], version)
