@@ -135,8 +135,14 @@ def test_cancel_a_queued_job(server: Server, applicants_csv: Path) -> None:
         queued = c.get(f"{W}/runs/{run_id}")  # visible at once, from its job
         assert queued.status_code == 200 and queued.json()["status"] == "queued"
         assert queued.json()["inputs"] == ["leptonic://alpha/dataset/applicants/1"]
-        assert c.post(f"{W}/runs/{run_id[:12]}/cancel").status_code == 202
-        server.run_jobs()
+        r = c.post(f"{W}/runs/{run_id[:12]}/cancel")
+        assert r.status_code == 202 and r.json()["status"] == "cancelled"  # at once, no worker
+        assert r.json()["finished_at"] is not None
+        assert progress_of(c, run_id)["status"] == "cancelled"
+        assert c.get(f"{W}/jobs", params={"status": "queued"}).json()["items"] == []
+        again = c.post(f"{W}/runs/{run_id}/cancel")
+        assert again.status_code == 409 and "already finished (cancelled)" in again.text
+        server.run_jobs()  # nothing left to run
         assert progress_of(c, run_id)["status"] == "cancelled"
         assert c.get(f"{W}/runs/{run_id}").status_code == 404  # it never started
 

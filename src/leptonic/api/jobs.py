@@ -6,10 +6,9 @@ the oldest queued job with :meth:`MetadataStore.claim_next_job`, runs it
 through :meth:`Platform.train` as the user who asked, and records progress
 and the outcome on the job. When a job is claimed its submitter must still hold
 the role it needs in the workspace, or the job fails saying so. Cancelling
-sets ``cancel_requested`` while the job is queued or running; the worker sees
-it at the next progress step and stops the run
-(:class:`~leptonic.errors.Cancelled`). A queued job that is cancelled never
-starts.
+a queued job ends it at once (it never starts); cancelling a running job sets
+``cancel_requested``, which the worker sees at the next progress step, and
+stops the run (:class:`~leptonic.errors.Cancelled`).
 
 Heartbeats: a keeper thread of each runner writes ``heartbeat_at`` on the jobs
 it runs every :data:`HEARTBEAT_S` seconds, progress or not. A ``running`` job
@@ -338,12 +337,22 @@ def cancel_job(platform: Platform, workspace: str, job_id: str) -> Job:
 
 
 def _cancel(platform: Platform, job: Job, field: str, what: str) -> Job:
-    """Set ``cancel_requested`` if the job is still queued or running (one atomic step)."""
-    cancelled = platform.metadata.update_job_if(
-        job.workspace, job.id, when_status=_ACTIVE, cancel_requested=True
+    """End the job as ``cancelled`` if it is still queued (it never starts), or set
+    ``cancel_requested`` if it is running (its worker stops at its next step); each
+    one atomic step. :class:`Conflict` once the job has finished."""
+    store = platform.metadata
+    cancelled = store.update_job_if(
+        job.workspace,
+        job.id,
+        when_status=JobStatus.QUEUED,
+        status=JobStatus.CANCELLED,
+        cancel_requested=True,
+        finished_at=utcnow(),
+    ) or store.update_job_if(
+        job.workspace, job.id, when_status=JobStatus.RUNNING, cancel_requested=True
     )
     if cancelled is None:
-        status = platform.metadata.get_job(job.workspace, job.id).status
+        status = store.get_job(job.workspace, job.id).status
         raise Conflict(
             f"{what} has already finished ({status.value}); nothing to cancel", field=field
         )
