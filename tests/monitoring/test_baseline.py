@@ -54,6 +54,19 @@ def test_bins_are_right_closed_and_repeated_cuts_merge() -> None:
     ]
 
 
+def test_a_value_a_rounding_step_above_an_edge_stays_in_the_edges_bin() -> None:
+    # tied scores (a WoE scorecard has few distinct ones) cut exactly at observed values;
+    # the same scores from a model's one-record path may differ in their last bit
+    scores = np.repeat(np.linspace(0.05, 0.6, 12), 50)
+    frame = pd.DataFrame({"x": np.arange(scores.size, dtype=float)})
+    profile = BaselineProfile.fit(frame, scores, [{"name": "x", "type": "numeric"}])
+    bins = profile.score
+    live = np.nextafter(np.nextafter(scores, 1.0), 1.0)
+    assert bins.assign_numbers(live).tolist() == bins.assign_numbers(scores).tolist()
+    edge = bins.edges[0]
+    assert bins.assign_numbers(np.array([edge * (1 + 1e-6)])).tolist() == [1]  # really above
+
+
 def test_categorical_keeps_top_categories_then_other_and_missing() -> None:
     values = ["a"] * 50 + ["b"] * 30 + ["c"] * 15 + ["d"] * 5 + [None] * 10
     frame = pd.DataFrame({"cat": values})

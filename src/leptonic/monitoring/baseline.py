@@ -46,6 +46,7 @@ __all__ = [
     "BASELINE_FORMAT",
     "BASELINE_ROWS",
     "DEFAULT_EPSILON",
+    "EDGE_TOLERANCE",
     "BaselineProfile",
     "FeatureBins",
 ]
@@ -62,6 +63,9 @@ BASELINE_ROWS = 50_000
 
 #: The floor of every proportion.
 DEFAULT_EPSILON = 1e-4
+
+#: How far (relative) above a numeric bin's edge a value still counts as equal to it.
+EDGE_TOLERANCE = 1e-9
 
 Kind = Literal["numeric", "categorical"]
 _KINDS = ("numeric", "categorical")
@@ -198,8 +202,15 @@ class FeatureBins:
         return lookup[codes]  # code -1 picks the trailing ``missing``
 
     def assign_numbers(self, x: NDArray[np.float64]) -> NDArray[np.int64]:
-        """The bin of each float (NaN → missing); numeric bins only."""
-        bins = np.searchsorted(np.asarray(self.edges, dtype=np.float64), x, side="left")
+        """The bin of each float (NaN → missing); numeric bins only.
+
+        A value within :data:`EDGE_TOLERANCE` (relative) above an edge counts as
+        equal to it: edges are observed values, and the same value computed on
+        another path (a model's one-record and batch predictions) may differ in
+        its last bit, which must not move it to the next bin.
+        """
+        edges = np.asarray(self.edges, dtype=np.float64)
+        bins = np.searchsorted(edges + EDGE_TOLERANCE * np.abs(edges), x, side="left")
         bins[np.isnan(x)] = len(self.edges) + 1
         return bins.astype(np.int64)
 
