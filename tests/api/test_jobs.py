@@ -147,6 +147,27 @@ def test_cancel_a_queued_job(server: Server, applicants_csv: Path) -> None:
         assert c.get(f"{W}/runs/{run_id}").status_code == 404  # it never started
 
 
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({**TRAIN, "target": "no_such_column"}, "target"),
+        ({**TRAIN, "features": ["age", "nope"]}, "features"),
+        ({**TRAIN, "positive_label": {"a": 1}}, "positive_label"),
+        ({"task": "recommendation"}, "user"),
+        ({"task": "recommendation", "user": "applicant_id", "item": "nope"}, "item"),
+        ({"task": "text-classification", "text": "nope", "mode": "tfidf"}, "text"),
+    ],
+)
+def test_a_spec_naming_no_column_of_the_data_is_refused_before_queueing(
+    server: Server, applicants_csv: Path, spec: dict[str, Any], field: str
+) -> None:
+    with setup_workspace(server, applicants_csv) as c:
+        r = c.post(f"{W}/runs", json={"dataset": "applicants", "spec": spec})
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["field"] == f"spec.{field}"
+        assert c.get(f"{W}/jobs").json()["items"] == []
+
+
 def _alpha(server: Server) -> tuple[Platform, MetadataStore]:
     """The server's platform, with an empty workspace ``alpha``, and its store."""
     server.platform.create_workspace("alpha")

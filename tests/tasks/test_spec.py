@@ -37,6 +37,8 @@ def test_round_trip_through_json() -> None:
         ({"projection": "tsne"}, "projection"),
         ({"projection": "lda", "task": "regression"}, "projection"),
         ({"threshold": "youden"}, "threshold"),
+        ({"positive_label": {"a": 1}}, "positive_label"),
+        ({"positive_label": float("nan")}, "positive_label"),
         ({"cv_folds": 1}, "cv_folds"),
     ],
 )

@@ -48,6 +48,7 @@ from leptonic.errors import (
 )
 from leptonic.platform import Platform, check_score_output
 from leptonic.storage.metadata.base import ORPHANED_JOB_ERROR
+from leptonic.tasks.runner_tasks import check_spec_columns
 from leptonic.tasks.spec import TrainSpec, spec_from_stored, spec_to_dict
 
 if TYPE_CHECKING:
@@ -242,6 +243,8 @@ def submit_training(
     """Queue a training job on a dataset version (pinned now); its run id is fixed up front.
 
     ``spec`` is a spec of any task; the job stores its JSON form (with ``task``).
+    The columns it names are checked against the version's schema first
+    (:class:`SchemaError` or :class:`TargetError`, and no job).
     """
     if model_name is not None:
         from leptonic.core.names import validate_name
@@ -250,6 +253,12 @@ def submit_training(
         validate_name(model_name, "model")
         check_model_task(platform.metadata, workspace, model_name, spec_to_dict(spec)["task"])
     dv = platform.dataset_version(workspace, dataset, version)
+    try:  # a spec naming no column of the data is refused now, not by the worker
+        check_spec_columns(dv, spec)
+    except LeptonicError as exc:
+        if exc.field is not None:  # the request's field, as the spec's own checks name it
+            exc.field = f"spec.{exc.field}"
+        raise
     run_id = uuid.uuid4().hex
     # A text run has no trial budget: its total comes with its first progress step.
     trials = getattr(spec, "trials", 0)

@@ -24,14 +24,16 @@ from leptonic.core.run import Run
 from leptonic.errors import SchemaError
 from leptonic.registry.service import dataset_ref
 from leptonic.storage.artifacts.base import ArtifactStore
+from leptonic.tasks._data import select_features
 from leptonic.tasks.runner import RunLog, Trained
 
 if TYPE_CHECKING:
     from leptonic.tasks.recsys.spec import RecommenderSpec
+    from leptonic.tasks.spec import TrainSpec
     from leptonic.tasks.textcls.classifier import TextTrainingResult
     from leptonic.tasks.textcls.spec import TextClassificationSpec
 
-__all__ = ["train_task"]
+__all__ = ["check_spec_columns", "train_task"]
 
 ProgressFn = Callable[[int, int], None]
 
@@ -55,6 +57,26 @@ def train_task(
     return trained
 
 
+def check_spec_columns(
+    version: DatasetVersion, spec: TrainSpec | RecommenderSpec | TextClassificationSpec
+) -> None:
+    """Check the columns ``spec`` names against ``version``'s schema (no data is read).
+
+    What training checks first, so that a request queued for later (a server's
+    training job) is refused at once: :class:`SchemaError` or :class:`TargetError`
+    naming the spec's field and the dataset's columns.
+    """
+    from leptonic.tasks.recsys.spec import RecommenderSpec
+    from leptonic.tasks.textcls.spec import TextClassificationSpec
+
+    if isinstance(spec, RecommenderSpec):
+        _check_columns(version, _recs_roles(spec))
+    elif isinstance(spec, TextClassificationSpec):
+        _check_columns(version, {"text": spec.text, "label": spec.label})
+    else:
+        select_features(version, spec)
+
+
 # -- recommendation ------------------------------------------------------------------
 
 
@@ -72,13 +94,7 @@ def _recommendation(
     from leptonic.tasks.recsys.train import train_recommender
 
     t0 = time.perf_counter()
-    roles = {
-        "user": spec.user,
-        "item": spec.item,
-        "timestamp": spec.timestamp,
-        "weight": spec.weight,
-    }
-    columns = _check_columns(version, {k: v for k, v in roles.items() if v is not None})
+    columns = _check_columns(version, _recs_roles(spec))
     table = pq.read_table(artifacts.local_path(version.artifact_key), columns=columns)
     log(f"loaded {table.num_rows:,} interactions ({', '.join(columns)})")
     load_s = time.perf_counter() - t0
@@ -255,6 +271,12 @@ def _text_report(
 
 
 # -- helpers ---------------------------------------------------------------------------
+
+
+def _recs_roles(spec: RecommenderSpec) -> dict[str, str]:
+    """The columns a recommender's spec names, by role."""
+    roles = {"user": spec.user, "item": spec.item, "timestamp": spec.timestamp}
+    return {k: v for k, v in {**roles, "weight": spec.weight}.items() if v is not None}
 
 
 def _check_columns(version: DatasetVersion, roles: Mapping[str, str]) -> list[str]:

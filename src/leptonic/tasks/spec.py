@@ -198,6 +198,15 @@ class TrainSpec:
             raise bad("projection", "lda needs class labels; use pca for regression")
         if self.threshold not in ("ks", "f1"):
             raise bad("threshold", f"is {self.threshold!r}; use ks or f1")
+        label = self.positive_label
+        if label is not None and (
+            not isinstance(label, str | int | float)
+            or (isinstance(label, float) and not np.isfinite(label))
+        ):
+            raise bad(
+                "positive_label",
+                f"is {label!r}; give one value of the target column, e.g. 'bad' or 1",
+            )
         if self.pdo <= 0 or self.base_odds <= 0:
             raise bad("pdo/base_odds", "must be positive")
 
