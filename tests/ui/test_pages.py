@@ -141,6 +141,11 @@ def _seed(live: LiveServer, data: Path) -> None:
         r = admin.post("/users/vera/tokens", json={"name": "ui-test"})
         r.raise_for_status()
         live.tokens["vera"] = r.json()["secret"]
+        admin.post("/users", json={"name": "dave"}).raise_for_status()
+        admin.put("/workspaces/credit/members/dave", json={"role": "developer"}).raise_for_status()
+        r = admin.post("/users/dave/tokens", json={"name": "ui-test"})
+        r.raise_for_status()
+        live.tokens["dave"] = r.json()["secret"]
 
 
 @pytest.fixture(scope="module")
@@ -214,6 +219,40 @@ def test_sign_in_rejects_a_bad_token_then_signs_in_and_out(page: Page, server: L
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("heading", name="Sign in to Leptonic")).to_be_visible()
     assert page.evaluate("sessionStorage.getItem('leptonic.token')") is None
+
+
+def test_sign_in_refuses_a_token_with_a_stray_character(page: Page, server: LiveServer) -> None:
+    page.goto("/")
+    expect(page.get_by_role("heading", name="Sign in to Leptonic")).to_be_visible()
+    for pasted, code in ((server.token + "\u200b", "U+200B"), ("lep_\u2026", "U+2026")):
+        page.get_by_label("API token").fill(pasted)
+        page.get_by_role("button", name="Sign in").click()
+        expect(banner(page)).to_contain_text("not plain ASCII")
+        expect(banner(page)).to_contain_text(code)
+        expect(banner(page)).not_to_contain_text("cannot reach")
+        expect(page.get_by_role("heading", name="Sign in to Leptonic")).to_be_visible()
+        assert page.evaluate("sessionStorage.getItem('leptonic.token')") is None
+
+    page.get_by_label("API token").fill(f"  {server.token}  ")  # surrounding spaces are trimmed
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    assert page.evaluate("sessionStorage.getItem('leptonic.token')") == server.token
+
+    # A stored token the browser cannot put in a header: back to sign-in, saying why.
+    page.evaluate("sessionStorage.setItem('leptonic.token', 'lep_x\\u200b')")
+    page.reload()
+    expect(page.get_by_role("heading", name="Sign in to Leptonic")).to_be_visible()
+    expect(banner(page)).to_contain_text("invalid API token")
+    expect(banner(page)).not_to_contain_text("cannot reach")
+
+
+def test_a_malformed_address_shows_the_not_found_page(page: Page, server: LiveServer) -> None:
+    sign_in(page, server.token, "#/w/credit%/datasets")
+    expect(page.get_by_role("heading", name="Page not found")).to_be_visible()
+    expect(page.locator("#main")).to_contain_text("malformed %-escape")
+
+    page.goto("/#/w/credit/datasets")
+    expect(page.get_by_role("link", name="applicants")).to_be_visible()
 
 
 def test_a_deep_link_signs_in_then_opens_and_api_errors_show_in_the_banner(
@@ -348,6 +387,59 @@ def test_model_page_renders_the_card_and_promotes_through_the_form(
     expect(page.locator("#model-stage")).to_have_text("staging")
 
 
+_NEXT_STAGE = {
+    "candidate": "staging",
+    "staging": "production",
+    "production": "archived",
+    "archived": "candidate",
+}
+
+
+def _move_scorecard_to(server: LiveServer, target: str) -> None:
+    """Move scorecard v1 (as the admin) along allowed transitions until it is in ``target``."""
+    url = "/workspaces/credit/models/scorecard/versions/1"
+    with server.api() as admin:
+        stage = admin.get(url).json()["stage"]
+        while stage != target:
+            r = admin.post(
+                f"{url}/stage", json={"stage": _NEXT_STAGE[stage], "reason": "UI test setup"}
+            )
+            r.raise_for_status()
+            stage = r.json()["stage"]
+
+
+def test_a_developer_is_offered_only_the_stage_changes_the_server_allows(
+    page: Page, server: LiveServer
+) -> None:
+    dave = server.tokens["dave"]
+    try:
+        _move_scorecard_to(server, "production")
+        sign_in(page, dave, "#/w/credit/models/scorecard/1")
+        for stage in ("production", "archived"):
+            if stage == "archived":
+                _move_scorecard_to(server, "archived")
+                page.reload()
+            expect(page.locator("#model-stage")).to_have_text(stage)
+            expect(page.get_by_role("form", name="Change stage")).to_have_count(0)
+            note = page.get_by_role("region", name="Change stage", exact=True)
+            expect(note).to_contain_text(f"Moving v1 out of {stage} needs the admin role")
+            with server.api(dave) as dev:  # the server refuses what the form no longer offers
+                back = "staging" if stage == "production" else "candidate"
+                r = dev.post(
+                    "/workspaces/credit/models/scorecard/versions/1/stage",
+                    json={"stage": back, "reason": "try"},
+                )
+                assert r.status_code == 403, r.text
+
+        _move_scorecard_to(server, "candidate")
+        page.reload()
+        expect(page.locator("#model-stage")).to_have_text("candidate")
+        form = page.get_by_role("form", name="Change stage")
+        expect(form.get_by_label("New stage").locator("option")).to_have_text(["staging"])
+    finally:
+        _move_scorecard_to(server, "candidate")
+
+
 def test_audit_log_filters_and_pages(page: Page, server: LiveServer) -> None:
     sign_in(page, server.token, "#/audit?limit=3")
     events = page.get_by_role("region", name="Events")
@@ -439,3 +531,32 @@ def test_markdown_renderer_builds_safe_dom(page: Page, server: LiveServer) -> No
     assert '<th scope="col" class="align-right">b</th>' in out
     assert "<td>&lt;b&gt;x&lt;/b&gt;</td>" in out
     assert '<pre><code class="language-python">print("&lt;not html&gt;")</code></pre>' in out
+
+
+def test_model_card_links_cannot_leave_the_site(page: Page, server: LiveServer) -> None:
+    page.goto("/")
+    expect(page.get_by_role("heading", name="Sign in to Leptonic")).to_be_visible()
+    # Browsers read a backslash in a URL as a slash: "/\host" is another site.
+    assert page.evaluate("new URL('/\\\\evil.example/x', location.href).host") == "evil.example"
+    sources = {
+        "[x](/\\evil.example/login)": None,
+        "[x](//evil.example/login)": None,
+        "[x](/docs\\..\\x)": None,
+        "[x](https://ok.example\\@evil.example/)": None,
+        "[x](/docs/x)": "/docs/x",
+        "[x](#/w/credit/models)": "#/w/credit/models",
+        "[x](https://example.org/y)": "https://example.org/y",
+        "[x](mailto:team@example.org)": "mailto:team@example.org",
+    }
+    hrefs = page.evaluate(
+        """async (sources) => {
+            const { renderMarkdown } = await import('/ui/static/markdown.js');
+            return sources.map((text) => {
+                const box = document.createElement('div');
+                box.append(renderMarkdown(text));
+                return box.querySelector('a')?.getAttribute('href') ?? null;
+            });
+        }""",
+        list(sources),
+    )
+    assert dict(zip(sources, hrefs, strict=True)) == sources

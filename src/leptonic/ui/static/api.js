@@ -26,6 +26,32 @@ export function clearToken() {
   sessionStorage.removeItem(TOKEN_KEY);
 }
 
+/**
+ * Why ``token`` cannot be an API token, or null when it can. Tokens are printable
+ * ASCII; a pasted one often brings a stray (invisible) space or the "…" of the
+ * placeholder along, which the browser would refuse to put in a request header.
+ */
+export function tokenProblem(token) {
+  const m = /[^\x21-\x7E]/u.exec(token);
+  if (!m) return null;
+  const ch = m[0];
+  const code = `U+${ch.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}`;
+  const where = `character ${[...token.slice(0, m.index)].length + 1}`;
+  if (ch === " ") return `the token has a space in it (${where}); paste it again`;
+  if (ch.codePointAt(0) < 0x80) return `the token has a control character (${code}, ${where}); paste it again`;
+  const what = LOOKALIKES[ch] ? `${LOOKALIKES[ch]}, ` : "";
+  return `the token has a character that is not plain ASCII (${what}${code}, ${where}: a stray space or '…'?); paste it again`;
+}
+
+const LOOKALIKES = {
+  "\u00A0": "a no-break space",
+  "\u200B": "a zero-width space",
+  "\u200C": "a zero-width non-joiner",
+  "\u200D": "a zero-width joiner",
+  "\u2026": "an ellipsis '…'",
+  "\uFEFF": "a zero-width no-break space",
+};
+
 /** "/workspaces/a b/x" from path segments, each escaped. */
 export function path(...segments) {
   return "/" + segments.map((s) => encodeURIComponent(String(s))).join("/");
@@ -41,16 +67,27 @@ export async function api(route, { method = "GET", query = null, body, signal, a
   for (const [key, value] of Object.entries(query || {})) {
     if (value !== null && value !== undefined && value !== "") url.searchParams.set(key, value);
   }
-  const headers = { Accept: as === "json" ? "application/json" : "*/*" };
+  const fields = { Accept: as === "json" ? "application/json" : "*/*" };
   const token = getToken();
-  if (token) headers.Authorization = `Bearer ${token}`;
+  if (token) fields.Authorization = `Bearer ${token}`;
   let payload;
   if (body instanceof Blob) {
-    headers["Content-Type"] = "application/octet-stream";
+    fields["Content-Type"] = "application/octet-stream";
     payload = body;
   } else if (body !== undefined) {
-    headers["Content-Type"] = "application/json";
+    fields["Content-Type"] = "application/json";
     payload = JSON.stringify(body);
+  }
+  // Build the headers before fetching, so that a value the browser refuses (a token
+  // holding a non-Latin-1 character) is not mistaken for the server being down.
+  let headers;
+  try {
+    headers = new Headers(fields);
+  } catch {
+    const problem = (token && tokenProblem(token)) || "it cannot be sent in a request header; sign in again";
+    const error = new ApiError(0, "invalid_token", `invalid API token: ${problem}`);
+    window.dispatchEvent(new CustomEvent("leptonic:unauthenticated", { detail: error }));
+    throw error;
   }
   let response;
   try {

@@ -1,6 +1,6 @@
 // The Leptonic web UI: hash routes, the top bar, signing in and out.
 
-import { api, clearToken, getToken, setToken } from "./api.js";
+import { ApiError, api, clearToken, getToken, setToken, tokenProblem } from "./api.js";
 import { h, replace } from "./dom.js";
 import { auditPage } from "./pages/audit.js";
 import { datasetPage, datasetsPage } from "./pages/datasets.js";
@@ -64,8 +64,17 @@ async function render() {
       break;
     }
   }
-  const params = match ? match.slice(1).map((p) => (p === undefined ? undefined : decodeURIComponent(p))) : [];
-  const ws = /^\/w\//.test(path) ? params[0] : null;
+  let params = [];
+  let notFound = null; // why the address names no page, when it cannot be read
+  try {
+    if (match) params = match.slice(1).map((p) => (p === undefined ? undefined : decodeURIComponent(p)));
+  } catch (err) {
+    if (!(err instanceof URIError)) throw err;
+    page = notFoundPage;
+    title = "Not found";
+    notFound = 'the address has a malformed %-escape ("%" must be followed by two hex digits)';
+  }
+  const ws = /^\/w\//.test(path) && !notFound ? params[0] : null;
   renderTopBar(path, ws);
 
   const main = document.getElementById("main");
@@ -75,6 +84,7 @@ async function render() {
   const ctx = {
     params,
     query,
+    notFound,
     root,
     signal: controller.signal,
     alive: () => !controller.signal.aborted,
@@ -149,6 +159,8 @@ async function signInPage(ctx) {
   onSubmit(form, async (data) => {
     const token = String(data.get("token") || "").trim();
     if (!token) throw new Error("paste an API token first");
+    const problem = tokenProblem(token);
+    if (problem) throw new ApiError(0, "invalid_token", problem);
     setToken(token);
     try {
       session.me = await api("/me");
@@ -183,7 +195,8 @@ async function signInPage(ctx) {
 async function notFoundPage(ctx) {
   ctx.root.append(
     h("div", { class: "card" }, h("h1", {}, "Page not found"),
-      h("p", {}, "No page here. ", h("a", { href: "#/workspaces" }, "Go to the workspaces"), ".")),
+      h("p", {}, ctx.notFound ? `No page here: ${ctx.notFound}. ` : "No page here. ",
+        h("a", { href: "#/workspaces" }, "Go to the workspaces"), ".")),
   );
 }
 

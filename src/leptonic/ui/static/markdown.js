@@ -11,7 +11,9 @@ const RULE = /^\s{0,3}([-*_])(?:\s*\1){2,}\s*$/;
 const LIST_ITEM = /^(\s*)([-*+]|\d{1,9}[.)])\s+(.*)$/;
 const QUOTE = /^\s{0,3}>\s?(.*)$/;
 const TABLE_SEP = /^\s*\|?\s*:?-{1,}:?\s*(\|\s*:?-{1,}:?\s*)*\|?\s*$/;
-const SAFE_URL = /^(https?:\/\/|mailto:|#|\/(?!\/))/i;
+// Links to the web, mail, this page or this site. "//host" and "/\host" leave the site
+// (browsers read a backslash in a URL as a slash), so a backslash anywhere is refused.
+const SAFE_URL = /^(?!.*\\)(https?:\/\/|mailto:|#|\/(?![\/\\]))/i;
 
 /** Render Markdown text as a DocumentFragment. */
 export function renderMarkdown(text) {

@@ -16,6 +16,7 @@ const TRANSITIONS = {
   production: ["staging", "archived"],
   archived: ["candidate"],
 };
+/** Stages only admins may move a version to, or out of (mirrors ADMIN_STAGES in the API). */
 const ADMIN_STAGES = new Set(["production", "archived"]);
 
 export async function modelsPage(ctx) {
@@ -112,9 +113,17 @@ export async function modelPage(ctx) {
 
 function stageForm(ws, name, mv) {
   const admin = can(ws, "admin");
-  const targets = (TRANSITIONS[mv.stage] || []).filter((s) => admin || !ADMIN_STAGES.has(s));
+  // The server's rule: moving a version to, or out of, production or archived needs
+  // the admin role; so a non-admin may not move a version that is in one of them at all.
+  const targets = admin || !ADMIN_STAGES.has(mv.stage)
+    ? (TRANSITIONS[mv.stage] || []).filter((s) => admin || !ADMIN_STAGES.has(s))
+    : [];
   if (!targets.length) {
-    return section("Change stage", h("p", { class: "muted" }, `Moving v${mv.version} out of ${mv.stage} needs the admin role.`));
+    return section(
+      "Change stage",
+      h("p", { class: "muted", id: "stage-admin-note" },
+        `Moving v${mv.version} out of ${mv.stage} needs the admin role: ask a workspace admin to make that change.`),
+    );
   }
   const form = h(
     "form",
