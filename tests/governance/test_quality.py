@@ -14,6 +14,7 @@ import pytest
 
 from leptonic.core.dataset import Column, ColumnRole
 from leptonic.errors import SchemaError
+from leptonic.governance import quality
 from leptonic.governance.quality import quality_report
 from leptonic.governance.schema import infer_schema
 
@@ -245,3 +246,29 @@ def test_issue_shape(tmp_path: Path) -> None:
     for issue in report["issues"]:
         assert set(issue) == {"severity", "column", "check", "message"}
         assert issue["severity"] in ("warning", "error")
+
+
+def test_a_wide_table_is_profiled_in_scans_of_a_few_columns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # one SELECT of every column's distinct count and quartiles ran out of DuckDB's
+    # memory cap at about 130 columns
+    rng = np.random.default_rng(0)
+    table = pa.table(
+        {
+            **{f"n{i:03d}": rng.normal(i, 1, 30) for i in range(160)},
+            **{
+                f"s{i}": [f"{v:.1f}" for v in rng.normal(0, 9, 28)] + ["?", "n.a."]
+                for i in range(3)
+            },
+        }
+    )
+    wide = _report(tmp_path, table)
+    assert len(wide["columns"]) == 163
+    for name in ("n000", "n159"):
+        x = table[name].to_numpy()
+        assert wide["columns"][name]["mean"] == pytest.approx(x.mean())
+        assert wide["columns"][name]["distinct"] == 30
+    assert {c for _, c, check in _checks(wide) if check == "type_mismatch"} == {"s0", "s1", "s2"}
+    monkeypatch.setattr(quality, "COLUMNS_PER_SCAN", 50)  # the same report in other chunks
+    assert _report(tmp_path, table) == wide

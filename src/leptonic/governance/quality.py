@@ -110,24 +110,33 @@ def _issue(severity: str, column: str | None, check: str, message: str) -> dict[
     return {"severity": severity, "column": column, "check": check, "message": message}
 
 
+#: Columns whose aggregates one SELECT computes: each distinct count and quantile keeps
+#: a state of its own per thread, and a few hundred of them exceed DuckDB's memory cap.
+COLUMNS_PER_SCAN = 32
+
+
 class _Aggregates:
-    """Builds one SELECT of many aggregates and reads the result back by name."""
+    """Builds SELECTs of many aggregates (:data:`COLUMNS_PER_SCAN` columns each) and
+    reads the results back by name."""
 
     def __init__(self) -> None:
-        self.exprs: list[str] = []
-        self.keys: list[tuple[str, str]] = []
+        self.exprs: dict[str, list[tuple[str, str]]] = {}
 
     def add(self, column: str, key: str, expr: str) -> None:
-        self.exprs.append(expr)
-        self.keys.append((column, key))
+        self.exprs.setdefault(column, []).append((key, expr))
 
     def run(self, con: Any, source: str) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
-        if not self.exprs:
-            return out
-        row = con.execute(f"SELECT {', '.join(self.exprs)} FROM {source}").fetchone()
-        for (column, key), value in zip(self.keys, row, strict=True):
-            out.setdefault(column, {})[key] = value
+        columns = list(self.exprs)
+        for start in range(0, len(columns), COLUMNS_PER_SCAN):
+            keys = [
+                (c, k, e)
+                for c in columns[start : start + COLUMNS_PER_SCAN]
+                for k, e in self.exprs[c]
+            ]
+            row = con.execute(f"SELECT {', '.join(e for _, _, e in keys)} FROM {source}").fetchone()
+            for (column, key, _), value in zip(keys, row, strict=True):
+                out.setdefault(column, {})[key] = value
         return out
 
 
