@@ -3,6 +3,8 @@ never a 5xx), authentication and roles, health."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -171,5 +173,50 @@ def test_a_refused_token_is_refused_again_without_a_query(deployed: Deployed) ->
         assert len(lookups) == 1
         user, _ = auth.caller(f"Bearer {deployed.tokens['dev']}".encode())
         assert user and len(lookups) == 2  # a good token is still looked up
+    finally:
+        del metadata.get_token_by_hash  # type: ignore[method-assign]
+
+
+def test_a_token_lookup_does_not_block_the_event_loop(deployed: Deployed) -> None:
+    # the store is slow: the lookup waits until another coroutine has run. Were it
+    # run on the event loop, that coroutine could not run and the lookup would
+    # give up (no wall-clock threshold: only the order of events is checked)
+    from leptonic.errors import Unauthenticated
+
+    metadata = deployed.platform.metadata
+    auth = TokenAuth(metadata, "credit", ttl=60.0)
+    lookup = metadata.get_token_by_hash
+    others_ran = threading.Event()
+    order: list[str] = []
+
+    def slow(digest: str) -> Any:
+        if not others_ran.wait(timeout=10):
+            raise RuntimeError("the token lookup blocked the event loop")
+        order.append("lookup")
+        return lookup(digest)
+
+    async def other() -> None:
+        order.append("other")
+        others_ran.set()
+
+    async def main(header: bytes) -> tuple[str, Any]:
+        others_ran.clear()
+        checked = asyncio.ensure_future(auth.caller_async(header))  # scheduled first
+        await asyncio.gather(checked, other(), return_exceptions=True)
+        return checked.result()
+
+    metadata.get_token_by_hash = slow  # type: ignore[method-assign]
+    try:
+        with pytest.raises(Unauthenticated, match="unknown API token"):
+            asyncio.run(main(b"Bearer lep_no-such-token"))
+        good = f"Bearer {deployed.tokens['dev']}".encode()
+        user, role = asyncio.run(main(good))
+        assert user == "dev" and role.value == "developer"
+        assert order == ["other", "lookup"] * 2
+        # cached now (and the refusal too): answered without a lookup
+        assert asyncio.run(auth.caller_async(good))[0] == "dev"
+        with pytest.raises(Unauthenticated, match="unknown API token"):
+            asyncio.run(auth.caller_async(b"Bearer lep_no-such-token"))
+        assert len(order) == 4
     finally:
         del metadata.get_token_by_hash  # type: ignore[method-assign]

@@ -126,6 +126,39 @@ def test_wrong_number_of_results_is_an_error() -> None:
     asyncio.run(main())
 
 
+@pytest.mark.parametrize("stop", [StopIteration, StopAsyncIteration])
+def test_a_model_raising_stop_iteration_fails_the_batch_and_keeps_serving(
+    stop: type[Exception],
+) -> None:
+    # StopIteration cannot be set on an asyncio future: unwrapped, the batch was
+    # never answered and the worker (and close()) hung forever.
+    def model(items: list[int]) -> list[int]:
+        if -1 in items:
+            raise stop
+        return [2 * i for i in items]
+
+    async def main() -> None:
+        # the wait_for's only guard against a hang (the defect), they time nothing
+        batcher = MicroBatcher(model, max_batch_size=4, max_wait_ms=50)
+        await batcher.start()
+        try:
+            bad = await asyncio.wait_for(
+                asyncio.gather(*(batcher.submit(i) for i in (1, -1)), return_exceptions=True),
+                10,
+            )
+            assert bad[0] == 2  # isolated: the good item of the batch is answered
+            assert isinstance(bad[1], RuntimeError)
+            assert stop.__name__ in str(bad[1]) and "predict_batch" in str(bad[1])
+            assert isinstance(bad[1].__cause__, stop)
+            assert await asyncio.wait_for(batcher.submit(3), 10) == 6  # still serving
+            await asyncio.wait_for(batcher.close(), 10)  # no timeout of its own: no hang
+            assert batcher.stats.failed_batches == 2  # the pair, then -1 alone
+        finally:
+            await batcher.close(timeout=1)
+
+    asyncio.run(main())
+
+
 def test_close_answers_queued_items_then_refuses_new_ones() -> None:
     async def main() -> None:
         model = GatedModel()

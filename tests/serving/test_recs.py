@@ -299,6 +299,20 @@ def test_filters_and_similar_items(served: Client) -> None:
         ("POST", "/events", [], 422, "events"),
         ("POST", "/events", "click", 422, "body"),
         ("POST", "/events", [{"user": "u1", "item": "i1"}, 7], 422, "events[1]"),
+        ("POST", "/events", {"events": 5}, 422, "events"),
+        ("POST", "/events", {"events": True}, 422, "events"),
+        ("POST", "/events", {"events": "u1"}, 422, "events"),
+        ("POST", "/events", {"events": {"user": "u1", "item": "i1"}}, 422, "events"),
+        ("POST", "/events", {"user": "u1\x00", "item": "i1"}, 422, "user"),
+        (
+            "POST",
+            "/events",
+            [{"user": "u1", "item": "i1"}, {"user": "u1", "item": "i\n1"}],
+            422,
+            "events[1].item",
+        ),
+        ("POST", "/recommend", {"user": "u\x001"}, 422, "user"),
+        ("GET", "/similar?item=i1%00", None, 422, "item"),
         ("POST", "/nowhere", {}, 404, "path"),
     ],
 )
@@ -319,6 +333,68 @@ def test_bad_requests_get_a_4xx_naming_the_field(
     assert r.status_code == status, r.text
     error = r.json()["error"]
     assert error["field"] == field and error["message"]
+
+
+def test_events_that_are_not_a_list_or_hold_control_characters_change_nothing(
+    served: Client, shop: Shop
+) -> None:
+    for body in ({"events": 5}, {"events": "u1"}, {"events": {"user": "u1", "item": "i1"}}):
+        r = served.events(body)
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["message"].startswith("events must be a list of event objects")
+    # PostgreSQL refuses NUL: such an event would be answered 200, then lost
+    r = served.events([{"user": "u5", "item": "i3"}, {"user": "u5", "item": "i\x003"}])
+    assert r.status_code == 422 and "control character" in r.json()["error"]["message"]
+    health = served.http.get("/health").json()
+    assert health["events_pending"] == 0 and health["events_written"] == 0
+    assert shop.platform.metadata.count_events(WS, served.name) == 0
+
+
+def test_k_defaults_to_what_the_catalogue_can_answer(shop: Shop) -> None:
+    name = "k-above-catalogue"
+    shop.deploy(name, policy={"k": 60})  # the catalogue holds 40 items
+    host = shop.host(name)
+    try:
+        runtime = host.runtime
+        assert runtime.cap == N_ITEMS
+        # no k given: every item the user has not seen, not a 422 about a k never sent
+        answer = runtime.recommend({"user": "u1", "exclude_seen": False})
+        assert len(answer["items"]) == N_ITEMS
+        assert len(runtime.recommend({"user": "u1"})["items"]) == N_ITEMS - len(shop.seen("u1"))
+        assert len(runtime.similar({"item": "i1"})["items"]) == N_ITEMS - 1
+        for call, record in (
+            (runtime.recommend, {"user": "u1"}),
+            (runtime.similar, {"item": "i1"}),
+        ):
+            with pytest.raises(InvalidInput, match=f"k is 60; it must lie between 1 and {N_ITEMS}"):
+                call({**record, "k": 60})  # a k the client gave is still checked
+    finally:
+        host.close()
+
+
+def test_events_without_a_time_are_distinct_events(shop: Shop) -> None:
+    name = "arrival-stamps"
+    shop.deploy(name)
+    host = shop.host(name)
+    try:
+        # a view, then a purchase of one item by one user in one request: two events
+        both = [
+            {"user": "u9", "item": "i13", "kind": "view"},
+            {"user": "u9", "item": "i13", "kind": "purchase"},
+        ]
+        assert host.post_events(both)["recorded"] == 2
+        assert host.post_events(both)["recorded"] == 2  # at once again: stamps never repeat
+        # a true duplicate, one explicit time twice, is still refused
+        at = "2024-05-01T12:00:00Z"
+        with pytest.raises(AlreadyExists, match="send each event once") as info:
+            host.post_events([{**both[0], "at": at}, {**both[1], "at": at}])
+        assert info.value.field == "events[1].at"
+        host.events.flush()
+    finally:
+        host.close()
+    stored = sorted(shop.platform.metadata.list_events(WS, name), key=lambda e: e.at)
+    assert [e.kind for e in stored] == ["view", "purchase"] * 2
+    assert len({e.at for e in stored}) == 4
 
 
 def test_a_bad_event_in_a_batch_changes_nothing(served: Client, shop: Shop) -> None:

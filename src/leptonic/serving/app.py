@@ -11,7 +11,8 @@ No framework sits on the hot path: the app reads the body, calls
 :meth:`EndpointRuntime.decide_json` and writes the bytes back. Callers
 authenticate with the platform's API tokens (``Authorization: Bearer
 lep_...``); a token's user and role are cached for ``ttl`` seconds, so a
-request does not touch the store. Deciding and posting outcomes write to the
+request does not touch the store, and a token not in the cache is looked up in
+a worker thread, so a slow store does not hold up the event loop. Deciding and posting outcomes write to the
 prediction log, so both need the ``developer`` role in the endpoint's
 workspace (viewers only read); ``GET /`` needs any role.
 
@@ -102,44 +103,73 @@ class TokenAuth:
         self._lock = threading.Lock()
 
     def caller(self, header: bytes | None) -> tuple[str, Role]:
-        """The user and role of an ``Authorization`` header value; raises if none."""
-        if not header:
-            raise Unauthenticated(
-                "missing API token: send the header 'Authorization: Bearer lep_...'",
-                field="authorization",
-            )
-        cached = self._cache.get(header)
-        now = time.monotonic()
-        if cached is not None and cached[0] > now:
-            user, role = cached[1], cached[2]
-        else:
-            refused = self._refused.get(header)
-            if refused is not None and refused[0] > now:  # a flood of bad tokens: no query
-                raise Unauthenticated(refused[1], field=refused[2])
+        """The user and role of an ``Authorization`` header value; raises if none.
+
+        On a cache miss this queries the store in the calling thread: on an event
+        loop use :meth:`caller_async`, which queries it in a worker thread.
+        """
+        header, now = _present(header), time.monotonic()
+        found = self._cached(header, now)
+        if found is None:
             try:
-                user, role = self._lookup(header)
+                found = self._lookup(header)
             except Unauthenticated as exc:
-                with self._lock:
-                    if len(self._refused) > 10_000:
-                        self._refused.clear()
-                    self._refused[header] = (now + self.ttl, exc.message, exc.field)
+                self._refuse(header, now, exc)
                 raise
-            with self._lock:
-                if len(self._cache) > 10_000:
-                    self._cache.clear()
-                self._cache[header] = (now + self.ttl, user, role)
+            self._remember(header, now, found)
+        return self._allowed(found)
+
+    async def caller_async(self, header: bytes | None) -> tuple[str, Role]:
+        """:meth:`caller` for the event loop: a cached token is answered at once,
+        without awaiting; a token not in the cache is looked up in a worker thread,
+        so that a slow store (or a flood of unknown tokens) does not stall the
+        other requests."""
+        header, now = _present(header), time.monotonic()
+        found = self._cached(header, now)
+        if found is None:
+            try:  # a malformed header is refused here, without a thread
+                found = await asyncio.to_thread(self._lookup_digest, _digest(header))
+            except Unauthenticated as exc:
+                self._refuse(header, now, exc)
+                raise
+            self._remember(header, now, found)
+        return self._allowed(found)
+
+    def _cached(self, header: bytes, now: float) -> tuple[str, Role | None] | None:
+        """The cached user and role of ``header``; None if it must be looked up.
+        A token refused less than ``ttl`` seconds ago is refused again, so a flood
+        of bad tokens causes no query."""
+        cached = self._cache.get(header)
+        if cached is not None and cached[0] > now:
+            return cached[1], cached[2]
+        refused = self._refused.get(header)
+        if refused is not None and refused[0] > now:
+            raise Unauthenticated(refused[1], field=refused[2])
+        return None
+
+    def _remember(self, header: bytes, now: float, found: tuple[str, Role | None]) -> None:
+        with self._lock:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[header] = (now + self.ttl, *found)
+
+    def _refuse(self, header: bytes, now: float, exc: Unauthenticated) -> None:
+        with self._lock:
+            if len(self._refused) > 10_000:
+                self._refused.clear()
+            self._refused[header] = (now + self.ttl, exc.message, exc.field)
+
+    def _allowed(self, found: tuple[str, Role | None]) -> tuple[str, Role]:
+        user, role = found
         if role is None:
             raise NotFound(f"workspace {self.workspace!r} not found", field="workspace")
         return user, role
 
     def _lookup(self, header: bytes) -> tuple[str, Role | None]:
-        scheme, _, secret = header.decode("latin-1").partition(" ")
-        secret = secret.strip()
-        if scheme.lower() != "bearer" or not secret.startswith("lep_") or len(secret) > 200:
-            raise Unauthenticated(
-                "malformed Authorization header: send 'Bearer lep_...'", field="authorization"
-            )
-        digest = hashlib.sha256(secret.encode("utf-8")).hexdigest()
+        return self._lookup_digest(_digest(header))
+
+    def _lookup_digest(self, digest: str) -> tuple[str, Role | None]:
+        """The user and role of a token's hash: store queries (blocking)."""
         try:
             token = self.metadata.get_token_by_hash(digest)
         except NotFound:
@@ -154,6 +184,27 @@ class TokenAuth:
             return user.name, Role.ADMIN
         membership = self.metadata.get_membership(self.workspace, user.name)
         return user.name, (membership.role if membership else None)
+
+
+def _digest(header: bytes) -> str:
+    """The hash of the token in an ``Authorization`` header (as the store keeps it)."""
+    scheme, _, secret = header.decode("latin-1").partition(" ")
+    secret = secret.strip()
+    if scheme.lower() != "bearer" or not secret.startswith("lep_") or len(secret) > 200:
+        raise Unauthenticated(
+            "malformed Authorization header: send 'Bearer lep_...'", field="authorization"
+        )
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def _present(header: bytes | None) -> bytes:
+    """``header``; raises if the request has no ``Authorization`` header."""
+    if not header:
+        raise Unauthenticated(
+            "missing API token: send the header 'Authorization: Bearer lep_...'",
+            field="authorization",
+        )
+    return header
 
 
 class DataPlaneApp(abc.ABC):
@@ -271,8 +322,11 @@ class DataPlaneApp(abc.ABC):
         body = payload if isinstance(payload, bytes) else orjson.dumps(payload)
         await _respond(send, status, body)
 
-    def _authorise(self, scope: Scope, needed: Role | None) -> str:
-        """The calling user (``anonymous`` without authentication), if allowed."""
+    async def _authorise(self, scope: Scope, needed: Role | None) -> str:
+        """The calling user (``anonymous`` without authentication), if allowed.
+
+        A cached token costs no await; one not in the cache is looked up in a
+        worker thread, so the event loop keeps serving the other requests."""
         if self.auth is None:
             return "anonymous"
         header = None
@@ -280,7 +334,7 @@ class DataPlaneApp(abc.ABC):
             if name == b"authorization":
                 header = value
                 break
-        user, role = self.auth.caller(header)
+        user, role = await self.auth.caller_async(header)
         if needed is not None and not role.allows(needed):
             raise PermissionDenied(
                 f"this needs the {needed.value} role in workspace {self.host.workspace!r}; "
@@ -341,7 +395,7 @@ class EndpointApp(DataPlaneApp):
     ) -> bool:
         if path == "/decide":
             self._allow(method, "POST")
-            self._authorise(scope, Role.DEVELOPER)
+            await self._authorise(scope, Role.DEVELOPER)
             body = await self._body(scope, receive)
             runtime = self.host.runtime
             payload, record = runtime.decide_json(body)
@@ -355,7 +409,7 @@ class EndpointApp(DataPlaneApp):
             return True
         if path == "/feedback":
             self._allow(method, "POST")
-            user = self._authorise(scope, Role.DEVELOPER)
+            user = await self._authorise(scope, Role.DEVELOPER)
             body = await self._body(scope, receive)
             items = parse_feedback(parse_json(body))
             stored = await asyncio.to_thread(self._record_feedback, user, items)
@@ -365,7 +419,7 @@ class EndpointApp(DataPlaneApp):
             await self._send_json(send, 200, self._health())
             return True
         if path == "/":
-            self._authorise(scope, None)
+            await self._authorise(scope, None)
             await self._send_json(send, 200, self._info())
             return True
         return False

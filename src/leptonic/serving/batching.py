@@ -329,7 +329,7 @@ class MicroBatcher(Generic[T, R]):
     ) -> None:
         items = [item for item, _ in live]
         try:
-            results = await loop.run_in_executor(self._executor, self.predict_batch, items)
+            results = await loop.run_in_executor(self._executor, self._predict, items)
             if len(results) != len(items):
                 raise RuntimeError(
                     f"predict_batch returned {len(results)} results for {len(items)} items"
@@ -348,6 +348,23 @@ class MicroBatcher(Generic[T, R]):
         for (_, fut), result in zip(live, results, strict=True):
             if not fut.done():
                 fut.set_result(result)
+
+    def _predict(self, items: list[T]) -> Sequence[R]:
+        """``predict_batch(items)``, run in the worker thread.
+
+        A ``StopIteration`` (or ``StopAsyncIteration``) escaping the model cannot be
+        set on an asyncio future: the batch would never be answered and the worker
+        would wait forever. It is turned into a ``RuntimeError`` that fails the batch
+        as any other model error does.
+        """
+        try:
+            return self.predict_batch(items)
+        except (StopIteration, StopAsyncIteration) as exc:
+            raise RuntimeError(
+                f"predict_batch raised {type(exc).__name__} for a batch of {len(items)} "
+                "items (an exhausted iterator inside the model code, e.g. next() without "
+                "a default); the model must raise an ordinary exception instead"
+            ) from exc
 
     def _fail_pending(self, exc: BaseException, queue: asyncio.Queue[Any]) -> None:
         """Fail the batch being computed and every item queued in ``queue`` with ``exc``."""

@@ -619,6 +619,7 @@ class RecsHost(ReloadingHost):
         self.events = EventLogWriter(metadata, spill_dir=spill_dir)
         self._lock = threading.Lock()  # one event batch at a time; the swap of runtimes
         self._journal: list[Event] | None = None
+        self._stamped_until = datetime.min.replace(tzinfo=UTC)  # after the last arrival stamp
         try:
             self.runtime = self._build(metadata.get_endpoint(workspace, name), None)
         except BaseException:
@@ -630,10 +631,14 @@ class RecsHost(ReloadingHost):
     # -- requests ----------------------------------------------------------------------
     def post_events(self, value: Any) -> dict[str, Any]:
         """Check, apply and queue the events of one ``POST /events`` body."""
-        now = datetime.now(UTC)
         with self._lock:  # checked and applied by one runtime: a reload swaps it under the lock
+            # events without a time are stamped now, now + 1 µs, ...: never before the
+            # stamps of the previous request, so two requests in a row cannot collide
+            now = max(datetime.now(UTC), self._stamped_until)
             runtime = self.runtime
-            events = runtime.apply_events(parse_events(value, runtime.policy, now), now)
+            parsed = parse_events(value, runtime.policy, now)
+            self._stamped_until = now + timedelta(microseconds=len(parsed))
+            events = runtime.apply_events(parsed, now)
             append = self.events.append
             for e in events:
                 append(e)

@@ -75,13 +75,13 @@ class RecsApp(DataPlaneApp):
     ) -> bool:
         if path == "/recommend":
             self._allow(method, "POST")
-            self._authorise(scope, Role.DEVELOPER)
+            await self._authorise(scope, Role.DEVELOPER)
             body = await self._body(scope, receive, self.max_body)
             await self._send_json(send, 200, self.host.runtime.recommend(parse_json(body)))
             return True
         if path == "/events":
             self._allow(method, "POST")
-            self._authorise(scope, Role.DEVELOPER)
+            await self._authorise(scope, Role.DEVELOPER)
             body = await self._body(scope, receive, self.max_events_body)
             # in a worker thread: a large batch (each event folds its user in again),
             # or a reload replaying events under the host's lock, must not hold up
@@ -91,7 +91,7 @@ class RecsApp(DataPlaneApp):
             return True
         if path == "/similar":
             self._allow(method, "GET, POST")
-            self._authorise(scope, Role.VIEWER)
+            await self._authorise(scope, Role.VIEWER)
             if method == "GET":
                 record = _query(scope)
             else:
@@ -102,7 +102,7 @@ class RecsApp(DataPlaneApp):
             await self._send_json(send, 200, self.host.health())
             return True
         if path == "/":
-            self._authorise(scope, None)
+            await self._authorise(scope, None)
             await self._send_json(send, 200, self.host.info())
             return True
         return False

@@ -9,6 +9,7 @@ against the model before applying any (all or none).
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -46,6 +47,10 @@ RECOMMEND_FIELDS = frozenset({"user", "k", "filter", "exclude_seen", "user_attri
 SIMILAR_FIELDS = frozenset({"item", "k", "filter"})
 EVENT_FIELDS = frozenset({"user", "item", "weight", "kind", "at"})
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
+
+#: What an id must not hold: the C0 control characters (PostgreSQL refuses NUL in text).
+_CONTROL = re.compile(r"[\x00-\x1f]")
 
 #: The range of whole-number ids (int64: what a model's integer ids and a retrain hold).
 MIN_ID, MAX_ID = -(2**63), 2**63 - 1
@@ -54,9 +59,20 @@ MIN_ID, MAX_ID = -(2**63), 2**63 - 1
 def id_value(value: Any, name: str) -> str | int:
     """A user or item id from JSON: a non-empty string of at most
     :data:`~leptonic.storage.metadata.event_base.MAX_EVENT_ID_LENGTH` characters
-    or an int64 whole number (whose text is at most 20 characters, as stored)."""
+    without control characters (the store refuses NUL: an event holding one
+    would be answered, then lost), or an int64 whole number (whose text is at
+    most 20 characters, as stored)."""
     if isinstance(value, str):
         if value and len(value) <= MAX_EVENT_ID_LENGTH:
+            bad = _CONTROL.search(value)
+            if bad is not None:
+                raise InvalidInput(
+                    f"{name} {shown(value)} contains the control character "
+                    f"U+{ord(bad.group()):04X} at position {bad.start()}; an id must not "
+                    "hold control characters (U+0000 to U+001F, such as NUL, tab or newline): "
+                    "remove them",
+                    field=name,
+                )
             return value
     elif isinstance(value, int) and not isinstance(value, bool):
         if MIN_ID <= value <= MAX_ID:
@@ -136,12 +152,22 @@ def parse_time(value: Any, name: str, now: datetime) -> datetime:
 
 
 def check_k(value: Any, default: int, cap: int) -> int:
-    k = default if value is None else value
-    if isinstance(k, bool) or not isinstance(k, int):
-        raise InvalidInput(f"k must be a whole number from 1 to {cap}, got {shown(k)}", field="k")
-    if not 1 <= k <= cap:
-        raise InvalidInput(f"k is {k}; it must lie between 1 and {cap}", field="k")
-    return k
+    """The ``k`` a request asked for, from 1 to ``cap``; without one, the policy's
+    ``default`` capped at ``cap`` (a catalogue smaller than the policy's k answers
+    all its items rather than refusing a field the client never sent)."""
+    if value is None:
+        return max(1, min(default, cap))
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(
+            f"k must be a whole number from 1 to {cap}, got {shown(value)}", field="k"
+        )
+    if not 1 <= value <= cap:
+        raise InvalidInput(
+            f"k is {value}; it must lie between 1 and {cap} (the most this endpoint "
+            "answers: its policy's max_k and the model's catalogue)",
+            field="k",
+        )
+    return value
 
 
 def mapping(value: Any, name: str, example: str) -> dict[str, Any] | None:
@@ -166,9 +192,19 @@ class ParsedEvent:
 
 def parse_events(value: Any, policy: RecsPolicy, now: datetime) -> list[ParsedEvent]:
     """Check the events of a ``POST /events`` body on their own: one event
-    object, a list of them, or ``{"events": [...]}``."""
+    object, a list of them, or ``{"events": [...]}``.
+
+    The ``i``-th event (from 0) without ``"at"`` is timed ``now`` plus ``i``
+    microseconds: events of one request never share a time unless the client
+    gave it."""
     if type(value) is dict and set(value) == {"events"}:
         value = value["events"]
+        if type(value) is not list:
+            raise InvalidInput(
+                f"events must be a list of event objects such as "
+                f'[{{"user": "u1", "item": "i1", "kind": "click"}}], got {shown(value)}',
+                field="events",
+            )
         many = True
     else:
         many = type(value) is list
@@ -219,6 +255,9 @@ def parse_events(value: Any, policy: RecsPolicy, now: datetime) -> list[ParsedEv
                 f"{MAX_WEIGHT:g} (a rating, a quantity)",
                 field=where + "weight",
             )
-        at = parse_time(row["at"], where + "at", now) if "at" in row else now
+        # an event without a time is stamped on arrival: the i-th one of the request at
+        # now + i µs, so that two events of one user on one item (a view, then a
+        # purchase) are two events, in the order sent, not one sent twice
+        at = parse_time(row["at"], where + "at", now) if "at" in row else now + _MICRO * i
         out.append(ParsedEvent(where, user, item, float(weight), kind, at))
     return out

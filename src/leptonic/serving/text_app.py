@@ -65,7 +65,7 @@ class TextApp(DataPlaneApp):
     ) -> bool:
         if path == "/predict":
             self._allow(method, "POST")
-            self._authorise(scope, Role.DEVELOPER)
+            await self._authorise(scope, Role.DEVELOPER)
             body = await self._body(scope, receive)
             await self._send_json(send, 200, await self.host.predict(parse_json(body)))
             return True
@@ -73,7 +73,7 @@ class TextApp(DataPlaneApp):
             await self._send_json(send, 200, self.host.health())
             return True
         if path == "/":
-            self._authorise(scope, None)
+            await self._authorise(scope, None)
             await self._send_json(send, 200, self.host.info())
             return True
         return False
