@@ -378,7 +378,13 @@ def test_jobs_of_a_submitter_who_lost_the_role_fail(populated: Server) -> None:
         assert job["status"] == "failed"
         assert "'dev' no longer has the developer role" in job["error"]
         assert "PermissionDenied" in job["error"] and "viewer" in job["error"]
-        assert c.get(f"{W}/runs/{run_id}").status_code == 404  # it never started
+        # it never started, yet it is listed with the runs, by its status too
+        run = c.get(f"{W}/runs/{run_id}").json()
+        assert run["status"] == "failed" and run["error"] == job["error"]
+        assert run["inputs"] == ["leptonic://alpha/dataset/applicants/1"]
+        assert run["finished_at"] is not None and run["created_by"] == "dev"
+        failed = c.get(f"{W}/runs", params={"status": "failed"}).json()["items"]
+        assert [r["id"] for r in failed] == [run_id]
     # serving a retrain's result needs an admin, when it runs as when it was asked
     populated.platform.metadata.create_job(
         Job(

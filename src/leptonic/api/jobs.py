@@ -30,15 +30,16 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from leptonic.core._time import utcnow
 from leptonic.core.access import Role
 from leptonic.core.job import Job, JobStatus
-from leptonic.core.run import RunStatus
+from leptonic.core.run import Run, RunStatus
 from leptonic.core.uri import ObjectRef
 from leptonic.errors import (
+    AlreadyExists,
     Cancelled,
     Conflict,
     InvalidInput,
@@ -772,6 +773,8 @@ class JobRunner:
             heartbeat_at=now,
         )
         if finished is not None:
+            if job.kind == "train" and status in (JobStatus.FAILED, JobStatus.CANCELLED):
+                self._record_unstarted_run(finished)
             return finished
         current = self.platform.metadata.get_job(job.workspace, job.id)
         logger.warning(
@@ -782,6 +785,44 @@ class JobRunner:
             current.error or "no error",
         )
         return current
+
+    def _record_unstarted_run(self, job: Job) -> None:
+        """Give a training job that ended before its run was recorded (its submitter
+        lost the role, the server shut down) a run record of that end, so that it is
+        listed with the workspace's runs and found by its run id."""
+        store = self.platform.metadata
+        if job.run_id is None or store.find_run_ids(job.workspace, job.run_id, limit=1):
+            return
+        try:
+            store.create_run(
+                run_of_job(job, RunStatus(job.status.value), error=job.error, at=job.finished_at)
+            )
+        except AlreadyExists:  # recorded meanwhile: its own end stands
+            pass
+        except Exception:  # the job's end is recorded; a missing stand-in is only logged
+            logger.exception("could not record the run of job %s", job.id)
+
+
+def run_of_job(
+    job: Job, status: RunStatus, *, error: str | None = None, at: datetime | None = None
+) -> Run:
+    """The run a training job stands for, before (or without) a record of its own:
+    its spec, seed, input dataset and submitter; ``at`` is when it ended."""
+    payload = job.payload
+    spec = dict(payload.get("spec") or {})
+    dataset = ObjectRef(job.workspace, "dataset", payload["dataset"], payload["version"])
+    return Run(
+        id=job.run_id or "",
+        workspace=job.workspace,
+        status=status,
+        spec=spec,
+        seed=int(spec.get("seed", 0) or 0),
+        inputs=(str(dataset),),
+        error=error,
+        created_by=job.created_by,
+        created_at=job.created_at,
+        finished_at=at,
+    )
 
 
 def _training_callbacks(

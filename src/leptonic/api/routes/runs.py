@@ -19,8 +19,7 @@ from leptonic.api.schemas import (
     probe_page,
 )
 from leptonic.core.job import JobStatus
-from leptonic.core.run import Run, RunStatus
-from leptonic.core.uri import ObjectRef
+from leptonic.core.run import RunStatus
 from leptonic.errors import NotFound
 
 __all__ = ["router"]
@@ -75,19 +74,8 @@ def get_run(scope: Viewer, run_id: str) -> object:
                 return RunOut.model_validate(scope.platform.get_run(scope.workspace, job.run_id))
             except NotFound:
                 pass
-        payload = job.payload
-        spec = dict(payload.get("spec") or {})
-        dataset = ObjectRef(scope.workspace, "dataset", payload["dataset"], payload["version"])
-        queued = Run(
-            id=job.run_id,
-            workspace=job.workspace,
-            status=RunStatus.QUEUED if job.status is JobStatus.QUEUED else RunStatus.RUNNING,
-            spec=spec,
-            seed=int(spec.get("seed", 0) or 0),
-            inputs=(str(dataset),),
-            created_by=job.created_by,
-            created_at=job.created_at,
-        )
+        status = RunStatus.QUEUED if job.status is JobStatus.QUEUED else RunStatus.RUNNING
+        queued = jobs.run_of_job(job, status)
         return RunOut.model_validate(queued)
 
 
