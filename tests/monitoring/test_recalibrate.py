@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -114,6 +115,29 @@ def test_approval_rate_arguments_are_checked(kwargs: dict[str, Any], field: str)
     with pytest.raises(InvalidInput) as info:
         thresholds_for_approval_rate(scores, **kwargs)
     assert info.value.field == field
+
+
+@pytest.mark.parametrize(
+    "rate", [np.float32(0.6), np.float64(0.6), np.int64(3) / 5, Fraction(3, 5), 0.6]
+)
+def test_shares_may_be_any_real_number(rate: Any) -> None:
+    # np.float32(0.6) was refused: "target_rate must lie in (0, 1), got np.float32(0.6)"
+    scores, labels = _decisions(1000, seed=9)
+    expected = thresholds_for_approval_rate(scores, float(rate), review_share=0.1)
+    r = thresholds_for_approval_rate(scores, rate, review_share=np.float32(0.1))
+    assert r == expected and type(r.target) is float
+    bad = thresholds_for_bad_rate(scores, labels, rate / 6, review_share=np.float16(0))
+    assert bad == thresholds_for_bad_rate(scores, labels, float(rate / 6), review_share=0.0)
+
+
+@pytest.mark.parametrize("rate", [True, np.bool_(True), "0.6", None, 10**400, np.float32("inf")])
+def test_shares_that_are_not_real_numbers_are_refused(rate: Any) -> None:
+    scores, labels = _decisions(500, seed=7)
+    with pytest.raises(InvalidInput, match=r"target_rate must lie in \(0, 1\)") as info:
+        thresholds_for_approval_rate(scores, rate)
+    assert info.value.field == "target_rate"
+    with pytest.raises(InvalidInput, match=r"review_share must lie in \[0, 1\)"):
+        thresholds_for_bad_rate(scores, labels, 0.05, review_share=rate)
 
 
 def test_too_few_or_bad_scores() -> None:

@@ -77,3 +77,37 @@ def test_number_and_boolean_coded_categories_score_alike_on_both_paths(candidate
     batch = predictor.predict_batch(records)
     assert batch[0] == pytest.approx(batch[1], abs=1e-12)
     np.testing.assert_allclose([predictor.predict_one(r) for r in records], batch, atol=1e-9)
+
+
+def test_an_mlp_regressor_in_real_units_scores_alike_on_every_path() -> None:
+    # The MLP fits a standardised target; every path (the training's test scores,
+    # batch, single record, a saved and loaded bundle) predicts in the target's units.
+    from leptonic.registry.serialization import load_predictor, save_predictor
+    from support import regression_table
+
+    table = regression_table(500, seed=1)
+    table = table.set_column(3, "amount", pa.array(np.asarray(table["amount"]) * 1000.0))
+    artifacts = MemoryArtifactStore()
+    version = make_version(table, artifacts)
+    spec = TrainSpec(
+        target="amount",
+        task="regression",
+        candidates=("mlp",),
+        trials=1,
+        timeout_s=None,
+        split="holdout",
+    )
+    data = load_training_data(version, artifacts, spec)
+    res = train_tabular(data, spec)
+    assert res.test_metrics["r2"] > 0.7  # ~0 when the raw target was fitted
+    predictor = res.predictor
+    test_rows = table.take(make_split(data.y, spec).test)
+    batch = predictor.predict_batch(test_rows)
+    np.testing.assert_allclose(batch, res.test_scores, rtol=1e-9)
+    one = [predictor.predict_one(r) for r in test_rows.to_pylist()]
+    np.testing.assert_allclose(one, batch, rtol=1e-9)
+    loaded = load_predictor(artifacts, *save_predictor(predictor, artifacts))
+    np.testing.assert_allclose(loaded.predict_batch(test_rows), batch, rtol=1e-12)
+    np.testing.assert_allclose(
+        [loaded.predict_one(r) for r in test_rows.to_pylist()], one, rtol=1e-12
+    )

@@ -358,3 +358,163 @@ def test_a_search_on_workers_gives_the_same_model(
     assert side_by_side.test_metrics == alone.test_metrics
     np.testing.assert_array_equal(side_by_side.test_scores, alone.test_scores)
     assert ticks[-1][0] == ticks[-1][1] and ticks == sorted(ticks)
+
+
+@pytest.mark.parametrize(
+    ("n", "positives", "cv_folds", "match"),
+    [
+        # 11 positives pass "cv_folds + 1", but the test part takes 2: a fold had none
+        (400, 11, 10, r"class 1 of target 't' has 11 row\(s\).*holds out 2, leaving 9.*"),
+        (12, 6, 5, r"class 0 of target 't' has 6 row\(s\).*holds out 2, leaving 4.*"),
+    ],
+)
+def test_too_few_of_a_class_for_the_folds_is_refused_before_the_search(
+    n: int, positives: int, cv_folds: int, match: str
+) -> None:
+    # every trial failed ("see the run log"), or a fold saw one class only
+    y = np.array([1] * positives + [0] * (n - positives))
+    frame = pd.DataFrame({"x": np.random.default_rng(0).normal(size=n) + y})
+    data = TrainingData(frame, y, ["x"], [], [0, 1], {}, 0)
+    spec = TrainSpec(target="t", candidates=("logistic",), trials=1, cv_folds=cv_folds)
+    lines: list[str] = []
+    with pytest.raises(TargetError, match=match + "lower cv_folds to") as info:
+        train_tabular(data, spec, log=lines.append)
+    assert info.value.field == "target" and not any("trial" in line for line in lines)
+
+
+def test_a_class_too_rare_for_the_folds_is_named_by_its_label() -> None:
+    y = np.array([1] * 5 + [0] * 20)
+    with pytest.raises(TargetError, match=r"class 'yes' of target 't' has 5 row"):
+        make_split(y, TrainSpec(target="t"), classes=["no", "yes"])
+
+
+@pytest.mark.parametrize(
+    ("y", "spec", "error", "field", "match"),
+    [
+        (  # scikit-learn: "test_size = 5 should be greater or equal to the number of classes"
+            np.repeat(np.arange(8), 3),
+            TrainSpec(target="t", task="multiclass", split="holdout"),
+            TargetError,
+            "target",
+            r"8 classes in 24 rows.*test part.*holds 5 row\(s\).*fractions\[2\] = 0.2\) to at "
+            r"least 0.34",
+        ),
+        (  # 2400 rows: auto picks holdout
+            np.repeat(np.arange(600), 4),
+            TrainSpec(target="t", task="multiclass"),
+            TargetError,
+            "target",
+            r"600 classes in 2400 rows.*holds 480 row\(s\).*to at least 0.25",
+        ),
+        (  # scikit-learn: "Cannot have number of splits n_splits=5 greater than ..."
+            np.arange(6, dtype=float),
+            TrainSpec(target="t", task="regression"),
+            InvalidInput,
+            "cv_folds",
+            r"5-fold cross-validation.*holds out 2 of the 6 rows, leaving 4.*lower cv_folds to 4",
+        ),
+        (
+            np.arange(2, dtype=float),
+            TrainSpec(target="t", task="regression", split="holdout"),
+            InvalidInput,
+            "fractions",
+            r"holdout split.*0 training and 1 validation row",
+        ),
+        (
+            np.array([0, 0, 0, 1]),
+            TrainSpec(target="t", split="holdout"),
+            TargetError,
+            "target",
+            r"class 1 of target 't' has 1 row; a stratified split needs at least 2",
+        ),
+    ],
+)
+def test_data_too_small_for_the_split_is_refused_clearly(
+    y: np.ndarray, spec: TrainSpec, error: type[Exception], field: str, match: str
+) -> None:
+    with pytest.raises(error, match=match) as info:
+        make_split(y, spec)
+    assert type(info.value) is error and getattr(info.value, "field", None) == field
+
+
+def test_a_blend_is_compared_with_the_best_model_scored_the_same_way() -> None:
+    # Under CV a model's search score is the mean of its per-fold scores, while a blend
+    # is scored on the pooled out-of-fold predictions: for RMSE the pooled score is the
+    # lower (Jensen), so a blend equal to the best model was rejected as worse.
+    from leptonic.tasks.candidates import LinearCandidate
+    from leptonic.tasks.tabular import _Best, _choose_blend, _score
+
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=400)
+    folds = np.array_split(np.arange(400), 4)
+    oof = y + rng.normal(size=400) * np.repeat([0.2, 0.5, 1.0, 3.0], 100)  # uneven folds
+    mean_of_folds = float(np.mean([_score("regression", y[f], oof[f]) for f in folds]))
+    rows = np.arange(400)
+    assert _score("regression", y, oof) < mean_of_folds
+    best = _Best(mean_of_folds, LinearCandidate(), {}, oof, [])
+    twin = _Best(mean_of_folds, LightGBMCandidate(), {}, oof.copy(), [])
+    chosen = _choose_blend([best, twin], y, rows, "regression")
+    assert chosen is not None
+    members, weights, blend_score, single_score = chosen
+    assert blend_score == pytest.approx(single_score) == pytest.approx(_score("regression", y, oof))
+    assert len(members) == 2 and sum(weights) == pytest.approx(1.0)
+
+
+def _weak_data(n: int = 1000) -> TrainingData:
+    """A weak signal: LightGBM early-stops after a few dozen rounds."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, 3))
+    y = (0.15 * x[:, 0] + rng.normal(size=n) > 0).astype(int)
+    return TrainingData(
+        pd.DataFrame(x, columns=["a", "b", "c"]), y, ["a", "b", "c"], [], [0, 1], {}, 0
+    )
+
+
+def test_a_refit_on_every_row_keeps_the_early_stopped_rounds() -> None:
+    # refit=False, refit_all=True: the kept LightGBM model had 300 trees (the default)
+    # where the tested one had early-stopped at a few dozen
+    data = _weak_data()
+    common: dict[str, Any] = {
+        "target": "t",
+        "candidates": ("lightgbm",),
+        "trials": 1,
+        "timeout_s": None,
+        "split": "holdout",
+        "refit": False,
+        "behaviour_aggregates": False,
+    }
+    tested = train_tabular(data, TrainSpec(**common), log=lambda _m: None)
+    kept = train_tabular(data, TrainSpec(**common, refit_all=True), log=lambda _m: None)
+    stopped = tested.predictor.estimator.best_iteration  # type: ignore[union-attr]
+    assert 0 < stopped < 200
+    # the rounds the search's early-stopped fit found, scaled to the rows of the refit
+    rounds = LightGBMCandidate().refit_params({}, [{"best_iteration": stopped}])
+    assert kept.predictor.estimator.num_trees() == rounds["num_boost_round"] < 300  # type: ignore[union-attr]
+    assert kept.params["num_boost_round"] == rounds["num_boost_round"]
+    assert "num_boost_round" not in tested.params
+
+
+def test_ensemble_members_record_the_parameters_they_were_fitted_with(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from leptonic.tasks import tabular
+    from leptonic.tasks.predictor import EnsemblePredictor
+
+    def both(bests: list[Any], *args: Any) -> Any:  # keep a blend of every family
+        return bests, [1 / len(bests)] * len(bests), 0.0, 0.0
+
+    monkeypatch.setattr(tabular, "_choose_blend", both)
+    spec = TrainSpec(
+        target="t",
+        candidates=("logistic", "lightgbm"),
+        trials=2,
+        timeout_s=None,
+        split="holdout",
+        behaviour_aggregates=False,
+    )
+    res = train_tabular(_weak_data(), spec, log=lambda _m: None)
+    assert res.chosen == "ensemble" and isinstance(res.predictor, EnsemblePredictor)
+    members = {m.flavor: m for m in res.predictor.members}
+    recorded = res.params["members"]
+    assert recorded["lightgbm"]["num_boost_round"] == members["lightgbm"].estimator.num_trees()
+    assert recorded["logistic"]["C"] == members["logistic"].estimator.C

@@ -37,6 +37,7 @@ measured on them says little about scores above the current approve edge;
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -103,13 +104,18 @@ def _scores(values: ArrayLike, name: str = "scores") -> NDArray[np.float64]:
 
 
 def _share(value: Any, name: str, *, low_open: bool, high: float = 1.0) -> float:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if ok:
-        ok = (value > 0 if low_open else value >= 0) and value < high
+    """``value`` as a float in ``(0, high)`` (``[0, high)`` unless ``low_open``): any real
+    number (``0.6``, ``np.float32(0.6)``, ``Fraction(3, 5)``) but a boolean."""
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
+    try:
+        share = float(value) if real else math.nan
+    except OverflowError:  # an int too large for a float
+        share = math.inf
+    ok = math.isfinite(share) and (share > 0 if low_open else share >= 0) and share < high
     if not ok:
         bounds = f"{'(' if low_open else '['}0, {high:g})"
         raise InvalidInput(f"{name} must lie in {bounds}, got {value!r}", field=name)
-    return float(value)
+    return share
 
 
 def _edge(s: NDArray[np.float64], j: int) -> float:

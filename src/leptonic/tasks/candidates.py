@@ -9,6 +9,7 @@ or a LightGBM booster.
 from __future__ import annotations
 
 import abc
+import math
 import warnings
 from typing import Any
 
@@ -234,7 +235,12 @@ class LightGBMCandidate(Candidate):
 
 
 class MLPCandidate(Candidate):
-    """A small multi-layer perceptron (scikit-learn) with early stopping."""
+    """A small multi-layer perceptron (scikit-learn) with early stopping.
+
+    For ``regression`` it fits a standardised target (mean and standard deviation
+    of the rows it fits on) and folds that scaling back into its output layer, so
+    its predictions do not depend on the target's unit.
+    """
 
     name = "mlp"
     weight = 0.4
@@ -269,19 +275,40 @@ class MLPCandidate(Candidate):
         from sklearn.neural_network import MLPClassifier, MLPRegressor
 
         cls = MLPRegressor if spec.task == "regression" else MLPClassifier
+        early_stopping = len(y) >= 200
+        # early stopping holds out a tenth of the rows (rounded up) before batching
+        n_fit = len(y) - math.ceil(0.1 * len(y)) if early_stopping else len(y)
         model = cls(
             hidden_layer_sizes=(int(params["hidden"]),) * int(params["layers"]),
             alpha=params["alpha"],
             learning_rate_init=params["learning_rate_init"],
-            early_stopping=len(y) >= 200,
+            early_stopping=early_stopping,
+            validation_fraction=0.1,
             n_iter_no_change=8,
             max_iter=120,
-            batch_size=min(256, len(y)),
+            batch_size=max(1, min(256, n_fit)),
             random_state=spec.seed,
         )
+        if spec.task != "regression":
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                model.fit(X, y)
+            return model, {"n_iter": int(model.n_iter_)}
+        # The network learns a standardised target (its initial weights, learning
+        # rate and penalty assume values of about unit size), then the scaling is
+        # folded into the linear output layer: the fitted estimator predicts in the
+        # target's units on every path (batch, single record, reason codes, a saved
+        # bundle) with nothing else to store or to undo.
+        target = np.asarray(y, dtype=float)
+        mean = float(target.mean())
+        scale = float(target.std())
+        if not np.isfinite(scale) or scale <= 0.0:
+            scale = 1.0
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            model.fit(X, y)
+            model.fit(X, (target - mean) / scale)
+        model.coefs_[-1] = model.coefs_[-1] * scale
+        model.intercepts_[-1] = model.intercepts_[-1] * scale + mean
         return model, {"n_iter": int(model.n_iter_)}
 
     def predict(self, estimator: Any, X: np.ndarray, spec: TrainSpec) -> np.ndarray:

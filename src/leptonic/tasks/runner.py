@@ -271,6 +271,15 @@ def _monitoring_baseline(
     return profile
 
 
+def _log_safely(log: RunLog, message: str) -> None:
+    """Log a line of a failing run; a failing echo (a closed output pipe) or logging
+    handler is reported with ``logging`` and does not stop the run being marked ended."""
+    try:
+        log(message)
+    except Exception as exc:
+        logger.warning("could not log %r: %s: %s", message, type(exc).__name__, exc)
+
+
 def _archive(metadata: MetadataStore, mv: ModelVersion, actor: str, log: RunLog) -> None:
     """Archive a version registered by a run that then failed (best effort: the run's
     own error is what the caller sees)."""
@@ -283,9 +292,10 @@ def _archive(metadata: MetadataStore, mv: ModelVersion, actor: str, log: RunLog)
             actor=actor,
             reason="its training run failed after registering it",
         )
-        log(f"archived {mv.model} v{mv.version}: the run failed after registering it")
     except Exception as exc:  # the store that failed the run may fail this too
-        log(f"could not archive {mv.model} v{mv.version}: {type(exc).__name__}: {exc}")
+        _log_safely(log, f"could not archive {mv.model} v{mv.version}: {type(exc).__name__}: {exc}")
+    else:
+        _log_safely(log, f"archived {mv.model} v{mv.version}: the run failed after registering it")
 
 
 def run_training(
@@ -328,9 +338,9 @@ def run_training(
             started_at=utcnow(),
         )
     )
-    metadata.add_lineage(dataset_ref(version), run_ref(run))
     model_version: ModelVersion | None = None
     try:
+        metadata.add_lineage(dataset_ref(version), run_ref(run))
         if isinstance(spec, TrainSpec):
             trained = _train_tabular(
                 artifacts, version, spec, run, log, progress=progress, executor=executor
@@ -378,18 +388,31 @@ def run_training(
             )
         return TrainOutcome(run=succeeded, model_version=model_version, result=trained.result)
     except BaseException as exc:
+        # Whatever fails below (the echo's pipe closed, the artifact store full or
+        # gone), the run is still marked ended and the original error is raised.
         cancelled = isinstance(exc, Cancelled)
-        log(f"cancelled: {exc}" if cancelled else f"failed: {type(exc).__name__}: {exc}")
+        _log_safely(
+            log, f"cancelled: {exc}" if cancelled else f"failed: {type(exc).__name__}: {exc}"
+        )
         if model_version is not None:  # registered, but its run did not succeed
             _archive(metadata, model_version, actor, log)
-        log_key = artifacts.put_bytes(log.text())
+        saved_log: dict[str, Any] = {}
+        try:
+            saved_log["artifacts"] = {"log.txt": artifacts.put_bytes(log.text())}
+        except Exception as store_exc:
+            logger.warning(
+                "run %s: its log was not saved: %s: %s",
+                run.id,
+                type(store_exc).__name__,
+                store_exc,
+            )
         metadata.update_run_if(  # a run ended elsewhere keeps that ending
             run.workspace,
             run.id,
             when_status=RunStatus.RUNNING,
             status=RunStatus.CANCELLED if cancelled else RunStatus.FAILED,
             error=f"{type(exc).__name__}: {exc}",
-            artifacts={"log.txt": log_key},
             finished_at=utcnow(),
+            **saved_log,
         )
         raise

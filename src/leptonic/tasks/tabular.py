@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -75,8 +76,14 @@ class TrainingResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def make_split(y: np.ndarray, spec: TrainSpec) -> Split:
-    """Stratified test hold-out, then holdout valid or k folds on the rest."""
+def make_split(y: np.ndarray, spec: TrainSpec, classes: list[Any] | None = None) -> Split:
+    """Stratified test hold-out, then holdout valid or k folds on the rest.
+
+    Data too small for the split (too few rows, or too few of a class to put one in
+    every part and fold) is refused with :class:`~leptonic.errors.TargetError` or
+    :class:`~leptonic.errors.InvalidInput`, naming what to change; ``classes`` (the
+    labels of the codes in ``y``) name the class.
+    """
     from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
     n = len(y)
@@ -84,20 +91,15 @@ def make_split(y: np.ndarray, spec: TrainSpec) -> Split:
     kind = spec.split
     if kind == "auto":
         kind = "cv" if n < spec.cv_below_rows else "holdout"
+    _check_rows(n, kind, spec)
+    if stratify is not None:
+        _check_classes(y, spec, classes)
     train_f, valid_f, test_f = spec.fractions
     idx = np.arange(n)
-    if stratify is not None:
-        counts = np.bincount(y)
-        smallest = int(counts[counts > 0].min())
-        need = spec.cv_folds + 1 if kind == "cv" else 3
-        if smallest < need:
-            raise TargetError(
-                f"the rarest class of target {spec.target!r} has {smallest} row(s); "
-                f"a {kind} split needs at least {need} — add data or merge rare classes",
-                field="target",
-            )
     pool, test = train_test_split(idx, test_size=test_f, stratify=stratify, random_state=spec.seed)
     pool_y = y[pool] if stratify is not None else None
+    if stratify is not None:
+        _check_pool_classes(y, pool, kind, spec, classes)
     if kind == "holdout":
         tr, va = train_test_split(
             pool,
@@ -116,7 +118,141 @@ def make_split(y: np.ndarray, spec: TrainSpec) -> Split:
             (np.sort(pool[a]), np.sort(pool[b]))
             for a, b in splitter.split(pool, pool_y if pool_y is not None else None)
         ]
+    if stratify is not None:
+        _check_folds(y, folds, kind, spec, classes)
     return Split(kind=kind, pool=np.sort(pool), folds=folds, test=np.sort(test))
+
+
+def _label(code: int, classes: list[Any] | None) -> str:
+    return repr(classes[code]) if classes is not None and code < len(classes) else repr(code)
+
+
+def _part_sizes(n: int, share: float) -> tuple[int, int]:
+    """The rows scikit-learn's ``train_test_split`` keeps and holds out: ``(rest, held)``."""
+    held = math.ceil(share * n)
+    return n - held, held
+
+
+def _check_rows(n: int, kind: str, spec: TrainSpec) -> None:
+    """Enough rows for the test part and the training and validation parts (or folds)."""
+    train_f, valid_f, test_f = spec.fractions
+    n_pool, n_test = _part_sizes(n, test_f)
+    where = (
+        f"the test part (fractions[2] = {test_f:g}) holds out {n_test} of the {n} rows, "
+        f"leaving {n_pool}"
+    )
+    if kind == "cv" and n_pool < spec.cv_folds:
+        fix = f"lower cv_folds to {n_pool} or less, or add rows" if n_pool >= 2 else "add rows"
+        raise InvalidInput(
+            f"too few rows for a {spec.cv_folds}-fold cross-validation: {where}, and each "
+            f"fold needs at least one; {fix}",
+            field="cv_folds",
+        )
+    n_train, n_valid = _part_sizes(n_pool, valid_f / (train_f + valid_f))
+    if kind == "holdout" and min(n_train, n_valid) < 1:
+        raise InvalidInput(
+            f"too few rows for a holdout split: {where} for {n_train} training and "
+            f"{n_valid} validation row(s), and each part needs at least one; add rows, or "
+            "change fractions",
+            field="fractions",
+        )
+
+
+def _check_classes(y: np.ndarray, spec: TrainSpec, classes: list[Any] | None) -> None:
+    """Every class can be stratified into the test part and the rows left."""
+    n = len(y)
+    counts = np.bincount(y)
+    present = np.flatnonzero(counts)
+    rarest = int(present[np.argmin(counts[present])])
+    if counts[rarest] < 2:
+        raise TargetError(
+            f"class {_label(rarest, classes)} of target {spec.target!r} has "
+            f"{counts[rarest]} row; a stratified split needs at least 2 of each class (one "
+            "held out for the test) — add rows of that class or merge it with another",
+            field="target",
+        )
+    test_f = spec.fractions[2]
+    n_pool, n_test = _part_sizes(n, test_f)
+    k = len(present)
+    if n_test < k or n_pool < k:
+        part, rows = ("test part", n_test) if n_test < k else ("rows left to train on", n_pool)
+        fix = (
+            f"raise the test fraction (fractions[2] = {test_f:g}) to at least "
+            f"{math.ceil(100 * k / n) / 100:g}"
+            if n_test < k
+            else f"lower the test fraction (fractions[2] = {test_f:g})"
+        )
+        raise TargetError(
+            f"target {spec.target!r} has {k} classes in {n} rows, but the {part} of a "
+            f"stratified split holds {rows} row(s), fewer than one per class; {fix}, add "
+            "rows or merge rare classes",
+            field="target",
+        )
+
+
+def _check_pool_classes(
+    y: np.ndarray, pool: np.ndarray, kind: str, spec: TrainSpec, classes: list[Any] | None
+) -> None:
+    """Enough of each class left after the test part for every fold (or part) to hold it."""
+    counts = np.bincount(y)
+    in_pool = np.bincount(y[pool], minlength=len(counts))
+    present = np.flatnonzero(counts)
+    worst = int(present[np.argmin(in_pool[present])])
+    left = int(in_pool[worst])
+    need = spec.cv_folds if kind == "cv" else 2
+    label = _label(worst, classes)
+    if left < need:
+        what = (
+            f"a {spec.cv_folds}-fold cross-validation, which needs at least {need} so that "
+            "every fold is scored on that class"
+            if kind == "cv"
+            else f"the training and validation parts, which need at least {need}"
+        )
+        fix = "add rows of that class or merge rare classes"
+        if kind == "cv" and left >= 2:
+            fix = f"lower cv_folds to {left} or less, {fix}"
+        raise TargetError(
+            f"class {label} of target {spec.target!r} has {counts[worst]} row(s); the test "
+            f"part holds out {counts[worst] - left}, leaving {left} for {what}; {fix}",
+            field="target",
+        )
+    if kind == "holdout":
+        train_f, valid_f, _ = spec.fractions
+        n_train, n_valid = _part_sizes(len(pool), valid_f / (train_f + valid_f))
+        k = len(present)
+        if min(n_train, n_valid) < k:
+            part, rows = ("validation", n_valid) if n_valid < k else ("training", n_train)
+            raise TargetError(
+                f"target {spec.target!r} has {k} classes, but the {part} part of the holdout "
+                f"split holds {rows} row(s), fewer than one per class; add rows, merge rare "
+                "classes, change fractions, or use split='cv'",
+                field="target",
+            )
+
+
+def _check_folds(
+    y: np.ndarray,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    kind: str,
+    spec: TrainSpec,
+    classes: list[Any] | None,
+) -> None:
+    """Every fold trains on every class; binary folds are also scored on both (AUC)."""
+    present = np.flatnonzero(np.bincount(y))
+    for tr, va in folds:
+        parts = (
+            [("training", tr), ("validation", va)] if spec.task == "binary" else [("training", tr)]
+        )
+        for part, rows in parts:
+            missing = np.setdiff1d(present, y[rows])
+            if missing.size:
+                code = int(missing[0])
+                raise TargetError(
+                    f"class {_label(code, classes)} of target {spec.target!r} has "
+                    f"{int(np.sum(y == code))} row(s), and none fell in the {part} rows of "
+                    f"the {kind} split; add rows of that class or merge rare classes",
+                    field="target",
+                )
 
 
 def _early_stopping(
@@ -430,6 +566,24 @@ def select_ensemble(
     return [float(w) for w in weights], float(best_score)
 
 
+def _choose_blend(
+    bests: list[_Best], y: np.ndarray, rows: np.ndarray, task: str
+) -> tuple[list[_Best], list[float], float, float] | None:
+    """The greedy blend of ``bests`` (best first) when it is worth keeping: its members,
+    weights, score and the best single model's score; None to keep that model alone.
+
+    Both scores are computed the same way, on the pooled out-of-fold predictions of
+    ``rows`` (a mean of per-fold scores differs from a pooled score even for one
+    model, which would bias the choice).
+    """
+    ws, blend_score = select_ensemble([b.oof[rows] for b in bests], y[rows], task, init=2)
+    single_score = _score(task, y[rows], bests[0].oof[rows])
+    if blend_score < single_score - _TOLERANCE[task] or sum(w > 0 for w in ws) < 2:
+        return None
+    members = [b for b, w in zip(bests, ws, strict=True) if w > 0]
+    return members, [w for w in ws if w > 0], blend_score, single_score
+
+
 def _rescore(
     bests: list[_Best],
     frame: pd.DataFrame,
@@ -568,7 +722,7 @@ def train_tabular(
         else:
             behaviour = None
     _check_data(data, spec)
-    split = make_split(data.y, spec)
+    split = make_split(data.y, spec, data.classes)
     log(
         f"split {split.kind}: {len(split.pool)} rows for search "
         f"({len(split.folds)} fold(s)), {len(split.test)} held out for test"
@@ -586,16 +740,13 @@ def train_tabular(
     weights = [1.0]
     oof = bests[0].oof
     if spec.ensemble and len(bests) > 1:
-        ws, blend_score = select_ensemble(
-            [b.oof[pool_valid] for b in bests], y[pool_valid], spec.task, init=2
-        )
-        if blend_score >= bests[0].score - _TOLERANCE[spec.task] and sum(w > 0 for w in ws) > 1:
-            members = [b for b, w in zip(bests, ws, strict=True) if w > 0]
-            weights = [w for w in ws if w > 0]
+        blend = _choose_blend(bests, y, pool_valid, spec.task)
+        if blend is not None:
+            members, weights, blend_score, single_score = blend
             oof = np.sum([w * b.oof for b, w in zip(members, weights, strict=True)], axis=0)
             log(
                 f"ensemble of {', '.join(f'{b.cand.name} ({w:.2f})' for b, w in zip(members, weights, strict=True))}"
-                f" scores {blend_score:.4f} against {bests[0].score:.4f} for {bests[0].cand.name} alone"
+                f" scores {blend_score:.4f} against {single_score:.4f} for {bests[0].cand.name} alone"
             )
     chosen_name = members[0].cand.name if len(members) == 1 else "ensemble"
     log(f"chose {chosen_name}")
@@ -615,7 +766,9 @@ def train_tabular(
 
     def fit_member(best: _Best, rows: np.ndarray, early_stop: bool) -> TabularPredictor:
         cand = best.cand
-        params = cand.refit_params(best.params, best.facts) if spec.refit else best.params
+        # without early stopping (a refit on more rows) the fit takes the number of
+        # rounds learned by the search's early-stopped fits
+        params = best.params if early_stop else cand.refit_params(best.params, best.facts)
         pre = cand.preprocessor(params, data.numeric, data.categorical, spec)
         pre.fit(frame.iloc[rows], y[rows])
         X_fit, y_fit, eval_set = pre.transform(frame.iloc[rows]), y[rows], None
@@ -661,13 +814,16 @@ def train_tabular(
         predictor = assemble([fit_member(b, every, False) for b in members])
         log(f"refit on all {len(every)} rows")
 
+    def kept_params(b: _Best) -> dict[str, Any]:
+        """The parameters of the kept model (refit: with the rounds it was fitted with)."""
+        return b.cand.refit_params(b.params, b.facts) if spec.refit or spec.refit_all else b.params
+
     params: dict[str, Any]
     if len(members) == 1:
-        b = members[0]
-        params = b.cand.refit_params(b.params, b.facts) if spec.refit else b.params
+        params = kept_params(members[0])
     else:
         params = {
-            "members": {b.cand.name: b.params for b in members},
+            "members": {b.cand.name: kept_params(b) for b in members},
             "weights": {b.cand.name: round(w, 4) for b, w in zip(members, weights, strict=True)},
         }
 
