@@ -349,6 +349,24 @@ def test_openapi_and_docs(server: Server) -> None:
         assert c.get("http://leptonic.test/docs").status_code == 200
 
 
+def test_openapi_documents_the_error_body_the_server_sends(server: Server) -> None:
+    import jsonschema
+
+    with server.client("root") as c:
+        spec = c.get("http://leptonic.test/openapi.json").json()
+        invalid = c.get("/workspaces", params={"limit": 0})
+        missing = c.get("/workspaces/nope")
+    schemas = spec["components"]["schemas"]
+    assert "HTTPValidationError" not in schemas  # FastAPI's {"detail": [...]}, never sent
+    responses = spec["paths"]["/api/v1/workspaces"]["get"]["responses"]
+    for status in ("422", "default"):
+        ref = responses[status]["content"]["application/json"]["schema"]["$ref"]
+        assert ref == "#/components/schemas/Error"
+    assert (invalid.status_code, missing.status_code) == (422, 404)
+    for response in (invalid, missing):
+        jsonschema.validate(response.json(), schemas["Error"])
+
+
 def test_unexpected_error_is_generic_500(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(self: Any) -> Any:
         raise RuntimeError("secret internals")

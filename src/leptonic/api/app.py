@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from leptonic.api.auth import bootstrap_admin
-from leptonic.api.errors import install_error_handlers
+from leptonic.api.errors import document_errors, install_error_handlers
 from leptonic.api.jobs import JobRunner
 from leptonic.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware
 from leptonic.api.routes import api_router
@@ -121,6 +121,7 @@ def create_app(
     )
     app.state.max_upload_bytes = max_upload_bytes
     install_error_handlers(app)
+    document_errors(app)
     app.add_middleware(BodyLimitMiddleware, limit=max_body_bytes)
     app.include_router(api_router, prefix=API_PREFIX)
     mount_ui(app)

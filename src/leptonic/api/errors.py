@@ -40,9 +40,11 @@ from leptonic.errors import (
 )
 
 __all__ = [
+    "ERROR_BODY_SCHEMA",
     "ERROR_STATUS",
     "PayloadTooLarge",
     "UnsupportedMediaType",
+    "document_errors",
     "error_response",
     "install_error_handlers",
     "status_for",
@@ -88,6 +90,61 @@ _HTTP_CODES = {
     404: "not_found",
     405: "method_not_allowed",
 }
+
+
+#: The JSON schema of every error body (OpenAPI component ``Error``).
+ERROR_BODY_SCHEMA: dict[str, Any] = {
+    "title": "Error",
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "field"],
+            "properties": {
+                "code": {"type": "string", "description": "e.g. invalid_input, not_found"},
+                "message": {"type": "string", "description": "What is wrong and how to fix it."},
+                "field": {
+                    "anyOf": [{"type": "string"}, {"type": "null"}],
+                    "description": "The input at fault (a body field, parameter or column).",
+                },
+            },
+        }
+    },
+}
+
+
+def document_errors(app: FastAPI) -> None:
+    """Describe the error body in ``app``'s OpenAPI schema: every operation's ``422``
+    (FastAPI's own ``{"detail": [...]}`` validation schema, which this app never
+    sends) and a ``default`` response for the other errors refer to ``Error``."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+        schemas["Error"] = ERROR_BODY_SCHEMA
+        body = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+        for item in schema.get("paths", {}).values():
+            for operation in item.values():
+                responses = operation.setdefault("responses", {})
+                if "422" in responses:
+                    responses["422"] = {
+                        "description": "Invalid input: the field at fault and how to fix it",
+                        "content": body,
+                    }
+                responses.setdefault(
+                    "default",
+                    {"description": "An error (401, 403, 404, 409, 413, ...)", "content": body},
+                )
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def status_for(exc: LeptonicError) -> int:
