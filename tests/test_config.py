@@ -113,3 +113,17 @@ def test_webhook_hosts_are_read_as_lower_case_patterns() -> None:
 def test_a_webhook_host_entry_that_is_no_host_is_refused(value: str) -> None:
     with pytest.raises(ConfigError, match="LEPTONIC_WEBHOOK_HOSTS entry"):
         Settings.from_environ({"LEPTONIC_WEBHOOK_HOSTS": value})
+
+
+@pytest.mark.parametrize(
+    ("value", "token"), [("lep_abc\n", "lep_abc"), (" lep_abc\r\n", "lep_abc"), (" \n", None)]
+)
+def test_the_token_loses_surrounding_whitespace(value: str, token: str | None) -> None:
+    assert Settings.from_environ({"LEPTONIC_TOKEN": value}).token == token
+
+
+@pytest.mark.parametrize("value", ["lep_a bc", "lep_\u00e9", "lep_a\tb"])
+def test_a_token_with_whitespace_or_non_ascii_inside_is_refused(value: str) -> None:
+    with pytest.raises(ConfigError, match="LEPTONIC_TOKEN") as info:
+        Settings.from_environ({"LEPTONIC_TOKEN": value})
+    assert value not in str(info.value)  # the secret is not echoed

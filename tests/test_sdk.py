@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -297,3 +299,160 @@ def test_uploads_carry_the_description(client: Client, csv: Path) -> None:
     client.create_workspace("credit")
     client.add_data("credit", csv, name="apps", description="applicants of 2024")
     assert [d.description for d in client.list_datasets("credit")] == ["applicants of 2024"]
+
+
+def test_a_contract_longer_than_a_query_travels_in_the_upload_form(
+    client: Client, csv: Path, tmp_path: Path, served: tuple[Platform, InProcessTransport, str]
+) -> None:
+    import pandas as pd
+
+    client.create_workspace("credit")
+    columns = [f"bureau_attribute_with_a_rather_long_descriptive_name_{i:03d}" for i in range(150)]
+    wide = tmp_path / "wide.csv"
+    pd.DataFrame({c: range(20) for c in columns} | {"label": [0, 1] * 10}).to_csv(wide, index=False)
+    contract = tmp_path / "wide.toml"
+    roles = "".join(f'{c} = "numeric"\n' for c in columns)
+    contract.write_text(f'target = "label"\n[roles]\n{roles}', encoding="utf-8")
+    assert contract.stat().st_size > 8192  # more than the query parameter carries
+    version, created = client.add_data("credit", wide, contract=contract)
+    assert created and version.num_rows == 20
+    assert {c.name: c.role.value for c in version.columns}["label"] == "target"
+    assert version.source["contract"]["roles"][columns[-1]] == "numeric"
+    # the query parameter still carries a short contract
+    _, transport, secret = served
+    auth = {"Authorization": f"Bearer {secret}"}
+    with httpx.Client(base_url=f"{URL}/api/v1", transport=transport, headers=auth) as http:
+        r = http.post(
+            "/workspaces/credit/datasets/short/versions",
+            params={"filename": "a.csv", "contract": '{"target": "default"}'},
+            content=csv.read_bytes(),
+        )
+        assert r.status_code == 201, r.text
+        # a longer one is refused with the way to send it
+        r = http.post(
+            "/workspaces/credit/datasets/long/versions",
+            params={"filename": "a.csv", "contract": " " * 9000 + "{}"},
+            content=csv.read_bytes(),
+        )
+        error = r.json()["error"]
+        assert r.status_code == 422 and error["field"] == "contract"
+        assert "multipart/form-data" in error["message"]
+        # and a contract field past 1 MiB too
+        huge = b'{"description": "' + b"x" * (1024 * 1024) + b'"}'
+        r = http.post(
+            "/workspaces/credit/datasets/huge/versions",
+            params={"filename": "a.csv"},
+            files={"file": ("a.csv", csv.read_bytes())},
+            data={"contract": huge.decode()},
+        )
+        error = r.json()["error"]
+        assert r.status_code == 413 and error["field"] == "contract" and "1 MiB" in error["message"]
+    assert [d.name for d in client.list_datasets("credit")] == ["short", "wide"]
+
+
+def test_a_contract_past_the_limit_is_refused_before_the_upload(
+    client: Client, csv: Path, tmp_path: Path
+) -> None:
+    contract = tmp_path / "huge.json"
+    contract.write_text('{"description": "' + "x" * (1024 * 1024) + '"}', encoding="utf-8")
+    with pytest.raises(InvalidInput, match="1 MiB") as info:
+        client.add_data("credit", csv, contract=contract)
+    assert info.value.field == "contract"
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda c: c.get_run("credit", ".."), "run_id"),
+        (lambda c: c.get_run("..", "abc"), "workspace"),
+        (lambda c: c.get_workspace("."), "name"),
+        (lambda c: c.get_job("credit", "."), "job_id"),
+        (lambda c: c.model_versions("credit", ".."), "model"),
+        (lambda c: c.endpoints.get("credit", ".."), "name"),
+    ],
+)
+def test_dot_segments_are_refused_not_dropped_from_the_path(call: Any, field: str) -> None:
+    sent: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(str(request.url))
+        return httpx.Response(200, json={})
+
+    with (
+        Client(URL, "lep_x", transport=httpx.MockTransport(answer)) as c,
+        pytest.raises(InvalidInput, match="not a name or id") as info,
+    ):
+        call(c)
+    assert info.value.field == field and sent == []
+
+
+def test_a_failed_run_raises_the_error_it_recorded(client: Client, tmp_path: Path) -> None:
+    from leptonic import TargetError
+    from leptonic.sdk import RunFailed, _run_error
+
+    client.create_workspace("credit")
+    constant = tmp_path / "constant.csv"
+    constant.write_text("x,y\n" + "".join(f"{i},0\n" for i in range(50)), encoding="utf-8")
+    client.add_data("credit", constant)
+    spec = TrainSpec(target="y", candidates=("logistic",), trials=1)
+    with pytest.raises(TargetError, match="constant") as info:  # as Platform.train raises
+        client.train("credit", "constant", spec, poll=0.05)
+    (run,) = client.list_runs("credit")
+    assert run.status is RunStatus.FAILED and f"run {run.id} failed" in str(info.value)
+    # an error that is no leptonic error: RunFailed, with what the server recorded
+    other = dataclasses.replace(run, error="ZeroDivisionError: division by zero")
+    exc = _run_error(other)
+    assert type(exc) is RunFailed and "division by zero" in str(exc) and run.id in str(exc)
+
+
+def test_tokens_are_stripped_and_checked() -> None:
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers["Authorization"])
+        return httpx.Response(200, json={"items": [], "next_offset": None})
+
+    for token in ("lep_abc\n", "  lep_abc \r\n"):
+        with Client(URL, token, transport=httpx.MockTransport(answer)) as c:
+            assert c.list_workspaces() == []
+    assert seen == ["Bearer lep_abc", "Bearer lep_abc"]
+    for bad in ("lep_a bc", "lep_\u00e9", "lep_a\nb"):
+        with pytest.raises(InvalidInput, match="tokens are printable ASCII") as info:
+            Client(URL, bad)
+        assert info.value.field == "token" and bad not in str(info.value)
+
+
+def test_a_report_is_not_written_over_a_folder(
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(InvalidInput, match="is a folder") as info:
+        client.write_report("credit", "abc", tmp_path)
+    assert info.value.field == "path"
+    monkeypatch.setattr(client, "run_artifact", lambda *args: b"<html></html>")
+
+    def refuse(*args: Any) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("leptonic.sdk.os.replace", refuse)
+    with pytest.raises(PermissionError):
+        client.write_report("credit", "abc", tmp_path / "r.html")
+    assert list(tmp_path.iterdir()) == []  # no temporary file left behind
+
+
+def test_platform_reports_are_not_written_over_a_folder(
+    served: tuple[Platform, InProcessTransport, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    lp = served[0]
+    with pytest.raises(InvalidInput, match="is a folder"):
+        lp.write_report("credit", "abc", tmp_path)
+    monkeypatch.setattr(lp, "run_artifact", lambda *args: b"<html></html>")
+
+    def refuse(*args: Any) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("leptonic.platform.os.replace", refuse)
+    with pytest.raises(PermissionError):
+        lp.write_report("credit", "abc", tmp_path / "r.html")
+    assert list(tmp_path.iterdir()) == []

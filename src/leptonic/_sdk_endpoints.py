@@ -1,14 +1,18 @@
 """Endpoints through the REST API: ``Client(...).endpoints`` has the methods of
-``Platform(...).endpoints`` (:class:`~leptonic.serving.service.EndpointService`)."""
+``Platform(...).endpoints`` (:class:`~leptonic.serving.service.EndpointService`)
+that the API serves."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from leptonic.core.dataset import DatasetVersion
 from leptonic.core.endpoint import Alert, Endpoint, PolicyVersion, Prediction
 from leptonic.core.job import Job
+from leptonic.errors import NotFound
 
 if TYPE_CHECKING:
     from leptonic.sdk import Client
@@ -21,7 +25,22 @@ def _iso(at: datetime | None) -> str | None:
 
 
 class RemoteEndpoints:
-    """The endpoints of a Leptonic server, as the client's user."""
+    """The endpoints of a Leptonic server, as the client's user.
+
+    The methods of :class:`~leptonic.serving.service.EndpointService` with the same
+    arguments, where the API has a route for them. The differences:
+
+    - ``feedback`` returns how many outcomes were recorded, not the records;
+    - ``retrain`` queues a job (follow it with ``client.wait_for_job``) and takes no
+      ``canary_percent``: start the canary with :meth:`canary` once the job has
+      registered the new version; a recommendation endpoint's retrain on its events
+      (``retrain_from_events`` locally) is ``retrain`` too;
+    - ``decide_batch`` runs as a job on the server and waits for it;
+    - ``set_routes`` has no route: change traffic with :meth:`canary`,
+      :meth:`deploy`, :meth:`promote` and :meth:`rollback`;
+    - ``baseline``, ``retrain_plan`` and ``audit_retrain`` are the server's own steps
+      and have no route.
+    """
 
     def __init__(self, client: Client) -> None:
         self._client = client
@@ -29,8 +48,8 @@ class RemoteEndpoints:
     def _path(self, workspace: str, name: str | None = None) -> str:
         from leptonic.sdk import _q
 
-        base = f"/workspaces/{_q(workspace)}/endpoints"
-        return base if name is None else f"{base}/{_q(name)}"
+        base = f"/workspaces/{_q(workspace, 'workspace')}/endpoints"
+        return base if name is None else f"{base}/{_q(name, 'name')}"
 
     def _endpoint(self, data: dict[str, Any]) -> Endpoint:
         from leptonic.sdk import _record
@@ -114,6 +133,18 @@ class RemoteEndpoints:
 
         path = self._path(workspace, name) + "/policies"
         return [_record(PolicyVersion, d) for d in self._client._all(path)]
+
+    def policy(self, workspace: str, name: str, version: int | None = None) -> PolicyVersion:
+        """A policy version of the endpoint (the active one when ``version`` is None)."""
+        if version is None:
+            version = self.get(workspace, name).policy_version
+        for policy in self.policies(workspace, name):
+            if policy.version == version:
+                return policy
+        raise NotFound(
+            f"endpoint {name!r} in workspace {workspace!r} has no policy version {version}",
+            field="version",
+        )
 
     def decide(self, workspace: str, name: str, record: Mapping[str, Any]) -> dict[str, Any]:
         """One decision from the endpoint served inside the server."""
@@ -249,3 +280,38 @@ class RemoteEndpoints:
         }
         path = self._path(workspace, name) + "/retrain"
         return _record(Job, self._client._json("POST", path, json=body))
+
+    def decide_batch(
+        self,
+        workspace: str,
+        name: str,
+        dataset: str,
+        *,
+        dataset_version: int | None = None,
+        output: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        poll: float = 1.0,
+    ) -> tuple[DatasetVersion, bool]:
+        """Decide every row of a dataset version with the endpoint's primary version and
+        policy into a new dataset version (default ``<dataset>-decisions``): a job on the
+        server, waited for here; ``(version written, created)``.
+
+        ``progress`` is called with ``(rows done, rows in all)`` as the job reports
+        them; a job that fails raises the error it recorded.
+        """
+        from leptonic.sdk import _record, _recorded_error
+
+        body = {"dataset": dataset, "dataset_version": dataset_version, "output": output}
+        path = self._path(workspace, name) + "/batch"
+        job = _record(Job, self._client._json("POST", path, json=body))
+        while not job.status.finished:
+            time.sleep(poll)
+            job = self._client.get_job(workspace, job.id)
+            if progress is not None and job.progress.get("total"):
+                progress(int(job.progress.get("done", 0)), int(job.progress["total"]))
+        if job.status.value != "succeeded":
+            raise _recorded_error(f"batch decisions job {job.id}", job.status.value, job.error)
+        written = self._client.dataset_version(
+            workspace, job.result["dataset"], job.result["version"]
+        )
+        return written, bool(job.result.get("created", True))

@@ -105,7 +105,7 @@ class Settings:
             compute_uri=env.get("LEPTONIC_COMPUTE") or "local://",
             user=env.get("LEPTONIC_USER") or env.get("USER") or "local",
             url=url,
-            token=env.get("LEPTONIC_TOKEN") or None,
+            token=_token(env.get("LEPTONIC_TOKEN")),
             webhook_hosts=_webhook_hosts(env.get("LEPTONIC_WEBHOOK_HOSTS")),
         )
 
@@ -127,6 +127,22 @@ def _check_url(url: str) -> None:
             f"LEPTONIC_URL {url!r} is not a server address; give one such as "
             "http://leptonic.example:8000"
         )
+
+
+def _token(value: str | None) -> str | None:
+    """``LEPTONIC_TOKEN`` without surrounding whitespace (a newline from a file or a
+    paste); None when empty. Whitespace or a non-ASCII character inside is refused."""
+    if value is None:
+        return None
+    token = value.strip()
+    bad = next((c for c in token if not "!" <= c <= "~"), None)
+    if bad is not None:
+        raise ConfigError(
+            f"LEPTONIC_TOKEN holds {bad!r}, which no API token has (tokens are printable "
+            "ASCII, lep_...); set it to the token exactly as `leptonic tokens create` "
+            "printed it"
+        )
+    return token or None
 
 
 def _ipv6(name: str) -> bool:

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from leptonic.cli._render import kv_table, progress_bar, table
 from leptonic.config import Settings
@@ -57,17 +58,21 @@ applicant_id = "id"
 def run_demo(
     home: Path, *, rows: int = 20_000, seed: int = 7, console: Console
 ) -> dict[str, object]:
-    """Run the demo lifecycle under ``home``; return the summary it prints."""
+    """Run the demo lifecycle under ``home``; return the summary it prints.
+
+    Everything it writes stays in ``home``: the stores, the generated data in
+    ``home/data`` and the reports ``home/report.html`` and ``home/monitoring.html``.
+    """
     started = time.perf_counter()
     home = Path(home).resolve()
     home.mkdir(parents=True, exist_ok=True)
     settings = Settings.for_home(home, user="demo")
-    data_dir = home.parent / "data"
+    data_dir = home / "data"
     csv_path = write_applicants_csv(data_dir / "applicants.csv", n=rows, seed=seed)
     contract_path = data_dir / "applicants.contract.toml"
     contract_path.write_text(CONTRACT, encoding="utf-8")
     console.rule("[bold]Leptonic demo: credit scoring")
-    console.print(f"generated {rows} applicants → {csv_path}")
+    console.print(f"generated {rows} applicants → {escape(str(csv_path))}")
 
     with Platform.open(settings) as lp:
         try:
@@ -149,11 +154,11 @@ def run_demo(
             ],
         )
         check = lp.endpoints.monitor("credit-risk", "decide", last=len(answers))
-        monitoring = home.parent / "monitoring.html"
+        monitoring = home / "monitoring.html"
         monitoring.write_text(
             lp.endpoints.monitor_report("credit-risk", "decide"), encoding="utf-8"
         )
-        report = lp.write_report("credit-risk", outcome.run.id, home.parent / "report.html")
+        report = lp.write_report("credit-risk", outcome.run.id, home / "report.html")
         desk = _support_desk(lp, home, console)
         card_rows = result.scorecard.points_table()[:8] if result.scorecard else []
 
@@ -187,7 +192,7 @@ def run_demo(
             )
         )
     console.print(kv_table("Demo summary", summary))
-    console.print(f"open the report: [bold]{report}[/bold]")
+    console.print(f"open the report: [bold]{escape(str(report))}[/bold]")
     return summary
 
 
@@ -238,7 +243,7 @@ def _support_desk(lp: Platform, home: Path, console: Console) -> dict[str, objec
         mode = "tfidf"
     with contextlib.suppress(AlreadyExists):
         lp.create_workspace("support", description="customer-service assistant (demo)")
-    csv = write_support_messages_csv(home.parent / "support_messages.csv")
+    csv = write_support_messages_csv(home / "data" / "support_messages.csv")
     lp.add_data("support", csv, name="messages")
     spec = TextClassificationSpec(text="message", label="intent", mode=mode, max_length=32)
     with console.status(f"training the intent model ({mode})"):

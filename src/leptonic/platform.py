@@ -423,14 +423,10 @@ class Platform:
         return self.artifacts.get_bytes(run.artifacts[name])
 
     def write_report(self, workspace: str, run_id: str, path: str | os.PathLike[str]) -> Path:
-        """Write the run's HTML report to ``path``, atomically."""
-        data = self.run_artifact(workspace, run_id, "report.html")
-        out = Path(path)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, out)
-        return out
+        """Write the run's HTML report to ``path``, atomically (a folder is refused)."""
+        return write_report_file(
+            path, run_id, lambda: self.run_artifact(workspace, run_id, "report.html")
+        )
 
     # -- models -------------------------------------------------------------
     def list_models(self, workspace: str) -> list[Model]:
@@ -607,6 +603,28 @@ class Platform:
 
         obj = ObjectRef.parse(ref) if isinstance(ref, str) else ref
         return walk(self.metadata, obj, direction)
+
+
+def write_report_file(path: str | os.PathLike[str], run_id: str, read: Callable[[], bytes]) -> Path:
+    """Write the report that ``read`` returns to ``path``, atomically: a folder is
+    refused (naming a file in it), and nothing is left behind on a failure."""
+    out = Path(path)
+    if out.is_dir():
+        raise InvalidInput(
+            f"{out} is a folder; give the report's file name, e.g. "
+            f"{out / f'report-{run_id[:12]}.html'}",
+            field="path",
+        )
+    data = read()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return out
 
 
 def _default_dataset_name(path: str | os.PathLike[str]) -> str:

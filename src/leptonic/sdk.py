@@ -22,6 +22,7 @@ import os
 import time
 import types
 import typing
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -51,21 +52,95 @@ if typing.TYPE_CHECKING:
 #: A training spec of any task.
 AnySpec = typing.Union[TrainSpec, "RecommenderSpec", "TextClassificationSpec"]
 
-__all__ = ["Client"]
+__all__ = ["Client", "RunFailed"]
 
 R = TypeVar("R")
 
 
-def _q(segment: str) -> str:
-    """``segment`` escaped for one URL path segment (no ``/`` or ``..`` tricks)."""
+class RunFailed(errors.LeptonicError, RuntimeError):
+    """A run on the server failed with an error that is no :mod:`leptonic.errors` class
+    (its message holds the run id and the error the server recorded)."""
+
+
+def _q(segment: str, what: str = "name") -> str:
+    """``segment`` escaped for one URL path segment (no ``/`` or ``..`` tricks).
+
+    ``what`` is the argument it came from, named in the error for an empty
+    segment or ``.`` / ``..`` (which URL handling would drop, reaching another route).
+    """
     text = str(segment)
     if not text:  # "/workspaces/" is another route (or a redirect), not this one
-        raise errors.InvalidInput("a name or id is empty; give one")
+        raise errors.InvalidInput(f"{what} is empty; give a name or id", field=what)
+    if text in (".", ".."):  # dropped from the path: /runs/.. would be the workspace itself
+        raise errors.InvalidInput(
+            f"{what} {text!r} is not a name or id (it would name another path of the API); "
+            "give the real one",
+            field=what,
+        )
     return quote(text, safe="")
+
+
+def _ws(workspace: str) -> str:
+    """The API path of ``workspace``."""
+    return f"/workspaces/{_q(workspace, 'workspace')}"
+
+
+def _bearer(token: str | None) -> str | None:
+    """``token`` without surrounding whitespace (a copied line's newline); None if empty.
+
+    Raises :class:`~leptonic.errors.InvalidInput` for whitespace or a non-ASCII
+    character inside it: no HTTP header can carry it, and no token has one.
+    """
+    if token is None:
+        return None
+    text = token.strip()
+    bad = next((c for c in text if not "!" <= c <= "~"), None)
+    if bad is not None:
+        raise errors.InvalidInput(
+            f"the API token holds {bad!r}, which no token has (tokens are printable ASCII, "
+            "lep_...); give it exactly as `leptonic tokens create` printed it",
+            field="token",
+        )
+    return text or None
+
+
+def _recorded_error(what: str, status: str, recorded: str | None) -> errors.LeptonicError:
+    """The error a failed or cancelled run or job recorded (``"TargetError: ..."``) as
+    its :mod:`leptonic.errors` class (:class:`RunFailed` for any other), the message
+    starting with ``what`` (``run <id>``) and ``status``."""
+    text = recorded or ""
+    name, sep, message = text.partition(": ")
+    cls: Any = getattr(errors, name, None) if sep and name.isidentifier() else None
+    if not (isinstance(cls, type) and issubclass(cls, errors.LeptonicError)):
+        cls = errors.Cancelled if status == "cancelled" else RunFailed
+        message = text or "no error was recorded; see its log"
+    exc = cls.__new__(cls)
+    errors.LeptonicError.__init__(exc, f"{what} {status}: {message}")
+    return exc
+
+
+def _run_error(run: Run) -> errors.LeptonicError:
+    """The error a run that did not succeed recorded, with the run id in the message."""
+    return _recorded_error(f"run {run.id}", run.status.value, run.error)
 
 
 #: Bytes per chunk of a streamed upload.
 UPLOAD_CHUNK = 1024 * 1024
+
+#: The largest data contract an upload carries, as JSON (the server's limit).
+MAX_CONTRACT_BYTES = 1024 * 1024
+
+
+def _form(boundary: str, contract: bytes, file: Iterator[bytes]) -> Iterator[bytes]:
+    """A ``multipart/form-data`` upload of ``contract`` and ``file``, streamed."""
+    mark = f"--{boundary}\r\n".encode("ascii")
+    yield mark + b'Content-Disposition: form-data; name="contract"\r\n'
+    yield b"Content-Type: application/json\r\n\r\n" + contract + b"\r\n" + mark
+    yield b'Content-Disposition: form-data; name="file"; filename="upload"\r\n'
+    yield b"Content-Type: application/octet-stream\r\n\r\n"
+    yield from file
+    yield f"\r\n--{boundary}--\r\n".encode("ascii")
+
 
 #: The largest page the server gives (``leptonic.api.schemas.MAX_PAGE``).
 MAX_PAGE = 500
@@ -164,7 +239,8 @@ class Client:
         transport: httpx.BaseTransport | None = None,
         timeout: float = 60.0,
     ) -> None:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        secret = _bearer(token)
+        headers = {"Authorization": f"Bearer {secret}"} if secret else {}
         self.url = url.rstrip("/")
         self._http = httpx.Client(
             base_url=f"{self.url}/api/v1", headers=headers, transport=transport, timeout=timeout
@@ -268,28 +344,28 @@ class Client:
     ) -> tuple[ApiToken, str]:
         """A new token of ``user``: ``(record, secret)``; the secret is shown only now."""
         body = {"name": name, "expires_in_days": expires_in_days}
-        data = self._json("POST", f"/users/{_q(user)}/tokens", json=body)
+        data = self._json("POST", f"/users/{_q(user, 'user')}/tokens", json=body)
         return _record(ApiToken, data), data["secret"]
 
     def list_tokens(self, user: str) -> list[ApiToken]:
-        return [_record(ApiToken, t) for t in self._all(f"/users/{_q(user)}/tokens")]
+        return [_record(ApiToken, t) for t in self._all(f"/users/{_q(user, 'user')}/tokens")]
 
     def revoke_token(self, token_id: str) -> ApiToken:
-        return _record(ApiToken, self._json("DELETE", f"/tokens/{_q(token_id)}"))
+        return _record(ApiToken, self._json("DELETE", f"/tokens/{_q(token_id, 'token_id')}"))
 
     def set_member(
         self, workspace: str, user: str, role: str, *, raw_pii: bool = False
     ) -> Membership:
         body = {"role": str(role), "raw_pii": raw_pii}
-        data = self._json("PUT", f"/workspaces/{_q(workspace)}/members/{_q(user)}", json=body)
+        data = self._json("PUT", f"{_ws(workspace)}/members/{_q(user, 'user')}", json=body)
         return _record(Membership, data)
 
     def remove_member(self, workspace: str, user: str) -> None:
-        self._send("DELETE", f"/workspaces/{_q(workspace)}/members/{_q(user)}")
+        self._send("DELETE", f"{_ws(workspace)}/members/{_q(user, 'user')}")
 
     def memberships(self, *, workspace: str) -> list[Membership]:
         """The members of ``workspace``."""
-        return [_record(Membership, m) for m in self._all(f"/workspaces/{_q(workspace)}/members")]
+        return [_record(Membership, m) for m in self._all(f"{_ws(workspace)}/members")]
 
     def audit_log(
         self,
@@ -313,7 +389,7 @@ class Client:
         return [_record(Workspace, w, pii_salt="") for w in self._all("/workspaces")]
 
     def get_workspace(self, name: str) -> Workspace:
-        return _record(Workspace, self._json("GET", f"/workspaces/{_q(name)}"), pii_salt="")
+        return _record(Workspace, self._json("GET", f"/workspaces/{_q(name, 'name')}"), pii_salt="")
 
     # -- data -------------------------------------------------------------------------
     def add_data(
@@ -333,12 +409,22 @@ class Client:
         """Upload a file (streamed in chunks) as a new version; ``(version, created)``.
 
         ``progress`` is called with ``(0, bytes sent so far)``; ``contract`` is
-        a contract file (TOML or JSON), checked here and sent with the upload.
+        a contract file (TOML or JSON), checked here and sent with the upload (a
+        form field, at most :data:`MAX_CONTRACT_BYTES` as JSON).
         """
         from leptonic.governance.schema import load_contract
         from leptonic.platform import _default_dataset_name
 
-        declared = None if contract is None else json.dumps(load_contract(contract).to_dict())
+        declared = None
+        if contract is not None:
+            declared = json.dumps(load_contract(contract).to_dict()).encode("utf-8")
+            if len(declared) > MAX_CONTRACT_BYTES:
+                raise errors.InvalidInput(
+                    f"the contract {contract} is {len(declared)} bytes as JSON, more than the "
+                    f"{MAX_CONTRACT_BYTES} (1 MiB) an upload carries; declare the columns that "
+                    "need it and let the rest be inferred",
+                    field="contract",
+                )
         source = Path(path)
         if not source.is_file():
             raise errors.DataError(f"{source}: no such file", field="path")
@@ -360,23 +446,28 @@ class Client:
             "delimiter": delimiter,
             "encoding": encoding,
             "filename": source.name,
-            "contract": declared,
             "description": description or None,
         }
+        body: Iterator[bytes] = chunks()
+        content_type = "application/octet-stream"
+        if declared is not None:  # a form: the contract field, then the file
+            boundary = uuid.uuid4().hex
+            body = _form(boundary, declared, body)
+            content_type = f"multipart/form-data; boundary={boundary}"
         data = self._json(
             "POST",
-            f"/workspaces/{_q(workspace)}/datasets/{_q(dataset)}/versions",
+            f"{_ws(workspace)}/datasets/{_q(dataset, 'dataset')}/versions",
             params=params,
-            content=chunks(),
-            headers={"Content-Type": "application/octet-stream"},
+            content=body,
+            headers={"Content-Type": content_type},
         )
         return _record(DatasetVersion, data["version"]), bool(data["created"])
 
     def list_datasets(self, workspace: str) -> list[Dataset]:
-        return [_record(Dataset, d) for d in self._all(f"/workspaces/{_q(workspace)}/datasets")]
+        return [_record(Dataset, d) for d in self._all(f"{_ws(workspace)}/datasets")]
 
     def dataset_versions(self, workspace: str, dataset: str) -> list[DatasetVersion]:
-        path = f"/workspaces/{_q(workspace)}/datasets/{_q(dataset)}/versions"
+        path = f"{_ws(workspace)}/datasets/{_q(dataset, 'dataset')}/versions"
         return [_record(DatasetVersion, v) for v in self._all(path)]
 
     def dataset_version(
@@ -388,12 +479,12 @@ class Client:
             if not versions:
                 raise errors.NotFound(f"dataset {dataset!r} has no versions", field="dataset")
             return versions[-1]
-        path = f"/workspaces/{_q(workspace)}/datasets/{_q(dataset)}/versions/{version}"
+        path = f"{_ws(workspace)}/datasets/{_q(dataset, 'dataset')}/versions/{version}"
         return _record(DatasetVersion, self._json("GET", path))
 
     def profile(self, workspace: str, dataset: str, version: int | None = None) -> dict[str, Any]:
         """The quality report of a version."""
-        path = f"/workspaces/{_q(workspace)}/datasets/{_q(dataset)}/profile"
+        path = f"{_ws(workspace)}/datasets/{_q(dataset, 'dataset')}/profile"
         return dict(self._json("GET", path, params={"version": version}))
 
     def preview(
@@ -408,7 +499,7 @@ class Client:
         """The first rows, with PII masked unless ``raw`` (and the caller may)."""
         params = {"version": version, "limit": limit, "raw": str(raw).lower()}
         data = self._json(
-            "GET", f"/workspaces/{_q(workspace)}/datasets/{_q(dataset)}/preview", params=params
+            "GET", f"{_ws(workspace)}/datasets/{_q(dataset, 'dataset')}/preview", params=params
         )
         return pa.table({c: [row.get(c) for row in data["rows"]] for c in data["columns"]})
 
@@ -431,7 +522,7 @@ class Client:
             "spec": spec_to_dict(spec),
             "model": model_name,
         }
-        data = self._json("POST", f"/workspaces/{_q(workspace)}/runs", json=body)
+        data = self._json("POST", f"{_ws(workspace)}/runs", json=body)
         return _record(Job, data["job"])
 
     def wait_for_run(
@@ -477,27 +568,36 @@ class Client:
         progress: Callable[[int, int], None] | None = None,
         poll: float = 1.0,
     ) -> Run:
-        """Train on the server and wait for the run to end."""
+        """Train on the server and wait for the run to end.
+
+        Like ``Platform.train``, a run that did not succeed raises the error the
+        server recorded (its :mod:`leptonic.errors` class, e.g.
+        :class:`~leptonic.errors.TargetError`; :class:`RunFailed` for any other),
+        with the run id in the message.
+        """
         job = self.start_run(workspace, dataset, spec, version=version, model_name=model_name)
-        return self.wait_for_run(workspace, job.run_id or "", poll=poll, progress=progress)
+        run = self.wait_for_run(workspace, job.run_id or "", poll=poll, progress=progress)
+        if run.status.value != "succeeded":
+            raise _run_error(run)
+        return run
 
     def run_progress(self, workspace: str, run_id: str) -> dict[str, Any]:
         """``done``, ``total``, ``status``, ``message``, ``log`` (last lines), ``error``."""
-        return dict(self._json("GET", f"/workspaces/{_q(workspace)}/runs/{_q(run_id)}/progress"))
+        return dict(self._json("GET", f"{_ws(workspace)}/runs/{_q(run_id, 'run_id')}/progress"))
 
     def cancel_run(self, workspace: str, run_id: str) -> Job:
         return _record(
-            Job, self._json("POST", f"/workspaces/{_q(workspace)}/runs/{_q(run_id)}/cancel")
+            Job, self._json("POST", f"{_ws(workspace)}/runs/{_q(run_id, 'run_id')}/cancel")
         )
 
     def list_runs(
         self, workspace: str, *, status: str | None = None, limit: int = 50, offset: int = 0
     ) -> list[Run]:
-        path = f"/workspaces/{_q(workspace)}/runs"
+        path = f"{_ws(workspace)}/runs"
         return [_record(Run, r) for r in self._page(path, limit, offset, status=status)]
 
     def get_run(self, workspace: str, run_id: str) -> Run:
-        return _record(Run, self._json("GET", f"/workspaces/{_q(workspace)}/runs/{_q(run_id)}"))
+        return _record(Run, self._json("GET", f"{_ws(workspace)}/runs/{_q(run_id, 'run_id')}"))
 
     def run_artifact(self, workspace: str, run_id: str, name: str) -> bytes:
         """``report.html`` or ``log.txt`` of a run."""
@@ -507,32 +607,30 @@ class Client:
                 f"the API serves only {', '.join(routes)} of a run, not {name!r}", field="artifact"
             )
         return self._send(
-            "GET", f"/workspaces/{_q(workspace)}/runs/{_q(run_id)}/{routes[name]}"
+            "GET", f"{_ws(workspace)}/runs/{_q(run_id, 'run_id')}/{routes[name]}"
         ).content
 
     def write_report(self, workspace: str, run_id: str, path: str | os.PathLike[str]) -> Path:
-        """Write the run's HTML report to ``path``, atomically."""
-        data = self.run_artifact(workspace, run_id, "report.html")
-        out = Path(path)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, out)
-        return out
+        """Write the run's HTML report to ``path``, atomically (a folder is refused)."""
+        from leptonic.platform import write_report_file
+
+        return write_report_file(
+            path, run_id, lambda: self.run_artifact(workspace, run_id, "report.html")
+        )
 
     def list_jobs(
         self, workspace: str, *, status: str | None = None, limit: int = 50, offset: int = 0
     ) -> list[Job]:
-        path = f"/workspaces/{_q(workspace)}/jobs"
+        path = f"{_ws(workspace)}/jobs"
         return [_record(Job, j) for j in self._page(path, limit, offset, status=status)]
 
     def get_job(self, workspace: str, job_id: str) -> Job:
-        return _record(Job, self._json("GET", f"/workspaces/{_q(workspace)}/jobs/{_q(job_id)}"))
+        return _record(Job, self._json("GET", f"{_ws(workspace)}/jobs/{_q(job_id, 'job_id')}"))
 
     def cancel_job(self, workspace: str, job_id: str) -> Job:
         """Ask a job of any kind (training, scoring, batch decisions, retrain) to stop."""
         return _record(
-            Job, self._json("POST", f"/workspaces/{_q(workspace)}/jobs/{_q(job_id)}/cancel")
+            Job, self._json("POST", f"{_ws(workspace)}/jobs/{_q(job_id, 'job_id')}/cancel")
         )
 
     def wait_for_job(
@@ -571,7 +669,7 @@ class Client:
         output dataset and version. A failed job raises the error it recorded.
         """
         body = {"dataset": dataset, "dataset_version": dataset_version, "output": output}
-        path = f"/workspaces/{_q(workspace)}/models/{_q(model)}/versions/{version}/score"
+        path = f"{_ws(workspace)}/models/{_q(model, 'model')}/versions/{version}/score"
         job = _record(Job, self._json("POST", path, json=body))
         if not wait:
             return job
@@ -584,28 +682,28 @@ class Client:
 
     # -- models and lineage ------------------------------------------------------------------
     def list_models(self, workspace: str) -> list[Model]:
-        return [_record(Model, m) for m in self._all(f"/workspaces/{_q(workspace)}/models")]
+        return [_record(Model, m) for m in self._all(f"{_ws(workspace)}/models")]
 
     def model_versions(self, workspace: str, model: str) -> list[ModelVersion]:
-        path = f"/workspaces/{_q(workspace)}/models/{_q(model)}/versions"
+        path = f"{_ws(workspace)}/models/{_q(model, 'model')}/versions"
         return [_record(ModelVersion, v) for v in self._all(path)]
 
     def model_version(self, workspace: str, model: str, version: int) -> ModelVersion:
-        path = f"/workspaces/{_q(workspace)}/models/{_q(model)}/versions/{version}"
+        path = f"{_ws(workspace)}/models/{_q(model, 'model')}/versions/{version}"
         return _record(ModelVersion, self._json("GET", path))
 
     def promote(
         self, workspace: str, model: str, version: int, stage: str, *, reason: str
     ) -> ModelVersion:
         """Move a version to ``stage`` (promote or demote), recording why."""
-        path = f"/workspaces/{_q(workspace)}/models/{_q(model)}/versions/{version}/stage"
+        path = f"{_ws(workspace)}/models/{_q(model, 'model')}/versions/{version}/stage"
         data = self._json("POST", path, json={"stage": str(stage), "reason": reason})
         return _record(ModelVersion, data)
 
     def stage_history(
         self, workspace: str, model: str, version: int | None = None
     ) -> list[StageTransition]:
-        base = f"/workspaces/{_q(workspace)}/models/{_q(model)}"
+        base = f"{_ws(workspace)}/models/{_q(model, 'model')}"
         path = f"{base}/history" if version is None else f"{base}/versions/{version}/history"
         return [_record(StageTransition, t) for t in self._all(path)]
 
@@ -614,6 +712,6 @@ class Client:
     ) -> list[tuple[int, ObjectRef]]:
         """Everything made from ``ref`` (or that ``ref`` was made from), with depth."""
         obj = ObjectRef.parse(ref) if isinstance(ref, str) else ref
-        path = f"/workspaces/{_q(obj.workspace)}/lineage"
+        path = f"{_ws(obj.workspace)}/lineage"
         items = self._all(path, ref=str(obj), direction=direction)
         return [(int(i["depth"]), ObjectRef.parse(i["ref"])) for i in items]

@@ -10,7 +10,7 @@ import pytest
 
 from api._support import Server
 from leptonic import Client
-from leptonic.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from leptonic.errors import Conflict, InvalidInput, NotFound, PermissionDenied, SchemaError
 
 
 def _client(server: Server, user: str) -> Client:
@@ -156,3 +156,55 @@ def test_a_retrain_job_can_be_cancelled_while_it_trains(
         run = sam.get_run("shop", job.run_id)
         assert run.status.value == "cancelled" and "Cancelled" in (run.error or "")
         assert [v.version for v in sam.model_versions("shop", "plays")] == [1]
+
+
+def test_batch_decisions_and_policies_through_the_sdk(
+    populated: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = populated
+    with _client(server, "dev") as dev:
+        local = server.platform.endpoints
+        active = dev.endpoints.policy("alpha", "scorecard")
+        assert active == local.policy("alpha", "scorecard")
+        assert dev.endpoints.policy("alpha", "scorecard", 1).version == 1
+        with pytest.raises(NotFound, match="no policy version 99"):
+            dev.endpoints.policy("alpha", "scorecard", 99)
+        get_job = dev.get_job
+
+        def run_then_get(workspace: str, job_id: str) -> Any:
+            server.run_jobs()  # the server's runner, in this thread
+            return get_job(workspace, job_id)
+
+        monkeypatch.setattr(dev, "get_job", run_then_get)
+        seen: list[tuple[int, int]] = []
+        written, created = dev.endpoints.decide_batch(
+            "alpha", "scorecard", "applicants", poll=0, progress=lambda d, t: seen.append((d, t))
+        )
+        assert created and written.dataset == "applicants-decisions" and written.version == 1
+        assert written.num_rows == 600 and seen and seen[-1] == (600, 600)
+        assert "decision" in {c.name for c in written.columns}
+        other = tmp_path / "other.csv"
+        other.write_text("a,b\n1,2\n3,4\n", encoding="utf-8")
+        server.platform.as_user("setup").add_data("alpha", other)
+        # a job that fails raises the error it recorded, as its class
+        with pytest.raises(SchemaError, match=r"batch decisions job .* failed: .* lacks column"):
+            dev.endpoints.decide_batch("alpha", "scorecard", "other", poll=0)
+
+
+def test_what_the_sdk_lacks_of_the_endpoint_service_is_documented() -> None:
+    from leptonic._sdk_endpoints import RemoteEndpoints
+    from leptonic.serving.service import EndpointService
+
+    def public(cls: type) -> set[str]:
+        return {n for n in dir(cls) if not n.startswith("_") and callable(getattr(cls, n))}
+
+    missing = public(EndpointService) - public(RemoteEndpoints)
+    assert missing <= {
+        "set_routes",
+        "retrain_from_events",
+        "retrain_plan",
+        "audit_retrain",
+        "baseline",
+    }
+    for name in missing:
+        assert f"``{name}``" in (RemoteEndpoints.__doc__ or "")

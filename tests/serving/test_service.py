@@ -363,3 +363,28 @@ def test_a_recalibration_does_not_overwrite_a_policy_set_meanwhile(
     with pytest.raises(Conflict, match="now runs policy version 2"):
         lp.endpoints.recalibrate("credit", "recal-race", target_approval_rate=0.5, reason="A")
     assert lp.endpoints.policy("credit", "recal-race").reason == "operator B"
+
+
+@pytest.mark.parametrize("kind", ["recommendation", "text-classification"])
+@pytest.mark.parametrize("spec", [[{"k": 5}], "k=5", 5])
+def test_a_served_policy_that_is_no_object_is_refused_clearly(kind: str, spec: Any) -> None:
+    from leptonic.serving.service import _served_policy
+
+    with pytest.raises(InvalidInput, match="must be a JSON object") as info:
+        _served_policy(kind, spec)
+    assert info.value.field == "policy"
+
+
+@pytest.mark.parametrize("percent", [150, 0, -5, 100, "10"])
+def test_a_retrain_checks_its_canary_percent_before_training(percent: Any) -> None:
+    from types import SimpleNamespace
+
+    from leptonic.serving.service import EndpointService
+
+    def train(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("trained before the canary percent was checked")
+
+    service = EndpointService(SimpleNamespace(metadata=None, train=train))  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match=r"a canary takes from 0\.01 to 99\.99 percent") as info:
+        service.retrain("credit", "ep", canary_percent=percent, reason="drift")
+    assert info.value.field == "canary_percent"

@@ -676,7 +676,6 @@ class JobRunner:
             echo=echo,
             run_id=job.run_id,
         )
-        mv = done.outcome.model_version if done.outcome is not None else None
         # done (maybe served already): a cancel that comes now is too late
         if done.outcome is None:
             update(
@@ -685,14 +684,7 @@ class JobRunner:
             )
         else:
             update(line=f"run {done.outcome.run.id} on {done.new_events} new event(s)", check=False)
-        return {
-            "new_events": done.new_events,
-            "run_id": done.outcome.run.id if done.outcome is not None else None,
-            "dataset_version": done.dataset_version,
-            "model": mv.model if mv else None,
-            "model_version": mv.version if mv else None,
-            "promoted": done.promoted,
-        }
+        return done.summary()
 
     def _train(self, job: Job, update: Callable[..., None]) -> dict[str, Any]:
         payload = job.payload

@@ -1,8 +1,9 @@
 """``leptonic endpoint ...``: deploy, serve, route traffic, set policies, post
 outcomes, monitor, recalibrate and retrain real-time decision endpoints.
 
-The commands act on the local stores named by the environment (like
-``leptonic server``); ``serve`` runs the data plane for one endpoint.
+The commands act on the local stores named by the environment or, with
+``LEPTONIC_URL`` set, on that server through its API (like the other
+commands); ``serve`` runs the data plane for one endpoint from local stores.
 """
 
 from __future__ import annotations
@@ -11,16 +12,20 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from leptonic.cli._render import console, err_console, table
 from leptonic.config import Settings
 from leptonic.core.endpoint import Endpoint
-from leptonic.errors import DataError, InvalidInput, LeptonicError
+from leptonic.errors import ConfigError, DataError, InvalidInput, LeptonicError
 from leptonic.governance.readers import FORMATS
 from leptonic.platform import Platform
+
+if TYPE_CHECKING:
+    from leptonic.sdk import Client
 
 __all__ = ["endpoint_app"]
 
@@ -35,8 +40,38 @@ Model = Annotated[str, typer.Option(help="Model to serve.")]
 Version = Annotated[int, typer.Option(help="Its version.")]
 
 
-def _local() -> Platform:
-    return Platform.open(Settings.from_environ())
+def _open() -> Platform | Client:
+    """The local platform, or the server named by LEPTONIC_URL when it is set."""
+    settings = Settings.from_environ()
+    if settings.url:
+        from leptonic.sdk import Client
+
+        return Client.from_settings(settings)
+    return Platform.open(settings)
+
+
+def _local(command: str, instead: str) -> Platform:
+    """The local platform, for a command that needs this machine's stores; refused
+    with LEPTONIC_URL set (it would act on other stores than the server's)."""
+    settings = Settings.from_environ()
+    if settings.url:
+        raise ConfigError(
+            f"`leptonic endpoint {command}` works on local stores only, and LEPTONIC_URL is "
+            f"set ({settings.url}); unset LEPTONIC_URL to run it on this machine's stores, "
+            f"or {instead}",
+            field="LEPTONIC_URL",
+        )
+    return Platform.open(settings)
+
+
+def _wait(client: Client, workspace: str, job_id: str, what: str) -> dict[str, Any]:
+    """Wait for a job on the server; its result, or the error it recorded."""
+    from leptonic.sdk import _recorded_error
+
+    job = client.wait_for_job(workspace, job_id)
+    if job.status.value != "succeeded":
+        raise _recorded_error(f"{what} (job {job.id})", job.status.value, job.error)
+    return job.result
 
 
 def _read_json(path: Path, what: str) -> Any:
@@ -48,6 +83,18 @@ def _read_json(path: Path, what: str) -> Any:
         raise InvalidInput(f"cannot read {what} file {path}: {exc.strerror}", field=what) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"{what} file {path} is not valid JSON: {exc}", field=what) from None
+
+
+def _read_policy(path: Path) -> dict[str, Any]:
+    """A policy spec file: a JSON object of policy fields."""
+    spec = _read_json(path, "policy")
+    if not isinstance(spec, dict):
+        raise InvalidInput(
+            f"policy file {path} holds a JSON {type(spec).__name__}; a policy is a JSON "
+            'object of policy fields, e.g. {"k": 10} or {"bands": [...]}',
+            field="policy",
+        )
+    return spec
 
 
 def _show(endpoint: Endpoint) -> None:
@@ -81,8 +128,8 @@ def create(
 ) -> None:
     """Deploy a model version behind a new endpoint: a binary model for decisions, a
     recommendation model for recommendations, a text classifier for labels."""
-    spec = _read_json(policy, "policy") if policy else None
-    with _local() as lp:
+    spec = _read_policy(policy) if policy else None
+    with _open() as lp:
         endpoint = lp.endpoints.create(
             workspace,
             name,
@@ -98,7 +145,7 @@ def create(
 @endpoint_app.command("list")
 def list_(workspace: Workspace) -> None:
     """List the workspace's endpoints."""
-    with _local() as lp:
+    with _open() as lp:
         items = lp.endpoints.list_endpoints(workspace)
     rows = [
         (
@@ -116,7 +163,7 @@ def list_(workspace: Workspace) -> None:
 @endpoint_app.command("show")
 def show(name: str, workspace: Workspace) -> None:
     """Show an endpoint's routes and active policy."""
-    with _local() as lp:
+    with _open() as lp:
         endpoint = lp.endpoints.get(workspace, name)
         policy = lp.endpoints.policy(workspace, name)
     _show(endpoint)
@@ -147,8 +194,12 @@ def serve(
 
     from leptonic.serving.app import EndpointApp, TokenAuth
 
-    settings = Settings.from_environ()
-    lp = Platform.open(settings)
+    lp = _local(
+        "serve",
+        f"let the server answer: POST /api/v1/workspaces/{workspace}/endpoints/{name}/decide "
+        "(or `leptonic endpoint decide`)",
+    )
+    settings = lp.settings
     primary = lp.metadata.get_endpoint(workspace, name).routes[0]
     task = lp.metadata.get_model_version(workspace, primary.model, primary.version).task
     token_auth = TokenAuth(lp.metadata, workspace) if auth else None
@@ -211,16 +262,31 @@ def decide(
     workspace: Workspace,
     record: Annotated[str, typer.Argument(help="One record as JSON ('-' reads stdin).")],
 ) -> None:
-    """One decision, in this process (logged like a served one)."""
+    """One decision, in this process (logged like a served one, the shadow version
+    scored too); with LEPTONIC_URL set, by the server."""
+    import orjson
+
     from leptonic.serving.host import EndpointHost
 
     body = sys.stdin.read() if record == "-" else record
-    with _local() as lp:
+    with _open() as lp:
+        if not isinstance(lp, Platform):
+            try:
+                fields = json.loads(body)
+            except json.JSONDecodeError as exc:
+                raise InvalidInput(f"the record is not valid JSON: {exc}", field="record") from None
+            if not isinstance(fields, dict):
+                raise InvalidInput("the record must be a JSON object", field="record")
+            print(json.dumps(lp.endpoints.decide(workspace, name, fields)))
+            return
         endpoint_host = EndpointHost(lp.metadata, lp.registry, workspace, name, reload_interval=0)
         try:
-            payload, _ = endpoint_host.runtime.decide_json(body.encode("utf-8"))
+            runtime = endpoint_host.runtime
+            payload, fields = runtime.decide_json(body.encode("utf-8"))
+            if runtime.shadow is not None:  # as the served endpoint does
+                runtime.score_shadow(fields, orjson.loads(payload)["request_id"])
         finally:
-            endpoint_host.close()
+            endpoint_host.close()  # writes the prediction log
     print(payload.decode("utf-8"))
 
 
@@ -231,18 +297,39 @@ def batch(
     source: Annotated[str, typer.Argument(help="A dataset name, or a CSV / Parquet file.")],
     version: Annotated[int | None, typer.Option(help="Dataset version (latest).")] = None,
     output: Annotated[str | None, typer.Option(help="Output dataset name.")] = None,
+    input_name: Annotated[
+        str | None,
+        typer.Option(
+            "--input-name",
+            help="Dataset a file is added to (default: <endpoint>-batch-input); naming an "
+            "existing dataset adds the file as its new version.",
+        ),
+    ] = None,
 ) -> None:
-    """Decide every row of a dataset (or file, added as a dataset first), streamed."""
+    """Decide every row of a dataset (or file, added as a dataset of its own first),
+    streamed."""
     from rich.progress import Progress
 
-    with _local() as lp:
-        dataset = source
-        path = Path(source)
-        if path.suffix.lower() in FORMATS or "/" in source:  # a file, not a dataset name
-            if not path.is_file():
-                raise DataError(f"{source}: no such file; check the path", field="source")
-            added, _ = lp.add_data(workspace, path)
+    dataset = source
+    path = Path(source)
+    is_file = path.suffix.lower() in FORMATS or "/" in source  # a file, not a dataset name
+    if is_file and not path.is_file():
+        raise DataError(f"{source}: no such file; check the path", field="source")
+    if input_name is not None and not is_file:
+        raise InvalidInput(
+            "--input-name is for a file; give a file, or leave it out", field="input_name"
+        )
+    with _open() as lp:
+        if is_file:
+            # never a new version of the dataset that shares the file's name (often the
+            # training data) unless --input-name asks for it
+            target = input_name or f"{name[:51]}-batch-input"
+            added, _ = lp.add_data(workspace, path, name=target)
             dataset, version = added.dataset, added.version
+            console.print(
+                f"added {escape(str(path))} as dataset {added.dataset} v{added.version} "
+                f"({added.num_rows} rows)"
+            )
         with Progress(console=err_console, transient=True) as bar:
             task = bar.add_task("deciding", total=None)
             decided, _ = lp.endpoints.decide_batch(
@@ -269,7 +356,7 @@ def canary(
     reason: Reason,
 ) -> None:
     """Send a share of traffic (sticky by entity) to another version."""
-    with _local() as lp:
+    with _open() as lp:
         _show(lp.endpoints.canary(workspace, name, model, version, percent, reason=reason))
 
 
@@ -283,7 +370,7 @@ def deploy(
 ) -> None:
     """Serve a version to all traffic at once (a text or recommendation endpoint's new
     version); `rollback` undoes it."""
-    with _local() as lp:
+    with _open() as lp:
         _show(lp.endpoints.deploy(workspace, name, model, version, reason=reason))
 
 
@@ -297,7 +384,7 @@ def prune(
     reason: Reason,
 ) -> None:
     """Delete old predictions (and their outcomes) from the endpoint's log."""
-    with _local() as lp:
+    with _open() as lp:
         deleted = lp.endpoints.prune(workspace, name, older_than_days=older_than, reason=reason)
     console.print(f"deleted {deleted:,} prediction(s) logged more than {older_than:g} days ago")
 
@@ -305,14 +392,14 @@ def prune(
 @endpoint_app.command("promote")
 def promote(name: str, workspace: Workspace, reason: Reason) -> None:
     """Make the canary the primary at 100 %."""
-    with _local() as lp:
+    with _open() as lp:
         _show(lp.endpoints.promote(workspace, name, reason=reason))
 
 
 @endpoint_app.command("rollback")
 def rollback(name: str, workspace: Workspace, reason: Reason) -> None:
     """Drop the canary, or undo the last promotion."""
-    with _local() as lp:
+    with _open() as lp:
         _show(lp.endpoints.rollback(workspace, name, reason=reason))
 
 
@@ -325,7 +412,7 @@ def shadow(
     version: Annotated[int | None, typer.Option(help="Its version.")] = None,
 ) -> None:
     """Score a version in the shadow of live traffic, or stop."""
-    with _local() as lp:
+    with _open() as lp:
         _show(lp.endpoints.set_shadow(workspace, name, model, version, reason=reason))
 
 
@@ -339,11 +426,9 @@ def policy(
     reason: Annotated[str, typer.Option("--reason", "-r", help="Why (with --set).")] = "",
 ) -> None:
     """Show the policy versions, or activate a new one."""
-    with _local() as lp:
+    with _open() as lp:
         if set_ is not None:
-            stored = lp.endpoints.set_policy(
-                workspace, name, _read_json(set_, "policy"), reason=reason
-            )
+            stored = lp.endpoints.set_policy(workspace, name, _read_policy(set_), reason=reason)
             console.print(f"policy v{stored.version} is now active")
         items = lp.endpoints.policies(workspace, name)
     rows = [(p.version, p.created_by, p.created_at, p.reason, json.dumps(p.spec)) for p in items]
@@ -357,9 +442,10 @@ def feedback(
     file: Annotated[Path, typer.Argument(help="JSON list of {request_id|entity, label}.")],
 ) -> None:
     """Post outcomes for logged decisions."""
-    with _local() as lp:
+    with _open() as lp:
         stored = lp.endpoints.feedback(workspace, name, _read_json(file, "feedback"))
-    console.print(f"recorded {len(stored)} outcome(s)")
+    count = stored if isinstance(stored, int) else len(stored)  # the server says how many
+    console.print(f"recorded {count} outcome(s)")
 
 
 @endpoint_app.command("predictions")
@@ -370,7 +456,7 @@ def predictions(
     route: Annotated[str, typer.Option(help="live or shadow.")] = "live",
 ) -> None:
     """Show the prediction log."""
-    with _local() as lp:
+    with _open() as lp:
         items = lp.endpoints.predictions(workspace, name, route=route, limit=limit)
     rows = [
         (
@@ -402,7 +488,7 @@ def monitor(
     report: Annotated[Path | None, typer.Option(help="Also write the HTML report here.")] = None,
 ) -> None:
     """Check drift and performance on outcomes; raise alerts."""
-    with _local() as lp:
+    with _open() as lp:
         result = lp.endpoints.monitor(workspace, name, last=last, webhook=webhook)
         if report is not None:
             report.write_text(lp.endpoints.monitor_report(workspace, name), encoding="utf-8")
@@ -415,13 +501,13 @@ def monitor(
         f"alerts raised: {len(result.get('alerts', []))}"
     )
     for alert in result.get("alerts", []):
-        console.print(f"[bold red]alert[/bold red] {alert['message']}")
+        console.print(f"[bold red]alert[/bold red] {escape(str(alert['message']))}")
 
 
 @endpoint_app.command("alerts")
 def alerts(name: str, workspace: Workspace) -> None:
     """List the endpoint's alerts, newest first."""
-    with _local() as lp:
+    with _open() as lp:
         items = lp.endpoints.alerts(workspace, name)
     rows = [(a.id, a.at, a.rule, a.subject, f"{a.value:.4f}", a.status, a.message) for a in items]
     console.print(
@@ -441,7 +527,7 @@ def recalibrate(
     last: Annotated[int | None, typer.Option(help="Use the newest N decisions.")] = None,
 ) -> None:
     """Move the approve threshold to a target rate (a new policy version)."""
-    with _local() as lp:
+    with _open() as lp:
         stored = lp.endpoints.recalibrate(
             workspace,
             name,
@@ -450,7 +536,9 @@ def recalibrate(
             last=last,
             reason=reason,
         )
-    console.print(f"policy v{stored.version} is now active: {json.dumps(stored.spec)}")
+    console.print(
+        f"policy v{stored.version} is now active: {json.dumps(stored.spec)}", markup=False
+    )
 
 
 @endpoint_app.command("retrain")
@@ -476,19 +564,49 @@ def retrain(
 ) -> None:
     """Train the primary's spec on the newest data; optionally start a canary. A
     recommendation endpoint retrains on its data plus the events it received since
-    (with --every, as a scheduler: one check per period until stopped)."""
-    with _local() as lp:
+    (with --every, as a scheduler: one check per period until stopped). With
+    LEPTONIC_URL set the server trains (a job) and this waits for it."""
+    from leptonic.serving.service import check_canary_percent
+
+    with _open() as lp:
         primary = lp.endpoints.get(workspace, name).routes[0]
-        task = lp.metadata.get_model_version(workspace, primary.model, primary.version).task
+        task = lp.model_version(workspace, primary.model, primary.version).task
         if task != "recommendation":
             if every is not None:
                 raise InvalidInput("--every is for recommendation endpoints", field="every")
-            outcome = lp.endpoints.retrain(
-                workspace, name, dataset=dataset, canary_percent=canary_percent, reason=reason
-            )
-            mv = outcome.model_version
-            where = f"registered {mv.model} v{mv.version}" if mv else "not registered"
-            console.print(f"run {outcome.run.id[:12]}: {where}")
+            if canary_percent is not None:  # checked before the training, not after it
+                check_canary_percent(canary_percent, "canary_percent")
+            if isinstance(lp, Platform):
+                outcome = lp.endpoints.retrain(
+                    workspace, name, dataset=dataset, canary_percent=canary_percent, reason=reason
+                )
+                mv = outcome.model_version
+                run_id = outcome.run.id
+                model = (mv.model, mv.version) if mv else None
+            else:
+                kind = lp.endpoints.policy(workspace, name).spec.get("kind")
+                if canary_percent is not None and kind == "text-classification":
+                    raise InvalidInput(  # as Platform.endpoints.retrain says, before training
+                        f"a {kind} endpoint serves one version: retrain without a canary, then "
+                        "serve the new version with `leptonic endpoint deploy`",
+                        field="canary_percent",
+                    )
+                job = lp.endpoints.retrain(workspace, name, dataset=dataset, reason=reason)
+                err_console.print(
+                    f"retrain run {job.run_id} queued on the server (job {job.id})",
+                    highlight=False,
+                )
+                result = _wait(lp, workspace, job.id, f"retrain run {job.run_id}")
+                run_id = str(result["run_id"])
+                model = None
+                if result.get("model_version") is not None:
+                    model = (str(result["model"]), int(result["model_version"]))
+                if model is not None and canary_percent is not None:
+                    lp.endpoints.canary(
+                        workspace, name, model[0], model[1], canary_percent, reason=reason
+                    )
+            where = f"registered {model[0]} v{model[1]}" if model else "not registered"
+            console.print(f"run {run_id[:12]}: {where}")
             return
         if dataset is not None or canary_percent is not None:
             raise InvalidInput(
@@ -500,28 +618,61 @@ def retrain(
             raise InvalidInput(f"--every must be a positive number of seconds, got {every}")
         while True:
             try:
-                done = lp.endpoints.retrain_from_events(
-                    workspace, name, min_new_events=min_new_events, promote=promote, reason=reason
+                done = _retrain_from_events(
+                    lp,
+                    workspace,
+                    name,
+                    min_new_events=min_new_events,
+                    promote=promote,
+                    reason=reason,
                 )
             except LeptonicError as exc:
                 if every is None:
                     raise
                 # a scheduler keeps going: the next check may succeed
-                err_console.print(f"retrain failed ({exc.code}): {exc}; next check in {every} s")
+                err_console.print(
+                    f"retrain failed ({exc.code}): {escape(str(exc))}; next check in {every} s"
+                )
                 time.sleep(every)
                 continue
-            if done.outcome is None:
+            if done["run_id"] is None:
                 console.print(
-                    f"{done.new_events} new event(s), fewer than {min_new_events}: not retrained"
+                    f"{done['new_events']} new event(s), fewer than {min_new_events}: not retrained"
                 )
             else:
-                mv = done.outcome.model_version
-                where = f"registered {mv.model} v{mv.version}" if mv else "not registered"
-                served = "; now served" if done.promoted else ""
+                where = (
+                    f"registered {done['model']} v{done['model_version']}"
+                    if done["model_version"] is not None
+                    else "not registered"
+                )
+                served = "; now served" if done["promoted"] else ""
                 console.print(
-                    f"run {done.outcome.run.id[:12]} on {done.new_events} new event(s) "
-                    f"(dataset version {done.dataset_version}): {where}{served}"
+                    f"run {str(done['run_id'])[:12]} on {done['new_events']} new event(s) "
+                    f"(dataset version {done['dataset_version']}): {where}{served}"
                 )
             if every is None:
                 return
             time.sleep(every)
+
+
+def _retrain_from_events(
+    lp: Platform | Client,
+    workspace: str,
+    name: str,
+    *,
+    min_new_events: int,
+    promote: bool,
+    reason: str,
+) -> dict[str, Any]:
+    """One retrain of a recommendation endpoint on its new events, here or on the server:
+    ``new_events``, ``run_id`` (None: not retrained), ``dataset_version``, ``model``,
+    ``model_version`` and ``promoted``."""
+    if not isinstance(lp, Platform):
+        job = lp.endpoints.retrain(
+            workspace, name, min_new_events=min_new_events, promote=promote, reason=reason
+        )
+        return _wait(lp, workspace, job.id, f"retrain of endpoint {name}")
+    done = lp.endpoints.retrain_from_events(
+        workspace, name, min_new_events=min_new_events, promote=promote, reason=reason
+    )
+    return done.summary()

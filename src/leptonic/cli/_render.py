@@ -16,6 +16,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 console = Console()
 err_console = Console(stderr=True)
@@ -31,12 +32,20 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
+def plain(value: Any) -> Text:
+    """``value`` as text shown as it is: brackets in user data are never Rich markup."""
+    return Text(fmt(value))
+
+
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
-    t = Table(title=title, header_style="bold")
+    """A table of ``rows``; the title, column names and cells are shown as plain text
+    (a cell ``[/b]`` or a column named ``[red]x`` is data, not markup)."""
+    t = Table(title=None if title is None else Text(title), header_style="bold")
     for c in columns:
-        t.add_column(c, overflow="fold")  # a narrow terminal wraps values, never cuts them
+        # a narrow terminal wraps values, never cuts them
+        t.add_column(Text(str(c)), overflow="fold")
     for row in rows:
-        t.add_row(*(fmt(v) for v in row))
+        t.add_row(*(plain(v) for v in row))
     return t
 
 

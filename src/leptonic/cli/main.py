@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from leptonic.cli._admin import register_admin_commands
 from leptonic.cli._endpoints import endpoint_app
@@ -328,7 +329,7 @@ def train(
                 lp.cancel_run(workspace, run_id)
             err_console.print(f"cancelled run {run_id} on the server", highlight=False)
             raise typer.Exit(130) from None
-    console.print(f"run [bold]{run.id}[/bold]: {run.status.value} {run.error or ''}")
+    console.print(f"run [bold]{run.id}[/bold]: {run.status.value} {escape(run.error or '')}")
     if run.status.value != "succeeded":
         raise typer.Exit(1)
 
@@ -472,14 +473,21 @@ def runs_show(run_id: str, workspace: Workspace) -> None:
 def runs_report(
     run_id: str,
     workspace: Workspace,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="HTML file.")] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="HTML file, or a folder to write report-<run>.html in."
+        ),
+    ] = None,
 ) -> None:
     """Write a run's HTML report to a file."""
     with _platform() as lp:
         run = lp.get_run(workspace, run_id)
         out = output or Path(f"report-{run.id[:12]}.html")
+        if out.is_dir():
+            out = out / f"report-{run.id[:12]}.html"
         path = lp.write_report(workspace, run.id, out)
-    console.print(f"report written to [bold]{path.resolve()}[/bold]")
+    console.print(f"report written to [bold]{escape(str(path.resolve()))}[/bold]")
 
 
 @runs_app.command("log")
@@ -605,9 +613,9 @@ def models_score(
 
 @app.command("demo")
 def demo(
-    home: Annotated[Path, typer.Option(help="Folder for the demo's stores.")] = Path(
-        "demo-output/home"
-    ),
+    home: Annotated[
+        Path, typer.Option(help="Folder for the demo's stores, data and reports.")
+    ] = Path("demo-output/home"),
     rows: Annotated[int, typer.Option(min=1000, help="Applicants to generate.")] = 20_000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
 ) -> None:
@@ -627,14 +635,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv)
     except LeptonicError as exc:
-        from rich.markup import escape
-
         where = escape(f" [{exc.field}]") if exc.field else ""
         err_console.print(f"[bold red]error{where}:[/bold red] {escape(str(exc))}", highlight=False)
         sys.exit(1)
     except OSError as exc:  # a path that is a folder, not writable, missing...
-        from rich.markup import escape
-
         what = exc.strerror or str(exc)
         path = f": {exc.filename}" if exc.filename else ""
         err_console.print(f"[bold red]error:[/bold red] {escape(what + path)}", highlight=False)

@@ -644,6 +644,9 @@ class EndpointAdjustment(abc.ABC):
         """Train :meth:`retrain_plan` now, register a candidate, optionally start its canary
         (decision endpoints; a text endpoint serves one version: ``deploy`` the new one)."""
         if canary_percent is not None:
+            from leptonic.serving.service import check_canary_percent
+
+            check_canary_percent(canary_percent, "canary_percent")  # before the training
             kind = self.policy(workspace, name).spec.get("kind")
             if kind in ONE_VERSION_KINDS:  # refused before the training, not after it
                 raise InvalidInput(

@@ -62,6 +62,18 @@ class RecsRetrain:
     dataset_version: int | None = None
     promoted: bool = False
 
+    def summary(self) -> dict[str, Any]:
+        """What it did as JSON values: events, run, dataset and model versions, promoted."""
+        mv = self.outcome.model_version if self.outcome is not None else None
+        return {
+            "new_events": self.new_events,
+            "run_id": self.outcome.run.id if self.outcome is not None else None,
+            "dataset_version": self.dataset_version,
+            "model": mv.model if mv else None,
+            "model_version": mv.version if mv else None,
+            "promoted": self.promoted,
+        }
+
 
 def _since(base: DatasetVersion, workspace: str, endpoint: str) -> datetime | None:
     """Events after this arrival time are not in ``base`` (None: none of them are)."""

@@ -38,7 +38,13 @@ if TYPE_CHECKING:
     from leptonic.platform import Platform
     from leptonic.serving.recs_retrain import RecsRetrain
 
-__all__ = ["MAX_RETENTION_DAYS", "EndpointService", "routes_from_json", "routes_to_json"]
+__all__ = [
+    "MAX_RETENTION_DAYS",
+    "EndpointService",
+    "check_canary_percent",
+    "routes_from_json",
+    "routes_to_json",
+]
 
 
 def routes_to_json(routes: Sequence[Route]) -> list[dict[str, Any]]:
@@ -98,8 +104,31 @@ def _reason(reason: str) -> str:
     return reason.strip()
 
 
+def check_canary_percent(percent: object, field: str = "percent") -> float:
+    """``percent`` as the share of a canary: from :data:`MIN_PERCENT` to
+    ``100 - MIN_PERCENT`` (the split's resolution); :class:`InvalidInput` otherwise."""
+    if (
+        isinstance(percent, bool)
+        or not isinstance(percent, int | float)
+        or not MIN_PERCENT <= float(percent) <= 100 - MIN_PERCENT
+    ):
+        raise InvalidInput(
+            f"a canary takes from {MIN_PERCENT} to {100 - MIN_PERCENT} percent of traffic "
+            f"(the split's resolution), got {percent!r}",
+            field=field,
+        )
+    return float(percent)
+
+
 def _served_policy(kind: str, spec: Mapping[str, Any]) -> dict[str, Any]:
     """A checked policy spec of a text or recommendation endpoint (kind kept)."""
+    if not isinstance(spec, Mapping):
+        what = "text" if kind == "text-classification" else kind
+        raise InvalidInput(
+            f"a {what} endpoint's policy must be a JSON object of policy fields, got "
+            f"{type(spec).__name__}",
+            field="policy",
+        )
     if kind == "text-classification":
         from leptonic.serving.text import text_policy
 
@@ -283,16 +312,7 @@ class EndpointService(EndpointAdjustment):
         self, workspace: str, name: str, model: str, version: int, percent: float, *, reason: str
     ) -> Endpoint:
         """Send ``percent`` of entities to ``model`` v``version``; the primary keeps the rest."""
-        if (
-            isinstance(percent, bool)
-            or not isinstance(percent, int | float)
-            or not MIN_PERCENT <= float(percent) <= 100 - MIN_PERCENT
-        ):
-            raise InvalidInput(
-                f"a canary takes from {MIN_PERCENT} to {100 - MIN_PERCENT} percent of traffic "
-                f"(the split's resolution), got {percent!r}",
-                field="percent",
-            )
+        check_canary_percent(percent)
         current = self.get(workspace, name)
         self._refuse_single(workspace, name, "canary splits")
         primary = current.routes[0]
