@@ -35,6 +35,7 @@ from leptonic.monitoring.baseline import (
     BASELINE_FORMAT,
     BASELINE_ROWS,
     DEFAULT_EPSILON,
+    EDGE_TOLERANCE,
     BaselineProfile,
     FeatureBins,
 )
@@ -85,6 +86,7 @@ __all__ = [
     "BASELINE_FORMAT",
     "BASELINE_ROWS",
     "DEFAULT_EPSILON",
+    "EDGE_TOLERANCE",
     "MAX_LABELS",
     "TEXT_ADVICE",
     "TEXT_BASELINE_ROWS",
