@@ -16,6 +16,22 @@ def test_defaults_under_home(tmp_path: Path) -> None:
     assert s.user == "ana"
 
 
+def test_without_user_variables_the_os_user_is_the_actor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import getpass
+
+    # root in a container: no USER, but the OS knows the login name
+    monkeypatch.setattr(getpass, "getuser", lambda: "root")
+    assert Settings.from_environ({"LEPTONIC_HOME": str(tmp_path)}).user == "root"
+
+    def unknown() -> str:
+        raise OSError("No username set in the environment")
+
+    monkeypatch.setattr(getpass, "getuser", unknown)
+    assert Settings.from_environ({"LEPTONIC_HOME": str(tmp_path)}).user == "local"
+
+
 def test_explicit_values_win(tmp_path: Path) -> None:
     s = Settings.from_environ(
         {"LEPTONIC_HOME": str(tmp_path), "LEPTONIC_DB": "postgresql://db/x", "LEPTONIC_USER": "bo"}

@@ -103,7 +103,7 @@ class Settings:
             db_uri=env.get("LEPTONIC_DB") or "sqlite:///" + quote(str(home / "leptonic.db")),
             artifacts_uri=env.get("LEPTONIC_ARTIFACTS") or (home / "artifacts").as_uri(),
             compute_uri=env.get("LEPTONIC_COMPUTE") or "local://",
-            user=env.get("LEPTONIC_USER") or env.get("USER") or "local",
+            user=env.get("LEPTONIC_USER") or env.get("USER") or _os_user() or "local",
             url=url,
             token=_token(env.get("LEPTONIC_TOKEN")),
             webhook_hosts=_webhook_hosts(env.get("LEPTONIC_WEBHOOK_HOSTS")),
@@ -113,6 +113,18 @@ class Settings:
     def for_home(cls, home: str | os.PathLike[str], user: str = "local") -> Settings:
         """Embedded defaults under ``home`` (SQLite + local files)."""
         return cls.from_environ({"LEPTONIC_HOME": str(home), "LEPTONIC_USER": user})
+
+
+def _os_user() -> str | None:
+    """The OS user's login name (``getpass.getuser``: LOGNAME, USER, LNAME, USERNAME, then
+    the password database), or None where it cannot tell (e.g. a container whose uid has
+    no entry)."""
+    import getpass
+
+    try:
+        return getpass.getuser() or None
+    except (OSError, KeyError, ImportError):
+        return None
 
 
 def _check_url(url: str) -> None:

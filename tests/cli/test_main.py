@@ -186,13 +186,18 @@ def test_a_recommendation_endpoint_retrains_from_the_terminal(
     assert code == 0, out
     code, out = run(capsys, "endpoint", "retrain", "plays", "-w", "shop", "--min-new-events", "2")
     assert code == 0 and "0 new event(s), fewer than 2: not retrained" in out
-    now = datetime.now(UTC) - timedelta(minutes=2)  # settled: older than --settle default
+    # settled: older than the settle time; a double click, 15 ms apart, in one whole second
+    now = (datetime.now(UTC) - timedelta(minutes=2)).replace(microsecond=100_000)
+    later = now + timedelta(milliseconds=15)
     lp = Platform.open(Settings.from_environ())
     try:
         lp.metadata.append_events(
             [
-                Event("shop", "plays", f"e{k}", f"u{k}", "i3", now, 1.0, "click", now)
-                for k in range(2)
+                *(
+                    Event("shop", "plays", f"e{k}", f"u{k}", "i3", now, 1.0, "click", now)
+                    for k in range(2)
+                ),
+                Event("shop", "plays", "e2", "u0", "i3", later, 1.0, "click", later),
             ]
         )
     finally:
@@ -200,7 +205,26 @@ def test_a_recommendation_endpoint_retrains_from_the_terminal(
     code, out = run(capsys, "endpoint", "retrain", "plays", "-w", "shop", "--min-new-events", "2")
     assert (
         code == 0
-        and "on 2 new event(s) (dataset version 2): registered plays v2; now served" in out
+        and "on 3 new event(s) (1 merged into rows with the same user, item and time) "
+        "(dataset version 2): registered plays v2; now served"
+        in out
+    ), out
+    # events younger than the settle time wait for the next retrain, and it says so
+    young = datetime.now(UTC)
+    lp = Platform.open(Settings.from_environ())
+    try:
+        lp.metadata.append_events(
+            [
+                Event("shop", "plays", f"y{k}", "u1", f"i{k}", young, 1.0, "click", young)
+                for k in range(2)
+            ]
+        )
+    finally:
+        lp.close()
+    code, out = run(capsys, "endpoint", "retrain", "plays", "-w", "shop", "--min-new-events", "1")
+    assert code == 0 and (
+        "0 new event(s), fewer than 1: not retrained; 2 event(s) younger than 30 s are left "
+        "for the next retrain" in out
     ), out
     code, out = run(capsys, "endpoint", "retrain", "plays", "-w", "shop", "--canary-percent", "10")
     assert code != 0 and "leave out --dataset and --canary-percent" in out
@@ -358,6 +382,25 @@ def test_endpoint_decide_scores_the_shadow_too(
         shadow = lp.endpoints.predictions("ws", "ep", route="shadow")
     assert [p.request_id for p in live] == [answer["request_id"]]
     assert [(p.request_id, p.version) for p in shadow] == [(answer["request_id"], 2)]
+
+
+def test_the_prediction_log_shows_whole_request_ids(
+    endpoint_home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    record = _record(endpoint_home)
+    ids = []
+    for _ in range(3):
+        code, out = run(capsys, "endpoint", "decide", "ep", "-w", "ws", record)
+        assert code == 0, out
+        ids.append(json.loads(out)["request_id"])
+    # ids made in one instant share a long prefix: only the whole id names a prediction
+    code, out = run(capsys, "endpoint", "predictions", "ep", "-w", "ws")
+    assert code == 0 and all(request_id in out for request_id in ids), out
+    monkeypatch.setenv("COLUMNS", "80")  # a narrow terminal wraps other columns, not ids
+    code, out = run(capsys, "endpoint", "predictions", "ep", "-w", "ws")
+    assert code == 0 and all(request_id in out for request_id in ids), out
 
 
 def test_a_runs_report_into_a_folder_is_written_inside_it(

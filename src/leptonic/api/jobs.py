@@ -659,7 +659,7 @@ class JobRunner:
         return {"dataset": decided.dataset, "version": decided.version, "created": created}
 
     def _retrain_events(self, job: Job, update: Callable[..., None]) -> dict[str, Any]:
-        from leptonic.serving.recs_retrain import retrain_recommendation
+        from leptonic.serving.recs_retrain import retrain_recommendation, settling_note
 
         payload = job.payload
         platform = self.platform.as_user(job.created_by)
@@ -677,14 +677,19 @@ class JobRunner:
             run_id=job.run_id,
         )
         # done (maybe served already): a cancel that comes now is too late
+        summary = done.summary()
+        note = settling_note(summary)
         if done.outcome is None:
             update(
-                line=f"{done.new_events} new event(s): fewer than asked, not retrained",
+                line=f"{done.new_events} new event(s): fewer than asked, not retrained{note}",
                 check=False,
             )
         else:
-            update(line=f"run {done.outcome.run.id} on {done.new_events} new event(s)", check=False)
-        return done.summary()
+            update(
+                line=f"run {done.outcome.run.id} on {done.new_events} new event(s){note}",
+                check=False,
+            )
+        return summary
 
     def _train(self, job: Job, update: Callable[..., None]) -> dict[str, Any]:
         payload = job.payload

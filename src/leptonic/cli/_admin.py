@@ -1,12 +1,13 @@
 """Commands for whoever runs the platform: the server, the database, users and tokens.
 
-They always act on the local stores named by the environment, never through
-``LEPTONIC_URL``.
+``server`` and ``db upgrade`` act on the stores named by the environment (they are
+the server's side). ``users`` and ``tokens`` act on those stores too or, with
+``LEPTONIC_URL`` set, on that server through its API (like the other commands).
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -14,11 +15,18 @@ from leptonic.cli._render import console, err_console, table
 from leptonic.config import Settings
 from leptonic.platform import Platform
 
+if TYPE_CHECKING:
+    from leptonic.sdk import Client
+
 __all__ = ["register_admin_commands"]
 
 db_app = typer.Typer(help="The metadata database.", no_args_is_help=True)
-users_app = typer.Typer(help="Users (on the local store).", no_args_is_help=True)
-tokens_app = typer.Typer(help="API tokens (on the local store).", no_args_is_help=True)
+users_app = typer.Typer(
+    help="Users (local stores, or the server named by LEPTONIC_URL).", no_args_is_help=True
+)
+tokens_app = typer.Typer(
+    help="API tokens (local stores, or the server named by LEPTONIC_URL).", no_args_is_help=True
+)
 
 
 def register_admin_commands(app: typer.Typer) -> None:
@@ -29,8 +37,14 @@ def register_admin_commands(app: typer.Typer) -> None:
     app.add_typer(tokens_app, name="tokens")
 
 
-def _local() -> Platform:
-    return Platform.open(Settings.from_environ())
+def _open() -> Platform | Client:
+    """The local platform, or the server named by LEPTONIC_URL when it is set."""
+    settings = Settings.from_environ()
+    if settings.url:
+        from leptonic.sdk import Client
+
+        return Client.from_settings(settings)
+    return Platform.open(settings)
 
 
 # -- database -------------------------------------------------------------------
@@ -69,7 +83,7 @@ def users_create(
     display_name: Annotated[str, typer.Option(help="Full name.")] = "",
 ) -> None:
     """Create a user."""
-    with _local() as lp:
+    with _open() as lp:
         user = lp.create_user(name, admin=admin, display_name=display_name)
     console.print(f"created user [bold]{user.name}[/bold]" + (" (admin)" if user.is_admin else ""))
 
@@ -77,7 +91,7 @@ def users_create(
 @users_app.command("list")
 def users_list() -> None:
     """List users."""
-    with _local() as lp:
+    with _open() as lp:
         rows = [(u.name, u.display_name, u.is_admin, u.created_at) for u in lp.list_users()]
     console.print(table("Users", ["name", "display name", "admin", "created"], rows))
 
@@ -89,7 +103,7 @@ def tokens_create(
     expires_in_days: Annotated[float | None, typer.Option(help="Lifetime in days.")] = None,
 ) -> None:
     """Create an API token and print its secret (shown only this once)."""
-    with _local() as lp:
+    with _open() as lp:
         token, secret = lp.create_token(user, name, expires_in_days=expires_in_days)
     err_console.print(f"token {token.id} for {token.user}; keep the secret, it is not shown again:")
     print(secret)
@@ -98,7 +112,7 @@ def tokens_create(
 @tokens_app.command("list")
 def tokens_list(user: str) -> None:
     """List a user's tokens (without secrets)."""
-    with _local() as lp:
+    with _open() as lp:
         rows = [
             (t.id, t.name, t.prefix, t.created_at, t.expires_at, t.revoked_at)
             for t in lp.list_tokens(user)
@@ -111,7 +125,7 @@ def tokens_list(user: str) -> None:
 @tokens_app.command("revoke")
 def tokens_revoke(token_id: str) -> None:
     """Revoke a token."""
-    with _local() as lp:
+    with _open() as lp:
         token = lp.revoke_token(token_id)
     console.print(f"revoked token {token.id} of {token.user}")
 

@@ -460,7 +460,7 @@ def predictions(
         items = lp.endpoints.predictions(workspace, name, route=route, limit=limit)
     rows = [
         (
-            p.request_id[:12],
+            p.request_id,  # whole: feedback names a prediction by it
             p.at,
             f"{p.model} v{p.version}",
             f"{p.score:.4f}",
@@ -475,6 +475,7 @@ def predictions(
             f"Prediction log of {name} ({route})",
             ["request", "at", "version", "score", "decision", "reasons", "ms"],
             rows,
+            whole=("request",),
         )
     )
 
@@ -566,6 +567,7 @@ def retrain(
     recommendation endpoint retrains on its data plus the events it received since
     (with --every, as a scheduler: one check per period until stopped). With
     LEPTONIC_URL set the server trains (a job) and this waits for it."""
+    from leptonic.serving.recs_retrain import settling_note
     from leptonic.serving.service import check_canary_percent
 
     with _open() as lp:
@@ -635,9 +637,12 @@ def retrain(
                 )
                 time.sleep(every)
                 continue
+            note = settling_note(done)
             if done["run_id"] is None:
                 console.print(
-                    f"{done['new_events']} new event(s), fewer than {min_new_events}: not retrained"
+                    f"{done['new_events']} new event(s), fewer than {min_new_events}: not "
+                    f"retrained{note}",
+                    markup=False,
                 )
             else:
                 where = (
@@ -646,9 +651,16 @@ def retrain(
                     else "not registered"
                 )
                 served = "; now served" if done["promoted"] else ""
+                merged = (
+                    f" ({done['merged']} merged into rows with the same user, item and time)"
+                    if done.get("merged")
+                    else ""
+                )
                 console.print(
-                    f"run {str(done['run_id'])[:12]} on {done['new_events']} new event(s) "
-                    f"(dataset version {done['dataset_version']}): {where}{served}"
+                    f"run {str(done['run_id'])[:12]} on {done['new_events']} new event(s)"
+                    f"{merged} (dataset version {done['dataset_version']}): {where}{served}"
+                    f"{note}",
+                    markup=False,
                 )
             if every is None:
                 return
@@ -665,8 +677,9 @@ def _retrain_from_events(
     reason: str,
 ) -> dict[str, Any]:
     """One retrain of a recommendation endpoint on its new events, here or on the server:
-    ``new_events``, ``run_id`` (None: not retrained), ``dataset_version``, ``model``,
-    ``model_version`` and ``promoted``."""
+    ``new_events``, ``settling`` (left for the next retrain), ``settle_s``, ``merged``,
+    ``run_id`` (None: not retrained), ``dataset_version``, ``model``, ``model_version``
+    and ``promoted`` (a server of an older release may leave out the counts)."""
     if not isinstance(lp, Platform):
         job = lp.endpoints.retrain(
             workspace, name, min_new_events=min_new_events, promote=promote, reason=reason

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -37,15 +37,27 @@ def plain(value: Any) -> Text:
     return Text(fmt(value))
 
 
-def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
+def table(
+    title: str | None,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    whole: Collection[str] = (),
+) -> Table:
     """A table of ``rows``; the title, column names and cells are shown as plain text
-    (a cell ``[/b]`` or a column named ``[red]x`` is data, not markup)."""
+    (a cell ``[/b]`` or a column named ``[red]x`` is data, not markup). The columns
+    named in ``whole`` (ids to copy) keep each value on one line; the others wrap."""
+    cells = [[plain(v) for v in row] for row in rows]
     t = Table(title=None if title is None else Text(title), header_style="bold")
-    for c in columns:
-        # a narrow terminal wraps values, never cuts them
-        t.add_column(Text(str(c)), overflow="fold")
-    for row in rows:
-        t.add_row(*(plain(v) for v in row))
+    for i, c in enumerate(columns):
+        if c in whole:
+            widest = max((r[i].cell_len for r in cells if i < len(r)), default=0)
+            t.add_column(Text(str(c)), no_wrap=True, min_width=max(widest, len(str(c))))
+        else:
+            # a narrow terminal wraps values, never cuts them
+            t.add_column(Text(str(c)), overflow="fold")
+    for row in cells:
+        t.add_row(*row)
     return t
 
 

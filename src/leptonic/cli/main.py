@@ -18,6 +18,7 @@ from leptonic.errors import InvalidInput, LeptonicError
 from leptonic.platform import Platform
 
 if TYPE_CHECKING:
+    from leptonic.core.run import Run
     from leptonic.sdk import Client
     from leptonic.tasks.recsys.spec import RecommenderSpec
     from leptonic.tasks.spec import TrainSpec
@@ -34,6 +35,11 @@ workspace_app = typer.Typer(help="Workspaces (one per business line).", no_args_
 data_app = typer.Typer(help="Governed datasets and their versions.", no_args_is_help=True)
 runs_app = typer.Typer(help="Training runs.", no_args_is_help=True)
 models_app = typer.Typer(help="Registered models, versions and stages.", no_args_is_help=True)
+member_app = typer.Typer(
+    help="Members of a workspace and their roles (viewer, developer, admin).",
+    no_args_is_help=True,
+)
+workspace_app.add_typer(member_app, name="member")
 app.add_typer(workspace_app, name="workspace")
 app.add_typer(data_app, name="data")
 app.add_typer(runs_app, name="runs")
@@ -74,6 +80,47 @@ def workspace_list() -> None:
     with _platform() as lp:
         rows = [(w.name, w.description, w.created_at) for w in lp.list_workspaces()]
     console.print(table("Workspaces", ["name", "description", "created"], rows))
+
+
+@member_app.command("set")
+def member_set(
+    workspace: Annotated[str, typer.Argument(help="Workspace name.")],
+    user: Annotated[str, typer.Argument(help="User name.")],
+    role: Annotated[str, typer.Argument(help="viewer, developer or admin.")],
+    raw_pii: Annotated[
+        bool, typer.Option("--raw-pii", help="Also grant unmasked personal data.")
+    ] = False,
+) -> None:
+    """Give a user a role in a workspace, replacing any role they had there."""
+    with _platform() as lp:
+        member = lp.set_member(workspace, user, role, raw_pii=raw_pii)
+    pii = " with raw personal data" if member.raw_pii else ""
+    console.print(
+        f"{member.user} is now {member.role.value} in {member.workspace}{pii}", markup=False
+    )
+
+
+@member_app.command("remove")
+def member_remove(
+    workspace: Annotated[str, typer.Argument(help="Workspace name.")],
+    user: Annotated[str, typer.Argument(help="User name.")],
+) -> None:
+    """Take a user's role in a workspace away."""
+    with _platform() as lp:
+        lp.remove_member(workspace, user)
+    console.print(f"{user} is no longer a member of {workspace}", markup=False)
+
+
+@member_app.command("list")
+def member_list(workspace: Annotated[str, typer.Argument(help="Workspace name.")]) -> None:
+    """List a workspace's members and their roles."""
+    with _platform() as lp:
+        lp.get_workspace(workspace)  # an unknown workspace is an error, not an empty list
+        rows = [
+            (m.user, m.role.value, m.raw_pii, m.created_at)
+            for m in lp.memberships(workspace=workspace)
+        ]
+    console.print(table(f"Members of {workspace}", ["user", "role", "raw pii", "since"], rows))
 
 
 # -- data ---------------------------------------------------------------------
@@ -329,9 +376,17 @@ def train(
                 lp.cancel_run(workspace, run_id)
             err_console.print(f"cancelled run {run_id} on the server", highlight=False)
             raise typer.Exit(130) from None
-    console.print(f"run [bold]{run.id}[/bold]: {run.status.value} {escape(run.error or '')}")
-    if run.status.value != "succeeded":
-        raise typer.Exit(1)
+        if run.status.value != "succeeded":
+            console.print(
+                f"run [bold]{run.id}[/bold]: {run.status.value} {escape(run.error or '')}"
+            )
+            raise typer.Exit(1)
+        # the job's result names the version it registered, as a local outcome does
+        done = lp.get_job(workspace, job.id).result
+        mv = None
+        if done.get("model_version") is not None:
+            mv = lp.model_version(workspace, str(done["model"]), int(done["model_version"]))
+    _print_summary(run, None, mv)
 
 
 def _train_spec(
@@ -384,37 +439,51 @@ def _task_of(spec: Any) -> str:
 
 
 def _print_outcome(outcome: Any) -> None:
-    task = outcome.run.spec.get("task")
-    result = outcome.result
+    """A local training outcome: its candidates, metrics, choice and registered version."""
+    leaderboard = None
+    if outcome.run.spec.get("task") != "text-classification":
+        leaderboard = outcome.result.leaderboard
+    _print_summary(outcome.run, leaderboard, outcome.model_version)
+
+
+def _print_summary(run: Run, leaderboard: list[dict[str, Any]] | None, mv: Any) -> None:
+    """A succeeded run's summary, from what the run records (a run trained here or on a
+    server alike): the candidates (given ``leaderboard``), the metrics of each split,
+    the choice and the model version ``mv`` it registered (None: none)."""
+    task = run.spec.get("task")
+    metrics = run.metrics
     if task == "text-classification":
         keys: tuple[str, ...] = ("accuracy", "macro_f1", "weighted_f1")
-        splits = [(name, outcome.run.metrics.get(name)) for name in ("test", "baseline_tfidf")]
-        chosen = outcome.run.params.get("mode")
+        splits = [(name, metrics.get(name)) for name in ("test", "baseline_tfidf")]
+        chosen = run.params.get("mode")
     else:
-        console.print(
-            table(
-                "Candidates",
-                ["candidate", "trials", "best validation score", "seconds"],
-                [
-                    (r["candidate"], r["trials"], r["best_score"], r["seconds"])
-                    for r in result.leaderboard
-                ],
+        if leaderboard:
+            console.print(
+                table(
+                    "Candidates",
+                    ["candidate", "trials", "best validation score", "seconds"],
+                    [
+                        (r["candidate"], r["trials"], r["best_score"], r["seconds"])
+                        for r in leaderboard
+                    ],
+                )
             )
-        )
-        splits = [("valid", result.valid_metrics), ("test", result.test_metrics)]
+        splits = [("valid", metrics.get("valid")), ("test", metrics.get("test"))]
         if task == "recommendation":
-            keys = tuple(k for k in result.test_metrics if "@" in k)
-            splits.append(("test (popularity)", result.baseline_metrics))
+            keys = tuple(k for k in metrics.get("test") or {} if "@" in k)
+            splits.append(("test (popularity)", metrics.get("baseline_popularity")))
         else:
             keys = ("auc", "ks", "gini", "pr_auc", "brier", "accuracy", "macro_f1", "rmse", "r2")
-        chosen = result.chosen
+        chosen = run.params.get("candidate")
     keys = tuple(k for k in keys if any(m and m.get(k) is not None for _, m in splits))
     rows = [(name, *[m.get(k) for k in keys]) for name, m in splits if m]
     console.print(table("Metrics", ["split", *keys], rows))
-    console.print(f"run [bold]{outcome.run.id}[/bold]: {outcome.run.status.value}, chose {chosen}")
-    if outcome.model_version is not None:
-        mv = outcome.model_version
-        console.print(f"registered [bold]{mv.model}[/bold] v{mv.version} ({mv.stage.value})")
+    choice = f", chose {escape(str(chosen))}" if chosen is not None else ""
+    console.print(f"run [bold]{run.id}[/bold]: {run.status.value}{choice}")
+    if mv is not None:
+        console.print(
+            f"registered [bold]{escape(mv.model)}[/bold] v{mv.version} ({mv.stage.value})"
+        )
 
 
 # -- runs -----------------------------------------------------------------------

@@ -14,13 +14,22 @@ reload check.
 
 It runs when asked (``leptonic endpoint retrain``, the API, a scheduler such as
 cron), and ``min_new_events`` makes it a trigger: below that many new events
-it does nothing.
+it does nothing. Events younger than the settle time (``SETTLE_S``) wait for
+the next retrain; the result counts them (``settling``).
+
+Event times are written at the precision of the dataset's time column (whole
+seconds for an integer column), so two events of one user on one item close
+together (a double click) can land on the same time, which the recommender
+refuses as a duplicate event. They are merged into one row, as the recommender
+itself sums repeated (user, item) events: their weights are summed where the
+data has a weight column, otherwise one of them is kept.
 """
 
 from __future__ import annotations
 
+import logging
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,7 +48,16 @@ if TYPE_CHECKING:
     from leptonic.core.event import Event
     from leptonic.platform import Platform, TrainOutcome
 
-__all__ = ["EVENTS_ORIGIN", "SETTLE_S", "RecsRetrain", "append_events", "retrain_recommendation"]
+__all__ = [
+    "EVENTS_ORIGIN",
+    "SETTLE_S",
+    "RecsRetrain",
+    "append_events",
+    "retrain_recommendation",
+    "settling_note",
+]
+
+logger = logging.getLogger(__name__)
 
 #: Seconds an accepted event may take to reach the store (the log writer's batching and
 #: retries); a retrain leaves younger events for the next one.
@@ -55,24 +73,45 @@ class RecsRetrain:
 
     ``outcome`` is None when fewer than ``min_new_events`` events had arrived
     (nothing was ingested or trained); ``new_events`` counts them either way.
+    ``settling`` counts the stored events younger than ``settle_s`` seconds, left
+    for the next retrain; ``merged`` the new events merged into another row because
+    they had the same user, item and time at the precision of the data's time column.
     """
 
     new_events: int
     outcome: TrainOutcome[Any] | None = None
     dataset_version: int | None = None
     promoted: bool = False
+    settling: int = 0
+    settle_s: float = SETTLE_S
+    merged: int = 0
 
     def summary(self) -> dict[str, Any]:
-        """What it did as JSON values: events, run, dataset and model versions, promoted."""
+        """What it did as JSON values: events (new, settling, merged), run, dataset and
+        model versions, promoted."""
         mv = self.outcome.model_version if self.outcome is not None else None
         return {
             "new_events": self.new_events,
+            "settling": self.settling,
+            "settle_s": self.settle_s,
+            "merged": self.merged,
             "run_id": self.outcome.run.id if self.outcome is not None else None,
             "dataset_version": self.dataset_version,
             "model": mv.model if mv else None,
             "model_version": mv.version if mv else None,
             "promoted": self.promoted,
         }
+
+
+def settling_note(summary: Mapping[str, Any]) -> str:
+    """``"; N event(s) younger than S s are left for the next retrain"`` for a retrain's
+    :meth:`RecsRetrain.summary` that left events to settle, else ``""``."""
+    settling = int(summary.get("settling") or 0)
+    if not settling:
+        return ""
+    given = summary.get("settle_s")
+    settle_s = SETTLE_S if given is None else float(given)
+    return f"; {settling} event(s) younger than {settle_s:g} s are left for the next retrain"
 
 
 def _since(base: DatasetVersion, workspace: str, endpoint: str) -> datetime | None:
@@ -137,7 +176,12 @@ def append_events(
 ) -> pd.DataFrame:
     """``frame`` with one row per event appended, in the frame's columns and types.
 
-    Columns other than the roles are left empty (missing) on event rows.
+    Columns other than the roles are left empty (missing) on event rows. An event
+    whose user, item and time (at the precision of the ``timestamp`` column, e.g.
+    whole seconds) are those of an earlier row or event is merged into that row, as
+    the recommender sums repeated (user, item) events: with a ``weight`` column the
+    weights are added up, without one the earlier row stands for both. The number
+    merged is logged.
     """
     import pandas as pd
 
@@ -154,7 +198,64 @@ def append_events(
             frame[weight].dtype if pd.api.types.is_float_dtype(frame[weight].dtype) else "float64"
         )
     added = pd.DataFrame(rows)
-    return pd.concat([frame, added], ignore_index=True)[list(frame.columns)]
+    out = pd.concat([frame, added], ignore_index=True)[list(frame.columns)]
+    if timestamp is None:  # without times repeated events are no duplicates
+        return out
+    out, merged = _merge_collisions(
+        out, len(frame), user=user, item=item, timestamp=timestamp, weight=weight
+    )
+    if merged:
+        how = f"their {weight} summed" if weight is not None else "one row kept"
+        logger.warning(
+            "merged %d endpoint event(s) into rows with the same %s, %s and %s (%s)",
+            merged,
+            user,
+            item,
+            timestamp,
+            how,
+        )
+    return out
+
+
+def _merge_collisions(
+    frame: pd.DataFrame,
+    first_new: int,
+    *,
+    user: str,
+    item: str,
+    timestamp: str,
+    weight: str | None,
+) -> tuple[pd.DataFrame, int]:
+    """Merge each row from ``first_new`` on into the first row with its (user, item,
+    time); return the frame and how many rows were merged away.
+
+    Times are compared as the recommender reads them (epoch seconds of the column's
+    values), so a collision here is exactly what it would refuse as a duplicate.
+    """
+    import pandas as pd
+
+    from leptonic.tasks.recsys._data import parse_timestamps
+
+    keys = pd.DataFrame(
+        {
+            "u": frame[user].astype(str).to_numpy(),
+            "i": frame[item].astype(str).to_numpy(),
+            "t": parse_timestamps(frame[timestamp], field=timestamp),
+        }
+    )
+    group = keys.groupby(["u", "i", "t"], sort=False, dropna=False).ngroup().to_numpy()
+    repeat = keys.duplicated().to_numpy()
+    # only groups an event joins: the training rows are left as they are
+    touched = np.isin(group, group[first_new:][repeat[first_new:]])
+    drop = repeat & touched
+    if not drop.any():
+        return frame, 0
+    out = frame.copy()
+    if weight is not None:
+        sums = out[weight].groupby(group).sum(min_count=1)
+        keep = touched & ~repeat
+        out.loc[keep, weight] = sums.loc[group[keep]].to_numpy()
+    return out.loc[~drop].reset_index(drop=True), int(drop.sum())
 
 
 def retrain_recommendation(
@@ -223,8 +324,10 @@ def retrain_recommendation(
     since = _since(base, workspace, name)
     settled = datetime.now(UTC) - timedelta(seconds=settle_s)
     events = metadata.list_events(workspace, name, since=since, until=settled, limit=None)
+    young = settled if since is None else max(since, settled)
+    settling = metadata.count_events(workspace, name, since=young)
     if len(events) < max(min_new_events, 1):
-        return RecsRetrain(new_events=len(events))
+        return RecsRetrain(new_events=len(events), settling=settling, settle_s=float(settle_s))
     frame = pq.read_table(platform.artifacts.local_path(base.artifact_key)).to_pandas()
     merged = append_events(
         frame,
@@ -234,6 +337,12 @@ def retrain_recommendation(
         timestamp=spec.timestamp,
         weight=spec.weight,
     )
+    folded = len(frame) + len(events) - len(merged)
+    if folded and echo is not None:
+        echo(
+            f"merged {folded} event(s) into rows with the same {spec.user}, {spec.item} and "
+            f"{spec.timestamp}"
+        )
     until = events[-1].received_at
     with tempfile.TemporaryDirectory(prefix="leptonic-retrain-") as tmp:
         path = Path(tmp) / f"{base.dataset}.parquet"
@@ -245,7 +354,7 @@ def retrain_recommendation(
             name=base.dataset,
             contract=Contract.from_dict(contract) if contract else None,
             description=f"{base.dataset} v{base.version} and {len(events)} events of endpoint "
-            f"{name}",
+            f"{name}" + (f" ({folded} merged into rows at the same time)" if folded else ""),
             origin={
                 "events_of": f"{workspace}/{name}",
                 "events_until": until.isoformat(),
@@ -284,5 +393,11 @@ def retrain_recommendation(
         )
         promoted = True
     return RecsRetrain(
-        new_events=len(events), outcome=outcome, dataset_version=dv.version, promoted=promoted
+        new_events=len(events),
+        outcome=outcome,
+        dataset_version=dv.version,
+        promoted=promoted,
+        settling=settling,
+        settle_s=float(settle_s),
+        merged=folded,
     )
