@@ -89,6 +89,8 @@ def _bad(served: tuple[str, Deployed], change: Any) -> httpx.Response:
         (lambda r: {**r, "region": ["a"]}, "region"),
         (lambda r: [r], "body"),
         (lambda r: {k: v for k, v in r.items() if k != "applicant_id"}, "applicant_id"),
+        (lambda r: {**r, "applicant_id": "a\x00b"}, "applicant_id"),
+        (lambda r: {**r, "applicant_id": {"id": 1}}, "applicant_id"),
     ],
 )
 def test_bad_records_are_422_naming_the_field(
@@ -106,6 +108,8 @@ def test_bad_records_are_422_naming_the_field(
         (b'{"annual_income": Infinity}', "annual_income"),
         (b"not json", "body"),
         (b"", "body"),
+        (b'\xef\xbb\xbf{"annual_income": 1}', "body"),
+        (b'{"annual_income": 1' + b"0" * 400 + b"}", "annual_income"),
     ],
 )
 def test_bad_bodies(served: tuple[str, Deployed], raw: bytes, field: str) -> None:
@@ -147,6 +151,7 @@ def test_health_and_routes(served: tuple[str, Deployed]) -> None:
     url, d = served
     health = httpx.get(f"{url}/health").json()
     assert health["status"] == "ok" and health["endpoint"] == "app-test"
+    assert health["log_dropped"] == health["log_spilled"] == health["shadow_failures"] == 0
     info = httpx.get(f"{url}/", headers={"Authorization": f"Bearer {d.tokens['viewer']}"}).json()
     assert info["routes"][0]["percent"] == 100 and info["entity_key"] == "applicant_id"
     assert httpx.get(f"{url}/decide").status_code == 405

@@ -7,7 +7,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+import pytest
+
 from leptonic.core.endpoint import Prediction
+from leptonic.errors import StoreError
 from leptonic.serving.log_shipper import ProcessAppender
 from leptonic.storage.metadata.base import MetadataStore
 from leptonic.storage.registry import open_metadata_store
@@ -45,7 +49,7 @@ def test_batches_larger_than_a_write_arrive_whole(tmp_path: Path) -> None:
     assert appender.append_predictions(_predictions(300, 5)) == 5
     assert appender.append_predictions([]) == 0
     appender.close()
-    assert appender.summary == {"received": 305, "written": 305, "spilled": 0}
+    assert appender.summary == {"received": 305, "written": 305, "spilled": 0, "dropped": 0}
     assert _logged(store) == [f"r{i:06d}" for i in range(305)]
     first = store.list_predictions("ws", "ep", limit=1, newest_first=False)[0]
     assert first.reasons == [{"item": 0, "score": 0.5, "because": None}]
@@ -64,7 +68,7 @@ def test_a_dead_writer_process_is_replaced(tmp_path: Path) -> None:
     appender.append_predictions(_predictions(3, 4))  # a new child takes these
     appender.close()
     assert appender.restarts == 1
-    assert appender.summary == {"received": 4, "written": 4, "spilled": 0}
+    assert appender.summary == {"received": 4, "written": 4, "spilled": 0, "dropped": 0}
     assert set(_logged(store)) >= {f"r{i:06d}" for i in range(3, 7)}
     store.close()
 
@@ -80,7 +84,7 @@ def test_the_child_writes_the_whole_batches_it_received(tmp_path: Path) -> None:
     cut = _encode(_predictions(3, 3))
     stream = _HEADER.pack(len(whole)) + whole + _HEADER.pack(len(cut)) + cut[:10]  # then EOF
     summary = _child(uri, None, io.BytesIO(stream), io.BytesIO())
-    assert summary == {"received": 3, "written": 3, "spilled": 0}
+    assert summary == {"received": 3, "written": 3, "spilled": 0, "dropped": 0}
     assert _logged(store) == [f"r{i:06d}" for i in range(3)]
     store.close()
 
@@ -156,7 +160,7 @@ def test_a_signal_to_the_process_group_does_not_cut_the_writer_short(
         os.kill(process.pid, sig)
     appender.append_predictions(_predictions(50, 50))
     appender.close()
-    assert appender.summary == {"received": 100, "written": 100, "spilled": 0}
+    assert appender.summary == {"received": 100, "written": 100, "spilled": 0, "dropped": 0}
     assert appender.restarts == 0 and len(_logged(store)) == 100
     store.close()
 
@@ -190,5 +194,56 @@ def test_sync_returns_once_everything_sent_is_written(tmp_path: Path) -> None:
         appender.sync()
         assert len(_logged(store)) == start + 20  # written, not only received
     appender.close()
-    assert appender.summary == {"received": 60, "written": 60, "spilled": 0}
+    assert appender.summary == {"received": 60, "written": 60, "spilled": 0, "dropped": 0}
+    store.close()
+
+
+def test_a_late_answer_to_a_timed_out_sync_is_not_taken_for_the_next(
+    tmp_path: Path, caplog: Any
+) -> None:
+    uri = f"sqlite:///{tmp_path / 'meta.db'}"
+    store = with_endpoint(open_metadata_store(uri))
+    appender = ProcessAppender(uri)
+    try:
+        appender.append_predictions(_predictions(0, 20))
+        with pytest.raises(StoreError, match="did not write its queue"):
+            appender.sync(timeout=0.0)  # the child is still starting: it answers later
+        appender.append_predictions(_predictions(20, 2000))
+        appender.sync(timeout=30)  # skips that late answer and waits for its own
+        assert len(_logged(store)) == 2020  # written before sync returned
+    finally:
+        appender.close()
+    assert appender.summary == {"received": 2020, "written": 2020, "spilled": 0, "dropped": 0}
+    assert "lost" not in caplog.text
+    store.close()
+
+
+def test_close_skips_a_late_answer_to_find_the_summary(tmp_path: Path, caplog: Any) -> None:
+    uri = f"sqlite:///{tmp_path / 'meta.db'}"
+    store = with_endpoint(open_metadata_store(uri))
+    appender = ProcessAppender(uri)
+    appender.append_predictions(_predictions(0, 20))
+    with pytest.raises(StoreError):
+        appender.sync(timeout=0.0)  # its answer comes after: just before the summary
+    appender.close()
+    assert appender.summary == {"received": 20, "written": 20, "spilled": 0, "dropped": 0}
+    assert "lost" not in caplog.text and len(_logged(store)) == 20
+    store.close()
+
+
+def test_the_child_echoes_the_number_of_each_sync(tmp_path: Path) -> None:
+    import io
+
+    from leptonic.serving.log_shipper import _HEADER, _SYNC, _child, _encode
+
+    uri = f"sqlite:///{tmp_path / 'meta.db'}"
+    store = with_endpoint(open_metadata_store(uri))
+    batch = _encode(_predictions(0, 3))
+    sync = _HEADER.pack(_SYNC) + _HEADER.pack(7)
+    stream = _HEADER.pack(len(batch)) + batch + sync + _HEADER.pack(0)
+    out = io.BytesIO()
+    _child(uri, None, io.BytesIO(stream), out)
+    ack, summary = (orjson.loads(line) for line in out.getvalue().splitlines())
+    assert ack == {"sync": 7, "synced": 3}
+    assert summary == {"received": 3, "written": 3, "spilled": 0, "dropped": 0}
     store.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -100,6 +101,12 @@ def test_bad_settings() -> None:
         PredictionLogWriter(_store(), batch_size=0)
     with pytest.raises(InvalidInput):
         PredictionLogWriter(_store(), interval=0)
+    with pytest.raises(InvalidInput, match="max_pending") as info:
+        PredictionLogWriter(_store(), batch_size=100, max_pending=99)
+    assert info.value.field == "max_pending"
+    writer = PredictionLogWriter(_store())
+    assert writer.max_pending == PredictionLogWriter.default_max_pending == 100_000
+    writer.close()
 
 
 def _stop_thread(writer: PredictionLogWriter) -> None:
@@ -199,3 +206,61 @@ def test_a_record_the_driver_cannot_encode_does_not_hold_up_the_rest(tmp_path: P
     assert writer.flush() == 5 and writer.pending == 0  # one set aside, none held up
     writer.close()
     assert store.stored == [f"r{i:06d}" for i in range(6) if i != 2] and writer.spilled == 1
+
+
+def _messages(caplog: pytest.LogCaptureFixture, words: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records if words in r.getMessage()]
+
+
+def test_past_max_pending_the_oldest_are_dropped_and_counted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = _store()
+    down = _Flaky(store, failures=10**9)  # the store is down until told otherwise
+    writer = PredictionLogWriter(down, batch_size=100, interval=60, max_pending=1000)  # type: ignore[arg-type]
+    _stop_thread(writer)  # this test calls flush() itself
+    with caplog.at_level(logging.ERROR, logger="leptonic.serving.prediction_log"):
+        for i in range(5000):
+            writer.append(_prediction(i))
+        assert writer.pending <= 1000 and writer.dropped == 5000 - writer.pending
+        with pytest.raises(StoreError):
+            writer.flush()  # the records stay queued, still within the bound
+        assert writer.pending <= 1000 and writer.spilled == 0
+        assert len(_messages(caplog, "records wait for the store")) == 1  # once, not per record
+        down.failures = 0  # the store is back
+        writer.close()
+    logged = [
+        p.request_id for p in store.list_predictions("ws", "ep", limit=None, newest_first=False)
+    ]
+    assert logged == [f"r{i:06d}" for i in range(5000 - len(logged), 5000)]  # the newest, in order
+    assert len(logged) + writer.dropped == 5000 and writer.written == len(logged)
+    (summary,) = _messages(caplog, "over max_pending=1000")
+    assert f"{writer.dropped} record(s)" in summary and "lost" in summary
+
+
+def test_past_max_pending_the_oldest_are_spilled_with_a_spill_folder(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = _store()
+    down = _Flaky(store, failures=10**9)
+    writer = PredictionLogWriter(
+        down,  # type: ignore[arg-type]
+        batch_size=100,
+        interval=60,
+        max_pending=1000,
+        spill_dir=tmp_path,
+    )
+    _stop_thread(writer)
+    with caplog.at_level(logging.ERROR, logger="leptonic.serving.prediction_log"):
+        for i in range(3000):
+            writer.append(_prediction(i))
+        down.failures = 0
+        writer.close()
+    assert writer.dropped == 0 and 0 < writer.spilled == 3000 - writer.written
+    lines = (tmp_path / PredictionLogWriter.spill_file).read_text().splitlines()
+    spilled = [json.loads(line)["prediction"]["request_id"] for line in lines]
+    assert spilled == [f"r{i:06d}" for i in range(writer.spilled)]  # the oldest, in order
+    assert "max_pending=1000" in json.loads(lines[0])["error"]
+    assert store.count_predictions("ws", "ep") == writer.written
+    assert len(_messages(caplog, "records wait for the store")) == 1
+    assert len(_messages(caplog, "over max_pending=1000")) == 1

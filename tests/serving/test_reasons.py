@@ -398,3 +398,28 @@ def test_a_reason_made_again_around_a_hash_names_no_value(
         "annual income h4sh raises the default risk"
     )
     assert plain.reason_text("region", "north", "h4sh") == "region 'h4sh' raises the default risk"
+
+
+@pytest.mark.parametrize("flavor", ["woe", "trees"])
+@pytest.mark.parametrize("extreme", [1e200, -1e200])
+def test_an_aggregate_that_overflows_is_none_and_not_printed(
+    data: Data, flavor: str, extreme: float, request: pytest.FixtureRequest
+) -> None:
+    import json
+
+    explainer = Explainer(request.getfixturevalue(flavor))
+    record = dict(data.records[0], utilization_m6=extreme, late_payments_12m=8)
+    assert explainer._augment(record)["utilization_m__std"] == math.inf  # the variance overflows
+    reasons = explainer.reasons(record, 30)
+    json.dumps(reasons, allow_nan=False)  # every value and contribution is finite (or None)
+    by_name = {r["feature"]: r for r in reasons}
+    assert "utilization_m__std" in by_name
+    std = by_name["utilization_m__std"]
+    assert std["value"] is None
+    assert std["text"].startswith("utilization m std (too large to show)")
+    for r in reasons:  # the value is never printed as inf or nan (a bin's bound may be inf)
+        said = r["text"].split(" raises")[0].split(" is in bin")[0].split()
+        assert "inf" not in said and "-inf" not in said and "nan" not in said
+    assert explainer.reason_text("utilization_m__std", -math.inf).startswith(
+        "utilization m std (too negative to show)"
+    )

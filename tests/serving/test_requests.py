@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from leptonic.errors import InvalidInput
-from leptonic.serving.requests import RequestSchema, parse_json
+from leptonic.serving.requests import RequestSchema, entity_text, parse_json
 
 SCHEMA = RequestSchema(
     [{"name": "income", "type": "numeric"}, {"name": "region", "type": "categorical"}],
@@ -83,3 +85,56 @@ def test_lone_surrogates_are_refused_naming_the_field(body: bytes, field: str) -
     with pytest.raises(InvalidInput, match="unpaired surrogate") as info:
         parse_json(body)
     assert info.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (b'\xef\xbb\xbf{"income": 1}', "UTF-8 byte-order mark"),
+        ('{"income": 1}'.encode("utf-16"), "encoded as UTF-16"),
+        ('{"income": 1}'.encode("utf-16-le"), "encoded as UTF-16-LE"),
+        ('{"income": 1}'.encode("utf-32"), "encoded as UTF-32"),
+    ],
+)
+def test_a_bom_or_a_body_not_in_utf8_says_so(body: bytes, words: str) -> None:
+    with pytest.raises(InvalidInput, match="send UTF-8 JSON without a byte-order mark") as info:
+        parse_json(body)
+    assert words in str(info.value) and "surrogate" not in str(info.value)
+    assert info.value.field == "body"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b'{"income": 1' + b"0" * 400 + b"}", "income"),
+        (b'{"income": -1' + b"0" * 400 + b"}", "income"),
+        (b'{"a": [1, 2' + b"0" * 5000 + b"]}", "a[1]"),  # past int()'s 4300 digits too
+    ],
+)
+def test_an_integer_past_the_float_range_is_a_non_finite_number(body: bytes, field: str) -> None:
+    with pytest.raises(InvalidInput, match="not a finite number") as info:
+        parse_json(body)
+    assert info.value.field == field
+    assert parse_json(b'{"income": 1' + b"0" * 30 + b"}") == {"income": 1e30}  # still a number
+
+
+def test_the_entity_key_is_checked_and_normalised() -> None:
+    keyed = RequestSchema([{"name": "income", "type": "numeric"}], extra=["id"], entity="id")
+    for good in ("c-1", "", 42, 42.0, -7, 10**20, None):
+        assert keyed.check({"income": 1, "id": good})["id"] == good  # the record is unchanged
+    assert [entity_text(v, "id") for v in ("c-1", 42, 42.0, -7.0, 1e20, None)] == [
+        "c-1",
+        "42",
+        "42",
+        "-7",
+        "100000000000000000000",
+        None,
+    ]
+    for bad in ("a\x00b", "x\ny", "\x7f", "\ud800", True, 42.5, math.inf, math.nan, [1], {}):
+        with pytest.raises(InvalidInput, match="entity key") as info:
+            keyed.check({"income": 1, "id": bad})
+        assert info.value.field == "id"
+    # an entity key that is also a model input is checked as both
+    both = RequestSchema([{"name": "id", "type": "categorical"}], entity="id")
+    with pytest.raises(InvalidInput, match="entity key"):
+        both.check({"id": 1.5})

@@ -39,3 +39,10 @@ def test_bad_split() -> None:
         TrafficSplit(["a", "b"], [100])
     with pytest.raises(ValueError):
         TrafficSplit([], [])
+
+
+def test_a_whole_float_key_shares_the_bucket_of_its_integer() -> None:
+    assert bucket_of(42.0) == bucket_of(42) == bucket_of("42")
+    assert bucket_of(-7.0) == bucket_of("-7")
+    split = TrafficSplit(["v1", "v2"], [50, 50])
+    assert all(split.pick(float(i)) == split.pick(i) == split.pick(str(i)) for i in range(500))

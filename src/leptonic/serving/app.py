@@ -400,12 +400,8 @@ class EndpointApp(DataPlaneApp):
             runtime = self.host.runtime
             payload, record = runtime.decide_json(body)
             await _respond(send, 200, payload)
-            if runtime.shadow is not None:  # after the answer: its failure is only logged
-                request_id = orjson.loads(payload)["request_id"]
-                try:
-                    runtime.score_shadow(record, request_id)
-                except Exception:
-                    logger.exception("shadow scoring of request %s failed", request_id)
+            if runtime.shadow is not None:  # after the answer (a failure is logged and counted)
+                runtime.score_shadow(record, orjson.loads(payload)["request_id"])
             return True
         if path == "/feedback":
             self._allow(method, "POST")

@@ -17,6 +17,7 @@ from leptonic.core._time import checked_utc
 from leptonic.core.endpoint import Feedback
 from leptonic.errors import InvalidInput, NotFound
 from leptonic.governance.pii import hash_value
+from leptonic.serving.requests import entity_text
 from leptonic.storage.metadata.base import MetadataStore
 
 __all__ = ["MAX_FEEDBACK_BATCH", "parse_feedback", "record_feedback"]
@@ -89,9 +90,10 @@ def parse_feedback(payload: Any) -> list[dict[str, Any]]:
                 f"{where} must name its decision by exactly one of request_id or entity",
                 field=f"{where}.request_id",
             )
-        for name, value in (("request_id", rid), ("entity", entity)):
-            if value is not None and (not isinstance(value, str | int) or isinstance(value, bool)):
-                raise InvalidInput(f"{where}.{name} must be a string", field=f"{where}.{name}")
+        if rid is not None and (not isinstance(rid, str | int) or isinstance(rid, bool)):
+            raise InvalidInput(f"{where}.request_id must be a string", field=f"{where}.request_id")
+        # the entity's text as decisions log it: 42, 42.0 and "42" name the same one
+        entity = entity_text(entity, f"{where}.entity")
         if "label" not in item:
             raise InvalidInput(
                 f"{where} has no label; send 1 for the bad outcome, 0 for the good one",
@@ -100,7 +102,7 @@ def parse_feedback(payload: Any) -> list[dict[str, Any]]:
         out.append(
             {
                 "request_id": None if rid is None else str(rid),
-                "entity": None if entity is None else str(entity),
+                "entity": entity,
                 "label": _label(item["label"], where),
                 "at": _time(item.get("at"), where),
             }

@@ -82,10 +82,14 @@ class ReloadingHost(abc.ABC):
                 logger.warning("endpoint %s: reload failed: %s", self.name, self.reload_error)
 
     def log_health(self) -> dict[str, Any]:
-        """The prediction log's counters and the last reload error (for ``/health``)."""
+        """The prediction log's counters and the last reload error (for ``/health``):
+        records waiting, written, set aside in the spill file and dropped (lost: more
+        than its ``max_pending`` waited for a store that was down, with no spill file)."""
         return {
             "log_pending": self.log.pending,
             "log_written": self.log.written,
+            "log_spilled": self.log.spilled,
+            "log_dropped": self.log.dropped,
             "log_failures": self.log.failures,
             "reload_error": self.reload_error,
         }
@@ -145,17 +149,30 @@ class EndpointHost(ReloadingHost):
         self.runtime: EndpointRuntime = load_runtime(
             metadata, registry, workspace, name, log=self.log
         )
+        self._shadow_failures_before = 0  # of the revisions served before this one
         settle_memory()
         self._start_watching(f"leptonic-endpoint-{name}")
+
+    @property
+    def shadow_failures(self) -> int:
+        """Shadow scorings that failed since this host started (logged with their
+        request id; the live answers stood)."""
+        return self._shadow_failures_before + self.runtime.shadow_failures
+
+    def log_health(self) -> dict[str, Any]:
+        """As :meth:`ReloadingHost.log_health`, with ``shadow_failures``."""
+        return {**super().log_health(), "shadow_failures": self.shadow_failures}
 
     def reload(self, *, force: bool = False) -> bool:
         """Load the stored revision if it is newer (or ``force``); True if swapped."""
         endpoint = self.metadata.get_endpoint(self.workspace, self.name)
         if not force and endpoint.revision == self.runtime.revision:
             return False
-        self.runtime = load_runtime(
+        runtime = load_runtime(
             self.metadata, self.registry, self.workspace, self.name, log=self.log
         )
+        old, self.runtime = self.runtime, runtime
+        self._shadow_failures_before += old.shadow_failures
         settle_memory()
         logger.info("endpoint %s: now serving revision %d", self.name, self.runtime.revision)
         return True

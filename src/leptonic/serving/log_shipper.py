@@ -33,6 +33,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -49,7 +50,8 @@ logger = logging.getLogger(__name__)
 
 #: Each batch on the pipe is prefixed with its length; 0 ends the stream.
 _HEADER = struct.Struct(">I")
-#: A frame length that asks the child to write everything received and say so.
+#: A frame length that asks the child to write everything received and say so; the
+#: sync's number follows (a ``_HEADER``), and the child's acknowledgement echoes it.
 _SYNC = 0xFFFFFFFF
 
 
@@ -89,11 +91,16 @@ def _child(uri: str, spill_dir: str | None, stream: BinaryIO, out: BinaryIO) -> 
                 if size == 0:
                     break
                 if size == _SYNC:  # the serving process waits until all is written
+                    number = _HEADER.unpack(_read_exact(stream, _HEADER.size))[0]
                     try:
                         writer.flush()
-                        ack: dict[str, Any] = {"synced": received}
+                        ack: dict[str, Any] = {"sync": number, "synced": received}
                     except Exception as exc:
-                        ack = {"synced": received, "error": f"{type(exc).__name__}: {exc}"}
+                        ack = {
+                            "sync": number,
+                            "synced": received,
+                            "error": f"{type(exc).__name__}: {exc}",
+                        }
                     out.write(orjson.dumps(ack) + b"\n")
                     out.flush()
                     continue
@@ -107,7 +114,12 @@ def _child(uri: str, spill_dir: str | None, stream: BinaryIO, out: BinaryIO) -> 
     finally:
         writer.close()
         store.close()
-    summary = {"received": received, "written": writer.written, "spilled": writer.spilled}
+    summary = {
+        "received": received,
+        "written": writer.written,
+        "spilled": writer.spilled,
+        "dropped": writer.dropped,
+    }
     out.write(orjson.dumps(summary) + b"\n")
     out.flush()
     return summary
@@ -136,6 +148,8 @@ class ProcessAppender:
         self.restarts = -1
         self.summary: dict[str, int] | None = None
         self._child_sent = 0  # records sent to the current child
+        self._syncs = 0  # the number of the last sync asked for
+        self._output = bytearray()  # what the child wrote that is not read yet
 
     def _start(self) -> subprocess.Popen[bytes]:
         args = [sys.executable, "-m", "leptonic.serving.log_shipper", self.uri]
@@ -147,6 +161,7 @@ class ProcessAppender:
             args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True
         )
         self._child_sent = 0
+        self._output = bytearray()
         self.restarts += 1
         return self._process
 
@@ -190,27 +205,59 @@ class ProcessAppender:
 
     def sync(self, timeout: float = 30.0) -> None:
         """Wait until the child has written everything sent so far (an outcome posted
-        right after its decision then finds it). :class:`StoreError` if it cannot."""
+        right after its decision then finds it). :class:`StoreError` if it cannot.
+
+        Each sync is numbered and the child's acknowledgement echoes the number, so
+        the late answer to a sync that timed out is skipped, not taken for this one.
+        """
         with self._lock:
             process = self._process
             if process is None or self._child_sent == 0:
                 return
             assert process.stdin is not None and process.stdout is not None
+            self._syncs = number = (self._syncs + 1) & 0xFFFFFFFF
+            deadline = time.monotonic() + timeout
             try:
-                process.stdin.write(_HEADER.pack(_SYNC))
+                process.stdin.write(_HEADER.pack(_SYNC) + _HEADER.pack(number))
                 process.stdin.flush()
-                ready, _, _ = select.select([process.stdout], [], [], timeout)
-                line = process.stdout.readline() if ready else b""
+                while True:
+                    line = self._read_line(process, deadline)
+                    if line is None:
+                        raise StoreError(
+                            f"the prediction log writer process did not write its queue "
+                            f"within {timeout:.0f} s; try again"
+                        )
+                    ack = _parse_line(line)
+                    if ack is not None and ack.get("sync") == number:
+                        break  # an older sync's late answer, or anything else: skipped
             except (OSError, ValueError) as exc:
                 raise StoreError(f"the prediction log writer process stopped ({exc})") from exc
-            if not line:
-                raise StoreError(
-                    f"the prediction log writer process did not write its queue within "
-                    f"{timeout:.0f} s; try again"
-                )
-            ack = orjson.loads(line)
             if "error" in ack:
                 raise StoreError(f"the prediction log could not be written: {ack['error']}")
+
+    def _read_line(self, process: subprocess.Popen[bytes], deadline: float) -> bytes | None:
+        """The child's next output line, or None at the deadline or the end of its output.
+
+        Reads the pipe's descriptor directly: what the child wrote past the line is
+        kept in ``_output``, where ``select`` (which sees only the descriptor) would
+        not find it in a buffered reader.
+        """
+        assert process.stdout is not None
+        fd = process.stdout.fileno()
+        output = self._output
+        while b"\n" not in output:
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([fd], [], [], max(left, 0.0))
+            if not ready:
+                return None
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return None
+            output += chunk
+        end = output.index(b"\n") + 1
+        line = bytes(output[:end])
+        del output[:end]
+        return line
 
     def close(self, timeout: float = 90.0) -> None:
         """Send the end marker and wait until the child has written everything.
@@ -237,9 +284,13 @@ class ProcessAppender:
             process.stdin.write(_HEADER.pack(0))
             process.stdin.close()
             process.wait(timeout)  # it writes everything, reports and exits
-            line = process.stdout.readline()
-            if line:
-                self.summary = orjson.loads(line)
+            output = bytes(self._output) + process.stdout.read()
+            self._output = bytearray()
+            # the summary is the last line; late answers to syncs that timed out come first
+            for line in output.splitlines():
+                report = _parse_line(line)
+                if report is not None and "received" in report:
+                    self.summary = report
         except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
             logger.error("prediction log writer ended badly: %s", exc)
         finally:
@@ -252,6 +303,23 @@ class ProcessAppender:
                 self._child_sent,
                 "none reported" if received is None else received,
             )
+        dropped = 0 if self.summary is None else self.summary.get("dropped", 0)
+        if dropped:
+            logger.error(
+                "prediction log writer: %d record(s) were dropped by the writer process while "
+                "the store was down (more than its max_pending waited); set a spill folder "
+                "to keep them",
+                dropped,
+            )
+
+
+def _parse_line(line: bytes) -> dict[str, Any] | None:
+    """One JSON object line of the child's output; None for anything else."""
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _discard(process: subprocess.Popen[bytes]) -> None:

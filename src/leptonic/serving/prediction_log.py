@@ -15,6 +15,11 @@ they are written. A batch that can never be written (a record the store
 rejects as invalid) is split until the bad record is isolated, and that
 record is written to a spill file (JSON lines under ``spill_dir``) with the
 error, so that it is neither lost nor blocks the others.
+
+Memory is bounded: while the store stays down, at most ``max_pending`` records
+wait. Past that the oldest are set aside in chunks, to the spill file when
+there is one, else dropped and counted in ``dropped`` (logged once when the
+overflow starts and once, with the count, when writes succeed again).
 """
 
 from __future__ import annotations
@@ -76,6 +81,10 @@ class BatchWriter(abc.ABC, Generic[T]):
         Folder for records the store rejects permanently (JSON lines).
     max_retry_delay
         Cap of the back-off between retries of a failing store, in seconds.
+    max_pending
+        The most records kept waiting in memory (at least ``batch_size``); past
+        it the oldest are spilled (with ``spill_dir``) or dropped; default: the
+        class's ``default_max_pending``.
     """
 
     #: What the records are called in log messages.
@@ -84,6 +93,8 @@ class BatchWriter(abc.ABC, Generic[T]):
     spill_file = "log.spill.jsonl"
     default_batch_size = 2000
     default_interval = 0.2
+    #: Records kept in memory at most while the store is down (a few hundred MB).
+    default_max_pending = 100_000
 
     def __init__(
         self,
@@ -93,15 +104,27 @@ class BatchWriter(abc.ABC, Generic[T]):
         interval: float | None = None,
         spill_dir: str | Path | None = None,
         max_retry_delay: float = 5.0,
+        max_pending: int | None = None,
     ) -> None:
         batch_size = self.default_batch_size if batch_size is None else batch_size
         interval = self.default_interval if interval is None else interval
+        if max_pending is None:
+            max_pending = max(self.default_max_pending, batch_size)
         self.store = store
         if batch_size < 1:
             raise InvalidInput("batch_size must be at least 1", field="batch_size")
         if interval <= 0:
             raise InvalidInput("interval must be positive (seconds)", field="interval")
+        if max_pending < batch_size:
+            raise InvalidInput(
+                f"max_pending ({max_pending}) must be at least batch_size ({batch_size}); "
+                "raise max_pending or lower batch_size",
+                field="max_pending",
+            )
         self.batch_size = batch_size
+        self.max_pending = max_pending
+        # an overflow sets aside this many more than the excess, so it happens in chunks
+        self._shed_slack = min(batch_size, max_pending // 10)
         self.interval = interval
         self.spill_dir = Path(spill_dir) if spill_dir is not None else None
         self.max_retry_delay = max_retry_delay
@@ -109,9 +132,13 @@ class BatchWriter(abc.ABC, Generic[T]):
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._flush_lock = threading.Lock()
+        self._shed_lock = threading.Lock()
+        self._spill_lock = threading.Lock()
         self.written = 0
         self.spilled = 0
+        self.dropped = 0  # over max_pending without a spill file: lost
         self.failures = 0
+        self._overflow = 0  # records set aside by the current overflow
         self.last_error: str | None = None
         self._abandoned = False  # close() gave up waiting on a stuck write
         self._thread = threading.Thread(
@@ -121,16 +148,78 @@ class BatchWriter(abc.ABC, Generic[T]):
 
     # -- the hot path ------------------------------------------------------------
     def append(self, record: T) -> None:
-        """Queue one record (cheap; never blocks on I/O)."""
+        """Queue one record (cheap; no I/O, except to set aside a chunk of the oldest
+        records once ``max_pending`` wait)."""
         buffer = self._buffer
         buffer.append(record)
-        if len(buffer) == self.batch_size:  # once per batch: the writer drains them all
+        n = len(buffer)
+        if n == self.batch_size:  # once per batch: the writer drains them all
             self._wake.set()
+        elif n > self.max_pending:  # the store has been down a while
+            self._shed()
 
     @property
     def pending(self) -> int:
         """Records queued and not yet written."""
         return len(self._buffer)
+
+    def _shed(self) -> None:
+        """Set aside the oldest records until ``max_pending`` minus a slack wait:
+        spilled with a spill folder, else dropped (and counted)."""
+        if not self._shed_lock.acquire(blocking=False):
+            return  # another thread is at it
+        try:
+            buffer = self._buffer
+            excess = len(buffer) - self.max_pending
+            if excess <= 0:
+                return
+            oldest: list[T] = []
+            try:
+                for _ in range(excess + self._shed_slack):
+                    oldest.append(buffer.popleft())
+            except IndexError:  # the writer took some meanwhile
+                pass
+            if not oldest:
+                return
+            first = self._overflow == 0
+            self._overflow += len(oldest)
+            if self.spill_dir is None:
+                self.dropped += len(oldest)
+            else:
+                reason = StoreError(
+                    f"more than max_pending={self.max_pending} records waited for the store "
+                    f"({self.last_error or 'it is not accepting writes'})"
+                )
+                self._spill_lines(oldest, reason)
+                self.spilled += len(oldest)
+        finally:
+            self._shed_lock.release()
+        if first:
+            logger.error(
+                "%s: more than %d records wait for the store (last error: %s); the "
+                "oldest are %s until it accepts writes again",
+                self.label,
+                self.max_pending,
+                self.last_error,
+                "dropped (no spill folder is set)"
+                if self.spill_dir is None
+                else f"set aside in {self.spill_dir / self.spill_file}",
+            )
+
+    def _overflow_ended(self) -> None:
+        """Report an overflow (records spilled or dropped) once the store writes again."""
+        with self._shed_lock:
+            n, self._overflow = self._overflow, 0
+        if n:
+            logger.error(
+                "%s: while the store was down, %d record(s) over max_pending=%d were %s",
+                self.label,
+                n,
+                self.max_pending,
+                "dropped: they are lost"
+                if self.spill_dir is None
+                else f"set aside in {self.spill_dir / self.spill_file}",
+            )
 
     # -- the background side ------------------------------------------------------------
     def _loop(self) -> None:
@@ -151,6 +240,8 @@ class BatchWriter(abc.ABC, Generic[T]):
                     self._spill_queued(exc)
             else:
                 delay = 0.0
+                if self._overflow:
+                    self._overflow_ended()
 
     def flush(self) -> int:
         """Write everything queued now; returns the number written.
@@ -230,17 +321,26 @@ class BatchWriter(abc.ABC, Generic[T]):
         logger.error(
             "%s: the store refused %s (%s)", self.label, self._describe(record), self.last_error
         )
+        self._spill_lines([record], exc)
+
+    def _spill_lines(self, records: Sequence[T], exc: Exception) -> None:
+        """Append ``records`` to the spill file with the error (nothing without one)."""
         if self.spill_dir is None:
             return
-        self.spill_dir.mkdir(parents=True, exist_ok=True)
-        entry = {"error": self.last_error, **self._spill_entry(record)}
+        error = f"{type(exc).__name__}: {exc}"
         options = orjson.OPT_NAIVE_UTC | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
-        try:  # whatever the record holds, it is kept
-            line = orjson.dumps(entry, default=repr, option=options)
-        except (TypeError, ValueError):
-            line = orjson.dumps({"error": self.last_error, "record": repr(record)})
-        with open(self.spill_dir / self.spill_file, "ab") as f:
-            f.write(line + b"\n")
+        lines = []
+        for record in records:
+            entry = {"error": error, **self._spill_entry(record)}
+            try:  # whatever the record holds, it is kept
+                lines.append(orjson.dumps(entry, default=repr, option=options))
+            except (TypeError, ValueError):
+                lines.append(orjson.dumps({"error": error, "record": repr(record)}))
+        lines.append(b"")
+        with self._spill_lock:
+            self.spill_dir.mkdir(parents=True, exist_ok=True)
+            with open(self.spill_dir / self.spill_file, "ab") as f:
+                f.write(b"\n".join(lines))
 
     def close(self, timeout: float = 30.0) -> None:
         """Stop the background thread and write what is left.
@@ -261,6 +361,7 @@ class BatchWriter(abc.ABC, Generic[T]):
                 timeout,
                 n,
             )
+            self._overflow_ended()
             return
         deadline = time.monotonic() + timeout
         delay = 0.1
@@ -276,6 +377,7 @@ class BatchWriter(abc.ABC, Generic[T]):
                     break
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
+        self._overflow_ended()
 
     def __enter__(self) -> BatchWriter[T]:
         return self
@@ -293,7 +395,7 @@ class PredictionLogWriter(BatchWriter[Prediction]):
         Where the prediction log lives (a metadata store, or anything with its
         ``append_predictions``, such as a
         :class:`~leptonic.serving.log_shipper.ProcessAppender`).
-    batch_size, interval, spill_dir, max_retry_delay
+    batch_size, interval, spill_dir, max_retry_delay, max_pending
         As for :class:`BatchWriter`.
     """
 
@@ -308,7 +410,7 @@ class PredictionLogWriter(BatchWriter[Prediction]):
         return f"request {record.request_id}"
 
     def _spill_entry(self, record: Prediction) -> dict[str, Any]:
-        return {"prediction": asdict(record)}
+        return {"prediction": record}  # orjson writes the dataclass itself, in C
 
     def __enter__(self) -> PredictionLogWriter:
         return self

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import abc
 import math
+import sys
 from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeAlias
@@ -56,6 +57,9 @@ __all__ = ["TREE_METHODS", "Explainer", "format_number"]
 
 #: How LightGBM contributions are computed: exact TreeSHAP, or path attributions.
 TREE_METHODS = ("shap", "path")
+
+#: The largest finite float: an infinite contribution is reported as this.
+_LARGEST = sys.float_info.max
 
 Background: TypeAlias = pa.Table | pd.DataFrame | Sequence[Mapping[str, Any]]
 #: A reason's sentence for a value; ``shown`` (personal data: its hash) is printed
@@ -203,8 +207,10 @@ class Explainer:
         -------
         list of dict
             ``feature`` (the input column), ``value`` (its raw value; ``None``
-            when missing), ``contribution`` (log-odds) and ``text`` (a short
-            sentence).
+            when missing or not finite, such as an aggregate of extreme inputs
+            that overflowed), ``contribution`` (log-odds, a finite float) and
+            ``text`` (a short sentence, which never prints ``inf`` or ``nan``
+            for the value).
 
         ``encoded``: ``(record with aggregates, encoded vector)`` from the
         :attr:`direct` model's :meth:`~TabularPredictor.with_aggregates` and
@@ -229,15 +235,17 @@ class Explainer:
         for g in top.tolist():
             name = features[g]
             value = rec.get(name)
-            if value is not None and value != value:  # NaN: missing, and not valid JSON
+            text = texts[g](value, None)  # worded from the value itself (its bin)
+            if isinstance(value, float | np.floating):
+                if value - value != 0.0:  # NaN (missing) or ±inf: neither is JSON
+                    value = None
+            elif value is not None and value != value:  # NaN-like: missing
                 value = None
+            contribution = float(c[g])
+            if contribution == math.inf:  # only positive ones get here; keep it a number
+                contribution = _LARGEST
             out.append(
-                {
-                    "feature": name,
-                    "value": value,
-                    "contribution": float(c[g]),
-                    "text": texts[g](value, None),
-                }
+                {"feature": name, "value": value, "contribution": contribution, "text": text}
             )
         return out
 
@@ -509,6 +517,14 @@ def format_number(x: float) -> str:
     return f"{x:.6g}"
 
 
+def _spoken(x: float) -> str:
+    """A number as a sentence says it; an infinite one (an aggregate of extreme
+    inputs that overflowed) is described, not printed as ``inf``."""
+    if math.isinf(x):
+        return "(too large to show)" if x > 0 else "(too negative to show)"
+    return format_number(x)
+
+
 def _texts(features: list[str], members: list[TabularPredictor], event: str) -> list[Text]:
     """One sentence builder per feature, from the most telling member's encoding."""
     woe = next((m.preprocessor for m in members if m.preprocessor.encoding == "woe"), None)
@@ -564,7 +580,7 @@ def _woe_numeric(label: str, bins: list[dict[str, Any]], overall: float, event: 
         x = value if type(value) is float else to_float(value)
         if x != x:
             return when_missing
-        said = format_number(x) if shown is None else shown
+        said = _spoken(x) if shown is None else shown
         if not phrases:
             return f"{label} {said}"
         return f"{label} {said}{(phrases if shown is None else hidden)[bisect_left(edges, x)]}"
@@ -613,7 +629,7 @@ def _plain_numeric(label: str, event: str, average: float | None) -> Text:
         x = value if type(value) is float else to_float(value)
         if x != x:
             return f"{label} is missing"
-        said = format_number(x) if shown is None else shown
+        said = _spoken(x) if shown is None else shown
         return f"{label} {said} raises the {event} risk{tail}"
 
     return text

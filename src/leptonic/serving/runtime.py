@@ -14,6 +14,8 @@ serialise the answer. No DataFrame, no I/O, no model loading.
 from __future__ import annotations
 
 import itertools
+import logging
+import math
 import os
 import time
 from collections.abc import Mapping
@@ -31,7 +33,7 @@ from leptonic.registry.service import ModelRegistry
 from leptonic.serving.policy import DecisionPolicy
 from leptonic.serving.prediction_log import PredictionLogWriter
 from leptonic.serving.reasons import Explainer
-from leptonic.serving.requests import RequestSchema, parse_json
+from leptonic.serving.requests import RequestSchema, entity_text, parse_json
 from leptonic.serving.traffic import TrafficSplit
 from leptonic.storage.metadata.base import MetadataStore
 from leptonic.tasks.predictor import Predictor, TabularPredictor
@@ -46,6 +48,8 @@ __all__ = [
     "load_runtime",
     "new_request_id",
 ]
+
+logger = logging.getLogger(__name__)
 
 
 _ID_PREFIX = os.urandom(7).hex()
@@ -167,11 +171,13 @@ class EndpointRuntime:
             if endpoint.entity_key and endpoint.entity_key not in inputs
             else []
         )
-        self.schema = RequestSchema(inputs.values(), extra=extra)
+        self.schema = RequestSchema(inputs.values(), extra=extra, entity=endpoint.entity_key)
         self.log = log
         self.pii = dict(pii or {})
         self.salt = salt
         self.top_k = self.policy.reasons
+        #: Shadow scorings that failed (logged, never seen by the caller).
+        self.shadow_failures = 0
 
     # -- helpers -------------------------------------------------------------
     def _masked(self, record: dict[str, Any]) -> dict[str, Any]:
@@ -204,13 +210,14 @@ class EndpointRuntime:
         return out
 
     def _entity(self, record: Mapping[str, Any]) -> str | None:
+        """The entity key's text as routed and logged (``42`` and ``42.0`` → ``"42"``),
+        hashed when it is personal data; None without a key or a value."""
         key = self.entity_key
         if key is None:
             return None
-        value = record.get(key)
-        if value is None:
+        text = entity_text(record.get(key), key)
+        if text is None:
             return None
-        text = str(value)
         return hash_value(text, self.salt) if key in self.pii else text
 
     # -- the hot path ------------------------------------------------------------
@@ -227,6 +234,8 @@ class EndpointRuntime:
             score = float(direct.predict_vector(x))  # type: ignore[arg-type]
         else:
             score = float(served.predictor.predict_one(record))  # type: ignore[arg-type]
+        if score - score != 0.0:  # NaN or infinite: no decision can rest on it
+            raise _no_score(served)
         outcome = self.policy.decide(record, score)
         decision = outcome.decision
         reasons: list[dict[str, Any]]
@@ -266,7 +275,7 @@ class EndpointRuntime:
                     policy_version=self.policy_version,
                     entity=entity,
                     inputs=self._masked(record),
-                    reasons=self._masked_reasons(reasons, served.explainer),
+                    reasons=_finite(self._masked_reasons(reasons, served.explainer)),
                     latency_ms=(time.perf_counter() - t0) * 1000.0,
                 )
             )
@@ -307,16 +316,24 @@ class EndpointRuntime:
             "policy_version": pa.array([self.policy_version] * len(decisions), pa.int32()),
         }
 
-    def score_shadow(self, record: dict[str, Any], request_id: str) -> None:
-        """Score the shadow version for a request already answered, and log it."""
+    def score_shadow(self, record: dict[str, Any], request_id: str) -> bool:
+        """Score the shadow version for a request already answered, and log it.
+
+        A shadow never changes what live traffic gets: its failure (an error of
+        the shadow model, a score that is not a number) is logged with the
+        request id and counted in :attr:`shadow_failures`, not raised. Returns
+        whether the shadow was scored and logged.
+        """
         shadow = self.shadow
         if shadow is None or self.log is None:
-            return
-        t0 = time.perf_counter()
-        score = float(shadow.predictor.predict_one(record))  # type: ignore[arg-type]
-        outcome = self.policy.decide(record, score)
-        self.log.append(
-            Prediction(
+            return False
+        try:
+            t0 = time.perf_counter()
+            score = float(shadow.predictor.predict_one(record))  # type: ignore[arg-type]
+            if score - score != 0.0:
+                raise _no_score(shadow)
+            outcome = self.policy.decide(record, score)
+            prediction = Prediction(
                 workspace=self.workspace,
                 endpoint=self.name,
                 request_id=request_id,
@@ -332,7 +349,43 @@ class EndpointRuntime:
                 reasons=[],
                 latency_ms=(time.perf_counter() - t0) * 1000.0,
             )
-        )
+        except Exception:
+            self.shadow_failures += 1
+            logger.exception(
+                "endpoint %s: the shadow %s v%d failed on request %s (the live answer stands)",
+                self.name,
+                shadow.model,
+                shadow.version,
+                request_id,
+            )
+            return False
+        self.log.append(prediction)
+        return True
+
+
+def _no_score(served: ServedVersion) -> InvalidInput:
+    return InvalidInput(
+        f"{served.model} v{served.version} gave no finite score for this record (an "
+        "input far outside the training range can do that); check the inputs' values",
+        field="body",
+    )
+
+
+def _finite(reasons: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Reason codes as the log can store them: a non-finite float (an overflowing
+    aggregate of extreme inputs) becomes None. The explainer already does this; a
+    reason from elsewhere is checked here, and a clean list is returned as it is."""
+    for reason in reasons:
+        for value in reason.values():
+            if isinstance(value, float) and value - value != 0.0:
+                return [
+                    {
+                        k: None if isinstance(v, float) and not math.isfinite(v) else v
+                        for k, v in r.items()
+                    }
+                    for r in reasons
+                ]
+    return reasons
 
 
 def _served(

@@ -14,6 +14,8 @@ import zlib
 from collections.abc import Sequence
 from typing import Generic, TypeVar
 
+from leptonic.features._common import category_key
+
 __all__ = ["BUCKETS", "TrafficSplit", "bucket_of"]
 
 #: Resolution of a split: percents are honoured to 0.01.
@@ -23,8 +25,14 @@ T = TypeVar("T")
 
 
 def bucket_of(entity: object) -> int:
-    """The stable bucket (0..BUCKETS-1) of an entity key value."""
-    return zlib.crc32(str(entity).encode("utf-8")) % BUCKETS
+    """The stable bucket (0..BUCKETS-1) of an entity key value.
+
+    The key's text is hashed as the runtime logs it: a string as it is, a number
+    as its integer text when it is whole, so ``42``, ``42.0`` and ``"42"`` share a
+    bucket (see :func:`~leptonic.serving.requests.entity_text`).
+    """
+    text = entity if isinstance(entity, str) else category_key(entity)
+    return zlib.crc32(str(text).encode("utf-8", "surrogatepass")) % BUCKETS
 
 
 class TrafficSplit(Generic[T]):

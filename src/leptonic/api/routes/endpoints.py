@@ -14,8 +14,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import HTMLResponse, Response
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from leptonic.api import jobs
@@ -159,11 +161,16 @@ async def decide(request: Request, scope: Developer, name: str) -> Response:
     body = await _read_body(request)
     runtime = host.runtime
     payload, record = runtime.decide_json(body)
-    if runtime.shadow is not None:
-        import orjson
+    if runtime.shadow is None:
+        return Response(payload, media_type="application/json")
+    request_id = orjson.loads(payload)["request_id"]
 
-        runtime.score_shadow(record, orjson.loads(payload)["request_id"])
-    return Response(payload, media_type="application/json")
+    async def score_shadow() -> None:
+        # after the answer is sent, on the event loop as the decision was; a failure
+        # is logged with the request id and counted (the host's /health), never raised
+        runtime.score_shadow(record, request_id)
+
+    return Response(payload, media_type="application/json", background=BackgroundTask(score_shadow))
 
 
 @router.post(
