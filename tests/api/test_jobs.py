@@ -410,6 +410,23 @@ def test_unknown_job_kind_fails_cleanly(server: Server) -> None:
     assert job.status == JobStatus.FAILED and "mystery" in (job.error or "")
 
 
+def test_a_job_failing_with_a_nul_in_its_error_still_records_its_end(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.platform.create_workspace("alpha")
+    store = server.platform.metadata
+
+    def fail(self: JobRunner, job: Job, update: Any) -> dict[str, Any]:
+        raise RuntimeError("bad\x00byte")  # no store keeps NUL in text
+
+    monkeypatch.setattr(JobRunner, "_score", fail)
+    server.platform.create_user("boss", admin=True)
+    store.create_job(Job(id="j", workspace="alpha", kind="score", payload={}, created_by="boss"))
+    server.run_jobs()
+    job = store.get_job("alpha", "j")
+    assert job.status == JobStatus.FAILED and job.error == "RuntimeError: bad\ufffdbyte"
+
+
 def test_shutdown_stops_a_running_job(tmp_path: Path, applicants_csv: Path) -> None:
     from api._support import BASE
     from leptonic import Platform, Settings

@@ -8,6 +8,7 @@ when it is absent.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -733,3 +734,179 @@ def test_a_policy_worked_out_from_a_replaced_one_is_a_conflict(
         store.add_policy_version(policy(ws, spec={"kind": "stale"}), expected_active=1)
     assert info.value.field == "policy_version"
     assert [p.version for p in store.list_policy_versions(ws, "decide")] == [1, 2]
+
+
+# -- paging across both routes ---------------------------------------------------------
+def test_both_routes_page_in_one_order(store: MetadataStore, ws: str) -> None:
+    # route=None lists both routes by (at, request_id, route): pages neither skip nor
+    # repeat a prediction, ties in time included, from either end; counts add up
+    create(store, ws)
+    logged = [pred(ws, f"r{i:02}", minute=i // 3) for i in range(24)]  # three per minute
+    logged += [pred(ws, f"r{i:02}", minute=i // 3, route="shadow") for i in range(0, 24, 2)]
+    logged += [pred(ws, "s-only", minute=4, route="shadow"), pred(ws, "a-first", minute=4)]
+    store.append_predictions(logged)
+    oldest = sorted(logged, key=lambda p: (p.at, p.request_id, p.route))
+    for newest_first in (True, False):
+        expected = [(p.request_id, p.route) for p in (oldest[::-1] if newest_first else oldest)]
+        for limit in (1, 5, 7, 100):
+            paged = []
+            for offset in range(0, len(expected) + limit, limit):
+                page = store.list_predictions(
+                    ws,
+                    "decide",
+                    route=None,
+                    limit=limit,
+                    offset=offset,
+                    newest_first=newest_first,
+                )
+                assert len(page) <= limit
+                paged += [(p.request_id, p.route) for p in page]
+            assert paged == expected, (newest_first, limit)
+        rest = store.list_predictions(
+            ws, "decide", route=None, limit=None, offset=3, newest_first=newest_first
+        )
+        assert [(p.request_id, p.route) for p in rest] == expected[3:]
+    assert store.list_predictions(ws, "decide", route=None, limit=None) == oldest[::-1]
+    window = {"since": T0 + timedelta(minutes=2), "until": T0 + timedelta(minutes=5)}
+    inside = [p for p in oldest if window["since"] <= p.at < window["until"]]
+    got = store.list_predictions(ws, "decide", route=None, newest_first=False, limit=4, **window)
+    assert got == inside[:4]
+    assert store.count_predictions(ws, "decide", route=None, **window) == len(inside)
+    assert store.count_predictions(ws, "decide", route=None) == len(logged)
+    assert store.count_predictions(ws, "decide", route="shadow") == 13
+
+
+# -- values every store keeps, and refuses, alike -------------------------------------
+NAIVE = datetime(2024, 5, 1, 12, 0)  # taken to be UTC
+LOCAL = datetime(2024, 5, 1, 18, 0, tzinfo=PLUS_0530)  # 12:30 UTC
+
+#: (case, call, the field named): calls that every store refuses, changing nothing.
+REFUSED: list[tuple[str, Callable[[MetadataStore, str], Any], str]] = [
+    (
+        "endpoint description NUL",
+        lambda s, ws: s.create_endpoint(
+            endpoint(ws, "other", description="a\x00"), policy(ws, "other")
+        ),
+        "description",
+    ),
+    (
+        "endpoint entity key NUL",
+        lambda s, ws: s.create_endpoint(
+            endpoint(ws, "other", entity_key="\x00"), policy(ws, "other")
+        ),
+        "entity_key",
+    ),
+    (
+        "endpoint time None",
+        lambda s, ws: s.create_endpoint(
+            endpoint(ws, "other", created_at=None), policy(ws, "other")
+        ),
+        "created_at",
+    ),
+    (
+        "policy reason NUL",
+        lambda s, ws: s.create_endpoint(endpoint(ws, "other"), policy(ws, "other", reason="\x00")),
+        "reason",
+    ),
+    (
+        "description change NUL",
+        lambda s, ws: s.update_endpoint(ws, "decide", description="\x00"),
+        "description",
+    ),
+    (
+        "entity key change NUL",
+        lambda s, ws: s.update_endpoint(ws, "decide", entity_key="\x00"),
+        "entity_key",
+    ),
+    (
+        "new policy creator NUL",
+        lambda s, ws: s.add_policy_version(policy(ws, created_by="ana\x00")),
+        "created_by",
+    ),
+    ("policy version a str", lambda s, ws: s.get_policy_version(ws, "decide", "1"), "version"),  # type: ignore[arg-type]
+    (
+        "prediction model NUL",
+        lambda s, ws: s.append_predictions([pred(ws, "r2", model="score\x00card")]),
+        "model",
+    ),
+    (
+        "prediction decision NUL",
+        lambda s, ws: s.append_predictions([pred(ws, "r2", decision="\x00")]),
+        "decision",
+    ),
+    ("feedback request NUL", lambda s, ws: s.add_feedback([outcome(ws, "r1\x00")]), "request_id"),
+    (
+        "feedback entity NUL",
+        lambda s, ws: s.add_feedback([outcome(ws, "r1", entity="c\x00")]),
+        "entity",
+    ),
+    ("alert message NUL", lambda s, ws: s.add_alert(alert(ws, message="drift\x00")), "message"),
+    ("alert subject surrogate", lambda s, ws: s.add_alert(alert(ws, subject="\udc00")), "subject"),
+]
+
+
+def _held(store: MetadataStore, ws: str) -> list[Any]:
+    return [
+        store.list_endpoints(ws),
+        store.list_policy_versions(ws, "decide"),
+        store.list_predictions(ws, "decide", route=None, limit=None),
+        store.labelled_predictions(ws, "decide"),
+        store.list_alerts(ws),
+    ]
+
+
+@pytest.mark.parametrize(("case", "call", "field"), REFUSED, ids=[c[0] for c in REFUSED])
+def test_every_store_refuses_the_same_values(
+    store: MetadataStore, ws: str, case: str, call: Any, field: str
+) -> None:
+    create(store, ws)
+    store.append_predictions([pred(ws, "r1")])
+    before = _held(store, ws)
+    with pytest.raises(InvalidInput) as info:
+        call(store, ws)
+    assert info.value.field == field
+    assert _held(store, ws) == before
+
+
+def test_endpoint_records_keep_their_times_in_utc(store: MetadataStore, ws: str) -> None:
+    # a naive time is taken to be UTC; an aware one comes back as the same instant in UTC
+    created = create(store, ws, created_at=NAIVE, updated_at=LOCAL)
+    store.add_policy_version(policy(ws, created_at=LOCAL), activate=False)
+    store.append_predictions([pred(ws, "r1", at=NAIVE)])
+    store.add_feedback([Feedback(ws, "decide", "r1", 1.0, at=LOCAL)])
+    added = store.add_alert(alert(ws, window_start=NAIVE, window_end=LOCAL, at=NAIVE))
+    assert added.id is not None
+    store.set_alerts_delivered(ws, "decide", [added.id], NAIVE)
+    records: list[Any] = [
+        created,
+        store.get_endpoint(ws, "decide"),
+        *store.list_policy_versions(ws, "decide"),
+        *store.labelled_predictions(ws, "decide")[0],
+        *store.list_alerts(ws),
+    ]
+    times = [
+        value
+        for record in records
+        for f in dataclasses.fields(record)
+        if isinstance(value := getattr(record, f.name), datetime)
+    ]
+    assert len(times) == 12
+    assert all(at.tzinfo is not None and at.utcoffset() == timedelta(0) for at in times)
+    assert set(times) == {NAIVE.replace(tzinfo=UTC), LOCAL, T0}  # T0: the first policy's
+
+
+def test_json_values_of_endpoints_come_back_as_json_gives_them(
+    store: MetadataStore, ws: str
+) -> None:
+    # tuples come back as lists, from every store (SQL keeps JSON, which has no tuples)
+    store.create_endpoint(endpoint(ws), policy(ws, spec={"cuts": (0.2, 0.6)}))
+    store.add_policy_version(policy(ws, spec={"cuts": (0.3, 0.7)}))
+    assert [p.spec for p in store.list_policy_versions(ws, "decide")] == [
+        {"cuts": [0.2, 0.6]},
+        {"cuts": [0.3, 0.7]},
+    ]
+    store.append_predictions([pred(ws, "r1", inputs={"pair": (1, 2)}, reasons=[{"x": (3,)}])])
+    got = store.get_prediction(ws, "decide", "r1")
+    assert (got.inputs, got.reasons) == ({"pair": [1, 2]}, [{"x": [3]}])
+    store.add_alert(alert(ws, details={"bins": (0.1, 0.2)}))
+    assert store.list_alerts(ws)[0].details == {"bins": [0.1, 0.2]}

@@ -6,6 +6,7 @@ Each test gets an empty store. PostgreSQL tests need the server described in
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 from collections.abc import Callable, Iterator
@@ -38,7 +39,7 @@ from leptonic.core import (
     Workspace,
 )
 from leptonic.errors import AlreadyExists, Conflict, InvalidInput, InvalidName, NotFound
-from leptonic.storage.metadata.base import ORPHANED_JOB_ERROR, MetadataStore
+from leptonic.storage.metadata.base import ORPHANED_JOB_ERROR, MetadataStore, safe_text
 from leptonic.storage.metadata.memory import MemoryMetadataStore
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -356,6 +357,45 @@ def test_find_run_ids_by_prefix(store: MetadataStore, ws: str) -> None:
         store.find_run_ids("ghost", "ab")
 
 
+#: Run ids around the edges of a prefix range: the greatest code point (U+10FFFF), the
+#: last one before the surrogates (U+D7FF) and the first after them, case, accents.
+EDGE_IDS = [
+    "a",
+    "a\U0010ffff",
+    "a\U0010ffffb",
+    "ab",
+    "aB",
+    "a\ud7ffz",
+    "a\ue000",
+    "a b",
+    "é1",
+    "e\u03011",
+    "b",
+    "\U0010ffff",
+]
+
+
+@pytest.mark.parametrize(
+    "prefix", ["", "a", "a\U0010ffff", "a\ud7ff", "ab", "A", "é", "e", "a ", "z", "\U0010ffff"]
+)
+def test_find_run_ids_finds_exactly_the_ids_with_the_prefix(
+    store: MetadataStore, ws: str, prefix: str
+) -> None:
+    for rid in EDGE_IDS:
+        store.create_run(run(ws, rid))
+    expected = sorted(rid for rid in EDGE_IDS if rid.startswith(prefix))  # code point order
+    assert store.find_run_ids(ws, prefix, limit=100) == expected
+    assert store.find_run_ids(ws, prefix, limit=1) == expected[:1]
+
+
+def test_find_run_ids_checks_the_prefix(store: MetadataStore, ws: str) -> None:
+    store.create_run(run(ws, "ab"))
+    for prefix in ("a\x00", 7):
+        with pytest.raises(InvalidInput) as info:
+            store.find_run_ids(ws, prefix)  # type: ignore[arg-type]
+        assert info.value.field == "prefix"
+
+
 def test_run_ids_are_unique(store: MetadataStore, ws: str) -> None:
     store.create_workspace(Workspace("fraud"))
     store.create_run(run(ws, "r1"))
@@ -484,6 +524,22 @@ def test_a_refused_first_version_creates_no_model(store: MetadataStore, ws: str)
         store.add_model_version(model_version(ws), create=Model(ws, "other", task="binary"))
     assert info.value.field == "create"
     assert store.list_models(ws) == []
+
+
+def test_a_first_version_of_another_task_creates_no_model(store: MetadataStore, ws: str) -> None:
+    binary = Model(ws, "scorecard", task="binary", created_at=T0)
+    with pytest.raises(Conflict, match="holds binary models") as info:
+        store.add_model_version(model_version(ws, task="regression"), create=binary)
+    assert info.value.field == "model"
+    assert store.list_models(ws) == []  # no empty model left behind
+    with pytest.raises(NotFound):
+        store.get_model(ws, "scorecard")
+    regression = replace(binary, task="regression")
+    assert (
+        store.add_model_version(model_version(ws, task="regression"), create=regression).version
+        == 1
+    )
+    assert store.list_models(ws) == [regression]
 
 
 def test_a_version_of_another_task_is_refused(store: MetadataStore, ws: str) -> None:
@@ -1739,3 +1795,283 @@ def test_concurrent_audit_appends_get_distinct_ids(
     for i in range(WRITERS):  # each writer's events keep their order
         mine = [e.details["n"] for e in store.list_audit(actor=f"w{i}")]
         assert mine == list(reversed(range(per_writer)))
+
+
+# -- values every store keeps, and refuses, alike -------------------------------------------------
+# PostgreSQL cannot keep NUL in text and SQL keeps no None in a required column: every
+# store refuses both, with the same InvalidInput naming the field, and changes nothing.
+NAIVE = datetime(2024, 5, 1, 12, 0)  # taken to be UTC
+LOCAL = datetime(2024, 5, 1, 18, 0, tzinfo=PLUS_0530)  # 12:30 UTC
+
+
+@pytest.fixture
+def filled(store: MetadataStore, ws: str) -> str:
+    """``ws`` with one record of each kind: a dataset version, a run, a model version,
+    user ``ana`` with token ``t1`` and a role, an audit event and a queued job."""
+    store.add_dataset_version(dataset_version(ws), create=Dataset(ws, "applicants", created_at=T0))
+    store.create_run(run(ws, "r1"))
+    store.add_model_version(
+        model_version(ws), create=Model(ws, "scorecard", "binary", created_at=T0)
+    )
+    store.create_user(user())
+    store.create_token(token("t1"))
+    store.set_membership(Membership(ws, "ana", Role.VIEWER, created_at=T0))
+    store.append_audit(event())
+    store.create_job(job(ws, "j1"))
+    return ws
+
+
+def snapshot(store: MetadataStore, ws: str) -> list[Any]:
+    """Everything the store holds (for the ``filled`` workspace)."""
+    return [
+        store.list_workspaces(),
+        store.list_datasets(ws),
+        store.list_dataset_versions(ws, "applicants"),
+        store.list_runs(ws),
+        store.list_models(ws),
+        store.list_model_versions(ws, "scorecard"),
+        store.list_stage_transitions(ws, "scorecard"),
+        store.list_users(),
+        store.list_tokens("ana"),
+        store.list_memberships(),
+        store.list_audit(),
+        store.list_jobs(ws),
+    ]
+
+
+def _stage(store: MetadataStore, ws: str, **kw: Any) -> Any:
+    args: dict[str, Any] = {"actor": "ana", "reason": "ready"}
+    args.update(kw)
+    return store.set_stage(ws, "scorecard", args.pop("version", 1), Stage.STAGING, **args)
+
+
+#: (case, call, the field named): calls that every store refuses.
+REFUSED: list[tuple[str, Callable[[MetadataStore, str], Any], str]] = [
+    # NUL in text
+    ("workspace name", lambda s, ws: s.create_workspace(Workspace("re\x00tail")), "name"),
+    (
+        "workspace description",
+        lambda s, ws: s.create_workspace(Workspace("retail", description="a\x00b")),
+        "description",
+    ),
+    (
+        "dataset description",
+        lambda s, ws: s.create_dataset(Dataset(ws, "events", description="\x00")),
+        "description",
+    ),
+    (
+        "dataset version creator",
+        lambda s, ws: s.add_dataset_version(
+            dataset_version(ws, content_hash="h2", created_by="\x00")
+        ),
+        "created_by",
+    ),
+    ("run id", lambda s, ws: s.create_run(run(ws, "r\x002")), "id"),
+    ("run error", lambda s, ws: s.create_run(run(ws, "r2", error="boom\x00")), "error"),
+    ("run error update", lambda s, ws: s.update_run(ws, "r1", error="boom\x00"), "error"),
+    (
+        "run error conditional update",
+        lambda s, ws: s.update_run_if(
+            ws, "r1", when_status=RunStatus.QUEUED, status=RunStatus.FAILED, error="\x00"
+        ),
+        "error",
+    ),
+    ("model task", lambda s, ws: s.create_model(Model(ws, "m", task="bi\x00nary")), "task"),
+    (
+        "model card",
+        lambda s, ws: s.add_model_version(model_version(ws, model_card="# \x00")),
+        "model_card",
+    ),
+    ("stage reason", lambda s, ws: _stage(s, ws, reason="\x00"), "reason"),
+    ("stage actor", lambda s, ws: _stage(s, ws, actor="\x00"), "actor"),
+    (
+        "user display name",
+        lambda s, ws: s.create_user(user("bob", display_name="B\x00")),
+        "display_name",
+    ),
+    ("token name", lambda s, ws: s.create_token(token("t2", secret="s2", name="\x00")), "name"),
+    ("audit action", lambda s, ws: s.append_audit(event(action="dataset.\x00")), "action"),
+    ("job kind", lambda s, ws: s.create_job(job(ws, "j2", kind="\x00")), "kind"),
+    ("job error update", lambda s, ws: s.update_job(ws, "j1", error="\x00"), "error"),
+    ("job owner", lambda s, ws: s.claim_next_job("server\x00", T0), "owner"),
+    # text that is not valid Unicode (a lone surrogate)
+    ("run error surrogate", lambda s, ws: s.update_run(ws, "r1", error="\ud800"), "error"),
+    # None in a required field
+    (
+        "workspace description None",
+        lambda s, ws: s.create_workspace(Workspace("retail", description=None)),  # type: ignore[arg-type]
+        "description",
+    ),
+    (
+        "dataset time None",
+        lambda s, ws: s.create_dataset(Dataset(ws, "events", created_at=None)),  # type: ignore[arg-type]
+        "created_at",
+    ),
+    ("run creator None", lambda s, ws: s.create_run(run(ws, "r2", created_by=None)), "created_by"),
+    ("run params None", lambda s, ws: s.create_run(run(ws, "r2", params=None)), "params"),
+    ("run params update None", lambda s, ws: s.update_run(ws, "r1", params=None), "params"),
+    ("model task None", lambda s, ws: s.create_model(Model(ws, "m", task=None)), "task"),  # type: ignore[arg-type]
+    (
+        "model version flavor None",
+        lambda s, ws: s.add_model_version(model_version(ws, flavor=None)),
+        "flavor",
+    ),
+    (
+        "user display name None",
+        lambda s, ws: s.create_user(user("bob", display_name=None)),
+        "display_name",
+    ),
+    (
+        "token prefix None",
+        lambda s, ws: s.create_token(token("t2", secret="s2", prefix=None)),
+        "prefix",
+    ),
+    (
+        "membership time None",
+        lambda s, ws: s.set_membership(Membership(ws, "ana", Role.ADMIN, created_at=None)),  # type: ignore[arg-type]
+        "created_at",
+    ),
+    ("audit actor None", lambda s, ws: s.append_audit(event(actor=None)), "actor"),
+    ("job payload None", lambda s, ws: s.create_job(job(ws, "j2", payload=None)), "payload"),
+    # arguments and fields of the wrong type
+    (
+        "run time a date",
+        lambda s, ws: s.create_run(run(ws, "r2", created_at=T0.date())),  # type: ignore[arg-type]
+        "created_at",
+    ),
+    ("run seed a str", lambda s, ws: s.create_run(run(ws, "r2", seed="7")), "seed"),
+    ("user time a str", lambda s, ws: s.create_user(user("bob", created_at="now")), "created_at"),
+    ("user flag an int", lambda s, ws: s.create_user(user("bob", is_admin=1)), "is_admin"),
+    (
+        "dataset rows a str",
+        lambda s, ws: s.add_dataset_version(dataset_version(ws, content_hash="h2", num_rows="10")),
+        "num_rows",
+    ),
+    ("model version a str", lambda s, ws: s.get_model_version(ws, "scorecard", "1"), "version"),  # type: ignore[arg-type]
+    ("model version a bool", lambda s, ws: s.get_model_version(ws, "scorecard", True), "version"),
+    (
+        "dataset version a str",
+        lambda s, ws: s.get_dataset_version(ws, "applicants", "1"),
+        "version",
+    ),  # type: ignore[arg-type]
+    (
+        "transitions version a float",
+        lambda s, ws: s.list_stage_transitions(ws, "scorecard", 1.0),  # type: ignore[arg-type]
+        "version",
+    ),
+    ("stage version a str", lambda s, ws: _stage(s, ws, version="1"), "version"),
+    ("stage time a str", lambda s, ws: _stage(s, ws, at="now"), "at"),
+    ("revoke time a str", lambda s, ws: s.revoke_token("t1", "now"), "at"),  # type: ignore[arg-type]
+    ("claim time a str", lambda s, ws: s.claim_next_job("server", "2024-05-01"), "at"),  # type: ignore[arg-type]
+    (
+        "stale time a str",
+        lambda s, ws: s.fail_stale_jobs("2024-05-01", T0),  # type: ignore[arg-type]
+        "stale_before",
+    ),
+    ("sweep time a date", lambda s, ws: s.fail_stale_jobs(T0, T0.date()), "at"),  # type: ignore[arg-type]
+]
+
+
+@pytest.mark.parametrize(("case", "call", "field"), REFUSED, ids=[c[0] for c in REFUSED])
+def test_every_store_refuses_the_same_values(
+    store: MetadataStore, filled: str, case: str, call: Any, field: str
+) -> None:
+    before = snapshot(store, filled)
+    with pytest.raises(InvalidInput) as info:
+        call(store, filled)
+    assert info.value.field == field
+    assert snapshot(store, filled) == before
+
+
+def test_a_failure_made_safe_is_recorded(store: MetadataStore, ws: str) -> None:
+    # what the run runner does with the error of a failed run: every store keeps it
+    store.create_run(run(ws, "r1", status=RunStatus.RUNNING))
+    error = safe_text("ValueError: bad byte \x00 in 'x\ud800'")
+    failed = store.update_run_if(
+        ws, "r1", when_status=RunStatus.RUNNING, status=RunStatus.FAILED, error=error
+    )
+    assert failed is not None and failed.error == "ValueError: bad byte \ufffd in 'x?'"
+    assert store.get_run(ws, "r1") == failed
+
+
+def _times(record: Any) -> list[datetime]:
+    fields = dataclasses.fields(record)
+    return [v for f in fields if isinstance(v := getattr(record, f.name), datetime)]
+
+
+def test_every_record_keeps_its_times_in_utc(store: MetadataStore) -> None:
+    # a naive time is taken to be UTC; an aware one comes back as the same instant in UTC
+    for name, at in (("credit", NAIVE), ("fraud", LOCAL)):
+        store.create_workspace(Workspace(name, created_at=at))
+    ws = "credit"
+    store.create_dataset(Dataset(ws, "applicants", created_at=NAIVE))
+    store.add_dataset_version(dataset_version(ws, created_at=LOCAL))
+    store.create_run(run(ws, "r1", created_at=NAIVE, started_at=LOCAL))
+    store.update_run(ws, "r1", finished_at=NAIVE)
+    store.create_run(run(ws, "r2", created_at=LOCAL))
+    store.create_model(Model(ws, "scorecard", "binary", created_at=LOCAL))
+    store.add_model_version(model_version(ws, created_at=NAIVE))
+    store.set_stage(ws, "scorecard", 1, Stage.STAGING, actor="ana", reason="ok", at=LOCAL)
+    store.create_user(user(created_at=NAIVE))
+    store.create_user(user("bob", created_at=LOCAL))
+    store.create_token(token("t1", created_at=LOCAL, expires_at=NAIVE))
+    store.create_token(token("t2", secret="s2", created_at=NAIVE))
+    store.revoke_token("t2", LOCAL)
+    store.set_membership(Membership(ws, "ana", Role.VIEWER, created_at=LOCAL))
+    store.append_audit(event(at=NAIVE))
+    store.create_job(job(ws, "j1", created_at=NAIVE))
+    store.create_job(job(ws, "j2", created_at=LOCAL))
+    store.claim_next_job("server", LOCAL)  # j1
+    store.update_job(ws, "j1", heartbeat_at=NAIVE)
+    store.claim_next_job("server", LOCAL)  # j2
+
+    # naive and aware times compare: the stale sweep and the listings by time work
+    assert [j.id for j in store.fail_stale_jobs(NAIVE + timedelta(minutes=1), LOCAL)] == ["j1"]
+    assert [r.id for r in store.list_runs(ws)] == ["r2", "r1"]  # 12:30 UTC, then 12:00 UTC
+    assert [tk.id for tk in store.list_tokens("ana")] == ["t2", "t1"]
+    records: list[Any] = [
+        *store.list_workspaces(),
+        store.get_dataset(ws, "applicants"),
+        store.get_dataset_version(ws, "applicants"),
+        *store.list_runs(ws),
+        store.get_model(ws, "scorecard"),
+        store.get_model_version(ws, "scorecard", 1),
+        *store.list_stage_transitions(ws, "scorecard"),
+        *store.list_users(),
+        *store.list_tokens("ana"),
+        *store.list_memberships(),
+        *store.list_audit(),
+        *store.list_jobs(ws),
+    ]
+    times = [at for record in records for at in _times(record)]
+    assert len(times) == 27
+    assert all(at.tzinfo is not None and at.utcoffset() == timedelta(0) for at in times)
+    assert set(times) == {NAIVE.replace(tzinfo=UTC), LOCAL}
+    assert store.get_token_by_hash(token("t2", secret="s2").token_hash).revoked_at == LOCAL
+    assert store.get_job(ws, "j1").finished_at == LOCAL
+    assert store.list_stage_transitions(ws, "scorecard")[1].at == LOCAL
+
+
+def test_json_values_come_back_as_json_gives_them(store: MetadataStore, ws: str) -> None:
+    # tuples come back as lists, from every store (SQL keeps JSON, which has no tuples)
+    pair: Any = (1, "a")
+    store.create_run(run(ws, "r1", spec={"grid": pair, "nested": {"rows": (pair,)}}))
+    assert store.get_run(ws, "r1").spec == {"grid": [1, "a"], "nested": {"rows": [[1, "a"]]}}
+    assert store.get_run(ws, "r1").spec["grid"] == [1, "a"]  # a list, not equal to a tuple
+    updated = store.update_run(ws, "r1", metrics={"confusion": ((5, 1), (2, 9))})
+    assert updated.metrics == store.get_run(ws, "r1").metrics == {"confusion": [[5, 1], [2, 9]]}
+    store.add_model_version(
+        model_version(ws, signature={"inputs": pair}),
+        create=Model(ws, "scorecard", "binary", created_at=T0),
+    )
+    assert store.get_model_version(ws, "scorecard", 1).signature == {"inputs": [1, "a"]}
+    store.add_dataset_version(
+        dataset_version(ws, quality={"shape": (10, 2)}), create=Dataset(ws, "applicants")
+    )
+    assert store.get_dataset_version(ws, "applicants").quality == {"shape": [10, 2]}
+    store.create_job(job(ws, "j1", payload={"ids": pair}))
+    store.update_job(ws, "j1", result={"ids": pair})
+    got = store.get_job(ws, "j1")
+    assert (got.payload, got.result) == ({"ids": [1, "a"]}, {"ids": [1, "a"]})
+    store.append_audit(event(details={"ids": pair}))
+    assert store.list_audit()[0].details == {"ids": [1, "a"]}

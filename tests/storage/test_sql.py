@@ -6,7 +6,11 @@ Behaviour shared with the other stores is in tests/conformance/test_metadata_sto
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -129,10 +133,17 @@ def sql_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 def test_a_missing_required_value_is_not_taken_for_a_name_in_use(sql_uri: str) -> None:
-    # a NOT NULL violation is the caller's mistake, not a concurrent writer's name
+    # a NOT NULL violation is the caller's mistake, not a concurrent writer's name (the
+    # store's own checks name such a field first: this is the database's last word)
+    from leptonic.errors import AlreadyExists
+    from leptonic.storage.metadata import _tables as t
+    from leptonic.storage.metadata._sqlbase import insert_row
+
     with SQLMetadataStore.from_uri(sql_uri) as store:
-        with pytest.raises(InvalidInput, match="a required field is missing"):
-            store.create_workspace(Workspace("credit", description=None))  # type: ignore[arg-type]
+        values = {"description": None, "pii_salt": "s", "created_at": datetime.now(UTC)}
+        missing = pytest.raises(InvalidInput, match="a required field is missing")
+        with missing, store._write() as conn:
+            insert_row(conn, t.workspaces, AlreadyExists("taken"), name="credit", **values)
         assert store.list_workspaces() == []
 
 
@@ -157,3 +168,105 @@ def test_a_unique_conflict_is_recognised_with_psycopg2_too() -> None:
 
     assert _unique_violation(sa.exc.IntegrityError("INSERT", {}, Psycopg2Error()))
     assert not _unique_violation(sa.exc.IntegrityError("INSERT", {}, NotNull()))
+
+
+def test_the_store_names_a_missing_required_field(sql_uri: str) -> None:
+    with SQLMetadataStore.from_uri(sql_uri) as store:
+        with pytest.raises(InvalidInput, match=r"Workspace\.description") as info:
+            store.create_workspace(Workspace("credit", description=None))  # type: ignore[arg-type]
+        assert info.value.field == "description"
+        assert store.list_workspaces() == []
+
+
+def test_a_value_that_cannot_be_bound_is_invalid_input(sql_uri: str) -> None:
+    # a value past the store's checks that SQLAlchemy cannot bind (StatementError, not a
+    # driver error) is the caller's mistake: InvalidInput, without the SQL statement
+    import sqlalchemy as sa
+
+    from leptonic.storage.metadata import _tables as t
+
+    with SQLMetadataStore.from_uri(sql_uri) as store:
+        insert = sa.insert(t.workspaces).values(
+            name="credit", description="", pii_salt="s", created_at="now"
+        )
+        refused = pytest.raises(InvalidInput, match=r"wrong type.*expected a datetime")
+        with refused as info, store._write() as conn:
+            conn.execute(insert)
+        assert "INSERT" not in str(info.value)
+        assert store.list_workspaces() == []
+
+
+@contextmanager
+def _statements(store: SQLMetadataStore, marker: str) -> Iterator[list[tuple[str, Any]]]:
+    """The statements (and parameters) holding ``marker`` that ``store`` runs meanwhile."""
+    import sqlalchemy as sa
+
+    seen: list[tuple[str, Any]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, params: Any, *args: Any) -> None:
+        if marker in statement:
+            seen.append((statement, params))
+
+    sa.event.listen(store.engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", record)
+
+
+def _plan(store: SQLMetadataStore, statement: str, params: Any) -> str:
+    with store.engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params)
+        else:  # on a table this small, only an index the query cannot use leaves a seq scan
+            conn.exec_driver_sql("SET enable_seqscan = off")
+            rows = conn.exec_driver_sql(f"EXPLAIN {statement}", params)
+        return "\n".join(str(row[-1]) for row in rows)
+
+
+def test_run_ids_are_found_by_a_range_of_the_primary_key(sql_uri: str) -> None:
+    from leptonic.core import Run, RunStatus
+
+    with SQLMetadataStore.from_uri(sql_uri) as store:
+        store.create_workspace(Workspace("credit"))
+        for i in range(20):
+            store.create_run(Run(f"{i:02}ab", "credit", RunStatus.QUEUED, {}, 7))
+        with _statements(store, "substr") as seen:
+            assert store.find_run_ids("credit", "1") == ["10ab", "11ab"]
+        plan = _plan(store, *seen[-1])
+        if store.engine.dialect.name == "sqlite":
+            assert "(id>? AND id<?)" in plan, plan
+        else:
+            assert "pk_runs" in plan and "Index Cond: ((id >=" in plan, plan
+
+
+def test_both_routes_are_listed_by_the_route_index(sql_uri: str) -> None:
+    from leptonic.core import Model, ModelVersion
+    from leptonic.core.endpoint import Endpoint, PolicyVersion, Prediction, Route
+
+    with SQLMetadataStore.from_uri(sql_uri) as store:
+        store.create_workspace(Workspace("credit"))
+        store.add_model_version(
+            ModelVersion("credit", "m", 0, "binary", "sk", "r", "d", "k", "ab", {}, {}, ""),
+            create=Model("credit", "m", "binary"),
+        )
+        store.create_endpoint(
+            Endpoint("credit", "decide", (Route("m", 1, 100),)),
+            PolicyVersion("credit", "decide", 0, {}),
+        )
+        at = datetime(2024, 5, 1, tzinfo=UTC)
+        store.append_predictions(
+            [
+                Prediction("credit", "decide", f"r{i}", "m", 1, 0.5, "ok", at, route=route)
+                for i in range(10)
+                for route in ("live", "shadow")
+            ]
+        )
+        with _statements(store, "UNION ALL") as seen:
+            assert len(store.list_predictions("credit", "decide", route=None, limit=3)) == 3
+        plan = _plan(store, *seen[-1])
+        index = "ix_predictions_workspace_endpoint_route_at"
+        if store.engine.dialect.name == "sqlite":
+            assert plan.count(f"SEARCH predictions USING INDEX {index}") == 2, plan
+        else:
+            assert plan.count(index) == 2 and "Seq Scan" not in plan, plan

@@ -48,7 +48,7 @@ from leptonic.errors import (
     PermissionDenied,
 )
 from leptonic.platform import Platform, check_score_output
-from leptonic.storage.metadata.base import ORPHANED_JOB_ERROR
+from leptonic.storage.metadata.base import ORPHANED_JOB_ERROR, safe_text
 from leptonic.tasks.runner_tasks import check_spec_columns
 from leptonic.tasks.spec import TrainSpec, spec_from_stored, spec_to_dict
 
@@ -763,7 +763,7 @@ class JobRunner:
             when_status=JobStatus.RUNNING,
             when_owner=self.instance_id,
             status=status,
-            error=error,
+            error=None if error is None else safe_text(error),  # recorded whatever it holds
             result=result or {},
             progress=dict(state),
             finished_at=now,

@@ -29,7 +29,7 @@ from leptonic.features._common import MISSING
 from leptonic.monitoring.baseline import BASELINE_ARTIFACT, BASELINE_ROWS, BaselineProfile
 from leptonic.registry.service import ModelRegistry, check_model_task, dataset_ref, run_ref
 from leptonic.storage.artifacts.base import ArtifactStore
-from leptonic.storage.metadata.base import MetadataStore
+from leptonic.storage.metadata.base import MetadataStore, safe_text
 from leptonic.tasks._data import TrainingData, load_training_data
 from leptonic.tasks.spec import TrainSpec, spec_to_dict
 from leptonic.tasks.tabular import TrainingResult, train_tabular
@@ -411,7 +411,8 @@ def run_training(
             run.id,
             when_status=RunStatus.RUNNING,
             status=RunStatus.CANCELLED if cancelled else RunStatus.FAILED,
-            error=f"{type(exc).__name__}: {exc}",
+            # no store keeps NUL (or lone surrogates): replaced, so the failure is recorded
+            error=safe_text(f"{type(exc).__name__}: {exc}"),
             finished_at=utcnow(),
             **saved_log,
         )

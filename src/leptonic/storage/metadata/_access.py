@@ -38,7 +38,7 @@ from leptonic.storage.metadata._sqlbase import (
     require_workspace,
     row_exists,
 )
-from leptonic.storage.metadata.base import check_page, check_role
+from leptonic.storage.metadata.base import check_page, check_role, check_time, checked_record
 
 __all__ = ["AccessMixin"]
 
@@ -49,6 +49,7 @@ class AccessMixin(SQLStoreBase):
     # -- users --------------------------------------------------------------
     def create_user(self, user: User) -> User:
         validate_name(user.name, "user")
+        user = checked_record(user)
         with self._write() as conn:
             if row_exists(conn, t.users, name=user.name):
                 raise user_exists(user.name)
@@ -74,6 +75,7 @@ class AccessMixin(SQLStoreBase):
 
     # -- tokens -------------------------------------------------------------
     def create_token(self, token: ApiToken) -> ApiToken:
+        token = checked_record(token)
         with self._write() as conn:
             _require_user(conn, token.user)
             if row_exists(conn, t.api_tokens, id=token.id):
@@ -111,6 +113,7 @@ class AccessMixin(SQLStoreBase):
             return [to_token(r) for r in conn.execute(query)]
 
     def revoke_token(self, token_id: str, at: datetime) -> ApiToken:
+        at = check_time(at, "at")
         tk = t.api_tokens
         with self._write() as conn:
             row = conn.execute(sa.select(tk).where(tk.c.id == token_id).with_for_update()).first()
@@ -124,7 +127,7 @@ class AccessMixin(SQLStoreBase):
 
     # -- memberships --------------------------------------------------------
     def set_membership(self, membership: Membership) -> Membership:
-        membership = replace(membership, role=check_role(membership.role))
+        membership = checked_record(replace(membership, role=check_role(membership.role)))
         values = {
             "role": membership.role.value,
             "raw_pii": membership.raw_pii,
@@ -164,6 +167,7 @@ class AccessMixin(SQLStoreBase):
 
     # -- audit log ----------------------------------------------------------
     def append_audit(self, event: AuditEvent) -> AuditEvent:
+        event = checked_record(event, ignore=("id",))
         values = {
             "actor": event.actor,
             "action": event.action,

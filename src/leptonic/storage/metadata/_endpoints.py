@@ -56,7 +56,7 @@ from leptonic.storage.metadata._sqlbase import (
     require_workspace,
     row_exists,
 )
-from leptonic.storage.metadata.base import check_page
+from leptonic.storage.metadata.base import check_page, check_whole
 from leptonic.storage.metadata.endpoint_base import (
     PREDICTION_ROUTES,
     changed_endpoint,
@@ -155,7 +155,7 @@ class EndpointsMixin(SQLStoreBase):
         activate: bool = True,
         expected_active: int | None = None,
     ) -> PolicyVersion:
-        check_policy(policy)
+        policy = check_policy(policy)
         ws, name = policy.workspace, policy.endpoint
         with self._write() as conn:
             current = _require_endpoint(conn, ws, name, lock=True)
@@ -184,6 +184,7 @@ class EndpointsMixin(SQLStoreBase):
             return stored
 
     def get_policy_version(self, workspace: str, endpoint: str, version: int) -> PolicyVersion:
+        check_whole(version, "version")
         with self._read() as conn:
             _require_endpoint(conn, workspace, endpoint)
             return to_policy_version(_require_policy(conn, workspace, endpoint, version))
@@ -243,13 +244,33 @@ class EndpointsMixin(SQLStoreBase):
         newest_first: bool = True,
     ) -> list[Prediction]:
         check_page(0 if limit is None else limit, offset)
-        order = (_p.c.at, _p.c.request_id, _p.c.route)
-        query = (
-            sa.select(_p)
-            .where(*_window(workspace, endpoint, since, until, route))
-            .order_by(*(c.desc() for c in order) if newest_first else order)
-            .offset(offset)
-        )
+        order = (_p.c.at, _p.c.request_id)  # then route: constant in one route's listing
+
+        def listing(one: str | None) -> sa.Select[Any]:
+            return sa.select(_p).where(*_window(workspace, endpoint, since, until, one))
+
+        def ordered(query: sa.Select[Any]) -> sa.Select[Any]:
+            return query.order_by(*(c.desc() for c in order) if newest_first else order)
+
+        if route is None:
+            # Both routes: one index scan of (workspace, endpoint, route, at) per route,
+            # each the first offset + limit of its route in this order, merged and paged
+            # by the database (one statement, one snapshot, only the page comes back);
+            # ordering both routes at once would read and sort the endpoint's whole log.
+            parts = [
+                (
+                    listing(one) if limit is None else ordered(listing(one)).limit(offset + limit)
+                ).subquery()
+                for one in PREDICTION_ROUTES
+            ]
+            both = sa.union_all(*(sa.select(part) for part in parts)).subquery()
+            merged = (both.c.at, both.c.request_id, both.c.route)
+            query = sa.select(both).order_by(
+                *(c.desc() for c in merged) if newest_first else merged
+            )
+        else:
+            query = ordered(listing(route))
+        query = query.offset(offset)
         if limit is not None:
             query = query.limit(limit)
         with self._read() as conn:
@@ -265,11 +286,19 @@ class EndpointsMixin(SQLStoreBase):
         until: datetime | None = None,
         route: str | None = "live",
     ) -> int:
-        query = (
+        routes = PREDICTION_ROUTES if route is None else (route,)
+        # a count per route (each an index scan), summed in one statement
+        counts = [
             sa.select(sa.func.count())
             .select_from(_p)
-            .where(*_window(workspace, endpoint, since, until, route))
-        )
+            .where(*_window(workspace, endpoint, since, until, one))
+            .scalar_subquery()
+            for one in routes
+        ]
+        total: sa.ColumnElement[Any] = counts[0]
+        for count in counts[1:]:
+            total = total + count
+        query = sa.select(total)
         with self._read() as conn:
             _require_endpoint(conn, workspace, endpoint)
             return int(conn.execute(query).scalar_one())
@@ -414,7 +443,7 @@ class EndpointsMixin(SQLStoreBase):
 
     # -- alerts ----------------------------------------------------------------------
     def add_alert(self, alert: Alert) -> Alert:
-        check_alert(alert)
+        alert = check_alert(alert)
         with self._write() as conn:
             _require_endpoint(conn, alert.workspace, alert.endpoint)
             insert = sa.insert(_a).values(**alert_values(alert)).returning(_a.c.id)

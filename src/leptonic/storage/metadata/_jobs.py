@@ -38,6 +38,9 @@ from leptonic.storage.metadata.base import (
     check_job_status,
     check_job_statuses,
     check_page,
+    check_text,
+    check_time,
+    checked_record,
 )
 
 __all__ = ["JobsMixin"]
@@ -51,7 +54,7 @@ class JobsMixin(SQLStoreBase):
     """Jobs kept in the ``jobs`` table."""
 
     def create_job(self, job: Job) -> Job:
-        job = replace(job, status=check_job_status(job.status))
+        job = checked_record(replace(job, status=check_job_status(job.status)))
         values = {
             "id": job.id,
             "workspace": job.workspace,
@@ -137,6 +140,8 @@ class JobsMixin(SQLStoreBase):
             return _change(conn, workspace, job_id, values)
 
     def claim_next_job(self, owner: str, at: datetime) -> Job | None:
+        check_text(owner, "owner")
+        at = check_time(at, "at")
         next_queued = (
             sa.select(_j)
             .where(_j.c.status == JobStatus.QUEUED.value)
@@ -161,6 +166,8 @@ class JobsMixin(SQLStoreBase):
         return None
 
     def fail_stale_jobs(self, stale_before: datetime, at: datetime) -> list[Job]:
+        stale_before = check_time(stale_before, "stale_before")
+        at = check_time(at, "at")
         stale = (
             sa.select(_j.c.id)
             .where(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 import threading
 from collections.abc import Sequence
 from dataclasses import replace
@@ -31,6 +32,7 @@ from leptonic.storage.metadata._errors import (
     prediction_not_found,
     routed_version_not_found,
 )
+from leptonic.storage.metadata._fields import check_time, check_whole
 from leptonic.storage.metadata.base import check_page
 from leptonic.storage.metadata.endpoint_base import (
     EndpointStore,
@@ -46,6 +48,7 @@ from leptonic.storage.metadata.endpoint_base import (
     check_prediction_route,
     check_predictions,
     check_window,
+    json_copy,
     new_endpoint,
     policy_replaced,
 )
@@ -96,7 +99,7 @@ class MemoryEndpointsMixin(EndpointStore):
                 raise endpoint_exists(*key)
             self._check_versions(endpoint)
             self._endpoints[key] = copy.deepcopy(endpoint)
-            self._policies[key] = [copy.deepcopy(policy)]
+            self._policies[key] = [replace(policy, spec=json_copy(policy.spec, "spec"))]
             self._predictions[key] = {}
             self._feedback[key] = {}
             return copy.deepcopy(endpoint)
@@ -141,7 +144,8 @@ class MemoryEndpointsMixin(EndpointStore):
         activate: bool = True,
         expected_active: int | None = None,
     ) -> PolicyVersion:
-        check_policy(policy)
+        policy = check_policy(policy)
+        policy = replace(policy, spec=json_copy(policy.spec, "spec"))
         with self._lock:
             current = self._endpoint(policy.workspace, policy.endpoint)
             if expected_active is not None and current.policy_version != expected_active:
@@ -160,6 +164,7 @@ class MemoryEndpointsMixin(EndpointStore):
             return copy.deepcopy(stored)
 
     def get_policy_version(self, workspace: str, endpoint: str, version: int) -> PolicyVersion:
+        check_whole(version, "version")
         with self._lock:
             self._endpoint(workspace, endpoint)
             return copy.deepcopy(self._policy(workspace, endpoint, version))
@@ -171,19 +176,22 @@ class MemoryEndpointsMixin(EndpointStore):
 
     # -- prediction log -------------------------------------------------------------
     def append_predictions(self, predictions: Sequence[Prediction]) -> int:
-        batch = [p for p, _, _ in check_predictions(predictions)]
+        checked = check_predictions(predictions)
+        batch = [p for p, _, _ in checked]
         with self._lock:
             for key in dict.fromkeys((p.workspace, p.endpoint) for p in batch):
                 self._endpoint(*key)
             for p in batch:
                 if (p.request_id, p.route) in self._predictions[(p.workspace, p.endpoint)]:
                     raise prediction_exists(p.workspace, p.endpoint, p.request_id, p.route)
-            for p in batch:
-                stored = replace(
-                    copy.deepcopy(p),
+            for p, inputs, reasons in checked:
+                stored = replace(  # as SQL gives it back (JSON read from its text)
+                    p,
                     at=as_utc(p.at),
                     score=float(p.score),
                     latency_ms=float(p.latency_ms),
+                    inputs=json.loads(inputs),
+                    reasons=json.loads(reasons),
                 )
                 self._predictions[(p.workspace, p.endpoint)][(p.request_id, p.route)] = stored
             return len(batch)
@@ -265,7 +273,7 @@ class MemoryEndpointsMixin(EndpointStore):
                 if (f.request_id, "live") not in self._predictions[(f.workspace, f.endpoint)]:
                     raise feedback_without_prediction(f.workspace, f.endpoint, f.request_id)
             for f in latest:
-                stored = replace(f, label=float(f.label), at=as_utc(f.at))
+                stored = replace(f, label=float(f.label), at=check_time(f.at, "at"))
                 self._feedback[(f.workspace, f.endpoint)][f.request_id] = stored
             return len(items)
 
@@ -291,7 +299,8 @@ class MemoryEndpointsMixin(EndpointStore):
 
     # -- alerts ----------------------------------------------------------------------
     def add_alert(self, alert: Alert) -> Alert:
-        check_alert(alert)
+        alert = check_alert(alert)
+        alert = replace(alert, details=json_copy(alert.details, "details"))
         with self._lock:
             self._endpoint(alert.workspace, alert.endpoint)
             stored = copy.deepcopy(
@@ -348,12 +357,13 @@ class MemoryEndpointsMixin(EndpointStore):
         self, workspace: str, endpoint: str, alert_ids: Sequence[int], at: datetime
     ) -> int:
         ids = set(check_delivered(alert_ids, at))
+        at = check_time(at, "at")
         with self._lock:
             self._endpoint(workspace, endpoint)
             marked = 0
             for i, alert in enumerate(self._alerts):
                 if alert.id in ids and (alert.workspace, alert.endpoint) == (workspace, endpoint):
-                    self._alerts[i] = replace(alert, delivered_at=as_utc(at))
+                    self._alerts[i] = replace(alert, delivered_at=at)
                     marked += 1
             return marked
 

@@ -6,7 +6,9 @@
 :class:`~leptonic.errors.StoreError` here, once (or
 :class:`~leptonic.errors.InvalidInput` when the database refused a value:
 retrying would not help): the database's address and the driver's message
-go to the log, not into the error, which any API caller may read.
+go to the log, not into the error, which any API caller may read. A value that
+cannot be bound to a statement (``StatementError`` that is no driver error) is
+:class:`~leptonic.errors.InvalidInput` too.
 """
 
 from __future__ import annotations
@@ -85,6 +87,14 @@ class SQLStoreBase:
                 "operator should check the server log for the database's error, that "
                 "LEPTONIC_DB names a reachable database, and run `leptonic db upgrade` if "
                 "its schema is out of date."
+            ) from exc
+        except sa.exc.StatementError as exc:
+            # not the database's error: a value could not be bound to the statement
+            # (a str where a time goes...); the store's own checks name the field first
+            reason = " ".join(str(exc.orig).split())  # not str(exc): it holds the SQL
+            logger.info("the metadata store could not bind a value: %s", reason)
+            raise InvalidInput(
+                f"a value of this request has the wrong type ({reason}); check its fields"
             ) from exc
 
 

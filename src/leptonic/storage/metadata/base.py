@@ -3,6 +3,13 @@
 Every method takes the workspace explicitly; an object in another workspace
 is simply not found. Methods that change several rows do so atomically.
 Version numbers of dataset and model versions are assigned by the store.
+
+Every backend checks what it is given alike, before it keeps anything: records
+with :func:`checked_record`, changes and arguments with :func:`check_text`,
+:func:`check_time` and :func:`check_whole` (from ``_fields``), so text with NUL,
+None in a required field or a value of the wrong type is the same
+:class:`~leptonic.errors.InvalidInput` naming the field on each; times come back
+in UTC and JSON values as JSON gives them back (lists, not tuples).
 """
 
 from __future__ import annotations
@@ -28,6 +35,13 @@ from leptonic.core.run import Run, RunStatus
 from leptonic.core.uri import ObjectRef
 from leptonic.core.workspace import Workspace
 from leptonic.errors import Conflict, InvalidInput
+from leptonic.storage.metadata._fields import (
+    check_text,
+    check_time,
+    check_whole,
+    checked_record,
+    safe_text,
+)
 from leptonic.storage.metadata.endpoint_base import EndpointStore
 from leptonic.storage.metadata.event_base import EventStore
 
@@ -44,9 +58,14 @@ __all__ = [
     "check_run_status",
     "check_run_statuses",
     "check_stage",
+    "check_text",
+    "check_time",
     "check_transition",
+    "check_whole",
+    "checked_record",
     "json_value",
     "ref_sort_key",
+    "safe_text",
 ]
 
 #: Fields of a :class:`Run` that :meth:`MetadataStore.update_run` may change.
@@ -215,6 +234,9 @@ def ref_sort_key(ref: ObjectRef) -> tuple[str, str, str, int]:
 
 
 def check_run_changes(changes: dict[str, Any]) -> None:
+    """Check the changes of an ``update_run`` call in place: ``status`` becomes a
+    RunStatus and times become UTC. Raises :class:`InvalidInput` naming the first
+    field that may not change or holds a bad value (text with NUL, say)."""
     bad = sorted(set(changes) - RUN_MUTABLE_FIELDS)
     if bad:
         raise InvalidInput(
@@ -225,16 +247,13 @@ def check_run_changes(changes: dict[str, Any]) -> None:
     if "status" in changes:
         changes["status"] = check_run_status(changes["status"])
     for name in ("started_at", "finished_at"):
-        if name in changes and not isinstance(changes[name], datetime | None):
-            raise InvalidInput(
-                f"run field {name} must be a datetime or None, got {type(changes[name]).__name__}",
-                field=name,
-            )
-    if "error" in changes and not isinstance(changes["error"], str | None):
-        raise InvalidInput(
-            f"run field error must be a str or None, got {type(changes['error']).__name__}",
-            field="error",
-        )
+        if name in changes:
+            changes[name] = check_time(changes[name], name, optional=True, name=f"run field {name}")
+    if "error" in changes:
+        check_text(changes["error"], "error", optional=True, name="run field error")
+    for name in ("params", "metrics", "timings", "artifacts"):
+        if name in changes and changes[name] is None:
+            raise InvalidInput(f"run field {name} must be a dict, got None", field=name)
 
 
 #: What each job field other than ``status`` must hold, as (types, description).
@@ -252,10 +271,11 @@ _JOB_FIELD_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
 
 
 def check_job_changes(changes: dict[str, Any]) -> None:
-    """Check the changes of an ``update_job`` call in place (``status`` becomes a JobStatus).
+    """Check the changes of an ``update_job`` call in place (``status`` becomes a
+    JobStatus, times become UTC).
 
     Raises :class:`InvalidInput` naming the first field that may not change or
-    holds a value of the wrong type.
+    holds a value of the wrong type (or text with NUL).
     """
     bad = sorted(set(changes) - JOB_MUTABLE_FIELDS)
     if bad:
@@ -272,6 +292,10 @@ def check_job_changes(changes: dict[str, Any]) -> None:
             raise InvalidInput(
                 f"job field {name} must be {expected}, got {type(value).__name__}", field=name
             )
+        if isinstance(value, str):
+            check_text(value, name, name=f"job field {name}")
+        elif isinstance(value, datetime):
+            changes[name] = check_time(value, name, name=f"job field {name}")
     if "status" in changes:
         changes["status"] = check_job_status(changes["status"])
 

@@ -24,6 +24,7 @@ from leptonic.core.endpoint import Alert, Endpoint, Feedback, PolicyVersion, Pre
 from leptonic.core.names import validate_name
 from leptonic.errors import Conflict, InvalidInput
 from leptonic.storage.metadata._errors import prediction_exists, revision_conflict
+from leptonic.storage.metadata._fields import check_text, checked_record
 
 __all__ = [
     "ALERT_STATUSES",
@@ -42,6 +43,7 @@ __all__ = [
     "check_predictions",
     "check_routes",
     "check_window",
+    "json_copy",
     "json_text",
     "new_endpoint",
     "policy_replaced",
@@ -203,6 +205,9 @@ def check_endpoint_changes(changes: dict[str, Any]) -> None:
             field=unknown[0],
         )
     _check_fields({k: v for k, v in changes.items() if k != "routes"}, _CHANGE_KINDS)
+    for name in ("description", "entity_key"):
+        if name in changes:
+            check_text(changes[name], name, optional=True, name=f"endpoint field {name}")
 
 
 def new_endpoint(endpoint: Endpoint, policy: PolicyVersion) -> tuple[Endpoint, PolicyVersion]:
@@ -216,7 +221,8 @@ def new_endpoint(endpoint: Endpoint, policy: PolicyVersion) -> tuple[Endpoint, P
     validate_name(endpoint.name, "endpoint")
     routes = check_routes(endpoint.routes, endpoint.shadow)
     _check_record(endpoint, {**_CHANGE_KINDS, "created_at": _TIME, "updated_at": _TIME})
-    check_policy(policy)
+    endpoint = checked_record(endpoint, ignore=("policy_version", "revision"))
+    policy = check_policy(policy)
     if (policy.workspace, policy.endpoint) != (endpoint.workspace, endpoint.name):
         raise InvalidInput(
             f"the policy belongs to endpoint {policy.workspace}/{policy.endpoint}, not to "
@@ -256,12 +262,14 @@ def changed_endpoint(
     return replace(updated, revision=current.revision + 1, updated_at=at)
 
 
-def check_policy(policy: PolicyVersion) -> None:
-    """Raise :class:`InvalidInput` unless ``policy`` can be stored (a JSON dict spec)."""
+def check_policy(policy: PolicyVersion) -> PolicyVersion:
+    """``policy`` with its time in UTC, if it can be stored (a JSON dict spec, text
+    without NUL...); :class:`InvalidInput` naming the field otherwise."""
     if not isinstance(policy, PolicyVersion):
         raise InvalidInput(f"expected a PolicyVersion, got {type(policy).__name__}", field="policy")
     _check_record(policy, _POLICY_KINDS)
     json_text(policy.spec, "spec")
+    return checked_record(policy, ignore=("version",))
 
 
 def check_prediction_route(route: str | None) -> None:
@@ -317,6 +325,12 @@ def check_predictions(predictions: Sequence[Prediction]) -> list[tuple[Predictio
                 f"prediction {rid!r}: entity {p.entity!r} holds NUL (\\x00); remove it",
                 field="entity",
             )
+        for name, text in (("model", p.model), ("decision", p.decision)):
+            if isinstance(text, str) and "\x00" in text:
+                raise InvalidInput(
+                    f"prediction {rid!r}: {name} {text!r} holds NUL (\\x00); remove it",
+                    field=name,
+                )
         if p.route not in PREDICTION_ROUTES:
             raise InvalidInput(
                 f"prediction {rid!r} has route {p.route!r}; "
@@ -373,6 +387,13 @@ def json_text(value: Any, field: str) -> str:
 
     json_value(value, field)  # raises InvalidInput, unless a Mapping that is not a dict
     return _encode(_plain(value))
+
+
+def json_copy(value: Any, field: str) -> Any:
+    """``value`` as a SQL store gives it back: written as JSON and read again (tuples
+    become lists, mappings dicts); :class:`InvalidInput` naming ``field`` when JSON
+    cannot hold it. For the memory store, which must give back what SQL does."""
+    return json.loads(json_text(value, field))
 
 
 #: orjson would write datetimes, dataclasses and subclasses of str, int, dict...
@@ -444,7 +465,9 @@ def check_feedback(items: Sequence[Feedback]) -> list[Feedback]:
                 f"feedback's request_id must be a non-empty str, got {f.request_id!r}",
                 field="request_id",
             )
+        check_text(f.request_id, "request_id", name="feedback's request_id")
         _check_record(f, _FEEDBACK_KINDS, f"feedback for request {f.request_id!r}")
+        check_text(f.entity, "entity", optional=True, name=f"feedback {f.request_id!r}: entity")
         latest[(f.workspace, f.endpoint, f.request_id)] = f
     return list(latest.values())
 
@@ -492,13 +515,15 @@ def policy_replaced(endpoint: str, expected: int, active: int) -> Conflict:
     )
 
 
-def check_alert(alert: Alert) -> None:
-    """Raise :class:`InvalidInput` unless ``alert`` can be stored."""
+def check_alert(alert: Alert) -> Alert:
+    """``alert`` with its times in UTC, if it can be stored; :class:`InvalidInput`
+    naming the field otherwise."""
     if not isinstance(alert, Alert):
         raise InvalidInput(f"expected an Alert, got {type(alert).__name__}", field="alert")
     check_alert_status(alert.status)
     _check_record(alert, _ALERT_KINDS, f"alert {alert.rule!r}")
     json_text(alert.details, "details")
+    return checked_record(alert, ignore=("id",))
 
 
 class EndpointStore(abc.ABC):

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import copy
-import dataclasses
 import itertools
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from leptonic.core._time import as_utc, utcnow
+from leptonic.core._time import utcnow
 from leptonic.core.access import ApiToken, Membership, User
 from leptonic.core.audit import AuditEvent
 from leptonic.core.dataset import Dataset, DatasetVersion
@@ -47,32 +46,38 @@ from leptonic.storage.metadata.base import (
     check_run_statuses,
     check_same_workspace,
     check_stage,
+    check_text,
+    check_time,
     check_transition,
     check_version_task,
-    json_value,
+    check_whole,
+    checked_record,
     ref_sort_key,
 )
+from leptonic.storage.metadata.endpoint_base import json_copy
 
 __all__ = ["MemoryMetadataStore"]
 
 
-def _checked(record: Any, *fields: str) -> Any:
-    """A deep copy of ``record`` after checking that its JSON ``fields`` could go to SQL,
-    with its times in UTC as SQL keeps them (a naive time is read as UTC)."""
+R = TypeVar("R")
+
+
+def _checked(record: R, *fields: str, ignore: Sequence[str] = ()) -> R:
+    """``record`` as SQL would give it back: checked like every store checks it
+    (:func:`~leptonic.storage.metadata.base.checked_record`), its times in UTC (a
+    naive time is read as UTC), and its JSON ``fields`` replaced by what JSON gives
+    back (tuples become lists, mappings dicts; a tuple field stays a tuple of those)
+    after checking that they could go to SQL. Nothing is shared with the caller's
+    objects."""
+    record = checked_record(record, ignore=ignore)
+    copies = {}
     for name in fields:
         value = getattr(record, name)
-        json_value(list(value) if isinstance(value, tuple) else value, name)
-    return copy.deepcopy(_in_utc(record))
-
-
-def _in_utc(record: Any) -> Any:
-    """``record`` (a dataclass) with each datetime field in UTC."""
-    times = {
-        f.name: as_utc(value)
-        for f in dataclasses.fields(record)
-        if isinstance(value := getattr(record, f.name), datetime)
-    }
-    return replace(record, **times) if times else record
+        if isinstance(value, tuple):
+            copies[name] = tuple(json_copy(list(value), name))
+        else:
+            copies[name] = json_copy(value, name)
+    return copy.deepcopy(replace(record, **copies) if copies else record)  # type: ignore[type-var]
 
 
 class MemoryMetadataStore(MemoryEndpointsMixin, MemoryEventsMixin, MetadataStore):
@@ -108,6 +113,7 @@ class MemoryMetadataStore(MemoryEndpointsMixin, MemoryEventsMixin, MetadataStore
 
     # -- workspaces ---------------------------------------------------------
     def create_workspace(self, workspace: Workspace) -> Workspace:
+        workspace = _checked(workspace)
         with self._lock:
             if workspace.name in self._workspaces:
                 raise AlreadyExists(
@@ -115,7 +121,7 @@ class MemoryMetadataStore(MemoryEndpointsMixin, MemoryEventsMixin, MetadataStore
                     field="name",
                 )
             self._workspaces[workspace.name] = workspace
-            return workspace
+            return copy.deepcopy(workspace)
 
     def get_workspace(self, name: str) -> Workspace:
         with self._lock:
@@ -134,6 +140,7 @@ class MemoryMetadataStore(MemoryEndpointsMixin, MemoryEventsMixin, MetadataStore
 
     # -- datasets -----------------------------------------------------------
     def create_dataset(self, dataset: Dataset) -> Dataset:
+        dataset = _checked(dataset)
         with self._lock:
             self.get_workspace(dataset.workspace)
             key = (dataset.workspace, dataset.name)
@@ -144,7 +151,7 @@ class MemoryMetadataStore(MemoryEndpointsMixin, MemoryEventsMixin, MetadataStore
                 )
             self._datasets[key] = dataset
             self._dataset_versions[key] = []
-            return dataset
+            return copy.deepcopy(dataset)
 
     def get_dataset(self, workspace: str, name: str) -> Dataset:
         with self._lock:
@@ -169,9 +176,10 @@ class MemoryMetadataStore(MemoryEndpointsMixin, MemoryEventsMixin, MetadataStore
     def add_dataset_version(
         self, version: DatasetVersion, *, create: Dataset | None = None
     ) -> tuple[DatasetVersion, bool]:
+        check_create(version, create)
+        # checked before a dataset is created for it
+        version = _checked(version, "quality", "source", ignore=("version",))
         with self._lock:
-            check_create(version, create)
-            _checked(version, "quality", "source")  # before a dataset is created for it
             if create is not None and (version.workspace, version.dataset) not in self._datasets:
                 self.create_dataset(create)
             self.get_dataset(version.workspace, version.dataset)
@@ -186,6 +194,7 @@ class MemoryMetadataStore(MemoryEndpointsMixin, MemoryEventsMixin, MetadataStore
     def get_dataset_version(
         self, workspace: str, dataset: str, version: int | None = None
     ) -> DatasetVersion:
+        check_whole(version, "version", optional=True)
         with self._lock:
             self.get_dataset(workspace, dataset)
             versions = self._dataset_versions[(workspace, dataset)]
@@ -208,19 +217,19 @@ class MemoryMetadataStore(MemoryEndpointsMixin, MemoryEventsMixin, MetadataStore
 
     # -- runs ---------------------------------------------------------------
     def create_run(self, run: Run) -> Run:
+        stored = _checked(
+            replace(run, status=check_run_status(run.status)),
+            "spec",
+            "params",
+            "metrics",
+            "timings",
+            "artifacts",
+            "inputs",
+        )
         with self._lock:
             self.get_workspace(run.workspace)
             if any(rid == run.id for (_, rid) in self._runs):
                 raise AlreadyExists(f"run {run.id!r} already exists", field="id")
-            stored = _checked(
-                replace(run, status=check_run_status(run.status)),
-                "spec",
-                "params",
-                "metrics",
-                "timings",
-                "artifacts",
-                "inputs",
-            )
             self._runs[(run.workspace, run.id)] = stored
             return copy.deepcopy(stored)
 
@@ -238,6 +247,7 @@ class MemoryMetadataStore(MemoryEndpointsMixin, MemoryEventsMixin, MetadataStore
 
     def find_run_ids(self, workspace: str, prefix: str, *, limit: int = 2) -> list[str]:
         check_page(limit, 0)
+        check_text(prefix, "prefix")
         with self._lock:
             self.get_workspace(workspace)
             ids = sorted(
@@ -289,6 +299,7 @@ class MemoryMetadataStore(MemoryEndpointsMixin, MemoryEventsMixin, MetadataStore
 
     # -- models -------------------------------------------------------------
     def create_model(self, model: Model) -> Model:
+        model = _checked(model)
         with self._lock:
             self.get_workspace(model.workspace)
             key = (model.workspace, model.name)
@@ -299,7 +310,7 @@ class MemoryMetadataStore(MemoryEndpointsMixin, MemoryEventsMixin, MetadataStore
                 )
             self._models[key] = model
             self._model_versions[key] = []
-            return model
+            return copy.deepcopy(model)
 
     def get_model(self, workspace: str, name: str) -> Model:
         with self._lock:
@@ -332,10 +343,12 @@ class MemoryMetadataStore(MemoryEndpointsMixin, MemoryEventsMixin, MetadataStore
         target = ObjectRef(version.workspace, "model", version.model)
         for source in lineage_from:
             check_same_workspace(source, target)
+        # checked before a model is created for it
+        version = _checked(version, "signature", "metrics", ignore=("version", "stage"))
         with self._lock:
-            # checked before a model is created for it
-            _checked(version, "signature", "metrics")
             if create is not None and (version.workspace, version.model) not in self._models:
+                # a version of another task creates no (empty) model
+                check_version_task(version.model, create.task, version)
                 self.create_model(create)
             model = self.get_model(version.workspace, version.model)
             check_version_task(version.model, model.task, version)
@@ -363,6 +376,7 @@ class MemoryMetadataStore(MemoryEndpointsMixin, MemoryEventsMixin, MetadataStore
             return copy.deepcopy(stored)
 
     def get_model_version(self, workspace: str, model: str, version: int) -> ModelVersion:
+        check_whole(version, "version")
         with self._lock:
             self.get_model(workspace, model)
             for v in self._model_versions[(workspace, model)]:
@@ -405,7 +419,10 @@ class MemoryMetadataStore(MemoryEndpointsMixin, MemoryEventsMixin, MetadataStore
         at: datetime | None = None,
     ) -> ModelVersion:
         stage = check_stage(stage)
-        at = at or utcnow()
+        check_whole(version, "version")
+        check_text(actor, "actor")
+        check_text(reason, "reason")
+        at = check_time(at, "at", optional=True) or utcnow()
         with self._lock:
             mv = self.get_model_version(workspace, model, version)
             check_transition(mv, stage)
@@ -436,6 +453,7 @@ class MemoryMetadataStore(MemoryEndpointsMixin, MemoryEventsMixin, MetadataStore
     def list_stage_transitions(
         self, workspace: str, model: str, version: int | None = None
     ) -> list[StageTransition]:
+        check_whole(version, "version", optional=True)
         with self._lock:
             self.get_model(workspace, model)
             return [
@@ -463,11 +481,12 @@ class MemoryMetadataStore(MemoryEndpointsMixin, MemoryEventsMixin, MetadataStore
     # -- users, tokens and roles ------------------------------------------------
     def create_user(self, user: User) -> User:
         validate_name(user.name, "user")
+        user = _checked(user)
         with self._lock:
             if user.name in self._users:
                 raise user_exists(user.name)
             self._users[user.name] = user
-            return user
+            return copy.deepcopy(user)
 
     def get_user(self, name: str) -> User:
         with self._lock:
@@ -481,6 +500,7 @@ class MemoryMetadataStore(MemoryEndpointsMixin, MemoryEventsMixin, MetadataStore
             return sorted(self._users.values(), key=lambda u: u.name)
 
     def create_token(self, token: ApiToken) -> ApiToken:
+        token = _checked(token)
         with self._lock:
             self.get_user(token.user)
             if token.id in self._tokens:
@@ -488,7 +508,7 @@ class MemoryMetadataStore(MemoryEndpointsMixin, MemoryEventsMixin, MetadataStore
             if any(tk.token_hash == token.token_hash for tk in self._tokens.values()):
                 raise token_hash_taken()
             self._tokens[token.id] = token
-            return token
+            return copy.deepcopy(token)
 
     def get_token_by_hash(self, token_hash: str) -> ApiToken:
         with self._lock:
@@ -504,6 +524,7 @@ class MemoryMetadataStore(MemoryEndpointsMixin, MemoryEventsMixin, MetadataStore
             return sorted(tokens, key=lambda tk: (tk.created_at, tk.id))
 
     def revoke_token(self, token_id: str, at: datetime) -> ApiToken:
+        at = check_time(at, "at")
         with self._lock:
             try:
                 token = self._tokens[token_id]
@@ -514,12 +535,12 @@ class MemoryMetadataStore(MemoryEndpointsMixin, MemoryEventsMixin, MetadataStore
             return token
 
     def set_membership(self, membership: Membership) -> Membership:
-        membership = replace(membership, role=check_role(membership.role))
+        membership = _checked(replace(membership, role=check_role(membership.role)))
         with self._lock:
             self.get_workspace(membership.workspace)
             self.get_user(membership.user)
             self._memberships[(membership.workspace, membership.user)] = membership
-            return membership
+            return copy.deepcopy(membership)
 
     def get_membership(self, workspace: str, user: str) -> Membership | None:
         with self._lock:
@@ -541,12 +562,11 @@ class MemoryMetadataStore(MemoryEndpointsMixin, MemoryEventsMixin, MetadataStore
 
     # -- audit log ------------------------------------------------------------
     def append_audit(self, event: AuditEvent) -> AuditEvent:
+        checked = _checked(
+            replace(event, objects=tuple(event.objects)), "objects", "details", ignore=("id",)
+        )
         with self._lock:
-            stored = _checked(
-                replace(event, objects=tuple(event.objects), id=next(self._audit_ids)),
-                "objects",
-                "details",
-            )
+            stored = replace(checked, id=next(self._audit_ids))
             self._audit.append(stored)
             return copy.deepcopy(stored)
 
@@ -572,13 +592,15 @@ class MemoryMetadataStore(MemoryEndpointsMixin, MemoryEventsMixin, MetadataStore
 
     # -- background jobs --------------------------------------------------------
     def create_job(self, job: Job) -> Job:
-        job = replace(job, status=check_job_status(job.status))
+        job = _checked(
+            replace(job, status=check_job_status(job.status)), "payload", "progress", "result"
+        )
         with self._lock:
             self.get_workspace(job.workspace)
             if job.id in self._jobs:
                 raise job_exists(job.id)
-            self._jobs[job.id] = _checked(job, "payload", "progress", "result")
-            return job
+            self._jobs[job.id] = job
+            return copy.deepcopy(job)
 
     def get_job(self, workspace: str, job_id: str) -> Job:
         with self._lock:
@@ -643,6 +665,8 @@ class MemoryMetadataStore(MemoryEndpointsMixin, MemoryEventsMixin, MetadataStore
         return copy.deepcopy(updated)
 
     def claim_next_job(self, owner: str, at: datetime) -> Job | None:
+        check_text(owner, "owner")
+        at = check_time(at, "at")
         with self._lock:
             queued = [j for j in self._jobs.values() if j.status == JobStatus.QUEUED]
             for job in sorted(queued, key=lambda j: (j.created_at, j.id)):
@@ -657,6 +681,8 @@ class MemoryMetadataStore(MemoryEndpointsMixin, MemoryEventsMixin, MetadataStore
             return None
 
     def fail_stale_jobs(self, stale_before: datetime, at: datetime) -> list[Job]:
+        stale_before = check_time(stale_before, "stale_before")
+        at = check_time(at, "at")
         with self._lock:
             stale = [
                 j

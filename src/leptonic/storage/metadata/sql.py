@@ -61,8 +61,12 @@ from leptonic.storage.metadata.base import (
     check_run_statuses,
     check_same_workspace,
     check_stage,
+    check_text,
+    check_time,
     check_transition,
     check_version_task,
+    check_whole,
+    checked_record,
     ref_sort_key,
 )
 from leptonic.storage.metadata.migrate import upgrade
@@ -121,6 +125,7 @@ class SQLMetadataStore(AccessMixin, JobsMixin, EndpointsMixin, EventsMixin, Meta
 
     # -- workspaces ---------------------------------------------------------
     def create_workspace(self, workspace: Workspace) -> Workspace:
+        workspace = checked_record(workspace)
         with self._write() as conn:
             if row_exists(conn, t.workspaces, name=workspace.name):
                 raise _workspace_exists(workspace.name)
@@ -146,6 +151,7 @@ class SQLMetadataStore(AccessMixin, JobsMixin, EndpointsMixin, EventsMixin, Meta
 
     # -- datasets -----------------------------------------------------------
     def create_dataset(self, dataset: Dataset) -> Dataset:
+        dataset = checked_record(dataset)
         self._create_named(
             t.datasets,
             "dataset",
@@ -174,6 +180,8 @@ class SQLMetadataStore(AccessMixin, JobsMixin, EndpointsMixin, EventsMixin, Meta
         self, version: DatasetVersion, *, create: Dataset | None = None
     ) -> tuple[DatasetVersion, bool]:
         check_create(version, create)
+        version = checked_record(version, ignore=("version",))
+        create = None if create is None else checked_record(create)
         values = {
             "workspace": version.workspace,
             "dataset": version.dataset,
@@ -211,6 +219,7 @@ class SQLMetadataStore(AccessMixin, JobsMixin, EndpointsMixin, EventsMixin, Meta
     def get_dataset_version(
         self, workspace: str, dataset: str, version: int | None = None
     ) -> DatasetVersion:
+        check_whole(version, "version", optional=True)
         dv = t.dataset_versions
         with self._read() as conn:
             _require_dataset(conn, workspace, dataset)
@@ -244,6 +253,7 @@ class SQLMetadataStore(AccessMixin, JobsMixin, EndpointsMixin, EventsMixin, Meta
 
     # -- runs ---------------------------------------------------------------
     def create_run(self, run: Run) -> Run:
+        run = checked_record(run)
         exists = AlreadyExists(f"run {run.id!r} already exists", field="id")
         values = {
             "id": run.id,
@@ -273,16 +283,29 @@ class SQLMetadataStore(AccessMixin, JobsMixin, EndpointsMixin, EventsMixin, Meta
 
     def find_run_ids(self, workspace: str, prefix: str, *, limit: int = 2) -> list[str]:
         check_page(limit, 0)
+        check_text(prefix, "prefix")
         r = t.runs
-        # substr, not LIKE: LIKE is case-insensitive on SQLite and treats % and _ specially
-        query = (
-            sa.select(r.c.id)
-            .where(r.c.workspace == workspace, sa.func.substr(r.c.id, 1, len(prefix)) == prefix)
-            .order_by(r.c.id)
-            .limit(limit)
-        )
         with self._read() as conn:
             require_workspace(conn, workspace)
+            # A range of the primary key (id >= prefix AND id < the next string after
+            # every id with that prefix) is an index range scan; in code point order,
+            # which is the order of ids: binary (C) collation on PostgreSQL, said
+            # explicitly so a column of another collation still compares that way, and
+            # SQLite's default BINARY. The substr test (not LIKE: case-insensitive on
+            # SQLite, with % and _ special) keeps exactly the ids with the prefix.
+            postgresql = conn.dialect.name == "postgresql"
+            rid = r.c.id.collate("C") if postgresql else r.c.id
+            # SQLite, without statistics, would rather scan the workspace's runs by the
+            # (workspace, created_at, id) index and sort them: `workspace || ''` keeps
+            # that index out, so it takes the range of the primary key.
+            mine = r.c.workspace if postgresql else r.c.workspace.concat("")
+            where = [mine == workspace]
+            if prefix:
+                where += [rid >= prefix, sa.func.substr(r.c.id, 1, len(prefix)) == prefix]
+                bound = _after_prefix(prefix)
+                if bound is not None:
+                    where.append(rid < bound)
+            query = sa.select(r.c.id).where(*where).order_by(rid).limit(limit)
             return [row.id for row in conn.execute(query)]
 
     def list_runs(
@@ -342,6 +365,7 @@ class SQLMetadataStore(AccessMixin, JobsMixin, EndpointsMixin, EventsMixin, Meta
 
     # -- models -------------------------------------------------------------
     def create_model(self, model: Model) -> Model:
+        model = checked_record(model)
         self._create_named(
             t.models,
             "model",
@@ -390,6 +414,8 @@ class SQLMetadataStore(AccessMixin, JobsMixin, EndpointsMixin, EventsMixin, Meta
         check_create(version, create)
         for source in lineage_from:
             check_same_workspace(source, ObjectRef(version.workspace, "model", version.model))
+        version = checked_record(version, ignore=("version", "stage"))
+        create = None if create is None else checked_record(create)
         values = {
             "workspace": version.workspace,
             "model": version.model,
@@ -440,6 +466,7 @@ class SQLMetadataStore(AccessMixin, JobsMixin, EndpointsMixin, EventsMixin, Meta
         raise _busy(f"model {version.model!r}")
 
     def get_model_version(self, workspace: str, model: str, version: int) -> ModelVersion:
+        check_whole(version, "version")
         with self._read() as conn:
             _require_model(conn, workspace, model)
             return to_model_version(_require_model_version(conn, workspace, model, version))
@@ -477,7 +504,10 @@ class SQLMetadataStore(AccessMixin, JobsMixin, EndpointsMixin, EventsMixin, Meta
         at: datetime | None = None,
     ) -> ModelVersion:
         stage = check_stage(stage)
-        at = at or utcnow()
+        check_whole(version, "version")
+        check_text(actor, "actor")
+        check_text(reason, "reason")
+        at = check_time(at, "at", optional=True) or utcnow()
         mv = t.model_versions
         with self._write() as conn:
             _require_model(conn, workspace, model, lock=True)
@@ -515,6 +545,7 @@ class SQLMetadataStore(AccessMixin, JobsMixin, EndpointsMixin, EventsMixin, Meta
     def list_stage_transitions(
         self, workspace: str, model: str, version: int | None = None
     ) -> list[StageTransition]:
+        check_whole(version, "version", optional=True)
         st = t.stage_transitions
         query = sa.select(st).where(st.c.workspace == workspace, st.c.model == model)
         if version is not None:
@@ -659,6 +690,20 @@ def _record_transition(conn: sa.Connection, tr: StageTransition) -> None:
             at=tr.at,
         )
     )
+
+
+def _after_prefix(prefix: str) -> str | None:
+    """The least string above every string that starts with ``prefix``, in code point
+    order (``"ab"`` → ``"ac"``); None when there is none (``prefix`` is all U+10FFFF)."""
+    head = prefix
+    while head:
+        following = ord(head[-1]) + 1
+        head = head[:-1]
+        if following <= 0x10FFFF:
+            if 0xD800 <= following <= 0xDFFF:  # surrogates are no characters of valid text
+                following = 0xE000
+            return head + chr(following)
+    return None
 
 
 def _busy(what: str) -> StoreError:
