@@ -130,6 +130,9 @@ UPLOAD_CHUNK = 1024 * 1024
 #: The largest data contract an upload carries, as JSON (the server's limit).
 MAX_CONTRACT_BYTES = 1024 * 1024
 
+#: The longest contract sent as the ``contract`` query parameter (longer: a form field).
+MAX_CONTRACT_PARAM = 8192
+
 
 def _form(boundary: str, contract: bytes, file: Iterator[bytes]) -> Iterator[bytes]:
     """A ``multipart/form-data`` upload of ``contract`` and ``file``, streamed."""
@@ -450,7 +453,9 @@ class Client:
         }
         body: Iterator[bytes] = chunks()
         content_type = "application/octet-stream"
-        if declared is not None:  # a form: the contract field, then the file
+        if declared is not None and len(declared) <= MAX_CONTRACT_PARAM:
+            params["contract"] = declared.decode("utf-8")  # what every server version reads
+        elif declared is not None:  # a form: the contract field, then the file
             boundary = uuid.uuid4().hex
             body = _form(boundary, declared, body)
             content_type = f"multipart/form-data; boundary={boundary}"

@@ -144,7 +144,10 @@ def test_cancel_a_queued_job(server: Server, applicants_csv: Path) -> None:
         assert again.status_code == 409 and "already finished (cancelled)" in again.text
         server.run_jobs()  # nothing left to run
         assert progress_of(c, run_id)["status"] == "cancelled"
-        assert c.get(f"{W}/runs/{run_id}").status_code == 404  # it never started
+        run = c.get(f"{W}/runs/{run_id}").json()  # it never started, yet it is listed
+        assert run["status"] == "cancelled" and run["finished_at"] is not None
+        cancelled = c.get(f"{W}/runs", params={"status": "cancelled"}).json()["items"]
+        assert [r["id"] for r in cancelled] == [run_id]
 
 
 @pytest.mark.parametrize(

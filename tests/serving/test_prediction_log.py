@@ -264,3 +264,28 @@ def test_past_max_pending_the_oldest_are_spilled_with_a_spill_folder(
     assert store.count_predictions("ws", "ep") == writer.written
     assert len(_messages(caplog, "records wait for the store")) == 1
     assert len(_messages(caplog, "over max_pending=1000")) == 1
+
+
+def test_a_spill_that_fails_past_max_pending_drops_and_counts_without_raising(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")  # the spill folder cannot be made: appends must not fail
+    down = _Flaky(_store(), failures=10**9)
+    writer = PredictionLogWriter(
+        down,  # type: ignore[arg-type]
+        batch_size=100,
+        interval=60,
+        max_pending=100,
+        spill_dir=not_a_folder,
+    )
+    _stop_thread(writer)
+    with caplog.at_level(logging.ERROR, logger="leptonic.serving.prediction_log"):
+        for i in range(300):
+            writer.append(_prediction(i))  # on the request path: never raises
+    assert writer.pending <= 100 and writer.spilled == 0
+    assert writer.dropped == 300 - writer.pending
+    assert _messages(caplog, "could not spill")
+    down.failures = 0  # the store is back: what was kept is written
+    writer.close()
+    assert writer.written == 300 - writer.dropped

@@ -103,6 +103,13 @@ def test_a_bom_or_a_body_not_in_utf8_says_so(body: bytes, words: str) -> None:
     assert info.value.field == "body"
 
 
+@pytest.mark.parametrize("body", [b"a\x00", b"\x00\x00", b'x\x00{"a": 1}'])
+def test_garbage_with_a_nul_is_not_called_utf16(body: bytes) -> None:
+    with pytest.raises(InvalidInput, match="not valid JSON") as info:
+        parse_json(body)
+    assert "UTF-16" not in str(info.value) and "UTF-32" not in str(info.value)
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [

@@ -347,7 +347,8 @@ def cancel_job(platform: Platform, workspace: str, job_id: str) -> Job:
 
 
 def _cancel(platform: Platform, job: Job, field: str, what: str) -> Job:
-    """End the job as ``cancelled`` if it is still queued (it never starts), or set
+    """End the job as ``cancelled`` if it is still queued (it never starts; a training
+    job's run is recorded as cancelled), or set
     ``cancel_requested`` if it is running (its worker stops at its next step); each
     one atomic step. :class:`Conflict` once the job has finished."""
     store = platform.metadata
@@ -361,6 +362,8 @@ def _cancel(platform: Platform, job: Job, field: str, what: str) -> Job:
     ) or store.update_job_if(
         job.workspace, job.id, when_status=JobStatus.RUNNING, cancel_requested=True
     )
+    if cancelled is not None and cancelled.status is JobStatus.CANCELLED:
+        record_unstarted_run(platform, cancelled)  # it never started: listed as cancelled
     if cancelled is None:
         status = store.get_job(job.workspace, job.id).status
         raise Conflict(
@@ -770,8 +773,8 @@ class JobRunner:
             heartbeat_at=now,
         )
         if finished is not None:
-            if job.kind == "train" and status in (JobStatus.FAILED, JobStatus.CANCELLED):
-                self._record_unstarted_run(finished)
+            if status in (JobStatus.FAILED, JobStatus.CANCELLED):
+                record_unstarted_run(self.platform, finished)
             return finished
         current = self.platform.metadata.get_job(job.workspace, job.id)
         logger.warning(
@@ -783,21 +786,24 @@ class JobRunner:
         )
         return current
 
-    def _record_unstarted_run(self, job: Job) -> None:
-        """Give a training job that ended before its run was recorded (its submitter
-        lost the role, the server shut down) a run record of that end, so that it is
-        listed with the workspace's runs and found by its run id."""
-        store = self.platform.metadata
-        if job.run_id is None or store.find_run_ids(job.workspace, job.run_id, limit=1):
-            return
-        try:
-            store.create_run(
-                run_of_job(job, RunStatus(job.status.value), error=job.error, at=job.finished_at)
-            )
-        except AlreadyExists:  # recorded meanwhile: its own end stands
-            pass
-        except Exception:  # the job's end is recorded; a missing stand-in is only logged
-            logger.exception("could not record the run of job %s", job.id)
+
+def record_unstarted_run(platform: Platform, job: Job) -> None:
+    """Give a training job that ended before its run was recorded (cancelled while
+    queued, its submitter lost the role, the server shut down) a run record of that
+    end, so that it is listed with the workspace's runs and found by its run id."""
+    if job.kind != "train" or job.run_id is None or not job.status.finished:
+        return
+    store = platform.metadata
+    if store.find_run_ids(job.workspace, job.run_id, limit=1):
+        return
+    try:
+        store.create_run(
+            run_of_job(job, RunStatus(job.status.value), error=job.error, at=job.finished_at)
+        )
+    except AlreadyExists:  # recorded meanwhile: its own end stands
+        pass
+    except Exception:  # the job's end is recorded; a missing stand-in is only logged
+        logger.exception("could not record the run of job %s", job.id)
 
 
 def run_of_job(

@@ -190,8 +190,20 @@ class BatchWriter(abc.ABC, Generic[T]):
                     f"more than max_pending={self.max_pending} records waited for the store "
                     f"({self.last_error or 'it is not accepting writes'})"
                 )
-                self._spill_lines(oldest, reason)
-                self.spilled += len(oldest)
+                try:  # on the request path: a failing disk must not fail the answer
+                    self._spill_lines(oldest, reason)
+                except Exception as exc:
+                    self.dropped += len(oldest)
+                    logger.error(
+                        "%s: could not spill %d record(s) to %s (%s: %s); they are dropped",
+                        self.label,
+                        len(oldest),
+                        self.spill_dir,
+                        type(exc).__name__,
+                        exc,
+                    )
+                else:
+                    self.spilled += len(oldest)
         finally:
             self._shed_lock.release()
         if first:

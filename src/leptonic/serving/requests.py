@@ -97,14 +97,23 @@ def _encoding_error(body: bytes) -> InvalidInput | None:
     if body.startswith(codecs.BOM_UTF8):
         what = "it starts with a UTF-8 byte-order mark"
     else:
-        encoding = json.detect_encoding(body)
-        if encoding == "utf-8":
+        encoding = json.detect_encoding(body)  # (any NUL in the first bytes reads as UTF-16/32)
+        if encoding == "utf-8" or not _decodes(body, encoding):
             return None
         what = f"it is encoded as {encoding.upper()}, not UTF-8"
     return InvalidInput(
         f"the request body is not valid JSON: {what}; send UTF-8 JSON without a byte-order mark",
         field="body",
     )
+
+
+def _decodes(body: bytes, encoding: str) -> bool:
+    """Whether ``body`` is text in ``encoding`` (not bytes that only look like it)."""
+    try:
+        text = body.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return "\x00" not in text and text.lstrip("\ufeff").lstrip()[:1] in ("{", "[", '"')
 
 
 def parse_json(body: bytes) -> Any:
