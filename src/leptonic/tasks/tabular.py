@@ -33,6 +33,7 @@ from leptonic.features._common import category_codes, check_reserved_categories
 from leptonic.features.behaviour import SequenceAggregates
 from leptonic.features.preprocessing import TabularPreprocessor
 from leptonic.features.woe import WoEBinner
+from leptonic.tasks._budget import share_trials
 from leptonic.tasks._data import TrainingData
 from leptonic.tasks._split import Split, make_split
 from leptonic.tasks.candidates import CANDIDATE_CLASSES, Candidate
@@ -238,7 +239,7 @@ class _Search:
         for every study; with ``timeout_s=None`` the model is the same as here."""
         spec = self.spec
         total_w = sum(c.weight for c in cands)
-        budgets = [max(1, round(spec.trials * c.weight / total_w)) for c in cands]
+        budgets = share_trials(spec.trials, [c.weight for c in cands])
         side_by_side = executor is not None and not executor.runs_here and len(cands) > 1
         at_once = side_by_side and executor is not None and executor.workers >= len(cands)
         jobs: list[_StudyJob] = [

@@ -19,6 +19,7 @@ import numpy as np
 
 from leptonic.errors import DataError, InvalidInput
 from leptonic.evaluation.ranking import metric_curves, random_split, ranking_metrics, time_split
+from leptonic.tasks._budget import share_trials
 from leptonic.tasks.recsys._data import Interactions, attribute_table
 from leptonic.tasks.recsys._models import CANDIDATE_CLASSES, Candidate, ModelState, blend_als
 from leptonic.tasks.recsys.predictor import RecommenderPredictor
@@ -273,10 +274,10 @@ class _Search:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         spec = self.spec
         total_w = sum(c.weight for c in cands) or 1.0
-        budgets = []
-        for c in cands:
-            share = max(1, round(spec.trials * c.weight / total_w)) if c.weight > 0 else 1
-            budgets.append(min(share, c.max_trials or share))
+        shares = share_trials(spec.trials, [c.weight for c in cands])
+        budgets = [
+            min(share, c.max_trials or share) for c, share in zip(cands, shares, strict=True)
+        ]
         done, total = 0, sum(budgets)
         bests: dict[str, tuple[float, Candidate, dict[str, Any], dict[str, float]]] = {}
         for cand, budget in zip(cands, budgets, strict=True):
