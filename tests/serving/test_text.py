@@ -515,6 +515,21 @@ def test_a_new_policy_is_served_after_a_reload(desk: Desk) -> None:
         host.close()
 
 
+def test_health_names_the_runtime_that_answers(desk: Desk) -> None:
+    desk.deploy("t-health-tfidf", model="tfidf")
+    host = desk.host("t-health-tfidf")
+    try:
+        assert host.health()["runtime"] == "scikit-learn"  # not the policy's default torch
+    finally:
+        host.close()
+    desk.deploy("t-health-frozen")
+    host = desk.host("t-health-frozen")
+    try:
+        assert host.health()["runtime"] == "torch"
+    finally:
+        host.close()
+
+
 def test_deploying_text_models_checks_the_policy_and_the_bundle(desk: Desk) -> None:
     lp = desk.platform
     with pytest.raises(InvalidInput, match="leave entity_key unset"):

@@ -592,7 +592,10 @@ class TextHost(ReloadingHost):
             "revision": r.revision,
             "model": r.model,
             "version": r.version,
-            "runtime": r.policy.runtime,
+            # a TF-IDF model runs in scikit-learn whatever the policy's runtime says
+            "runtime": "scikit-learn"
+            if getattr(r.predictor, "flavor", None) == "tfidf"
+            else r.policy.runtime,
             "precision": getattr(r.predictor, "precision", "fp32"),
             "batcher": {
                 "running": self.batcher.running,
